@@ -1,0 +1,105 @@
+"""The chat-API client: any OpenAI-compatible endpoint, streamed, with errors sorted by cause.
+
+Retries of 429/5xx/timeouts (with backoff, honouring Retry-After) are the openai client's own;
+they happen before any text streams, so a retry never repeats words the person already saw.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, cast
+
+import openai
+from openai import AsyncOpenAI, omit
+from openai.types.chat import ChatCompletionMessageParam
+
+from bot.messages import Outcome
+from bot.model_limits import is_reasoning_model
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ChatMessage = dict[str, Any]
+
+
+class ChatError(Exception):
+    """A failed chat call, sorted into an Outcome the person can be told about."""
+
+    def __init__(self, outcome: Outcome, detail: str) -> None:
+        super().__init__(f"{outcome}: {detail}")
+        self.outcome = outcome
+        self.detail = detail
+
+
+class ContextTooLong(ChatError):
+    """The endpoint says the prompt exceeds its window: re-trim smaller and retry once."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(Outcome.BAD_REQUEST, detail)
+
+
+def _is_context_error(exc: openai.APIStatusError) -> bool:
+    text = f"{exc.code or ''} {exc.message}".lower()
+    return "context_length_exceeded" in text or "context length" in text \
+        or "maximum context" in text or "too many tokens" in text
+
+
+def classify(exc: openai.APIError) -> ChatError:
+    """Map an openai exception to the specific thing that went wrong."""
+    detail = getattr(exc, "message", str(exc))
+    if isinstance(exc, openai.APITimeoutError):
+        return ChatError(Outcome.TIMEOUT, detail)
+    if isinstance(exc, openai.APIConnectionError):
+        return ChatError(Outcome.UNREACHABLE, detail)
+    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+        return ChatError(Outcome.AUTH, detail)
+    if isinstance(exc, openai.NotFoundError):
+        return ChatError(Outcome.MODEL_NOT_FOUND, detail)
+    if isinstance(exc, openai.RateLimitError):
+        quota = exc.code == "insufficient_quota"
+        return ChatError(Outcome.QUOTA if quota else Outcome.RATE_LIMITED, detail)
+    if isinstance(exc, openai.APIStatusError):
+        if exc.status_code == 400 and _is_context_error(exc):
+            return ContextTooLong(detail)
+        if exc.status_code >= 500:
+            return ChatError(Outcome.SERVER_ERROR, detail)
+        return ChatError(Outcome.BAD_REQUEST, detail)
+    # An error event inside a stream (no status code).
+    return ChatError(Outcome.SERVER_ERROR, detail)
+
+
+class ChatClient:
+    def __init__(self, settings: Settings) -> None:
+        self.model = settings.model
+        self.max_reply_tokens = settings.max_reply_tokens
+        self._client = AsyncOpenAI(
+            # Local servers (Ollama, vLLM, LM Studio) accept any key; the client insists on one.
+            api_key=settings.openai_api_key or "not-needed",
+            base_url=settings.openai_base_url,
+            timeout=settings.request_timeout,
+            max_retries=settings.model_retries,
+        )
+
+    async def stream(self, messages: list[ChatMessage]) -> AsyncIterator[str]:
+        """Yield the reply's text as it is generated; raise ChatError on failure."""
+        try:
+            reasoning = is_reasoning_model(self.model)
+            stream = await self._client.chat.completions.create(
+                model=self.model,
+                messages=cast("list[ChatCompletionMessageParam]", messages),
+                stream=True,
+                max_tokens=omit if reasoning else self.max_reply_tokens,
+                max_completion_tokens=self.max_reply_tokens if reasoning else omit,
+            )
+            async with stream:
+                async for chunk in stream:
+                    if chunk.choices and chunk.choices[0].delta.content:
+                        yield chunk.choices[0].delta.content
+        except openai.APIError as exc:
+            error = classify(exc)
+            log.warning("chat call failed: %s", error, extra={"model": self.model})
+            raise error from exc
+
+    async def close(self) -> None:
+        await self._client.close()

@@ -1,0 +1,125 @@
+"""Chat commands. One implementation each, used by every adapter.
+
+Adapters with native slash commands pass `Inbound.command`; elsewhere a message starting with
+`/name` is a command. A command either answers with text or, like `/ask`, turns its argument
+into a message for the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bot.messages import Command, Inbound
+from bot.texts import say
+from memory.store import ConversationState
+
+if TYPE_CHECKING:
+    from bot.core import Parley
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    parley: Parley
+    message: Inbound
+    conversation: ConversationState
+
+
+Handler = Callable[[CommandContext, str], Awaitable[str]]
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    name: str
+    usage: str
+    summary: str
+    handler: Handler | None = None  # None: the argument is answered as a message
+    admin_only: bool = False
+
+
+async def _help(ctx: CommandContext, _args: str) -> str:
+    lines = [say("help.header")]
+    lines += [say("help.line", usage=spec.usage, summary=spec.summary)
+              for spec in ctx.parley.commands.specs()]
+    lines.append(say("help.footer"))
+    return "\n".join(lines)
+
+
+async def _reset(ctx: CommandContext, _args: str) -> str:
+    await ctx.parley.store.reset(ctx.conversation.id)
+    return say("reset.done")
+
+
+async def _persona(ctx: CommandContext, args: str) -> str:
+    action, _, text = args.strip().partition(" ")
+    if not action:
+        if ctx.conversation.persona:
+            return say("persona.show", persona=ctx.conversation.persona)
+        return say("persona.default", persona=ctx.parley.settings.system_prompt)
+    if not ctx.message.author.is_admin:
+        return say("admin_only", name="persona")
+    if action == "clear":
+        await ctx.parley.store.set_persona(ctx.conversation.id, None)
+        return say("persona.cleared")
+    if action == "set" and text.strip():
+        window = ctx.parley.prompts.window
+        tokens = ctx.parley.counter.count(text)
+        if tokens > window // 2:
+            return say("persona.too_long", tokens=tokens, window=window)
+        await ctx.parley.store.set_persona(ctx.conversation.id, text.strip())
+        return say("persona.set")
+    return say("persona.usage")
+
+
+async def _memory(ctx: CommandContext, _args: str) -> str:
+    parley = ctx.parley
+    usage = await parley.store.usage(ctx.conversation)
+    system = ctx.conversation.persona or parley.settings.system_prompt
+    system_tokens = parley.counter.count(system)
+    budget = parley.prompts.message_budget(system_tokens)
+    fit = await parley.store.window(ctx.conversation, _AFTER_ALL, budget, parley.per_message)
+    return say("memory.report", messages=f"{usage.messages:,}", tokens=f"{usage.tokens:,}",
+               window=f"{parley.prompts.window:,}", reserve=f"{parley.prompts.reply_reserve:,}",
+               system=f"{system_tokens:,}", fit_messages=f"{len(fit):,}",
+               fit_tokens=f"{sum(m.tokens for m in fit):,}")
+
+
+# Larger than any message id: "the window as it would be for the next message".
+_AFTER_ALL = 2**62
+
+
+class CommandRegistry:
+    def __init__(self, specs: list[CommandSpec]) -> None:
+        self._specs = {spec.name: spec for spec in specs}
+
+    def specs(self) -> list[CommandSpec]:
+        return list(self._specs.values())
+
+    def get(self, name: str) -> CommandSpec | None:
+        return self._specs.get(name)
+
+    def add(self, spec: CommandSpec) -> None:
+        self._specs[spec.name] = spec
+
+    def parse(self, text: str) -> Command | None:
+        """`/name args` → Command, for platforms without native slash commands."""
+        stripped = text.strip()
+        if not stripped.startswith("/") or len(stripped) < 2:
+            return None
+        name, _, args = stripped[1:].partition(" ")
+        # "/etc/hosts is…" is a message, not a command.
+        if "/" in name:
+            return None
+        return Command(name.lower(), args.strip())
+
+
+def default_commands() -> CommandRegistry:
+    return CommandRegistry([
+        CommandSpec("help", "/help", "list the commands", _help),
+        CommandSpec("ask", "/ask <question>", "ask the model (same as a plain message)"),
+        CommandSpec("reset", "/reset", "start this conversation afresh", _reset, admin_only=True),
+        CommandSpec("memory", "/memory", "what is stored and how much fits the window", _memory),
+        CommandSpec("persona", "/persona [set <text> | clear]",
+                    "show or change this conversation's system prompt", _persona),
+    ])

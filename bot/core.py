@@ -1,0 +1,155 @@
+"""The conversation core: one message in, a streamed reply out, history kept in the store.
+
+Follow a message: `reply()` → command or `_converse()` → store the user's message → build the
+prompt within the budget (`PromptBuilder`) → stream from the chat API (`ChatClient`) → store the
+finished reply. A failed call stores nothing for the reply, so it leaves no half-written row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+from bot.chat import ChatClient, ChatError, ContextTooLong
+from bot.commands import CommandContext, CommandRegistry, default_commands
+from bot.locks import KeyedLocks
+from bot.messages import Command, ConversationKey, Delta, Final, Inbound, Outcome, ReplyEvent
+from bot.prompt import Newest, NoRoom, Prompt, PromptBuilder, Section, render
+from bot.settings import Settings
+from bot.texts import error_text, say
+from memory.store import ConversationState, NewMessage, Store
+from memory.tokens import TOKENS_PER_MESSAGE, TokenCounter
+
+log = logging.getLogger(__name__)
+
+# When the endpoint still finds the prompt too long, retry once with this share of the window.
+_RETRY_SCALE = 0.6
+# Text longer than this is tokenized in a worker thread.
+_OFFLOAD_CHARS = 20_000
+
+
+class Parley:
+    def __init__(self, settings: Settings, store: Store, chat: ChatClient,
+                 counter: TokenCounter, window: int) -> None:
+        self.settings = settings
+        self.store = store
+        self.chat = chat
+        self.counter = counter
+        self.prompts = PromptBuilder(store, counter, window, settings.max_reply_tokens)
+        self.commands: CommandRegistry = default_commands()
+        self.per_message = TOKENS_PER_MESSAGE
+        self._locks = KeyedLocks[ConversationKey]()
+
+    async def count(self, text: str) -> int:
+        if len(text) > _OFFLOAD_CHARS:
+            return await asyncio.to_thread(self.counter.count, text)
+        return self.counter.count(text)
+
+    async def reply(self, message: Inbound) -> AsyncIterator[ReplyEvent]:
+        """Answer one message. Yields Deltas while the model writes, then one Final.
+
+        Yields nothing for a re-delivered message. Consume it to the end (or `aclose()` it):
+        the conversation stays locked while it runs, so its messages are answered in order.
+        """
+        command = message.command or self.commands.parse(message.text)
+        if command is not None:
+            spec = self.commands.get(command.name)
+            if spec is None and message.command is None:
+                command = None  # "/shrug" and friends: just text
+            elif spec is not None and spec.handler is None:
+                message, command = replace(message, text=command.args, command=None), None
+        if command is not None:
+            yield await self._run_command(message, command)
+            return
+        if not message.text.strip():
+            yield Final(say("empty"), Outcome.EMPTY)
+            return
+        async with self._locks.hold(message.key):
+            async for event in self._converse(message):
+                yield event
+
+    async def record(self, message: Inbound) -> None:
+        """Remember a message the bot does not answer (e.g. channel chatter), once."""
+        if not message.text.strip():
+            return
+        async with self._locks.hold(message.key):
+            conversation = await self.store.conversation(message.key)
+            await self._store_user_message(conversation, message)
+
+    async def _run_command(self, message: Inbound, command: Command) -> Final:
+        spec = self.commands.get(command.name)
+        if spec is None or spec.handler is None:
+            return Final(say("unknown_command", name=command.name), Outcome.COMMAND)
+        if spec.admin_only and not message.author.is_admin:
+            return Final(say("admin_only", name=command.name), Outcome.DENIED)
+        async with self._locks.hold(message.key):
+            conversation = await self.store.conversation(message.key)
+            text = await spec.handler(CommandContext(self, message, conversation), command.args)
+        return Final(text, Outcome.COMMAND)
+
+    async def _store_user_message(
+        self, conversation: ConversationState, message: Inbound
+    ) -> Newest | None:
+        text = render("user", message.author.name, message.text)
+        tokens = await self.count(text)
+        stored_id = await self.store.add(conversation.id, NewMessage(
+            role="user", author_id=message.author.id, author_name=message.author.name,
+            content=message.text, tokens=tokens, platform_message_id=message.message_id,
+        ))
+        return None if stored_id is None else Newest(stored_id, text, tokens)
+
+    async def _converse(self, message: Inbound) -> AsyncIterator[ReplyEvent]:
+        conversation = await self.store.conversation(message.key)
+        newest = await self._store_user_message(conversation, message)
+        if newest is None:
+            log.info("ignoring re-delivered message %s in %s", message.message_id, message.key)
+            return
+        system = conversation.persona or self.settings.system_prompt
+        scale = 1.0
+        while True:
+            try:
+                prompt = await self.prompts.build(conversation, system, newest,
+                                                  self.sections(message), scale)
+            except NoRoom:
+                yield Final(say("error.no_room"), Outcome.BAD_REQUEST)
+                return
+            try:
+                async for event in self._stream(conversation, prompt):
+                    yield event
+                return
+            except ContextTooLong as exc:
+                if scale < 1.0:
+                    log.warning("prompt still too long after re-trim in %s: %s",
+                                message.key, exc.detail)
+                    yield Final(say("error.context"), Outcome.BAD_REQUEST)
+                    return
+                log.info("endpoint reports context overflow in %s; re-trimming", message.key)
+                scale = _RETRY_SCALE
+            except ChatError as exc:
+                yield Final(self._error_text(exc), exc.outcome)
+                return
+
+    def sections(self, message: Inbound) -> tuple[Section, ...]:
+        """Extra context for the prompt; none in the plain core."""
+        return ()
+
+    async def _stream(self, conversation: ConversationState,
+                      prompt: Prompt) -> AsyncIterator[ReplyEvent]:
+        text = ""
+        async for piece in self.chat.stream(prompt.messages):
+            text += piece
+            yield Delta(text)
+        if not text.strip():
+            yield Final(say("empty_reply"), Outcome.SERVER_ERROR)
+            return
+        await self.store.add(conversation.id, NewMessage(
+            role="assistant", author_id="parley", author_name="Parley", content=text,
+            tokens=await self.count(text),
+        ))
+        yield Final(text)
+
+    def _error_text(self, error: ChatError) -> str:
+        return error_text(error.outcome, url=self.settings.openai_base_url,
+                          model=self.settings.model, detail=error.detail[:300])

@@ -1,0 +1,96 @@
+"""The neutral message model every adapter speaks.
+
+An adapter turns a platform event into an `Inbound`, hands it to `Parley.reply`, and renders the
+`ReplyEvent`s it gets back. Nothing here knows about Discord or Slack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+@dataclass(frozen=True)
+class ConversationKey:
+    """Where a conversation lives. A thread is its own conversation; so is a DM."""
+
+    platform: str
+    workspace: str
+    channel: str
+    thread: str = ""
+
+    def __str__(self) -> str:
+        parts = (self.platform, self.workspace, self.channel, self.thread)
+        return "/".join(part for part in parts if part)
+
+
+@dataclass(frozen=True)
+class Author:
+    id: str
+    name: str
+    is_admin: bool = False
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file shared with a message, already downloaded (and size-bounded) by the adapter."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Command:
+    """A slash command, e.g. `/persona set You are terse.` → Command("persona", "set You are…")."""
+
+    name: str
+    args: str = ""
+
+
+@dataclass(frozen=True)
+class Inbound:
+    key: ConversationKey
+    author: Author
+    text: str
+    message_id: str | None = None  # the platform's id: a re-delivered message is not answered twice
+    command: Command | None = None  # set by adapters with native slash commands
+    attachments: tuple[Attachment, ...] = ()
+
+
+class Outcome(StrEnum):
+    OK = "ok"
+    COMMAND = "command"
+    EMPTY = "empty"
+    DENIED = "denied"
+    RATE_LIMITED = "rate_limited"
+    QUOTA = "quota"
+    TIMEOUT = "timeout"
+    UNREACHABLE = "unreachable"
+    AUTH = "auth"
+    MODEL_NOT_FOUND = "model_not_found"
+    BAD_REQUEST = "bad_request"
+    SERVER_ERROR = "server_error"
+
+
+@dataclass(frozen=True)
+class Delta:
+    """A piece of a reply being generated; `text` is the whole reply so far."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Final:
+    """The finished reply (or a command's answer, or an error message for the person)."""
+
+    text: str
+    outcome: Outcome = Outcome.OK
+    sources: tuple[str, ...] = field(default=())
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome not in (Outcome.OK, Outcome.COMMAND, Outcome.EMPTY)
+
+
+ReplyEvent = Delta | Final

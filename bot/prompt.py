@@ -1,0 +1,96 @@
+"""Prompt assembly: the persona, then the newest history that fits the token budget.
+
+Budget = context window - reply reserve - persona (- any extra context such as search results).
+Stored messages carry their token counts, so history is never re-tokenized here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from bot.chat import ChatMessage
+from bot.texts import say
+from memory.store import ConversationState, Store, StoredMessage
+from memory.tokens import TOKENS_PER_MESSAGE, TOKENS_PER_REPLY, TokenCounter
+
+
+def render(role: str, author_name: str, content: str) -> str:
+    """A message as the model sees it: user messages carry the speaker's name."""
+    return f"[{author_name}] {content}" if role == "user" else content
+
+
+@dataclass(frozen=True)
+class Section:
+    """Extra context placed after the persona (search results, recalled excerpts…)."""
+
+    message: ChatMessage
+    tokens: int
+
+
+@dataclass(frozen=True)
+class Newest:
+    """The message being answered, already stored."""
+
+    id: int
+    text: str  # rendered
+    tokens: int
+
+
+@dataclass(frozen=True)
+class Prompt:
+    messages: list[ChatMessage]
+    tokens: int
+    history: list[StoredMessage] = field(default_factory=list)
+    shortened: bool = False
+
+
+class NoRoom(Exception):
+    """The persona and extra context leave no room for the message itself."""
+
+
+class PromptBuilder:
+    def __init__(self, store: Store, counter: TokenCounter, window: int, reply_reserve: int):
+        self.store = store
+        self.counter = counter
+        self.window = window
+        self.reply_reserve = reply_reserve
+
+    def message_budget(self, system_tokens: int, scale: float = 1.0) -> int:
+        """Tokens left for conversation messages once the fixed parts are paid for."""
+        return (int(self.window * scale) - self.reply_reserve - TOKENS_PER_REPLY
+                - system_tokens - TOKENS_PER_MESSAGE)
+
+    async def build(
+        self,
+        conversation: ConversationState,
+        system: str,
+        newest: Newest,
+        sections: tuple[Section, ...] = (),
+        scale: float = 1.0,
+    ) -> Prompt:
+        system_tokens = self.counter.count(system)
+        fixed = system_tokens + sum(s.tokens + TOKENS_PER_MESSAGE for s in sections)
+        budget = self.message_budget(fixed, scale)
+        if budget <= TOKENS_PER_MESSAGE:
+            raise NoRoom(f"budget {budget} after {fixed} fixed tokens")
+
+        text, tokens, shortened = newest.text, newest.tokens, False
+        if tokens + TOKENS_PER_MESSAGE > budget:
+            marker = say("shortened")
+            keep = budget - TOKENS_PER_MESSAGE - self.counter.count(marker)
+            # Tokenizing a message this large takes a while: keep it off the event loop.
+            text = await asyncio.to_thread(self.counter.truncate, newest.text, max(keep, 0))
+            text += marker
+            tokens, shortened = self.counter.count(text), True
+
+        history = await self.store.window(conversation, newest.id,
+                                          budget - tokens - TOKENS_PER_MESSAGE, TOKENS_PER_MESSAGE)
+        messages: list[ChatMessage] = [{"role": "system", "content": system}]
+        messages += [s.message for s in sections]
+        messages += [{"role": m.role, "content": render(m.role, m.author_name, m.content)}
+                     for m in history]
+        messages.append({"role": "user", "content": text})
+        used = (fixed + TOKENS_PER_MESSAGE + sum(m.tokens + TOKENS_PER_MESSAGE for m in history)
+                + tokens + TOKENS_PER_MESSAGE + TOKENS_PER_REPLY)
+        return Prompt(messages, used, history, shortened)

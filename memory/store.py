@@ -1,0 +1,173 @@
+"""Conversation storage: messages are appended, never rewritten by trimming."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.messages import ConversationKey
+from memory.tables import Conversation, Message
+
+_FIRST_BATCH = 32
+_MAX_BATCH = 1024
+
+
+@dataclass(frozen=True)
+class ConversationState:
+    id: int
+    persona: str | None
+    reset_after: int
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    id: int
+    role: str
+    author_id: str
+    author_name: str
+    content: str
+    tokens: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    role: str
+    author_id: str
+    author_name: str
+    content: str
+    tokens: int
+    platform_message_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Usage:
+    messages: int
+    tokens: int
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._session = async_sessionmaker(engine, expire_on_commit=False)
+
+    async def conversation(self, key: ConversationKey) -> ConversationState:
+        """The conversation at `key`, created on first use."""
+        where = (
+            (Conversation.platform == key.platform)
+            & (Conversation.workspace == key.workspace)
+            & (Conversation.channel == key.channel)
+            & (Conversation.thread == key.thread)
+        )
+        async with self._session() as session:
+            row = await session.scalar(select(Conversation).where(where))
+            if row is None:
+                row = Conversation(platform=key.platform, workspace=key.workspace,
+                                   channel=key.channel, thread=key.thread, reset_after=0)
+                session.add(row)
+                try:
+                    await session.commit()
+                except IntegrityError:  # another task created it first
+                    await session.rollback()
+                    row = (await session.scalars(select(Conversation).where(where))).one()
+            return ConversationState(row.id, row.persona, row.reset_after)
+
+    async def add(self, conversation_id: int, message: NewMessage) -> int | None:
+        """Append a message; None when its platform id was already stored (a re-delivery)."""
+        async with self._session() as session:
+            row = Message(conversation_id=conversation_id, role=message.role,
+                          author_id=message.author_id, author_name=message.author_name,
+                          content=message.content, tokens=message.tokens,
+                          platform_message_id=message.platform_message_id)
+            session.add(row)
+            try:
+                await session.commit()
+            except IntegrityError:
+                if message.platform_message_id is None:
+                    raise
+                return None
+            return row.id
+
+    async def window(
+        self, conversation: ConversationState, before_id: int, budget: int, per_message: int
+    ) -> list[StoredMessage]:
+        """The newest messages before `before_id` whose tokens fit `budget`, oldest first.
+
+        Reads (id, tokens) pairs newest-first in growing batches and stops at the first message
+        that does not fit, so the work is proportional to what fits, not to the history.
+        """
+        oldest_kept: int | None = None
+        spent = 0
+        cursor = before_id
+        batch = _FIRST_BATCH
+        async with self._session() as session:
+            while True:
+                rows = (await session.execute(
+                    select(Message.id, Message.tokens)
+                    .where(Message.conversation_id == conversation.id,
+                           Message.id > conversation.reset_after, Message.id < cursor)
+                    .order_by(Message.id.desc()).limit(batch)
+                )).all()
+                for message_id, tokens in rows:
+                    if spent + tokens + per_message > budget:
+                        return await self._load(session, conversation.id, oldest_kept, before_id)
+                    spent += tokens + per_message
+                    oldest_kept = message_id
+                if len(rows) < batch:
+                    return await self._load(session, conversation.id, oldest_kept, before_id)
+                cursor = rows[-1][0]
+                batch = min(batch * 2, _MAX_BATCH)
+
+    @staticmethod
+    async def _load(session: AsyncSession, conversation_id: int, first: int | None,
+                    before_id: int) -> list[StoredMessage]:
+        if first is None:
+            return []
+        rows = await session.scalars(
+            select(Message).where(Message.conversation_id == conversation_id,
+                                  Message.id >= first, Message.id < before_id)
+            .order_by(Message.id)
+        )
+        return [_stored(row) for row in rows]
+
+    async def usage(self, conversation: ConversationState) -> Usage:
+        """How much is stored since the last reset."""
+        async with self._session() as session:
+            count, tokens = (await session.execute(
+                select(func.count(Message.id), func.coalesce(func.sum(Message.tokens), 0))
+                .where(Message.conversation_id == conversation.id,
+                       Message.id > conversation.reset_after)
+            )).one()
+        return Usage(int(count), int(tokens))
+
+    async def set_persona(self, conversation_id: int, persona: str | None) -> None:
+        async with self._session() as session:
+            await session.execute(update(Conversation).where(Conversation.id == conversation_id)
+                                  .values(persona=persona))
+            await session.commit()
+
+    async def reset(self, conversation_id: int) -> None:
+        """Start afresh: later windows ignore everything stored so far (it stays on disk)."""
+        async with self._session() as session:
+            newest = select(func.coalesce(func.max(Message.id), 0)).where(
+                Message.conversation_id == conversation_id).scalar_subquery()
+            await session.execute(update(Conversation).where(Conversation.id == conversation_id)
+                                  .values(reset_after=newest))
+            await session.commit()
+
+    async def messages(self, conversation_id: int) -> Sequence[StoredMessage]:
+        """Every stored message of a conversation, oldest first (for export and tests)."""
+        async with self._session() as session:
+            rows = await session.scalars(select(Message).where(
+                Message.conversation_id == conversation_id).order_by(Message.id))
+            return [_stored(row) for row in rows]
+
+
+def _stored(row: Message) -> StoredMessage:
+    return StoredMessage(row.id, row.role, row.author_id, row.author_name, row.content,
+                         row.tokens, row.created_at)

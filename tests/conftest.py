@@ -1,0 +1,101 @@
+"""Shared fixtures: the fake model server, databases (SQLite file and real PostgreSQL), and a
+ready Parley core wired to both."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bot.core import Parley
+from bot.runtime import open_parley
+from bot.settings import Settings
+from tests.fakes.model_server import FakeModel
+
+POSTGRES_URL = os.environ.get("PARLEY_TEST_POSTGRES_URL")
+_OUR_VARS = ("PARLEY_", "OPENAI_", "DISCORD_", "SLACK_")
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Tests never read the developer's own configuration."""
+    for name in list(os.environ):
+        if name.startswith(_OUR_VARS) and name != "PARLEY_TEST_POSTGRES_URL":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("PARLEY_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+async def fake_model() -> AsyncIterator[FakeModel]:
+    async with FakeModel() as model:
+        yield model
+
+
+async def _create_postgres_database() -> str:
+    assert POSTGRES_URL
+    name = f"parley_test_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    await admin.dispose()
+    return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+
+async def _drop_postgres_database(url: str) -> None:
+    assert POSTGRES_URL
+    name = make_url(url).database
+    admin = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh, empty database: a SQLite file, then the real PostgreSQL on this machine."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'parley.db'}"
+        return
+    if not POSTGRES_URL:
+        pytest.skip("PostgreSQL tests need PARLEY_TEST_POSTGRES_URL "
+                    "(e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test)")
+    url = await _create_postgres_database()
+    yield url
+    await _drop_postgres_database(url)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'parley.db'}"
+
+
+SettingsFactory = Callable[..., Settings]
+
+
+@pytest.fixture
+def make_settings(fake_model: FakeModel, sqlite_url: str) -> SettingsFactory:
+    """Settings pointing at the fake model and a fresh SQLite file; override any field."""
+
+    def make(**overrides: object) -> Settings:
+        values: dict[str, object] = {
+            "openai_api_key": "sk-test", "openai_base_url": fake_model.base_url,
+            "model": "gpt-4o-mini", "database_url": sqlite_url, "model_retries": 0,
+            "request_timeout": 5.0,
+        }
+        values.update(overrides)
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg, arg-type]
+
+    return make
+
+
+@pytest.fixture
+async def parley(make_settings: SettingsFactory) -> AsyncIterator[Parley]:
+    async with open_parley(make_settings()) as core:
+        yield core

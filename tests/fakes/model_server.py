@@ -1,0 +1,210 @@
+"""A fake OpenAI-compatible chat API on 127.0.0.1, driven by the real `openai` client.
+
+    async with FakeModel() as model:          # or the `fake_model` fixture
+        model.script(Fail(429, retry_after=0.05), Reply("Hello!"))
+        settings = Settings(openai_base_url=model.base_url, ...)
+        ...
+        assert model.requests[-1]["messages"][-1]["content"].endswith("hi")
+
+Every request body is kept in `requests`. Scripted behaviours are used in order; when none are
+left, `default` answers (by default: "echo: <last user message>"). With `context_window` set,
+a prompt whose exact token count (plus max_tokens) exceeds it gets the real API's 400
+`context_length_exceeded`, so tests prove prompts fit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from memory.tokens import TOKENS_PER_MESSAGE, TOKENS_PER_REPLY, TokenCounter
+
+
+@dataclass
+class Reply:
+    """Answer with `text`, streamed in `chunk`-character pieces when the client streams."""
+
+    text: str
+    chunk: int = 8
+    delay: float = 0.0  # seconds before the first byte
+    chunk_delay: float = 0.0
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Fail:
+    """Answer with an HTTP error in the API's JSON shape."""
+
+    status: int
+    message: str = "injected failure"
+    code: str | None = None
+    retry_after: float | None = None
+
+
+@dataclass
+class Hang:
+    """Accept the request and say nothing for `seconds` (client timeouts)."""
+
+    seconds: float
+
+
+@dataclass
+class BreakStream:
+    """Stream `text`, then cut the connection without finishing."""
+
+    text: str
+
+
+Behaviour = Reply | Fail | Hang | BreakStream
+
+
+def echo(body: dict[str, Any]) -> Behaviour:
+    last = body["messages"][-1]["content"]
+    return Reply(f"echo: {last if isinstance(last, str) else json.dumps(last)}"[:200])
+
+
+def prompt_tokens(messages: list[dict[str, Any]], counter: TokenCounter) -> int:
+    """Tokens of a chat prompt, counted the way Parley budgets it."""
+    total = TOKENS_PER_REPLY
+    for message in messages:
+        content = message.get("content") or ""
+        total += TOKENS_PER_MESSAGE + counter.count(
+            content if isinstance(content, str) else json.dumps(content))
+    return total
+
+
+class FakeModel:
+    def __init__(self, context_window: int | None = None, model: str = "gpt-4o-mini") -> None:
+        self.context_window = context_window
+        self.counter = TokenCounter(model)
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.default: Callable[[dict[str, Any]], Behaviour] = echo
+        self._script: list[Behaviour] = []
+        self._ids = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def script(self, *behaviours: Behaviour) -> None:
+        self._script.extend(behaviours)
+
+    async def __aenter__(self) -> FakeModel:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._completions)
+        app.router.add_get("/v1/models", self._models)
+        self._runner = web.AppRunner(app, shutdown_timeout=0.1)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _models(self, _request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [
+            {"id": "gpt-4o-mini", "object": "model", "created": 0, "owned_by": "fake"}]})
+
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests.append(body)
+        self.headers.append(dict(request.headers))
+        overflow = self._overflow(body)
+        if overflow:
+            return _error(Fail(400, overflow, "context_length_exceeded"))
+        behaviour = self._script.pop(0) if self._script else self.default(body)
+        if isinstance(behaviour, Fail):
+            return _error(behaviour)
+        if isinstance(behaviour, Hang):
+            await asyncio.sleep(behaviour.seconds)
+            return _error(Fail(504, "hung"))
+        if isinstance(behaviour, BreakStream):
+            return await self._break(request, behaviour)
+        await asyncio.sleep(behaviour.delay)
+        if body.get("stream"):
+            return await self._stream(request, body, behaviour)
+        return web.json_response(self._completion(body, behaviour))
+
+    def _overflow(self, body: dict[str, Any]) -> str | None:
+        if self.context_window is None:
+            return None
+        used = prompt_tokens(body["messages"], self.counter)
+        limit = body.get("max_tokens") or body.get("max_completion_tokens") or 0
+        if used + limit > self.context_window:
+            return (f"This model's maximum context length is {self.context_window} tokens. "
+                    f"However, you requested {used + limit} tokens.")
+        return None
+
+    def _completion(self, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
+        if reply.tool_calls:
+            message["tool_calls"] = reply.tool_calls
+        return {
+            "id": f"chatcmpl-{next(self._ids)}", "object": "chat.completion",
+            "created": int(time.time()), "model": body["model"],
+            "choices": [{"index": 0, "message": message,
+                         "finish_reason": "tool_calls" if reply.tool_calls else "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        }
+
+    async def _stream(self, request: web.Request, body: dict[str, Any],
+                      reply: Reply) -> web.StreamResponse:
+        response = await _sse(request)
+        chunk_id = f"chatcmpl-{next(self._ids)}"
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+            return {"id": chunk_id, "object": "chat.completion.chunk", "created": 0,
+                    "model": body["model"],
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+        await _send(response, chunk({"role": "assistant", "content": ""}))
+        for start in range(0, len(reply.text), reply.chunk):
+            await _send(response, chunk({"content": reply.text[start:start + reply.chunk]}))
+            if reply.chunk_delay:
+                await asyncio.sleep(reply.chunk_delay)
+        for index, call in enumerate(reply.tool_calls):
+            await _send(response, chunk({"tool_calls": [{"index": index, **call}]}))
+        await _send(response, chunk({}, "tool_calls" if reply.tool_calls else "stop"))
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+    async def _break(self, request: web.Request, behaviour: BreakStream) -> web.StreamResponse:
+        response = await _sse(request)
+        await _send(response, {"id": "x", "object": "chat.completion.chunk", "created": 0,
+                               "model": "m", "choices": [{"index": 0, "finish_reason": None,
+                                                          "delta": {"content": behaviour.text}}]})
+        assert request.transport is not None
+        request.transport.close()
+        return response
+
+
+async def _sse(request: web.Request) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await response.prepare(request)
+    return response
+
+
+async def _send(response: web.StreamResponse, payload: dict[str, Any]) -> None:
+    await response.write(f"data: {json.dumps(payload)}\n\n".encode())
+
+
+def _error(fail: Fail) -> web.Response:
+    headers = {"Retry-After": str(fail.retry_after)} if fail.retry_after is not None else {}
+    kind = "invalid_request_error" if fail.status < 500 else "server_error"
+    return web.json_response(
+        {"error": {"message": fail.message, "type": kind, "param": None, "code": fail.code}},
+        status=fail.status, headers=headers)
