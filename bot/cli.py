@@ -11,6 +11,7 @@ import typer
 
 from bot.runtime import open_parley
 from bot.settings import ConfigError, Settings, load_settings
+from bot.texts import say
 
 app = typer.Typer(help="Parley: a self-hosted chatbot that remembers.", no_args_is_help=True,
                   add_completion=False)
@@ -47,6 +48,22 @@ def chat(
     async def job(settings: Settings) -> None:
         async with open_parley(settings) as parley:
             await TerminalChat(parley, conversation).run()
+
+    _run(job)
+
+
+@app.command()
+def run() -> None:
+    """Run the bot on every configured platform (Discord, Slack)."""
+    from adapters import configured_adapters
+
+    async def job(settings: Settings) -> None:
+        adapters = configured_adapters(settings)
+        if not adapters:
+            typer.echo(say("run.none"), err=True)
+            raise typer.Exit(2)
+        async with open_parley(settings) as parley:
+            await asyncio.gather(*(adapter.run(parley) for adapter in adapters))
 
     _run(job)
 

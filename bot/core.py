@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import replace
+from typing import Any, Protocol
 
 from bot.chat import ChatClient, ChatError, ContextTooLong
 from bot.commands import CommandContext, CommandRegistry, default_commands
@@ -30,6 +31,24 @@ _RETRY_SCALE = 0.6
 _OFFLOAD_CHARS = 20_000
 
 
+class ContextProvider(Protocol):
+    """Adds context to a prompt (recalled excerpts, a summary, search results…).
+
+    `budget` is what the conversation's messages could use; a provider takes its own share of
+    it and reports exact token counts in its Sections, which are charged before history.
+    """
+
+    async def sections(self, conversation: ConversationState, message: Inbound,
+                       budget: int) -> list[Section]: ...
+
+
+class ReplyListener(Protocol):
+    """Work after a reply is stored (e.g. a rolling summary). Runs in the background: it never
+    delays the reply, and its failure never reaches the person."""
+
+    async def after_reply(self, conversation: ConversationState, prompt: Prompt) -> None: ...
+
+
 class Parley:
     def __init__(self, settings: Settings, store: Store, chat: ChatClient,
                  counter: TokenCounter, window: int) -> None:
@@ -40,7 +59,10 @@ class Parley:
         self.prompts = PromptBuilder(store, counter, window, settings.max_reply_tokens)
         self.commands: CommandRegistry = default_commands()
         self.per_message = TOKENS_PER_MESSAGE
+        self.providers: list[ContextProvider] = []
+        self.listeners: list[ReplyListener] = []
         self._locks = KeyedLocks[ConversationKey]()
+        self._background: set[asyncio.Task[None]] = set()
 
     async def count(self, text: str) -> int:
         if len(text) > _OFFLOAD_CHARS:
@@ -110,8 +132,9 @@ class Parley:
         scale = 1.0
         while True:
             try:
-                prompt = await self.prompts.build(conversation, system, newest,
-                                                  self.sections(message), scale)
+                budget = self.prompts.message_budget(await self.count(system), scale)
+                sections = await self._sections(conversation, message, budget)
+                prompt = await self.prompts.build(conversation, system, newest, sections, scale)
             except NoRoom:
                 yield Final(say("error.no_room"), Outcome.BAD_REQUEST)
                 return
@@ -131,9 +154,30 @@ class Parley:
                 yield Final(self._error_text(exc), exc.outcome)
                 return
 
-    def sections(self, message: Inbound) -> tuple[Section, ...]:
-        """Extra context for the prompt; none in the plain core."""
-        return ()
+    async def _sections(self, conversation: ConversationState, message: Inbound,
+                        budget: int) -> tuple[Section, ...]:
+        found: list[Section] = []
+        for provider in self.providers:
+            found += await provider.sections(conversation, message, budget)
+        return tuple(found)
+
+    def background(self, job: Coroutine[Any, Any, None], what: str) -> None:
+        """Run `job` after the reply without delaying it; failures are logged, never raised."""
+
+        async def guarded() -> None:
+            try:
+                await job
+            except Exception:
+                log.exception("background job failed: %s", what)
+
+        task = asyncio.create_task(guarded())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def drain(self) -> None:
+        """Wait for background jobs (at shutdown)."""
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
 
     async def _stream(self, conversation: ConversationState,
                       prompt: Prompt) -> AsyncIterator[ReplyEvent]:
@@ -148,6 +192,9 @@ class Parley:
             role="assistant", author_id="parley", author_name="Parley", content=text,
             tokens=await self.count(text),
         ))
+        for listener in self.listeners:
+            self.background(listener.after_reply(conversation, prompt),
+                            f"{type(listener).__name__} after reply")
         yield Final(text)
 
     def _error_text(self, error: ChatError) -> str:

@@ -25,7 +25,11 @@ async def open_parley(settings: Settings) -> AsyncIterator[Parley]:
         window = context_window(settings.model, settings.context_tokens)
         # Loading the encoding reads a few MB from disk: not on the event loop.
         counter = await asyncio.to_thread(TokenCounter, settings.model)
-        yield Parley(settings, Store(engine), chat, counter, window)
+        parley = Parley(settings, Store(engine), chat, counter, window)
+        try:
+            yield parley
+        finally:
+            await parley.drain()
     finally:
         await chat.close()
         await engine.dispose()

@@ -5,6 +5,8 @@ from __future__ import annotations
 from bot.messages import Outcome
 
 EN: dict[str, str] = {
+    "run.none": "No platform is configured: set DISCORD_TOKEN and/or SLACK_BOT_TOKEN (see "
+                "README), or chat in the terminal with `parley chat`.",
     "empty": "I got an empty message. Write something and I'll answer.",
     "empty_reply": "The model returned an empty answer. Try rephrasing your message.",
     "duplicate": "",
