@@ -1,0 +1,22 @@
+"""Small helpers shared by tests."""
+
+from __future__ import annotations
+
+from bot.core import Parley
+from bot.messages import Author, ConversationKey, Final, Inbound, ReplyEvent
+
+ALICE = Author("u-alice", "Alice", is_admin=True)
+BOB = Author("u-bob", "Bob")
+KEY = ConversationKey("test", "workspace", "general")
+
+
+async def collect(parley: Parley, message: Inbound) -> list[ReplyEvent]:
+    return [event async for event in parley.reply(message)]
+
+
+async def ask(parley: Parley, text: str, author: Author = ALICE, key: ConversationKey = KEY,
+              message_id: str | None = None) -> Final:
+    """Send one message and return the Final (fails the test if there is none)."""
+    events = await collect(parley, Inbound(key, author, text, message_id=message_id))
+    assert events and isinstance(events[-1], Final), events
+    return events[-1]

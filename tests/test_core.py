@@ -1,0 +1,172 @@
+"""The core end to end: Parley → real openai client → fake model server → SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.core import Parley
+from bot.messages import ConversationKey, Delta, Final, Inbound, Outcome
+from bot.runtime import open_parley
+from tests.conftest import SettingsFactory
+from tests.fakes.model_server import BreakStream, Fail, FakeModel, Hang, Reply
+from tests.helpers import ALICE, BOB, KEY, ask, collect
+
+
+async def test_reply_streams_then_is_stored(parley: Parley, fake_model: FakeModel) -> None:
+    fake_model.script(Reply("Hello there, nice to meet you!", chunk=5))
+    events = await collect(parley, Inbound(KEY, ALICE, "hi"))
+    deltas = [e for e in events if isinstance(e, Delta)]
+    assert len(deltas) >= 5 and deltas[-1].text == "Hello there, nice to meet you!"
+    assert events[-1] == Final("Hello there, nice to meet you!")
+    conversation = await parley.store.conversation(KEY)
+    stored = await parley.store.messages(conversation.id)
+    assert [(m.role, m.content) for m in stored] == [
+        ("user", "hi"), ("assistant", "Hello there, nice to meet you!")]
+    assert all(m.tokens > 0 for m in stored)
+
+
+async def test_history_and_speaker_names_reach_the_model(
+    parley: Parley, fake_model: FakeModel
+) -> None:
+    await ask(parley, "I'm planning the release.")
+    await ask(parley, "I'll write the notes.", author=BOB)
+    sent = fake_model.requests[-1]["messages"]
+    assert sent[0]["role"] == "system"
+    assert sent[1] == {"role": "user", "content": "[Alice] I'm planning the release."}
+    assert sent[2]["role"] == "assistant"
+    assert sent[3] == {"role": "user", "content": "[Bob] I'll write the notes."}
+    assert fake_model.requests[-1]["max_tokens"] == parley.settings.max_reply_tokens
+
+
+async def test_redelivered_message_is_answered_once(parley: Parley, fake_model: FakeModel) -> None:
+    await ask(parley, "hello", message_id="m-1")
+    again = await collect(parley, Inbound(KEY, ALICE, "hello", message_id="m-1"))
+    assert again == []
+    assert len(fake_model.requests) == 1
+
+
+async def test_empty_message_makes_no_model_call(parley: Parley, fake_model: FakeModel) -> None:
+    final = await ask(parley, "   \n ")
+    assert final.outcome is Outcome.EMPTY and "empty" in final.text
+    assert fake_model.requests == []
+
+
+async def test_rate_limit_is_retried_honouring_retry_after(
+    make_settings: SettingsFactory, fake_model: FakeModel
+) -> None:
+    fake_model.script(Fail(429, retry_after=0.2), Fail(503), Reply("made it"))
+    async with open_parley(make_settings(model_retries=3)) as parley:
+        started = asyncio.get_running_loop().time()
+        final = await ask(parley, "hi")
+        elapsed = asyncio.get_running_loop().time() - started
+    assert final == Final("made it")
+    assert len(fake_model.requests) == 3
+    assert elapsed >= 0.2  # waited as the server asked
+
+
+async def test_exhausted_retries_give_a_clear_message_and_keep_the_question(
+    make_settings: SettingsFactory, fake_model: FakeModel
+) -> None:
+    fake_model.script(Fail(429), Fail(429))
+    async with open_parley(make_settings(model_retries=1)) as parley:
+        final = await ask(parley, "are you there?")
+        stored = await parley.store.messages((await parley.store.conversation(KEY)).id)
+    assert final.outcome is Outcome.RATE_LIMITED and "try again" in final.text
+    assert [m.role for m in stored] == ["user"]  # the question is kept, no half reply
+
+
+async def test_server_error_timeout_and_broken_stream_store_no_reply(
+    make_settings: SettingsFactory, fake_model: FakeModel
+) -> None:
+    fake_model.script(Fail(500), Hang(3), BreakStream("partial ans"))
+    async with open_parley(make_settings(request_timeout=0.5)) as parley:
+        outcomes = [(await ask(parley, f"q{i}")).outcome for i in range(3)]
+        stored = await parley.store.messages((await parley.store.conversation(KEY)).id)
+    assert outcomes == [Outcome.SERVER_ERROR, Outcome.TIMEOUT, Outcome.UNREACHABLE]
+    assert {m.role for m in stored} == {"user"}
+
+
+async def test_bad_key_and_unknown_model_are_not_retried(
+    make_settings: SettingsFactory, fake_model: FakeModel
+) -> None:
+    fake_model.script(Fail(401, "Incorrect API key"), Fail(404, "model not found"))
+    async with open_parley(make_settings(model_retries=3)) as parley:
+        auth = await ask(parley, "one")
+        missing = await ask(parley, "two")
+    assert auth.outcome is Outcome.AUTH and "OPENAI_API_KEY" in auth.text
+    assert missing.outcome is Outcome.MODEL_NOT_FOUND and "PARLEY_MODEL" in missing.text
+    assert len(fake_model.requests) == 2
+
+
+async def test_quota_exhaustion_is_named(make_settings: SettingsFactory,
+                                         fake_model: FakeModel) -> None:
+    fake_model.script(Fail(429, "You exceeded your quota", code="insufficient_quota"))
+    async with open_parley(make_settings()) as parley:
+        final = await ask(parley, "hi")
+    assert final.outcome is Outcome.QUOTA and "quota" in final.text
+
+
+async def test_unreachable_endpoint_is_explained(make_settings: SettingsFactory) -> None:
+    async with open_parley(make_settings(openai_base_url="http://127.0.0.1:9/v1")) as parley:
+        final = await ask(parley, "hello?")
+    assert final.outcome is Outcome.UNREACHABLE
+    assert "127.0.0.1:9" in final.text and "OPENAI_BASE_URL" in final.text
+
+
+async def test_context_overflow_retrims_once(make_settings: SettingsFactory,
+                                             fake_model: FakeModel) -> None:
+    """The endpoint's real window is smaller than configured: re-trim and retry once."""
+    async with open_parley(make_settings(context_tokens=4000, max_reply_tokens=200)) as parley:
+        for i in range(40):
+            await ask(parley, f"message {i}: " + "lorem ipsum dolor sit amet " * 10)
+        fake_model.context_window = 2800
+        final = await ask(parley, "and now?")
+    assert final.outcome is Outcome.OK
+    first, second = fake_model.requests[-2:]
+    assert len(second["messages"]) < len(first["messages"])
+    assert second["messages"][-1]["content"] == "[Alice] and now?"
+
+
+async def test_context_overflow_twice_is_reported(make_settings: SettingsFactory,
+                                                  fake_model: FakeModel) -> None:
+    fake_model.script(Fail(400, "maximum context length", code="context_length_exceeded"),
+                      Fail(400, "maximum context length", code="context_length_exceeded"))
+    async with open_parley(make_settings()) as parley:
+        final = await ask(parley, "hi")
+    assert final.failed and "PARLEY_CONTEXT_TOKENS" in final.text
+    assert len(fake_model.requests) == 2
+
+
+async def test_other_bad_request_is_reported_not_retried(make_settings: SettingsFactory,
+                                                         fake_model: FakeModel) -> None:
+    fake_model.script(Fail(400, "temperature out of range"))
+    async with open_parley(make_settings(model_retries=3)) as parley:
+        final = await ask(parley, "hi")
+    assert final.outcome is Outcome.BAD_REQUEST and "temperature out of range" in final.text
+    assert len(fake_model.requests) == 1
+
+
+async def test_one_conversation_is_answered_in_order(parley: Parley,
+                                                     fake_model: FakeModel) -> None:
+    fake_model.script(Reply("first answer", delay=0.3), Reply("second answer"))
+    first, second = await asyncio.gather(ask(parley, "first"), ask(parley, "second"))
+    assert (first.text, second.text) == ("first answer", "second answer")
+    # The second prompt was built after the first reply was stored.
+    assert fake_model.requests[1]["messages"][-2] == {"role": "assistant",
+                                                      "content": "first answer"}
+
+
+async def test_conversations_proceed_concurrently(parley: Parley, fake_model: FakeModel) -> None:
+    fake_model.script(Reply("slow", delay=0.5), Reply("fast", delay=0.5))
+    other = ConversationKey("test", "workspace", "random")
+    started = asyncio.get_running_loop().time()
+    await asyncio.gather(ask(parley, "a"), ask(parley, "b", key=other))
+    assert asyncio.get_running_loop().time() - started < 0.9
+
+
+async def test_reasoning_models_get_max_completion_tokens(make_settings: SettingsFactory,
+                                                          fake_model: FakeModel) -> None:
+    async with open_parley(make_settings(model="o3-mini")) as parley:
+        await ask(parley, "hi")
+    body = fake_model.requests[-1]
+    assert "max_tokens" not in body and body["max_completion_tokens"] == 1024
