@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator
 
@@ -51,7 +52,7 @@ async def test_edits_are_throttled_and_the_last_one_is_final() -> None:
     final = await deliver(stream(*deltas, Final(" ".join(words))), surface, interval=0.2)
     assert final is not None and surface.messages == [" ".join(words)]
     times = [t for t, _, _ in surface.edits]
-    assert all(b - a >= 0.18 for a, b in zip(times, times[1:], strict=False))
+    assert all(b - a >= 0.18 for a, b in itertools.pairwise(times))
     assert len(surface.edits) < 10  # far fewer edits than deltas
     assert any(text.endswith(CURSOR) for _, _, text in surface.edits)
 
