@@ -35,8 +35,11 @@ class ToolResult:
 
 class Tool(Protocol):
     name: str
-    definition: dict[str, Any]  # the OpenAI "tools" entry
     room: int  # tokens to keep free in a prompt for this tool's results
+
+    @property
+    def definition(self) -> dict[str, Any]:
+        """The OpenAI "tools" entry."""
 
     def arguments_for(self, text: str) -> str:
         """The call's JSON arguments when a person forces this tool on `text` (`/search`)."""

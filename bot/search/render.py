@@ -34,15 +34,21 @@ def header(query: str) -> str:
 
 def render_results(query: str, results: Sequence[SearchResult], pages: Mapping[int, str],
                    first: int, counter: TokenCounter, budget: int) -> Rendered:
-    """`results` numbered from `first`, then `pages` (by result position), within `budget`."""
+    """`results` numbered from `first`, then `pages` (by result position), within `budget`.
+
+    With pages to show, the results take at most half the budget: a page's text says more
+    than the last results' snippets.
+    """
     text = header(query)
+    listing = budget // 2 if pages else budget
     sources: list[Source] = []
     for position, result in enumerate(results):
         number = first + position
-        entry = f"\n\n[{number}] {result.title}\n{result.url}\n{result.snippet}".rstrip()
-        if counter.count(text + entry) > budget:
+        head = f"\n\n[{number}] {result.title}\n{result.url}"
+        room = listing - counter.count(text + head) - 1  # 1: the newline before the snippet
+        if room < 0:
             break
-        text += entry
+        text += head + "\n" + _cut(result.snippet, room, counter)
         sources.append(Source(number, result.title, result.url))
     shown = [(position, pages[position]) for position in range(len(sources)) if position in pages]
     for index, (position, page) in enumerate(shown):
@@ -50,11 +56,15 @@ def render_results(query: str, results: Sequence[SearchResult], pages: Mapping[i
         share = (budget - counter.count(text)) // (len(shown) - index) - counter.count(label)
         if share <= 0:
             break
-        text += label + counter.truncate(page[: share * _CHARS_PER_TOKEN], share)
+        text += label + _cut(page, share, counter)
     # Pieces counted apart can merge into different tokens: the whole is what counts.
     if counter.count(text) > budget:
         text = counter.truncate(text, budget)
     return Rendered(text, counter.count(text), tuple(sources))
+
+
+def _cut(text: str, tokens: int, counter: TokenCounter) -> str:
+    return counter.truncate(text[: tokens * _CHARS_PER_TOKEN], tokens).rstrip()
 
 
 def render_record(query: str, results: Sequence[SearchResult], sources: Sequence[Source]) -> str:
