@@ -69,11 +69,12 @@ async def test_model_searches_and_answers_with_sources(
         assert [r.query for r in fake_search.requests] == ["parley 2 release date"]
         first, second = fake_model.requests
         assert first["tools"][0]["function"]["name"] == "web_search"
-        call = second["messages"][-2]
-        assert call["tool_calls"][0]["function"]["arguments"] == '{"query": "parley 2 release date"}'
+        asked = second["messages"][-2]["tool_calls"][0]["function"]
+        assert asked["arguments"] == '{"query": "parley 2 release date"}'
         result = second["messages"][-1]
         assert result["role"] == "tool" and result["tool_call_id"] == "call_1"
-        assert "[2] Changelog\nhttps://example.org/log\nSearch, recall and more." in result["content"]
+        assert ("[2] Changelog\nhttps://example.org/log\nSearch, recall and more."
+                in result["content"])
 
         # The search stays in the history, compactly, for follow-ups.
         conversation = await parley.store.conversation(KEY)

@@ -43,7 +43,7 @@ class FakeSearch:
         self.delay = 0.0
         self.requests: list[SearchRequest] = []
         self.page_hits: list[str] = []
-        self._pages: dict[str, tuple[int, dict[str, str], bytes]] = {}
+        self._pages: dict[str, tuple[int, dict[str, str], bytes, float]] = {}
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -58,9 +58,11 @@ class FakeSearch:
         self.results.append(Hit(title, url, snippet))
 
     def page(self, path: str, body: str | bytes, content_type: str = "text/html",
-             status: int = 200, headers: dict[str, str] | None = None) -> None:
+             status: int = 200, headers: dict[str, str] | None = None,
+             delay: float = 0.0) -> None:
         data = body.encode() if isinstance(body, str) else body
-        self._pages[path] = (status, {"Content-Type": content_type, **(headers or {})}, data)
+        self._pages[path] = (status, {"Content-Type": content_type, **(headers or {})}, data,
+                             delay)
 
     async def __aenter__(self) -> FakeSearch:
         app = web.Application()
@@ -113,7 +115,8 @@ class FakeSearch:
         self.page_hits.append(request.path)
         if request.path not in self._pages:
             return web.Response(status=404, text="not found")
-        status, headers, body = self._pages[request.path]
+        status, headers, body, delay = self._pages[request.path]
+        await asyncio.sleep(delay)
         return web.Response(status=status, headers=headers, body=body)
 
 
