@@ -1,8 +1,9 @@
 """The conversation core: one message in, a streamed reply out, history kept in the store.
 
 Follow a message: `reply()` → command or `_converse()` → store the user's message → build the
-prompt within the budget (`PromptBuilder`) → stream from the chat API (`ChatClient`) → store the
-finished reply. A failed call stores nothing for the reply, so it leaves no half-written row.
+prompt within the budget (`PromptBuilder`) → stream from the chat API (`ChatClient`; `ToolRun` runs
+the tools the model calls, e.g. web search) → store the finished reply. A failed call stores
+nothing for the reply, so it leaves no half-written row.
 """
 
 from __future__ import annotations

@@ -108,7 +108,7 @@ class Settings(BaseSettings):
     )] = 5
     search_tokens: Annotated[int, Field(
         gt=0, description="Tokens of a prompt kept for search results (at most a third of "
-        "the window).",
+        "what the conversation could use).",
     )] = 2000
     search_read_pages: Annotated[int, Field(
         ge=0, le=5, description="How many top results to open and read (0: snippets only).",

@@ -124,6 +124,18 @@ async def test_always_mode_searches_every_message_without_tools(
     assert final.outcome is Outcome.OK and "https://example.org/w" in final.text
 
 
+async def test_forced_search_that_fails_still_answers(
+        with_search: OpenSearch, fake_model: FakeModel, fake_search: FakeSearch) -> None:
+    fake_search.status = 500
+    fake_model.script(Reply("Probably sunny."))
+    async with with_search(search_mode="always") as parley:
+        final = await ask(parley, "weather?")
+    assert final.text == f"Probably sunny.\n\n{say('search.unavailable')}"
+    assert any("unavailable" in text for text in contents(fake_model.requests[0], "system"))
+    conversation_roles = [m["role"] for m in fake_model.requests[0]["messages"]]
+    assert conversation_roles == ["system", "system", "user"]
+
+
 async def test_search_results_are_trimmed_to_the_window(
         make_settings: SettingsFactory, fake_model: FakeModel, fake_search: FakeSearch) -> None:
     window = 1500

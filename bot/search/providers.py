@@ -125,6 +125,7 @@ class DuckDuckGo:
         self.timeout = timeout
 
     async def search(self, query: str, count: int) -> list[SearchResult]:
+        # Imported here: it is slow to import and only this provider needs it.
         from ddgs import DDGS
         from ddgs.exceptions import DDGSException
 

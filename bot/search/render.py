@@ -14,8 +14,8 @@ from bot.search.providers import SearchResult
 from bot.tools import Source
 from memory.tokens import TokenCounter
 
-# Text per token is at most a few characters in any language: cutting pages to this many
-# characters per budget token first keeps tokenizing a long page cheap.
+# A token rarely spans more characters than this: cutting a page to that many characters per
+# budget token before the exact cut keeps tokenizing a long page cheap.
 _CHARS_PER_TOKEN = 8
 # The record keeps snippets short: it stays in the history for many turns.
 _RECORD_SNIPPET_CHARS = 240
