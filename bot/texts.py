@@ -30,6 +30,12 @@ EN: dict[str, str] = {
         "persona).\nThe newest {fit_messages} messages ({fit_tokens} tokens) fit in the prompt now."
     ),
     "ask.usage": "Usage: `/ask <question>`.",
+    "search.summary": "search the web and answer from the results",
+    "search.unavailable": "_(Web search was unavailable, so this answer does not use fresh "
+                          "results.)_",
+    "search.empty": "_(Web search found nothing for “{query}”.)_",
+    "search.sources": "Sources:",
+    "search.source": "[{number}] {title} — {url}",
     "error.rate_limited": "The model is rate-limiting requests right now. Please try again in a "
                           "minute.",
     "error.quota": "The model provider says the API quota is used up. The bot's owner needs to "
