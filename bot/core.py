@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator, Coroutine
 from dataclasses import replace
 from typing import Any, Protocol
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from bot.chat import ChatClient, ChatError, ContextTooLong
 from bot.commands import CommandContext, CommandRegistry, default_commands
 from bot.locks import KeyedLocks
@@ -96,8 +98,13 @@ class Parley:
             yield Final(say("empty"), Outcome.EMPTY)
             return
         async with self._locks.hold(message.key):
-            async for event in self._converse(message, force):
-                yield event
+            try:
+                async for event in self._converse(message, force):
+                    yield event
+            except SQLAlchemyError:
+                # The database is down or full: tell the person rather than go silent.
+                log.exception("storage failed while answering in %s", message.key)
+                yield Final(say("error.storage"), Outcome.SERVER_ERROR)
 
     async def record(self, message: Inbound) -> None:
         """Remember a message the bot does not answer (e.g. channel chatter), once."""
@@ -114,8 +121,13 @@ class Parley:
         if spec.admin_only and not message.author.is_admin:
             return Final(say("admin_only", name=command.name), Outcome.DENIED)
         async with self._locks.hold(message.key):
-            conversation = await self.store.conversation(message.key)
-            text = await spec.handler(CommandContext(self, message, conversation), command.args)
+            try:
+                conversation = await self.store.conversation(message.key)
+                text = await spec.handler(CommandContext(self, message, conversation),
+                                          command.args)
+            except SQLAlchemyError:
+                log.exception("storage failed running /%s in %s", command.name, message.key)
+                return Final(say("error.storage"), Outcome.SERVER_ERROR)
         return Final(text, Outcome.COMMAND)
 
     async def _store_user_message(

@@ -52,6 +52,8 @@ EN: dict[str, str] = {
     "error.context": "The conversation did not fit the model's context window even after "
                      "trimming. The bot's owner should set PARLEY_CONTEXT_TOKENS to the model's "
                      "real window.",
+    "error.storage": "I couldn't read or save this conversation (a database problem). The "
+                     "bot's owner should check the logs and PARLEY_DATABASE_URL.",
     "error.no_room": "The persona leaves no room for messages in the model's context window. "
                      "Shorten it with `/persona set` or raise PARLEY_CONTEXT_TOKENS.",
 }
