@@ -30,6 +30,9 @@ EN: dict[str, str] = {
         "persona).\nThe newest {fit_messages} messages ({fit_tokens} tokens) fit in the prompt now."
     ),
     "ask.usage": "Usage: `/ask <question>`.",
+    "command.usage": "Usage: `{usage}`.",
+    "not_allowed": "Sorry, I'm not set up to answer you here.",
+    "cannot_post": "I can't post in this conversation: invite me to the channel first.",
     "error.rate_limited": "The model is rate-limiting requests right now. Please try again in a "
                           "minute.",
     "error.quota": "The model provider says the API quota is used up. The bot's owner needs to "

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -58,12 +58,7 @@ class Store:
 
     async def conversation(self, key: ConversationKey) -> ConversationState:
         """The conversation at `key`, created on first use."""
-        where = (
-            (Conversation.platform == key.platform)
-            & (Conversation.workspace == key.workspace)
-            & (Conversation.channel == key.channel)
-            & (Conversation.thread == key.thread)
-        )
+        where = _at(key)
         async with self._session() as session:
             row = await session.scalar(select(Conversation).where(where))
             if row is None:
@@ -76,6 +71,11 @@ class Store:
                     await session.rollback()
                     row = (await session.scalars(select(Conversation).where(where))).one()
             return ConversationState(row.id, row.persona, row.reset_after)
+
+    async def exists(self, key: ConversationKey) -> bool:
+        """Whether a conversation was ever started at `key` (without creating it)."""
+        async with self._session() as session:
+            return await session.scalar(select(Conversation.id).where(_at(key))) is not None
 
     async def add(self, conversation_id: int, message: NewMessage) -> int | None:
         """Append a message; None when its platform id was already stored (a re-delivery)."""
@@ -166,6 +166,15 @@ class Store:
             rows = await session.scalars(select(Message).where(
                 Message.conversation_id == conversation_id).order_by(Message.id))
             return [_stored(row) for row in rows]
+
+
+def _at(key: ConversationKey) -> ColumnElement[bool]:
+    return (
+        (Conversation.platform == key.platform)
+        & (Conversation.workspace == key.workspace)
+        & (Conversation.channel == key.channel)
+        & (Conversation.thread == key.thread)
+    )
 
 
 def _stored(row: Message) -> StoredMessage:
