@@ -19,6 +19,7 @@ from adapters.slack.app import SlackAdapter
 from bot.core import Parley
 from bot.messages import Outcome
 from bot.runtime import open_parley
+from bot.settings import ConfigError, load_settings
 from bot.streaming import CURSOR
 from bot.texts import error_text, say
 from tests.conftest import SettingsFactory
@@ -213,9 +214,10 @@ async def test_allow_lists(
 
 
 async def test_retried_event_is_answered_once_also_after_restart(
-    fake_slack: FakeSlack, slack_settings: Callable[..., Any], fake_model: FakeModel
+    fake_slack: FakeSlack, slack_settings: Callable[..., Any], fake_model: FakeModel,
+    database_url: str,
 ) -> None:
-    settings = slack_settings()
+    settings = slack_settings(database_url=database_url)
     body = fake_slack.app_mention_event("only once")
     root = body["event"]["ts"]
     async with running(fake_slack, settings) as bot:
@@ -387,3 +389,22 @@ async def test_socket_mode_mention_and_command(
     assert command_ack.payload == {"response_type": "in_channel"}
     assert answer.text == "echo: [alice] a payload question"
     assert len(fake_model.requests) == 2
+
+
+# ------------------------------------------------------------------------- configuration
+
+
+def test_slack_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
+    with pytest.raises(ConfigError, match="SLACK_APP_TOKEN"):
+        load_settings()
+
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "secret")
+    monkeypatch.setenv("SLACK_API_URL", "https://slack.example/api")
+    monkeypatch.setenv("PARLEY_SLACK_ADMIN_USERS", "U1, U2")
+    settings = load_settings()
+
+    assert settings.slack_api_url == "https://slack.example/api/"
+    assert settings.slack_admin_users == ["U1", "U2"]
+    assert [adapter.name for adapter in configured_adapters(settings)] == ["slack"]
