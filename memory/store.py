@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.messages import ConversationKey
-from memory.tables import Conversation, Message
+from memory.tables import Conversation, Message, ProcessedEvent
 
 _FIRST_BATCH = 32
 _MAX_BATCH = 1024
@@ -76,6 +76,16 @@ class Store:
         """Whether a conversation was ever started at `key` (without creating it)."""
         async with self._session() as session:
             return await session.scalar(select(Conversation.id).where(_at(key))) is not None
+
+    async def claim_event(self, platform: str, event_id: str) -> bool:
+        """True the first time an event is claimed, False for every re-delivery of it."""
+        async with self._session() as session:
+            session.add(ProcessedEvent(platform=platform, event_id=event_id))
+            try:
+                await session.commit()
+            except IntegrityError:
+                return False
+            return True
 
     async def add(self, conversation_id: int, message: NewMessage) -> int | None:
         """Append a message; None when its platform id was already stored (a re-delivery)."""

@@ -226,10 +226,15 @@ async def test_retried_event_is_answered_once_also_after_restart(
         retried = await bot.post(body, retry_num=1)
         await bot.settle()
 
+    command = fake_slack.app_mention_event("/memory", thread_ts=root)
     async with running(fake_slack, settings) as bot:  # a new app on the same database file
         again = await bot.post(body, retry_num=2, retry_reason="http_error")
+        await bot.post(command)
         await bot.settle()
-        assert len(fake_slack.messages[GENERAL]) == 1
+        await bot.post(command, retry_num=1)
+        await bot.settle()
+        assert len(fake_slack.messages[GENERAL]) == 2
+        assert fake_slack.messages[GENERAL][1].text.startswith("Stored since the last reset")
         # The thread is still Parley's after the restart.
         await bot.post(fake_slack.message_event("still there?", thread_ts=root))
         reply = await bot.final(GENERAL, root, text="still there?")

@@ -72,12 +72,16 @@ class SlackListeners:
         # Participation lives in the store, so a restart does not make Parley forget threads.
         if route.if_participating and not await self.parley.store.exists(route.key):
             return
-        channel = route.key.channel
+        channel, ts = route.key.channel, str(event["ts"])
+        text = from_slack(str(event.get("text", "")), self.policy.bot_user_id)
+        # Commands are not stored as messages, so the core cannot spot their re-deliveries.
+        if (self.parley.commands.parse(text) is not None
+                and not await self.parley.store.claim_event(PLATFORM, f"{channel}/{ts}")):
+            return
         message = Inbound(
-            route.key, await self._author(str(event["user"]), channel),
-            from_slack(str(event.get("text", "")), self.policy.bot_user_id),
+            route.key, await self._author(str(event["user"]), channel), text,
             # The same ts arrives with app_mention and message events, and with every retry.
-            message_id=str(event["ts"]),
+            message_id=ts,
         )
         try:
             await self._stream(message)
@@ -120,8 +124,7 @@ class SlackListeners:
             await self._stream(message)
         except SlackApiError as exc:
             error = exc.response.get("error")
-            log.warning("could not post the answer to /%s in %s: %s",
-                        message.command and message.command.name, message.key, error)
+            log.warning("could not post a slash command's answer in %s: %s", message.key, error)
             if error in _CANNOT_POST:
                 await respond(text=say("cannot_post"))
 
@@ -141,15 +144,19 @@ class SlackListeners:
 
     async def _name(self, user: str) -> str:
         if user not in self._names:
-            try:
-                info = (await self.client.users_info(user=user))["user"]
-            except SlackApiError as exc:
-                log.info("users.info failed for %s (%s); using the id as name", user,
-                         exc.response.get("error"))
-                return user
-            profile = info.get("profile", {})
             if len(self._names) >= _NAME_CACHE:
                 self._names.pop(next(iter(self._names)))
-            self._names[user] = (profile.get("display_name") or profile.get("real_name")
-                                 or info.get("name") or user)
+            self._names[user] = await self._look_up_name(user)
         return self._names[user]
+
+    async def _look_up_name(self, user: str) -> str:
+        try:
+            info = (await self.client.users_info(user=user))["user"]
+        except SlackApiError as exc:
+            # Usually a missing users:read scope: remembered, so it is not asked every time.
+            log.warning("users.info failed for %s (%s); using the id as the name", user,
+                        exc.response.get("error"))
+            return user
+        profile = info.get("profile", {})
+        return str(profile.get("display_name") or profile.get("real_name")
+                   or info.get("name") or user)
