@@ -19,4 +19,8 @@ class Adapter(Protocol):
 
 def configured_adapters(settings: Settings) -> list[Adapter]:
     adapters: list[Adapter] = []
+    if settings.slack_bot_token:
+        from adapters.slack.app import SlackAdapter
+
+        adapters.append(SlackAdapter(settings))
     return adapters

@@ -10,9 +10,10 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, ValidationError
+from pydantic import AliasChoices, BeforeValidator, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -26,6 +27,16 @@ DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
 def _alias(env: str, field: str) -> AliasChoices:
     """Read a field from a well-known variable (e.g. OPENAI_API_KEY) or its toml key."""
     return AliasChoices(field, env)
+
+
+def _comma_separated(value: object) -> object:
+    """`C01,C02` from the environment; toml gives a list already."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+IdList = Annotated[list[str], NoDecode, BeforeValidator(_comma_separated)]
 
 
 def default_data_dir() -> Path:
@@ -131,6 +142,51 @@ class Settings(BaseSettings):
         validation_alias=_alias("BRAVE_API_KEY", "brave_api_key"),
         description="API key for Brave search.",
     )] = None
+    # Slack
+    slack_bot_token: Annotated[str | None, Field(
+        validation_alias=_alias("SLACK_BOT_TOKEN", "slack_bot_token"),
+        description="Slack bot token (xoxb-…); setting it enables Slack in `parley run`.",
+    )] = None
+    slack_app_token: Annotated[str | None, Field(
+        validation_alias=_alias("SLACK_APP_TOKEN", "slack_app_token"),
+        description="Slack app-level token (xapp-…): use Socket Mode (no public URL needed).",
+    )] = None
+    slack_signing_secret: Annotated[str | None, Field(
+        validation_alias=_alias("SLACK_SIGNING_SECRET", "slack_signing_secret"),
+        description="Slack signing secret: use HTTP mode (events at /slack/events) when no app "
+        "token is set.",
+    )] = None
+    slack_port: Annotated[int, Field(
+        validation_alias=_alias("SLACK_PORT", "slack_port"), ge=0, le=65535,
+        description="Port of the Slack HTTP-mode endpoint.",
+    )] = 3000
+    slack_host: Annotated[str, Field(
+        description="Address the Slack HTTP-mode endpoint listens on.",
+    )] = "0.0.0.0"
+    slack_api_url: Annotated[str, Field(
+        validation_alias=_alias("SLACK_API_URL", "slack_api_url"),
+        description="Slack Web API base URL (e.g. for GovSlack); a trailing / is added.",
+    )] = "https://slack.com/api/"
+    slack_allowed_channels: Annotated[IdList, Field(
+        description="Comma-separated channel ids Parley answers in; empty: every channel it is "
+        "in. DMs are governed by the user list only.",
+    )] = []
+    slack_allowed_users: Annotated[IdList, Field(
+        description="Comma-separated user ids Parley answers; empty: everyone.",
+    )] = []
+    slack_admin_users: Annotated[IdList, Field(
+        description="Comma-separated user ids allowed to /reset and change the persona in "
+        "channels (in a DM the person is always admin of it).",
+    )] = []
+    slack_answer_channels: Annotated[IdList, Field(
+        description="Comma-separated channel ids where every message is answered, no mention "
+        "needed.",
+    )] = []
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _slack_api_url_slash(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
 
     @classmethod
     def settings_customise_sources(
@@ -186,4 +242,10 @@ def load_settings(**overrides: object) -> Settings:
     problem = search_problem(settings)
     if problem:
         raise ConfigError(problem)
+    if settings.slack_bot_token and not (settings.slack_app_token or
+                                         settings.slack_signing_secret):
+        raise ConfigError(
+            "SLACK_BOT_TOKEN is set but neither SLACK_APP_TOKEN (Socket Mode) nor "
+            "SLACK_SIGNING_SECRET (HTTP mode) is: set one of them."
+        )
     return settings

@@ -36,6 +36,9 @@ EN: dict[str, str] = {
     "search.empty": "_(Web search found nothing for “{query}”.)_",
     "search.sources": "Sources:",
     "search.source": "[{number}] {title} — {url}",
+    "command.usage": "Usage: `{usage}`.",
+    "not_allowed": "Sorry, I'm not set up to answer you here.",
+    "cannot_post": "I can't post in this conversation: invite me to the channel first.",
     "error.rate_limited": "The model is rate-limiting requests right now. Please try again in a "
                           "minute.",
     "error.quota": "The model provider says the API quota is used up. The bot's owner needs to "

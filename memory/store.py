@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.messages import ConversationKey
-from memory.tables import Conversation, Message
+from memory.tables import Conversation, Message, ProcessedEvent
 
 # Plain columns, not ORM objects: building entities dominated the cost of large windows.
 _COLUMNS = (Message.id, Message.role, Message.author_id, Message.author_name, Message.content,
@@ -61,12 +61,7 @@ class Store:
 
     async def conversation(self, key: ConversationKey) -> ConversationState:
         """The conversation at `key`, created on first use."""
-        where = (
-            (Conversation.platform == key.platform)
-            & (Conversation.workspace == key.workspace)
-            & (Conversation.channel == key.channel)
-            & (Conversation.thread == key.thread)
-        )
+        where = _at(key)
         async with self._session() as session:
             row = await session.scalar(select(Conversation).where(where))
             if row is None:
@@ -79,6 +74,21 @@ class Store:
                     await session.rollback()
                     row = (await session.scalars(select(Conversation).where(where))).one()
             return ConversationState(row.id, row.persona, row.reset_after)
+
+    async def exists(self, key: ConversationKey) -> bool:
+        """Whether a conversation was ever started at `key` (without creating it)."""
+        async with self._session() as session:
+            return await session.scalar(select(Conversation.id).where(_at(key))) is not None
+
+    async def claim_event(self, platform: str, event_id: str) -> bool:
+        """True the first time an event is claimed, False for every re-delivery of it."""
+        async with self._session() as session:
+            session.add(ProcessedEvent(platform=platform, event_id=event_id))
+            try:
+                await session.commit()
+            except IntegrityError:
+                return False
+            return True
 
     async def add(self, conversation_id: int, message: NewMessage) -> int | None:
         """Append a message; None when its platform id was already stored (a re-delivery)."""
@@ -169,3 +179,12 @@ class Store:
             rows = await session.execute(select(*_COLUMNS).where(
                 Message.conversation_id == conversation_id).order_by(Message.id))
             return [StoredMessage(*row) for row in rows]
+
+
+def _at(key: ConversationKey) -> ColumnElement[bool]:
+    return (
+        (Conversation.platform == key.platform)
+        & (Conversation.workspace == key.workspace)
+        & (Conversation.channel == key.channel)
+        & (Conversation.thread == key.thread)
+    )

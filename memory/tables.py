@@ -62,3 +62,13 @@ class Message(Base):
     tokens: Mapped[int] = mapped_column(Integer)
     platform_message_id: Mapped[str | None] = mapped_column(String(128), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ProcessedEvent(Base):
+    """A platform event handled once and for all (see `Store.claim_event`)."""
+
+    __tablename__ = "processed_events"
+
+    platform: Mapped[str] = mapped_column(String(32), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,64 @@
+"""The Slack adapter: a bolt `AsyncApp` served over Socket Mode or HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncRateLimitErrorRetryHandler,
+    async_default_handlers,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.listeners import SlackListeners
+from adapters.slack.policy import Policy
+from adapters.slack.transports import HttpTransport, SocketModeTransport, Transport
+from bot.core import Parley
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Retries of a rate-limited Web API call, each after the Retry-After Slack asks for.
+_RATE_LIMIT_RETRIES = 3
+
+
+class SlackAdapter:
+    name = "slack"
+
+    def __init__(self, settings: Settings) -> None:
+        if not settings.slack_bot_token:
+            raise ValueError("SlackAdapter needs SLACK_BOT_TOKEN")
+        self.settings = settings
+        self.token = settings.slack_bot_token
+        self.address = ""  # where Slack reaches us, once serving
+        self.ready = asyncio.Event()
+
+    async def run(self, parley: Parley) -> None:
+        settings = self.settings
+        client = AsyncWebClient(
+            token=self.token, base_url=settings.slack_api_url,
+            retry_handlers=[*async_default_handlers(),
+                            AsyncRateLimitErrorRetryHandler(max_retry_count=_RATE_LIMIT_RETRIES)],
+        )
+        try:
+            identity = await client.auth_test()
+        except SlackApiError as exc:
+            log.error("Slack rejected SLACK_BOT_TOKEN (%s): Slack is not started",
+                      exc.response.get("error"))
+            return
+        app = AsyncApp(client=client, signing_secret=settings.slack_signing_secret or "")
+        SlackListeners(parley, client, Policy(settings, str(identity["user_id"]))).register(app)
+        await self._transport(app).serve(self._serving)
+
+    def _transport(self, app: AsyncApp) -> Transport:
+        if self.settings.slack_app_token:
+            return SocketModeTransport(app, self.settings.slack_app_token)
+        return HttpTransport(app, self.settings.slack_host, self.settings.slack_port)
+
+    def _serving(self, address: str) -> None:
+        log.info("Slack is serving: %s", address)
+        self.address = address
+        self.ready.set()
