@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Coroutine
 from dataclasses import replace
 from typing import Any, Protocol
 
+from bot.attachments import ChatPart, prepare, with_images
 from bot.chat import ChatClient, ChatError, ContextTooLong
 from bot.commands import CommandContext, CommandRegistry, default_commands
 from bot.locks import KeyedLocks
@@ -85,20 +86,26 @@ class Parley:
         if command is not None:
             yield await self._run_command(message, command)
             return
-        if not message.text.strip():
-            yield Final(say("empty"), Outcome.EMPTY)
+        files = prepare(message.text, message.attachments, self.settings)
+        if not files.answerable:
+            yield Final(files.notice or say("empty"), Outcome.EMPTY)
             return
         async with self._locks.hold(message.key):
-            async for event in self._converse(message):
-                yield event
+            async for event in self._converse(replace(message, text=files.text), files.images):
+                # The notice (skipped files) is shown with the reply, never stored in it.
+                if isinstance(event, Delta):
+                    yield Delta(files.notice + event.text)
+                else:
+                    yield replace(event, text=files.notice + event.text)
 
     async def record(self, message: Inbound) -> None:
         """Remember a message the bot does not answer (e.g. channel chatter), once."""
-        if not message.text.strip():
+        text = prepare(message.text, message.attachments, self.settings).text
+        if not text.strip():
             return
         async with self._locks.hold(message.key):
             conversation = await self.store.conversation(message.key)
-            await self._store_user_message(conversation, message)
+            await self._store_user_message(conversation, replace(message, text=text))
 
     async def _run_command(self, message: Inbound, command: Command) -> Final:
         spec = self.commands.get(command.name)
@@ -122,7 +129,8 @@ class Parley:
         ))
         return None if stored_id is None else Newest(stored_id, text, tokens)
 
-    async def _converse(self, message: Inbound) -> AsyncIterator[ReplyEvent]:
+    async def _converse(self, message: Inbound,
+                        images: tuple[ChatPart, ...] = ()) -> AsyncIterator[ReplyEvent]:
         conversation = await self.store.conversation(message.key)
         newest = await self._store_user_message(conversation, message)
         if newest is None:
@@ -135,6 +143,9 @@ class Parley:
                 budget = self.prompts.message_budget(await self.count(system), scale)
                 sections = await self._sections(conversation, message, budget)
                 prompt = await self.prompts.build(conversation, system, newest, sections, scale)
+                # Images go with this prompt only (history keeps their names): their token
+                # cost depends on the model, so they are not budgeted; an overflow re-trims.
+                prompt = replace(prompt, messages=with_images(prompt.messages, images))
             except NoRoom:
                 yield Final(say("error.no_room"), Outcome.BAD_REQUEST)
                 return

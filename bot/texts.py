@@ -30,6 +30,14 @@ EN: dict[str, str] = {
         "persona).\nThe newest {fit_messages} messages ({fit_tokens} tokens) fit in the prompt now."
     ),
     "ask.usage": "Usage: `/ask <question>`.",
+    "attach.file": "[file {name}]\n{body}\n[end of file {name}]",
+    "attach.image": "[image {name}]",
+    "attach.image_not_shown": "[image {name}: not shown to the model]",
+    "attach.not_read": "[file {name}: too large, not read]",
+    "attach.other": "[file {name}: not read]",
+    "attach.no_vision": "I can't see images with this model, so I skipped {names}.",
+    "attach.too_large": "I skipped {names}: larger than {limit}.",
+    "attach.notice": "_{notes}_\n\n",
     "error.rate_limited": "The model is rate-limiting requests right now. Please try again in a "
                           "minute.",
     "error.quota": "The model provider says the API quota is used up. The bot's owner needs to "

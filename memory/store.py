@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -56,14 +56,33 @@ class Store:
         self.engine = engine
         self._session = async_sessionmaker(engine, expire_on_commit=False)
 
-    async def conversation(self, key: ConversationKey) -> ConversationState:
-        """The conversation at `key`, created on first use."""
-        where = (
+    @staticmethod
+    def _at(key: ConversationKey) -> ColumnElement[bool]:
+        return (
             (Conversation.platform == key.platform)
             & (Conversation.workspace == key.workspace)
             & (Conversation.channel == key.channel)
             & (Conversation.thread == key.thread)
         )
+
+    async def exists(self, key: ConversationKey) -> bool:
+        """Whether anything happened at `key` yet (without creating the conversation)."""
+        async with self._session() as session:
+            return await session.scalar(select(Conversation.id).where(self._at(key))) is not None
+
+    async def latest_platform_message_id(self, conversation_id: int) -> str | None:
+        """The platform id of the newest stored message that has one (adapters catch up from
+        there)."""
+        async with self._session() as session:
+            return await session.scalar(
+                select(Message.platform_message_id)
+                .where(Message.conversation_id == conversation_id,
+                       Message.platform_message_id.is_not(None))
+                .order_by(Message.id.desc()).limit(1))
+
+    async def conversation(self, key: ConversationKey) -> ConversationState:
+        """The conversation at `key`, created on first use."""
+        where = self._at(key)
         async with self._session() as session:
             row = await session.scalar(select(Conversation).where(where))
             if row is None:
