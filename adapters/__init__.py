@@ -19,4 +19,8 @@ class Adapter(Protocol):
 
 def configured_adapters(settings: Settings) -> list[Adapter]:
     adapters: list[Adapter] = []
+    if settings.discord_token:
+        from adapters.discord import DiscordAdapter
+
+        adapters.append(DiscordAdapter(settings, settings.discord_token))
     return adapters
