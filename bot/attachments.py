@@ -63,7 +63,9 @@ class Prepared:
 
 
 def _size(limit: int) -> str:
-    return f"{limit / 1e6:g} MB" if limit >= 1_000_000 else f"{limit / 1e3:g} kB"
+    if limit >= 1_000_000:
+        return f"{limit / 1e6:g} MB"
+    return f"{limit / 1e3:g} kB" if limit >= 1000 else f"{limit} bytes"
 
 
 def prepare(text: str, attachments: Sequence[Attachment], settings: Settings) -> Prepared:

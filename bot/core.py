@@ -90,13 +90,14 @@ class Parley:
         if not files.answerable:
             yield Final(files.notice or say("empty"), Outcome.EMPTY)
             return
+        # The notice (skipped files) is shown above the reply, never stored with it.
+        notice = f"{files.notice}\n\n" if files.notice else ""
         async with self._locks.hold(message.key):
             async for event in self._converse(replace(message, text=files.text), files.images):
-                # The notice (skipped files) is shown with the reply, never stored in it.
                 if isinstance(event, Delta):
-                    yield Delta(files.notice + event.text)
+                    yield Delta(notice + event.text)
                 else:
-                    yield replace(event, text=files.notice + event.text)
+                    yield replace(event, text=notice + event.text)
 
     async def record(self, message: Inbound) -> None:
         """Remember a message the bot does not answer (e.g. channel chatter), once."""

@@ -51,7 +51,7 @@ EN: dict[str, str] = {
     "attach.other": "[file {name}: not read]",
     "attach.no_vision": "I can't see images with this model, so I skipped {names}.",
     "attach.too_large": "I skipped {names}: larger than {limit}.",
-    "attach.notice": "_{notes}_\n\n",
+    "attach.notice": "_{notes}_",
     "error.rate_limited": "The model is rate-limiting requests right now. Please try again in a "
                           "minute.",
     "error.quota": "The model provider says the API quota is used up. The bot's owner needs to "

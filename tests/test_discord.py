@@ -116,6 +116,10 @@ async def test_dm_and_reply_to_the_bot_are_answered(
         assert reply.content == "echo: [bob] hello in private"
         assert await stored(client.parley, ConversationKey("discord", "dm", str(dm))) == [
             ("user", "hello in private"), ("assistant", reply.content)]
+        memory = await fake.send_interaction("memory", channel_id=dm, user="bob")
+        await fake.wait_for(lambda: memory.original is not None and done(memory.original))
+        assert memory.original is not None
+        assert memory.original.content.startswith("Stored since the last reset: 2 messages")
 
         await fake.send_message(general, "hi", mentions_bot=True)
         first = await fake.wait_for_message(general, done)
@@ -276,10 +280,20 @@ async def test_attachments_text_read_and_image_skipped_or_seen(
         assert fake.messages[general][1].content.startswith(f"_{notice}_")
         assert isinstance(last_prompt(fake_model)[-1]["content"], str)
 
+    async with bot(fake, make_settings(stream_interval=FAST, attachment_max_bytes=100)):
+        requests = len(fake_model.requests)
+        await fake.send_message(general, "", mentions_bot=True,
+                                attachments=[FakeFile("big.log", "x" * 200)])
+        await fake.wait_for(lambda: len(fake.messages[general]) == 3
+                            and fake.messages[general][2].edits)
+        assert fake.messages[general][2].content == "_" + say(
+            "attach.too_large", names="big.log", limit="100 bytes") + "_"
+        assert len(fake_model.requests) == requests  # nothing for the model to read
+
     async with bot(fake, make_settings(stream_interval=FAST, vision=True)):
         await fake.send_message(general, "and now?", mentions_bot=True, attachments=[image])
-        await fake.wait_for(lambda: len(fake.messages[general]) == 3
-                            and done(fake.messages[general][2]))
+        await fake.wait_for(lambda: len(fake.messages[general]) == 4
+                            and done(fake.messages[general][3]))
         parts = last_prompt(fake_model)[-1]["content"]
         assert parts[0]["type"] == "text" and parts[1]["type"] == "image_url"
         assert parts[1]["image_url"]["url"].startswith("data:image/png;base64,")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from enum import Enum
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -41,8 +42,8 @@ def intents() -> discord.Intents:
 
 class ParleyClient(discord.Client):
     def __init__(self, parley: Parley, settings: Settings, *, sync_commands: bool = False,
-                 **options: object) -> None:
-        super().__init__(intents=intents(), **options)  # type: ignore[arg-type]
+                 **options: Any) -> None:
+        super().__init__(intents=intents(), **options)
         self.parley = parley
         self.settings = settings
         self.policy = Policy(settings)
@@ -178,8 +179,10 @@ class ParleyClient(discord.Client):
                         name, interaction.id, interaction.channel_id, exc)
 
     async def _run_command(self, interaction: discord.Interaction, name: str, args: str) -> None:
-        channel, user, guild = interaction.channel, interaction.user, interaction.guild
-        if channel is None or not self.policy.allowed(user, channel, guild):
+        user, guild = interaction.user, interaction.guild
+        # The channel object is missing for channel types discord.py does not know.
+        channel = interaction.channel or discord.Object(interaction.channel_id or 0)
+        if interaction.channel_id is None or not self.policy.allowed(user, channel, guild):
             await interaction.response.send_message(say("discord.not_allowed"), ephemeral=True)
             return
         # First, within Discord's 3 s: the answer may take a while.
