@@ -43,6 +43,8 @@ def intents() -> discord.Intents:
 class ParleyClient(discord.Client):
     def __init__(self, parley: Parley, settings: Settings, *, sync_commands: bool = False,
                  **options: Any) -> None:
+        # Parley has no voice: skip discord.py's warnings about missing voice libraries.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         super().__init__(intents=intents(), **options)
         self.parley = parley
         self.settings = settings
