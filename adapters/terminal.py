@@ -8,6 +8,8 @@ import getpass
 import sys
 from typing import TextIO
 
+from prompt_toolkit import PromptSession
+
 from bot.core import Parley
 from bot.messages import Author, ConversationKey, Delta, Final, Inbound
 
@@ -25,15 +27,18 @@ class TerminalChat:
         self.key = terminal_key(conversation)
         self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
         self.interactive = stdin.isatty()
+        # prompt_toolkit reads the terminal without a blocking thread (Ctrl-C/Ctrl-D quit at
+        # once) and gives line editing and history.
+        self._session: PromptSession[str] | None = PromptSession() if self.interactive else None
         user = getpass.getuser()
         # The terminal's user owns the conversation, so admin commands are theirs.
         self.author = Author(id=user, name=user, is_admin=True)
 
     async def _read(self) -> str | None:
-        if self.interactive:
+        if self._session is not None:
             try:
-                return await asyncio.to_thread(input, PROMPT)
-            except EOFError:
+                return await self._session.prompt_async(PROMPT)
+            except (EOFError, KeyboardInterrupt):
                 return None
         line = await asyncio.to_thread(self.stdin.readline)
         return line.rstrip("\r\n") if line else None

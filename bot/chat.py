@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any, cast
 
 import openai
 from openai import AsyncOpenAI, omit
-from openai.types.chat import ChatCompletionMessageParam
+from openai.types.chat import (
+    ChatCompletionChunk,
+    ChatCompletionMessageParam,
+    ChatCompletionToolChoiceOptionParam,
+    ChatCompletionToolUnionParam,
+)
 
 from bot.messages import Outcome
 from bot.model_limits import is_reasoning_model
@@ -21,6 +27,20 @@ from bot.settings import Settings
 log = logging.getLogger(__name__)
 
 ChatMessage = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A function call the model asked for; `arguments` is its JSON text, unparsed."""
+
+    id: str
+    name: str
+    arguments: str
+
+    def message(self) -> dict[str, Any]:
+        """The call as it appears in the assistant message that requested it."""
+        return {"id": self.id, "type": "function",
+                "function": {"name": self.name, "arguments": self.arguments}}
 
 
 class ChatError(Exception):
@@ -83,6 +103,41 @@ class ChatClient:
 
     async def stream(self, messages: list[ChatMessage]) -> AsyncIterator[str]:
         """Yield the reply's text as it is generated; raise ChatError on failure."""
+        async for chunk in self._chunks(messages):
+            if chunk.choices and chunk.choices[0].delta.content:
+                yield chunk.choices[0].delta.content
+
+    async def stream_with_tools(
+        self, messages: list[ChatMessage], tools: list[dict[str, Any]], allow_calls: bool = True
+    ) -> AsyncIterator[str | list[ToolCall]]:
+        """Like `stream`, offering `tools`; the calls the model makes come last, as one list.
+
+        With `allow_calls` off the tools are still described (the history may hold earlier
+        calls) but the model is told to answer in text.
+        """
+        parts: dict[int, dict[str, str]] = {}
+        async for chunk in self._chunks(messages, tools, "auto" if allow_calls else "none"):
+            if not chunk.choices:
+                continue
+            delta = chunk.choices[0].delta
+            if delta.content:
+                yield delta.content
+            # A call streams as pieces sharing an index: id and name first, arguments in parts.
+            for piece in delta.tool_calls or ():
+                part = parts.setdefault(piece.index, {"id": "", "name": "", "arguments": ""})
+                part["id"] = piece.id or part["id"]
+                if piece.function is not None:
+                    part["name"] += piece.function.name or ""
+                    part["arguments"] += piece.function.arguments or ""
+        calls = [ToolCall(part["id"] or f"call_{index}", part["name"], part["arguments"])
+                 for index, part in sorted(parts.items()) if part["name"]]
+        if calls:
+            yield calls
+
+    async def _chunks(
+        self, messages: list[ChatMessage], tools: list[dict[str, Any]] | None = None,
+        tool_choice: ChatCompletionToolChoiceOptionParam | None = None,
+    ) -> AsyncIterator[ChatCompletionChunk]:
         try:
             reasoning = is_reasoning_model(self.model)
             stream = await self._client.chat.completions.create(
@@ -91,11 +146,12 @@ class ChatClient:
                 stream=True,
                 max_tokens=omit if reasoning else self.max_reply_tokens,
                 max_completion_tokens=self.max_reply_tokens if reasoning else omit,
+                tools=cast("list[ChatCompletionToolUnionParam]", tools) if tools else omit,
+                tool_choice=tool_choice if tools and tool_choice else omit,
             )
             async with stream:
                 async for chunk in stream:
-                    if chunk.choices and chunk.choices[0].delta.content:
-                        yield chunk.choices[0].delta.content
+                    yield chunk
         except openai.APIError as exc:
             error = classify(exc)
             log.warning("chat call failed: %s", error, extra={"model": self.model})

@@ -1,4 +1,5 @@
-"""The `parley` command line."""
+"""The `parley` command line. Heavy modules are imported inside commands, so `--help` and
+configuration errors answer at once."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from typing import Annotated, Any
 
 import typer
 
-from bot.runtime import open_parley
 from bot.settings import ConfigError, Settings, load_settings
 from bot.texts import say
 
@@ -49,6 +49,7 @@ def chat(
 ) -> None:
     """Chat in the terminal; history is kept across runs."""
     from adapters.terminal import TerminalChat
+    from bot.runtime import open_parley
 
     async def job(settings: Settings) -> None:
         async with open_parley(settings) as parley:
@@ -61,6 +62,7 @@ def chat(
 def run() -> None:
     """Run the bot on every configured platform (Discord, Slack)."""
     from adapters import configured_adapters
+    from bot.runtime import open_parley
 
     async def job(settings: Settings) -> None:
         adapters = configured_adapters(settings)
@@ -93,6 +95,7 @@ def db_upgrade() -> None:
 def discord_sync() -> None:
     """Register Parley's slash commands with Discord (once, and after adding commands)."""
     from adapters.discord import sync_commands
+    from bot.runtime import open_parley
 
     async def job(settings: Settings) -> None:
         if not settings.discord_token:

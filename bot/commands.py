@@ -36,6 +36,7 @@ class CommandSpec:
     summary: str
     handler: Handler | None = None  # None: the argument is answered as a message
     admin_only: bool = False
+    tool: str | None = None  # with no handler: run this tool on the argument first
 
 
 async def _help(ctx: CommandContext, _args: str) -> str:

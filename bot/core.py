@@ -1,8 +1,9 @@
 """The conversation core: one message in, a streamed reply out, history kept in the store.
 
 Follow a message: `reply()` → command or `_converse()` → store the user's message → build the
-prompt within the budget (`PromptBuilder`) → stream from the chat API (`ChatClient`) → store the
-finished reply. A failed call stores nothing for the reply, so it leaves no half-written row.
+prompt within the budget (`PromptBuilder`) → stream from the chat API (`ChatClient`; `ToolRun` runs
+the tools the model calls, e.g. web search) → store the finished reply. A failed call stores
+nothing for the reply, so it leaves no half-written row.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import AsyncIterator, Coroutine
 from dataclasses import replace
 from typing import Any, Protocol
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from bot.attachments import ChatPart, prepare, with_images
 from bot.chat import ChatClient, ChatError, ContextTooLong
 from bot.commands import CommandContext, CommandRegistry, default_commands
@@ -21,6 +24,7 @@ from bot.messages import Command, ConversationKey, Delta, Final, Inbound, Outcom
 from bot.prompt import Newest, NoRoom, Prompt, PromptBuilder, Section, render
 from bot.settings import Settings
 from bot.texts import error_text, say
+from bot.tools import Tool, ToolResult, ToolRun, footer, reserve
 from memory.store import ConversationState, NewMessage, Store
 from memory.tokens import TOKENS_PER_MESSAGE, TokenCounter
 
@@ -62,6 +66,9 @@ class Parley:
         self.per_message = TOKENS_PER_MESSAGE
         self.providers: list[ContextProvider] = []
         self.listeners: list[ReplyListener] = []
+        self.tools: dict[str, Tool] = {}
+        # Run this tool on every message instead of offering tools (endpoints without them).
+        self.forced_tool: str | None = None
         self._locks = KeyedLocks[ConversationKey]()
         self._background: set[asyncio.Task[None]] = set()
 
@@ -77,11 +84,13 @@ class Parley:
         the conversation stays locked while it runs, so its messages are answered in order.
         """
         command = message.command or self.commands.parse(message.text)
+        force = self.forced_tool
         if command is not None:
             spec = self.commands.get(command.name)
             if spec is None and message.command is None:
                 command = None  # "/shrug" and friends: just text
             elif spec is not None and spec.handler is None:
+                force = spec.tool or force
                 message, command = replace(message, text=command.args, command=None), None
         if command is not None:
             yield await self._run_command(message, command)
@@ -93,11 +102,17 @@ class Parley:
         # The notice (skipped files) is shown above the reply, never stored with it.
         notice = f"{files.notice}\n\n" if files.notice else ""
         async with self._locks.hold(message.key):
-            async for event in self._converse(replace(message, text=files.text), files.images):
-                if isinstance(event, Delta):
-                    yield Delta(notice + event.text)
-                else:
-                    yield replace(event, text=notice + event.text)
+            try:
+                async for event in self._converse(replace(message, text=files.text), force,
+                                                  files.images):
+                    if isinstance(event, Delta):
+                        yield Delta(notice + event.text)
+                    else:
+                        yield replace(event, text=notice + event.text)
+            except SQLAlchemyError:
+                # The database is down or full: tell the person rather than go silent.
+                log.exception("storage failed while answering in %s", message.key)
+                yield Final(say("error.storage"), Outcome.SERVER_ERROR)
 
     async def record(self, message: Inbound) -> None:
         """Remember a message the bot does not answer (e.g. channel chatter), once."""
@@ -115,8 +130,13 @@ class Parley:
         if spec.admin_only and not message.author.is_admin:
             return Final(say("admin_only", name=command.name), Outcome.DENIED)
         async with self._locks.hold(message.key):
-            conversation = await self.store.conversation(message.key)
-            text = await spec.handler(CommandContext(self, message, conversation), command.args)
+            try:
+                conversation = await self.store.conversation(message.key)
+                text = await spec.handler(CommandContext(self, message, conversation),
+                                          command.args)
+            except SQLAlchemyError:
+                log.exception("storage failed running /%s in %s", command.name, message.key)
+                return Final(say("error.storage"), Outcome.SERVER_ERROR)
         return Final(text, Outcome.COMMAND)
 
     async def _store_user_message(
@@ -131,6 +151,7 @@ class Parley:
         return None if stored_id is None else Newest(stored_id, text, tokens)
 
     async def _converse(self, message: Inbound,
+                        force: str | None = None,
                         images: tuple[ChatPart, ...] = ()) -> AsyncIterator[ReplyEvent]:
         conversation = await self.store.conversation(message.key)
         newest = await self._store_user_message(conversation, message)
@@ -138,20 +159,29 @@ class Parley:
             log.info("ignoring re-delivered message %s in %s", message.message_id, message.key)
             return
         system = conversation.persona or self.settings.system_prompt
+        forced = await self._force(force, message.text, await self.count(system))
+        # A forced tool's results are already in the prompt: nothing more to offer the model.
+        offered = [] if forced else list(self.tools.values())
         scale = 1.0
         while True:
             try:
                 budget = self.prompts.message_budget(await self.count(system), scale)
                 sections = await self._sections(conversation, message, budget)
-                prompt = await self.prompts.build(conversation, system, newest, sections, scale)
+                if forced is not None:
+                    sections += (Section({"role": "system", "content": forced[1].content},
+                                         forced[1].tokens),)
+                prompt = await self.prompts.build(conversation, system, newest, sections, scale,
+                                                  reserve(offered, self.counter, budget))
                 # Images go with this prompt only (history keeps their names): their token
                 # cost depends on the model, so they are not budgeted; an overflow re-trims.
                 prompt = replace(prompt, messages=with_images(prompt.messages, images))
             except NoRoom:
                 yield Final(say("error.no_room"), Outcome.BAD_REQUEST)
                 return
+            room = int(self.prompts.window * scale) - self.prompts.reply_reserve - prompt.tokens
+            run = ToolRun(self.chat, offered, self.counter, self.settings.search_max_calls, room)
             try:
-                async for event in self._stream(conversation, prompt):
+                async for event in self._stream(conversation, prompt, run, forced):
                     yield event
                 return
             except ContextTooLong as exc:
@@ -165,6 +195,15 @@ class Parley:
             except ChatError as exc:
                 yield Final(self._error_text(exc), exc.outcome)
                 return
+
+    async def _force(self, name: str | None, text: str,
+                     system_tokens: int) -> tuple[str, ToolResult] | None:
+        """Run the tool a person asked for (`/search`) on their message, before the model."""
+        tool = self.tools.get(name or "")
+        if tool is None:
+            return None
+        budget = min(tool.room, self.prompts.message_budget(system_tokens) // 3)
+        return tool.name, await tool.run(tool.arguments_for(text), max(budget, 0), 1)
 
     async def _sections(self, conversation: ConversationState, message: Inbound,
                         budget: int) -> tuple[Section, ...]:
@@ -191,15 +230,23 @@ class Parley:
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
 
-    async def _stream(self, conversation: ConversationState,
-                      prompt: Prompt) -> AsyncIterator[ReplyEvent]:
+    async def _stream(self, conversation: ConversationState, prompt: Prompt, run: ToolRun,
+                      forced: tuple[str, ToolResult] | None) -> AsyncIterator[ReplyEvent]:
         text = ""
-        async for piece in self.chat.stream(prompt.messages):
+        async for piece in run.stream(prompt.messages):
             text += piece
             yield Delta(text)
         if not text.strip():
             yield Final(say("empty_reply"), Outcome.SERVER_ERROR)
             return
+        used = ([forced] if forced else []) + run.results
+        # Compact records of the tool calls go before the reply, so follow-ups can use them.
+        for name, result in used:
+            if result.record:
+                await self.store.add(conversation.id, NewMessage(
+                    role="system", author_id=name, author_name=name, content=result.record,
+                    tokens=result.record_tokens,
+                ))
         await self.store.add(conversation.id, NewMessage(
             role="assistant", author_id="parley", author_name="Parley", content=text,
             tokens=await self.count(text),
@@ -207,7 +254,8 @@ class Parley:
         for listener in self.listeners:
             self.background(listener.after_reply(conversation, prompt),
                             f"{type(listener).__name__} after reply")
-        yield Final(text)
+        shown, sources = footer([result for _, result in used], text)
+        yield Final(text + shown, sources=sources)
 
     def _error_text(self, error: ChatError) -> str:
         return error_text(error.outcome, url=self.settings.openai_base_url,

@@ -68,10 +68,12 @@ class PromptBuilder:
         newest: Newest,
         sections: tuple[Section, ...] = (),
         scale: float = 1.0,
+        reserve: int = 0,
     ) -> Prompt:
+        """`reserve`: tokens kept free besides the reply's (e.g. for tool results)."""
         system_tokens = self.counter.count(system)
         fixed = system_tokens + sum(s.tokens + TOKENS_PER_MESSAGE for s in sections)
-        budget = self.message_budget(fixed, scale)
+        budget = self.message_budget(fixed + reserve, scale)
         if budget <= TOKENS_PER_MESSAGE:
             raise NoRoom(f"budget {budget} after {fixed} fixed tokens")
 

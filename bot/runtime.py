@@ -7,9 +7,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from bot.chat import ChatClient
+from bot.commands import CommandSpec
 from bot.core import Parley
 from bot.model_limits import context_window
+from bot.search.tool import open_web_search
 from bot.settings import Settings
+from bot.texts import say
 from memory.db import create_engine, migrate
 from memory.store import Store
 from memory.tokens import TokenCounter
@@ -26,10 +29,17 @@ async def open_parley(settings: Settings) -> AsyncIterator[Parley]:
         # Loading the encoding reads a few MB from disk: not on the event loop.
         counter = await asyncio.to_thread(TokenCounter, settings.model)
         parley = Parley(settings, Store(engine), chat, counter, window)
-        try:
-            yield parley
-        finally:
-            await parley.drain()
+        async with open_web_search(settings, counter) as search:
+            if search is not None:
+                parley.tools[search.name] = search
+                parley.commands.add(CommandSpec("search", "/search <query>",
+                                                say("search.summary"), tool=search.name))
+                if settings.search_mode == "always":
+                    parley.forced_tool = search.name
+            try:
+                yield parley
+            finally:
+                await parley.drain()
     finally:
         await chat.close()
         await engine.dispose()

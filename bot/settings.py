@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, BeforeValidator, Field, ValidationError
 from pydantic_settings import (
@@ -18,6 +18,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from bot.search.config import search_problem
 
 DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
 
@@ -136,6 +138,53 @@ class Settings(BaseSettings):
         "`parley discord sync` once).",
     )] = False
 
+    # Web search
+    search_provider: Annotated[Literal["off", "searxng", "tavily", "brave", "duckduckgo"], Field(
+        description="Web search provider; off disables search.",
+    )] = "off"
+    search_url: Annotated[str | None, Field(
+        description="Base URL of the search API (required for searxng; tavily and brave have "
+        "a default).",
+    )] = None
+    search_timeout: Annotated[float, Field(
+        gt=0, description="Seconds to wait for the search provider.",
+    )] = 10.0
+    search_mode: Annotated[Literal["tool", "always"], Field(
+        description="tool: the model decides when to search (needs function calling); "
+        "always: search on every message (for endpoints without tool support).",
+    )] = "tool"
+    search_max_calls: Annotated[int, Field(
+        ge=1, le=10, description="Most searches the model may run for one reply.",
+    )] = 3
+    search_results: Annotated[int, Field(
+        ge=1, le=20, description="Results asked of the provider per search.",
+    )] = 5
+    search_tokens: Annotated[int, Field(
+        gt=0, description="Tokens of a prompt kept for search results (at most a third of "
+        "what the conversation could use).",
+    )] = 2000
+    search_read_pages: Annotated[int, Field(
+        ge=0, le=5, description="How many top results to open and read (0: snippets only).",
+    )] = 2
+    search_page_timeout: Annotated[float, Field(
+        gt=0, description="Seconds to wait for one result page.",
+    )] = 5.0
+    search_page_bytes: Annotated[int, Field(
+        gt=0, description="Most bytes read from one result page.",
+    )] = 2_000_000
+    search_allow_private: Annotated[bool, Field(
+        description="Let result pages on private, loopback or link-local addresses be fetched "
+        "(only for an intranet search engine you trust).",
+    )] = False
+    tavily_api_key: Annotated[str | None, Field(
+        validation_alias=_alias("TAVILY_API_KEY", "tavily_api_key"),
+        description="API key for Tavily search.",
+    )] = None
+    brave_api_key: Annotated[str | None, Field(
+        validation_alias=_alias("BRAVE_API_KEY", "brave_api_key"),
+        description="API key for Brave search.",
+    )] = None
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -187,4 +236,7 @@ def load_settings(**overrides: object) -> Settings:
             "OPENAI_API_KEY is not set: set it, or point OPENAI_BASE_URL at a local "
             "OpenAI-compatible server such as Ollama."
         )
+    problem = search_problem(settings)
+    if problem:
+        raise ConfigError(problem)
     return settings

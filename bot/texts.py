@@ -52,6 +52,12 @@ EN: dict[str, str] = {
     "attach.no_vision": "I can't see images with this model, so I skipped {names}.",
     "attach.too_large": "I skipped {names}: larger than {limit}.",
     "attach.notice": "_{notes}_",
+    "search.summary": "search the web and answer from the results",
+    "search.unavailable": "_(Web search was unavailable, so this answer does not use fresh "
+                          "results.)_",
+    "search.empty": "_(Web search found nothing for “{query}”.)_",
+    "search.sources": "Sources:",
+    "search.source": "[{number}] {title} — {url}",
     "error.rate_limited": "The model is rate-limiting requests right now. Please try again in a "
                           "minute.",
     "error.quota": "The model provider says the API quota is used up. The bot's owner needs to "
@@ -68,6 +74,8 @@ EN: dict[str, str] = {
     "error.context": "The conversation did not fit the model's context window even after "
                      "trimming. The bot's owner should set PARLEY_CONTEXT_TOKENS to the model's "
                      "real window.",
+    "error.storage": "I couldn't read or save this conversation (a database problem). The "
+                     "bot's owner should check the logs and PARLEY_DATABASE_URL.",
     "error.no_room": "The persona leaves no room for messages in the model's context window. "
                      "Shorten it with `/persona set` or raise PARLEY_CONTEXT_TOKENS.",
 }

@@ -13,6 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.messages import ConversationKey
 from memory.tables import Conversation, Message
 
+# Plain columns, not ORM objects: building entities dominated the cost of large windows.
+_COLUMNS = (Message.id, Message.role, Message.author_id, Message.author_name, Message.content,
+            Message.tokens, Message.created_at)
 _FIRST_BATCH = 32
 _MAX_BATCH = 1024
 
@@ -147,12 +150,12 @@ class Store:
                     before_id: int) -> list[StoredMessage]:
         if first is None:
             return []
-        rows = await session.scalars(
-            select(Message).where(Message.conversation_id == conversation_id,
-                                  Message.id >= first, Message.id < before_id)
+        rows = await session.execute(
+            select(*_COLUMNS).where(Message.conversation_id == conversation_id,
+                                    Message.id >= first, Message.id < before_id)
             .order_by(Message.id)
         )
-        return [_stored(row) for row in rows]
+        return [StoredMessage(*row) for row in rows]
 
     async def usage(self, conversation: ConversationState) -> Usage:
         """How much is stored since the last reset."""
@@ -182,11 +185,6 @@ class Store:
     async def messages(self, conversation_id: int) -> Sequence[StoredMessage]:
         """Every stored message of a conversation, oldest first (for export and tests)."""
         async with self._session() as session:
-            rows = await session.scalars(select(Message).where(
+            rows = await session.execute(select(*_COLUMNS).where(
                 Message.conversation_id == conversation_id).order_by(Message.id))
-            return [_stored(row) for row in rows]
-
-
-def _stored(row: Message) -> StoredMessage:
-    return StoredMessage(row.id, row.role, row.author_id, row.author_name, row.content,
-                         row.tokens, row.created_at)
+            return [StoredMessage(*row) for row in rows]

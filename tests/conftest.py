@@ -17,9 +17,10 @@ from bot.core import Parley
 from bot.runtime import open_parley
 from bot.settings import Settings
 from tests.fakes.model_server import FakeModel
+from tests.fakes.search_server import fake_search  # noqa: F401  (a fixture)
 
 POSTGRES_URL = os.environ.get("PARLEY_TEST_POSTGRES_URL")
-_OUR_VARS = ("PARLEY_", "OPENAI_", "DISCORD_", "SLACK_")
+_OUR_VARS = ("PARLEY_", "OPENAI_", "DISCORD_", "SLACK_", "TAVILY_", "BRAVE_")
 
 
 @pytest.fixture(autouse=True)

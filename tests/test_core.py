@@ -170,3 +170,14 @@ async def test_reasoning_models_get_max_completion_tokens(make_settings: Setting
         await ask(parley, "hi")
     body = fake_model.requests[-1]
     assert "max_tokens" not in body and body["max_completion_tokens"] == 1024
+
+
+async def test_a_database_failure_is_reported_not_raised(parley: Parley,
+                                                         fake_model: FakeModel) -> None:
+    await ask(parley, "hello")
+    async with parley.store.engine.begin() as connection:
+        await connection.exec_driver_sql("DROP TABLE messages")
+    final = await ask(parley, "still there?")
+    assert final.failed and "database" in final.text
+    memory = await ask(parley, "/memory")
+    assert memory.failed and "database" in memory.text

@@ -22,6 +22,7 @@ from tests.conftest import SettingsFactory
 from tests.fakes.discord_fixtures import fake_discord
 from tests.fakes.discord_server import FakeDiscord, FakeFile, RecordedMessage
 from tests.fakes.model_server import Fail, FakeModel, Reply
+from tests.fakes.search_server import FakeSearch
 
 __all__ = ["fake_discord"]  # the fixture is used by name; keep the import
 
@@ -159,6 +160,23 @@ async def test_slash_ask_reset_and_sync(
         assert (await client.parley.store.usage(conversation)).messages == 0
         assert general == ask.channel_id
     assert len(fake.command_syncs) == 1  # not again on reconnect or restart
+
+
+async def test_search_becomes_a_slash_command_when_configured(
+    fake_discord: FakeDiscord, fake_search: FakeSearch, fake_model: FakeModel,
+    make_settings: SettingsFactory,
+) -> None:
+    fake = fake_discord
+    settings = make_settings(stream_interval=FAST, search_provider="searxng",
+                             search_url=fake_search.base_url)
+    async with bot(fake, settings, sync=True):
+        commands = {c["name"]: c for c in fake.command_syncs[0].commands}
+        assert commands["search"]["options"][0]["name"] == "query"
+        search = await fake.send_interaction("search", {"query": "parley release date"})
+        await fake.wait_for(lambda: search.original is not None and done(search.original))
+        assert search.original is not None
+        assert "parley release date" in search.original.content
+        assert "parley release date" in str(last_prompt(fake_model))
 
 
 async def test_sync_command_registers_once(

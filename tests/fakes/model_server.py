@@ -65,18 +65,28 @@ class BreakStream:
 Behaviour = Reply | Fail | Hang | BreakStream
 
 
+def tool_call(name: str, arguments: dict[str, Any], call_id: str = "call_1") -> dict[str, Any]:
+    """A tool call for `Reply(tool_calls=[...])`."""
+    return {"id": call_id, "type": "function",
+            "function": {"name": name, "arguments": json.dumps(arguments)}}
+
+
 def echo(body: dict[str, Any]) -> Behaviour:
     last = body["messages"][-1]["content"]
     return Reply(f"echo: {last if isinstance(last, str) else json.dumps(last)}"[:200])
 
 
-def prompt_tokens(messages: list[dict[str, Any]], counter: TokenCounter) -> int:
-    """Tokens of a chat prompt, counted the way Parley budgets it."""
-    total = TOKENS_PER_REPLY
+def prompt_tokens(messages: list[dict[str, Any]], counter: TokenCounter,
+                  tools: list[dict[str, Any]] | None = None) -> int:
+    """Tokens of a chat prompt, counted the way Parley budgets it (tool calls and tool
+    definitions as their JSON text)."""
+    total = TOKENS_PER_REPLY + (counter.count(json.dumps(tools)) if tools else 0)
     for message in messages:
         content = message.get("content") or ""
         total += TOKENS_PER_MESSAGE + counter.count(
             content if isinstance(content, str) else json.dumps(content))
+        if message.get("tool_calls"):
+            total += counter.count(json.dumps(message["tool_calls"]))
     return total
 
 
@@ -141,7 +151,7 @@ class FakeModel:
     def _overflow(self, body: dict[str, Any]) -> str | None:
         if self.context_window is None:
             return None
-        used = prompt_tokens(body["messages"], self.counter)
+        used = prompt_tokens(body["messages"], self.counter, body.get("tools"))
         limit = body.get("max_tokens") or body.get("max_completion_tokens") or 0
         if used + limit > self.context_window:
             return (f"This model's maximum context length is {self.context_window} tokens. "
@@ -176,7 +186,13 @@ class FakeModel:
             if reply.chunk_delay:
                 await asyncio.sleep(reply.chunk_delay)
         for index, call in enumerate(reply.tool_calls):
-            await _send(response, chunk({"tool_calls": [{"index": index, **call}]}))
+            # Like the real API: id and name first, then the arguments in pieces.
+            arguments = call["function"]["arguments"]
+            head = {**call, "function": {"name": call["function"]["name"], "arguments": ""}}
+            await _send(response, chunk({"tool_calls": [{"index": index, **head}]}))
+            for start in range(0, len(arguments), reply.chunk):
+                piece = {"function": {"arguments": arguments[start:start + reply.chunk]}}
+                await _send(response, chunk({"tool_calls": [{"index": index, **piece}]}))
         await _send(response, chunk({}, "tool_calls" if reply.tool_calls else "stop"))
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()

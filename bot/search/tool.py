@@ -1,0 +1,131 @@
+"""The `web_search` tool: search, read the top pages, and give the model numbered sources.
+
+Nothing here raises for a failed search: the model is told the search did not work (and
+answers from what it knows), and the person gets a notice under the reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, ClassVar
+
+import aiohttp
+
+from bot.search.config import search_problem
+from bot.search.pages import PageReader, PageUnreadable
+from bot.search.providers import SearchFailed, SearchProvider, SearchResult, make_provider
+from bot.search.render import render_record, render_results
+from bot.settings import ConfigError, Settings
+from bot.texts import say
+from bot.tools import ToolResult
+from memory.tokens import TokenCounter
+
+log = logging.getLogger(__name__)
+
+_FAILED = ('Web search for "{query}" is unavailable right now. Answer from what you know and '
+           "say that you could not check the web.")
+_EMPTY = ('Web search for "{query}" found nothing. Answer from what you know and say that the '
+          "search found nothing.")
+_NO_QUERY = 'web_search needs a non-empty "query" string.'
+
+
+class WebSearch:
+    name = "web_search"
+    definition: ClassVar[dict[str, Any]] = {
+        "type": "function",
+        "function": {
+            "name": "web_search",
+            "description": "Search the web for current information (news, prices, recent "
+                           "releases, facts you are unsure of). Returns numbered results to "
+                           "cite as [n].",
+            "parameters": {
+                "type": "object",
+                "properties": {"query": {"type": "string", "description": "The search query."}},
+                "required": ["query"],
+            },
+        },
+    }
+
+    def __init__(self, provider: SearchProvider, reader: PageReader, counter: TokenCounter,
+                 results: int, read_pages: int, room: int) -> None:
+        self.provider = provider
+        self.reader = reader
+        self.counter = counter
+        self.results = results
+        self.read_pages = read_pages
+        self.room = room
+
+    def arguments_for(self, text: str) -> str:
+        return json.dumps({"query": text})
+
+    async def run(self, arguments: str, budget: int, first_source: int) -> ToolResult:
+        query = _query(arguments)
+        if not query:
+            return self._tell(_NO_QUERY, budget)
+        try:
+            results = await self.provider.search(query, self.results)
+        except SearchFailed as exc:
+            log.warning("web search via %s for %r failed: %s", self.provider.name, query, exc)
+            return self._tell(_FAILED.format(query=query), budget, say("search.unavailable"))
+        if not results:
+            log.info("web search via %s for %r found nothing", self.provider.name, query)
+            return self._tell(_EMPTY.format(query=query), budget,
+                              say("search.empty", query=query))
+        pages = await self._read(results[: self.read_pages])
+        rendered = await asyncio.to_thread(render_results, query, results, pages, first_source,
+                                           self.counter, budget)
+        record = render_record(query, results, rendered.sources)
+        return ToolResult(rendered.text, rendered.tokens, record, self.counter.count(record),
+                          rendered.sources)
+
+    async def _read(self, results: Sequence[SearchResult]) -> dict[int, str]:
+        """The readable text of each result that has one, by position."""
+        texts = await asyncio.gather(*(self._read_one(result.url) for result in results))
+        return {position: text for position, text in enumerate(texts) if text}
+
+    async def _read_one(self, url: str) -> str | None:
+        try:
+            return await self.reader.read(url)
+        except PageUnreadable as exc:
+            log.info("not reading result page: %s", exc)
+            return None
+
+    def _tell(self, text: str, budget: int, notice: str | None = None) -> ToolResult:
+        text = self.counter.truncate(text, budget)
+        return ToolResult(text, self.counter.count(text), notice=notice)
+
+
+def _query(arguments: str) -> str:
+    try:
+        parsed = json.loads(arguments or "{}")
+    except json.JSONDecodeError:
+        return ""
+    query = parsed.get("query") if isinstance(parsed, dict) else None
+    return query.strip() if isinstance(query, str) else ""
+
+
+@asynccontextmanager
+async def open_web_search(settings: Settings,
+                          counter: TokenCounter) -> AsyncIterator[WebSearch | None]:
+    """The configured web search (None when off); its connections close on exit."""
+    if settings.search_provider == "off":
+        yield None
+        return
+    problem = search_problem(settings)
+    if problem:
+        log.error("web search is misconfigured: %s", problem)
+        raise ConfigError(problem)
+    reader = PageReader(settings.search_page_timeout, settings.search_page_bytes,
+                        settings.search_allow_private)
+    # The search API is trusted configuration (often on localhost): its own session.
+    async with aiohttp.ClientSession() as session:
+        try:
+            yield WebSearch(make_provider(settings, session), reader, counter,
+                            settings.search_results, settings.search_read_pages,
+                            settings.search_tokens)
+        finally:
+            await reader.close()

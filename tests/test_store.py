@@ -1,0 +1,90 @@
+"""Storage on a real SQLite file and the real PostgreSQL: migrations, dedup, reset, restart."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import inspect, text
+
+from bot.messages import ConversationKey
+from memory.db import create_engine, migrate
+from memory.store import NewMessage, Store
+
+KEY = ConversationKey("test", "w", "c")
+
+
+def message(content: str, platform_id: str | None = None, tokens: int = 5) -> NewMessage:
+    return NewMessage("user", "u1", "Alice", content, tokens, platform_id)
+
+
+async def test_migrations_create_the_schema_and_are_idempotent(database_url: str) -> None:
+    engine = create_engine(database_url)
+    await migrate(engine)
+    await migrate(engine)
+    async with engine.connect() as connection:
+        tables = await connection.run_sync(lambda c: set(inspect(c).get_table_names()))
+        version = (await connection.execute(text("SELECT version_num FROM alembic_version")))
+    assert {"conversations", "messages", "alembic_version"} <= tables
+    assert version.scalar_one()
+    await engine.dispose()
+
+
+async def test_history_survives_a_restart(database_url: str) -> None:
+    engine = create_engine(database_url)
+    await migrate(engine)
+    store = Store(engine)
+    conversation = await store.conversation(KEY)
+    await store.add(conversation.id, message("hello", "m1"))
+    await engine.dispose()
+
+    engine = create_engine(database_url)  # a new engine: nothing cached in memory
+    await migrate(engine)
+    store = Store(engine)
+    again = await store.conversation(KEY)
+    assert again.id == conversation.id
+    assert [m.content for m in await store.messages(again.id)] == ["hello"]
+    assert await store.add(again.id, message("hello", "m1")) is None  # still recognised
+    await engine.dispose()
+
+
+async def test_concurrent_first_messages_share_one_conversation(database_url: str) -> None:
+    engine = create_engine(database_url)
+    await migrate(engine)
+    store = Store(engine)
+    states = await asyncio.gather(*(store.conversation(KEY) for _ in range(8)))
+    assert len({s.id for s in states}) == 1
+    await engine.dispose()
+
+
+async def test_platform_ids_are_unique_per_conversation(database_url: str) -> None:
+    engine = create_engine(database_url)
+    await migrate(engine)
+    store = Store(engine)
+    first = await store.conversation(KEY)
+    second = await store.conversation(ConversationKey("test", "w", "c", thread="t1"))
+    assert await store.add(first.id, message("a", "same-id"))
+    assert await store.add(second.id, message("b", "same-id"))  # another conversation: fine
+    assert await store.add(first.id, message("a again", "same-id")) is None
+    assert await store.add(first.id, message("no id")) and await store.add(first.id,
+                                                                           message("no id"))
+    assert len(await store.messages(first.id)) == 3
+    await engine.dispose()
+
+
+async def test_reset_and_persona(database_url: str) -> None:
+    engine = create_engine(database_url)
+    await migrate(engine)
+    store = Store(engine)
+    conversation = await store.conversation(KEY)
+    for i in range(3):
+        await store.add(conversation.id, message(f"old {i}"))
+    await store.reset(conversation.id)
+    await store.set_persona(conversation.id, "terse")
+    await store.add(conversation.id, message("new"))
+    state = await store.conversation(KEY)
+    assert state.persona == "terse"
+    window = await store.window(state, 2**62, budget=1000, per_message=4)
+    assert [m.content for m in window] == ["new"]
+    assert (await store.usage(state)).messages == 1
+    assert len(await store.messages(state.id)) == 4
+    await engine.dispose()
