@@ -95,8 +95,9 @@ class ParleyClient(discord.Client):
         """Parley's user id, and its managed role's (people often @mention that instead)."""
         me = self.user
         ids = {me.id} if me else set()
-        if message.guild is not None:
-            ids |= {role.id for role in message.guild.me.roles if role.is_bot_managed()}
+        member = message.guild.me if message.guild is not None else None
+        if member is not None:  # None while the guild is still loading
+            ids |= {role.id for role in member.roles if role.is_bot_managed()}
         return ids
 
     async def _trigger(self, message: discord.Message, me: discord.ClientUser) -> Trigger | None:
