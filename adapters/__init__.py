@@ -23,4 +23,8 @@ def configured_adapters(settings: Settings) -> list[Adapter]:
         from adapters.slack.app import SlackAdapter
 
         adapters.append(SlackAdapter(settings))
+    if settings.discord_token:
+        from adapters.discord import DiscordAdapter
+
+        adapters.append(DiscordAdapter(settings, settings.discord_token))
     return adapters

@@ -17,6 +17,8 @@ app = typer.Typer(help="Parley: a self-hosted chatbot that remembers.", no_args_
                   add_completion=False)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+discord_app = typer.Typer(help="Discord set-up.", no_args_is_help=True)
+app.add_typer(discord_app, name="discord")
 
 
 def _settings() -> Settings:
@@ -35,6 +37,9 @@ def _run(job: Callable[[Settings], Coroutine[Any, Any, None]]) -> None:
         asyncio.run(job(settings))
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+    except ConfigError as exc:  # found at start-up, e.g. a platform refusing the token
+        typer.echo(f"Configuration error: {exc}", err=True)
+        raise typer.Exit(2) from exc
 
 
 @app.command()
@@ -82,6 +87,23 @@ def db_upgrade() -> None:
         finally:
             await engine.dispose()
         typer.echo(f"Database is up to date: {engine.url.render_as_string(hide_password=True)}")
+
+    _run(job)
+
+
+@discord_app.command("sync")
+def discord_sync() -> None:
+    """Register Parley's slash commands with Discord (once, and after adding commands)."""
+    from adapters.discord import sync_commands
+    from bot.runtime import open_parley
+
+    async def job(settings: Settings) -> None:
+        if not settings.discord_token:
+            raise ConfigError(say("discord.no_token"))
+        async with open_parley(settings) as parley:
+            names = await sync_commands(parley, settings.discord_token)
+        typer.echo(say("discord.synced", count=len(names),
+                       names=", ".join(f"/{name}" for name in names)))
 
     _run(job)
 

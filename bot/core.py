@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.attachments import ChatPart, prepare, with_images
 from bot.chat import ChatClient, ChatError, ContextTooLong
 from bot.commands import CommandContext, CommandRegistry, default_commands
 from bot.locks import KeyedLocks
@@ -94,13 +95,20 @@ class Parley:
         if command is not None:
             yield await self._run_command(message, command)
             return
-        if not message.text.strip():
-            yield Final(say("empty"), Outcome.EMPTY)
+        files = prepare(message.text, message.attachments, self.settings)
+        if not files.answerable:
+            yield Final(files.notice or say("empty"), Outcome.EMPTY)
             return
+        # The notice (skipped files) is shown above the reply, never stored with it.
+        notice = f"{files.notice}\n\n" if files.notice else ""
         async with self._locks.hold(message.key):
             try:
-                async for event in self._converse(message, force):
-                    yield event
+                async for event in self._converse(replace(message, text=files.text), force,
+                                                  files.images):
+                    if isinstance(event, Delta):
+                        yield Delta(notice + event.text)
+                    else:
+                        yield replace(event, text=notice + event.text)
             except SQLAlchemyError:
                 # The database is down or full: tell the person rather than go silent.
                 log.exception("storage failed while answering in %s", message.key)
@@ -108,11 +116,12 @@ class Parley:
 
     async def record(self, message: Inbound) -> None:
         """Remember a message the bot does not answer (e.g. channel chatter), once."""
-        if not message.text.strip():
+        text = prepare(message.text, message.attachments, self.settings).text
+        if not text.strip():
             return
         async with self._locks.hold(message.key):
             conversation = await self.store.conversation(message.key)
-            await self._store_user_message(conversation, message)
+            await self._store_user_message(conversation, replace(message, text=text))
 
     async def _run_command(self, message: Inbound, command: Command) -> Final:
         spec = self.commands.get(command.name)
@@ -142,7 +151,8 @@ class Parley:
         return None if stored_id is None else Newest(stored_id, text, tokens)
 
     async def _converse(self, message: Inbound,
-                        force: str | None = None) -> AsyncIterator[ReplyEvent]:
+                        force: str | None = None,
+                        images: tuple[ChatPart, ...] = ()) -> AsyncIterator[ReplyEvent]:
         conversation = await self.store.conversation(message.key)
         newest = await self._store_user_message(conversation, message)
         if newest is None:
@@ -162,6 +172,9 @@ class Parley:
                                          forced[1].tokens),)
                 prompt = await self.prompts.build(conversation, system, newest, sections, scale,
                                                   reserve(offered, self.counter, budget))
+                # Images go with this prompt only (history keeps their names): their token
+                # cost depends on the model, so they are not budgeted; an overflow re-trims.
+                prompt = replace(prompt, messages=with_images(prompt.messages, images))
             except NoRoom:
                 yield Final(say("error.no_room"), Outcome.BAD_REQUEST)
                 return

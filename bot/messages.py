@@ -38,6 +38,7 @@ class Attachment:
     filename: str
     content_type: str
     data: bytes
+    size: int | None = None  # as the platform reported it; `data` is empty if not downloaded
 
 
 @dataclass(frozen=True)

@@ -30,13 +30,16 @@ def _alias(env: str, field: str) -> AliasChoices:
 
 
 def _comma_separated(value: object) -> object:
-    """`C01,C02` from the environment; toml gives a list already."""
+    """"1, 2,3" from the environment → ["1", "2", "3"]; lists (toml) pass through."""
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, int):
+        return [value]
     return value
 
 
-IdList = Annotated[list[str], NoDecode, BeforeValidator(_comma_separated)]
+# A set of ids (or names) written as "a,b,c" in the environment or a list in parley.toml.
+IdList = Annotated[frozenset[str], NoDecode, BeforeValidator(_comma_separated)]
 
 
 def default_data_dir() -> Path:
@@ -95,6 +98,45 @@ class Settings(BaseSettings):
     stream_interval: Annotated[float, Field(
         ge=0.2, description="Seconds between edits of a streamed reply on Discord and Slack.",
     )] = 1.0
+
+    # Attachments (every platform)
+    attachment_max_bytes: Annotated[int, Field(
+        gt=0, description="Largest attachment downloaded; text files up to this size are read "
+        "into the message, larger files are skipped (the person is told).",
+    )] = 1_000_000
+    vision: Annotated[bool, Field(
+        description="The model accepts images: send image attachments with the message.",
+    )] = False
+
+    # Discord
+    discord_token: Annotated[str | None, Field(
+        validation_alias=_alias("DISCORD_TOKEN", "discord_token"),
+        description="Discord bot token; setting it makes `parley run` start the Discord bot.",
+    )] = None
+    discord_guilds: Annotated[IdList, Field(
+        description="Only these server (guild) ids, comma-separated; empty: every server.",
+    )] = frozenset()
+    discord_channels: Annotated[IdList, Field(
+        description="Only these channel ids (a thread counts as its parent channel); empty: all.",
+    )] = frozenset()
+    discord_roles: Annotated[IdList, Field(
+        description="Only members with one of these role ids or names (or a listed user); "
+        "empty: everyone.",
+    )] = frozenset()
+    discord_users: Annotated[IdList, Field(
+        description="Only these user ids (or members with a listed role); empty: everyone.",
+    )] = frozenset()
+    discord_admin_roles: Annotated[IdList, Field(
+        description="Role ids or names allowed to use admin commands (/reset, /persona set), "
+        "besides members with Manage Server or Administrator.",
+    )] = frozenset()
+    discord_answer_all_channels: Annotated[IdList, Field(
+        description="Channel ids where Parley answers every message, no @mention needed.",
+    )] = frozenset()
+    discord_sync_commands: Annotated[bool, Field(
+        description="Register the slash commands with Discord at start-up (or run "
+        "`parley discord sync` once).",
+    )] = False
 
     # Web search
     search_provider: Annotated[Literal["off", "searxng", "tavily", "brave", "duckduckgo"], Field(
@@ -170,18 +212,18 @@ class Settings(BaseSettings):
     slack_allowed_channels: Annotated[IdList, Field(
         description="Comma-separated channel ids Parley answers in; empty: every channel it is "
         "in. DMs are governed by the user list only.",
-    )] = []
+    )] = frozenset()
     slack_allowed_users: Annotated[IdList, Field(
         description="Comma-separated user ids Parley answers; empty: everyone.",
-    )] = []
+    )] = frozenset()
     slack_admin_users: Annotated[IdList, Field(
         description="Comma-separated user ids allowed to /reset and change the persona in "
         "channels (in a DM the person is always admin of it).",
-    )] = []
+    )] = frozenset()
     slack_answer_channels: Annotated[IdList, Field(
         description="Comma-separated channel ids where every message is answered, no mention "
         "needed.",
-    )] = []
+    )] = frozenset()
 
     @field_validator("slack_api_url")
     @classmethod

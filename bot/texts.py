@@ -7,6 +7,20 @@ from bot.messages import Outcome
 EN: dict[str, str] = {
     "run.none": "No platform is configured: set DISCORD_TOKEN and/or SLACK_BOT_TOKEN (see "
                 "README), or chat in the terminal with `parley chat`.",
+    "discord.placeholder": "…",
+    "discord.not_allowed": "Sorry, I'm not enabled for you here.",
+    "discord.intents": "Discord refused the Message Content intent: enable \"Message Content "
+                       "Intent\" under Bot → Privileged Gateway Intents at "
+                       "https://discord.com/developers/applications, then restart.",
+    "discord.bad_token": "Discord rejected DISCORD_TOKEN: copy the bot's token again from "
+                         "https://discord.com/developers/applications (Bot → Reset Token).",
+    "discord.no_token": "DISCORD_TOKEN is not set: copy the bot's token from "
+                        "https://discord.com/developers/applications (Bot → Reset Token).",
+    "discord.content_empty": "A server message arrived without text: Discord withholds it "
+                             "unless \"Message Content Intent\" is enabled for the bot (Bot → "
+                             "Privileged Gateway Intents).",
+    "discord.synced": "Registered {count} slash commands with Discord: {names}. New commands "
+                      "can take a few minutes to appear.",
     "empty": "I got an empty message. Write something and I'll answer.",
     "empty_reply": "The model returned an empty answer. Try rephrasing your message.",
     "duplicate": "",
@@ -30,6 +44,14 @@ EN: dict[str, str] = {
         "persona).\nThe newest {fit_messages} messages ({fit_tokens} tokens) fit in the prompt now."
     ),
     "ask.usage": "Usage: `/ask <question>`.",
+    "attach.file": "[file {name}]\n{body}\n[end of file {name}]",
+    "attach.image": "[image {name}]",
+    "attach.image_not_shown": "[image {name}: not shown to the model]",
+    "attach.not_read": "[file {name}: too large, not read]",
+    "attach.other": "[file {name}: not read]",
+    "attach.no_vision": "I can't see images with this model, so I skipped {names}.",
+    "attach.too_large": "I skipped {names}: larger than {limit}.",
+    "attach.notice": "_{notes}_",
     "search.summary": "search the web and answer from the results",
     "search.unavailable": "_(Web search was unavailable, so this answer does not use fresh "
                           "results.)_",

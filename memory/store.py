@@ -59,6 +59,16 @@ class Store:
         self.engine = engine
         self._session = async_sessionmaker(engine, expire_on_commit=False)
 
+    async def latest_platform_message_id(self, conversation_id: int) -> str | None:
+        """The platform id of the newest stored message that has one (adapters catch up from
+        there)."""
+        async with self._session() as session:
+            return await session.scalar(
+                select(Message.platform_message_id)
+                .where(Message.conversation_id == conversation_id,
+                       Message.platform_message_id.is_not(None))
+                .order_by(Message.id.desc()).limit(1))
+
     async def conversation(self, key: ConversationKey) -> ConversationState:
         """The conversation at `key`, created on first use."""
         where = _at(key)

@@ -411,5 +411,5 @@ def test_slack_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) ->
     settings = load_settings()
 
     assert settings.slack_api_url == "https://slack.example/api/"
-    assert settings.slack_admin_users == ["U1", "U2"]
+    assert settings.slack_admin_users == {"U1", "U2"}
     assert [adapter.name for adapter in configured_adapters(settings)] == ["slack"]

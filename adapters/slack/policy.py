@@ -42,10 +42,10 @@ def mention(bot_user_id: str) -> str:
 class Policy:
     def __init__(self, settings: Settings, bot_user_id: str) -> None:
         self.bot_user_id = bot_user_id
-        self.allowed_channels = frozenset(settings.slack_allowed_channels)
-        self.allowed_users = frozenset(settings.slack_allowed_users)
-        self.admins = frozenset(settings.slack_admin_users)
-        self.answer_channels = frozenset(settings.slack_answer_channels)
+        self.allowed_channels = settings.slack_allowed_channels
+        self.allowed_users = settings.slack_allowed_users
+        self.admins = settings.slack_admin_users
+        self.answer_channels = settings.slack_answer_channels
 
     def allowed(self, user: str, channel: str) -> bool:
         if self.allowed_users and user not in self.allowed_users:

@@ -26,7 +26,8 @@ Usage::
 Recorded state: ``messages`` (bot posts per channel, edits applied, with ``edits`` history),
 ``history(channel_id)`` (every message), ``interactions``, ``typing_calls``, ``command_syncs``,
 ``threads_created``, ``reactions``, ``requests``, ``identifies`` / ``intents`` and ``unhandled``.
-Faults: ``fail_next("PATCH", "/channels/*/messages/*", status=429, retry_after=0.1)``.
+Faults: ``fail_next("PATCH", "/channels/*/messages/*", status=429, retry_after=0.1)``;
+``FakeDiscord(message_content_enabled=False)`` refuses the privileged intent (close code 4014).
 """
 
 from __future__ import annotations
@@ -381,8 +382,12 @@ class FakeDiscord:
         echo_bot_messages: bool = True,
         ack_deadline: float = 3.0,
         application_flags: int = 1 << 19,
+        message_content_enabled: bool = True,
     ) -> None:
         self.echo_bot_messages = echo_bot_messages  # Discord sends the bot its own messages too
+        # The developer portal's "Message Content Intent" toggle: when off, an IDENTIFY asking
+        # for the intent is closed with 4014 (discord.py raises PrivilegedIntentsRequired).
+        self.message_content_enabled = message_content_enabled
         self.ack_deadline = ack_deadline  # later interaction callbacks get "Unknown interaction"
         self.application_flags = application_flags
         self.application_id = _FIXED_BASE + 1
@@ -723,6 +728,11 @@ class FakeDiscord:
 
     async def _identify(self, ws: web.WebSocketResponse, data: JSON) -> None:
         self.identifies.append(data)
+        if not self.message_content_enabled and int(data.get("intents", 0)) & (
+            MESSAGE_CONTENT_INTENT
+        ):
+            await ws.close(code=4014, message=b"Disallowed intent(s).")
+            return
         self._session_ws = ws
         self._session_id = f"fake-session-{self._ids.next()}"
         self._seq = 0

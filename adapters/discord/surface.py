@@ -1,0 +1,68 @@
+"""Where `bot.streaming.deliver` shows a reply on Discord: channel messages (the first one a
+reply to the triggering message) or a slash command's deferred response and its follow-ups."""
+
+from __future__ import annotations
+
+import discord
+
+LIMIT = 2000
+_NO_PINGS = discord.AllowedMentions.none()
+
+
+class ChannelSurface:
+    limit = LIMIT
+
+    def __init__(self, channel: discord.abc.Messageable, reply_to: discord.Message | None) -> None:
+        self.channel = channel
+        self.reply_to = reply_to
+        self.posted: list[discord.Message] = []
+
+    async def send(self, text: str) -> None:
+        if self.reply_to is None or self.posted:
+            sent = await self.channel.send(text, allowed_mentions=_NO_PINGS)
+        else:  # the question may be deleted meanwhile: post anyway
+            sent = await self.channel.send(
+                text, allowed_mentions=_NO_PINGS,
+                reference=self.reply_to.to_reference(fail_if_not_exists=False))
+        self.posted.append(sent)
+
+    async def edit(self, index: int, text: str) -> None:
+        self.posted[index] = await self.posted[index].edit(content=text,
+                                                           allowed_mentions=_NO_PINGS)
+
+    async def delete(self, index: int) -> None:
+        await self.posted.pop(index).delete()
+
+
+class InteractionSurface:
+    """The deferred response is message 0 (it already shows "thinking…"); more are follow-ups."""
+
+    limit = LIMIT
+
+    def __init__(self, interaction: discord.Interaction) -> None:
+        self.interaction = interaction
+        self.shown = False
+        self.followups: list[discord.WebhookMessage] = []
+
+    async def send(self, text: str) -> None:
+        if self.shown:
+            self.followups.append(await self.interaction.followup.send(
+                text, wait=True, allowed_mentions=_NO_PINGS))
+        else:
+            await self.edit(0, text)
+            self.shown = True
+
+    async def edit(self, index: int, text: str) -> None:
+        if index == 0:
+            await self.interaction.edit_original_response(content=text,
+                                                          allowed_mentions=_NO_PINGS)
+        else:
+            self.followups[index - 1] = await self.followups[index - 1].edit(
+                content=text, allowed_mentions=_NO_PINGS)
+
+    async def delete(self, index: int) -> None:
+        if index == 0:
+            await self.interaction.delete_original_response()
+            self.shown = False
+        else:
+            await self.followups.pop(index - 1).delete()
