@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, ValidationError
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,6 +19,7 @@ from pydantic_settings import (
 )
 
 DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
+DEFAULT_DISCORD_API_URL = "https://discord.com/api/v10"
 
 
 def _alias(env: str, field: str) -> AliasChoices:
@@ -83,6 +84,56 @@ class Settings(BaseSettings):
         ge=0.2, description="Seconds between edits of a streamed reply on Discord and Slack.",
     )] = 1.0
 
+    # Operations: logs, metrics, shutdown, platform API endpoints
+    log_format: Annotated[Literal["plain", "json"], Field(
+        description="Log line format: plain text or one JSON object per line.",
+    )] = "plain"
+    log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], Field(
+        description="Lowest log level written (`parley chat` defaults to WARNING).",
+    )] = "INFO"
+    metrics_port: Annotated[int | None, Field(
+        ge=1, le=65535,
+        description="Port for /healthz and Prometheus /metrics in `parley run`; off when unset.",
+    )] = None
+    metrics_host: Annotated[str, Field(
+        description="Address the metrics server listens on (0.0.0.0 in containers).",
+    )] = "127.0.0.1"
+    shutdown_timeout: Annotated[float, Field(
+        gt=0, description="Seconds to let replies in progress finish on SIGTERM before "
+        "cancelling them.",
+    )] = 20.0
+    discord_api_url: Annotated[str, Field(
+        description="Discord REST API base URL (used by `parley doctor`).",
+    )] = DEFAULT_DISCORD_API_URL
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    # --- Platform credentials (also added by the Discord and Slack adapter branches) ---
+    discord_token: Annotated[str | None, Field(
+        validation_alias=_alias("DISCORD_TOKEN", "discord_token"),
+        description="Discord bot token (Developer Portal → Bot → Reset Token).",
+    )] = None
+    slack_bot_token: Annotated[str | None, Field(
+        validation_alias=_alias("SLACK_BOT_TOKEN", "slack_bot_token"),
+        description="Slack bot token (xoxb-…), from OAuth & Permissions.",
+    )] = None
+    slack_app_token: Annotated[str | None, Field(
+        validation_alias=_alias("SLACK_APP_TOKEN", "slack_app_token"),
+        description="Slack app-level token (xapp-…) with connections:write: Socket Mode.",
+    )] = None
+    slack_signing_secret: Annotated[str | None, Field(
+        validation_alias=_alias("SLACK_SIGNING_SECRET", "slack_signing_secret"),
+        description="Slack signing secret: HTTP mode (events posted to a public URL).",
+    )] = None
+    slack_api_url: Annotated[str | None, Field(
+        validation_alias=_alias("SLACK_API_URL", "slack_api_url"),
+        description="Slack Web API base URL, ending in / (default https://slack.com/api/).",
+    )] = None
+    # --- end of platform credentials ---
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -113,7 +164,8 @@ class ConfigError(Exception):
     """A setting is missing or invalid; the message says what to set."""
 
 
-def _env_name(field: str) -> str:
+def env_name(field: str) -> str:
+    """The environment variable that sets `field`."""
     alias = Settings.model_fields[field].validation_alias
     if isinstance(alias, AliasChoices):
         return str(alias.choices[-1])
@@ -127,7 +179,7 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else ""
-        name = _env_name(field) if field in Settings.model_fields else field
+        name = env_name(field) if field in Settings.model_fields else field
         raise ConfigError(f"{name}: {first['msg']} (got {first.get('input')!r})") from exc
     if settings.uses_default_endpoint and not settings.openai_api_key:
         raise ConfigError(
