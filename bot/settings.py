@@ -92,8 +92,8 @@ class Settings(BaseSettings):
         description="Lowest log level written (`parley chat` defaults to WARNING).",
     )] = "INFO"
     metrics_port: Annotated[int | None, Field(
-        ge=1, le=65535,
-        description="Port for /healthz and Prometheus /metrics in `parley run`; off when unset.",
+        ge=0, le=65535, description="Port for /healthz and Prometheus /metrics in `parley run`; "
+        "off when unset (0: any free port).",
     )] = None
     metrics_host: Annotated[str, Field(
         description="Address the metrics server listens on (0.0.0.0 in containers).",
