@@ -25,8 +25,8 @@ async def ask(parley: Parley, text: str, author: Author = ALICE, key: Conversati
     return events[-1]
 
 
-async def until(condition: Callable[[], object], timeout: float = 5.0) -> None:
-    """Wait until `condition()` is true (polling), or fail after `timeout` seconds."""
-    async with asyncio.timeout(timeout):
-        while not condition():
+async def until(condition: Callable[[], object], within: float = 5.0) -> None:
+    """Wait until `condition()` is true (polling), or fail after `within` seconds."""
+    async with asyncio.timeout(within):
+        while not condition():  # noqa: ASYNC110 - state owned by fakes and processes: no Event
             await asyncio.sleep(0.01)

@@ -28,18 +28,19 @@ def parley_env(**values: str) -> dict[str, str]:
     return env
 
 
-async def start_parley(*args: str, env: dict[str, str],
-                       stdin: int | None = asyncio.subprocess.DEVNULL) -> asyncio.subprocess.Process:
+async def start_parley(*args: str, env: dict[str, str], stdin: int | None =
+                       asyncio.subprocess.DEVNULL) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", *args, env=env, stdin=stdin,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
 
 
-async def finish(process: asyncio.subprocess.Process, timeout: float = 30) -> Finished:
-    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
+async def finish(process: asyncio.subprocess.Process, within: float = 30) -> Finished:
+    """Wait for the process to exit (at most `within` seconds) and collect its output."""
+    stdout, stderr = await asyncio.wait_for(process.communicate(), within)
     assert process.returncode is not None
     return Finished(process.returncode, stdout.decode(), stderr.decode())
 
 
-async def run_parley(*args: str, env: dict[str, str], timeout: float = 30) -> Finished:
-    return await finish(await start_parley(*args, env=env), timeout)
+async def run_parley(*args: str, env: dict[str, str], within: float = 30) -> Finished:
+    return await finish(await start_parley(*args, env=env), within)

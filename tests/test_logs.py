@@ -99,4 +99,4 @@ def test_log_settings_validated(monkeypatch: pytest.MonkeyPatch) -> None:
 
 async def test_until_helper_times_out() -> None:
     with pytest.raises(TimeoutError):
-        await until(lambda: False, timeout=0.05)
+        await until(lambda: False, within=0.05)

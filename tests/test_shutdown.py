@@ -78,10 +78,10 @@ async def test_sigterm_lets_the_reply_finish_and_exits_zero(fake_model: FakeMode
     assert process.stdin is not None
     process.stdin.write(b"hello\n")
     await process.stdin.drain()
-    await until(lambda: fake_model.requests, timeout=20)
+    await until(lambda: fake_model.requests, within=20)
     process.send_signal(signal.SIGTERM)
     # stdin stays open: a read blocked on it must not keep the process alive.
-    done = await finish(process, timeout=5)
+    done = await finish(process, within=5)
     assert done.code == 0, done.stderr
     assert "finished despite SIGTERM" in done.stdout
 
@@ -95,8 +95,8 @@ async def test_sigterm_cancels_a_hung_reply_after_the_timeout(fake_model: FakeMo
     assert process.stdin is not None
     process.stdin.write(b"hello\n")
     await process.stdin.drain()
-    await until(lambda: fake_model.requests, timeout=20)
+    await until(lambda: fake_model.requests, within=20)
     process.send_signal(signal.SIGTERM)
-    done = await finish(process, timeout=5)
+    done = await finish(process, within=5)
     assert done.code == 0, done.stderr
     assert "cancelled 1 replies" in done.stderr
