@@ -4,9 +4,12 @@ per line, one reply per message when scripted (stdin not a terminal)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import sys
-from typing import TextIO
+import threading
+from collections.abc import Callable
+from typing import Any, TextIO, TypeVar
 
 from prompt_toolkit import PromptSession
 
@@ -14,6 +17,32 @@ from bot.core import Parley
 from bot.messages import Author, ConversationKey, Delta, Final, Inbound
 
 PROMPT = "you> "
+
+T = TypeVar("T")
+
+
+async def in_daemon_thread(read: Callable[[], T]) -> T:
+    """Run a blocking read in a daemon thread. Unlike `asyncio.to_thread`, a read still blocked
+    at shutdown (SIGTERM with stdin open) does not keep the process alive."""
+    loop = asyncio.get_running_loop()
+    result: asyncio.Future[T] = loop.create_future()
+
+    def settle(setter: Callable[[Any], None], payload: object) -> None:
+        if not result.done():  # the waiting task may have been cancelled meanwhile
+            setter(payload)
+
+    def run() -> None:
+        setter: Callable[[Any], None]
+        payload: object
+        try:
+            setter, payload = result.set_result, read()
+        except (EOFError, OSError, ValueError) as exc:  # closed or unreadable stdin
+            setter, payload = result.set_exception, exc
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting
+            loop.call_soon_threadsafe(settle, setter, payload)
+
+    threading.Thread(target=run, name="parley-stdin", daemon=True).start()
+    return await result
 
 
 def terminal_key(conversation: str) -> ConversationKey:
@@ -40,7 +69,7 @@ class TerminalChat:
                 return await self._session.prompt_async(PROMPT)
             except (EOFError, KeyboardInterrupt):
                 return None
-        line = await asyncio.to_thread(self.stdin.readline)
+        line = await in_daemon_thread(self.stdin.readline)
         return line.rstrip("\r\n") if line else None
 
     async def run(self) -> None:

@@ -4,12 +4,14 @@ configuration errors answer at once."""
 from __future__ import annotations
 
 import asyncio
-import logging
+import sys
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from bot.logs import configure_logging
 from bot.settings import ConfigError, Settings, load_settings
 from bot.texts import say
 
@@ -29,10 +31,9 @@ def _settings() -> Settings:
         raise typer.Exit(2) from exc
 
 
-def _run(job: Callable[[Settings], Coroutine[Any, Any, None]]) -> None:
+def _run(job: Callable[[Settings], Coroutine[Any, Any, None]], quiet: bool = False) -> None:
     settings = _settings()
-    logging.basicConfig(level=logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings, quiet=quiet)
     try:
         asyncio.run(job(settings))
     except KeyboardInterrupt:
@@ -49,28 +50,32 @@ def chat(
 ) -> None:
     """Chat in the terminal; history is kept across runs."""
     from adapters.terminal import TerminalChat
+    from bot.lifecycle import serve
     from bot.runtime import open_parley
 
     async def job(settings: Settings) -> None:
         async with open_parley(settings) as parley:
-            await TerminalChat(parley, conversation).run()
+            await serve([TerminalChat(parley, conversation).run()], parley.gate,
+                        settings.shutdown_timeout)
 
-    _run(job)
+    _run(job, quiet=True)
 
 
 @app.command()
 def run() -> None:
     """Run the bot on every configured platform (Discord, Slack)."""
     from adapters import configured_adapters
-    from bot.runtime import open_parley
+    from bot.lifecycle import serve
+    from bot.runtime import metrics_server, open_parley
 
     async def job(settings: Settings) -> None:
         adapters = configured_adapters(settings)
         if not adapters:
             typer.echo(say("run.none"), err=True)
             raise typer.Exit(2)
-        async with open_parley(settings) as parley:
-            await asyncio.gather(*(adapter.run(parley) for adapter in adapters))
+        async with open_parley(settings) as parley, metrics_server(parley):
+            await serve([adapter.run(parley) for adapter in adapters], parley.gate,
+                        settings.shutdown_timeout)
 
     _run(job)
 
@@ -106,6 +111,57 @@ def discord_sync() -> None:
                        names=", ".join(f"/{name}" for name in names)))
 
     _run(job)
+
+
+@app.command()
+def doctor() -> None:
+    """Check configuration, database, model endpoint and platforms; show how to fix failures."""
+    from bot.doctor import configuration_error, diagnose, report
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        typer.echo(report([configuration_error(str(exc))]))
+        raise typer.Exit(1) from exc
+    configure_logging(settings, quiet=True)
+    checks = asyncio.run(diagnose(settings))
+    typer.echo(report(checks))
+    if not all(check.ok for check in checks):
+        raise typer.Exit(1)
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Option(
+        "--dir", help="Where to write parley.toml and .env.")] = Path("."),
+    force: Annotated[bool, typer.Option(help="Overwrite existing files.")] = False,
+    ask: Annotated[bool | None, typer.Option(
+        "--ask/--no-ask", help="Ask for the essentials (default: when run in a terminal).",
+        show_default=False)] = None,
+) -> None:
+    """Write a commented parley.toml and .env to start from."""
+    from bot.init_files import Answers, ask_answers, write_files
+
+    answers = ask_answers(typer.prompt) if (sys.stdin.isatty() if ask is None else ask) \
+        else Answers()
+    for path, written in write_files(directory, answers, force):
+        typer.echo(say("init.wrote" if written else "init.exists", path=path))
+    typer.echo(say("init.next"))
+
+
+@app.command()
+def healthcheck() -> None:
+    """Exit 0 when the running Parley's /healthz says it is healthy (for container checks)."""
+    from bot.metrics import probe_healthz
+
+    settings = _settings()
+    if settings.metrics_port is None:
+        typer.echo(say("healthcheck.off"))
+        return
+    problem = asyncio.run(probe_healthz(settings.metrics_host, settings.metrics_port))
+    if problem is not None:
+        typer.echo(say("healthcheck.failed", detail=problem), err=True)
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -19,8 +19,20 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.attachments import ChatPart, prepare, with_images
 from bot.chat import ChatClient, ChatError, ContextTooLong
 from bot.commands import CommandContext, CommandRegistry, default_commands
+from bot.lifecycle import ReplyGate
 from bot.locks import KeyedLocks
-from bot.messages import Command, ConversationKey, Delta, Final, Inbound, Outcome, ReplyEvent
+from bot.logs import ReplyLog
+from bot.messages import (
+    Command,
+    ConversationKey,
+    Delta,
+    Final,
+    Inbound,
+    Outcome,
+    ReplyEvent,
+    TokenUsage,
+)
+from bot.observe import ReplyObserver, observe
 from bot.prompt import Newest, NoRoom, Prompt, PromptBuilder, Section, render
 from bot.settings import Settings
 from bot.texts import error_text, say
@@ -69,6 +81,8 @@ class Parley:
         self.tools: dict[str, Tool] = {}
         # Run this tool on every message instead of offering tools (endpoints without them).
         self.forced_tool: str | None = None
+        self.observers: list[ReplyObserver] = [ReplyLog()]
+        self.gate = ReplyGate()  # closed at shutdown: new messages are turned away
         self._locks = KeyedLocks[ConversationKey]()
         self._background: set[asyncio.Task[None]] = set()
 
@@ -83,6 +97,14 @@ class Parley:
         Yields nothing for a re-delivered message. Consume it to the end (or `aclose()` it):
         the conversation stays locked while it runs, so its messages are answered in order.
         """
+        with self.gate.track():
+            async for event in observe(message, self._answer(message), self.observers):
+                yield event
+
+    async def _answer(self, message: Inbound) -> AsyncIterator[ReplyEvent]:
+        if self.gate.closing:
+            yield Final(say("shutting_down"), Outcome.SHUTTING_DOWN)
+            return
         command = message.command or self.commands.parse(message.text)
         force = self.forced_tool
         if command is not None:
@@ -247,15 +269,16 @@ class Parley:
                     role="system", author_id=name, author_name=name, content=result.record,
                     tokens=result.record_tokens,
                 ))
+        tokens = await self.count(text)
         await self.store.add(conversation.id, NewMessage(
             role="assistant", author_id="parley", author_name="Parley", content=text,
-            tokens=await self.count(text),
+            tokens=tokens,
         ))
         for listener in self.listeners:
             self.background(listener.after_reply(conversation, prompt),
                             f"{type(listener).__name__} after reply")
         shown, sources = footer([result for _, result in used], text)
-        yield Final(text + shown, sources=sources)
+        yield Final(text + shown, sources=sources, usage=TokenUsage(prompt.tokens, tokens))
 
     def _error_text(self, error: ChatError) -> str:
         return error_text(error.outcome, url=self.settings.openai_base_url,

@@ -72,6 +72,15 @@ class Outcome(StrEnum):
     MODEL_NOT_FOUND = "model_not_found"
     BAD_REQUEST = "bad_request"
     SERVER_ERROR = "server_error"
+    SHUTTING_DOWN = "shutting_down"
+
+
+@dataclass(frozen=True)
+class TokenUsage:
+    """Tokens one reply cost: the prompt sent and the reply received."""
+
+    prompt: int
+    reply: int
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,7 @@ class Final:
     text: str
     outcome: Outcome = Outcome.OK
     sources: tuple[str, ...] = field(default=())
+    usage: TokenUsage | None = field(default=None, compare=False)  # on a model's reply
 
     @property
     def failed(self) -> bool:

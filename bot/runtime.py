@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.chat import ChatClient
 from bot.commands import CommandSpec
 from bot.core import Parley
+from bot.metrics import Metrics, serve_metrics
 from bot.model_limits import context_window
 from bot.search.tool import open_web_search
 from bot.settings import Settings
@@ -16,6 +21,10 @@ from bot.texts import say
 from memory.db import create_engine, migrate
 from memory.store import Store
 from memory.tokens import TokenCounter
+
+log = logging.getLogger(__name__)
+
+_HEALTH_TIMEOUT = 5.0
 
 
 @asynccontextmanager
@@ -43,3 +52,34 @@ async def open_parley(settings: Settings) -> AsyncIterator[Parley]:
     finally:
         await chat.close()
         await engine.dispose()
+
+
+async def health(parley: Parley) -> str | None:
+    """None when Parley can serve; otherwise what is wrong (for /healthz)."""
+    if parley.gate.closing:
+        return "shutting down"
+    try:
+        async with asyncio.timeout(_HEALTH_TIMEOUT), parley.store.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        log.warning("health check: database unavailable: %s", exc)
+        return f"database unavailable ({type(exc).__name__})"
+    return None
+
+
+@asynccontextmanager
+async def metrics_server(parley: Parley) -> AsyncIterator[int | None]:
+    """With PARLEY_METRICS_PORT set, record reply metrics and serve /healthz and /metrics while
+    the block runs; yields the bound port (None when off)."""
+    port = parley.settings.metrics_port
+    if port is None:
+        yield None
+        return
+    metrics = Metrics()
+    parley.observers.append(metrics)
+
+    async def probe() -> str | None:
+        return await health(parley)
+
+    async with serve_metrics(metrics, probe, parley.settings.metrics_host, port) as bound:
+        yield bound

@@ -22,6 +22,7 @@ from pydantic_settings import (
 from bot.search.config import search_problem
 
 DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
+DEFAULT_DISCORD_API_URL = "https://discord.com/api/v10"
 
 
 def _alias(env: str, field: str) -> AliasChoices:
@@ -229,6 +230,33 @@ class Settings(BaseSettings):
     @classmethod
     def _slack_api_url_slash(cls, value: str) -> str:
         return value if value.endswith("/") else value + "/"
+    # Operations: logs, metrics, shutdown, platform API endpoints
+    log_format: Annotated[Literal["plain", "json"], Field(
+        description="Log line format: plain text or one JSON object per line.",
+    )] = "plain"
+    log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], Field(
+        description="Lowest log level written (`parley chat` defaults to WARNING).",
+    )] = "INFO"
+    metrics_port: Annotated[int | None, Field(
+        ge=0, le=65535, description="Port for /healthz and Prometheus /metrics in `parley run`; "
+        "off when unset (0: any free port).",
+    )] = None
+    metrics_host: Annotated[str, Field(
+        description="Address the metrics server listens on (0.0.0.0 in containers).",
+    )] = "127.0.0.1"
+    shutdown_timeout: Annotated[float, Field(
+        gt=0, description="Seconds to let replies in progress finish on SIGTERM before "
+        "cancelling them.",
+    )] = 20.0
+    discord_api_url: Annotated[str, Field(
+        description="Discord REST API base URL (used by `parley doctor`).",
+    )] = DEFAULT_DISCORD_API_URL
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
 
     @classmethod
     def settings_customise_sources(
@@ -260,7 +288,8 @@ class ConfigError(Exception):
     """A setting is missing or invalid; the message says what to set."""
 
 
-def _env_name(field: str) -> str:
+def env_name(field: str) -> str:
+    """The environment variable that sets `field`."""
     alias = Settings.model_fields[field].validation_alias
     if isinstance(alias, AliasChoices):
         return str(alias.choices[-1])
@@ -274,7 +303,7 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else ""
-        name = _env_name(field) if field in Settings.model_fields else field
+        name = env_name(field) if field in Settings.model_fields else field
         raise ConfigError(f"{name}: {first['msg']} (got {first.get('input')!r})") from exc
     if settings.uses_default_endpoint and not settings.openai_api_key:
         raise ConfigError(

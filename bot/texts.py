@@ -81,6 +81,101 @@ EN: dict[str, str] = {
                      "bot's owner should check the logs and PARLEY_DATABASE_URL.",
     "error.no_room": "The persona leaves no room for messages in the model's context window. "
                      "Shorten it with `/persona set` or raise PARLEY_CONTEXT_TOKENS.",
+    # Operations (#7): shutdown, `parley doctor`, `parley init`.
+    "shutting_down": "I'm restarting right now and can't answer this. Please send it again in "
+                     "a minute.",
+    "doctor.pass": "[ ok ] {name}: {detail}",
+    "doctor.fail": "[FAIL] {name}: {detail}",
+    "doctor.fix": "       fix: {fix}",
+    "doctor.summary": "{passed} passed, {failed} failed.",
+    "doctor.config": "loaded ({sources})",
+    "doctor.config.none": "environment variables only",
+    "doctor.config.invalid": "invalid: {error}",
+    "doctor.config.fix": "Set it in the environment, .env or parley.toml (`parley init` writes "
+                         "commented templates).",
+    "doctor.db.ok": "{url} is reachable",
+    "doctor.db.failed": "cannot open {url}: {error}",
+    "doctor.db.fix": "Check PARLEY_DATABASE_URL (and that the server is running and the "
+                     "user/password are right), or unset it to use SQLite in PARLEY_DATA_DIR.",
+    "doctor.db.driver_fix": "Install the database driver: pip install 'parley[postgres]'.",
+    "doctor.schema.current": "up to date (revision {revision})",
+    "doctor.schema.pending": "at {current}, {count} migration(s) to apply; Parley applies them "
+                             "at start-up, or run `parley db upgrade` now",
+    "doctor.schema.empty": "new database: the schema is created at start-up (or run "
+                           "`parley db upgrade` now)",
+    "doctor.schema.unknown": "at revision {revision}, which this version of Parley does not "
+                             "know (written by a newer Parley?)",
+    "doctor.schema.unknown_fix": "Upgrade Parley to the version that last used this database, "
+                                 "or point PARLEY_DATABASE_URL at another database.",
+    "doctor.endpoint.ok": "{url} reachable, API key accepted ({count} models listed)",
+    "doctor.endpoint.no_list": "{url} reachable; it has no model list (/models), so the model "
+                               "is checked by the test reply below",
+    "doctor.endpoint.failed": "{url}: {detail}",
+    "doctor.model.ok": "'{model}' is offered by the endpoint",
+    "doctor.model.missing": "'{model}' is not offered by the endpoint (it has: {available})",
+    "doctor.reply.ok": "a short streamed reply arrived in {seconds:.1f} s",
+    "doctor.reply.failed": "a short streamed reply failed ({outcome}): {detail}",
+    "doctor.fix.auth": "Check OPENAI_API_KEY: the endpoint rejected it.",
+    "doctor.fix.unreachable": "Check OPENAI_BASE_URL and that the server is running and "
+                              "reachable from here.",
+    "doctor.fix.timeout": "The endpoint is too slow: check the server, or raise "
+                          "PARLEY_REQUEST_TIMEOUT.",
+    "doctor.fix.model_not_found": "Set PARLEY_MODEL to a model the endpoint offers (for Ollama: "
+                                  "`ollama pull <model>` first).",
+    "doctor.fix.rate_limited": "The endpoint is rate-limiting: wait, or check the account's "
+                               "limits.",
+    "doctor.fix.quota": "The API quota is used up: check the account's billing.",
+    "doctor.fix.bad_request": "The endpoint refused the request: check PARLEY_MODEL and that "
+                              "the server is OpenAI-compatible.",
+    "doctor.fix.server_error": "The endpoint had an internal error: check the server's logs.",
+    "doctor.platforms.none": "none configured: `parley chat` works; `parley run` needs "
+                             "DISCORD_TOKEN and/or SLACK_BOT_TOKEN",
+    "doctor.http_failed": "request to {url} failed: {error}",
+    "doctor.http_fix": "Check the network, and {setting} if you changed it.",
+    "doctor.discord.ok": "token valid: logged in as {name} (id {id})",
+    "doctor.discord.bad_token": "the token was rejected (HTTP {status})",
+    "doctor.discord.token_fix": "Discord Developer Portal → your app → Bot → Reset Token; set "
+                                "DISCORD_TOKEN to the new token.",
+    "doctor.discord.intent_ok": "message content intent enabled",
+    "doctor.discord.intent_off": "the Message Content intent is off: Parley would see empty "
+                                 "messages outside DMs and mentions",
+    "doctor.discord.intent_fix": "Developer Portal → your app → Bot → Privileged Gateway "
+                                 "Intents → enable MESSAGE CONTENT INTENT, then save.",
+    "doctor.slack.ok": "token valid: @{user} in {team}",
+    "doctor.slack.bad_token": "auth.test failed: {error}",
+    "doctor.slack.token_fix": "Set SLACK_BOT_TOKEN to the Bot User OAuth Token (xoxb-…) from "
+                              "the app's OAuth & Permissions page.",
+    "doctor.slack.no_bot_token": "SLACK_APP_TOKEN or SLACK_SIGNING_SECRET is set but "
+                                 "SLACK_BOT_TOKEN is not",
+    "doctor.slack.scopes_ok": "bot scopes include {scopes}",
+    "doctor.slack.scopes_missing": "bot token lacks scopes: {missing}",
+    "doctor.slack.scopes_fix": "Add them under OAuth & Permissions → Bot Token Scopes (or create "
+                               "the app from deploy/slack-manifest-*.yml), then reinstall the "
+                               "app to the workspace.",
+    "doctor.slack.socket": "Socket Mode (SLACK_APP_TOKEN)",
+    "doctor.slack.http": "HTTP mode (SLACK_SIGNING_SECRET)",
+    "doctor.slack.bad_app_token": "SLACK_APP_TOKEN must be an app-level token starting with "
+                                  "xapp-",
+    "doctor.slack.app_token_fix": "Basic Information → App-Level Tokens → generate one with "
+                                  "connections:write.",
+    "doctor.slack.no_mode": "neither SLACK_APP_TOKEN (Socket Mode) nor SLACK_SIGNING_SECRET "
+                            "(HTTP mode) is set",
+    "doctor.slack.mode_fix": "For Socket Mode set SLACK_APP_TOKEN (xapp-…); for HTTP mode set "
+                             "SLACK_SIGNING_SECRET (Basic Information → App Credentials).",
+    "init.endpoint": "Chat API base URL (OpenAI-compatible)",
+    "init.api_key": "API key (leave empty for local servers such as Ollama)",
+    "init.model": "Model",
+    "init.platforms": "Platforms (comma-separated: discord, slack; empty for terminal only)",
+    "init.discord_token": "Discord bot token (empty to fill in later)",
+    "init.slack_bot_token": "Slack bot token xoxb-… (empty to fill in later)",
+    "init.slack_app_token": "Slack app token xapp-… for Socket Mode (empty to fill in later)",
+    "init.slack_signing_secret": "Slack signing secret for HTTP mode (empty with Socket Mode)",
+    "init.unknown_platform": "Unknown platform(s): {names}. Choose from: discord, slack.",
+    "init.exists": "{path} exists; not overwritten (use --force to replace it).",
+    "init.wrote": "Wrote {path}",
+    "init.next": "Next: review the files, then run `parley doctor`.",
+    "healthcheck.off": "Metrics are off (PARLEY_METRICS_PORT unset): nothing to check.",
+    "healthcheck.failed": "Unhealthy: {detail}",
 }
 
 _ERRORS: dict[Outcome, str] = {

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -55,3 +58,29 @@ async def migrate(engine: AsyncEngine) -> None:
     """Bring the schema up to date; history is never dropped by an upgrade."""
     async with engine.begin() as connection:
         await connection.run_sync(_upgrade)
+
+
+@dataclass(frozen=True)
+class SchemaStatus:
+    current: tuple[str, ...]  # revisions the database is at (empty: no schema yet)
+    heads: tuple[str, ...]  # revisions this code's migrations end at
+    pending: int  # migrations an upgrade would apply
+    unknown: tuple[str, ...]  # current revisions this code has no migration for
+
+
+def _status(connection: Connection) -> SchemaStatus:
+    script = ScriptDirectory.from_config(_alembic_config())
+    known = {revision.revision for revision in script.walk_revisions()}
+    current = tuple(MigrationContext.configure(connection).get_current_heads())
+    unknown = tuple(revision for revision in current if revision not in known)
+    applied: set[str] = set()
+    if not unknown:
+        for revision in script.iterate_revisions(current, "base"):
+            applied.add(revision.revision)
+    return SchemaStatus(current, tuple(script.get_heads()), len(known - applied), unknown)
+
+
+async def schema_status(engine: AsyncEngine) -> SchemaStatus:
+    """Where the database's schema stands against this code's migrations (read-only)."""
+    async with engine.connect() as connection:
+        return await connection.run_sync(_status)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+
 from bot.core import Parley
 from bot.messages import Author, ConversationKey, Final, Inbound, ReplyEvent
 
@@ -20,3 +23,10 @@ async def ask(parley: Parley, text: str, author: Author = ALICE, key: Conversati
     events = await collect(parley, Inbound(key, author, text, message_id=message_id))
     assert events and isinstance(events[-1], Final), events
     return events[-1]
+
+
+async def until(condition: Callable[[], object], within: float = 5.0) -> None:
+    """Wait until `condition()` is true (polling), or fail after `within` seconds."""
+    async with asyncio.timeout(within):
+        while not condition():  # noqa: ASYNC110 - state owned by fakes and processes: no Event
+            await asyncio.sleep(0.01)

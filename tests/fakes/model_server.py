@@ -9,7 +9,8 @@
 Every request body is kept in `requests`. Scripted behaviours are used in order; when none are
 left, `default` answers (by default: "echo: <last user message>"). With `context_window` set,
 a prompt whose exact token count (plus max_tokens) exceeds it gets the real API's 400
-`context_length_exceeded`, so tests prove prompts fit.
+`context_length_exceeded`, so tests prove prompts fit. `/v1/models` lists `models` (None: the
+route answers 404, like servers without it); with `api_key` set, other keys get a 401.
 """
 
 from __future__ import annotations
@@ -91,8 +92,12 @@ def prompt_tokens(messages: list[dict[str, Any]], counter: TokenCounter,
 
 
 class FakeModel:
-    def __init__(self, context_window: int | None = None, model: str = "gpt-4o-mini") -> None:
+    def __init__(self, context_window: int | None = None, model: str = "gpt-4o-mini",
+                 models: tuple[str, ...] | None = ("gpt-4o-mini",),
+                 api_key: str | None = None) -> None:
         self.context_window = context_window
+        self.models = models
+        self.api_key = api_key
         self.counter = TokenCounter(model)
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
@@ -110,7 +115,7 @@ class FakeModel:
         self._script.extend(behaviours)
 
     async def __aenter__(self) -> FakeModel:
-        app = web.Application()
+        app = web.Application(middlewares=[self._check_key])
         app.router.add_post("/v1/chat/completions", self._completions)
         app.router.add_get("/v1/models", self._models)
         self._runner = web.AppRunner(app, shutdown_timeout=0.1)
@@ -124,9 +129,21 @@ class FakeModel:
         if self._runner is not None:
             await self._runner.cleanup()
 
+    @web.middleware
+    async def _check_key(self, request: web.Request,
+                         handler: Callable[[web.Request], Any]) -> web.StreamResponse:
+        if self.api_key is not None and \
+                request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return _error(Fail(401, "Incorrect API key provided.", "invalid_api_key"))
+        response: web.StreamResponse = await handler(request)
+        return response
+
     async def _models(self, _request: web.Request) -> web.Response:
+        if self.models is None:
+            return _error(Fail(404, "Not found"))
         return web.json_response({"object": "list", "data": [
-            {"id": "gpt-4o-mini", "object": "model", "created": 0, "owned_by": "fake"}]})
+            {"id": name, "object": "model", "created": 0, "owned_by": "fake"}
+            for name in self.models]})
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()

@@ -1,0 +1,89 @@
+"""Graceful shutdown: stop taking messages, let replies in progress finish, then stop serving.
+
+`ReplyGate` is the flag the core checks plus a count of replies being written; `serve` runs the
+adapters until SIGTERM/SIGINT (or until they end) and shuts down in that order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Coroutine, Iterator
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class ReplyGate:
+    def __init__(self) -> None:
+        self.closing = False
+        self._writers: list[asyncio.Task[Any]] = []
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @contextlib.contextmanager
+    def track(self) -> Iterator[None]:
+        """Count the current task as writing a reply until the block ends."""
+        task = asyncio.current_task()
+        assert task is not None, "replies are written inside a task"
+        self._writers.append(task)
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._writers.remove(task)
+            if not self._writers:
+                self._idle.set()
+
+    async def close(self, grace: float) -> int:
+        """Refuse new messages, wait up to `grace` s for replies in progress, then cancel the
+        rest. Returns how many were cancelled."""
+        self.closing = True
+        try:
+            async with asyncio.timeout(grace):
+                await self._idle.wait()
+            return 0
+        except TimeoutError:
+            stragglers = [task for task in set(self._writers)
+                          if task is not asyncio.current_task()]
+            for task in stragglers:
+                task.cancel()
+            log.warning("cancelled %d replies still running after %.1f s", len(stragglers),
+                        grace)
+            return len(stragglers)
+
+
+async def serve(jobs: list[Coroutine[Any, Any, None]], gate: ReplyGate,
+                grace: float) -> str | None:
+    """Run `jobs` (adapters) until one ends or SIGTERM/SIGINT arrives, then shut down
+    gracefully. Returns the name of the signal that stopped it, if any."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    received: list[str] = []
+
+    def on_signal(sig: signal.Signals) -> None:
+        received.append(sig.name)
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
+    tasks = [asyncio.create_task(job) for job in jobs]
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+        if received:
+            log.info("received %s: finishing replies in progress (up to %.0f s)",
+                     received[0], grace)
+        await gate.close(grace)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        for task in [*tasks, stopper]:
+            task.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    return received[0] if received else None

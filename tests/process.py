@@ -1,0 +1,46 @@
+"""Running the real `parley` command line in a subprocess (async, so fakes in the test's event
+loop keep answering it)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Finished:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def parley_env(**values: str) -> dict[str, str]:
+    """The current environment (already cleaned of PARLEY_/OPENAI_… by conftest) plus `values`,
+    importing this checkout's code."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO)
+    env.update(values)
+    return env
+
+
+async def start_parley(*args: str, env: dict[str, str], stdin: int | None =
+                       asyncio.subprocess.DEVNULL) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", *args, env=env, stdin=stdin,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+
+
+async def finish(process: asyncio.subprocess.Process, within: float = 30) -> Finished:
+    """Wait for the process to exit (at most `within` seconds) and collect its output."""
+    stdout, stderr = await asyncio.wait_for(process.communicate(), within)
+    assert process.returncode is not None
+    return Finished(process.returncode, stdout.decode(), stderr.decode())
+
+
+async def run_parley(*args: str, env: dict[str, str], within: float = 30) -> Finished:
+    return await finish(await start_parley(*args, env=env), within)
