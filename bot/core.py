@@ -21,7 +21,7 @@ from bot.chat import ChatClient, ChatError, ContextTooLong
 from bot.commands import CommandContext, CommandRegistry, default_commands
 from bot.lifecycle import ReplyGate
 from bot.locks import KeyedLocks
-from bot.logs import ReplyLog
+from bot.logs import Redactor, ReplyLog, settings_secrets
 from bot.messages import (
     Command,
     ConversationKey,
@@ -83,6 +83,7 @@ class Parley:
         self.forced_tool: str | None = None
         self.observers: list[ReplyObserver] = [ReplyLog()]
         self.gate = ReplyGate()  # closed at shutdown: new messages are turned away
+        self._redact = Redactor(settings_secrets(settings))
         self._locks = KeyedLocks[ConversationKey]()
         self._background: set[asyncio.Task[None]] = set()
 
@@ -281,5 +282,7 @@ class Parley:
         yield Final(text + shown, sources=sources, usage=TokenUsage(prompt.tokens, tokens))
 
     def _error_text(self, error: ChatError) -> str:
+        # The endpoint's own words reach the chat: never let them carry a credential.
+        detail = self._redact(error.detail[:300])
         return error_text(error.outcome, url=self.settings.openai_base_url,
-                          model=self.settings.model, detail=error.detail[:300])
+                          model=self.settings.model, detail=detail)

@@ -181,3 +181,12 @@ async def test_a_database_failure_is_reported_not_raised(parley: Parley,
     assert final.failed and "database" in final.text
     memory = await ask(parley, "/memory")
     assert memory.failed and "database" in memory.text
+
+
+async def test_an_endpoint_echoing_the_key_never_shows_it(make_settings: SettingsFactory,
+                                                          fake_model: FakeModel) -> None:
+    fake_model.script(Fail(400, "Invalid request for key sk-test-abcdefgh12345678"))
+    async with open_parley(make_settings(openai_api_key="sk-test-abcdefgh12345678")) as parley:
+        final = await ask(parley, "hi")
+    assert final.outcome is Outcome.BAD_REQUEST
+    assert "abcdefgh12345678" not in final.text and "[redacted]" in final.text

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
+import pytest
 from sqlalchemy import inspect, text
 
 from bot.messages import ConversationKey
@@ -11,6 +13,14 @@ from memory.db import create_engine, migrate
 from memory.store import NewMessage, Store
 
 KEY = ConversationKey("test", "w", "c")
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    engine = create_engine(database_url)
+    await migrate(engine)
+    yield Store(engine)
+    await engine.dispose()
 
 
 def message(content: str, platform_id: str | None = None, tokens: int = 5) -> NewMessage:
@@ -47,19 +57,12 @@ async def test_history_survives_a_restart(database_url: str) -> None:
     await engine.dispose()
 
 
-async def test_concurrent_first_messages_share_one_conversation(database_url: str) -> None:
-    engine = create_engine(database_url)
-    await migrate(engine)
-    store = Store(engine)
+async def test_concurrent_first_messages_share_one_conversation(store: Store) -> None:
     states = await asyncio.gather(*(store.conversation(KEY) for _ in range(8)))
     assert len({s.id for s in states}) == 1
-    await engine.dispose()
 
 
-async def test_platform_ids_are_unique_per_conversation(database_url: str) -> None:
-    engine = create_engine(database_url)
-    await migrate(engine)
-    store = Store(engine)
+async def test_platform_ids_are_unique_per_conversation(store: Store) -> None:
     first = await store.conversation(KEY)
     second = await store.conversation(ConversationKey("test", "w", "c", thread="t1"))
     assert await store.add(first.id, message("a", "same-id"))
@@ -68,13 +71,9 @@ async def test_platform_ids_are_unique_per_conversation(database_url: str) -> No
     assert await store.add(first.id, message("no id")) and await store.add(first.id,
                                                                            message("no id"))
     assert len(await store.messages(first.id)) == 3
-    await engine.dispose()
 
 
-async def test_reset_and_persona(database_url: str) -> None:
-    engine = create_engine(database_url)
-    await migrate(engine)
-    store = Store(engine)
+async def test_reset_and_persona(store: Store) -> None:
     conversation = await store.conversation(KEY)
     for i in range(3):
         await store.add(conversation.id, message(f"old {i}"))
@@ -87,4 +86,3 @@ async def test_reset_and_persona(database_url: str) -> None:
     assert [m.content for m in window] == ["new"]
     assert (await store.usage(state)).messages == 1
     assert len(await store.messages(state.id)) == 4
-    await engine.dispose()
