@@ -18,6 +18,12 @@ def terminal_key(conversation: str) -> ConversationKey:
     return ConversationKey(platform="terminal", workspace="local", channel=conversation)
 
 
+def terminal_author() -> Author:
+    # The terminal's user owns the conversation, so admin commands are theirs.
+    user = getpass.getuser()
+    return Author(id=user, name=user, is_admin=True)
+
+
 class TerminalChat:
     def __init__(self, parley: Parley, conversation: str, stdin: TextIO = sys.stdin,
                  stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> None:
@@ -25,9 +31,7 @@ class TerminalChat:
         self.key = terminal_key(conversation)
         self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
         self.interactive = stdin.isatty()
-        user = getpass.getuser()
-        # The terminal's user owns the conversation, so admin commands are theirs.
-        self.author = Author(id=user, name=user, is_admin=True)
+        self.author = terminal_author()
 
     async def _read(self) -> str | None:
         if self.interactive:

@@ -16,10 +16,20 @@ from typing import Any, Protocol
 from bot.chat import ChatClient, ChatError, ContextTooLong
 from bot.commands import CommandContext, CommandRegistry, default_commands
 from bot.locks import KeyedLocks
-from bot.messages import Command, ConversationKey, Delta, Final, Inbound, Outcome, ReplyEvent
+from bot.messages import (
+    Author,
+    Command,
+    ConversationKey,
+    Delta,
+    Final,
+    Inbound,
+    Outcome,
+    ReplyEvent,
+)
 from bot.prompt import Newest, NoRoom, Prompt, PromptBuilder, Section, render
 from bot.settings import Settings
 from bot.texts import error_text, say
+from memory.documents import Documents, NewDocument, UnreadableDocument, document_kind
 from memory.store import ConversationState, NewMessage, Store
 from memory.tokens import TOKENS_PER_MESSAGE, TokenCounter
 
@@ -61,6 +71,7 @@ class Parley:
         self.per_message = TOKENS_PER_MESSAGE
         self.providers: list[ContextProvider] = []
         self.listeners: list[ReplyListener] = []
+        self.documents = Documents(store.engine, counter)
         self._locks = KeyedLocks[ConversationKey]()
         self._background: set[asyncio.Task[None]] = set()
 
@@ -85,6 +96,12 @@ class Parley:
         if command is not None:
             yield await self._run_command(message, command)
             return
+        notes = [await self.add_document(message.key, message.author, a.filename, a.data,
+                                         a.content_type)
+                 for a in message.attachments if document_kind(a.filename, a.content_type)]
+        if notes and not message.text.strip():
+            yield Final("\n".join(notes), Outcome.COMMAND)
+            return
         if not message.text.strip():
             yield Final(say("empty"), Outcome.EMPTY)
             return
@@ -99,6 +116,21 @@ class Parley:
         async with self._locks.hold(message.key):
             conversation = await self.store.conversation(message.key)
             await self._store_user_message(conversation, message)
+
+    async def add_document(self, key: ConversationKey, author: Author, filename: str,
+                           data: bytes, content_type: str = "") -> str:
+        """Make a shared text, Markdown or PDF file recallable in its conversation.
+
+        For adapters (and `Inbound.attachments`); returns what to tell the person.
+        """
+        conversation = await self.store.conversation(key)
+        try:
+            passages = await self.documents.add(NewDocument(
+                conversation.id, author.id, author.name, filename, data, content_type))
+        except UnreadableDocument as exc:
+            log.info("could not read %s shared in %s: %s", filename, key, exc)
+            return say("document.unreadable", filename=filename, reason=str(exc))
+        return say("document.added", filename=filename, passages=passages)
 
     async def _run_command(self, message: Inbound, command: Command) -> Final:
         spec = self.commands.get(command.name)

@@ -1,0 +1,126 @@
+"""Full-text search of stored messages and document passages.
+
+SQLite: FTS5 tables ranked by BM25; PostgreSQL: the generated `search` tsvector ranked by
+ts_rank. Queries are built from plain words only (every other character is dropped), so a
+person's text can never be a syntax error in either query language. Words are ORed: ranking,
+not matching every word, decides what is relevant.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import bindparam, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from memory.tables import Document, Message, Passage
+
+_WORD = re.compile(r"[^\W_]+")
+_MAX_TERMS = 16
+# Words found in nearly every English message: they cost time and add nothing to the ranking.
+_STOPWORDS = frozenset({
+    "a", "about", "an", "and", "are", "as", "at", "be", "but", "by", "can", "did", "do", "does",
+    "for", "from", "had", "has", "have", "he", "her", "his", "how", "i", "if", "in", "is", "it",
+    "its", "me", "my", "no", "not", "of", "on", "or", "our", "she", "so", "than", "that", "the",
+    "their", "them", "then", "there", "these", "they", "this", "to", "us", "was", "we", "were",
+    "what", "when", "where", "which", "who", "why", "will", "with", "would", "you", "your",
+})
+
+Table = Literal["messages", "document_passages"]
+_FTS_TABLES: dict[Table, str] = {"messages": "messages_fts", "document_passages": "passages_fts"}
+
+
+def search_terms(text: str) -> list[str]:
+    """The distinct searchable words of `text`, lowercased, in order, at most _MAX_TERMS."""
+    terms: list[str] = []
+    for word in _WORD.findall(text.lower()):
+        if word in terms or word in _STOPWORDS or (word.isascii() and len(word) < 2):
+            continue
+        terms.append(word)
+    return terms[:_MAX_TERMS]
+
+
+def _prefix(term: str) -> bool:
+    # Korean and similar scripts glue particles to words ("서울에서"): match on the word's start.
+    return not term.isascii()
+
+
+def fts5_query(terms: Sequence[str], conversation_ids: Sequence[int]) -> str:
+    """An FTS5 MATCH expression: any of `terms`, only in the given conversations."""
+    words = " OR ".join(f'"{t}"*' if _prefix(t) else f'"{t}"' for t in terms)
+    conversations = " OR ".join(f'"{int(c)}"' for c in conversation_ids)
+    return f"{{conversation_id}} : ({conversations}) AND - {{conversation_id}} : ({words})"
+
+
+def tsquery(terms: Sequence[str]) -> str:
+    """A to_tsquery('simple', …) expression: any of `terms`."""
+    return " | ".join(f"'{t}':*" if _prefix(t) else f"'{t}'" for t in terms)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A recalled message or document passage."""
+
+    id: int
+    author_name: str
+    content: str
+    created_at: datetime
+    filename: str | None = None  # set for document passages
+
+
+class FullText:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._session = async_sessionmaker(engine, expire_on_commit=False)
+        self._sqlite = engine.dialect.name == "sqlite"
+
+    async def messages(self, conversation_ids: Sequence[int], terms: Sequence[str], limit: int,
+                       after_id: int = 0, before_id: int | None = None) -> list[Hit]:
+        """The best `limit` messages matching `terms` with after_id < id < before_id."""
+        if not terms or not conversation_ids:
+            return []
+        async with self._session() as session:
+            ids = await self._ranked(session, "messages", conversation_ids, terms, limit,
+                                     after_id, before_id)
+            rows = {row.id: row for row in await session.scalars(
+                select(Message).where(Message.id.in_(ids)))}
+        return [Hit(rows[i].id, rows[i].author_name, rows[i].content, rows[i].created_at)
+                for i in ids if i in rows]
+
+    async def passages(self, conversation_ids: Sequence[int], terms: Sequence[str],
+                       limit: int) -> list[Hit]:
+        """The best `limit` passages of documents shared in the given conversations."""
+        if not terms or not conversation_ids:
+            return []
+        async with self._session() as session:
+            ids = await self._ranked(session, "document_passages", conversation_ids, terms, limit)
+            rows = {passage.id: (passage, document) for passage, document in await session.execute(
+                select(Passage, Document).join(Document, Document.id == Passage.document_id)
+                .where(Passage.id.in_(ids)))}
+        return [Hit(p.id, d.author_name, p.content, d.created_at, d.filename)
+                for p, d in (rows[i] for i in ids if i in rows)]
+
+    async def _ranked(self, session: AsyncSession, table: Table,
+                      conversation_ids: Sequence[int], terms: Sequence[str], limit: int,
+                      after_id: int = 0, before_id: int | None = None) -> list[int]:
+        """Row ids, best first. Both dialects rank inside the index and read only `limit` rows."""
+        before = before_id if before_id is not None else 2**62
+        if self._sqlite:
+            fts = _FTS_TABLES[table]
+            statement = text(
+                f"SELECT rowid FROM {fts} WHERE {fts} MATCH :query "
+                "AND rowid > :after AND rowid < :before ORDER BY rank LIMIT :limit"
+            ).bindparams(query=fts5_query(terms, conversation_ids))
+        else:
+            statement = text(
+                f"SELECT id FROM {table}, to_tsquery('simple', :query) AS q "
+                "WHERE conversation_id IN :conversations AND id > :after AND id < :before "
+                "AND search @@ q ORDER BY ts_rank(search, q) DESC LIMIT :limit"
+            ).bindparams(bindparam("conversations", list(conversation_ids), expanding=True),
+                         query=tsquery(terms))
+        result = await session.execute(statement.bindparams(after=after_id, before=before,
+                                                            limit=limit))
+        return [int(row[0]) for row in result]
