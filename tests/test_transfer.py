@@ -11,12 +11,12 @@ from sqlalchemy.exc import IntegrityError
 from typer.testing import CliRunner
 
 from bot.cli import app
-from bot.messages import Inbound
+from bot.messages import ConversationKey, Inbound
 from memory.transfer import InvalidImport, export, import_rows, parse_import
 from tests.conftest import SettingsFactory
 from tests.fakes.model_server import FakeModel
-from tests.memory_helpers import ALICE, BOB, GENERAL, parley_on, say_to
 from tests.fakes.pdf import make_pdf
+from tests.memory_helpers import ALICE, BOB, GENERAL, parley_on, say_to
 
 
 async def test_export_then_import_round_trips(
@@ -29,7 +29,7 @@ async def test_export_then_import_round_trips(
         lines = exported.splitlines()
         assert len(lines) == 3 and json.loads(lines[0])["conversation"] == str(GENERAL)
 
-        target = GENERAL.__class__("terminal", "local", "copy")
+        target = ConversationKey("terminal", "local", "copy")
         rows = await asyncio.to_thread(parse_import, lines, target, parley.counter)
         assert await import_rows(engine, rows) == 3
         copied = "".join([chunk async for chunk in export(engine, target, "jsonl")])
