@@ -96,9 +96,7 @@ class Parley:
         if command is not None:
             yield await self._run_command(message, command)
             return
-        notes = [await self.add_document(message.key, message.author, a.filename, a.data,
-                                         a.content_type)
-                 for a in message.attachments if document_kind(a.filename, a.content_type)]
+        notes = await self._add_attachments(message)
         if notes and not message.text.strip():
             yield Final("\n".join(notes), Outcome.COMMAND)
             return
@@ -111,6 +109,7 @@ class Parley:
 
     async def record(self, message: Inbound) -> None:
         """Remember a message the bot does not answer (e.g. channel chatter), once."""
+        await self._add_attachments(message)
         if not message.text.strip():
             return
         async with self._locks.hold(message.key):
@@ -131,6 +130,12 @@ class Parley:
             log.info("could not read %s shared in %s: %s", filename, key, exc)
             return say("document.unreadable", filename=filename, reason=str(exc))
         return say("document.added", filename=filename, passages=passages)
+
+    async def _add_attachments(self, message: Inbound) -> list[str]:
+        """Store shared documents (other files are ignored); what to tell the person."""
+        return [await self.add_document(message.key, message.author, a.filename, a.data,
+                                        a.content_type)
+                for a in message.attachments if document_kind(a.filename, a.content_type)]
 
     async def _run_command(self, message: Inbound, command: Command) -> Final:
         spec = self.commands.get(command.name)
