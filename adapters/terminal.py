@@ -49,6 +49,12 @@ def terminal_key(conversation: str) -> ConversationKey:
     return ConversationKey(platform="terminal", workspace="local", channel=conversation)
 
 
+def terminal_author() -> Author:
+    # The terminal's user owns the conversation, so admin commands are theirs.
+    user = getpass.getuser()
+    return Author(id=user, name=user, is_admin=True)
+
+
 class TerminalChat:
     def __init__(self, parley: Parley, conversation: str, stdin: TextIO = sys.stdin,
                  stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> None:
@@ -59,9 +65,7 @@ class TerminalChat:
         # prompt_toolkit reads the terminal without a blocking thread (Ctrl-C/Ctrl-D quit at
         # once) and gives line editing and history.
         self._session: PromptSession[str] | None = PromptSession() if self.interactive else None
-        user = getpass.getuser()
-        # The terminal's user owns the conversation, so admin commands are theirs.
-        self.author = Author(id=user, name=user, is_admin=True)
+        self.author = terminal_author()
 
     async def _read(self) -> str | None:
         if self._session is not None:

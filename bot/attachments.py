@@ -16,6 +16,7 @@ from bot.chat import ChatMessage
 from bot.messages import Attachment
 from bot.settings import Settings
 from bot.texts import say
+from memory.documents import document_kind
 
 ChatPart = dict[str, Any]
 
@@ -51,7 +52,9 @@ def should_download(filename: str, content_type: str, size: int, settings: Setti
     if size > settings.attachment_max_bytes:
         return False
     found = kind(filename, content_type)
-    return found is Kind.TEXT or (found is Kind.IMAGE and settings.vision)
+    # PDFs are not read into the message, but become recallable documents (memory.documents).
+    return found is Kind.TEXT or (found is Kind.IMAGE and settings.vision) \
+        or document_kind(filename, content_type) is not None
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import typer
 from bot.logs import configure_logging
 from bot.settings import ConfigError, Settings, load_settings
 from bot.texts import say
+from memory.transfer import Format
 
 app = typer.Typer(help="Parley: a self-hosted chatbot that remembers.", no_args_is_help=True,
                   add_completion=False)
@@ -21,6 +22,11 @@ db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 discord_app = typer.Typer(help="Discord set-up.", no_args_is_help=True)
 app.add_typer(discord_app, name="discord")
+memory_app = typer.Typer(help="Long-term memory: documents, export and import.",
+                         no_args_is_help=True)
+app.add_typer(memory_app, name="memory")
+ConversationOption = Annotated[str | None, typer.Option(
+    "--conversation", "-c", help="Terminal conversation name (as in `parley chat`).")]
 
 
 def _settings() -> Settings:
@@ -110,6 +116,30 @@ def discord_sync() -> None:
         typer.echo(say("discord.synced", count=len(names),
                        names=", ".join(f"/{name}" for name in names)))
 
+
+async def _read_file(path: Path) -> bytes:
+    try:
+        return await asyncio.to_thread(path.read_bytes)
+    except OSError as exc:
+        typer.echo(say("file.unreadable", path=path, error=exc.strerror or exc), err=True)
+        raise typer.Exit(1) from exc
+
+
+@memory_app.command("add-file")
+def memory_add_file(
+    path: Path,
+    conversation: ConversationOption = None,
+) -> None:
+    """Share a text, Markdown or PDF file with a terminal conversation (recallable there)."""
+    from adapters.terminal import terminal_author, terminal_key
+    from bot.runtime import open_parley
+
+    async def job(settings: Settings) -> None:
+        data = await _read_file(path)
+        async with open_parley(settings) as parley:
+            typer.echo(await parley.add_document(terminal_key(conversation or "default"),
+                                                 terminal_author(), path.name, data))
+
     _run(job)
 
 
@@ -162,6 +192,71 @@ def healthcheck() -> None:
     if problem is not None:
         typer.echo(say("healthcheck.failed", detail=problem), err=True)
         raise typer.Exit(1)
+
+
+@memory_app.command("export")
+def memory_export(
+    conversation: ConversationOption = None,
+    all_conversations: Annotated[bool, typer.Option(
+        "--all", help="Export every conversation on every platform.")] = False,
+    fmt: Annotated[Format, typer.Option("--format", help="jsonl or markdown.")] = "jsonl",
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="File to write; default: standard output.")] = None,
+) -> None:
+    """Write a conversation's history (default: terminal conversation "default")."""
+    from adapters.terminal import terminal_key
+    from memory.db import create_engine, migrate
+    from memory.transfer import export
+
+    async def job(settings: Settings) -> None:
+        key = None if all_conversations else terminal_key(conversation or "default")
+        engine = create_engine(settings.resolved_database_url)
+        try:
+            await migrate(engine)
+            chunks = [chunk async for chunk in export(engine, key, fmt)]
+        finally:
+            await engine.dispose()
+        if key is not None and not chunks:
+            typer.echo(say("export.none", name=key.channel), err=True)
+            raise typer.Exit(1)
+        if output is None:
+            typer.echo("".join(chunks), nl=False)
+            return
+        await asyncio.to_thread(output.write_text, "".join(chunks), encoding="utf-8")
+        typer.echo(say("export.done", path=output), err=True)
+
+    _run(job)
+
+
+@memory_app.command("import")
+def memory_import(
+    path: Path,
+    conversation: ConversationOption = None,
+) -> None:
+    """Read history in the export's JSON Lines format (all lines or none)."""
+    from adapters.terminal import terminal_key
+    from memory.db import create_engine, migrate
+    from memory.tokens import TokenCounter
+    from memory.transfer import InvalidImport, import_rows, parse_import
+
+    async def job(settings: Settings) -> None:
+        lines = (await _read_file(path)).decode("utf-8-sig", errors="replace").splitlines()
+        target = terminal_key(conversation) if conversation else None
+        counter = await asyncio.to_thread(TokenCounter, settings.model)
+        try:
+            rows = await asyncio.to_thread(parse_import, lines, target, counter)
+        except InvalidImport as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from exc
+        engine = create_engine(settings.resolved_database_url)
+        try:
+            await migrate(engine)
+            count = await import_rows(engine, rows)
+        finally:
+            await engine.dispose()
+        typer.echo(say("import.done", count=count))
+
+    _run(job)
 
 
 def main() -> None:

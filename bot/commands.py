@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 from bot.messages import Command, Inbound
 from bot.texts import say
-from memory.store import ConversationState
+from memory.privacy import forget_author
+from memory.store import AFTER_ALL, ConversationState
 
 if TYPE_CHECKING:
     from bot.core import Parley
@@ -79,15 +80,19 @@ async def _memory(ctx: CommandContext, _args: str) -> str:
     system = ctx.conversation.persona or parley.settings.system_prompt
     system_tokens = parley.counter.count(system)
     budget = parley.prompts.message_budget(system_tokens)
-    fit = await parley.store.window(ctx.conversation, _AFTER_ALL, budget, parley.per_message)
+    fit = await parley.store.window(ctx.conversation, AFTER_ALL, budget, parley.per_message)
     return say("memory.report", messages=f"{usage.messages:,}", tokens=f"{usage.tokens:,}",
                window=f"{parley.prompts.window:,}", reserve=f"{parley.prompts.reply_reserve:,}",
                system=f"{system_tokens:,}", fit_messages=f"{len(fit):,}",
                fit_tokens=f"{sum(m.tokens for m in fit):,}")
 
 
-# Larger than any message id: "the window as it would be for the next message".
-_AFTER_ALL = 2**62
+async def _forget(ctx: CommandContext, args: str) -> str:
+    if args.strip().lower() != "me":
+        return say("forget.usage")
+    forgotten = await forget_author(ctx.parley.store.engine, ctx.message.key.platform,
+                                    ctx.message.author.id)
+    return say("forget.done", messages=forgotten.messages, documents=forgotten.documents)
 
 
 class CommandRegistry:
@@ -123,4 +128,7 @@ def default_commands() -> CommandRegistry:
         CommandSpec("memory", "/memory", "what is stored and how much fits the window", _memory),
         CommandSpec("persona", "/persona [set <text> | clear]",
                     "show or change this conversation's system prompt", _persona),
+        CommandSpec("forget", "/forget me",
+                    "delete everything you wrote or shared, everywhere on this platform",
+                    _forget),
     ])

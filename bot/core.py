@@ -23,6 +23,7 @@ from bot.lifecycle import ReplyGate
 from bot.locks import KeyedLocks
 from bot.logs import Redactor, ReplyLog, settings_secrets
 from bot.messages import (
+    Author,
     Command,
     ConversationKey,
     Delta,
@@ -37,6 +38,7 @@ from bot.prompt import Newest, NoRoom, Prompt, PromptBuilder, Section, render
 from bot.settings import Settings
 from bot.texts import error_text, say
 from bot.tools import Tool, ToolResult, ToolRun, footer, reserve
+from memory.documents import Documents, NewDocument, UnreadableDocument, document_kind
 from memory.store import ConversationState, NewMessage, Store
 from memory.tokens import TOKENS_PER_MESSAGE, TokenCounter
 
@@ -84,6 +86,7 @@ class Parley:
         self.observers: list[ReplyObserver] = [ReplyLog()]
         self.gate = ReplyGate()  # closed at shutdown: new messages are turned away
         self._redact = Redactor(settings_secrets(settings))
+        self.documents = Documents(store.engine, counter)
         self._locks = KeyedLocks[ConversationKey]()
         self._background: set[asyncio.Task[None]] = set()
 
@@ -119,11 +122,13 @@ class Parley:
             yield await self._run_command(message, command)
             return
         files = prepare(message.text, message.attachments, self.settings)
+        notes = await self._add_attachments(message)
         if not files.answerable:
-            yield Final(files.notice or say("empty"), Outcome.EMPTY)
+            told = "\n".join(note for note in (*notes, files.notice) if note)
+            yield Final(told or say("empty"), Outcome.COMMAND if notes else Outcome.EMPTY)
             return
-        # The notice (skipped files) is shown above the reply, never stored with it.
-        notice = f"{files.notice}\n\n" if files.notice else ""
+        # Notices (skipped files, documents added) are shown above the reply, never stored.
+        notice = "".join(f"{note}\n\n" for note in (files.notice, *notes) if note)
         async with self._locks.hold(message.key):
             try:
                 async for event in self._converse(replace(message, text=files.text), force,
@@ -140,11 +145,35 @@ class Parley:
     async def record(self, message: Inbound) -> None:
         """Remember a message the bot does not answer (e.g. channel chatter), once."""
         text = prepare(message.text, message.attachments, self.settings).text
+        await self._add_attachments(message)
         if not text.strip():
             return
         async with self._locks.hold(message.key):
             conversation = await self.store.conversation(message.key)
             await self._store_user_message(conversation, replace(message, text=text))
+
+    async def add_document(self, key: ConversationKey, author: Author, filename: str,
+                           data: bytes, content_type: str = "") -> str:
+        """Make a shared text, Markdown or PDF file recallable in its conversation.
+
+        For adapters (and `Inbound.attachments`); returns what to tell the person.
+        """
+        conversation = await self.store.conversation(key)
+        try:
+            passages = await self.documents.add(NewDocument(
+                conversation.id, author.id, author.name, filename, data, content_type))
+        except UnreadableDocument as exc:
+            log.info("could not read %s shared in %s: %s", filename, key, exc)
+            return say("document.unreadable", filename=filename, reason=str(exc))
+        return say("document.added", filename=filename, passages=passages)
+
+    async def _add_attachments(self, message: Inbound) -> list[str]:
+        """Store shared documents (other files are ignored); what to tell the person."""
+        return [await self.add_document(message.key, message.author, a.filename, a.data,
+                                        a.content_type)
+                for a in message.attachments
+                # Files too large to download arrive without data: `prepare` reports those.
+                if a.data and document_kind(a.filename, a.content_type)]
 
     async def _run_command(self, message: Inbound, command: Command) -> Final:
         spec = self.commands.get(command.name)

@@ -95,6 +95,26 @@ class Settings(BaseSettings):
         description="Directory for the default SQLite database.",
     )] = Field(default_factory=default_data_dir)
 
+    # Long-term memory
+    recall: Annotated[bool, Field(
+        description="Recall relevant older messages and shared documents, and keep a rolling "
+        "summary of what left the window. false: the plain window only.",
+    )] = True
+    recall_share: Annotated[float, Field(
+        ge=0, le=0.5, description="Share of the message budget for recalled excerpts.",
+    )] = 0.2
+    summary_share: Annotated[float, Field(
+        ge=0, le=0.3, description="Share of the message budget for the rolling summary.",
+    )] = 0.1
+    recall_scope: Annotated[Literal["conversation", "workspace"], Field(
+        description="Where recall may look: this conversation only, or every conversation of "
+        "the same workspace (server / Slack team).",
+    )] = "conversation"
+    retention_days: Annotated[int | None, Field(
+        gt=0, description="Delete messages and documents older than this many days (checked at "
+        "start-up and hourly); unset: keep everything.",
+    )] = None
+
     # Replies on chat platforms
     stream_interval: Annotated[float, Field(
         ge=0.2, description="Seconds between edits of a streamed reply on Discord and Slack.",

@@ -61,6 +61,41 @@ EN: dict[str, str] = {
     "command.usage": "Usage: `{usage}`.",
     "not_allowed": "Sorry, I'm not set up to answer you here.",
     "cannot_post": "I can't post in this conversation: invite me to the channel first.",
+    "recall.header": "Earlier excerpts from this conversation's history and shared documents "
+                     "that may be relevant (quoted from the past, not new messages):",
+    "recall.message": "[{when} UTC, {author}] {text}",
+    "recall.passage": "[from the document \"{filename}\" shared by {author} on {when}; cite "
+                      "its name when you use it] {text}",
+    "summary.section": "Summary of the earlier conversation (older messages no longer shown):\n"
+                       "{summary}",
+    "summary.instruction": "You keep a running summary of a chat for a participant who cannot "
+                           "see its older messages. Merge the previous summary with the new "
+                           "messages. Keep names, dates, facts, decisions and open questions; "
+                           "drop small talk. Write at most {tokens} tokens, in the chat's "
+                           "language, as plain sentences.",
+    "summary.request": "Previous summary:\n{previous}\n\nNew messages:\n{transcript}",
+    "summary.none": "(none yet)",
+    "document.added": "I've read \"{filename}\" ({passages} passages); ask me about it any time "
+                      "in this conversation.",
+    "document.unreadable": "I couldn't read \"{filename}\": {reason}",
+    "document.unsupported": "not a text, Markdown or PDF file",
+    "document.bad_pdf": "it is not a readable PDF ({error})",
+    "document.empty": "it contains no text (a scanned PDF needs OCR first)",
+    "forget.done": "Done: I deleted {messages} messages and {documents} documents of yours "
+                   "from every conversation on this platform, including the search index.",
+    "forget.usage": "Usage: `/forget me` deletes everything you wrote or shared, everywhere on "
+                    "this platform. It cannot be undone.",
+    "import.invalid": "Line {line}: {reason}. Nothing was imported.",
+    "import.not_json": "not valid JSON ({error})",
+    "import.not_object": "expected a JSON object",
+    "import.field": "the field \"{field}\" is missing or not a string",
+    "import.role": "role must be \"user\" or \"assistant\", not \"{role}\"",
+    "import.conversation": "conversation must look like platform/workspace/channel[/thread]",
+    "import.time": "time \"{time}\" is not an ISO 8601 date-time",
+    "import.done": "Imported {count} messages.",
+    "export.done": "Exported to {path}.",
+    "export.none": "No conversation named \"{name}\" was found.",
+    "file.unreadable": "Can't read {path}: {error}",
     "error.rate_limited": "The model is rate-limiting requests right now. Please try again in a "
                           "minute.",
     "error.quota": "The model provider says the API quota is used up. The bot's owner needs to "

@@ -48,16 +48,16 @@ def _alembic_config() -> Config:
     return config
 
 
-def _upgrade(connection: Connection) -> None:
+def _upgrade(connection: Connection, revision: str) -> None:
     config = _alembic_config()
     config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    command.upgrade(config, revision)
 
 
-async def migrate(engine: AsyncEngine) -> None:
-    """Bring the schema up to date; history is never dropped by an upgrade."""
+async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
+    """Bring the schema up to date (or to `revision`); history is never dropped by an upgrade."""
     async with engine.begin() as connection:
-        await connection.run_sync(_upgrade)
+        await connection.run_sync(_upgrade, revision)
 
 
 @dataclass(frozen=True)

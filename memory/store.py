@@ -18,6 +18,8 @@ _COLUMNS = (Message.id, Message.role, Message.author_id, Message.author_name, Me
             Message.tokens, Message.created_at)
 _FIRST_BATCH = 32
 _MAX_BATCH = 1024
+# Larger than any message id: "the window as it would be for the next message".
+AFTER_ALL = 2**62
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,16 @@ class Usage:
     tokens: int
 
 
+def conversation_at(key: ConversationKey) -> ColumnElement[bool]:
+    """The WHERE clause selecting the conversation at `key`."""
+    return (
+        (Conversation.platform == key.platform)
+        & (Conversation.workspace == key.workspace)
+        & (Conversation.channel == key.channel)
+        & (Conversation.thread == key.thread)
+    )
+
+
 class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -71,7 +83,7 @@ class Store:
 
     async def conversation(self, key: ConversationKey) -> ConversationState:
         """The conversation at `key`, created on first use."""
-        where = _at(key)
+        where = conversation_at(key)
         async with self._session() as session:
             row = await session.scalar(select(Conversation).where(where))
             if row is None:
@@ -88,7 +100,8 @@ class Store:
     async def exists(self, key: ConversationKey) -> bool:
         """Whether a conversation was ever started at `key` (without creating it)."""
         async with self._session() as session:
-            return await session.scalar(select(Conversation.id).where(_at(key))) is not None
+            found = await session.scalar(select(Conversation.id).where(conversation_at(key)))
+            return found is not None
 
     async def claim_event(self, platform: str, event_id: str) -> bool:
         """True the first time an event is claimed, False for every re-delivery of it."""
@@ -119,32 +132,48 @@ class Store:
     async def window(
         self, conversation: ConversationState, before_id: int, budget: int, per_message: int
     ) -> list[StoredMessage]:
-        """The newest messages before `before_id` whose tokens fit `budget`, oldest first.
+        """The newest messages before `before_id` whose tokens fit `budget`, oldest first."""
+        async with self._session() as session:
+            first = await self._oldest_fitting(session, conversation, before_id, budget,
+                                               per_message)
+            return await self._load(session, conversation.id, first, before_id)
 
-        Reads (id, tokens) pairs newest-first in growing batches and stops at the first message
-        that does not fit, so the work is proportional to what fits, not to the history.
+    async def window_start(
+        self, conversation: ConversationState, before_id: int, budget: int, per_message: int
+    ) -> int | None:
+        """The id of the oldest message `window` would return (None: nothing fits)."""
+        async with self._session() as session:
+            return await self._oldest_fitting(session, conversation, before_id, budget,
+                                              per_message)
+
+    @staticmethod
+    async def _oldest_fitting(
+        session: AsyncSession, conversation: ConversationState, before_id: int, budget: int,
+        per_message: int,
+    ) -> int | None:
+        """Reads (id, tokens) pairs newest-first in growing batches and stops at the first
+        message that does not fit, so the work is proportional to what fits, not to the history.
         """
         oldest_kept: int | None = None
         spent = 0
         cursor = before_id
         batch = _FIRST_BATCH
-        async with self._session() as session:
-            while True:
-                rows = (await session.execute(
-                    select(Message.id, Message.tokens)
-                    .where(Message.conversation_id == conversation.id,
-                           Message.id > conversation.reset_after, Message.id < cursor)
-                    .order_by(Message.id.desc()).limit(batch)
-                )).all()
-                for message_id, tokens in rows:
-                    if spent + tokens + per_message > budget:
-                        return await self._load(session, conversation.id, oldest_kept, before_id)
-                    spent += tokens + per_message
-                    oldest_kept = message_id
-                if len(rows) < batch:
-                    return await self._load(session, conversation.id, oldest_kept, before_id)
-                cursor = rows[-1][0]
-                batch = min(batch * 2, _MAX_BATCH)
+        while True:
+            rows = (await session.execute(
+                select(Message.id, Message.tokens)
+                .where(Message.conversation_id == conversation.id,
+                       Message.id > conversation.reset_after, Message.id < cursor)
+                .order_by(Message.id.desc()).limit(batch)
+            )).all()
+            for message_id, tokens in rows:
+                if spent + tokens + per_message > budget:
+                    return oldest_kept
+                spent += tokens + per_message
+                oldest_kept = message_id
+            if len(rows) < batch:
+                return oldest_kept
+            cursor = rows[-1][0]
+            batch = min(batch * 2, _MAX_BATCH)
 
     @staticmethod
     async def _load(session: AsyncSession, conversation_id: int, first: int | None,
@@ -183,18 +212,20 @@ class Store:
                                   .values(reset_after=newest))
             await session.commit()
 
+    async def workspace_conversations(self, conversation_id: int) -> list[int]:
+        """The other conversations of the same platform workspace (for workspace-wide recall)."""
+        this = select(Conversation.platform, Conversation.workspace).where(
+            Conversation.id == conversation_id).subquery()
+        async with self._session() as session:
+            rows = await session.scalars(select(Conversation.id).join(
+                this, (Conversation.platform == this.c.platform)
+                & (Conversation.workspace == this.c.workspace))
+                .where(Conversation.id != conversation_id))
+            return list(rows)
+
     async def messages(self, conversation_id: int) -> Sequence[StoredMessage]:
         """Every stored message of a conversation, oldest first (for export and tests)."""
         async with self._session() as session:
             rows = await session.execute(select(*_COLUMNS).where(
                 Message.conversation_id == conversation_id).order_by(Message.id))
             return [StoredMessage(*row) for row in rows]
-
-
-def _at(key: ConversationKey) -> ColumnElement[bool]:
-    return (
-        (Conversation.platform == key.platform)
-        & (Conversation.workspace == key.workspace)
-        & (Conversation.channel == key.channel)
-        & (Conversation.thread == key.thread)
-    )

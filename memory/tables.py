@@ -48,6 +48,8 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("conversation_id", "platform_message_id"),
         Index("ix_messages_conversation_id_id", "conversation_id", "id"),
+        Index("ix_messages_author_id", "author_id"),
+        Index("ix_messages_created_at", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -72,3 +74,49 @@ class ProcessedEvent(Base):
     platform: Mapped[str] = mapped_column(String(32), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(256), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# Full-text indexes live outside the ORM (migration 0002): FTS5 tables on SQLite, a generated
+# `search` tsvector column on PostgreSQL.
+
+
+class Document(Base):
+    """A file shared in a conversation; its text is kept as recallable passages."""
+
+    __tablename__ = "documents"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    author_id: Mapped[str] = mapped_column(String(128), index=True)
+    author_name: Mapped[str] = mapped_column(String(256))
+    filename: Mapped[str] = mapped_column(String(512))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 index=True)
+
+
+class Passage(Base):
+    __tablename__ = "document_passages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    document_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("documents.id", ondelete="CASCADE"), index=True
+    )
+    # Denormalized so the index can be restricted to a conversation without a join.
+    conversation_id: Mapped[int] = mapped_column(BigId)
+    content: Mapped[str] = mapped_column(Text)
+    tokens: Mapped[int] = mapped_column(Integer)
+
+
+class Summary(Base):
+    """The rolling summary of a conversation's messages up to `covers_until` (a message id)."""
+
+    __tablename__ = "summaries"
+
+    conversation_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    content: Mapped[str] = mapped_column(Text)
+    covers_until: Mapped[int] = mapped_column(BigId)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncio
 from collections.abc import Callable
 
 from bot.core import Parley
 from bot.messages import Author, ConversationKey, Final, Inbound, ReplyEvent
+from tests.fakes.model_server import FakeModel
 
 ALICE = Author("u-alice", "Alice", is_admin=True)
 BOB = Author("u-bob", "Bob")
@@ -30,3 +33,9 @@ async def until(condition: Callable[[], object], within: float = 5.0) -> None:
     async with asyncio.timeout(within):
         while not condition():  # noqa: ASYNC110 - state owned by fakes and processes: no Event
             await asyncio.sleep(0.01)
+
+
+def requests_for(model: FakeModel, text: str) -> list[dict[str, Any]]:
+    """The chat requests that answer `text` (not background ones such as summaries)."""
+    return [body for body in model.requests
+            if str(body["messages"][-1]["content"]).endswith(text)]

@@ -9,7 +9,7 @@ from bot.messages import ConversationKey, Delta, Final, Inbound, Outcome
 from bot.runtime import open_parley
 from tests.conftest import SettingsFactory
 from tests.fakes.model_server import BreakStream, Fail, FakeModel, Hang, Reply
-from tests.helpers import ALICE, BOB, KEY, ask, collect
+from tests.helpers import ALICE, BOB, KEY, ask, collect, requests_for
 
 
 async def test_reply_streams_then_is_stored(parley: Parley, fake_model: FakeModel) -> None:
@@ -122,7 +122,7 @@ async def test_context_overflow_retrims_once(make_settings: SettingsFactory,
         fake_model.context_window = 2800
         final = await ask(parley, "and now?")
     assert final.outcome is Outcome.OK
-    first, second = fake_model.requests[-2:]
+    first, second = requests_for(fake_model, "and now?")
     assert len(second["messages"]) < len(first["messages"])
     assert second["messages"][-1]["content"] == "[Alice] and now?"
 

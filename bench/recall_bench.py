@@ -1,0 +1,212 @@
+"""Recall benchmark: evidence recall at a 4,096-token window, and recall latency at 1M messages.
+
+    PYTHONPATH=. python bench/recall_bench.py [--seed 7] [--sessions 60] [--million]
+
+1. Evidence recall. A seeded `random.Random(seed)` generates a multi-session chat (three people,
+   `--sessions` sessions of 50 messages, one day apart) in which facts are planted at random
+   points ("the Vantoro launch date is March 14"); the same entities also come up in filler
+   messages without the answer (distractors). At the end, one question per fact is asked
+   ("When is the Vantoro launch date?"). For each question the real pipeline assembles the
+   prompt on a real SQLite file - `Parley.prompts` (PromptBuilder) and the providers that
+   `bot.runtime` installs - with PARLEY_CONTEXT_TOKENS=4096, and we check whether the fact's
+   message is in it. No model is called: assembling a prompt needs none. Reported for the plain
+   window (PARLEY_RECALL=false) and with recall on. Same seed, same data, same figures.
+2. Latency (`--million`). A second SQLite file gets one conversation of 1,000,000 generated
+   messages (bulk executemany; the FTS triggers index them), then the recall provider is timed
+   on 50 questions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import random
+import sqlite3
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bot.core import Parley
+from bot.messages import Author, ConversationKey, Inbound
+from bot.prompt import Newest, Section, render
+from bot.runtime import open_parley
+from bot.settings import Settings
+from memory.store import NewMessage
+from memory.transfer import ImportRow, import_rows
+
+WINDOW = 4096
+KEY = ConversationKey("bench", "w", "c")
+PEOPLE = ("Alice", "Bongani", "Chae-won")
+COMMON = [
+    "the", "we", "it", "to", "is", "and", "of", "for", "on", "that", "this", "was", "just", "so",
+    "but", "with", "about", "today", "really", "think", "maybe", "going", "yeah", "lunch",
+    "meeting", "coffee", "weather", "weekend", "later", "again", "sounds", "good", "okay", "sure",
+    "team", "code", "review", "deploy", "bug", "ticket", "morning", "call", "notes", "plan",
+]
+# (statement, question): {e} an entity, {v} the answer.
+FACTS = (
+    ("Decision made: the {e} launch date is {v}.", "When is the {e} launch date?"),
+    ("For the record, the {e} server password hint is {v}.", "What was the {e} password hint?"),
+    ("The {e} budget was approved at {v} euros.", "How much budget did {e} get approved?"),
+    ("Our contact at {e} is called {v}, write that down.", "Who is our contact at {e}?"),
+    ("The {e} offsite will be held in {v}.", "Where is the {e} offsite held?"),
+)
+
+
+def word(rng: random.Random, syllables: int) -> str:
+    return "".join(rng.choice(("ka", "lo", "vi", "ren", "to", "mar", "su", "del", "ni", "bo",
+                               "qua", "zen", "fi", "ro", "tal")) for _ in range(syllables))
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str
+    answer: str
+
+
+def generate(seed: int, sessions: int) -> tuple[list[tuple[str, str, datetime]], list[Question]]:
+    """(author, content, time) messages and their questions, from `seed` alone."""
+    rng = random.Random(seed)
+    entities = sorted({word(rng, 3).capitalize() for _ in range(400)})
+    topics = [word(rng, 2) for _ in range(300)]
+    facts = [(FACTS[n % len(FACTS)], rng.choice(entities),
+              f"{word(rng, 2).capitalize()}{rng.randint(10, 99)}") for n in range(50)]
+    total = sessions * 50
+    plants = dict(zip(rng.sample(range(total), len(facts)), facts, strict=True))
+    messages: list[tuple[str, str, datetime]] = []
+    start = datetime(2026, 1, 1, 9, tzinfo=UTC)
+    for index in range(total):
+        when = start + timedelta(days=index // 50, minutes=3 * (index % 50))
+        author = rng.choice(PEOPLE)
+        if index in plants:
+            (statement, _question), entity, answer = plants[index]
+            messages.append((author, statement.format(e=entity, v=answer), when))
+            continue
+        if rng.random() < 0.15:  # a near miss: the question's own words, without the answer
+            (_statement, question), entity, _answer = rng.choice(facts)
+            messages.append((author, f"No news yet. {question.format(e=entity)}", when))
+            continue
+        words = [rng.choice(COMMON) for _ in range(rng.randint(8, 22))]
+        words += rng.sample(topics, 2)
+        if rng.random() < 0.3:  # the entity without the answer
+            words.append(rng.choice(entities))
+        rng.shuffle(words)
+        messages.append((author, " ".join(words).capitalize() + ".", when))
+    questions = [Question(question.format(e=entity), answer)
+                 for (_statement, question), entity, answer in facts]
+    return messages, questions
+
+
+def settings(database: Path, recall: bool) -> Settings:
+    return Settings(_env_file=None, openai_base_url="http://127.0.0.1:9/v1",  # type: ignore[call-arg]
+                    database_url=f"sqlite+aiosqlite:///{database}", context_tokens=WINDOW,
+                    max_reply_tokens=512, recall=recall)
+
+
+async def assemble(parley: Parley, text: str) -> str:
+    """The prompt the core would send for `text` (as one string), built by the real parts."""
+    conversation = await parley.store.conversation(KEY)
+    author = Author("asker", PEOPLE[0])
+    rendered = render("user", author.name, text)
+    tokens = parley.counter.count(rendered)
+    stored = await parley.store.add(conversation.id, NewMessage(
+        "user", author.id, author.name, text, tokens))
+    assert stored is not None
+    system = parley.settings.system_prompt
+    budget = parley.prompts.message_budget(parley.counter.count(system))
+    sections: list[Section] = []
+    for provider in parley.providers:
+        sections += await provider.sections(conversation, Inbound(KEY, author, text), budget)
+    prompt = await parley.prompts.build(conversation, system, Newest(stored, rendered, tokens),
+                                        tuple(sections))
+    assert prompt.tokens <= WINDOW - parley.settings.max_reply_tokens
+    return "\n".join(str(m["content"]) for m in prompt.messages)
+
+
+async def evidence_recall(seed: int, sessions: int, directory: Path) -> dict[str, float]:
+    messages, questions = generate(seed, sessions)
+    results: dict[str, float] = {}
+    for label, recall in (("plain window", False), ("recall on", True)):
+        async with open_parley(settings(directory / f"recall-{recall}.db", recall)) as parley:
+            conversation = await parley.store.conversation(KEY)
+            await import_rows(parley.store.engine, [ImportRow(KEY, {
+                "role": "user", "author_id": author, "author_name": author, "content": content,
+                "tokens": parley.counter.count(render("user", author, content)),
+                "created_at": when}) for author, content, when in messages])
+            assert conversation.id
+            found = sum([q.answer in await assemble(parley, q.text) for q in questions])
+            results[label] = found / len(questions)
+    print(f"evidence recall, {len(messages):,} messages, {len(questions)} questions, "
+          f"{WINDOW:,}-token window (seed {seed}):")
+    for label, share in results.items():
+        print(f"  {label:>12}: {share:6.1%}")
+    return results
+
+
+def _bulk_fill(path: Path, conversation_id: int, count: int, seed: int) -> None:
+    """`count` messages in one conversation, inserted by executemany (FTS triggers fire)."""
+    rng = random.Random(seed)
+    vocabulary = COMMON + [word(rng, rng.randint(2, 3)) for _ in range(20_000)]
+    cumulative = list(itertools.accumulate(1 / (rank + 1) for rank in range(len(vocabulary))))
+    start = datetime(2024, 1, 1)
+    connection = sqlite3.connect(path)
+    batch = 50_000
+    for offset in range(0, count, batch):
+        rows = []
+        for index in range(offset, min(offset + batch, count)):
+            length = rng.randint(6, 30)
+            text = " ".join(rng.choices(vocabulary, cum_weights=cumulative, k=length))
+            when = (start + timedelta(seconds=30 * index)).strftime("%Y-%m-%d %H:%M:%S.000000")
+            rows.append((conversation_id, "user", "u", "U", text, len(text) // 4 + 2, when))
+        connection.executemany(
+            "INSERT INTO messages (conversation_id, role, author_id, author_name, content, "
+            "tokens, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        connection.commit()
+    connection.close()
+
+
+async def latency(seed: int, directory: Path, count: int = 1_000_000) -> list[float]:
+    path = directory / "million.db"
+    async with open_parley(settings(path, True)) as parley:
+        conversation = await parley.store.conversation(KEY)
+    began = time.perf_counter()
+    await asyncio.to_thread(_bulk_fill, path, conversation.id, count, seed)
+    print(f"generated {count:,} messages in {time.perf_counter() - began:.0f} s")
+    rng = random.Random(seed + 1)
+    async with open_parley(settings(path, True)) as parley:
+        sample = [m.content for m in await parley.store.window(conversation, count // 2, 4000, 4)]
+        queries = [" ".join(rng.sample(text.split(), min(4, len(text.split()))))
+                   for text in sample[:50]]
+        timings = []
+        for text in queries:
+            began = time.perf_counter()
+            budget = parley.prompts.message_budget(0)
+            for provider in parley.providers:
+                await provider.sections(conversation, Inbound(KEY, Author("u", "U"), text),
+                                        budget)
+            timings.append((time.perf_counter() - began) * 1000)
+    timings.sort()
+    print(f"recall latency on one {count:,}-message conversation, {len(timings)} questions: "
+          f"median {statistics.median(timings):.1f} ms, p95 "
+          f"{timings[int(len(timings) * 0.95) - 1]:.1f} ms, max {timings[-1]:.1f} ms")
+    return timings
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--sessions", type=int, default=60)
+    parser.add_argument("--million", action="store_true", help="also time recall at 1M messages")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory:
+        await evidence_recall(args.seed, args.sessions, Path(directory))
+        if args.million:
+            await latency(args.seed, Path(directory))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

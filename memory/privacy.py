@@ -1,0 +1,75 @@
+"""Deleting what people ask us to forget, and what is older than the retention period.
+
+Index entries go with the rows: SQLite's FTS triggers and PostgreSQL's generated columns follow
+every delete; document passages cascade from their document.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from memory.tables import Conversation, Document, Message, Summary, utcnow
+
+log = logging.getLogger(__name__)
+
+RETENTION_INTERVAL = 3600.0  # seconds between retention runs
+# Bulk deletes: nothing is loaded into the session, so there is nothing to synchronize.
+_BULK = {"synchronize_session": False}
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    messages: int
+    documents: int
+
+
+async def forget_author(engine: AsyncEngine, platform: str, author_id: str) -> Forgotten:
+    """Delete everything `author_id` wrote or shared anywhere on `platform`, in one transaction.
+
+    Summaries of the conversations they wrote in are deleted too (they may quote them); later
+    replies write new ones.
+    """
+    on_platform = select(Conversation.id).where(Conversation.platform == platform)
+    theirs = (Message.author_id == author_id) & Message.conversation_id.in_(on_platform)
+    their_documents = (Document.author_id == author_id) & Document.conversation_id.in_(on_platform)
+    async with AsyncSession(engine) as session, session.begin():
+        touched = select(Message.conversation_id).where(theirs).distinct()
+        await session.execute(delete(Summary).where(Summary.conversation_id.in_(touched))
+                              .execution_options(**_BULK))
+        messages = await session.execute(delete(Message).where(theirs).execution_options(**_BULK))
+        documents = await session.execute(delete(Document).where(their_documents)
+                                          .execution_options(**_BULK))
+    return Forgotten(messages.rowcount, documents.rowcount)  # type: ignore[attr-defined]
+
+
+async def prune(engine: AsyncEngine, days: int) -> int:
+    """Delete messages, documents and summaries older than `days`; returns messages deleted."""
+    cutoff = utcnow() - timedelta(days=days)
+    async with AsyncSession(engine) as session, session.begin():
+        result = await session.execute(delete(Message).where(Message.created_at < cutoff)
+                                       .execution_options(**_BULK))
+        await session.execute(delete(Document).where(Document.created_at < cutoff)
+                              .execution_options(**_BULK))
+        await session.execute(delete(Summary).where(Summary.updated_at < cutoff)
+                              .execution_options(**_BULK))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def keep_pruning(engine: AsyncEngine, days: int,
+                       interval: float = RETENTION_INTERVAL) -> None:
+    """Prune now and then every `interval` seconds, until cancelled."""
+    while True:
+        try:
+            deleted = await prune(engine, days)
+            if deleted:
+                log.info("retention: deleted %d messages older than %d days", deleted, days)
+        except SQLAlchemyError:
+            log.exception("retention run failed; retrying in %.0f s", interval)
+        await asyncio.sleep(interval)

@@ -1,0 +1,150 @@
+"""Moving history in and out: JSON Lines (export and import) and Markdown (export).
+
+One JSON object per line: {"conversation": "terminal/local/default", "author": "Ann",
+"author_id": "ann", "role": "user", "content": "…", "time": "2026-11-22T10:00:00+00:00"};
+`author_id` is optional on import (it defaults to the author's name).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from bot.messages import ConversationKey
+from bot.prompt import render
+from bot.texts import say
+from memory.store import conversation_at
+from memory.tables import Conversation, Message
+from memory.tokens import TokenCounter
+
+Format = Literal["jsonl", "markdown"]
+_ROLES = ("user", "assistant")
+_FIELDS = ("author", "role", "content", "time")
+_EXPORT_BATCH = 1000
+
+
+class InvalidImport(Exception):
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(say("import.invalid", line=line, reason=reason))
+        self.line = line
+
+
+def parse_key(text: str) -> ConversationKey:
+    """`platform/workspace/channel[/thread]`, as `str(ConversationKey)` writes it."""
+    parts = text.split("/")
+    if len(parts) not in (3, 4) or not all(parts):
+        raise ValueError(text)
+    return ConversationKey(*parts)
+
+
+def _key(row: Conversation) -> ConversationKey:
+    return ConversationKey(row.platform, row.workspace, row.channel, row.thread)
+
+
+async def export(engine: AsyncEngine, key: ConversationKey | None,
+                 fmt: Format) -> AsyncIterator[str]:
+    """The text of the export in pieces: one conversation (`key`) or all (None)."""
+    async with AsyncSession(engine) as session:
+        query = select(Conversation).order_by(Conversation.id)
+        if key is not None:
+            query = query.where(conversation_at(key))
+        for conversation in list(await session.scalars(query)):
+            name = str(_key(conversation))
+            if fmt == "markdown":
+                yield f"# {name}\n\n"
+            rows = await session.stream_scalars(
+                select(Message).where(Message.conversation_id == conversation.id)
+                .order_by(Message.id).execution_options(yield_per=_EXPORT_BATCH))
+            async for batch in rows.partitions():
+                yield "".join(_jsonl(name, m) if fmt == "jsonl" else _markdown(m) for m in batch)
+
+
+def _time(message: Message) -> datetime:
+    # SQLite returns naive datetimes; every stored time is UTC.
+    return message.created_at.replace(tzinfo=message.created_at.tzinfo or UTC)
+
+
+def _jsonl(conversation: str, message: Message) -> str:
+    return json.dumps({"conversation": conversation, "author": message.author_name,
+                       "author_id": message.author_id, "role": message.role,
+                       "content": message.content, "time": _time(message).isoformat()},
+                      ensure_ascii=False) + "\n"
+
+
+def _markdown(message: Message) -> str:
+    return f"**{message.author_name}** ({_time(message):%Y-%m-%d %H:%M} UTC)\n\n" \
+           f"{message.content}\n\n"
+
+
+@dataclass(frozen=True)
+class ImportRow:
+    key: ConversationKey
+    values: dict[str, Any]
+
+
+def _parse(number: int, raw: str, target: ConversationKey | None,
+           counter: TokenCounter) -> ImportRow:
+    try:
+        record = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidImport(number, say("import.not_json", error=exc.msg)) from exc
+    if not isinstance(record, dict):
+        raise InvalidImport(number, say("import.not_object"))
+    for field in (*_FIELDS, *(() if target else ("conversation",))):
+        if not isinstance(record.get(field), str):
+            raise InvalidImport(number, say("import.field", field=field))
+    if record["role"] not in _ROLES:
+        raise InvalidImport(number, say("import.role", role=record["role"]))
+    try:
+        key = target or parse_key(record["conversation"])
+    except ValueError as exc:
+        raise InvalidImport(number, say("import.conversation")) from exc
+    try:
+        time = datetime.fromisoformat(record["time"])
+    except ValueError as exc:
+        raise InvalidImport(number, say("import.time", time=record["time"])) from exc
+    author_id = record.get("author_id")
+    role, author, content = record["role"], record["author"], record["content"]
+    return ImportRow(key, {
+        "role": role, "author_id": author_id if isinstance(author_id, str) else author,
+        "author_name": author, "content": content,
+        "tokens": counter.count(render(role, author, content)),
+        "created_at": time.replace(tzinfo=time.tzinfo or UTC).astimezone(UTC),
+    })
+
+
+def parse_import(lines: Sequence[str], target: ConversationKey | None,
+                 counter: TokenCounter) -> list[ImportRow]:
+    """Validate every line and count its tokens (CPU-bound: call it in a worker thread)."""
+    return [_parse(number, raw, target, counter)
+            for number, raw in enumerate(lines, start=1) if raw.strip()]
+
+
+async def import_rows(engine: AsyncEngine, rows: Sequence[ImportRow]) -> int:
+    """Store parsed rows in one transaction: all of them or none."""
+    async with AsyncSession(engine) as session, session.begin():
+        ids: dict[ConversationKey, int] = {}
+        for row in rows:
+            if row.key not in ids:
+                ids[row.key] = await _conversation_id(session, row.key)
+        if rows:
+            await session.execute(insert(Message), [
+                {**row.values, "conversation_id": ids[row.key]} for row in rows])
+    return len(rows)
+
+
+async def _conversation_id(session: AsyncSession, key: ConversationKey) -> int:
+    found = await session.scalar(select(Conversation.id).where(conversation_at(key)))
+    if found is not None:
+        return found
+    row = Conversation(platform=key.platform, workspace=key.workspace, channel=key.channel,
+                       thread=key.thread, reset_after=0)
+    session.add(row)
+    await session.flush()
+    return row.id

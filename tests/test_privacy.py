@@ -1,0 +1,93 @@
+"""`/forget me` and retention: deleted rows leave nothing behind in the search index."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from bot.core import Parley
+from bot.messages import ConversationKey, Inbound
+from memory.privacy import prune
+from memory.search import FullText
+from memory.tables import Document, Message, Passage
+from memory.transfer import import_rows, parse_import
+from tests.conftest import SettingsFactory
+from tests.memory_helpers import ALICE, BOB, GENERAL, RANDOM, parley_on, say_to
+
+SLACK = ConversationKey("slack", "T1", "C1")
+
+
+async def _indexed(engine: AsyncEngine, word: str) -> int:
+    """Index entries matching `word`, read from the index itself."""
+    async with AsyncSession(engine) as session:
+        if engine.dialect.name == "sqlite":
+            query = ("SELECT (SELECT count(*) FROM messages_fts WHERE messages_fts MATCH :w) + "
+                     "(SELECT count(*) FROM passages_fts WHERE passages_fts MATCH :w)")
+        else:
+            query = ("SELECT (SELECT count(*) FROM messages WHERE search @@ "
+                     "to_tsquery('simple', :w)) + (SELECT count(*) FROM document_passages "
+                     "WHERE search @@ to_tsquery('simple', :w))")
+        return int((await session.execute(text(query), {"w": word})).scalar_one())
+
+
+async def _count(parley: Parley, model: type[Message | Document | Passage]) -> int:
+    async with AsyncSession(parley.store.engine) as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def test_forget_me_leaves_no_trace(
+        make_settings: SettingsFactory, database_url: str) -> None:
+    async with parley_on(make_settings, database_url) as parley:
+        await parley.record(Inbound(GENERAL, ALICE, "My passport number is zq81xk."))
+        await parley.record(Inbound(RANDOM, ALICE, "Also zq81xk is my gym locker."))
+        await parley.record(Inbound(GENERAL, BOB, "Bob keeps his own note: pelican."))
+        await parley.record(Inbound(SLACK, ALICE, "On Slack, zq81xk too."))
+        await parley.add_document(GENERAL, ALICE, "private.txt", b"zq81xk diary entry")
+        engine = parley.store.engine
+        assert await _indexed(engine, "zq81xk") == 4
+
+        done = await say_to(parley, GENERAL, ALICE, "/forget me")
+        assert "deleted 2 messages and 1 documents" in done.text
+
+        assert await _indexed(engine, "zq81xk") == 1  # only Slack's copy remains
+        slack = await parley.store.conversation(SLACK)
+        assert [m.content for m in await parley.store.messages(slack.id)] == [
+            "On Slack, zq81xk too."]
+        for key in (GENERAL, RANDOM):
+            conversation = await parley.store.conversation(key)
+            stored = await parley.store.messages(conversation.id)
+            assert all(m.author_id != ALICE.id for m in stored)
+            assert not await FullText(engine).passages([conversation.id], ["zq81xk"], 5)
+        assert await _count(parley, Document) == 0 and await _count(parley, Passage) == 0
+        assert await _indexed(engine, "pelican") == 1
+
+
+def _old_rows(days: int) -> list[str]:
+    time = (datetime.now(UTC) - timedelta(days=days)).isoformat()
+    return [f'{{"conversation": "{GENERAL}", "author": "Alice", "role": "user", '
+            f'"content": "ancient walrus memo {days}", "time": "{time}"}}']
+
+
+async def test_retention_prunes_old_messages_at_start_up(
+        make_settings: SettingsFactory, database_url: str) -> None:
+    async with parley_on(make_settings, database_url) as parley:
+        rows = await asyncio.to_thread(parse_import, _old_rows(90) + _old_rows(2), None,
+                                   parley.counter)
+        await import_rows(parley.store.engine, rows)
+        await parley.record(Inbound(GENERAL, BOB, "a fresh walrus memo"))
+        assert await _indexed(parley.store.engine, "walrus") == 3
+        assert await prune(parley.store.engine, 30) == 1
+        assert await _indexed(parley.store.engine, "walrus") == 2
+        await import_rows(parley.store.engine, rows[:1])
+
+    async with parley_on(make_settings, database_url, retention_days=30) as parley:
+        for _ in range(100):  # the background task prunes at start-up
+            if await _indexed(parley.store.engine, "walrus") == 2:
+                break
+            await asyncio.sleep(0.02)
+        conversation = await parley.store.conversation(GENERAL)
+        assert sorted(m.content for m in await parley.store.messages(conversation.id)) == [
+            "a fresh walrus memo", "ancient walrus memo 2"]

@@ -1,0 +1,56 @@
+"""The rolling summary: written in the background after replies, shown at the top of the
+prompt; its failure never reaches a reply."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from tests.conftest import SettingsFactory
+from tests.fakes.model_server import Behaviour, Fail, FakeModel, Reply, echo
+from tests.memory_helpers import ALICE, GENERAL, is_summary_request, parley_on, say_to
+
+SUMMARY = "Alice is planning a trip to Norway and collects teapots."
+
+
+def _turn(number: int) -> str:
+    return (f"Message {number}: I keep adding details about my plans, the people involved, "
+            f"the budget, the dates and many other things worth remembering later on.")
+
+
+async def test_summary_is_written_after_replies_and_used(
+        make_settings: SettingsFactory, fake_model: FakeModel, database_url: str) -> None:
+    def model(body: dict[str, Any]) -> Behaviour:
+        return Reply(SUMMARY) if is_summary_request(body) else echo(body)
+
+    fake_model.default = model
+    async with parley_on(make_settings, database_url, context_tokens=700,
+                         max_reply_tokens=64) as parley:
+        for number in range(16):
+            assert not (await say_to(parley, GENERAL, ALICE, _turn(number))).failed
+            await parley.drain()
+        summaries = [body for body in fake_model.requests if is_summary_request(body)]
+        assert summaries, "messages left the window, so a summary was requested"
+        assert "Message 0:" in summaries[0]["messages"][-1]["content"]
+        last = [body for body in fake_model.requests if not is_summary_request(body)][-1]
+        assert SUMMARY in last["messages"][1]["content"]  # right after the persona
+
+
+async def test_summary_failure_does_not_affect_replies(
+        make_settings: SettingsFactory, fake_model: FakeModel, database_url: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    def model(body: dict[str, Any]) -> Behaviour:
+        return Fail(500, "summary model down") if is_summary_request(body) else echo(body)
+
+    fake_model.default = model
+    caplog.set_level(logging.WARNING)
+    async with parley_on(make_settings, database_url, context_tokens=700,
+                         max_reply_tokens=64) as parley:
+        for number in range(16):
+            final = await say_to(parley, GENERAL, ALICE, _turn(number))
+            assert not final.failed and final.text.startswith("echo:")
+            await parley.drain()
+    assert any(is_summary_request(body) for body in fake_model.requests)
+    assert "summary of conversation" in caplog.text and "not updated" in caplog.text

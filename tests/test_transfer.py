@@ -1,0 +1,100 @@
+"""Export and import: JSON Lines round-trips; a bad line names itself and imports nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+from typer.testing import CliRunner
+
+from bot.cli import app
+from bot.messages import ConversationKey, Inbound
+from memory.transfer import InvalidImport, export, import_rows, parse_import
+from tests.conftest import SettingsFactory
+from tests.fakes.model_server import FakeModel
+from tests.fakes.pdf import make_pdf
+from tests.memory_helpers import ALICE, BOB, GENERAL, parley_on, say_to
+
+
+async def test_export_then_import_round_trips(
+        make_settings: SettingsFactory, fake_model: FakeModel, database_url: str) -> None:
+    async with parley_on(make_settings, database_url) as parley:
+        await parley.record(Inbound(GENERAL, BOB, "안녕하세요, \"quoted\" and\nmultiline"))
+        await say_to(parley, GENERAL, ALICE, "What did Bob say?")
+        engine = parley.store.engine
+        exported = "".join([chunk async for chunk in export(engine, GENERAL, "jsonl")])
+        lines = exported.splitlines()
+        assert len(lines) == 3 and json.loads(lines[0])["conversation"] == str(GENERAL)
+
+        target = ConversationKey("terminal", "local", "copy")
+        rows = await asyncio.to_thread(parse_import, lines, target, parley.counter)
+        assert await import_rows(engine, rows) == 3
+        copied = "".join([chunk async for chunk in export(engine, target, "jsonl")])
+        strip = [{k: v for k, v in json.loads(line).items() if k != "conversation"}
+                 for line in copied.splitlines()]
+        assert strip == [{k: v for k, v in json.loads(line).items() if k != "conversation"}
+                         for line in lines]
+        original = await parley.store.messages((await parley.store.conversation(GENERAL)).id)
+        imported = await parley.store.messages((await parley.store.conversation(target)).id)
+        assert [m.tokens for m in imported] == [m.tokens for m in original]
+
+        markdown = "".join([chunk async for chunk in export(engine, None, "markdown")])
+        assert f"# {GENERAL}" in markdown and "# terminal/local/copy" in markdown
+        assert "**Bob**" in markdown
+
+
+async def test_an_invalid_line_imports_nothing(
+        make_settings: SettingsFactory, database_url: str) -> None:
+    good = json.dumps({"conversation": "terminal/local/x", "author": "Ann", "role": "user",
+                       "content": "hello", "time": "2026-01-01T10:00:00+00:00"})
+    bad_role = good.replace('"user"', '"robot"')
+    async with parley_on(make_settings, database_url) as parley:
+        for bad, words in ((bad_role, "robot"), ("{not json", "JSON"),
+                           (good.replace('"author"', '"writer"'), '"author"'),
+                           (good.replace("2026-01-01T10", "yesterday"), "ISO 8601")):
+            with pytest.raises(InvalidImport) as caught:
+                parse_import([good, "", bad], None, parley.counter)
+            assert caught.value.line == 3
+            assert "Line 3" in str(caught.value) and words in str(caught.value)
+        # A failure inside the transaction (here: a NOT NULL violation) leaves nothing behind.
+        rows = parse_import([good, good], None, parley.counter)
+        rows[1].values["content"] = None
+        with pytest.raises(IntegrityError):
+            await import_rows(parley.store.engine, rows)
+        assert "".join([c async for c in export(parley.store.engine, None, "jsonl")]) == ""
+
+
+def test_memory_cli_adds_files_exports_and_imports(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sqlite_url: str) -> None:
+    monkeypatch.setenv("PARLEY_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    runner = CliRunner()
+    source = tmp_path / "history.jsonl"
+    source.write_text("\n".join(json.dumps({
+        "conversation": "discord/g/c", "author": name, "role": "user", "content": text,
+        "time": "2026-02-01T09:00:00Z"}) for name, text in (("Ann", "hi"), ("Bo", "yo"))))
+    result = runner.invoke(app, ["memory", "import", str(source), "--conversation", "notes"])
+    assert result.exit_code == 0, result.output
+    assert "Imported 2 messages." in result.output
+
+    out = tmp_path / "notes.md"
+    result = runner.invoke(app, ["memory", "export", "-c", "notes", "--format", "markdown",
+                                 "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "**Bo**" in out.read_text() and "# terminal/local/notes" in out.read_text()
+    result = runner.invoke(app, ["memory", "export", "--all"])
+    assert result.output.count('"conversation": "terminal/local/notes"') == 2
+
+    source.write_text(source.read_text() + "\n{\"author\": 1}\n")
+    result = runner.invoke(app, ["memory", "import", str(source)])
+    assert result.exit_code == 1 and "Line 3" in result.output
+
+    manual = tmp_path / "manual.pdf"
+    manual.write_bytes(make_pdf(["The spare key is under the blue flowerpot."]))
+    result = runner.invoke(app, ["memory", "add-file", str(manual), "-c", "notes"])
+    assert result.exit_code == 0 and "manual.pdf" in result.output
+    result = runner.invoke(app, ["memory", "add-file", str(tmp_path / "missing.txt")])
+    assert result.exit_code == 1 and "Can't read" in result.output
