@@ -44,6 +44,8 @@ from urllib.parse import urlencode
 from aiohttp import ClientSession, ClientTimeout, WSMsgType, web
 from slack_sdk.signature import SignatureVerifier
 
+from tests.fakes.serve import serve
+
 Json = dict[str, Any]
 T = TypeVar("T")
 
@@ -245,15 +247,8 @@ class _ApiError(Exception):
 @asynccontextmanager
 async def serve_aiohttp(app: web.Application) -> AsyncIterator[str]:
     """Serve ``app`` on a random 127.0.0.1 port; yields its root URL (no trailing slash)."""
-    runner = web.AppRunner(app)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        yield f"http://{host}:{port}"
-    finally:
-        await runner.cleanup()
+    async with serve(app) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def encode_body(
