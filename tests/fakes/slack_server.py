@@ -373,6 +373,7 @@ class FakeSlack:
         self.max_block_text_length = max_block_text_length
         self.webhook_post_limit = webhook_post_limit  # Slack allows 5 posts per response_url
         self.latency: dict[str, float] = {}  # method -> seconds to wait before answering
+        self.scopes = OAUTH_SCOPES  # the bot token's scopes (without files:read: no downloads)
 
         self.users: dict[str, User] = {}
         self.channels: dict[str, Channel] = {}
@@ -840,9 +841,8 @@ class FakeSlack:
         if token != expected:
             raise _ApiError("invalid_auth")
 
-    @staticmethod
-    def _api_headers() -> dict[str, str]:
-        return {"X-OAuth-Scopes": OAUTH_SCOPES}
+    def _api_headers(self) -> dict[str, str]:
+        return {"X-OAuth-Scopes": self.scopes}
 
     async def _handle_webhook(self, request: web.Request) -> web.Response:
         hook_id = request.match_info["hook_id"]
@@ -858,7 +858,8 @@ class FakeSlack:
         file_id = request.match_info["file_id"]
         if file_id not in self._file_bodies:
             return web.Response(status=404, text="file not found")
-        if request.headers.get("Authorization") != f"Bearer {self.bot_token}":
+        authorized = request.headers.get("Authorization") == f"Bearer {self.bot_token}"
+        if not authorized or "files:read" not in self.scopes.split(","):
             return web.Response(text=LOGIN_PAGE, content_type="text/html")
         self.file_downloads.append(file_id)
         self._notify()
