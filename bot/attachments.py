@@ -77,11 +77,15 @@ def prepare(text: str, attachments: Sequence[Attachment], settings: Settings) ->
     images: list[ChatPart] = []
     too_large: list[str] = []
     unseen: list[str] = []
+    refused: list[str] = []
     limit = settings.attachment_max_bytes
     for attachment in attachments:
         name = attachment.filename
         found = kind(name, attachment.content_type)
-        if (attachment.size or len(attachment.data)) > limit:
+        if attachment.refused:
+            refused.append(name)
+            parts.append(say("attach.other", name=name))
+        elif (attachment.size or len(attachment.data)) > limit:
             too_large.append(name)
             parts.append(say("attach.not_read", name=name))
         elif found is Kind.TEXT and attachment.data:
@@ -102,6 +106,8 @@ def prepare(text: str, attachments: Sequence[Attachment], settings: Settings) ->
         notes.append(say("attach.no_vision", names=", ".join(unseen)))
     if too_large:
         notes.append(say("attach.too_large", names=", ".join(too_large), limit=_size(limit)))
+    if refused:
+        notes.append(say("attach.refused", names=", ".join(refused)))
     answerable = bool(text.strip()) or bool(images) or any(
         kind(a.filename, a.content_type) is Kind.TEXT and a.data for a in attachments)
     notice = say("attach.notice", notes=" ".join(notes)) if notes else ""

@@ -39,6 +39,7 @@ class Attachment:
     content_type: str
     data: bytes
     size: int | None = None  # as the platform reported it; `data` is empty if not downloaded
+    refused: bool = False  # the platform denied the download (e.g. a missing permission)
 
 
 @dataclass(frozen=True)

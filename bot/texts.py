@@ -51,6 +51,8 @@ EN: dict[str, str] = {
     "attach.other": "[file {name}: not read]",
     "attach.no_vision": "I can't see images with this model, so I skipped {names}.",
     "attach.too_large": "I skipped {names}: larger than {limit}.",
+    "attach.refused": "I wasn't allowed to download {names}: the bot's owner needs to give me "
+                      "access to files.",
     "attach.notice": "_{notes}_",
     "search.summary": "search the web and answer from the results",
     "search.unavailable": "_(Web search was unavailable, so this answer does not use fresh "
@@ -60,6 +62,7 @@ EN: dict[str, str] = {
     "search.source": "[{number}] {title} — {url}",
     "command.usage": "Usage: `{usage}`.",
     "not_allowed": "Sorry, I'm not set up to answer you here.",
+    "slack.placeholder": "_Thinking…_",
     "cannot_post": "I can't post in this conversation: invite me to the channel first.",
     "recall.header": "Earlier excerpts from this conversation's history and shared documents "
                      "that may be relevant (quoted from the past, not new messages):",

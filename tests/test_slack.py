@@ -16,6 +16,7 @@ import pytest
 
 from adapters import configured_adapters
 from adapters.slack.app import SlackAdapter
+from adapters.slack.mrkdwn import to_mrkdwn
 from bot.core import Parley
 from bot.messages import Outcome
 from bot.runtime import open_parley
@@ -38,6 +39,7 @@ from tests.fakes.slack_server import (
 
 Json = dict[str, Any]
 INTERVAL = 0.2  # the smallest stream interval the settings allow
+PLACEHOLDER = to_mrkdwn(say("slack.placeholder"))
 
 
 @dataclass
@@ -60,7 +62,8 @@ class Running:
         def done() -> Message | None:
             msgs = [m for m in self.fake.messages[channel] if ts is None or m.thread_ts == ts]
             last = msgs[-1] if msgs else None
-            finished = last and not last.text.endswith(CURSOR) and text in last.text
+            finished = (last and not last.text.endswith(CURSOR) and last.text != PLACEHOLDER
+                        and text in last.text)
             return last if finished else None
 
         return await self.fake.wait_for(done, what=f"a finished reply in {channel}")
@@ -244,6 +247,25 @@ async def test_retried_event_is_answered_once_also_after_restart(
     assert reply.text == "echo: [alice] still there?"
 
 
+async def test_retried_event_posts_nothing_not_even_a_placeholder(
+    bot: Running, fake_model: FakeModel
+) -> None:
+    fake_model.script(Reply("thought about it", delay=0.5))
+    body = bot.fake.app_mention_event("take your time")
+    root = body["event"]["ts"]
+
+    await bot.post(body)
+    first = await bot.fake.wait_for(lambda: bot.fake.last_message(GENERAL), what="a placeholder")
+    await bot.final(GENERAL, root, text="thought")
+    await bot.post(body, retry_num=1)
+    await bot.settle()
+
+    assert first.texts[0] == PLACEHOLDER  # shown while the model was silent
+    assert len(bot.fake.calls_to("chat.postMessage")) == 1
+    assert bot.fake.calls_to("chat.delete") == []
+    assert len(fake_model.requests) == 1
+
+
 # ------------------------------------------------------------------------- HTTP security
 
 
@@ -304,6 +326,57 @@ async def test_commands_answer_privately_and_respect_admins(
     assert answer(reset_in_dm) == say("reset.done")
     assert answer(persona_by_alice) == say("persona.set")
     assert fake_slack.all_messages() == []
+
+
+# ------------------------------------------------------------------------- files
+
+
+def file_message(fake: FakeSlack, text: str, *files: Json) -> Json:
+    """A `file_share` message in Alice's DM with Parley."""
+    return fake.message_event(text, channel=fake.dm_channel(ALICE).id, files=list(files))
+
+
+async def test_shared_text_file_reaches_the_model(bot: Running, fake_model: FakeModel) -> None:
+    notes = bot.fake.add_file("notes.md", "# Plan\nThe launch code is 1234.",
+                              mimetype="text/markdown")
+
+    await bot.post(file_message(bot.fake, "", notes))
+    await bot.final(bot.fake.dm_channel(ALICE).id)
+
+    prompt = fake_model.requests[0]["messages"][-1]["content"]
+    assert say("attach.file", name="notes.md", body="# Plan\nThe launch code is 1234.") in prompt
+    assert bot.fake.file_downloads == [notes["id"]]
+
+
+async def test_oversized_files_are_refused_with_a_notice(
+    fake_slack: FakeSlack, slack_settings: Callable[..., Any], fake_model: FakeModel
+) -> None:
+    big = fake_slack.add_file("big.log", "x" * 5000)
+    understated = fake_slack.add_file("understated.txt", "y" * 5000)
+    understated["size"] = 10  # Slack's size is not trusted: the download stops at the limit
+    async with running(fake_slack, slack_settings(attachment_max_bytes=1000)) as bot:
+        await bot.post(file_message(fake_slack, "summarize these", big, understated))
+        reply = await bot.final(fake_slack.dm_channel(ALICE).id)
+
+    notice = say("attach.too_large", names="big.log, understated.txt", limit="1 kB")
+    assert reply.text.startswith(f"_{notice}_")
+    assert fake_slack.file_downloads == [understated["id"]]
+    prompt = fake_model.requests[0]["messages"][-1]["content"]
+    assert say("attach.not_read", name="big.log") in prompt and "yyyy" not in prompt
+
+
+async def test_download_without_files_read_scope_gives_a_notice(
+    bot: Running, fake_model: FakeModel, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot.fake.scopes = "app_mentions:read,chat:write,im:history"  # Slack sends its login page
+    report = bot.fake.add_file("report.csv", "a,b\n1,2\n", mimetype="text/csv")
+
+    await bot.post(file_message(bot.fake, "", report))
+    reply = await bot.final(bot.fake.dm_channel(ALICE).id)
+
+    assert reply.text == f"_{say('attach.refused', names='report.csv')}_"
+    assert fake_model.requests == []
+    assert "files:read" in caplog.text
 
 
 # ------------------------------------------------------------------------- rendering

@@ -2,8 +2,8 @@
 
 Every listener acknowledges at once (bolt acks events itself; commands call `ack` first) and
 leaves the work to `Parley.background`, so Slack never waits more than a moment and never
-re-sends for a slow ack. A re-sent event is still possible (network, reconnects, restarts); the
-core then finds the message's `ts` already stored and answers nothing.
+re-sends for a slow ack. A re-sent event is still possible (network, reconnects, restarts): its
+message was claimed in the store the first time, so it shows nothing at all.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.files import download
 from adapters.slack.mrkdwn import to_mrkdwn
 from adapters.slack.policy import PLATFORM, Event, Policy, Route, mention
 from adapters.slack.surface import SlackSurface
@@ -73,15 +74,17 @@ class SlackListeners:
         if route.if_participating and not await self.parley.store.exists(route.key):
             return
         channel, ts = route.key.channel, str(event["ts"])
-        text = from_slack(str(event.get("text", "")), self.policy.bot_user_id)
-        # Commands are not stored as messages, so the core cannot spot their re-deliveries.
-        if (self.parley.commands.parse(text) is not None
-                and not await self.parley.store.claim_event(PLATFORM, f"{channel}/{ts}")):
+        # Claimed before anything is downloaded or posted (the placeholder), so a re-delivery
+        # leaves no trace; this also covers commands, which the core does not store.
+        if not await self.parley.store.claim_event(PLATFORM, f"{channel}/{ts}"):
             return
         message = Inbound(
-            route.key, await self._author(str(event["user"]), channel), text,
+            route.key, await self._author(str(event["user"]), channel),
+            from_slack(str(event.get("text", "")), self.policy.bot_user_id),
             # The same ts arrives with app_mention and message events, and with every retry.
             message_id=ts,
+            attachments=await download(event.get("files", []), self.client.token or "",
+                                       self.parley.settings),
         )
         try:
             await self._stream(message)
@@ -91,7 +94,9 @@ class SlackListeners:
 
     async def _stream(self, message: Inbound) -> None:
         surface = SlackSurface(self.client, message.key.channel, message.key.thread)
-        await deliver(self.parley.reply(message), surface, self.parley.settings.stream_interval)
+        # Slack shows nothing until the first edit: a slow model should not look dead.
+        await deliver(self.parley.reply(message), surface, self.parley.settings.stream_interval,
+                      placeholder=say("slack.placeholder"))
 
     # ------------------------------------------------------------------ slash commands
 

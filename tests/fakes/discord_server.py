@@ -53,6 +53,8 @@ import discord.http
 import yarl
 from aiohttp import WSMsgType, web
 
+from tests.fakes.serve import serve
+
 JSON = dict[str, Any]
 T = TypeVar("T")
 OptionValue = str | int | float | bool
@@ -421,7 +423,7 @@ class FakeDiscord:
         self._session_ws: web.WebSocketResponse | None = None
         self._session_id = ""
         self._seq = 0
-        self._runner: web.AppRunner | None = None
+        self._stack = contextlib.AsyncExitStack()
         self.port = 0
         self._saved_base: str | None = None
         self._saved_gateway: yarl.URL | None = None
@@ -504,10 +506,7 @@ class FakeDiscord:
     async def start(self) -> Self:
         app = web.Application(middlewares=[self._middleware])
         self._add_routes(app)
-        self._runner = web.AppRunner(app, handle_signals=False)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.port = int(self._runner.addresses[0][1])
+        self.port = await self._stack.enter_async_context(serve(app, handle_signals=False))
         self._saved_base = discord.http.Route.BASE
         self._saved_gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
         discord.http.Route.BASE = self.base_url + API_PREFIX
@@ -521,9 +520,7 @@ class FakeDiscord:
             self._saved_base = self._saved_gateway = None
         for ws in list(self._sockets):
             await ws.close(code=1001)
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await self._stack.aclose()
 
     async def __aenter__(self) -> Self:
         return await self.start()

@@ -20,12 +20,14 @@ import itertools
 import json
 import time
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
 from memory.tokens import TOKENS_PER_MESSAGE, TOKENS_PER_REPLY, TokenCounter
+from tests.fakes.serve import serve
 
 
 @dataclass
@@ -104,7 +106,7 @@ class FakeModel:
         self.default: Callable[[dict[str, Any]], Behaviour] = echo
         self._script: list[Behaviour] = []
         self._ids = itertools.count(1)
-        self._runner: web.AppRunner | None = None
+        self._stack = AsyncExitStack()
         self.port = 0
 
     @property
@@ -118,16 +120,11 @@ class FakeModel:
         app = web.Application(middlewares=[self._check_key])
         app.router.add_post("/v1/chat/completions", self._completions)
         app.router.add_get("/v1/models", self._models)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = await self._stack.enter_async_context(serve(app, shutdown_timeout=0.1))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self._stack.aclose()
 
     @web.middleware
     async def _check_key(self, request: web.Request,

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from aiohttp import web
+
+from tests.fakes.serve import serve
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ class FakeSearch:
         self.requests: list[SearchRequest] = []
         self.page_hits: list[str] = []
         self._pages: dict[str, tuple[int, dict[str, str], bytes, float]] = {}
-        self._runner: web.AppRunner | None = None
+        self._stack = AsyncExitStack()
         self.port = 0
 
     @property
@@ -70,16 +73,11 @@ class FakeSearch:
         app.router.add_post("/search", self._tavily)
         app.router.add_get("/res/v1/web/search", self._brave)
         app.router.add_get("/{path:.*}", self._page)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = await self._stack.enter_async_context(serve(app, shutdown_timeout=0.1))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self._stack.aclose()
 
     async def _answer(self, request: web.Request, provider: str, query: str,
                       payload: dict[str, Any]) -> web.Response:

@@ -44,6 +44,8 @@ from urllib.parse import urlencode
 from aiohttp import ClientSession, ClientTimeout, WSMsgType, web
 from slack_sdk.signature import SignatureVerifier
 
+from tests.fakes.serve import serve
+
 Json = dict[str, Any]
 T = TypeVar("T")
 
@@ -245,15 +247,8 @@ class _ApiError(Exception):
 @asynccontextmanager
 async def serve_aiohttp(app: web.Application) -> AsyncIterator[str]:
     """Serve ``app`` on a random 127.0.0.1 port; yields its root URL (no trailing slash)."""
-    runner = web.AppRunner(app)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        yield f"http://{host}:{port}"
-    finally:
-        await runner.cleanup()
+    async with serve(app) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def encode_body(
@@ -378,6 +373,7 @@ class FakeSlack:
         self.max_block_text_length = max_block_text_length
         self.webhook_post_limit = webhook_post_limit  # Slack allows 5 posts per response_url
         self.latency: dict[str, float] = {}  # method -> seconds to wait before answering
+        self.scopes = OAUTH_SCOPES  # the bot token's scopes (without files:read: no downloads)
 
         self.users: dict[str, User] = {}
         self.channels: dict[str, Channel] = {}
@@ -845,9 +841,8 @@ class FakeSlack:
         if token != expected:
             raise _ApiError("invalid_auth")
 
-    @staticmethod
-    def _api_headers() -> dict[str, str]:
-        return {"X-OAuth-Scopes": OAUTH_SCOPES}
+    def _api_headers(self) -> dict[str, str]:
+        return {"X-OAuth-Scopes": self.scopes}
 
     async def _handle_webhook(self, request: web.Request) -> web.Response:
         hook_id = request.match_info["hook_id"]
@@ -863,7 +858,8 @@ class FakeSlack:
         file_id = request.match_info["file_id"]
         if file_id not in self._file_bodies:
             return web.Response(status=404, text="file not found")
-        if request.headers.get("Authorization") != f"Bearer {self.bot_token}":
+        authorized = request.headers.get("Authorization") == f"Bearer {self.bot_token}"
+        if not authorized or "files:read" not in self.scopes.split(","):
             return web.Response(text=LOGIN_PAGE, content_type="text/html")
         self.file_downloads.append(file_id)
         self._notify()
