@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 from bot.core import Parley
 from bot.messages import Author, ConversationKey, Final, Inbound, ReplyEvent
