@@ -64,8 +64,7 @@ async def open_parley(settings: Settings) -> AsyncIterator[Parley]:
         parley = Parley(settings, Store(engine), chat, counter, window)
         if settings.recall:
             install_memory(parley)
-        if settings.retention_days is not None:
-            retention = asyncio.create_task(keep_pruning(engine, settings.retention_days))
+        retention = asyncio.create_task(keep_pruning(engine, settings.retention_days))
         async with open_web_search(settings, counter) as search:
             if search is not None:
                 parley.tools[search.name] = search

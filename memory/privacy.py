@@ -15,11 +15,13 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from memory.tables import Conversation, Document, Message, Summary, utcnow
+from memory.tables import Conversation, Document, Message, ProcessedEvent, Summary, utcnow
 
 log = logging.getLogger(__name__)
 
 RETENTION_INTERVAL = 3600.0  # seconds between retention runs
+# Platforms re-deliver events within minutes (retries, reconnects); a week is ample.
+EVENT_MEMORY = timedelta(days=7)
 # Bulk deletes: nothing is loaded into the session, so there is nothing to synchronize.
 _BULK = {"synchronize_session": False}
 
@@ -62,12 +64,23 @@ async def prune(engine: AsyncEngine, days: int) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def keep_pruning(engine: AsyncEngine, days: int,
+async def prune_events(engine: AsyncEngine) -> int:
+    """Forget processed-event ids old enough that no platform will re-deliver them."""
+    async with AsyncSession(engine) as session, session.begin():
+        result = await session.execute(
+            delete(ProcessedEvent).where(ProcessedEvent.created_at < utcnow() - EVENT_MEMORY)
+            .execution_options(**_BULK))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def keep_pruning(engine: AsyncEngine, days: int | None,
                        interval: float = RETENTION_INTERVAL) -> None:
-    """Prune now and then every `interval` seconds, until cancelled."""
+    """Prune now and then every `interval` seconds, until cancelled: old event ids always,
+    messages older than `days` when a retention period is set."""
     while True:
         try:
-            deleted = await prune(engine, days)
+            await prune_events(engine)
+            deleted = await prune(engine, days) if days is not None else 0
             if deleted:
                 log.info("retention: deleted %d messages older than %d days", deleted, days)
         except SQLAlchemyError:

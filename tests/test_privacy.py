@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bot.core import Parley
 from bot.messages import ConversationKey, Inbound
-from memory.privacy import prune
+from memory.privacy import prune, prune_events
 from memory.search import FullText
-from memory.tables import Document, Message, Passage
+from memory.tables import Document, Message, Passage, ProcessedEvent
 from memory.transfer import import_rows, parse_import
 from tests.conftest import SettingsFactory
 from tests.memory_helpers import ALICE, BOB, GENERAL, RANDOM, parley_on, say_to
@@ -91,3 +91,16 @@ async def test_retention_prunes_old_messages_at_start_up(
         conversation = await parley.store.conversation(GENERAL)
         assert sorted(m.content for m in await parley.store.messages(conversation.id)) == [
             "a fresh walrus memo", "ancient walrus memo 2"]
+
+
+async def test_old_event_ids_are_forgotten_recent_ones_kept(
+        make_settings: SettingsFactory, database_url: str) -> None:
+    async with parley_on(make_settings, database_url) as parley:
+        store = parley.store
+        assert await store.claim_event("slack", "old") and await store.claim_event("slack", "new")
+        async with AsyncSession(store.engine) as session, session.begin():
+            await session.execute(update(ProcessedEvent).where(ProcessedEvent.event_id == "old")
+                                  .values(created_at=datetime.now(UTC) - timedelta(days=8)))
+        assert await prune_events(store.engine) == 1
+        assert await store.claim_event("slack", "old")  # forgotten: claimable again
+        assert not await store.claim_event("slack", "new")  # still a re-delivery
