@@ -89,15 +89,12 @@ def run() -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Bring the database schema up to date (Parley also does this at start-up)."""
-    from memory.db import create_engine, migrate
+    from memory.db import migrated_engine
 
     async def job(settings: Settings) -> None:
-        engine = create_engine(settings.resolved_database_url)
-        try:
-            await migrate(engine)
-        finally:
-            await engine.dispose()
-        typer.echo(f"Database is up to date: {engine.url.render_as_string(hide_password=True)}")
+        async with migrated_engine(settings.resolved_database_url) as engine:
+            where = engine.url.render_as_string(hide_password=True)
+        typer.echo(f"Database is up to date: {where}")
 
     _run(job)
 
@@ -205,17 +202,13 @@ def memory_export(
 ) -> None:
     """Write a conversation's history (default: terminal conversation "default")."""
     from adapters.terminal import terminal_key
-    from memory.db import create_engine, migrate
+    from memory.db import migrated_engine
     from memory.transfer import export
 
     async def job(settings: Settings) -> None:
         key = None if all_conversations else terminal_key(conversation or "default")
-        engine = create_engine(settings.resolved_database_url)
-        try:
-            await migrate(engine)
+        async with migrated_engine(settings.resolved_database_url) as engine:
             chunks = [chunk async for chunk in export(engine, key, fmt)]
-        finally:
-            await engine.dispose()
         if key is not None and not chunks:
             typer.echo(say("export.none", name=key.channel), err=True)
             raise typer.Exit(1)
@@ -235,7 +228,7 @@ def memory_import(
 ) -> None:
     """Read history in the export's JSON Lines format (all lines or none)."""
     from adapters.terminal import terminal_key
-    from memory.db import create_engine, migrate
+    from memory.db import migrated_engine
     from memory.tokens import TokenCounter
     from memory.transfer import InvalidImport, import_rows, parse_import
 
@@ -248,12 +241,8 @@ def memory_import(
         except InvalidImport as exc:
             typer.echo(str(exc), err=True)
             raise typer.Exit(1) from exc
-        engine = create_engine(settings.resolved_database_url)
-        try:
-            await migrate(engine)
+        async with migrated_engine(settings.resolved_database_url) as engine:
             count = await import_rows(engine, rows)
-        finally:
-            await engine.dispose()
         typer.echo(say("import.done", count=count))
 
     _run(job)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +54,17 @@ def _upgrade(connection: Connection, revision: str) -> None:
     config = _alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, revision)
+
+
+@asynccontextmanager
+async def migrated_engine(url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on an up-to-date schema, disposed of on exit (for one-off commands)."""
+    engine = create_engine(url)
+    try:
+        await migrate(engine)
+        yield engine
+    finally:
+        await engine.dispose()
 
 
 async def migrate(engine: AsyncEngine, revision: str = "head") -> None:

@@ -35,12 +35,17 @@ async def start_parley(*args: str, env: dict[str, str], stdin: int | None =
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
 
 
-async def finish(process: asyncio.subprocess.Process, within: float = 30) -> Finished:
-    """Wait for the process to exit (at most `within` seconds) and collect its output."""
-    stdout, stderr = await asyncio.wait_for(process.communicate(), within)
+async def finish(process: asyncio.subprocess.Process, within: float = 30,
+                 stdin: str | None = None) -> Finished:
+    """Feed `stdin`, wait for the process to exit (at most `within` seconds), collect output."""
+    data = stdin.encode() if stdin is not None else None
+    stdout, stderr = await asyncio.wait_for(process.communicate(data), within)
     assert process.returncode is not None
     return Finished(process.returncode, stdout.decode(), stderr.decode())
 
 
-async def run_parley(*args: str, env: dict[str, str], within: float = 30) -> Finished:
-    return await finish(await start_parley(*args, env=env), within)
+async def run_parley(*args: str, env: dict[str, str], within: float = 30,
+                     stdin: str | None = None) -> Finished:
+    """`parley ARGS`, with `stdin` piped in when given."""
+    pipe = asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL
+    return await finish(await start_parley(*args, env=env, stdin=pipe), within, stdin)

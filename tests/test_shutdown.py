@@ -18,7 +18,7 @@ from memory.store import ConversationState
 from tests.conftest import SettingsFactory
 from tests.fakes.model_server import FakeModel, Hang, Reply
 from tests.helpers import KEY, ask, until
-from tests.process import finish, parley_env, start_parley
+from tests.process import Finished, finish, parley_env, start_parley
 
 
 class SlowListener:
@@ -69,19 +69,25 @@ async def test_gate_close_with_nothing_in_flight_is_immediate(parley: Parley) ->
     assert (await ask(parley, "hello", key=KEY)).outcome is Outcome.SHUTTING_DOWN
 
 
-async def test_sigterm_lets_the_reply_finish_and_exits_zero(fake_model: FakeModel,
-                                                            sqlite_url: str) -> None:
-    fake_model.script(Reply("finished despite SIGTERM", delay=0.8))
-    env = parley_env(OPENAI_BASE_URL=fake_model.base_url, OPENAI_API_KEY="sk-test",
-                     PARLEY_DATABASE_URL=sqlite_url)
-    process = await start_parley("chat", env=env, stdin=asyncio.subprocess.PIPE)
+async def sigterm_during_reply(fake_model: FakeModel, sqlite_url: str,
+                               **env: str) -> Finished:
+    """`parley chat` gets a message, then SIGTERM while the model is answering."""
+    process = await start_parley("chat", stdin=asyncio.subprocess.PIPE, env=parley_env(
+        OPENAI_BASE_URL=fake_model.base_url, OPENAI_API_KEY="sk-test",
+        PARLEY_DATABASE_URL=sqlite_url, **env))
     assert process.stdin is not None
     process.stdin.write(b"hello\n")
     await process.stdin.drain()
     await until(lambda: fake_model.requests, within=20)
     process.send_signal(signal.SIGTERM)
     # stdin stays open: a read blocked on it must not keep the process alive.
-    done = await finish(process, within=5)
+    return await finish(process, within=5)
+
+
+async def test_sigterm_lets_the_reply_finish_and_exits_zero(fake_model: FakeModel,
+                                                            sqlite_url: str) -> None:
+    fake_model.script(Reply("finished despite SIGTERM", delay=0.8))
+    done = await sigterm_during_reply(fake_model, sqlite_url)
     assert done.code == 0, done.stderr
     assert "finished despite SIGTERM" in done.stdout
 
@@ -89,14 +95,6 @@ async def test_sigterm_lets_the_reply_finish_and_exits_zero(fake_model: FakeMode
 async def test_sigterm_cancels_a_hung_reply_after_the_timeout(fake_model: FakeModel,
                                                               sqlite_url: str) -> None:
     fake_model.script(Hang(30))
-    env = parley_env(OPENAI_BASE_URL=fake_model.base_url, OPENAI_API_KEY="sk-test",
-                     PARLEY_DATABASE_URL=sqlite_url, PARLEY_SHUTDOWN_TIMEOUT="0.5")
-    process = await start_parley("chat", env=env, stdin=asyncio.subprocess.PIPE)
-    assert process.stdin is not None
-    process.stdin.write(b"hello\n")
-    await process.stdin.drain()
-    await until(lambda: fake_model.requests, within=20)
-    process.send_signal(signal.SIGTERM)
-    done = await finish(process, within=5)
+    done = await sigterm_during_reply(fake_model, sqlite_url, PARLEY_SHUTDOWN_TIMEOUT="0.5")
     assert done.code == 0, done.stderr
     assert "cancelled 1 replies" in done.stderr
