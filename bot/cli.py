@@ -33,7 +33,7 @@ def _settings() -> Settings:
     try:
         return load_settings()
     except ConfigError as exc:
-        typer.echo(f"Configuration error: {exc}", err=True)
+        typer.echo(say("config.error", error=exc), err=True)
         raise typer.Exit(2) from exc
 
 
@@ -45,7 +45,7 @@ def _run(job: Callable[[Settings], Coroutine[Any, Any, None]], quiet: bool = Fal
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     except ConfigError as exc:  # found at start-up, e.g. a platform refusing the token
-        typer.echo(f"Configuration error: {exc}", err=True)
+        typer.echo(say("config.error", error=exc), err=True)
         raise typer.Exit(2) from exc
 
 
@@ -94,7 +94,7 @@ def db_upgrade() -> None:
     async def job(settings: Settings) -> None:
         async with migrated_engine(settings.resolved_database_url) as engine:
             where = engine.url.render_as_string(hide_password=True)
-        typer.echo(f"Database is up to date: {where}")
+        typer.echo(say("db.upgraded", url=where))
 
     _run(job)
 

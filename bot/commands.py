@@ -122,13 +122,10 @@ class CommandRegistry:
 
 def default_commands() -> CommandRegistry:
     return CommandRegistry([
-        CommandSpec("help", "/help", "list the commands", _help),
-        CommandSpec("ask", "/ask <question>", "ask the model (same as a plain message)"),
-        CommandSpec("reset", "/reset", "start this conversation afresh", _reset, admin_only=True),
-        CommandSpec("memory", "/memory", "what is stored and how much fits the window", _memory),
-        CommandSpec("persona", "/persona [set <text> | clear]",
-                    "show or change this conversation's system prompt", _persona),
-        CommandSpec("forget", "/forget me",
-                    "delete everything you wrote or shared, everywhere on this platform",
-                    _forget),
+        CommandSpec("help", "/help", say("command.help"), _help),
+        CommandSpec("ask", "/ask <question>", say("command.ask")),
+        CommandSpec("reset", "/reset", say("command.reset"), _reset, admin_only=True),
+        CommandSpec("memory", "/memory", say("command.memory"), _memory),
+        CommandSpec("persona", "/persona [set <text> | clear]", say("command.persona"), _persona),
+        CommandSpec("forget", "/forget me", say("command.forget"), _forget),
     ])

@@ -18,7 +18,7 @@ from bot.metrics import Metrics, serve_metrics
 from bot.model_limits import context_window
 from bot.search.tool import open_web_search
 from bot.settings import Settings
-from bot.texts import say
+from bot.texts import say, use_locale
 from memory.db import create_engine, migrate
 from memory.privacy import keep_pruning
 from memory.recall import RecallConfig, RecallProvider
@@ -53,6 +53,7 @@ def install_memory(parley: Parley) -> None:
 @asynccontextmanager
 async def open_parley(settings: Settings) -> AsyncIterator[Parley]:
     """A ready Parley on an up-to-date database; everything is closed on exit."""
+    use_locale(settings.locale)  # also for library users and tests that skip load_settings
     engine = create_engine(settings.resolved_database_url)
     chat = ChatClient(settings)
     retention: asyncio.Task[None] | None = None

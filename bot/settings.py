@@ -20,6 +20,7 @@ from pydantic_settings import (
 )
 
 from bot.search.config import search_problem
+from bot.texts import say, use_locale
 
 DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
 DEFAULT_DISCORD_API_URL = "https://discord.com/api/v10"
@@ -271,6 +272,9 @@ class Settings(BaseSettings):
     discord_api_url: Annotated[str, Field(
         description="Discord REST API base URL (used by `parley doctor`).",
     )] = DEFAULT_DISCORD_API_URL
+    locale: Annotated[Literal["en", "ko"], Field(
+        description="Language of everything Parley says: en (English) or ko (Korean).",
+    )] = "en"
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -325,18 +329,13 @@ def load_settings(**overrides: object) -> Settings:
         field = str(first["loc"][0]) if first["loc"] else ""
         name = env_name(field) if field in Settings.model_fields else field
         raise ConfigError(f"{name}: {first['msg']} (got {first.get('input')!r})") from exc
+    use_locale(settings.locale)  # every command loads settings here: say() follows from now on
     if settings.uses_default_endpoint and not settings.openai_api_key:
-        raise ConfigError(
-            "OPENAI_API_KEY is not set: set it, or point OPENAI_BASE_URL at a local "
-            "OpenAI-compatible server such as Ollama."
-        )
+        raise ConfigError(say("config.no_api_key"))
     problem = search_problem(settings)
     if problem:
         raise ConfigError(problem)
     if settings.slack_bot_token and not (settings.slack_app_token or
                                          settings.slack_signing_secret):
-        raise ConfigError(
-            "SLACK_BOT_TOKEN is set but neither SLACK_APP_TOKEN (Socket Mode) nor "
-            "SLACK_SIGNING_SECRET (HTTP mode) is: set one of them."
-        )
+        raise ConfigError(say("config.slack_mode"))
     return settings

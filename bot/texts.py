@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 from bot.messages import Outcome
+
+Locale = Literal["en", "ko"]
 
 EN: dict[str, str] = {
     "run.none": "No platform is configured: set DISCORD_TOKEN and/or SLACK_BOT_TOKEN (see "
@@ -214,6 +218,254 @@ EN: dict[str, str] = {
     "init.next": "Next: review the files, then run `parley doctor`.",
     "healthcheck.off": "Metrics are off (PARLEY_METRICS_PORT unset): nothing to check.",
     "healthcheck.failed": "Unhealthy: {detail}",
+    "config.error": "Configuration error: {error}",
+    "config.no_api_key": "OPENAI_API_KEY is not set: set it, or point OPENAI_BASE_URL at a local "
+                         "OpenAI-compatible server such as Ollama.",
+    "config.slack_mode": "SLACK_BOT_TOKEN is set but neither SLACK_APP_TOKEN (Socket Mode) nor "
+                         "SLACK_SIGNING_SECRET (HTTP mode) is: set one of them.",
+    "config.searxng_url": "PARLEY_SEARCH_URL is not set: searxng needs the address of your "
+                          "instance, e.g. http://localhost:8888 (with the JSON format enabled).",
+    "config.tavily_key": "TAVILY_API_KEY is not set: the tavily search provider needs an API key.",
+    "config.brave_key": "BRAVE_API_KEY is not set: the brave search provider needs an API key.",
+    "config.duckduckgo_url": "PARLEY_SEARCH_URL cannot be used with duckduckgo (the ddgs package "
+                             "has no base-URL setting): unset it or pick another provider.",
+    "db.upgraded": "Database is up to date: {url}",
+    "command.help": "list the commands",
+    "command.ask": "ask the model (same as a plain message)",
+    "command.reset": "start this conversation afresh",
+    "command.memory": "what is stored and how much fits the window",
+    "command.persona": "show or change this conversation's system prompt",
+    "command.forget": "delete everything you wrote or shared, everywhere on this platform",
+}
+
+KO: dict[str, str] = {
+    "run.none": "설정된 플랫폼이 없어요: DISCORD_TOKEN이나 SLACK_BOT_TOKEN을 설정하거나(README "
+                "참고), `parley chat`으로 터미널에서 대화하세요.",
+    "discord.placeholder": "…",
+    "discord.not_allowed": "죄송해요, 여기서는 이 봇을 쓸 수 없어요.",
+    "discord.intents": "Discord가 Message Content 인텐트를 거부했어요: "
+                       "https://discord.com/developers/applications 의 Bot → Privileged Gateway "
+                       "Intents에서 \"Message Content Intent\"를 켠 뒤 다시 시작하세요.",
+    "discord.bad_token": "Discord가 DISCORD_TOKEN을 거부했어요: "
+                         "https://discord.com/developers/applications (Bot → Reset Token)에서 "
+                         "봇 토큰을 다시 복사하세요.",
+    "discord.no_token": "DISCORD_TOKEN이 설정되지 않았어요: "
+                        "https://discord.com/developers/applications (Bot → Reset Token)에서 "
+                        "봇 토큰을 복사하세요.",
+    "discord.content_empty": "서버 메시지가 내용 없이 도착했어요: 봇에 \"Message Content "
+                             "Intent\"가 켜져 있지 않으면 Discord가 내용을 보내지 않아요 (Bot → "
+                             "Privileged Gateway Intents).",
+    "discord.synced": "Discord에 슬래시 명령 {count}개를 등록했어요: {names}. 새 명령은 "
+                      "나타나기까지 몇 분 걸릴 수 있어요.",
+    "empty": "빈 메시지를 받았어요. 무엇이든 적어 주시면 답할게요.",
+    "empty_reply": "모델이 빈 답을 보냈어요. 메시지를 바꿔서 다시 보내 보세요.",
+    "duplicate": "",
+    "shortened": "\n[… 모델의 컨텍스트 창에 맞추느라 메시지를 줄였어요 …]",
+    "unknown_command": "알 수 없는 명령 `/{name}`이에요. `/help`를 입력해 보세요.",
+    "admin_only": "여기서는 관리자만 `/{name}`을 쓸 수 있어요.",
+    "help.header": "명령:",
+    "help.line": "`{usage}` — {summary}",
+    "help.footer": "그 밖의 내용은 모두 모델에게 보내는 메시지예요. 이 대화는 기억하고 있어요.",
+    "reset.done": "대화를 초기화했어요: 여기서부터 새로 시작할게요. (삭제된 내용은 없어요.)",
+    "persona.show": "이 대화의 페르소나:\n{persona}",
+    "persona.default": "이 대화는 기본 페르소나를 써요:\n{persona}",
+    "persona.set": "페르소나를 설정했어요. 다음 메시지부터 적용돼요.",
+    "persona.cleared": "페르소나를 지웠어요. 기본값으로 돌아갔어요.",
+    "persona.usage": "사용법: `/persona` (보기), `/persona set <text>`, `/persona clear`.",
+    "persona.too_long": "이 페르소나는 {tokens} 토큰으로, 모델 창({window})의 절반이 넘어요. "
+                        "줄여 주세요.",
+    "memory.report": (
+        "마지막 초기화 이후 저장된 내용: 메시지 {messages}개 ({tokens} 토큰).\n"
+        "컨텍스트 창: {window} 토큰 (답변용 {reserve}, 페르소나용 {system}).\n"
+        "지금 프롬프트에는 최근 메시지 {fit_messages}개 ({fit_tokens} 토큰)가 들어가요."
+    ),
+    "ask.usage": "사용법: `/ask <question>`.",
+    "attach.file": "[파일 {name}]\n{body}\n[파일 {name} 끝]",
+    "attach.image": "[이미지 {name}]",
+    "attach.image_not_shown": "[이미지 {name}: 모델에게 보여 주지 않음]",
+    "attach.not_read": "[파일 {name}: 너무 커서 읽지 않음]",
+    "attach.other": "[파일 {name}: 읽지 않음]",
+    "attach.no_vision": "이 모델은 이미지를 볼 수 없어서 {names}은(는) 건너뛰었어요.",
+    "attach.too_large": "{names}은(는) {limit}보다 커서 건너뛰었어요.",
+    "attach.refused": "{names}을(를) 내려받을 권한이 없어요: 봇 관리자가 파일 접근 권한을 "
+                      "줘야 해요.",
+    "attach.notice": "_{notes}_",
+    "search.summary": "웹을 검색하고 결과를 바탕으로 답해요",
+    "search.unavailable": "_(웹 검색을 쓸 수 없어서, 이 답변에는 최신 결과가 반영되지 "
+                          "않았어요.)_",
+    "search.empty": "_(“{query}”에 대한 웹 검색 결과가 없어요.)_",
+    "search.sources": "출처:",
+    "search.source": "[{number}] {title} — {url}",
+    "command.usage": "사용법: `{usage}`.",
+    "not_allowed": "죄송해요, 여기서는 답할 수 있도록 설정되어 있지 않아요.",
+    "slack.placeholder": "_생각 중…_",
+    "cannot_post": "이 대화에는 글을 올릴 수 없어요: 먼저 저를 채널에 초대해 주세요.",
+    "recall.header": "이 대화의 기록과 공유된 문서에서 관련이 있을 수 있는 이전 발췌예요 "
+                     "(과거에서 인용한 것이며, 새 메시지가 아니에요):",
+    "recall.message": "[{when} UTC, {author}] {text}",
+    "recall.passage": "[{author}님이 {when}에 공유한 문서 \"{filename}\"에서 발췌; 사용할 때는 "
+                      "문서 이름을 밝혀 주세요] {text}",
+    "summary.section": "이전 대화 요약 (더 오래된 메시지는 더 이상 표시되지 않아요):\n"
+                       "{summary}",
+    "summary.instruction": "오래된 메시지를 볼 수 없는 참여자를 위해 채팅의 요약을 계속 "
+                           "갱신합니다. 이전 요약과 새 메시지를 합치세요. 이름, 날짜, 사실, 결정, "
+                           "아직 풀리지 않은 질문은 남기고 잡담은 빼세요. 최대 {tokens} 토큰으로, "
+                           "채팅에서 쓰는 언어로, 평범한 문장으로 쓰세요.",
+    "summary.request": "이전 요약:\n{previous}\n\n새 메시지:\n{transcript}",
+    "summary.none": "(아직 없음)",
+    "document.added": "\"{filename}\"을(를) 읽었어요 (구절 {passages}개). 이 대화에서 언제든 "
+                      "물어보세요.",
+    "document.unreadable": "\"{filename}\"을(를) 읽을 수 없었어요: {reason}",
+    "document.unsupported": "텍스트, Markdown, PDF 파일이 아니에요",
+    "document.bad_pdf": "읽을 수 있는 PDF가 아니에요 ({error})",
+    "document.empty": "텍스트가 없어요 (스캔한 PDF는 먼저 OCR이 필요해요)",
+    "forget.done": "완료했어요: 이 플랫폼의 모든 대화에서 작성하신 메시지 {messages}개와 문서 "
+                   "{documents}개를 검색 색인까지 포함해 삭제했어요.",
+    "forget.usage": "사용법: `/forget me`는 이 플랫폼 어디서든 직접 쓰거나 공유한 모든 것을 "
+                    "삭제해요. 되돌릴 수 없어요.",
+    "import.invalid": "{line}번째 줄: {reason}. 아무것도 가져오지 않았어요.",
+    "import.not_json": "올바른 JSON이 아니에요 ({error})",
+    "import.not_object": "JSON 객체여야 해요",
+    "import.field": "\"{field}\" 필드가 없거나 문자열이 아니에요",
+    "import.role": "role은 \"{role}\"이 아니라 \"user\" 또는 \"assistant\"여야 해요",
+    "import.conversation": "conversation은 platform/workspace/channel[/thread] 형태여야 해요",
+    "import.time": "시간 \"{time}\"이 ISO 8601 날짜·시각이 아니에요",
+    "import.done": "메시지 {count}개를 가져왔어요.",
+    "export.done": "{path}(으)로 내보냈어요.",
+    "export.none": "\"{name}\"이라는 대화를 찾지 못했어요.",
+    "file.unreadable": "{path}을(를) 읽을 수 없어요: {error}",
+    "error.rate_limited": "지금 모델이 요청 수를 제한하고 있어요. 1분 뒤에 다시 시도해 주세요.",
+    "error.quota": "모델 제공자가 API 사용 한도를 다 썼다고 해요. 봇 관리자가 계정의 결제나 "
+                   "한도를 확인해야 해요.",
+    "error.timeout": "모델의 답이 너무 오래 걸렸어요. 다시 시도해 주세요.",
+    "error.unreachable": "모델 엔드포인트({url})에 연결할 수 없어요. 봇 관리자가 서버가 실행 "
+                         "중인지, OPENAI_BASE_URL이 맞는지 확인해야 해요.",
+    "error.auth": "모델 엔드포인트가 API 키를 거부했어요. 봇 관리자가 OPENAI_API_KEY를 확인해야 "
+                  "해요.",
+    "error.model_not_found": "{url}에서 모델 '{model}'을(를) 찾지 못했어요. 봇 관리자가 "
+                             "PARLEY_MODEL과 OPENAI_BASE_URL을 확인해야 해요.",
+    "error.bad_request": "모델 엔드포인트가 요청을 거부했어요: {detail}",
+    "error.server_error": "모델 엔드포인트에 내부 오류가 났어요. 잠시 뒤에 다시 시도해 주세요.",
+    "error.context": "줄였는데도 대화가 모델의 컨텍스트 창에 들어가지 않았어요. 봇 관리자가 "
+                     "PARLEY_CONTEXT_TOKENS를 모델의 실제 창 크기로 설정해야 해요.",
+    "error.storage": "이 대화를 읽거나 저장하지 못했어요 (데이터베이스 문제). 봇 관리자가 "
+                     "로그와 PARLEY_DATABASE_URL을 확인해야 해요.",
+    "error.no_room": "페르소나 때문에 모델의 컨텍스트 창에 메시지가 들어갈 자리가 없어요. "
+                     "`/persona set`으로 줄이거나 PARLEY_CONTEXT_TOKENS를 늘려 주세요.",
+    "shutting_down": "지금 다시 시작하는 중이라 답할 수 없어요. 1분 뒤에 다시 보내 주세요.",
+    "doctor.pass": "[ ok ] {name}: {detail}",
+    "doctor.fail": "[FAIL] {name}: {detail}",
+    "doctor.fix": "       해결: {fix}",
+    "doctor.summary": "{passed}개 통과, {failed}개 실패.",
+    "doctor.config": "불러옴 ({sources})",
+    "doctor.config.none": "환경 변수만",
+    "doctor.config.invalid": "잘못됨: {error}",
+    "doctor.config.fix": "환경 변수, .env 또는 parley.toml에서 설정하세요 (`parley init`이 "
+                         "주석이 달린 템플릿을 만들어 줘요).",
+    "doctor.db.ok": "{url}에 연결할 수 있어요",
+    "doctor.db.failed": "{url}을(를) 열 수 없어요: {error}",
+    "doctor.db.fix": "PARLEY_DATABASE_URL을 확인하세요 (서버가 실행 중인지, 사용자/비밀번호가 "
+                     "맞는지도). 또는 설정을 지우면 PARLEY_DATA_DIR의 SQLite를 써요.",
+    "doctor.db.driver_fix": "데이터베이스 드라이버를 설치하세요: pip install 'parley[postgres]'.",
+    "doctor.schema.current": "최신 상태 (리비전 {revision})",
+    "doctor.schema.pending": "{current}에 있고, 적용할 마이그레이션이 {count}개 있어요. Parley가 "
+                             "시작할 때 적용하며, 지금 `parley db upgrade`를 실행해도 돼요",
+    "doctor.schema.empty": "새 데이터베이스: 스키마는 시작할 때 만들어져요 (또는 지금 "
+                           "`parley db upgrade` 실행)",
+    "doctor.schema.unknown": "리비전 {revision}인데, 이 버전의 Parley는 모르는 리비전이에요 "
+                             "(더 새로운 Parley가 썼나요?)",
+    "doctor.schema.unknown_fix": "이 데이터베이스를 마지막으로 쓴 버전으로 Parley를 "
+                                 "업그레이드하거나, PARLEY_DATABASE_URL을 다른 데이터베이스로 "
+                                 "지정하세요.",
+    "doctor.endpoint.ok": "{url}에 연결됨, API 키 승인됨 (모델 {count}개 나열됨)",
+    "doctor.endpoint.no_list": "{url}에 연결됨. 모델 목록(/models)이 없어서 아래 테스트 답변으로 "
+                               "모델을 확인해요",
+    "doctor.endpoint.failed": "{url}: {detail}",
+    "doctor.model.ok": "엔드포인트가 '{model}'을(를) 제공해요",
+    "doctor.model.missing": "엔드포인트가 '{model}'을(를) 제공하지 않아요 (제공하는 모델: "
+                            "{available})",
+    "doctor.reply.ok": "짧은 스트리밍 답변이 {seconds:.1f}초 만에 도착했어요",
+    "doctor.reply.failed": "짧은 스트리밍 답변이 실패했어요 ({outcome}): {detail}",
+    "doctor.fix.auth": "OPENAI_API_KEY를 확인하세요: 엔드포인트가 거부했어요.",
+    "doctor.fix.unreachable": "OPENAI_BASE_URL을 확인하고, 서버가 실행 중이며 여기서 연결할 수 "
+                              "있는지 확인하세요.",
+    "doctor.fix.timeout": "엔드포인트가 너무 느려요: 서버를 확인하거나 PARLEY_REQUEST_TIMEOUT을 "
+                          "늘리세요.",
+    "doctor.fix.model_not_found": "PARLEY_MODEL을 엔드포인트가 제공하는 모델로 설정하세요 "
+                                  "(Ollama는 먼저 `ollama pull <model>`).",
+    "doctor.fix.rate_limited": "엔드포인트가 요청 수를 제한하고 있어요: 기다리거나 계정의 한도를 "
+                               "확인하세요.",
+    "doctor.fix.quota": "API 사용 한도를 다 썼어요: 계정의 결제를 확인하세요.",
+    "doctor.fix.bad_request": "엔드포인트가 요청을 거부했어요: PARLEY_MODEL을 확인하고, 서버가 "
+                              "OpenAI 호환인지 확인하세요.",
+    "doctor.fix.server_error": "엔드포인트에 내부 오류가 났어요: 서버 로그를 확인하세요.",
+    "doctor.platforms.none": "설정된 것 없음: `parley chat`은 쓸 수 있어요. `parley run`에는 "
+                             "DISCORD_TOKEN이나 SLACK_BOT_TOKEN이 필요해요",
+    "doctor.http_failed": "{url} 요청 실패: {error}",
+    "doctor.http_fix": "네트워크를 확인하고, {setting}을(를) 바꿨다면 그것도 확인하세요.",
+    "doctor.discord.ok": "토큰 유효: {name}(id {id})(으)로 로그인됨",
+    "doctor.discord.bad_token": "토큰이 거부됐어요 (HTTP {status})",
+    "doctor.discord.token_fix": "Discord Developer Portal → 앱 → Bot → Reset Token; 새 토큰을 "
+                                "DISCORD_TOKEN에 설정하세요.",
+    "doctor.discord.intent_ok": "Message Content 인텐트가 켜져 있어요",
+    "doctor.discord.intent_off": "Message Content 인텐트가 꺼져 있어요: DM과 멘션 밖에서는 "
+                                 "Parley에게 빈 메시지가 보여요",
+    "doctor.discord.intent_fix": "Developer Portal → 앱 → Bot → Privileged Gateway Intents → "
+                                 "MESSAGE CONTENT INTENT를 켜고 저장하세요.",
+    "doctor.slack.ok": "토큰 유효: {team}의 @{user}",
+    "doctor.slack.bad_token": "auth.test 실패: {error}",
+    "doctor.slack.token_fix": "앱의 OAuth & Permissions 페이지에 있는 Bot User OAuth Token"
+                              "(xoxb-…)을 SLACK_BOT_TOKEN에 설정하세요.",
+    "doctor.slack.no_bot_token": "SLACK_APP_TOKEN이나 SLACK_SIGNING_SECRET은 설정됐지만 "
+                                 "SLACK_BOT_TOKEN이 없어요",
+    "doctor.slack.scopes_ok": "봇 스코프에 {scopes}이(가) 있어요",
+    "doctor.slack.scopes_missing": "봇 토큰에 없는 스코프: {missing}",
+    "doctor.slack.scopes_fix": "OAuth & Permissions → Bot Token Scopes에서 추가하고(또는 "
+                               "deploy/slack-manifest-*.yml로 앱 생성), 워크스페이스에 앱을 다시 "
+                               "설치하세요.",
+    "doctor.slack.socket": "Socket Mode (SLACK_APP_TOKEN)",
+    "doctor.slack.http": "HTTP 모드 (SLACK_SIGNING_SECRET)",
+    "doctor.slack.bad_app_token": "SLACK_APP_TOKEN은 xapp-로 시작하는 앱 수준 토큰이어야 해요",
+    "doctor.slack.app_token_fix": "Basic Information → App-Level Tokens에서 connections:write "
+                                  "권한으로 토큰을 만드세요.",
+    "doctor.slack.no_mode": "SLACK_APP_TOKEN(Socket Mode)도 SLACK_SIGNING_SECRET(HTTP 모드)도 "
+                            "설정되지 않았어요",
+    "doctor.slack.mode_fix": "Socket Mode는 SLACK_APP_TOKEN(xapp-…)을, HTTP 모드는 "
+                             "SLACK_SIGNING_SECRET(Basic Information → App Credentials)을 "
+                             "설정하세요.",
+    "init.endpoint": "채팅 API 기본 URL (OpenAI 호환)",
+    "init.api_key": "API 키 (Ollama 같은 로컬 서버는 비워 두세요)",
+    "init.model": "모델",
+    "init.platforms": "플랫폼 (쉼표로 구분: discord, slack; 터미널만 쓰려면 비워 두세요)",
+    "init.discord_token": "Discord 봇 토큰 (나중에 채우려면 비워 두세요)",
+    "init.slack_bot_token": "Slack 봇 토큰 xoxb-… (나중에 채우려면 비워 두세요)",
+    "init.slack_app_token": "Socket Mode용 Slack 앱 토큰 xapp-… (나중에 채우려면 비워 두세요)",
+    "init.slack_signing_secret": "HTTP 모드용 Slack 서명 비밀 (Socket Mode면 비워 두세요)",
+    "init.unknown_platform": "알 수 없는 플랫폼: {names}. discord, slack 중에서 고르세요.",
+    "init.exists": "{path}이(가) 이미 있어서 덮어쓰지 않았어요 (바꾸려면 --force).",
+    "init.wrote": "{path}을(를) 만들었어요",
+    "init.next": "다음: 파일을 검토한 뒤 `parley doctor`를 실행하세요.",
+    "healthcheck.off": "메트릭이 꺼져 있어요 (PARLEY_METRICS_PORT 미설정): 확인할 것이 없어요.",
+    "healthcheck.failed": "비정상: {detail}",
+    "config.error": "설정 오류: {error}",
+    "config.no_api_key": "OPENAI_API_KEY가 설정되지 않았어요: 설정하거나, OPENAI_BASE_URL을 "
+                         "Ollama 같은 로컬 OpenAI 호환 서버로 지정하세요.",
+    "config.slack_mode": "SLACK_BOT_TOKEN은 설정됐지만 SLACK_APP_TOKEN(Socket Mode)도 "
+                         "SLACK_SIGNING_SECRET(HTTP 모드)도 없어요: 둘 중 하나를 설정하세요.",
+    "config.searxng_url": "PARLEY_SEARCH_URL이 설정되지 않았어요: searxng에는 인스턴스 주소가 "
+                          "필요해요. 예: http://localhost:8888 (JSON 형식 활성화).",
+    "config.tavily_key": "TAVILY_API_KEY가 설정되지 않았어요: tavily 검색에는 API 키가 필요해요.",
+    "config.brave_key": "BRAVE_API_KEY가 설정되지 않았어요: brave 검색에는 API 키가 필요해요.",
+    "config.duckduckgo_url": "PARLEY_SEARCH_URL은 duckduckgo와 함께 쓸 수 없어요 (ddgs 패키지에 "
+                             "기본 URL 설정이 없어요): 설정을 지우거나 다른 검색 제공자를 "
+                             "고르세요.",
+    "db.upgraded": "데이터베이스가 최신 상태예요: {url}",
+    "command.help": "명령 목록 보기",
+    "command.ask": "모델에게 질문 (일반 메시지와 같아요)",
+    "command.reset": "이 대화를 새로 시작",
+    "command.memory": "저장된 내용과 창에 들어가는 양 보기",
+    "command.persona": "이 대화의 시스템 프롬프트 보기 또는 바꾸기",
+    "command.forget": "이 플랫폼 어디서든 내가 쓰거나 공유한 모든 것 삭제",
 }
 
 _ERRORS: dict[Outcome, str] = {
@@ -228,8 +480,25 @@ _ERRORS: dict[Outcome, str] = {
 }
 
 
+TEXTS: dict[Locale, dict[str, str]] = {"en": EN, "ko": KO}
+LOCALES: tuple[Locale, ...] = get_args(Locale)
+
+# Process-wide, set once where settings are loaded: spares threading a locale through every say().
+_locale: Locale = "en"
+
+
+def use_locale(name: Locale) -> None:
+    """Make `say` answer in `name` from now on (load_settings and open_parley call it)."""
+    global _locale
+    _locale = name
+
+
+def current_locale() -> Locale:
+    return _locale
+
+
 def say(key: str, **values: object) -> str:
-    return EN[key].format(**values)
+    return TEXTS[_locale][key].format(**values)
 
 
 def error_text(outcome: Outcome, **values: object) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bot.core import Parley
 from bot.runtime import open_parley
 from bot.settings import Settings
+from bot.texts import use_locale
 from tests.fakes.model_server import FakeModel
 from tests.fakes.search_server import fake_search  # noqa: F401  (a fixture)
 
@@ -31,6 +32,15 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             monkeypatch.delenv(name)
     monkeypatch.setenv("PARLEY_CONFIG", str(tmp_path / "absent.toml"))
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def english() -> Iterator[None]:
+    """Every test starts in English, whatever locale an earlier one loaded (the locale is
+    process-wide)."""
+    use_locale("en")
+    yield
+    use_locale("en")
 
 
 @pytest.fixture

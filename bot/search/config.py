@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bot.texts import say
+
 if TYPE_CHECKING:
     from bot.settings import Settings
 
@@ -18,15 +20,13 @@ def search_problem(settings: Settings) -> str | None:
     """What is missing for the configured search provider, as one line; None when usable."""
     provider = settings.search_provider
     if provider == "searxng" and not settings.search_url:
-        return ("PARLEY_SEARCH_URL is not set: searxng needs the address of your instance, "
-                "e.g. http://localhost:8888 (with the JSON format enabled).")
+        return say("config.searxng_url")
     if provider == "tavily" and not settings.tavily_api_key:
-        return "TAVILY_API_KEY is not set: the tavily search provider needs an API key."
+        return say("config.tavily_key")
     if provider == "brave" and not settings.brave_api_key:
-        return "BRAVE_API_KEY is not set: the brave search provider needs an API key."
+        return say("config.brave_key")
     if provider == "duckduckgo" and settings.search_url:
-        return ("PARLEY_SEARCH_URL cannot be used with duckduckgo (the ddgs package has no "
-                "base-URL setting): unset it or pick another provider.")
+        return say("config.duckduckgo_url")
     return None
 
 
