@@ -50,6 +50,11 @@ _RETRY_SCALE = 0.6
 _OFFLOAD_CHARS = 20_000
 
 
+def _refuses_tools(error: ChatError) -> bool:
+    """A 400 about tools: the model or server has no function calling."""
+    return error.outcome is Outcome.BAD_REQUEST and "tool" in error.detail.lower()
+
+
 class ContextProvider(Protocol):
     """Adds context to a prompt (recalled excerpts, a summary, search results…).
 
@@ -83,6 +88,7 @@ class Parley:
         self.tools: dict[str, Tool] = {}
         # Run this tool on every message instead of offering tools (endpoints without them).
         self.forced_tool: str | None = None
+        self.tools_refused = False  # the endpoint rejected function calling once
         self.observers: list[ReplyObserver] = [ReplyLog()]
         self.gate = ReplyGate()  # closed at shutdown: new messages are turned away
         self._redact = Redactor(settings_secrets(settings))
@@ -213,7 +219,7 @@ class Parley:
         system = conversation.persona or self.settings.system_prompt
         forced = await self._force(force, message.text, await self.count(system))
         # A forced tool's results are already in the prompt: nothing more to offer the model.
-        offered = [] if forced else list(self.tools.values())
+        offered = [] if forced or self.tools_refused else list(self.tools.values())
         scale = 1.0
         while True:
             try:
@@ -245,6 +251,15 @@ class Parley:
                 log.info("endpoint reports context overflow in %s; re-trimming", message.key)
                 scale = _RETRY_SCALE
             except ChatError as exc:
+                if offered and _refuses_tools(exc):
+                    # Ollama, vLLM and others refuse `tools` for some models: answer without
+                    # them from now on rather than fail every message.
+                    log.warning("the endpoint refused function calling (%s); answering without "
+                                "tools. Set PARLEY_SEARCH_MODE=always to search on every "
+                                "message instead.", exc.detail[:200])
+                    self.tools_refused = True
+                    offered = []
+                    continue
                 yield Final(self._error_text(exc), exc.outcome)
                 return
 

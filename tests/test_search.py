@@ -15,7 +15,7 @@ from bot.runtime import open_parley
 from bot.settings import ConfigError, load_settings
 from bot.texts import say
 from tests.conftest import SettingsFactory
-from tests.fakes.model_server import FakeModel, Reply, prompt_tokens, tool_call
+from tests.fakes.model_server import Fail, FakeModel, Reply, prompt_tokens, tool_call
 from tests.fakes.search_server import FakeSearch
 
 KEY = ConversationKey("test", "w", "c")
@@ -253,3 +253,14 @@ async def test_search_off_by_default(parley: Parley, fake_model: FakeModel) -> N
     await ask(parley, "hello")
     assert "tools" not in fake_model.requests[0]
     assert "search" not in (await ask(parley, "/help")).text
+
+
+async def test_an_endpoint_without_function_calling_still_answers(
+        with_search: OpenSearch, fake_model: FakeModel) -> None:
+    fake_model.script(Fail(400, "registry.ollama.ai/library/gemma:2b does not support tools"),
+                      Reply("Answered without tools."), Reply("Still fine."))
+    async with with_search() as parley:
+        first = await ask(parley, "What's new?")
+        second = await ask(parley, "And now?")
+    assert (first.text, second.text) == ("Answered without tools.", "Still fine.")
+    assert [("tools" in body) for body in fake_model.requests] == [True, False, False]
