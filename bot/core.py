@@ -80,7 +80,8 @@ class Parley:
         self.store = store
         self.chat = chat
         self.counter = counter
-        self.prompts = PromptBuilder(store, counter, window, settings.max_reply_tokens)
+        self.prompts = PromptBuilder(store, counter, window, settings.max_reply_tokens,
+                                     settings.strict_roles)
         self.commands: CommandRegistry = default_commands()
         self.per_message = TOKENS_PER_MESSAGE
         self.providers: list[ContextProvider] = []

@@ -49,12 +49,37 @@ class NoRoom(Exception):
     """The persona and extra context leave no room for the message itself."""
 
 
+def alternate_roles(messages: list[ChatMessage]) -> list[ChatMessage]:
+    """The prompt as one system message, then strictly alternating user/assistant turns, for
+    chat templates that refuse anything else (Mistral's, among others).
+
+    Leading system context folds into the first message; later system records (e.g. a search)
+    become user text; neighbours of one role merge. Fewer messages cost fewer tokens, so the
+    result still fits the budget it was built for.
+    """
+    system: list[str] = []
+    turns: list[ChatMessage] = []
+    for message in messages:
+        role, content = message["role"], message["content"]
+        if role == "system" and not turns:
+            system.append(content)
+            continue
+        role = "user" if role == "system" else role
+        if turns and turns[-1]["role"] == role:
+            turns[-1] = {"role": role, "content": f"{turns[-1]['content']}\n\n{content}"}
+        elif turns or role == "user":  # a window starting on a reply drops that reply
+            turns.append({"role": role, "content": content})
+    return [{"role": "system", "content": "\n\n".join(system)}, *turns] if system else turns
+
+
 class PromptBuilder:
-    def __init__(self, store: Store, counter: TokenCounter, window: int, reply_reserve: int):
+    def __init__(self, store: Store, counter: TokenCounter, window: int, reply_reserve: int,
+                 strict_roles: bool = False) -> None:
         self.store = store
         self.counter = counter
         self.window = window
         self.reply_reserve = reply_reserve
+        self.strict_roles = strict_roles
 
     def message_budget(self, system_tokens: int, scale: float = 1.0) -> int:
         """Tokens left for conversation messages once the fixed parts are paid for."""
@@ -95,4 +120,6 @@ class PromptBuilder:
         messages.append({"role": "user", "content": text})
         used = (fixed + TOKENS_PER_MESSAGE + sum(m.tokens + TOKENS_PER_MESSAGE for m in history)
                 + tokens + TOKENS_PER_MESSAGE + TOKENS_PER_REPLY)
+        if self.strict_roles:
+            messages = alternate_roles(messages)
         return Prompt(messages, used, history, shortened)

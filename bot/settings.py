@@ -116,6 +116,11 @@ class Settings(BaseSettings):
         "start-up and hourly); unset: keep everything.",
     )] = None
 
+    strict_roles: Annotated[bool, Field(
+        description="Send one system message and strictly alternating user/assistant turns, "
+        "for chat templates that require it (e.g. Mistral models on vLLM).",
+    )] = False
+
     # Replies on chat platforms
     stream_interval: Annotated[float, Field(
         ge=0.2, description="Seconds between edits of a streamed reply on Discord and Slack.",

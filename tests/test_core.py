@@ -6,6 +6,7 @@ import asyncio
 
 from bot.core import Parley
 from bot.messages import ConversationKey, Delta, Final, Inbound, Outcome
+from bot.prompt import alternate_roles
 from bot.runtime import open_parley
 from tests.conftest import SettingsFactory
 from tests.fakes.model_server import BreakStream, Fail, FakeModel, Hang, Reply
@@ -190,3 +191,32 @@ async def test_an_endpoint_echoing_the_key_never_shows_it(make_settings: Setting
         final = await ask(parley, "hi")
     assert final.outcome is Outcome.BAD_REQUEST
     assert "abcdefgh12345678" not in final.text and "[redacted]" in final.text
+
+
+async def test_strict_roles_alternate_for_picky_chat_templates(
+    make_settings: SettingsFactory, fake_model: FakeModel
+) -> None:
+    async with open_parley(make_settings(strict_roles=True)) as parley:
+        await parley.record(Inbound(KEY, BOB, "Bob was here first"))
+        await ask(parley, "/persona set Be brief.")
+        await ask(parley, "hello")
+        await parley.record(Inbound(KEY, BOB, "and again"))
+        await ask(parley, "what did Bob say?")
+    roles = [m["role"] for m in fake_model.requests[-1]["messages"]]
+    assert roles == ["system", "user", "assistant", "user"]
+    sent = fake_model.requests[-1]["messages"]
+    assert sent[0]["content"] == "Be brief."
+    assert sent[1]["content"] == "[Bob] Bob was here first\n\n[Alice] hello"
+    assert sent[3]["content"] == "[Bob] and again\n\n[Alice] what did Bob say?"
+
+
+def test_alternate_roles_folds_context_and_drops_a_leading_reply() -> None:
+    messages = [{"role": "system", "content": "persona"}, {"role": "system", "content": "recall"},
+                {"role": "assistant", "content": "an answer cut from its question"},
+                {"role": "user", "content": "q1"}, {"role": "system", "content": "search record"},
+                {"role": "assistant", "content": "a1"}, {"role": "user", "content": "q2"}]
+    assert alternate_roles(messages) == [
+        {"role": "system", "content": "persona\n\nrecall"},
+        {"role": "user", "content": "q1\n\nsearch record"},
+        {"role": "assistant", "content": "a1"},
+        {"role": "user", "content": "q2"}]
