@@ -1,6 +1,7 @@
 """Recall benchmark: evidence recall at a 4,096-token window, and recall latency at 1M messages.
 
-    PYTHONPATH=. python bench/recall_bench.py [--seed 7] [--sessions 60] [--million]
+    PYTHONPATH=. python bench/recall_bench.py [--seed 7] [--sessions 60] [--million] \
+        [--embeddings]
 
 1. Evidence recall. A seeded `random.Random(seed)` generates a multi-session chat (three people,
    `--sessions` sessions of 50 messages, one day apart) in which facts are planted at random
@@ -14,6 +15,9 @@
 2. Latency (`--million`). A second SQLite file gets one conversation of 1,000,000 generated
    messages (bulk executemany; the FTS triggers index them), then the recall provider is timed
    on 50 questions.
+3. `--embeddings`: both again with PARLEY_EMBEDDING_MODEL set, served by the test suite's fake
+   model (deterministic 512-dimension bag-of-words vectors over local HTTP). For the latency
+   run the newest 20,000 messages get vectors (what the semantic pool reads).
 """
 
 from __future__ import annotations
@@ -35,10 +39,14 @@ from bot.messages import Author, ConversationKey, Inbound
 from bot.prompt import Newest, Section, render
 from bot.runtime import open_parley
 from bot.settings import Settings
+from memory.embeddings import Indexer, pack
 from memory.store import NewMessage
 from memory.transfer import ImportRow, import_rows
+from tests.fakes.model_server import FakeModel, bag_of_words
 
 WINDOW = 4096
+EMBEDDING_MODEL = "bag-of-words"
+EMBEDDED = 20_000  # newest messages given vectors in the latency run
 KEY = ConversationKey("bench", "w", "c")
 PEOPLE = ("Alice", "Bongani", "Chae-won")
 COMMON = [
@@ -101,10 +109,13 @@ def generate(seed: int, sessions: int) -> tuple[list[tuple[str, str, datetime]],
     return messages, questions
 
 
-def settings(database: Path, recall: bool) -> Settings:
-    return Settings(_env_file=None, openai_base_url="http://127.0.0.1:9/v1",  # type: ignore[call-arg]
+def settings(database: Path, recall: bool, embeddings: str | None = None) -> Settings:
+    """`embeddings`: the base URL of an embedding endpoint (None: off)."""
+    return Settings(_env_file=None,  # type: ignore[call-arg]
+                    openai_base_url=embeddings or "http://127.0.0.1:9/v1",
                     database_url=f"sqlite+aiosqlite:///{database}", context_tokens=WINDOW,
-                    max_reply_tokens=512, recall=recall)
+                    max_reply_tokens=512, recall=recall,
+                    embedding_model=EMBEDDING_MODEL if embeddings else None)
 
 
 async def assemble(parley: Parley, text: str) -> str:
@@ -127,17 +138,24 @@ async def assemble(parley: Parley, text: str) -> str:
     return "\n".join(str(m["content"]) for m in prompt.messages)
 
 
-async def evidence_recall(seed: int, sessions: int, directory: Path) -> dict[str, float]:
+async def evidence_recall(seed: int, sessions: int, directory: Path,
+                          embeddings: str | None) -> dict[str, float]:
     messages, questions = generate(seed, sessions)
     results: dict[str, float] = {}
-    for label, recall in (("plain window", False), ("recall on", True)):
-        async with open_parley(settings(directory / f"recall-{recall}.db", recall)) as parley:
+    runs: list[tuple[str, bool, str | None]] = [("plain window", False, None),
+                                                ("recall on", True, None)]
+    if embeddings:
+        runs.append(("+ embeddings", True, embeddings))
+    for label, recall, endpoint in runs:
+        async with open_parley(settings(directory / f"{label}.db", recall, endpoint)) as parley:
             conversation = await parley.store.conversation(KEY)
             await import_rows(parley.store.engine, [ImportRow(KEY, {
                 "role": "user", "author_id": author, "author_name": author, "content": content,
                 "tokens": parley.counter.count(render("user", author, content)),
                 "created_at": when}) for author, content, when in messages])
-            assert conversation.id
+            for indexer in (x for x in parley.listeners if isinstance(x, Indexer)):
+                for _reply in range(len(messages) // 256 + 2):  # as after that many replies
+                    await indexer.index(conversation.id)
             found = sum([q.answer in await assemble(parley, q.text) for q in questions])
             results[label] = found / len(questions)
     print(f"evidence recall, {len(messages):,} messages, {len(questions)} questions, "
@@ -169,15 +187,31 @@ def _bulk_fill(path: Path, conversation_id: int, count: int, seed: int) -> None:
     connection.close()
 
 
-async def latency(seed: int, directory: Path, count: int = 1_000_000) -> list[float]:
+def _embed_newest(path: Path, conversation_id: int, count: int) -> None:
+    """Vectors for the newest `count` messages, as the indexer would store them."""
+    connection = sqlite3.connect(path)
+    rows = connection.execute("SELECT id, content FROM messages WHERE conversation_id = ? "
+                              "ORDER BY id DESC LIMIT ?", (conversation_id, count)).fetchall()
+    connection.executemany(
+        "INSERT INTO message_vectors (id, conversation_id, model, vector) VALUES (?, ?, ?, ?)",
+        [(row_id, conversation_id, EMBEDDING_MODEL, pack(bag_of_words(content)))
+         for row_id, content in rows])
+    connection.commit()
+    connection.close()
+
+
+async def latency(seed: int, directory: Path, embeddings: str | None,
+                  count: int = 1_000_000) -> list[float]:
     path = directory / "million.db"
     async with open_parley(settings(path, True)) as parley:
         conversation = await parley.store.conversation(KEY)
     began = time.perf_counter()
     await asyncio.to_thread(_bulk_fill, path, conversation.id, count, seed)
+    if embeddings:
+        await asyncio.to_thread(_embed_newest, path, conversation.id, EMBEDDED)
     print(f"generated {count:,} messages in {time.perf_counter() - began:.0f} s")
     rng = random.Random(seed + 1)
-    async with open_parley(settings(path, True)) as parley:
+    async with open_parley(settings(path, True, embeddings)) as parley:
         sample = [m.content for m in await parley.store.window(conversation, count // 2, 4000, 4)]
         queries = [" ".join(rng.sample(text.split(), min(4, len(text.split()))))
                    for text in sample[:50]]
@@ -190,7 +224,8 @@ async def latency(seed: int, directory: Path, count: int = 1_000_000) -> list[fl
                                         budget)
             timings.append((time.perf_counter() - began) * 1000)
     timings.sort()
-    print(f"recall latency on one {count:,}-message conversation, {len(timings)} questions: "
+    print(f"recall latency on one {count:,}-message conversation, {len(timings)} questions"
+          f"{' (embeddings on)' if embeddings else ''}: "
           f"median {statistics.median(timings):.1f} ms, p95 "
           f"{timings[int(len(timings) * 0.95) - 1]:.1f} ms, max {timings[-1]:.1f} ms")
     return timings
@@ -201,11 +236,15 @@ async def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--sessions", type=int, default=60)
     parser.add_argument("--million", action="store_true", help="also time recall at 1M messages")
+    parser.add_argument("--embeddings", action="store_true",
+                        help="also with an embedding model (a local deterministic fake)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
-        await evidence_recall(args.seed, args.sessions, Path(directory))
-        if args.million:
-            await latency(args.seed, Path(directory))
+        async with FakeModel() as model:
+            endpoint = model.base_url if args.embeddings else None
+            await evidence_recall(args.seed, args.sessions, Path(directory), endpoint)
+            if args.million:
+                await latency(args.seed, Path(directory), endpoint)
 
 
 if __name__ == "__main__":

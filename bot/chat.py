@@ -157,5 +157,17 @@ class ChatClient:
             log.warning("chat call failed: %s", error, extra={"model": self.model})
             raise error from exc
 
+    async def embed(self, model: str, texts: list[str],
+                    retries: bool = True) -> list[list[float]]:
+        """One vector per text from `/v1/embeddings` (same endpoint and key as chat); raise
+        ChatError on failure."""
+        client = self._client if retries else self._client.with_options(max_retries=0)
+        try:
+            response = await client.embeddings.create(
+                model=model, input=texts, encoding_format="float")
+        except openai.APIError as exc:
+            raise classify(exc) from exc
+        return [item.embedding for item in sorted(response.data, key=lambda item: item.index)]
+
     async def close(self) -> None:
         await self._client.close()

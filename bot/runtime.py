@@ -20,6 +20,7 @@ from bot.search.tool import open_web_search
 from bot.settings import Settings
 from bot.texts import say, use_locale
 from memory.db import create_engine, migrate
+from memory.embeddings import Embedder, Indexer, SemanticRanking, Vectors
 from memory.privacy import keep_pruning
 from memory.recall import RecallConfig, RecallProvider
 from memory.search import FullText
@@ -33,16 +34,24 @@ _HEALTH_TIMEOUT = 5.0
 
 
 def install_memory(parley: Parley) -> None:
-    """Long-term memory: the rolling summary (top of the prompt) and recalled excerpts."""
+    """Long-term memory: the rolling summary (top of the prompt) and recalled excerpts; with an
+    embedding model, messages are embedded after replies and recall also ranks by meaning."""
     settings, engine = parley.settings, parley.store.engine
     summaries = Summaries(engine)
+    search = FullText(engine)
+    semantic: SemanticRanking | None = None
+    if settings.embedding_model:
+        embedder = Embedder(parley.chat, settings.embedding_model)
+        vectors = Vectors(engine, settings.embedding_model)
+        semantic = SemanticRanking(vectors, embedder, search)
+        parley.listeners.append(Indexer(vectors, embedder))
     parley.providers += [
         SummaryProvider(summaries, parley.counter, settings.summary_share),
-        RecallProvider(parley.store, FullText(engine), parley.counter, RecallConfig(
+        RecallProvider(parley.store, search, parley.counter, RecallConfig(
             share=settings.recall_share,
             window_share=1 - settings.recall_share - settings.summary_share,
             workspace=settings.recall_scope == "workspace",
-        )),
+        ), semantic),
     ]
     budget = parley.prompts.message_budget(parley.counter.count(settings.system_prompt))
     parley.listeners.append(Summarizer(

@@ -111,6 +111,11 @@ class Settings(BaseSettings):
         description="Where recall may look: this conversation only, or every conversation of "
         "the same workspace (server / Slack team).",
     )] = "conversation"
+    embedding_model: Annotated[str | None, Field(
+        description="Embedding model on the chat endpoint (`/v1/embeddings`, e.g. "
+        "text-embedding-3-small or nomic-embed-text): recall also ranks by meaning, not only "
+        "by shared words. Unset: keyword recall only.",
+    )] = None
     retention_days: Annotated[int | None, Field(
         gt=0, description="Delete messages and documents older than this many days (checked at "
         "start-up and hourly); unset: keep everything.",

@@ -1,7 +1,8 @@
 """Deleting what people ask us to forget, and what is older than the retention period.
 
 Index entries go with the rows: SQLite's FTS triggers and PostgreSQL's generated columns follow
-every delete; document passages cascade from their document.
+every delete; document passages cascade from their document, and embedding vectors from their
+message or passage.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from bot.messages import Inbound
 from bot.prompt import Section
 from bot.texts import say
+from memory.embeddings import SemanticRanking
 from memory.search import FullText, Hit, search_terms
 from memory.store import AFTER_ALL, ConversationState, Store
 from memory.tokens import TOKENS_PER_MESSAGE, TokenCounter
@@ -46,9 +47,10 @@ class RecallConfig:
 
 class RecallProvider:
     def __init__(self, store: Store, search: FullText, counter: TokenCounter,
-                 config: RecallConfig) -> None:
+                 config: RecallConfig, semantic: SemanticRanking | None = None) -> None:
         self.store = store
         self.search = search
+        self.semantic = semantic  # None: keyword ranking only
         self.counter = counter
         self.config = config
 
@@ -56,7 +58,7 @@ class RecallProvider:
                        budget: int) -> list[Section]:
         share = int(budget * self.config.share) - TOKENS_PER_MESSAGE
         terms = search_terms(message.text)
-        if share <= 0 or not terms:
+        if share <= 0 or not (terms or self.semantic):
             return []
         # Where the window will start if every provider uses its full share: recalling only
         # below it leaves no gap between recalled excerpts and the window.
@@ -71,6 +73,10 @@ class RecallProvider:
             rankings.append(await self.search.messages(others, terms, _CANDIDATES))
         rankings.append(await self.search.passages([conversation.id, *others], terms,
                                                    _CANDIDATES))
+        if self.semantic is not None:
+            rankings.append(await self.semantic.rank(
+                message.text, conversation, start, [conversation.id, *others],
+                [hit for ranking in rankings for hit in ranking], _CANDIDATES))
         hits = fuse(rankings)
         section = self._section(hits, share)
         if section is not None:

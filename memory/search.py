@@ -88,10 +88,7 @@ class FullText:
         async with self._session() as session:
             ids = await self._ranked(session, "messages", conversation_ids, terms, limit,
                                      after_id, before_id)
-            rows = {row.id: row for row in await session.scalars(
-                select(Message).where(Message.id.in_(ids)))}
-        return [Hit(rows[i].id, rows[i].author_name, rows[i].content, rows[i].created_at)
-                for i in ids if i in rows]
+            return await _message_hits(session, ids)
 
     async def passages(self, conversation_ids: Sequence[int], terms: Sequence[str],
                        limit: int) -> list[Hit]:
@@ -100,11 +97,13 @@ class FullText:
             return []
         async with self._session() as session:
             ids = await self._ranked(session, "document_passages", conversation_ids, terms, limit)
-            rows = {passage.id: (passage, document) for passage, document in await session.execute(
-                select(Passage, Document).join(Document, Document.id == Passage.document_id)
-                .where(Passage.id.in_(ids)))}
-        return [Hit(p.id, d.author_name, p.content, d.created_at, d.filename)
-                for p, d in (rows[i] for i in ids if i in rows)]
+            return await _passage_hits(session, ids)
+
+    async def hits(self, message_ids: Sequence[int], passage_ids: Sequence[int]) -> list[Hit]:
+        """The given messages, then the given passages, each in the order given."""
+        async with self._session() as session:
+            return [*await _message_hits(session, message_ids),
+                    *await _passage_hits(session, passage_ids)]
 
     async def _ranked(self, session: AsyncSession, table: Table,
                       conversation_ids: Sequence[int], terms: Sequence[str], limit: int,
@@ -123,6 +122,21 @@ class FullText:
         result = await session.execute(statement, {
             "query": tsquery(terms), "after": after_id, "before": before, "limit": limit})
         return [int(row[0]) for row in result]
+
+
+async def _message_hits(session: AsyncSession, ids: Sequence[int]) -> list[Hit]:
+    rows = {row.id: row for row in await session.scalars(
+        select(Message).where(Message.id.in_(ids)))} if ids else {}
+    return [Hit(rows[i].id, rows[i].author_name, rows[i].content, rows[i].created_at)
+            for i in ids if i in rows]
+
+
+async def _passage_hits(session: AsyncSession, ids: Sequence[int]) -> list[Hit]:
+    rows = {passage.id: (passage, document) for passage, document in await session.execute(
+        select(Passage, Document).join(Document, Document.id == Passage.document_id)
+        .where(Passage.id.in_(ids)))} if ids else {}
+    return [Hit(p.id, d.author_name, p.content, d.created_at, d.filename)
+            for p, d in (rows[i] for i in ids if i in rows)]
 
 
 async def _ranked_fts5(session: AsyncSession, fts: str, conversation_ids: Sequence[int],

@@ -6,11 +6,14 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Column,
     DateTime,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -98,6 +101,7 @@ class Document(Base):
 
 class Passage(Base):
     __tablename__ = "document_passages"
+    __table_args__ = (Index("ix_document_passages_conversation_id_id", "conversation_id", "id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     document_id: Mapped[int] = mapped_column(
@@ -120,3 +124,21 @@ class Summary(Base):
     content: Mapped[str] = mapped_column(Text)
     covers_until: Mapped[int] = mapped_column(BigId)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+def _vectors(name: str, described: str) -> Table:
+    """Embeddings (packed float32, see memory/embeddings.py) of the rows of `described`, under
+    `model`; `id` is the described row's id."""
+    return Table(
+        name, Base.metadata,
+        Column("id", BigId, ForeignKey(f"{described}.id", ondelete="CASCADE"), primary_key=True),
+        Column("conversation_id", BigId, ForeignKey("conversations.id", ondelete="CASCADE"),
+               nullable=False),
+        Column("model", String(128), nullable=False),
+        Column("vector", LargeBinary, nullable=False),
+        Index(f"ix_{name}_conversation_id_model_id", "conversation_id", "model", "id"),
+    )
+
+
+MessageVectors = _vectors("message_vectors", "messages")
+PassageVectors = _vectors("passage_vectors", "document_passages")

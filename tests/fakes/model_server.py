@@ -11,6 +11,8 @@ left, `default` answers (by default: "echo: <last user message>"). With `context
 a prompt whose exact token count (plus max_tokens) exceeds it gets the real API's 400
 `context_length_exceeded`, so tests prove prompts fit. `/v1/models` lists `models` (None: the
 route answers 404, like servers without it); with `api_key` set, other keys get a 401.
+`/v1/embeddings` answers with `bag_of_words` vectors (or `embedding_failure` when set); its
+request bodies are kept in `embedding_requests`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import time
+import zlib
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -93,6 +97,21 @@ def prompt_tokens(messages: list[dict[str, Any]], counter: TokenCounter,
     return total
 
 
+# Words the fake embedding model treats as meaning the same.
+SYNONYMS = {"puppy": "dog", "hound": "dog", "name": "called", "named": "called",
+            "automobile": "car", "vehicle": "car"}
+EMBEDDING_SIZE = 512
+
+
+def bag_of_words(text: str) -> list[float]:
+    """A deterministic embedding: each word (synonyms merged) adds 1 to a hashed dimension, so
+    texts sharing words or synonyms are similar and unrelated ones are nearly orthogonal."""
+    vector = [0.0] * EMBEDDING_SIZE
+    for word in re.findall(r"[^\W_]+", text.lower()):
+        vector[zlib.crc32(SYNONYMS.get(word, word).encode()) % EMBEDDING_SIZE] += 1.0
+    return vector
+
+
 class FakeModel:
     def __init__(self, context_window: int | None = None, model: str = "gpt-4o-mini",
                  models: tuple[str, ...] | None = ("gpt-4o-mini",),
@@ -102,6 +121,8 @@ class FakeModel:
         self.api_key = api_key
         self.counter = TokenCounter(model)
         self.requests: list[dict[str, Any]] = []
+        self.embedding_requests: list[dict[str, Any]] = []
+        self.embedding_failure: Fail | None = None
         self.headers: list[dict[str, str]] = []
         self.default: Callable[[dict[str, Any]], Behaviour] = echo
         self._script: list[Behaviour] = []
@@ -120,6 +141,7 @@ class FakeModel:
         app = web.Application(middlewares=[self._check_key])
         app.router.add_post("/v1/chat/completions", self._completions)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/embeddings", self._embeddings)
         self.port = await self._stack.enter_async_context(serve(app, shutdown_timeout=0.1))
         return self
 
@@ -141,6 +163,18 @@ class FakeModel:
         return web.json_response({"object": "list", "data": [
             {"id": name, "object": "model", "created": 0, "owned_by": "fake"}
             for name in self.models]})
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.embedding_requests.append(body)
+        if self.embedding_failure is not None:
+            return _error(self.embedding_failure)
+        texts = [body["input"]] if isinstance(body["input"], str) else body["input"]
+        return web.json_response({
+            "object": "list", "model": body["model"],
+            "data": [{"object": "embedding", "index": index, "embedding": bag_of_words(text)}
+                     for index, text in enumerate(texts)],
+            "usage": {"prompt_tokens": len(texts), "total_tokens": len(texts)}})
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()

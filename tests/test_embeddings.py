@@ -1,0 +1,116 @@
+"""Semantic recall with an embedding model (the fake's bag-of-words vectors through the real
+openai client), on a real SQLite file and the real PostgreSQL."""
+
+from __future__ import annotations
+
+from sqlalchemy import FromClause, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core import Parley
+from bot.messages import ConversationKey, Inbound
+from memory.privacy import prune
+from memory.tables import Message, MessageVectors, PassageVectors
+from tests.conftest import SettingsFactory
+from tests.fakes.model_server import Fail, FakeModel
+from tests.memory_helpers import (
+    ALICE,
+    BOB,
+    ELSEWHERE,
+    GENERAL,
+    RANDOM,
+    filler,
+    parley_on,
+    reply_prompt,
+    say_to,
+)
+
+MODEL = "embed-small"
+# No word in common with the question; "puppy" and "name" mean "dog" and "called" to the fake.
+FACT = "Biscuit is the name of my puppy."
+QUESTION = "Remind me, what is my dog called?"
+
+
+async def _count(parley: Parley, table: FromClause) -> int:
+    async with AsyncSession(parley.store.engine) as session:
+        return int(await session.scalar(select(func.count()).select_from(table)) or 0)
+
+
+async def _history_then_index(parley: Parley, key: ConversationKey, fillers: int = 60) -> None:
+    """Fillers push the fact out of the window; a reply lets the indexer run."""
+    for number in range(fillers):
+        await parley.record(Inbound(key, BOB, filler(number)))
+    await say_to(parley, key, BOB, "hello")
+    await parley.drain()
+
+
+async def test_a_paraphrase_is_recalled_only_with_embeddings(
+        make_settings: SettingsFactory, fake_model: FakeModel, database_url: str) -> None:
+    for key, model in ((GENERAL, None), (RANDOM, MODEL)):
+        async with parley_on(make_settings, database_url, embedding_model=model) as parley:
+            await parley.record(Inbound(key, ALICE, FACT))
+            await parley.add_document(key, ALICE, "garage.md", b"The automobile is on level 3.")
+            await _history_then_index(parley, key)
+            await say_to(parley, key, ALICE, QUESTION)
+            await say_to(parley, key, ALICE, "Where should I look for my car?")
+            recalled = reply_prompt(fake_model, QUESTION)
+            found = reply_prompt(fake_model, "Where should I look for my car?")
+            assert ("Biscuit" in recalled) == (model is not None)
+            assert ("level 3" in found) == (model is not None)
+            history = [str(m["content"]) for m in fake_model.requests[-1]["messages"]
+                       if m["role"] != "system"]
+            assert not any("Biscuit" in text for text in history), "from recall, not the window"
+    assert all(body["model"] == MODEL for body in fake_model.embedding_requests)
+
+
+async def test_an_endpoint_without_embeddings_falls_back_to_keywords(
+        make_settings: SettingsFactory, fake_model: FakeModel, database_url: str) -> None:
+    fake_model.embedding_failure = Fail(404, "model 'embed-small' not found")
+    async with parley_on(make_settings, database_url, embedding_model=MODEL) as parley:
+        await parley.record(Inbound(GENERAL, ALICE, "My dog is called Biscuit."))
+        await _history_then_index(parley, GENERAL)
+        answer = await say_to(parley, GENERAL, ALICE, QUESTION)
+        assert not answer.failed and answer.text.startswith("echo:")
+        assert "Biscuit" in reply_prompt(fake_model, QUESTION)
+        # Refused for good: asked once, then never again (not even for the question).
+        assert len(fake_model.embedding_requests) == 1
+        assert await _count(parley, MessageVectors) == 0
+
+
+async def test_a_failing_question_embedding_leaves_keyword_recall(
+        make_settings: SettingsFactory, fake_model: FakeModel, database_url: str) -> None:
+    async with parley_on(make_settings, database_url, embedding_model=MODEL) as parley:
+        await parley.record(Inbound(GENERAL, ALICE, "My dog is called Biscuit."))
+        await _history_then_index(parley, GENERAL)
+        fake_model.embedding_failure = Fail(503, "overloaded")
+        answer = await say_to(parley, GENERAL, ALICE, QUESTION)
+        assert not answer.failed and "Biscuit" in reply_prompt(fake_model, QUESTION)
+
+
+async def test_vectors_go_with_forgotten_and_expired_rows(
+        make_settings: SettingsFactory, database_url: str) -> None:
+    async with parley_on(make_settings, database_url, embedding_model=MODEL) as parley:
+        await parley.record(Inbound(GENERAL, ALICE, FACT))
+        await parley.add_document(GENERAL, ALICE, "diary.txt", b"A private diary entry.")
+        await _history_then_index(parley, GENERAL, fillers=3)
+        messages = await _count(parley, Message.__table__)
+        assert await _count(parley, MessageVectors) == messages
+        assert await _count(parley, PassageVectors) == 1
+
+        await say_to(parley, GENERAL, ALICE, "/forget me")
+        assert await _count(parley, MessageVectors) == messages - 1
+        assert await _count(parley, PassageVectors) == 0
+
+        await prune(parley.store.engine, 0)
+        assert await _count(parley, MessageVectors) == 0
+
+
+async def test_semantic_recall_never_crosses_conversations(
+        make_settings: SettingsFactory, fake_model: FakeModel, database_url: str) -> None:
+    async with parley_on(make_settings, database_url, embedding_model=MODEL) as parley:
+        await parley.record(Inbound(GENERAL, ALICE, FACT))
+        await _history_then_index(parley, GENERAL, fillers=1)
+        for key in (RANDOM, ELSEWHERE):
+            await _history_then_index(parley, key)
+            await say_to(parley, key, ALICE, QUESTION)
+            assert "Biscuit" not in reply_prompt(fake_model, QUESTION)
+            fake_model.requests.clear()
