@@ -95,6 +95,19 @@ async def _forget(ctx: CommandContext, args: str) -> str:
     return say("forget.done", messages=forgotten.messages, documents=forgotten.documents)
 
 
+async def _listen(ctx: CommandContext, args: str) -> str:
+    # The store keeps the flag on the channel's top level, so in a thread this is the channel's.
+    choice = args.strip().lower()
+    store, key = ctx.parley.store, ctx.message.key
+    if choice:
+        if not ctx.message.author.is_admin:
+            return say("admin_only", name="listen")
+        if choice not in ("on", "off"):
+            return say("listen.usage")
+        await store.set_listening(key, on=choice == "on")
+    return say("listen.on" if await store.listening(key) else "listen.off")
+
+
 class CommandRegistry:
     def __init__(self, specs: list[CommandSpec]) -> None:
         self._specs = {spec.name: spec for spec in specs}
@@ -128,4 +141,5 @@ def default_commands() -> CommandRegistry:
         CommandSpec("memory", "/memory", say("command.memory"), _memory),
         CommandSpec("persona", "/persona [set <text> | clear]", say("command.persona"), _persona),
         CommandSpec("forget", "/forget me", say("command.forget"), _forget),
+        CommandSpec("listen", "/listen [on|off]", say("command.listen"), _listen),
     ])

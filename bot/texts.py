@@ -40,6 +40,10 @@ EN: dict[str, str] = {
     "persona.set": "Persona set. It applies from the next message.",
     "persona.cleared": "Persona cleared; back to the default.",
     "persona.usage": "Usage: `/persona` (show), `/persona set <text>`, `/persona clear`.",
+    "listen.on": "On: I answer every message in this channel, no mention needed.",
+    "listen.off": "Off: in this channel I answer only when called (mentions, replies, threads "
+                  "I take part in), unless the settings list it.",
+    "listen.usage": "Usage: `/listen` (show), `/listen on`, `/listen off`.",
     "persona.too_long": "That persona is {tokens} tokens, more than half the model's "
                         "window ({window}); please shorten it.",
     "memory.report": (
@@ -236,6 +240,8 @@ EN: dict[str, str] = {
     "command.memory": "what is stored and how much fits the window",
     "command.persona": "show or change this conversation's system prompt",
     "command.forget": "delete everything you wrote or shared, everywhere on this platform",
+    "command.listen": "answer every message in this channel, or only when called "
+                      "(on/off: admins)",
 }
 
 KO: dict[str, str] = {
@@ -272,6 +278,10 @@ KO: dict[str, str] = {
     "persona.set": "페르소나를 설정했어요. 다음 메시지부터 적용돼요.",
     "persona.cleared": "페르소나를 지웠어요. 기본값으로 돌아갔어요.",
     "persona.usage": "사용법: `/persona` (보기), `/persona set <text>`, `/persona clear`.",
+    "listen.on": "켜짐: 이 채널의 모든 메시지에 멘션 없이 답해요.",
+    "listen.off": "꺼짐: 이 채널에서는 부를 때만 답해요(멘션, 답장, 제가 참여한 스레드). 설정에 "
+                  "나열된 채널이면 예외예요.",
+    "listen.usage": "사용법: `/listen` (보기), `/listen on`, `/listen off`.",
     "persona.too_long": "이 페르소나는 {tokens} 토큰으로, 모델 창({window})의 절반이 넘어요. "
                         "줄여 주세요.",
     "memory.report": (
@@ -466,6 +476,7 @@ KO: dict[str, str] = {
     "command.memory": "저장된 내용과 창에 들어가는 양 보기",
     "command.persona": "이 대화의 시스템 프롬프트 보기 또는 바꾸기",
     "command.forget": "이 플랫폼 어디서든 내가 쓰거나 공유한 모든 것 삭제",
+    "command.listen": "이 채널의 모든 메시지에 답하기 보기·켜기·끄기 (켜기/끄기: 관리자)",
 }
 
 _ERRORS: dict[Outcome, str] = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, func, select, update
@@ -70,6 +70,9 @@ class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._session = async_sessionmaker(engine, expire_on_commit=False)
+        # Asked for every un-triggered channel message: one entry per channel, kept up to date
+        # by `set_listening` (a single process owns the bot).
+        self._listening: dict[ConversationKey, bool] = {}
 
     async def latest_platform_message_id(self, conversation_id: int) -> str | None:
         """The platform id of the newest stored message that has one (adapters catch up from
@@ -202,6 +205,26 @@ class Store:
             await session.execute(update(Conversation).where(Conversation.id == conversation_id)
                                   .values(persona=persona))
             await session.commit()
+
+    async def listening(self, key: ConversationKey) -> bool:
+        """Whether `/listen` is on in `key`'s channel (its top level; `key.thread` is ignored)."""
+        channel = replace(key, thread="")
+        if channel not in self._listening:
+            async with self._session() as session:
+                on = await session.scalar(select(Conversation.listening)
+                                          .where(conversation_at(channel)))
+            self._listening[channel] = bool(on)
+        return self._listening[channel]
+
+    async def set_listening(self, key: ConversationKey, on: bool) -> None:
+        """Answer every message in `key`'s channel, or only the usual triggers again."""
+        channel = replace(key, thread="")
+        conversation = await self.conversation(channel)
+        async with self._session() as session:
+            await session.execute(update(Conversation).where(Conversation.id == conversation.id)
+                                  .values(listening=on))
+            await session.commit()
+        self._listening[channel] = on
 
     async def reset(self, conversation_id: int) -> None:
         """Start afresh: later windows ignore everything stored so far (it stays on disk)."""

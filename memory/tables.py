@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -43,6 +45,8 @@ class Conversation(Base):
     persona: Mapped[str | None] = mapped_column(Text, default=None)
     # `reset` starts afresh without destroying history: the window only reads messages after this.
     reset_after: Mapped[int] = mapped_column(BigId, default=0)
+    # Set with `/listen` on a channel's top level (thread ""): answer every message there.
+    listening: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

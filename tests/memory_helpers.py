@@ -6,6 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from bot.core import Parley
 from bot.messages import Attachment, Author, ConversationKey, Final, Inbound
 from bot.runtime import open_parley
@@ -20,6 +23,18 @@ RANDOM = ConversationKey("discord", "guild-1", "random")
 ELSEWHERE = ConversationKey("discord", "guild-2", "general")
 # The fixed start of the summary instruction tells summary requests from replies.
 SUMMARY_PREFIX = EN["summary.instruction"].split("{")[0]
+
+
+async def old_conversation(engine: AsyncEngine, key: ConversationKey) -> int:
+    """A conversation created under an older schema revision: only with the columns every
+    revision has (the ORM would also name newer ones). Its id."""
+    async with engine.begin() as connection:
+        created = await connection.execute(text(
+            "INSERT INTO conversations (platform, workspace, channel, thread, reset_after, "
+            "created_at) VALUES (:platform, :workspace, :channel, :thread, 0, CURRENT_TIMESTAMP) "
+            "RETURNING id"), {"platform": key.platform, "workspace": key.workspace,
+                              "channel": key.channel, "thread": key.thread})
+        return int(created.scalar_one())
 
 
 @asynccontextmanager

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bot.core import Parley
 from bot.messages import Command, Inbound, Outcome
+from bot.texts import say
 from tests.fakes.model_server import FakeModel
 from tests.helpers import ALICE, BOB, KEY, ask, collect
 
@@ -53,6 +56,20 @@ async def test_persona_too_long_is_refused(parley: Parley) -> None:
     final = await ask(parley, "/persona set " + "very long persona " * 70_000)
     assert "shorten" in final.text
     assert (await parley.store.conversation(KEY)).persona is None
+
+
+async def test_listen_is_the_channels_and_only_admins_switch_it(parley: Parley) -> None:
+    thread = replace(KEY, thread="t1")
+    assert (await ask(parley, "/listen")).text == say("listen.off")
+    assert (await ask(parley, "/listen on", author=BOB)).text == say("admin_only", name="listen")
+    assert not await parley.store.listening(KEY)
+    # From a thread it switches the channel: every thread of it follows.
+    assert (await ask(parley, "/listen ON", key=thread)).text == say("listen.on")
+    assert await parley.store.listening(KEY)
+    assert (await ask(parley, "/listen", author=BOB)).text == say("listen.on")
+    assert (await ask(parley, "/listen maybe")).text == say("listen.usage")
+    assert (await ask(parley, "/listen off")).text == say("listen.off")
+    assert not await parley.store.listening(thread)
 
 
 async def test_memory_reports_what_is_stored_and_fits(parley: Parley) -> None:

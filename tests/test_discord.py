@@ -268,6 +268,43 @@ async def test_answer_everything_channel(
     assert fake.messages[fake.channel_id("general")] == []
 
 
+async def listen(fake: FakeDiscord, choice: str, user: str = "alice",
+                 channel: str = "general") -> str:
+    """`/listen <choice>` as a slash command; its answer."""
+    command = await fake.send_interaction("listen", {"text": choice}, user=user,
+                                          channel_id=fake.channel_id(channel))
+    await fake.wait_for(lambda: command.original is not None and done(command.original))
+    assert command.original is not None
+    return command.original.content
+
+
+async def test_listen_switches_a_channel_to_answer_everything_across_restarts(
+    fake_discord: FakeDiscord, make_settings: SettingsFactory
+) -> None:
+    fake, general = fake_discord, fake_discord.channel_id("general")
+    settings = make_settings(stream_interval=FAST)
+
+    def answered(count: int) -> bool:
+        return len(fake.messages[general]) == count and all(map(done, fake.messages[general]))
+
+    async with bot(fake, settings):
+        assert await listen(fake, "on", user="bob") == say("admin_only", name="listen")
+        assert await listen(fake, "on") == say("listen.on")
+        await fake.send_message(general, "no mention needed", author="bob")
+        await fake.wait_for(lambda: answered(1))
+    async with bot(fake, settings):  # a new Parley on the same database file
+        await fake.send_message(general, "still listening?", author="bob")
+        await fake.wait_for(lambda: answered(2))
+        # In a thread, /listen is its parent channel's.
+        assert await listen(fake, "off", channel="existing-thread") == say("listen.off")
+        await fake.send_message(general, "not answered", author="bob")
+        await fake.send_message(general, "but this is", author="bob", mentions_bot=True)
+        await fake.wait_for(lambda: answered(3))
+        await asyncio.sleep(0.2)  # time enough for a wrong answer to "not answered" to start
+    assert [m.content for m in fake.messages[general]] == [
+        "echo: [bob] no mention needed", "echo: [bob] still listening?", "echo: [bob] but this is"]
+
+
 async def test_model_failure_is_shown_as_the_error(
     fake_discord: FakeDiscord, fake_model: FakeModel, make_settings: SettingsFactory
 ) -> None:

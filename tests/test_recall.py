@@ -18,6 +18,7 @@ from tests.memory_helpers import (
     GENERAL,
     RANDOM,
     filler,
+    old_conversation,
     parley_on,
     reply_prompt,
     say_to,
@@ -104,12 +105,11 @@ async def test_migration_indexes_existing_history(database_url: str) -> None:
     engine: AsyncEngine = create_engine(database_url)
     try:
         await migrate(engine, "0001")
-        store = Store(engine)
-        conversation = await store.conversation(GENERAL)
-        await store.add(conversation.id, NewMessage("user", "u-alice", "Alice",
-                                                    "The vault opens with a brass key.", 9))
+        conversation_id = await old_conversation(engine, GENERAL)
+        await Store(engine).add(conversation_id, NewMessage("user", "u-alice", "Alice",
+                                                            "The vault opens with a brass key.", 9))
         await migrate(engine)
-        hits = await FullText(engine).messages([conversation.id], ["brass"], 5)
+        hits = await FullText(engine).messages([conversation_id], ["brass"], 5)
         assert [hit.content for hit in hits] == ["The vault opens with a brass key."]
     finally:
         await engine.dispose()

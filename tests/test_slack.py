@@ -174,6 +174,34 @@ async def test_every_message_in_an_answer_channel(
     assert fake_slack.messages[GENERAL] == []
 
 
+async def test_listen_makes_a_channel_answer_everything_across_restarts(
+    fake_slack: FakeSlack, slack_settings: Callable[..., Any]
+) -> None:
+    settings = slack_settings(slack_admin_users=ALICE)
+    by_bob = fake_slack.slash_command("/listen", "on", user=BOB)
+    by_alice = fake_slack.slash_command("/listen", "on")
+    async with running(fake_slack, settings) as bot:
+        await bot.post(fake_slack.message_event("before"))
+        for form in (by_bob, by_alice):
+            await bot.post(form)
+            await bot.settle()
+        await bot.post(fake_slack.message_event("anyone?"))
+        first = await bot.final(GENERAL, text="anyone?")
+    async with running(fake_slack, settings) as bot:  # a new app on the same database file
+        await bot.post(fake_slack.message_event("still there?"))
+        second = await bot.final(GENERAL, text="still there?")
+
+    def answer(form: dict[str, str]) -> str:
+        (post,) = fake_slack.webhook_posts_for(form["response_url"])
+        return str(post.body["text"])
+
+    assert answer(by_bob) == say("admin_only", name="listen")
+    assert answer(by_alice) == say("listen.on")
+    assert [(m.text, m.thread_ts) for m in (first, second)] == [
+        ("echo: [alice] anyone?", None), ("echo: [alice] still there?", None)]
+    assert len(fake_slack.messages[GENERAL]) == 2  # "before" was not answered
+
+
 async def test_own_and_bot_messages_and_edits_are_ignored(
     bot: Running, fake_model: FakeModel
 ) -> None:

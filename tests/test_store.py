@@ -11,6 +11,7 @@ from sqlalchemy import inspect, text
 from bot.messages import ConversationKey
 from memory.db import create_engine, migrate
 from memory.store import NewMessage, Store
+from tests.memory_helpers import old_conversation
 
 KEY = ConversationKey("test", "w", "c")
 
@@ -86,3 +87,22 @@ async def test_reset_and_persona(store: Store) -> None:
     assert [m.content for m in window] == ["new"]
     assert (await store.usage(state)).messages == 1
     assert len(await store.messages(state.id)) == 4
+
+
+async def test_listening_is_stored_per_channel_and_migrates_off(database_url: str) -> None:
+    engine = create_engine(database_url)
+    await migrate(engine, "0004")
+    await old_conversation(engine, ConversationKey("test", "w", "old"))
+    await migrate(engine)
+    store = Store(engine)
+    assert not await store.listening(ConversationKey("test", "w", "old"))
+    await store.set_listening(ConversationKey("test", "w", "c", thread="t1"), on=True)
+    await engine.dispose()
+
+    engine = create_engine(database_url)  # a new store: nothing cached
+    store = Store(engine)
+    assert await store.listening(KEY)
+    assert await store.listening(ConversationKey("test", "w", "c", thread="t2"))
+    assert not await store.listening(ConversationKey("test", "w", "other"))
+    assert not await store.exists(ConversationKey("test", "w", "c", thread="t1"))
+    await engine.dispose()

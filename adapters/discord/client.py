@@ -109,7 +109,10 @@ class ParleyClient(discord.Client):
             return Trigger.MENTION
         if await self._replies_to(message, me):
             return Trigger.REPLY
-        if self.policy.answers_all(message.channel):
+        # Listed in the settings, or switched on with /listen (a thread's key names its parent
+        # channel, whose flag it follows).
+        if self.policy.answers_all(message.channel) or await self.parley.store.listening(
+                conversation_key(message.channel, message.guild)):
             return Trigger.CHANNEL
         if isinstance(message.channel, discord.Thread) \
                 and await self._takes_part(message.channel, me):

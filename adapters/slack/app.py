@@ -50,7 +50,8 @@ class SlackAdapter:
                       exc.response.get("error"))
             return
         app = AsyncApp(client=client, signing_secret=settings.slack_signing_secret or "")
-        SlackListeners(parley, client, Policy(settings, str(identity["user_id"]))).register(app)
+        policy = Policy(settings, str(identity["user_id"]), parley.store)
+        SlackListeners(parley, client, policy).register(app)
         await self._transport(app).serve(self._serving)
 
     def _transport(self, app: AsyncApp) -> Transport:

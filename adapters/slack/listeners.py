@@ -62,7 +62,8 @@ class SlackListeners:
         self._answer_later(self.policy.route_mention(event, str(body.get("team_id", ""))), event)
 
     async def on_message(self, body: dict[str, Any], event: Event) -> None:
-        self._answer_later(self.policy.route_message(event, str(body.get("team_id", ""))), event)
+        self._answer_later(await self.policy.route_message(event, str(body.get("team_id", ""))),
+                           event)
 
     def _answer_later(self, route: Route | None, event: Event) -> None:
         if route is not None:

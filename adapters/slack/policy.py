@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.messages import ConversationKey
 from bot.settings import Settings
+from memory.store import Store
 
 PLATFORM = "slack"
 # New messages by people; everything else (message_changed, message_deleted, bot_message,
@@ -40,8 +41,9 @@ def mention(bot_user_id: str) -> str:
 
 
 class Policy:
-    def __init__(self, settings: Settings, bot_user_id: str) -> None:
+    def __init__(self, settings: Settings, bot_user_id: str, store: Store) -> None:
         self.bot_user_id = bot_user_id
+        self.store = store
         self.allowed_channels = settings.slack_allowed_channels
         self.allowed_users = settings.slack_allowed_users
         self.admins = settings.slack_admin_users
@@ -69,18 +71,22 @@ class Policy:
             return None
         return Route(_key(event, team, event.get("thread_ts") or event["ts"]))
 
-    def route_message(self, event: Event, team: str) -> Route | None:
+    async def route_message(self, event: Event, team: str) -> Route | None:
         """`message` events; a channel message mentioning Parley is left to `app_mention`,
         which Slack sends for the same message."""
         if not self.from_person(event):
             return None
         thread = event.get("thread_ts") or ""
-        channel = str(event.get("channel", ""))
-        if event.get("channel_type") == "im" or channel in self.answer_channels:
-            return Route(_key(event, team, thread))
+        key = _key(event, team, thread)
+        if event.get("channel_type") == "im" or await self._answers_all(key):
+            return Route(key)
         if mention(self.bot_user_id) in str(event.get("text", "")) or not thread:
             return None
-        return Route(_key(event, team, thread), if_participating=True)
+        return Route(key, if_participating=True)
+
+    async def _answers_all(self, key: ConversationKey) -> bool:
+        """Listed in the settings, or switched on with /listen (stored for the channel)."""
+        return key.channel in self.answer_channels or await self.store.listening(key)
 
 
 def _key(event: Event, team: str, thread: str) -> ConversationKey:
