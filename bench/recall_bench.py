@@ -128,11 +128,13 @@ async def assemble(parley: Parley, text: str) -> str:
         "user", author.id, author.name, text, tokens))
     assert stored is not None
     system = parley.settings.system_prompt
-    budget = parley.prompts.message_budget(parley.counter.count(system))
+    system_tokens = parley.counter.count(system)
+    budget = parley.prompts.message_budget(system_tokens)
     sections: list[Section] = []
     for provider in parley.providers:
         sections += await provider.sections(conversation, Inbound(KEY, author, text), budget)
-    prompt = await parley.prompts.build(conversation, system, Newest(stored, rendered, tokens),
+    prompt = await parley.prompts.build(conversation, (system, system_tokens),
+                                        Newest(stored, rendered, tokens),
                                         tuple(sections))
     assert prompt.tokens <= WINDOW - parley.settings.max_reply_tokens
     return "\n".join(str(m["content"]) for m in prompt.messages)

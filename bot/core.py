@@ -23,6 +23,7 @@ from bot.lifecycle import ReplyGate
 from bot.locks import KeyedLocks
 from bot.logs import Redactor, ReplyLog, settings_secrets
 from bot.messages import (
+    Attachment,
     Author,
     Command,
     ConversationKey,
@@ -48,6 +49,12 @@ log = logging.getLogger(__name__)
 _RETRY_SCALE = 0.6
 # Text longer than this is tokenized in a worker thread.
 _OFFLOAD_CHARS = 20_000
+
+
+def _is_document(attachment: Attachment) -> bool:
+    # Files too large to download arrive without data: `prepare` reports those.
+    return bool(attachment.data) and document_kind(attachment.filename,
+                                                   attachment.content_type) is not None
 
 
 def _refuses_tools(error: ChatError) -> bool:
@@ -129,16 +136,29 @@ class Parley:
             yield await self._run_command(message, command)
             return
         files = prepare(message.text, message.attachments, self.settings)
-        notes = await self._add_attachments(message)
-        if not files.answerable:
-            told = "\n".join(note for note in (*notes, files.notice) if note)
-            yield Final(told or say("empty"), Outcome.COMMAND if notes else Outcome.EMPTY)
+        documents = [a for a in message.attachments if _is_document(a)]
+        if not files.answerable and not documents:
+            yield Final(files.notice or say("empty"), Outcome.EMPTY)
             return
-        # Notices (skipped files, documents added) are shown above the reply, never stored.
-        notice = "".join(f"{note}\n\n" for note in (files.notice, *notes) if note)
+        message = replace(message, text=files.text)
         async with self._locks.hold(message.key):
             try:
-                async for event in self._converse(replace(message, text=files.text), force,
+                conversation = await self.store.conversation(message.key)
+                newest = await self._store_user_message(conversation, message)
+                if newest is None:
+                    log.info("ignoring re-delivered message %s in %s", message.message_id,
+                             message.key)
+                    return
+                # Only now, so a re-delivered message never stores its documents twice.
+                notes = [await self._add_document(conversation, message.author, a)
+                         for a in documents]
+                if not files.answerable:  # documents only: nothing to ask the model
+                    told = "\n".join(note for note in (*notes, files.notice) if note)
+                    yield Final(told, Outcome.COMMAND)
+                    return
+                # Notices (skipped files, documents added) go above the reply, never stored.
+                notice = "".join(f"{note}\n\n" for note in (files.notice, *notes) if note)
+                async for event in self._converse(conversation, newest, message, force,
                                                   files.images):
                     if isinstance(event, Delta):
                         yield Delta(notice + event.text)
@@ -152,35 +172,34 @@ class Parley:
     async def record(self, message: Inbound) -> None:
         """Remember a message the bot does not answer (e.g. channel chatter), once."""
         text = prepare(message.text, message.attachments, self.settings).text
-        await self._add_attachments(message)
         if not text.strip():
             return
         async with self._locks.hold(message.key):
             conversation = await self.store.conversation(message.key)
-            await self._store_user_message(conversation, replace(message, text=text))
+            if await self._store_user_message(conversation, replace(message, text=text)):
+                for attachment in message.attachments:
+                    if _is_document(attachment):
+                        await self._add_document(conversation, message.author, attachment)
 
     async def add_document(self, key: ConversationKey, author: Author, filename: str,
                            data: bytes, content_type: str = "") -> str:
-        """Make a shared text, Markdown or PDF file recallable in its conversation.
-
-        For adapters (and `Inbound.attachments`); returns what to tell the person.
-        """
+        """Make a shared text, Markdown or PDF file recallable in its conversation (`parley
+        memory add-file`); returns what to tell the person."""
         conversation = await self.store.conversation(key)
+        return await self._add_document(conversation, author,
+                                        Attachment(filename, content_type, data))
+
+    async def _add_document(self, conversation: ConversationState, author: Author,
+                            attachment: Attachment) -> str:
         try:
             passages = await self.documents.add(NewDocument(
-                conversation.id, author.id, author.name, filename, data, content_type))
+                conversation.id, author.id, author.name, attachment.filename, attachment.data,
+                attachment.content_type))
         except UnreadableDocument as exc:
-            log.info("could not read %s shared in %s: %s", filename, key, exc)
-            return say("document.unreadable", filename=filename, reason=str(exc))
-        return say("document.added", filename=filename, passages=passages)
-
-    async def _add_attachments(self, message: Inbound) -> list[str]:
-        """Store shared documents (other files are ignored); what to tell the person."""
-        return [await self.add_document(message.key, message.author, a.filename, a.data,
-                                        a.content_type)
-                for a in message.attachments
-                # Files too large to download arrive without data: `prepare` reports those.
-                if a.data and document_kind(a.filename, a.content_type)]
+            log.info("could not read %s shared in conversation %s: %s", attachment.filename,
+                     conversation.id, exc)
+            return say("document.unreadable", filename=attachment.filename, reason=str(exc))
+        return say("document.added", filename=attachment.filename, passages=passages)
 
     async def _run_command(self, message: Inbound, command: Command) -> Final:
         spec = self.commands.get(command.name)
@@ -209,27 +228,25 @@ class Parley:
         ))
         return None if stored_id is None else Newest(stored_id, text, tokens)
 
-    async def _converse(self, message: Inbound,
-                        force: str | None = None,
+    async def _converse(self, conversation: ConversationState, newest: Newest,
+                        message: Inbound, force: str | None = None,
                         images: tuple[ChatPart, ...] = ()) -> AsyncIterator[ReplyEvent]:
-        conversation = await self.store.conversation(message.key)
-        newest = await self._store_user_message(conversation, message)
-        if newest is None:
-            log.info("ignoring re-delivered message %s in %s", message.message_id, message.key)
-            return
+        """Answer `newest`, already stored: prompt within the budget, stream, store the reply."""
         system = conversation.persona or self.settings.system_prompt
-        forced = await self._force(force, message.text, await self.count(system))
+        system_tokens = await self.count(system)
+        forced = await self._force(force, message.text, system_tokens)
         # A forced tool's results are already in the prompt: nothing more to offer the model.
         offered = [] if forced or self.tools_refused else list(self.tools.values())
         scale = 1.0
         while True:
             try:
-                budget = self.prompts.message_budget(await self.count(system), scale)
+                budget = self.prompts.message_budget(system_tokens, scale)
                 sections = await self._sections(conversation, message, budget)
                 if forced is not None:
                     sections += (Section({"role": "system", "content": forced[1].content},
                                          forced[1].tokens),)
-                prompt = await self.prompts.build(conversation, system, newest, sections, scale,
+                prompt = await self.prompts.build(conversation, (system, system_tokens), newest,
+                                                  sections, scale,
                                                   reserve(offered, self.counter, budget))
                 # Images go with this prompt only (history keeps their names): their token
                 # cost depends on the model, so they are not budgeted; an overflow re-trims.

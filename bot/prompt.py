@@ -89,14 +89,14 @@ class PromptBuilder:
     async def build(
         self,
         conversation: ConversationState,
-        system: str,
+        system: tuple[str, int],  # the persona and its token count
         newest: Newest,
         sections: tuple[Section, ...] = (),
         scale: float = 1.0,
         reserve: int = 0,
     ) -> Prompt:
         """`reserve`: tokens kept free besides the reply's (e.g. for tool results)."""
-        system_tokens = self.counter.count(system)
+        system_text, system_tokens = system
         fixed = system_tokens + sum(s.tokens + TOKENS_PER_MESSAGE for s in sections)
         budget = self.message_budget(fixed + reserve, scale)
         if budget <= TOKENS_PER_MESSAGE:
@@ -113,7 +113,7 @@ class PromptBuilder:
 
         history = await self.store.window(conversation, newest.id,
                                           budget - tokens - TOKENS_PER_MESSAGE, TOKENS_PER_MESSAGE)
-        messages: list[ChatMessage] = [{"role": "system", "content": system}]
+        messages: list[ChatMessage] = [{"role": "system", "content": system_text}]
         messages += [s.message for s in sections]
         messages += [{"role": m.role, "content": render(m.role, m.author_name, m.content)}
                      for m in history]

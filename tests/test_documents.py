@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.messages import Attachment, Inbound, Outcome
 from memory.documents import split_passages
+from memory.tables import Document
 from tests.conftest import SettingsFactory
 from tests.fakes.model_server import FakeModel
 from tests.fakes.pdf import make_pdf
@@ -36,6 +40,20 @@ async def test_text_with_an_attachment_is_answered_using_it(
         await say_to(parley, GENERAL, ALICE, question,
                      (Attachment("offsite.md", "text/markdown", notes),))
         assert "Lisbon" in reply_prompt(fake_model, question)
+
+
+async def test_a_redelivered_message_stores_its_document_once(
+        make_settings: SettingsFactory, database_url: str) -> None:
+    shared = Inbound(GENERAL, ALICE, "", message_id="m-1", attachments=(
+        Attachment("notes.md", "text/markdown", b"# Notes\n\nThe budget is 40k.\n"),))
+    async with parley_on(make_settings, database_url) as parley:
+        first = [event async for event in parley.reply(shared)]
+        again = [event async for event in parley.reply(shared)]
+        await parley.record(shared)
+        async with AsyncSession(parley.store.engine) as session:
+            documents = await session.scalar(select(func.count()).select_from(Document))
+    assert "notes.md" in first[-1].text and again == []
+    assert documents == 1
 
 
 async def test_unreadable_files_are_reported_not_raised(
