@@ -56,8 +56,14 @@ def terminal_author() -> Author:
 
 
 class TerminalChat:
-    def __init__(self, parley: Parley, conversation: str, stdin: TextIO = sys.stdin,
-                 stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> None:
+    def __init__(
+        self,
+        parley: Parley,
+        conversation: str,
+        stdin: TextIO = sys.stdin,
+        stdout: TextIO = sys.stdout,
+        stderr: TextIO = sys.stderr,
+    ) -> None:
         self.parley = parley
         self.key = terminal_key(conversation)
         self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
@@ -86,7 +92,7 @@ class TerminalChat:
         shown = ""
         async for event in self.parley.reply(Inbound(self.key, self.author, text)):
             if isinstance(event, Delta):
-                self.stdout.write(event.text[len(shown):])
+                self.stdout.write(event.text[len(shown) :])
                 self.stdout.flush()
                 shown = event.text
             elif isinstance(event, Final):
@@ -99,7 +105,7 @@ class TerminalChat:
             self.stderr.write(final.text + "\n")
             self.stderr.flush()
         else:
-            rest = final.text[len(shown):] if final.text.startswith(shown) else final.text
+            rest = final.text[len(shown) :] if final.text.startswith(shown) else final.text
             self.stdout.write(rest)
             self.stdout.write("\n")
         self.stdout.flush()

@@ -50,10 +50,50 @@ EMBEDDED = 20_000  # newest messages given vectors in the latency run
 KEY = ConversationKey("bench", "w", "c")
 PEOPLE = ("Alice", "Bongani", "Chae-won")
 COMMON = [
-    "the", "we", "it", "to", "is", "and", "of", "for", "on", "that", "this", "was", "just", "so",
-    "but", "with", "about", "today", "really", "think", "maybe", "going", "yeah", "lunch",
-    "meeting", "coffee", "weather", "weekend", "later", "again", "sounds", "good", "okay", "sure",
-    "team", "code", "review", "deploy", "bug", "ticket", "morning", "call", "notes", "plan",
+    "the",
+    "we",
+    "it",
+    "to",
+    "is",
+    "and",
+    "of",
+    "for",
+    "on",
+    "that",
+    "this",
+    "was",
+    "just",
+    "so",
+    "but",
+    "with",
+    "about",
+    "today",
+    "really",
+    "think",
+    "maybe",
+    "going",
+    "yeah",
+    "lunch",
+    "meeting",
+    "coffee",
+    "weather",
+    "weekend",
+    "later",
+    "again",
+    "sounds",
+    "good",
+    "okay",
+    "sure",
+    "team",
+    "code",
+    "review",
+    "deploy",
+    "bug",
+    "ticket",
+    "morning",
+    "call",
+    "notes",
+    "plan",
 ]
 # (statement, question): {e} an entity, {v} the answer.
 FACTS = (
@@ -66,8 +106,28 @@ FACTS = (
 
 
 def word(rng: random.Random, syllables: int) -> str:
-    return "".join(rng.choice(("ka", "lo", "vi", "ren", "to", "mar", "su", "del", "ni", "bo",
-                               "qua", "zen", "fi", "ro", "tal")) for _ in range(syllables))
+    return "".join(
+        rng.choice(
+            (
+                "ka",
+                "lo",
+                "vi",
+                "ren",
+                "to",
+                "mar",
+                "su",
+                "del",
+                "ni",
+                "bo",
+                "qua",
+                "zen",
+                "fi",
+                "ro",
+                "tal",
+            )
+        )
+        for _ in range(syllables)
+    )
 
 
 @dataclass(frozen=True)
@@ -81,8 +141,14 @@ def generate(seed: int, sessions: int) -> tuple[list[tuple[str, str, datetime]],
     rng = random.Random(seed)
     entities = sorted({word(rng, 3).capitalize() for _ in range(400)})
     topics = [word(rng, 2) for _ in range(300)]
-    facts = [(FACTS[n % len(FACTS)], rng.choice(entities),
-              f"{word(rng, 2).capitalize()}{rng.randint(10, 99)}") for n in range(50)]
+    facts = [
+        (
+            FACTS[n % len(FACTS)],
+            rng.choice(entities),
+            f"{word(rng, 2).capitalize()}{rng.randint(10, 99)}",
+        )
+        for n in range(50)
+    ]
     total = sessions * 50
     plants = dict(zip(rng.sample(range(total), len(facts)), facts, strict=True))
     messages: list[tuple[str, str, datetime]] = []
@@ -104,18 +170,24 @@ def generate(seed: int, sessions: int) -> tuple[list[tuple[str, str, datetime]],
             words.append(rng.choice(entities))
         rng.shuffle(words)
         messages.append((author, " ".join(words).capitalize() + ".", when))
-    questions = [Question(question.format(e=entity), answer)
-                 for (_statement, question), entity, answer in facts]
+    questions = [
+        Question(question.format(e=entity), answer)
+        for (_statement, question), entity, answer in facts
+    ]
     return messages, questions
 
 
 def settings(database: Path, recall: bool, embeddings: str | None = None) -> Settings:
     """`embeddings`: the base URL of an embedding endpoint (None: off)."""
-    return Settings(_env_file=None,  # type: ignore[call-arg]
-                    openai_base_url=embeddings or "http://127.0.0.1:9/v1",
-                    database_url=f"sqlite+aiosqlite:///{database}", context_tokens=WINDOW,
-                    max_reply_tokens=512, recall=recall,
-                    embedding_model=EMBEDDING_MODEL if embeddings else None)
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        openai_base_url=embeddings or "http://127.0.0.1:9/v1",
+        database_url=f"sqlite+aiosqlite:///{database}",
+        context_tokens=WINDOW,
+        max_reply_tokens=512,
+        recall=recall,
+        embedding_model=EMBEDDING_MODEL if embeddings else None,
+    )
 
 
 async def assemble(parley: Parley, text: str) -> str:
@@ -124,8 +196,9 @@ async def assemble(parley: Parley, text: str) -> str:
     author = Author("asker", PEOPLE[0])
     rendered = render("user", author.name, text)
     tokens = parley.counter.count(rendered)
-    stored = await parley.store.add(conversation.id, NewMessage(
-        "user", author.id, author.name, text, tokens))
+    stored = await parley.store.add(
+        conversation.id, NewMessage("user", author.id, author.name, text, tokens)
+    )
     assert stored is not None
     system = parley.settings.system_prompt
     system_tokens = parley.counter.count(system)
@@ -133,35 +206,53 @@ async def assemble(parley: Parley, text: str) -> str:
     sections: list[Section] = []
     for provider in parley.providers:
         sections += await provider.sections(conversation, Inbound(KEY, author, text), budget)
-    prompt = await parley.prompts.build(conversation, (system, system_tokens),
-                                        Newest(stored, rendered, tokens),
-                                        tuple(sections))
+    prompt = await parley.prompts.build(
+        conversation, (system, system_tokens), Newest(stored, rendered, tokens), tuple(sections)
+    )
     assert prompt.tokens <= WINDOW - parley.settings.max_reply_tokens
     return "\n".join(str(m["content"]) for m in prompt.messages)
 
 
-async def evidence_recall(seed: int, sessions: int, directory: Path,
-                          embeddings: str | None) -> dict[str, float]:
+async def evidence_recall(
+    seed: int, sessions: int, directory: Path, embeddings: str | None
+) -> dict[str, float]:
     messages, questions = generate(seed, sessions)
     results: dict[str, float] = {}
-    runs: list[tuple[str, bool, str | None]] = [("plain window", False, None),
-                                                ("recall on", True, None)]
+    runs: list[tuple[str, bool, str | None]] = [
+        ("plain window", False, None),
+        ("recall on", True, None),
+    ]
     if embeddings:
         runs.append(("+ embeddings", True, embeddings))
     for label, recall, endpoint in runs:
         async with open_parley(settings(directory / f"{label}.db", recall, endpoint)) as parley:
             conversation = await parley.store.conversation(KEY)
-            await import_rows(parley.store.engine, [ImportRow(KEY, {
-                "role": "user", "author_id": author, "author_name": author, "content": content,
-                "tokens": parley.counter.count(render("user", author, content)),
-                "created_at": when}) for author, content, when in messages])
+            await import_rows(
+                parley.store.engine,
+                [
+                    ImportRow(
+                        KEY,
+                        {
+                            "role": "user",
+                            "author_id": author,
+                            "author_name": author,
+                            "content": content,
+                            "tokens": parley.counter.count(render("user", author, content)),
+                            "created_at": when,
+                        },
+                    )
+                    for author, content, when in messages
+                ],
+            )
             for indexer in (x for x in parley.listeners if isinstance(x, Indexer)):
                 for _reply in range(len(messages) // 256 + 2):  # as after that many replies
                     await indexer.index(conversation.id)
             found = sum([q.answer in await assemble(parley, q.text) for q in questions])
             results[label] = found / len(questions)
-    print(f"evidence recall, {len(messages):,} messages, {len(questions)} questions, "
-          f"{WINDOW:,}-token window (seed {seed}):")
+    print(
+        f"evidence recall, {len(messages):,} messages, {len(questions)} questions, "
+        f"{WINDOW:,}-token window (seed {seed}):"
+    )
     for label, share in results.items():
         print(f"  {label:>12}: {share:6.1%}")
     return results
@@ -184,7 +275,9 @@ def _bulk_fill(path: Path, conversation_id: int, count: int, seed: int) -> None:
             rows.append((conversation_id, "user", "u", "U", text, len(text) // 4 + 2, when))
         connection.executemany(
             "INSERT INTO messages (conversation_id, role, author_id, author_name, content, "
-            "tokens, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            "tokens, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
         connection.commit()
     connection.close()
 
@@ -192,18 +285,24 @@ def _bulk_fill(path: Path, conversation_id: int, count: int, seed: int) -> None:
 def _embed_newest(path: Path, conversation_id: int, count: int) -> None:
     """Vectors for the newest `count` messages, as the indexer would store them."""
     connection = sqlite3.connect(path)
-    rows = connection.execute("SELECT id, content FROM messages WHERE conversation_id = ? "
-                              "ORDER BY id DESC LIMIT ?", (conversation_id, count)).fetchall()
+    rows = connection.execute(
+        "SELECT id, content FROM messages WHERE conversation_id = ? ORDER BY id DESC LIMIT ?",
+        (conversation_id, count),
+    ).fetchall()
     connection.executemany(
         "INSERT INTO message_vectors (id, conversation_id, model, vector) VALUES (?, ?, ?, ?)",
-        [(row_id, conversation_id, EMBEDDING_MODEL, pack(bag_of_words(content)))
-         for row_id, content in rows])
+        [
+            (row_id, conversation_id, EMBEDDING_MODEL, pack(bag_of_words(content)))
+            for row_id, content in rows
+        ],
+    )
     connection.commit()
     connection.close()
 
 
-async def latency(seed: int, directory: Path, embeddings: str | None,
-                  count: int = 1_000_000) -> list[float]:
+async def latency(
+    seed: int, directory: Path, embeddings: str | None, count: int = 1_000_000
+) -> list[float]:
     path = directory / "million.db"
     async with open_parley(settings(path, True)) as parley:
         conversation = await parley.store.conversation(KEY)
@@ -215,21 +314,23 @@ async def latency(seed: int, directory: Path, embeddings: str | None,
     rng = random.Random(seed + 1)
     async with open_parley(settings(path, True, embeddings)) as parley:
         sample = [m.content for m in await parley.store.window(conversation, count // 2, 4000, 4)]
-        queries = [" ".join(rng.sample(text.split(), min(4, len(text.split()))))
-                   for text in sample[:50]]
+        queries = [
+            " ".join(rng.sample(text.split(), min(4, len(text.split())))) for text in sample[:50]
+        ]
         timings = []
         for text in queries:
             began = time.perf_counter()
             budget = parley.prompts.message_budget(0)
             for provider in parley.providers:
-                await provider.sections(conversation, Inbound(KEY, Author("u", "U"), text),
-                                        budget)
+                await provider.sections(conversation, Inbound(KEY, Author("u", "U"), text), budget)
             timings.append((time.perf_counter() - began) * 1000)
     timings.sort()
-    print(f"recall latency on one {count:,}-message conversation, {len(timings)} questions"
-          f"{' (embeddings on)' if embeddings else ''}: "
-          f"median {statistics.median(timings):.1f} ms, p95 "
-          f"{timings[int(len(timings) * 0.95) - 1]:.1f} ms, max {timings[-1]:.1f} ms")
+    print(
+        f"recall latency on one {count:,}-message conversation, {len(timings)} questions"
+        f"{' (embeddings on)' if embeddings else ''}: "
+        f"median {statistics.median(timings):.1f} ms, p95 "
+        f"{timings[int(len(timings) * 0.95) - 1]:.1f} ms, max {timings[-1]:.1f} ms"
+    )
     return timings
 
 
@@ -238,8 +339,11 @@ async def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--sessions", type=int, default=60)
     parser.add_argument("--million", action="store_true", help="also time recall at 1M messages")
-    parser.add_argument("--embeddings", action="store_true",
-                        help="also with an embedding model (a local deterministic fake)")
+    parser.add_argument(
+        "--embeddings",
+        action="store_true",
+        help="also with an embedding model (a local deterministic fake)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
         async with FakeModel() as model:

@@ -34,11 +34,20 @@ async def build(path: Path, size: int) -> Store:
     conversation = await store.conversation(ConversationKey("bench", "w", "c"))
     for start in range(0, size, BATCH):
         async with engine.begin() as connection:
-            await connection.execute(insert(Message), [
-                {"conversation_id": conversation.id, "role": "user", "author_id": "a",
-                 "author_name": "Alice", "content": f"message {i} " + "lorem ipsum " * 18,
-                 "tokens": 40}
-                for i in range(start, min(start + BATCH, size))])
+            await connection.execute(
+                insert(Message),
+                [
+                    {
+                        "conversation_id": conversation.id,
+                        "role": "user",
+                        "author_id": "a",
+                        "author_name": "Alice",
+                        "content": f"message {i} " + "lorem ipsum " * 18,
+                        "tokens": 40,
+                    }
+                    for i in range(start, min(start + BATCH, size))
+                ],
+            )
     return store
 
 

@@ -20,14 +20,52 @@ from memory.documents import document_kind
 
 ChatPart = dict[str, Any]
 
-_TEXT_TYPES = ("application/json", "application/xml", "application/yaml", "application/x-yaml",
-               "application/toml", "application/javascript", "application/x-sh",
-               "application/sql")
-_TEXT_SUFFIXES = frozenset({
-    ".txt", ".md", ".markdown", ".rst", ".csv", ".tsv", ".log", ".json", ".yaml", ".yml",
-    ".toml", ".ini", ".cfg", ".xml", ".html", ".css", ".py", ".js", ".ts", ".sh", ".sql",
-    ".c", ".h", ".cpp", ".rs", ".go", ".java", ".kt", ".rb", ".php", ".diff", ".patch",
-})
+_TEXT_TYPES = (
+    "application/json",
+    "application/xml",
+    "application/yaml",
+    "application/x-yaml",
+    "application/toml",
+    "application/javascript",
+    "application/x-sh",
+    "application/sql",
+)
+_TEXT_SUFFIXES = frozenset(
+    {
+        ".txt",
+        ".md",
+        ".markdown",
+        ".rst",
+        ".csv",
+        ".tsv",
+        ".log",
+        ".json",
+        ".yaml",
+        ".yml",
+        ".toml",
+        ".ini",
+        ".cfg",
+        ".xml",
+        ".html",
+        ".css",
+        ".py",
+        ".js",
+        ".ts",
+        ".sh",
+        ".sql",
+        ".c",
+        ".h",
+        ".cpp",
+        ".rs",
+        ".go",
+        ".java",
+        ".kt",
+        ".rb",
+        ".php",
+        ".diff",
+        ".patch",
+    }
+)
 
 
 class Kind(Enum):
@@ -41,8 +79,11 @@ def kind(filename: str, content_type: str) -> Kind:
     if mime.startswith("image/"):
         return Kind.IMAGE
     # Platforms label many source files application/octet-stream: trust the suffix too.
-    if mime.startswith("text/") or mime in _TEXT_TYPES \
-            or PurePosixPath(filename).suffix.lower() in _TEXT_SUFFIXES:
+    if (
+        mime.startswith("text/")
+        or mime in _TEXT_TYPES
+        or PurePosixPath(filename).suffix.lower() in _TEXT_SUFFIXES
+    ):
         return Kind.TEXT
     return Kind.OTHER
 
@@ -53,8 +94,11 @@ def should_download(filename: str, content_type: str, size: int, settings: Setti
         return False
     found = kind(filename, content_type)
     # PDFs are not read into the message, but become recallable documents (memory.documents).
-    return found is Kind.TEXT or (found is Kind.IMAGE and settings.vision) \
+    return (
+        found is Kind.TEXT
+        or (found is Kind.IMAGE and settings.vision)
         or document_kind(filename, content_type) is not None
+    )
 
 
 @dataclass(frozen=True)
@@ -108,8 +152,11 @@ def prepare(text: str, attachments: Sequence[Attachment], settings: Settings) ->
         notes.append(say("attach.too_large", names=", ".join(too_large), limit=_size(limit)))
     if refused:
         notes.append(say("attach.refused", names=", ".join(refused)))
-    answerable = bool(text.strip()) or bool(images) or any(
-        kind(a.filename, a.content_type) is Kind.TEXT and a.data for a in attachments)
+    answerable = (
+        bool(text.strip())
+        or bool(images)
+        or any(kind(a.filename, a.content_type) is Kind.TEXT and a.data for a in attachments)
+    )
     notice = say("attach.notice", notes=" ".join(notes)) if notes else ""
     return Prepared("\n\n".join(parts), answerable, tuple(images), notice)
 

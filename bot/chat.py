@@ -39,8 +39,11 @@ class ToolCall:
 
     def message(self) -> dict[str, Any]:
         """The call as it appears in the assistant message that requested it."""
-        return {"id": self.id, "type": "function",
-                "function": {"name": self.name, "arguments": self.arguments}}
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
 
 
 class ChatError(Exception):
@@ -61,8 +64,12 @@ class ContextTooLong(ChatError):
 
 def _is_context_error(exc: openai.APIStatusError) -> bool:
     text = f"{exc.code or ''} {exc.message}".lower()
-    return "context_length_exceeded" in text or "context length" in text \
-        or "maximum context" in text or "too many tokens" in text
+    return (
+        "context_length_exceeded" in text
+        or "context length" in text
+        or "maximum context" in text
+        or "too many tokens" in text
+    )
 
 
 def classify(exc: openai.APIError) -> ChatError:
@@ -129,13 +136,18 @@ class ChatClient:
                 if piece.function is not None:
                     part["name"] += piece.function.name or ""
                     part["arguments"] += piece.function.arguments or ""
-        calls = [ToolCall(part["id"] or f"call_{index}", part["name"], part["arguments"])
-                 for index, part in sorted(parts.items()) if part["name"]]
+        calls = [
+            ToolCall(part["id"] or f"call_{index}", part["name"], part["arguments"])
+            for index, part in sorted(parts.items())
+            if part["name"]
+        ]
         if calls:
             yield calls
 
     async def _chunks(
-        self, messages: list[ChatMessage], tools: list[dict[str, Any]] | None = None,
+        self,
+        messages: list[ChatMessage],
+        tools: list[dict[str, Any]] | None = None,
         tool_choice: ChatCompletionToolChoiceOptionParam | None = None,
     ) -> AsyncIterator[ChatCompletionChunk]:
         try:
@@ -157,14 +169,14 @@ class ChatClient:
             log.warning("chat call failed: %s", error, extra={"model": self.model})
             raise error from exc
 
-    async def embed(self, model: str, texts: list[str],
-                    retries: bool = True) -> list[list[float]]:
+    async def embed(self, model: str, texts: list[str], retries: bool = True) -> list[list[float]]:
         """One vector per text from `/v1/embeddings` (same endpoint and key as chat); raise
         ChatError on failure."""
         client = self._client if retries else self._client.with_options(max_retries=0)
         try:
             response = await client.embeddings.create(
-                model=model, input=texts, encoding_format="float")
+                model=model, input=texts, encoding_format="float"
+            )
         except openai.APIError as exc:
             raise classify(exc) from exc
         return [item.embedding for item in sorted(response.data, key=lambda item: item.index)]

@@ -16,17 +16,21 @@ from bot.settings import ConfigError, Settings, load_settings
 from bot.texts import say
 from memory.transfer import Format
 
-app = typer.Typer(help="Parley: a self-hosted chatbot that remembers.", no_args_is_help=True,
-                  add_completion=False)
+app = typer.Typer(
+    help="Parley: a self-hosted chatbot that remembers.", no_args_is_help=True, add_completion=False
+)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 discord_app = typer.Typer(help="Discord set-up.", no_args_is_help=True)
 app.add_typer(discord_app, name="discord")
-memory_app = typer.Typer(help="Long-term memory: documents, export and import.",
-                         no_args_is_help=True)
+memory_app = typer.Typer(
+    help="Long-term memory: documents, export and import.", no_args_is_help=True
+)
 app.add_typer(memory_app, name="memory")
-ConversationOption = Annotated[str | None, typer.Option(
-    "--conversation", "-c", help="Terminal conversation name (as in `parley chat`).")]
+ConversationOption = Annotated[
+    str | None,
+    typer.Option("--conversation", "-c", help="Terminal conversation name (as in `parley chat`)."),
+]
 
 
 def _settings() -> Settings:
@@ -51,8 +55,9 @@ def _run(job: Callable[[Settings], Coroutine[Any, Any, None]], quiet: bool = Fal
 
 @app.command()
 def chat(
-    conversation: Annotated[str, typer.Option(
-        "--conversation", "-c", help="Name of the conversation to continue.")] = "default",
+    conversation: Annotated[
+        str, typer.Option("--conversation", "-c", help="Name of the conversation to continue.")
+    ] = "default",
 ) -> None:
     """Chat in the terminal; history is kept across runs."""
     from adapters.terminal import TerminalChat
@@ -61,8 +66,9 @@ def chat(
 
     async def job(settings: Settings) -> None:
         async with open_parley(settings) as parley:
-            await serve([TerminalChat(parley, conversation).run()], parley.gate,
-                        settings.shutdown_timeout)
+            await serve(
+                [TerminalChat(parley, conversation).run()], parley.gate, settings.shutdown_timeout
+            )
 
     _run(job, quiet=True)
 
@@ -80,8 +86,11 @@ def run() -> None:
             typer.echo(say("run.none"), err=True)
             raise typer.Exit(2)
         async with open_parley(settings) as parley, metrics_server(parley):
-            await serve([adapter.run(parley) for adapter in adapters], parley.gate,
-                        settings.shutdown_timeout)
+            await serve(
+                [adapter.run(parley) for adapter in adapters],
+                parley.gate,
+                settings.shutdown_timeout,
+            )
 
     _run(job)
 
@@ -110,8 +119,9 @@ def discord_sync() -> None:
             raise ConfigError(say("discord.no_token"))
         async with open_parley(settings) as parley:
             names = await sync_commands(parley, settings.discord_token)
-        typer.echo(say("discord.synced", count=len(names),
-                       names=", ".join(f"/{name}" for name in names)))
+        typer.echo(
+            say("discord.synced", count=len(names), names=", ".join(f"/{name}" for name in names))
+        )
 
 
 async def _read_file(path: Path) -> bytes:
@@ -134,8 +144,11 @@ def memory_add_file(
     async def job(settings: Settings) -> None:
         data = await _read_file(path)
         async with open_parley(settings) as parley:
-            typer.echo(await parley.add_document(terminal_key(conversation or "default"),
-                                                 terminal_author(), path.name, data))
+            typer.echo(
+                await parley.add_document(
+                    terminal_key(conversation or "default"), terminal_author(), path.name, data
+                )
+            )
 
     _run(job)
 
@@ -159,18 +172,25 @@ def doctor() -> None:
 
 @app.command()
 def init(
-    directory: Annotated[Path, typer.Option(
-        "--dir", help="Where to write parley.toml and .env.")] = Path("."),
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where to write parley.toml and .env.")
+    ] = Path("."),
     force: Annotated[bool, typer.Option(help="Overwrite existing files.")] = False,
-    ask: Annotated[bool | None, typer.Option(
-        "--ask/--no-ask", help="Ask for the essentials (default: when run in a terminal).",
-        show_default=False)] = None,
+    ask: Annotated[
+        bool | None,
+        typer.Option(
+            "--ask/--no-ask",
+            help="Ask for the essentials (default: when run in a terminal).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Write a commented parley.toml and .env to start from."""
     from bot.init_files import Answers, ask_answers, write_files
 
-    answers = ask_answers(typer.prompt) if (sys.stdin.isatty() if ask is None else ask) \
-        else Answers()
+    answers = (
+        ask_answers(typer.prompt) if (sys.stdin.isatty() if ask is None else ask) else Answers()
+    )
     for path, written in write_files(directory, answers, force):
         typer.echo(say("init.wrote" if written else "init.exists", path=path))
     typer.echo(say("init.next"))
@@ -194,11 +214,13 @@ def healthcheck() -> None:
 @memory_app.command("export")
 def memory_export(
     conversation: ConversationOption = None,
-    all_conversations: Annotated[bool, typer.Option(
-        "--all", help="Export every conversation on every platform.")] = False,
+    all_conversations: Annotated[
+        bool, typer.Option("--all", help="Export every conversation on every platform.")
+    ] = False,
     fmt: Annotated[Format, typer.Option("--format", help="jsonl or markdown.")] = "jsonl",
-    output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="File to write; default: standard output.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write; default: standard output.")
+    ] = None,
 ) -> None:
     """Write a conversation's history (default: terminal conversation "default")."""
     from adapters.terminal import terminal_key

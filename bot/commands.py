@@ -42,8 +42,10 @@ class CommandSpec:
 
 async def _help(ctx: CommandContext, _args: str) -> str:
     lines = [say("help.header")]
-    lines += [say("help.line", usage=spec.usage, summary=spec.summary)
-              for spec in ctx.parley.commands.specs()]
+    lines += [
+        say("help.line", usage=spec.usage, summary=spec.summary)
+        for spec in ctx.parley.commands.specs()
+    ]
     lines.append(say("help.footer"))
     return "\n".join(lines)
 
@@ -81,17 +83,24 @@ async def _memory(ctx: CommandContext, _args: str) -> str:
     system_tokens = parley.counter.count(system)
     budget = parley.prompts.message_budget(system_tokens)
     fit = await parley.store.window(ctx.conversation, AFTER_ALL, budget, parley.per_message)
-    return say("memory.report", messages=f"{usage.messages:,}", tokens=f"{usage.tokens:,}",
-               window=f"{parley.prompts.window:,}", reserve=f"{parley.prompts.reply_reserve:,}",
-               system=f"{system_tokens:,}", fit_messages=f"{len(fit):,}",
-               fit_tokens=f"{sum(m.tokens for m in fit):,}")
+    return say(
+        "memory.report",
+        messages=f"{usage.messages:,}",
+        tokens=f"{usage.tokens:,}",
+        window=f"{parley.prompts.window:,}",
+        reserve=f"{parley.prompts.reply_reserve:,}",
+        system=f"{system_tokens:,}",
+        fit_messages=f"{len(fit):,}",
+        fit_tokens=f"{sum(m.tokens for m in fit):,}",
+    )
 
 
 async def _forget(ctx: CommandContext, args: str) -> str:
     if args.strip().lower() != "me":
         return say("forget.usage")
-    forgotten = await forget_author(ctx.parley.store.engine, ctx.message.key.platform,
-                                    ctx.message.author.id)
+    forgotten = await forget_author(
+        ctx.parley.store.engine, ctx.message.key.platform, ctx.message.author.id
+    )
     return say("forget.done", messages=forgotten.messages, documents=forgotten.documents)
 
 
@@ -134,12 +143,16 @@ class CommandRegistry:
 
 
 def default_commands() -> CommandRegistry:
-    return CommandRegistry([
-        CommandSpec("help", "/help", say("command.help"), _help),
-        CommandSpec("ask", "/ask <question>", say("command.ask")),
-        CommandSpec("reset", "/reset", say("command.reset"), _reset, admin_only=True),
-        CommandSpec("memory", "/memory", say("command.memory"), _memory),
-        CommandSpec("persona", "/persona [set <text> | clear]", say("command.persona"), _persona),
-        CommandSpec("forget", "/forget me", say("command.forget"), _forget),
-        CommandSpec("listen", "/listen [on|off]", say("command.listen"), _listen),
-    ])
+    return CommandRegistry(
+        [
+            CommandSpec("help", "/help", say("command.help"), _help),
+            CommandSpec("ask", "/ask <question>", say("command.ask")),
+            CommandSpec("reset", "/reset", say("command.reset"), _reset, admin_only=True),
+            CommandSpec("memory", "/memory", say("command.memory"), _memory),
+            CommandSpec(
+                "persona", "/persona [set <text> | clear]", say("command.persona"), _persona
+            ),
+            CommandSpec("forget", "/forget me", say("command.forget"), _forget),
+            CommandSpec("listen", "/listen [on|off]", say("command.listen"), _listen),
+        ]
+    )

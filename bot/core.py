@@ -53,8 +53,10 @@ _OFFLOAD_CHARS = 20_000
 
 def _is_document(attachment: Attachment) -> bool:
     # Files too large to download arrive without data: `prepare` reports those.
-    return bool(attachment.data) and document_kind(attachment.filename,
-                                                   attachment.content_type) is not None
+    return (
+        bool(attachment.data)
+        and document_kind(attachment.filename, attachment.content_type) is not None
+    )
 
 
 def _refuses_tools(error: ChatError) -> bool:
@@ -69,8 +71,9 @@ class ContextProvider(Protocol):
     it and reports exact token counts in its Sections, which are charged before history.
     """
 
-    async def sections(self, conversation: ConversationState, message: Inbound,
-                       budget: int) -> list[Section]: ...
+    async def sections(
+        self, conversation: ConversationState, message: Inbound, budget: int
+    ) -> list[Section]: ...
 
 
 class ReplyListener(Protocol):
@@ -81,14 +84,16 @@ class ReplyListener(Protocol):
 
 
 class Parley:
-    def __init__(self, settings: Settings, store: Store, chat: ChatClient,
-                 counter: TokenCounter, window: int) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, chat: ChatClient, counter: TokenCounter, window: int
+    ) -> None:
         self.settings = settings
         self.store = store
         self.chat = chat
         self.counter = counter
-        self.prompts = PromptBuilder(store, counter, window, settings.max_reply_tokens,
-                                     settings.strict_roles)
+        self.prompts = PromptBuilder(
+            store, counter, window, settings.max_reply_tokens, settings.strict_roles
+        )
         self.commands: CommandRegistry = default_commands()
         self.per_message = TOKENS_PER_MESSAGE
         self.providers: list[ContextProvider] = []
@@ -146,20 +151,23 @@ class Parley:
                 conversation = await self.store.conversation(message.key)
                 newest = await self._store_user_message(conversation, message)
                 if newest is None:
-                    log.info("ignoring re-delivered message %s in %s", message.message_id,
-                             message.key)
+                    log.info(
+                        "ignoring re-delivered message %s in %s", message.message_id, message.key
+                    )
                     return
                 # Only now, so a re-delivered message never stores its documents twice.
-                notes = [await self._add_document(conversation, message.author, a)
-                         for a in documents]
+                notes = [
+                    await self._add_document(conversation, message.author, a) for a in documents
+                ]
                 if not files.answerable:  # documents only: nothing to ask the model
                     told = "\n".join(note for note in (*notes, files.notice) if note)
                     yield Final(told, Outcome.COMMAND)
                     return
                 # Notices (skipped files, documents added) go above the reply, never stored.
                 notice = "".join(f"{note}\n\n" for note in (files.notice, *notes) if note)
-                async for event in self._converse(conversation, newest, message, force,
-                                                  files.images):
+                async for event in self._converse(
+                    conversation, newest, message, force, files.images
+                ):
                     if isinstance(event, Delta):
                         yield Delta(notice + event.text)
                     else:
@@ -181,23 +189,42 @@ class Parley:
                     if _is_document(attachment):
                         await self._add_document(conversation, message.author, attachment)
 
-    async def add_document(self, key: ConversationKey, author: Author, filename: str,
-                           data: bytes, content_type: str = "") -> str:
+    async def add_document(
+        self,
+        key: ConversationKey,
+        author: Author,
+        filename: str,
+        data: bytes,
+        content_type: str = "",
+    ) -> str:
         """Make a shared text, Markdown or PDF file recallable in its conversation (`parley
         memory add-file`); returns what to tell the person."""
         conversation = await self.store.conversation(key)
-        return await self._add_document(conversation, author,
-                                        Attachment(filename, content_type, data))
+        return await self._add_document(
+            conversation, author, Attachment(filename, content_type, data)
+        )
 
-    async def _add_document(self, conversation: ConversationState, author: Author,
-                            attachment: Attachment) -> str:
+    async def _add_document(
+        self, conversation: ConversationState, author: Author, attachment: Attachment
+    ) -> str:
         try:
-            passages = await self.documents.add(NewDocument(
-                conversation.id, author.id, author.name, attachment.filename, attachment.data,
-                attachment.content_type))
+            passages = await self.documents.add(
+                NewDocument(
+                    conversation.id,
+                    author.id,
+                    author.name,
+                    attachment.filename,
+                    attachment.data,
+                    attachment.content_type,
+                )
+            )
         except UnreadableDocument as exc:
-            log.info("could not read %s shared in conversation %s: %s", attachment.filename,
-                     conversation.id, exc)
+            log.info(
+                "could not read %s shared in conversation %s: %s",
+                attachment.filename,
+                conversation.id,
+                exc,
+            )
             return say("document.unreadable", filename=attachment.filename, reason=str(exc))
         return say("document.added", filename=attachment.filename, passages=passages)
 
@@ -210,8 +237,7 @@ class Parley:
         async with self._locks.hold(message.key):
             try:
                 conversation = await self.store.conversation(message.key)
-                text = await spec.handler(CommandContext(self, message, conversation),
-                                          command.args)
+                text = await spec.handler(CommandContext(self, message, conversation), command.args)
             except SQLAlchemyError:
                 log.exception("storage failed running /%s in %s", command.name, message.key)
                 return Final(say("error.storage"), Outcome.SERVER_ERROR)
@@ -222,15 +248,27 @@ class Parley:
     ) -> Newest | None:
         text = render("user", message.author.name, message.text)
         tokens = await self.count(text)
-        stored_id = await self.store.add(conversation.id, NewMessage(
-            role="user", author_id=message.author.id, author_name=message.author.name,
-            content=message.text, tokens=tokens, platform_message_id=message.message_id,
-        ))
+        stored_id = await self.store.add(
+            conversation.id,
+            NewMessage(
+                role="user",
+                author_id=message.author.id,
+                author_name=message.author.name,
+                content=message.text,
+                tokens=tokens,
+                platform_message_id=message.message_id,
+            ),
+        )
         return None if stored_id is None else Newest(stored_id, text, tokens)
 
-    async def _converse(self, conversation: ConversationState, newest: Newest,
-                        message: Inbound, force: str | None = None,
-                        images: tuple[ChatPart, ...] = ()) -> AsyncIterator[ReplyEvent]:
+    async def _converse(
+        self,
+        conversation: ConversationState,
+        newest: Newest,
+        message: Inbound,
+        force: str | None = None,
+        images: tuple[ChatPart, ...] = (),
+    ) -> AsyncIterator[ReplyEvent]:
         """Answer `newest`, already stored: prompt within the budget, stream, store the reply."""
         system = conversation.persona or self.settings.system_prompt
         system_tokens = await self.count(system)
@@ -243,11 +281,17 @@ class Parley:
                 budget = self.prompts.message_budget(system_tokens, scale)
                 sections = await self._sections(conversation, message, budget)
                 if forced is not None:
-                    sections += (Section({"role": "system", "content": forced[1].content},
-                                         forced[1].tokens),)
-                prompt = await self.prompts.build(conversation, (system, system_tokens), newest,
-                                                  sections, scale,
-                                                  reserve(offered, self.counter, budget))
+                    sections += (
+                        Section({"role": "system", "content": forced[1].content}, forced[1].tokens),
+                    )
+                prompt = await self.prompts.build(
+                    conversation,
+                    (system, system_tokens),
+                    newest,
+                    sections,
+                    scale,
+                    reserve(offered, self.counter, budget),
+                )
                 # Images go with this prompt only (history keeps their names): their token
                 # cost depends on the model, so they are not budgeted; an overflow re-trims.
                 prompt = replace(prompt, messages=with_images(prompt.messages, images))
@@ -262,8 +306,9 @@ class Parley:
                 return
             except ContextTooLong as exc:
                 if scale < 1.0:
-                    log.warning("prompt still too long after re-trim in %s: %s",
-                                message.key, exc.detail)
+                    log.warning(
+                        "prompt still too long after re-trim in %s: %s", message.key, exc.detail
+                    )
                     yield Final(say("error.context"), Outcome.BAD_REQUEST)
                     return
                 log.info("endpoint reports context overflow in %s; re-trimming", message.key)
@@ -272,17 +317,21 @@ class Parley:
                 if offered and _refuses_tools(exc):
                     # Ollama, vLLM and others refuse `tools` for some models: answer without
                     # them from now on rather than fail every message.
-                    log.warning("the endpoint refused function calling (%s); answering without "
-                                "tools. Set PARLEY_SEARCH_MODE=always to search on every "
-                                "message instead.", exc.detail[:200])
+                    log.warning(
+                        "the endpoint refused function calling (%s); answering without "
+                        "tools. Set PARLEY_SEARCH_MODE=always to search on every "
+                        "message instead.",
+                        exc.detail[:200],
+                    )
                     self.tools_refused = True
                     offered = []
                     continue
                 yield Final(self._error_text(exc), exc.outcome)
                 return
 
-    async def _force(self, name: str | None, text: str,
-                     system_tokens: int) -> tuple[str, ToolResult] | None:
+    async def _force(
+        self, name: str | None, text: str, system_tokens: int
+    ) -> tuple[str, ToolResult] | None:
         """Run the tool a person asked for (`/search`) on their message, before the model."""
         tool = self.tools.get(name or "")
         if tool is None:
@@ -290,8 +339,9 @@ class Parley:
         budget = min(tool.room, self.prompts.message_budget(system_tokens) // 3)
         return tool.name, await tool.run(tool.arguments_for(text), max(budget, 0), 1)
 
-    async def _sections(self, conversation: ConversationState, message: Inbound,
-                        budget: int) -> tuple[Section, ...]:
+    async def _sections(
+        self, conversation: ConversationState, message: Inbound, budget: int
+    ) -> tuple[Section, ...]:
         found: list[Section] = []
         for provider in self.providers:
             found += await provider.sections(conversation, message, budget)
@@ -315,8 +365,13 @@ class Parley:
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
 
-    async def _stream(self, conversation: ConversationState, prompt: Prompt, run: ToolRun,
-                      forced: tuple[str, ToolResult] | None) -> AsyncIterator[ReplyEvent]:
+    async def _stream(
+        self,
+        conversation: ConversationState,
+        prompt: Prompt,
+        run: ToolRun,
+        forced: tuple[str, ToolResult] | None,
+    ) -> AsyncIterator[ReplyEvent]:
         text = ""
         async for piece in run.stream(prompt.messages):
             text += piece
@@ -328,23 +383,40 @@ class Parley:
         # Compact records of the tool calls go before the reply, so follow-ups can use them.
         for name, result in used:
             if result.record:
-                await self.store.add(conversation.id, NewMessage(
-                    role="system", author_id=name, author_name=name, content=result.record,
-                    tokens=result.record_tokens,
-                ))
+                await self.store.add(
+                    conversation.id,
+                    NewMessage(
+                        role="system",
+                        author_id=name,
+                        author_name=name,
+                        content=result.record,
+                        tokens=result.record_tokens,
+                    ),
+                )
         tokens = await self.count(text)
-        await self.store.add(conversation.id, NewMessage(
-            role="assistant", author_id="parley", author_name="Parley", content=text,
-            tokens=tokens,
-        ))
+        await self.store.add(
+            conversation.id,
+            NewMessage(
+                role="assistant",
+                author_id="parley",
+                author_name="Parley",
+                content=text,
+                tokens=tokens,
+            ),
+        )
         for listener in self.listeners:
-            self.background(listener.after_reply(conversation, prompt),
-                            f"{type(listener).__name__} after reply")
+            self.background(
+                listener.after_reply(conversation, prompt), f"{type(listener).__name__} after reply"
+            )
         shown, sources = footer([result for _, result in used], text)
         yield Final(text + shown, sources=sources, usage=TokenUsage(prompt.tokens, tokens))
 
     def _error_text(self, error: ChatError) -> str:
         # The endpoint's own words reach the chat: never let them carry a credential.
         detail = self._redact(error.detail[:300])
-        return error_text(error.outcome, url=self.settings.openai_base_url,
-                          model=self.settings.model, detail=detail)
+        return error_text(
+            error.outcome,
+            url=self.settings.openai_base_url,
+            model=self.settings.model,
+            detail=detail,
+        )

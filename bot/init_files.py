@@ -19,8 +19,10 @@ from bot.texts import say
 
 PLATFORMS = ("discord", "slack")
 # Platform → the secrets asked for when it is chosen.
-_PLATFORM_SECRETS = {"discord": ("discord_token",),
-                     "slack": ("slack_bot_token", "slack_app_token", "slack_signing_secret")}
+_PLATFORM_SECRETS = {
+    "discord": ("discord_token",),
+    "slack": ("slack_bot_token", "slack_app_token", "slack_signing_secret"),
+}
 _TOML_HEADER = """\
 # Parley configuration, written by `parley init`.
 # Each setting can also come from its environment variable (shown) or from .env; the
@@ -40,28 +42,37 @@ class Answers:
 
 
 class Prompter(Protocol):
-    def __call__(self, text: str, *, default: Any = ..., hide_input: bool = ...,
-                 show_default: bool = ...) -> Any: ...
+    def __call__(
+        self, text: str, *, default: Any = ..., hide_input: bool = ..., show_default: bool = ...
+    ) -> Any: ...
 
 
 def ask_answers(prompt: Prompter) -> Answers:
     """Ask for the essentials in a terminal; empty answers leave placeholders."""
     base_url = str(prompt(say("init.endpoint"), default=DEFAULT_OPENAI_URL)).strip()
-    secrets = {"openai_api_key": str(prompt(say("init.api_key"), default="", hide_input=True,
-                                            show_default=False))}
+    secrets = {
+        "openai_api_key": str(
+            prompt(say("init.api_key"), default="", hide_input=True, show_default=False)
+        )
+    }
     model = str(prompt(say("init.model"), default=Answers.model)).strip()
     while True:
-        chosen = [name.strip().lower() for name in
-                  str(prompt(say("init.platforms"), default="", show_default=False)).split(",")
-                  if name.strip()]
+        chosen = [
+            name.strip().lower()
+            for name in str(prompt(say("init.platforms"), default="", show_default=False)).split(
+                ","
+            )
+            if name.strip()
+        ]
         unknown = [name for name in chosen if name not in PLATFORMS]
         if not unknown:
             break
         print(say("init.unknown_platform", names=", ".join(unknown)))
     for platform in chosen:
         for name in _PLATFORM_SECRETS[platform]:
-            secrets[name] = str(prompt(say(f"init.{name}"), default="", hide_input=True,
-                                       show_default=False))
+            secrets[name] = str(
+                prompt(say(f"init.{name}"), default="", hide_input=True, show_default=False)
+            )
     return Answers(base_url, model, {k: v.strip() for k, v in secrets.items() if v.strip()})
 
 
@@ -77,15 +88,17 @@ def _entry(doc: SettingDoc, value: object, chosen: bool) -> str:
     comment = f"# {doc.description}\n# env: {doc.env}\n"
     if chosen:
         return f"{comment}{doc.key} = {_toml_value(value)}\n"
-    shown = "<computed>" if doc.computed else (
-        "<not set>" if value is None else _toml_value(value))
+    shown = "<computed>" if doc.computed else ("<not set>" if value is None else _toml_value(value))
     return f"{comment}# {doc.key} = {shown}\n"
 
 
 def render_toml(answers: Answers) -> str:
     chosen = {"openai_base_url": answers.openai_base_url, "model": answers.model}
-    entries = [_entry(doc, chosen.get(doc.key, doc.default), doc.key in chosen)
-               for doc in setting_docs() if doc.key not in SECRET_FIELDS]
+    entries = [
+        _entry(doc, chosen.get(doc.key, doc.default), doc.key in chosen)
+        for doc in setting_docs()
+        if doc.key not in SECRET_FIELDS
+    ]
     return _TOML_HEADER + "\n" + "\n".join(entries)
 
 
@@ -107,13 +120,14 @@ def _write(path: Path, text: str, private: bool) -> None:
     path.chmod(mode)  # O_CREAT's mode does not apply to a file that already existed
 
 
-def write_files(directory: Path, answers: Answers,
-                force: bool) -> Iterator[tuple[Path, bool]]:
+def write_files(directory: Path, answers: Answers, force: bool) -> Iterator[tuple[Path, bool]]:
     """Write parley.toml and .env; yields each path and whether it was written (an existing
     file is kept unless `force`)."""
     directory.mkdir(parents=True, exist_ok=True)
-    for name, text, private in (("parley.toml", render_toml(answers), False),
-                                (".env", render_env(answers), True)):
+    for name, text, private in (
+        ("parley.toml", render_toml(answers), False),
+        (".env", render_env(answers), True),
+    ):
         path = directory / name
         if path.exists() and not force:
             yield path, False

@@ -46,17 +46,14 @@ class ReplyGate:
                 await self._idle.wait()
             return 0
         except TimeoutError:
-            stragglers = [task for task in set(self._writers)
-                          if task is not asyncio.current_task()]
+            stragglers = [task for task in set(self._writers) if task is not asyncio.current_task()]
             for task in stragglers:
                 task.cancel()
-            log.warning("cancelled %d replies still running after %.1f s", len(stragglers),
-                        grace)
+            log.warning("cancelled %d replies still running after %.1f s", len(stragglers), grace)
             return len(stragglers)
 
 
-async def serve(jobs: list[Coroutine[Any, Any, None]], gate: ReplyGate,
-                grace: float) -> str | None:
+async def serve(jobs: list[Coroutine[Any, Any, None]], gate: ReplyGate, grace: float) -> str | None:
     """Run `jobs` (adapters) until one ends or SIGTERM/SIGINT arrives, then shut down
     gracefully. Returns the name of the signal that stopped it, if any."""
     loop = asyncio.get_running_loop()
@@ -74,8 +71,9 @@ async def serve(jobs: list[Coroutine[Any, Any, None]], gate: ReplyGate,
     try:
         await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
         if received:
-            log.info("received %s: finishing replies in progress (up to %.0f s)",
-                     received[0], grace)
+            log.info(
+                "received %s: finishing replies in progress (up to %.0f s)", received[0], grace
+            )
         await gate.close(grace)
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -103,7 +103,8 @@ class ReplyLog:
             "message_id": report.message_id,
             "outcome": report.outcome,
             "latency_ms": round(report.seconds * 1000),
-            "first_token_ms": None if report.first_token_seconds is None
+            "first_token_ms": None
+            if report.first_token_seconds is None
             else round(report.first_token_seconds * 1000),
             "prompt_tokens": usage.prompt if usage else None,
             "reply_tokens": usage.reply if usage else None,

@@ -22,10 +22,18 @@ from bot.observe import ReplyReport
 log = logging.getLogger(__name__)
 
 # Outcomes that mean the model endpoint failed (as opposed to commands, empty messages…).
-MODEL_ERRORS = frozenset({
-    Outcome.RATE_LIMITED, Outcome.QUOTA, Outcome.TIMEOUT, Outcome.UNREACHABLE, Outcome.AUTH,
-    Outcome.MODEL_NOT_FOUND, Outcome.BAD_REQUEST, Outcome.SERVER_ERROR,
-})
+MODEL_ERRORS = frozenset(
+    {
+        Outcome.RATE_LIMITED,
+        Outcome.QUOTA,
+        Outcome.TIMEOUT,
+        Outcome.UNREACHABLE,
+        Outcome.AUTH,
+        Outcome.MODEL_NOT_FOUND,
+        Outcome.BAD_REQUEST,
+        Outcome.SERVER_ERROR,
+    }
+)
 _LATENCY_BUCKETS = (0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120, 300)
 _FIRST_TOKEN_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60)
 _PROBE_TIMEOUT = aiohttp.ClientTimeout(total=5)
@@ -38,23 +46,42 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.messages = Counter(
-            "parley_messages", "Messages handled, by platform and outcome.",
-            ["platform", "outcome"], registry=self.registry)
+            "parley_messages",
+            "Messages handled, by platform and outcome.",
+            ["platform", "outcome"],
+            registry=self.registry,
+        )
         self.reply_seconds = Histogram(
-            "parley_reply_seconds", "Time from a message to its finished reply.",
-            ["platform"], buckets=_LATENCY_BUCKETS, registry=self.registry)
+            "parley_reply_seconds",
+            "Time from a message to its finished reply.",
+            ["platform"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.first_token_seconds = Histogram(
-            "parley_first_token_seconds", "Time from a message to the reply's first words.",
-            ["platform"], buckets=_FIRST_TOKEN_BUCKETS, registry=self.registry)
+            "parley_first_token_seconds",
+            "Time from a message to the reply's first words.",
+            ["platform"],
+            buckets=_FIRST_TOKEN_BUCKETS,
+            registry=self.registry,
+        )
         self.model_errors = Counter(
-            "parley_model_errors", "Failed chat-API calls, by kind.", ["kind"],
-            registry=self.registry)
+            "parley_model_errors",
+            "Failed chat-API calls, by kind.",
+            ["kind"],
+            registry=self.registry,
+        )
         self.tokens = Counter(
-            "parley_tokens", "Tokens sent to (prompt) and received from (reply) the model.",
-            ["kind"], registry=self.registry)
+            "parley_tokens",
+            "Tokens sent to (prompt) and received from (reply) the model.",
+            ["kind"],
+            registry=self.registry,
+        )
         self.active_conversations = Gauge(
-            "parley_active_conversations", "Conversations with a reply being written now.",
-            registry=self.registry)
+            "parley_active_conversations",
+            "Conversations with a reply being written now.",
+            registry=self.registry,
+        )
         self._active: Tally[ConversationKey] = Tally()
 
     def reply_started(self, message: Inbound) -> None:
@@ -103,8 +130,9 @@ def metrics_app(metrics: Metrics, health: HealthProbe) -> web.Application:
 
 
 @asynccontextmanager
-async def serve_metrics(metrics: Metrics, health: HealthProbe, host: str,
-                        port: int) -> AsyncIterator[int]:
+async def serve_metrics(
+    metrics: Metrics, health: HealthProbe, host: str, port: int
+) -> AsyncIterator[int]:
     """Serve /healthz and /metrics while the block runs; yields the bound port."""
     runner = web.AppRunner(metrics_app(metrics, health), access_log=None, handle_signals=False)
     await runner.setup()
@@ -123,8 +151,7 @@ async def probe_healthz(host: str, port: int) -> str | None:
     target = "127.0.0.1" if host in _ANY_ADDRESS else host
     url = f"http://{target}:{port}/healthz"
     try:
-        async with aiohttp.ClientSession(timeout=_PROBE_TIMEOUT) as http, \
-                http.get(url) as response:
+        async with aiohttp.ClientSession(timeout=_PROBE_TIMEOUT) as http, http.get(url) as response:
             if response.status == 200:
                 return None
             return f"{url}: HTTP {response.status} {await response.text()}"

@@ -35,8 +35,9 @@ class ReplyObserver(Protocol):
     def reply_finished(self, report: ReplyReport) -> None: ...
 
 
-async def observe(message: Inbound, events: AsyncIterator[ReplyEvent],
-                  observers: Sequence[ReplyObserver]) -> AsyncIterator[ReplyEvent]:
+async def observe(
+    message: Inbound, events: AsyncIterator[ReplyEvent], observers: Sequence[ReplyObserver]
+) -> AsyncIterator[ReplyEvent]:
     """Pass `events` through unchanged, reporting the reply to `observers` when it ends."""
     started = time.perf_counter()
     first_token: float | None = None
@@ -60,8 +61,13 @@ async def observe(message: Inbound, events: AsyncIterator[ReplyEvent],
         outcome = ERROR if isinstance(exc, Exception) else CANCELLED
         raise
     finally:
-        report = ReplyReport(message.key, message.message_id, outcome,
-                             time.perf_counter() - started, first_token,
-                             final.usage if final is not None else None)
+        report = ReplyReport(
+            message.key,
+            message.message_id,
+            outcome,
+            time.perf_counter() - started,
+            first_token,
+            final.usage if final is not None else None,
+        )
         for observer in observers:
             observer.reply_finished(report)

@@ -73,8 +73,14 @@ def alternate_roles(messages: list[ChatMessage]) -> list[ChatMessage]:
 
 
 class PromptBuilder:
-    def __init__(self, store: Store, counter: TokenCounter, window: int, reply_reserve: int,
-                 strict_roles: bool = False) -> None:
+    def __init__(
+        self,
+        store: Store,
+        counter: TokenCounter,
+        window: int,
+        reply_reserve: int,
+        strict_roles: bool = False,
+    ) -> None:
         self.store = store
         self.counter = counter
         self.window = window
@@ -83,8 +89,13 @@ class PromptBuilder:
 
     def message_budget(self, system_tokens: int, scale: float = 1.0) -> int:
         """Tokens left for conversation messages once the fixed parts are paid for."""
-        return (int(self.window * scale) - self.reply_reserve - TOKENS_PER_REPLY
-                - system_tokens - TOKENS_PER_MESSAGE)
+        return (
+            int(self.window * scale)
+            - self.reply_reserve
+            - TOKENS_PER_REPLY
+            - system_tokens
+            - TOKENS_PER_MESSAGE
+        )
 
     async def build(
         self,
@@ -111,15 +122,23 @@ class PromptBuilder:
             text += marker
             tokens, shortened = self.counter.count(text), True
 
-        history = await self.store.window(conversation, newest.id,
-                                          budget - tokens - TOKENS_PER_MESSAGE, TOKENS_PER_MESSAGE)
+        history = await self.store.window(
+            conversation, newest.id, budget - tokens - TOKENS_PER_MESSAGE, TOKENS_PER_MESSAGE
+        )
         messages: list[ChatMessage] = [{"role": "system", "content": system_text}]
         messages += [s.message for s in sections]
-        messages += [{"role": m.role, "content": render(m.role, m.author_name, m.content)}
-                     for m in history]
+        messages += [
+            {"role": m.role, "content": render(m.role, m.author_name, m.content)} for m in history
+        ]
         messages.append({"role": "user", "content": text})
-        used = (fixed + TOKENS_PER_MESSAGE + sum(m.tokens + TOKENS_PER_MESSAGE for m in history)
-                + tokens + TOKENS_PER_MESSAGE + TOKENS_PER_REPLY)
+        used = (
+            fixed
+            + TOKENS_PER_MESSAGE
+            + sum(m.tokens + TOKENS_PER_MESSAGE for m in history)
+            + tokens
+            + TOKENS_PER_MESSAGE
+            + TOKENS_PER_REPLY
+        )
         if self.strict_roles:
             messages = alternate_roles(messages)
         return Prompt(messages, used, history, shortened)

@@ -47,16 +47,28 @@ def install_memory(parley: Parley) -> None:
         parley.listeners.append(Indexer(vectors, embedder))
     parley.providers += [
         SummaryProvider(summaries, parley.counter, settings.summary_share),
-        RecallProvider(parley.store, search, parley.counter, RecallConfig(
-            share=settings.recall_share,
-            window_share=1 - settings.recall_share - settings.summary_share,
-            workspace=settings.recall_scope == "workspace",
-        ), semantic),
+        RecallProvider(
+            parley.store,
+            search,
+            parley.counter,
+            RecallConfig(
+                share=settings.recall_share,
+                window_share=1 - settings.recall_share - settings.summary_share,
+                workspace=settings.recall_scope == "workspace",
+            ),
+            semantic,
+        ),
     ]
     budget = parley.prompts.message_budget(parley.counter.count(settings.system_prompt))
-    parley.listeners.append(Summarizer(
-        parley.store, summaries, parley.chat,
-        batch_tokens=budget // 2, summary_tokens=max(int(budget * settings.summary_share), 64)))
+    parley.listeners.append(
+        Summarizer(
+            parley.store,
+            summaries,
+            parley.chat,
+            batch_tokens=budget // 2,
+            summary_tokens=max(int(budget * settings.summary_share), 64),
+        )
+    )
 
 
 @asynccontextmanager
@@ -78,8 +90,11 @@ async def open_parley(settings: Settings) -> AsyncIterator[Parley]:
         async with open_web_search(settings, counter) as search:
             if search is not None:
                 parley.tools[search.name] = search
-                parley.commands.add(CommandSpec("search", "/search <query>",
-                                                say("search.summary"), tool=search.name))
+                parley.commands.add(
+                    CommandSpec(
+                        "search", "/search <query>", say("search.summary"), tool=search.name
+                    )
+                )
                 if settings.search_mode == "always":
                     parley.forced_tool = search.name
             try:

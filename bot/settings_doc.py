@@ -1,7 +1,7 @@
 """The configuration reference, rendered from the settings model (README's table).
 
-    python -m bot.settings_doc                 # print the table
-    python -m bot.settings_doc --write README.md  # refresh it between the markers
+python -m bot.settings_doc                 # print the table
+python -m bot.settings_doc --write README.md  # refresh it between the markers
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from bot.settings import Settings, env_name
 
 # Credentials: written to .env (not parley.toml) by `parley init`, redacted from logs.
 # Credentials, by naming convention, so a new provider's key is never written to parley.toml.
-SECRET_FIELDS = tuple(name for name in Settings.model_fields
-                      if name.endswith(("_api_key", "_token", "_secret")))
+SECRET_FIELDS = tuple(
+    name for name in Settings.model_fields if name.endswith(("_api_key", "_token", "_secret"))
+)
 START = "<!-- settings:start -->"
 END = "<!-- settings:end -->"
 # Defaults computed at run time, shown as what they resolve to.
@@ -36,8 +37,9 @@ class SettingDoc:
 
 def describe(name: str, field: FieldInfo) -> SettingDoc:
     computed = field.default_factory is not None
-    return SettingDoc(name, env_name(name), None if computed else field.default,
-                      field.description or "", computed)
+    return SettingDoc(
+        name, env_name(name), None if computed else field.default, field.description or "", computed
+    )
 
 
 def setting_docs() -> list[SettingDoc]:
@@ -60,10 +62,14 @@ def _cell(text: str) -> str:
 
 
 def reference_table() -> str:
-    lines = ["| Environment variable | parley.toml key | Default | Description |",
-             "|---|---|---|---|"]
-    lines += [f"| `{doc.env}` | `{doc.key}` | {_cell(_shown_default(doc))} | "
-              f"{_cell(doc.description)} |" for doc in setting_docs()]
+    lines = [
+        "| Environment variable | parley.toml key | Default | Description |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| `{doc.env}` | `{doc.key}` | {_cell(_shown_default(doc))} | {_cell(doc.description)} |"
+        for doc in setting_docs()
+    ]
     return "\n".join(lines)
 
 
@@ -79,8 +85,9 @@ def replace_section(document: str, table: str) -> str:
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--write"] and len(argv) == 2:
         path = Path(argv[1])
-        path.write_text(replace_section(path.read_text(encoding="utf-8"), reference_table()),
-                        encoding="utf-8")
+        path.write_text(
+            replace_section(path.read_text(encoding="utf-8"), reference_table()), encoding="utf-8"
+        )
         return 0
     if argv:
         print(__doc__, file=sys.stderr)

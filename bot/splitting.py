@@ -12,7 +12,7 @@ def open_fence(text: str) -> str | None:
     for line in text.split("\n"):
         stripped = line.strip()
         if stripped.startswith(FENCE):
-            language = stripped[len(FENCE):].strip() if language is None else None
+            language = stripped[len(FENCE) :].strip() if language is None else None
     return language
 
 

@@ -55,8 +55,12 @@ class _Shown:
             self.texts.pop()
 
 
-async def deliver(events: AsyncIterator[ReplyEvent], surface: Surface, interval: float,
-                  placeholder: str | None = None) -> Final | None:
+async def deliver(
+    events: AsyncIterator[ReplyEvent],
+    surface: Surface,
+    interval: float,
+    placeholder: str | None = None,
+) -> Final | None:
     """Render `events` on `surface`; returns the Final, or None if there was no reply."""
     shown = _Shown(surface)
     latest: list[ReplyEvent] = []

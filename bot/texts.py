@@ -10,21 +10,21 @@ Locale = Literal["en", "ko"]
 
 EN: dict[str, str] = {
     "run.none": "No platform is configured: set DISCORD_TOKEN and/or SLACK_BOT_TOKEN (see "
-                "README), or chat in the terminal with `parley chat`.",
+    "README), or chat in the terminal with `parley chat`.",
     "discord.placeholder": "…",
     "discord.not_allowed": "Sorry, I'm not enabled for you here.",
-    "discord.intents": "Discord refused the Message Content intent: enable \"Message Content "
-                       "Intent\" under Bot → Privileged Gateway Intents at "
-                       "https://discord.com/developers/applications, then restart.",
+    "discord.intents": 'Discord refused the Message Content intent: enable "Message Content '
+    'Intent" under Bot → Privileged Gateway Intents at '
+    "https://discord.com/developers/applications, then restart.",
     "discord.bad_token": "Discord rejected DISCORD_TOKEN: copy the bot's token again from "
-                         "https://discord.com/developers/applications (Bot → Reset Token).",
+    "https://discord.com/developers/applications (Bot → Reset Token).",
     "discord.no_token": "DISCORD_TOKEN is not set: copy the bot's token from "
-                        "https://discord.com/developers/applications (Bot → Reset Token).",
+    "https://discord.com/developers/applications (Bot → Reset Token).",
     "discord.content_empty": "A server message arrived without text: Discord withholds it "
-                             "unless \"Message Content Intent\" is enabled for the bot (Bot → "
-                             "Privileged Gateway Intents).",
+    'unless "Message Content Intent" is enabled for the bot (Bot → '
+    "Privileged Gateway Intents).",
     "discord.synced": "Registered {count} slash commands with Discord: {names}. New commands "
-                      "can take a few minutes to appear.",
+    "can take a few minutes to appear.",
     "empty": "I got an empty message. Write something and I'll answer.",
     "empty_reply": "The model returned an empty answer. Try rephrasing your message.",
     "duplicate": "",
@@ -42,10 +42,10 @@ EN: dict[str, str] = {
     "persona.usage": "Usage: `/persona` (show), `/persona set <text>`, `/persona clear`.",
     "listen.on": "On: I answer every message in this channel, no mention needed.",
     "listen.off": "Off: in this channel I answer only when called (mentions, replies, threads "
-                  "I take part in), unless the settings list it.",
+    "I take part in), unless the settings list it.",
     "listen.usage": "Usage: `/listen` (show), `/listen on`, `/listen off`.",
     "persona.too_long": "That persona is {tokens} tokens, more than half the model's "
-                        "window ({window}); please shorten it.",
+    "window ({window}); please shorten it.",
     "memory.report": (
         "Stored since the last reset: {messages} messages ({tokens} tokens).\n"
         "Context window: {window} tokens ({reserve} reserved for the reply, {system} for the "
@@ -60,11 +60,11 @@ EN: dict[str, str] = {
     "attach.no_vision": "I can't see images with this model, so I skipped {names}.",
     "attach.too_large": "I skipped {names}: larger than {limit}.",
     "attach.refused": "I wasn't allowed to download {names}: the bot's owner needs to give me "
-                      "access to files.",
+    "access to files.",
     "attach.notice": "_{notes}_",
     "search.summary": "search the web and answer from the results",
     "search.unavailable": "_(Web search was unavailable, so this answer does not use fresh "
-                          "results.)_",
+    "results.)_",
     "search.empty": "_(Web search found nothing for “{query}”.)_",
     "search.sources": "Sources:",
     "search.source": "[{number}] {title} — {url}",
@@ -73,63 +73,63 @@ EN: dict[str, str] = {
     "slack.placeholder": "_Thinking…_",
     "cannot_post": "I can't post in this conversation: invite me to the channel first.",
     "recall.header": "Earlier excerpts from this conversation's history and shared documents "
-                     "that may be relevant (quoted from the past, not new messages):",
+    "that may be relevant (quoted from the past, not new messages):",
     "recall.message": "[{when} UTC, {author}] {text}",
-    "recall.passage": "[from the document \"{filename}\" shared by {author} on {when}; cite "
-                      "its name when you use it] {text}",
+    "recall.passage": '[from the document "{filename}" shared by {author} on {when}; cite '
+    "its name when you use it] {text}",
     "summary.section": "Summary of the earlier conversation (older messages no longer shown):\n"
-                       "{summary}",
+    "{summary}",
     "summary.instruction": "You keep a running summary of a chat for a participant who cannot "
-                           "see its older messages. Merge the previous summary with the new "
-                           "messages. Keep names, dates, facts, decisions and open questions; "
-                           "drop small talk. Write at most {tokens} tokens, in the chat's "
-                           "language, as plain sentences.",
+    "see its older messages. Merge the previous summary with the new "
+    "messages. Keep names, dates, facts, decisions and open questions; "
+    "drop small talk. Write at most {tokens} tokens, in the chat's "
+    "language, as plain sentences.",
     "summary.request": "Previous summary:\n{previous}\n\nNew messages:\n{transcript}",
     "summary.none": "(none yet)",
-    "document.added": "I've read \"{filename}\" ({passages} passages); ask me about it any time "
-                      "in this conversation.",
-    "document.unreadable": "I couldn't read \"{filename}\": {reason}",
+    "document.added": 'I\'ve read "{filename}" ({passages} passages); ask me about it any time '
+    "in this conversation.",
+    "document.unreadable": 'I couldn\'t read "{filename}": {reason}',
     "document.unsupported": "not a text, Markdown or PDF file",
     "document.bad_pdf": "it is not a readable PDF ({error})",
     "document.empty": "it contains no text (a scanned PDF needs OCR first)",
     "forget.done": "Done: I deleted {messages} messages and {documents} documents of yours "
-                   "from every conversation on this platform, including the search index.",
+    "from every conversation on this platform, including the search index.",
     "forget.usage": "Usage: `/forget me` deletes everything you wrote or shared, everywhere on "
-                    "this platform. It cannot be undone.",
+    "this platform. It cannot be undone.",
     "import.invalid": "Line {line}: {reason}. Nothing was imported.",
     "import.not_json": "not valid JSON ({error})",
     "import.not_object": "expected a JSON object",
-    "import.field": "the field \"{field}\" is missing or not a string",
-    "import.role": "role must be \"user\" or \"assistant\", not \"{role}\"",
+    "import.field": 'the field "{field}" is missing or not a string',
+    "import.role": 'role must be "user" or "assistant", not "{role}"',
     "import.conversation": "conversation must look like platform/workspace/channel[/thread]",
-    "import.time": "time \"{time}\" is not an ISO 8601 date-time",
+    "import.time": 'time "{time}" is not an ISO 8601 date-time',
     "import.done": "Imported {count} messages.",
     "export.done": "Exported to {path}.",
-    "export.none": "No conversation named \"{name}\" was found.",
+    "export.none": 'No conversation named "{name}" was found.',
     "file.unreadable": "Can't read {path}: {error}",
     "error.rate_limited": "The model is rate-limiting requests right now. Please try again in a "
-                          "minute.",
+    "minute.",
     "error.quota": "The model provider says the API quota is used up. The bot's owner needs to "
-                   "check the account's billing or limits.",
+    "check the account's billing or limits.",
     "error.timeout": "The model took too long to answer. Please try again.",
     "error.unreachable": "I can't reach the model endpoint ({url}). The bot's owner should check "
-                         "that the server is running and OPENAI_BASE_URL is right.",
+    "that the server is running and OPENAI_BASE_URL is right.",
     "error.auth": "The model endpoint rejected the API key. The bot's owner should check "
-                  "OPENAI_API_KEY.",
+    "OPENAI_API_KEY.",
     "error.model_not_found": "The model '{model}' was not found at {url}. The bot's owner "
-                             "should check PARLEY_MODEL and OPENAI_BASE_URL.",
+    "should check PARLEY_MODEL and OPENAI_BASE_URL.",
     "error.bad_request": "The model endpoint refused the request: {detail}",
     "error.server_error": "The model endpoint had an internal error. Please try again shortly.",
     "error.context": "The conversation did not fit the model's context window even after "
-                     "trimming. The bot's owner should set PARLEY_CONTEXT_TOKENS to the model's "
-                     "real window.",
+    "trimming. The bot's owner should set PARLEY_CONTEXT_TOKENS to the model's "
+    "real window.",
     "error.storage": "I couldn't read or save this conversation (a database problem). The "
-                     "bot's owner should check the logs and PARLEY_DATABASE_URL.",
+    "bot's owner should check the logs and PARLEY_DATABASE_URL.",
     "error.no_room": "The persona leaves no room for messages in the model's context window. "
-                     "Shorten it with `/persona set` or raise PARLEY_CONTEXT_TOKENS.",
+    "Shorten it with `/persona set` or raise PARLEY_CONTEXT_TOKENS.",
     # Operations (#7): shutdown, `parley doctor`, `parley init`.
     "shutting_down": "I'm restarting right now and can't answer this. Please send it again in "
-                     "a minute.",
+    "a minute.",
     "doctor.pass": "[ ok ] {name}: {detail}",
     "doctor.fail": "[FAIL] {name}: {detail}",
     "doctor.fix": "       fix: {fix}",
@@ -138,24 +138,24 @@ EN: dict[str, str] = {
     "doctor.config.none": "environment variables only",
     "doctor.config.invalid": "invalid: {error}",
     "doctor.config.fix": "Set it in the environment, .env or parley.toml (`parley init` writes "
-                         "commented templates).",
+    "commented templates).",
     "doctor.db.ok": "{url} is reachable",
     "doctor.db.failed": "cannot open {url}: {error}",
     "doctor.db.fix": "Check PARLEY_DATABASE_URL (and that the server is running and the "
-                     "user/password are right), or unset it to use SQLite in PARLEY_DATA_DIR.",
+    "user/password are right), or unset it to use SQLite in PARLEY_DATA_DIR.",
     "doctor.db.driver_fix": "Install the database driver: pip install 'parley[postgres]'.",
     "doctor.schema.current": "up to date (revision {revision})",
     "doctor.schema.pending": "at {current}, {count} migration(s) to apply; Parley applies them "
-                             "at start-up, or run `parley db upgrade` now",
+    "at start-up, or run `parley db upgrade` now",
     "doctor.schema.empty": "new database: the schema is created at start-up (or run "
-                           "`parley db upgrade` now)",
+    "`parley db upgrade` now)",
     "doctor.schema.unknown": "at revision {revision}, which this version of Parley does not "
-                             "know (written by a newer Parley?)",
+    "know (written by a newer Parley?)",
     "doctor.schema.unknown_fix": "Upgrade Parley to the version that last used this database, "
-                                 "or point PARLEY_DATABASE_URL at another database.",
+    "or point PARLEY_DATABASE_URL at another database.",
     "doctor.endpoint.ok": "{url} reachable, API key accepted ({count} models listed)",
     "doctor.endpoint.no_list": "{url} reachable; it has no model list (/models), so the model "
-                               "is checked by the test reply below",
+    "is checked by the test reply below",
     "doctor.endpoint.failed": "{url}: {detail}",
     "doctor.model.ok": "'{model}' is offered by the endpoint",
     "doctor.model.missing": "'{model}' is not offered by the endpoint (it has: {available})",
@@ -163,51 +163,50 @@ EN: dict[str, str] = {
     "doctor.reply.failed": "a short streamed reply failed ({outcome}): {detail}",
     "doctor.fix.auth": "Check OPENAI_API_KEY: the endpoint rejected it.",
     "doctor.fix.unreachable": "Check OPENAI_BASE_URL and that the server is running and "
-                              "reachable from here.",
+    "reachable from here.",
     "doctor.fix.timeout": "The endpoint is too slow: check the server, or raise "
-                          "PARLEY_REQUEST_TIMEOUT.",
+    "PARLEY_REQUEST_TIMEOUT.",
     "doctor.fix.model_not_found": "Set PARLEY_MODEL to a model the endpoint offers (for Ollama: "
-                                  "`ollama pull <model>` first).",
+    "`ollama pull <model>` first).",
     "doctor.fix.rate_limited": "The endpoint is rate-limiting: wait, or check the account's "
-                               "limits.",
+    "limits.",
     "doctor.fix.quota": "The API quota is used up: check the account's billing.",
     "doctor.fix.bad_request": "The endpoint refused the request: check PARLEY_MODEL and that "
-                              "the server is OpenAI-compatible.",
+    "the server is OpenAI-compatible.",
     "doctor.fix.server_error": "The endpoint had an internal error: check the server's logs.",
     "doctor.platforms.none": "none configured: `parley chat` works; `parley run` needs "
-                             "DISCORD_TOKEN and/or SLACK_BOT_TOKEN",
+    "DISCORD_TOKEN and/or SLACK_BOT_TOKEN",
     "doctor.http_failed": "request to {url} failed: {error}",
     "doctor.http_fix": "Check the network, and {setting} if you changed it.",
     "doctor.discord.ok": "token valid: logged in as {name} (id {id})",
     "doctor.discord.bad_token": "the token was rejected (HTTP {status})",
     "doctor.discord.token_fix": "Discord Developer Portal → your app → Bot → Reset Token; set "
-                                "DISCORD_TOKEN to the new token.",
+    "DISCORD_TOKEN to the new token.",
     "doctor.discord.intent_ok": "message content intent enabled",
     "doctor.discord.intent_off": "the Message Content intent is off: Parley would see empty "
-                                 "messages outside DMs and mentions",
+    "messages outside DMs and mentions",
     "doctor.discord.intent_fix": "Developer Portal → your app → Bot → Privileged Gateway "
-                                 "Intents → enable MESSAGE CONTENT INTENT, then save.",
+    "Intents → enable MESSAGE CONTENT INTENT, then save.",
     "doctor.slack.ok": "token valid: @{user} in {team}",
     "doctor.slack.bad_token": "auth.test failed: {error}",
     "doctor.slack.token_fix": "Set SLACK_BOT_TOKEN to the Bot User OAuth Token (xoxb-…) from "
-                              "the app's OAuth & Permissions page.",
+    "the app's OAuth & Permissions page.",
     "doctor.slack.no_bot_token": "SLACK_APP_TOKEN or SLACK_SIGNING_SECRET is set but "
-                                 "SLACK_BOT_TOKEN is not",
+    "SLACK_BOT_TOKEN is not",
     "doctor.slack.scopes_ok": "bot scopes include {scopes}",
     "doctor.slack.scopes_missing": "bot token lacks scopes: {missing}",
     "doctor.slack.scopes_fix": "Add them under OAuth & Permissions → Bot Token Scopes (or create "
-                               "the app from deploy/slack-manifest-*.yml), then reinstall the "
-                               "app to the workspace.",
+    "the app from deploy/slack-manifest-*.yml), then reinstall the "
+    "app to the workspace.",
     "doctor.slack.socket": "Socket Mode (SLACK_APP_TOKEN)",
     "doctor.slack.http": "HTTP mode (SLACK_SIGNING_SECRET)",
-    "doctor.slack.bad_app_token": "SLACK_APP_TOKEN must be an app-level token starting with "
-                                  "xapp-",
+    "doctor.slack.bad_app_token": "SLACK_APP_TOKEN must be an app-level token starting with xapp-",
     "doctor.slack.app_token_fix": "Basic Information → App-Level Tokens → generate one with "
-                                  "connections:write.",
+    "connections:write.",
     "doctor.slack.no_mode": "neither SLACK_APP_TOKEN (Socket Mode) nor SLACK_SIGNING_SECRET "
-                            "(HTTP mode) is set",
+    "(HTTP mode) is set",
     "doctor.slack.mode_fix": "For Socket Mode set SLACK_APP_TOKEN (xapp-…); for HTTP mode set "
-                             "SLACK_SIGNING_SECRET (Basic Information → App Credentials).",
+    "SLACK_SIGNING_SECRET (Basic Information → App Credentials).",
     "init.endpoint": "Chat API base URL (OpenAI-compatible)",
     "init.api_key": "API key (leave empty for local servers such as Ollama)",
     "init.model": "Model",
@@ -224,15 +223,15 @@ EN: dict[str, str] = {
     "healthcheck.failed": "Unhealthy: {detail}",
     "config.error": "Configuration error: {error}",
     "config.no_api_key": "OPENAI_API_KEY is not set: set it, or point OPENAI_BASE_URL at a local "
-                         "OpenAI-compatible server such as Ollama.",
+    "OpenAI-compatible server such as Ollama.",
     "config.slack_mode": "SLACK_BOT_TOKEN is set but neither SLACK_APP_TOKEN (Socket Mode) nor "
-                         "SLACK_SIGNING_SECRET (HTTP mode) is: set one of them.",
+    "SLACK_SIGNING_SECRET (HTTP mode) is: set one of them.",
     "config.searxng_url": "PARLEY_SEARCH_URL is not set: searxng needs the address of your "
-                          "instance, e.g. http://localhost:8888 (with the JSON format enabled).",
+    "instance, e.g. http://localhost:8888 (with the JSON format enabled).",
     "config.tavily_key": "TAVILY_API_KEY is not set: the tavily search provider needs an API key.",
     "config.brave_key": "BRAVE_API_KEY is not set: the brave search provider needs an API key.",
     "config.duckduckgo_url": "PARLEY_SEARCH_URL cannot be used with duckduckgo (the ddgs package "
-                             "has no base-URL setting): unset it or pick another provider.",
+    "has no base-URL setting): unset it or pick another provider.",
     "db.upgraded": "Database is up to date: {url}",
     "command.help": "list the commands",
     "command.ask": "ask the model (same as a plain message)",
@@ -240,29 +239,28 @@ EN: dict[str, str] = {
     "command.memory": "what is stored and how much fits the window",
     "command.persona": "show or change this conversation's system prompt",
     "command.forget": "delete everything you wrote or shared, everywhere on this platform",
-    "command.listen": "answer every message in this channel, or only when called "
-                      "(on/off: admins)",
+    "command.listen": "answer every message in this channel, or only when called (on/off: admins)",
 }
 
 KO: dict[str, str] = {
     "run.none": "설정된 플랫폼이 없어요: DISCORD_TOKEN이나 SLACK_BOT_TOKEN을 설정하거나(README "
-                "참고), `parley chat`으로 터미널에서 대화하세요.",
+    "참고), `parley chat`으로 터미널에서 대화하세요.",
     "discord.placeholder": "…",
     "discord.not_allowed": "죄송해요, 여기서는 이 봇을 쓸 수 없어요.",
     "discord.intents": "Discord가 Message Content 인텐트를 거부했어요: "
-                       "https://discord.com/developers/applications 의 Bot → Privileged Gateway "
-                       "Intents에서 \"Message Content Intent\"를 켠 뒤 다시 시작하세요.",
+    "https://discord.com/developers/applications 의 Bot → Privileged Gateway "
+    'Intents에서 "Message Content Intent"를 켠 뒤 다시 시작하세요.',
     "discord.bad_token": "Discord가 DISCORD_TOKEN을 거부했어요: "
-                         "https://discord.com/developers/applications (Bot → Reset Token)에서 "
-                         "봇 토큰을 다시 복사하세요.",
+    "https://discord.com/developers/applications (Bot → Reset Token)에서 "
+    "봇 토큰을 다시 복사하세요.",
     "discord.no_token": "DISCORD_TOKEN이 설정되지 않았어요: "
-                        "https://discord.com/developers/applications (Bot → Reset Token)에서 "
-                        "봇 토큰을 복사하세요.",
-    "discord.content_empty": "서버 메시지가 내용 없이 도착했어요: 봇에 \"Message Content "
-                             "Intent\"가 켜져 있지 않으면 Discord가 내용을 보내지 않아요 (Bot → "
-                             "Privileged Gateway Intents).",
+    "https://discord.com/developers/applications (Bot → Reset Token)에서 "
+    "봇 토큰을 복사하세요.",
+    "discord.content_empty": '서버 메시지가 내용 없이 도착했어요: 봇에 "Message Content '
+    'Intent"가 켜져 있지 않으면 Discord가 내용을 보내지 않아요 (Bot → '
+    "Privileged Gateway Intents).",
     "discord.synced": "Discord에 슬래시 명령 {count}개를 등록했어요: {names}. 새 명령은 "
-                      "나타나기까지 몇 분 걸릴 수 있어요.",
+    "나타나기까지 몇 분 걸릴 수 있어요.",
     "empty": "빈 메시지를 받았어요. 무엇이든 적어 주시면 답할게요.",
     "empty_reply": "모델이 빈 답을 보냈어요. 메시지를 바꿔서 다시 보내 보세요.",
     "duplicate": "",
@@ -280,10 +278,10 @@ KO: dict[str, str] = {
     "persona.usage": "사용법: `/persona` (보기), `/persona set <text>`, `/persona clear`.",
     "listen.on": "켜짐: 이 채널의 모든 메시지에 멘션 없이 답해요.",
     "listen.off": "꺼짐: 이 채널에서는 부를 때만 답해요(멘션, 답장, 제가 참여한 스레드). 설정에 "
-                  "나열된 채널이면 예외예요.",
+    "나열된 채널이면 예외예요.",
     "listen.usage": "사용법: `/listen` (보기), `/listen on`, `/listen off`.",
     "persona.too_long": "이 페르소나는 {tokens} 토큰으로, 모델 창({window})의 절반이 넘어요. "
-                        "줄여 주세요.",
+    "줄여 주세요.",
     "memory.report": (
         "마지막 초기화 이후 저장된 내용: 메시지 {messages}개 ({tokens} 토큰).\n"
         "컨텍스트 창: {window} 토큰 (답변용 {reserve}, 페르소나용 {system}).\n"
@@ -298,11 +296,10 @@ KO: dict[str, str] = {
     "attach.no_vision": "이 모델은 이미지를 볼 수 없어서 {names}은(는) 건너뛰었어요.",
     "attach.too_large": "{names}은(는) {limit}보다 커서 건너뛰었어요.",
     "attach.refused": "{names}을(를) 내려받을 권한이 없어요: 봇 관리자가 파일 접근 권한을 "
-                      "줘야 해요.",
+    "줘야 해요.",
     "attach.notice": "_{notes}_",
     "search.summary": "웹을 검색하고 결과를 바탕으로 답해요",
-    "search.unavailable": "_(웹 검색을 쓸 수 없어서, 이 답변에는 최신 결과가 반영되지 "
-                          "않았어요.)_",
+    "search.unavailable": "_(웹 검색을 쓸 수 없어서, 이 답변에는 최신 결과가 반영되지 않았어요.)_",
     "search.empty": "_(“{query}”에 대한 웹 검색 결과가 없어요.)_",
     "search.sources": "출처:",
     "search.source": "[{number}] {title} — {url}",
@@ -311,57 +308,56 @@ KO: dict[str, str] = {
     "slack.placeholder": "_생각 중…_",
     "cannot_post": "이 대화에는 글을 올릴 수 없어요: 먼저 저를 채널에 초대해 주세요.",
     "recall.header": "이 대화의 기록과 공유된 문서에서 관련이 있을 수 있는 이전 발췌예요 "
-                     "(과거에서 인용한 것이며, 새 메시지가 아니에요):",
+    "(과거에서 인용한 것이며, 새 메시지가 아니에요):",
     "recall.message": "[{when} UTC, {author}] {text}",
-    "recall.passage": "[{author}님이 {when}에 공유한 문서 \"{filename}\"에서 발췌; 사용할 때는 "
-                      "문서 이름을 밝혀 주세요] {text}",
-    "summary.section": "이전 대화 요약 (더 오래된 메시지는 더 이상 표시되지 않아요):\n"
-                       "{summary}",
+    "recall.passage": '[{author}님이 {when}에 공유한 문서 "{filename}"에서 발췌; 사용할 때는 '
+    "문서 이름을 밝혀 주세요] {text}",
+    "summary.section": "이전 대화 요약 (더 오래된 메시지는 더 이상 표시되지 않아요):\n{summary}",
     "summary.instruction": "오래된 메시지를 볼 수 없는 참여자를 위해 채팅의 요약을 계속 "
-                           "갱신합니다. 이전 요약과 새 메시지를 합치세요. 이름, 날짜, 사실, 결정, "
-                           "아직 풀리지 않은 질문은 남기고 잡담은 빼세요. 최대 {tokens} 토큰으로, "
-                           "채팅에서 쓰는 언어로, 평범한 문장으로 쓰세요.",
+    "갱신합니다. 이전 요약과 새 메시지를 합치세요. 이름, 날짜, 사실, 결정, "
+    "아직 풀리지 않은 질문은 남기고 잡담은 빼세요. 최대 {tokens} 토큰으로, "
+    "채팅에서 쓰는 언어로, 평범한 문장으로 쓰세요.",
     "summary.request": "이전 요약:\n{previous}\n\n새 메시지:\n{transcript}",
     "summary.none": "(아직 없음)",
-    "document.added": "\"{filename}\"을(를) 읽었어요 (구절 {passages}개). 이 대화에서 언제든 "
-                      "물어보세요.",
-    "document.unreadable": "\"{filename}\"을(를) 읽을 수 없었어요: {reason}",
+    "document.added": '"{filename}"을(를) 읽었어요 (구절 {passages}개). 이 대화에서 언제든 '
+    "물어보세요.",
+    "document.unreadable": '"{filename}"을(를) 읽을 수 없었어요: {reason}',
     "document.unsupported": "텍스트, Markdown, PDF 파일이 아니에요",
     "document.bad_pdf": "읽을 수 있는 PDF가 아니에요 ({error})",
     "document.empty": "텍스트가 없어요 (스캔한 PDF는 먼저 OCR이 필요해요)",
     "forget.done": "완료했어요: 이 플랫폼의 모든 대화에서 작성하신 메시지 {messages}개와 문서 "
-                   "{documents}개를 검색 색인까지 포함해 삭제했어요.",
+    "{documents}개를 검색 색인까지 포함해 삭제했어요.",
     "forget.usage": "사용법: `/forget me`는 이 플랫폼 어디서든 직접 쓰거나 공유한 모든 것을 "
-                    "삭제해요. 되돌릴 수 없어요.",
+    "삭제해요. 되돌릴 수 없어요.",
     "import.invalid": "{line}번째 줄: {reason}. 아무것도 가져오지 않았어요.",
     "import.not_json": "올바른 JSON이 아니에요 ({error})",
     "import.not_object": "JSON 객체여야 해요",
-    "import.field": "\"{field}\" 필드가 없거나 문자열이 아니에요",
-    "import.role": "role은 \"{role}\"이 아니라 \"user\" 또는 \"assistant\"여야 해요",
+    "import.field": '"{field}" 필드가 없거나 문자열이 아니에요',
+    "import.role": 'role은 "{role}"이 아니라 "user" 또는 "assistant"여야 해요',
     "import.conversation": "conversation은 platform/workspace/channel[/thread] 형태여야 해요",
-    "import.time": "시간 \"{time}\"이 ISO 8601 날짜·시각이 아니에요",
+    "import.time": '시간 "{time}"이 ISO 8601 날짜·시각이 아니에요',
     "import.done": "메시지 {count}개를 가져왔어요.",
     "export.done": "{path}(으)로 내보냈어요.",
-    "export.none": "\"{name}\"이라는 대화를 찾지 못했어요.",
+    "export.none": '"{name}"이라는 대화를 찾지 못했어요.',
     "file.unreadable": "{path}을(를) 읽을 수 없어요: {error}",
     "error.rate_limited": "지금 모델이 요청 수를 제한하고 있어요. 1분 뒤에 다시 시도해 주세요.",
     "error.quota": "모델 제공자가 API 사용 한도를 다 썼다고 해요. 봇 관리자가 계정의 결제나 "
-                   "한도를 확인해야 해요.",
+    "한도를 확인해야 해요.",
     "error.timeout": "모델의 답이 너무 오래 걸렸어요. 다시 시도해 주세요.",
     "error.unreachable": "모델 엔드포인트({url})에 연결할 수 없어요. 봇 관리자가 서버가 실행 "
-                         "중인지, OPENAI_BASE_URL이 맞는지 확인해야 해요.",
+    "중인지, OPENAI_BASE_URL이 맞는지 확인해야 해요.",
     "error.auth": "모델 엔드포인트가 API 키를 거부했어요. 봇 관리자가 OPENAI_API_KEY를 확인해야 "
-                  "해요.",
+    "해요.",
     "error.model_not_found": "{url}에서 모델 '{model}'을(를) 찾지 못했어요. 봇 관리자가 "
-                             "PARLEY_MODEL과 OPENAI_BASE_URL을 확인해야 해요.",
+    "PARLEY_MODEL과 OPENAI_BASE_URL을 확인해야 해요.",
     "error.bad_request": "모델 엔드포인트가 요청을 거부했어요: {detail}",
     "error.server_error": "모델 엔드포인트에 내부 오류가 났어요. 잠시 뒤에 다시 시도해 주세요.",
     "error.context": "줄였는데도 대화가 모델의 컨텍스트 창에 들어가지 않았어요. 봇 관리자가 "
-                     "PARLEY_CONTEXT_TOKENS를 모델의 실제 창 크기로 설정해야 해요.",
+    "PARLEY_CONTEXT_TOKENS를 모델의 실제 창 크기로 설정해야 해요.",
     "error.storage": "이 대화를 읽거나 저장하지 못했어요 (데이터베이스 문제). 봇 관리자가 "
-                     "로그와 PARLEY_DATABASE_URL을 확인해야 해요.",
+    "로그와 PARLEY_DATABASE_URL을 확인해야 해요.",
     "error.no_room": "페르소나 때문에 모델의 컨텍스트 창에 메시지가 들어갈 자리가 없어요. "
-                     "`/persona set`으로 줄이거나 PARLEY_CONTEXT_TOKENS를 늘려 주세요.",
+    "`/persona set`으로 줄이거나 PARLEY_CONTEXT_TOKENS를 늘려 주세요.",
     "shutting_down": "지금 다시 시작하는 중이라 답할 수 없어요. 1분 뒤에 다시 보내 주세요.",
     "doctor.pass": "[ ok ] {name}: {detail}",
     "doctor.fail": "[FAIL] {name}: {detail}",
@@ -371,78 +367,78 @@ KO: dict[str, str] = {
     "doctor.config.none": "환경 변수만",
     "doctor.config.invalid": "잘못됨: {error}",
     "doctor.config.fix": "환경 변수, .env 또는 parley.toml에서 설정하세요 (`parley init`이 "
-                         "주석이 달린 템플릿을 만들어 줘요).",
+    "주석이 달린 템플릿을 만들어 줘요).",
     "doctor.db.ok": "{url}에 연결할 수 있어요",
     "doctor.db.failed": "{url}을(를) 열 수 없어요: {error}",
     "doctor.db.fix": "PARLEY_DATABASE_URL을 확인하세요 (서버가 실행 중인지, 사용자/비밀번호가 "
-                     "맞는지도). 또는 설정을 지우면 PARLEY_DATA_DIR의 SQLite를 써요.",
+    "맞는지도). 또는 설정을 지우면 PARLEY_DATA_DIR의 SQLite를 써요.",
     "doctor.db.driver_fix": "데이터베이스 드라이버를 설치하세요: pip install 'parley[postgres]'.",
     "doctor.schema.current": "최신 상태 (리비전 {revision})",
     "doctor.schema.pending": "{current}에 있고, 적용할 마이그레이션이 {count}개 있어요. Parley가 "
-                             "시작할 때 적용하며, 지금 `parley db upgrade`를 실행해도 돼요",
+    "시작할 때 적용하며, 지금 `parley db upgrade`를 실행해도 돼요",
     "doctor.schema.empty": "새 데이터베이스: 스키마는 시작할 때 만들어져요 (또는 지금 "
-                           "`parley db upgrade` 실행)",
+    "`parley db upgrade` 실행)",
     "doctor.schema.unknown": "리비전 {revision}인데, 이 버전의 Parley는 모르는 리비전이에요 "
-                             "(더 새로운 Parley가 썼나요?)",
+    "(더 새로운 Parley가 썼나요?)",
     "doctor.schema.unknown_fix": "이 데이터베이스를 마지막으로 쓴 버전으로 Parley를 "
-                                 "업그레이드하거나, PARLEY_DATABASE_URL을 다른 데이터베이스로 "
-                                 "지정하세요.",
+    "업그레이드하거나, PARLEY_DATABASE_URL을 다른 데이터베이스로 "
+    "지정하세요.",
     "doctor.endpoint.ok": "{url}에 연결됨, API 키 승인됨 (모델 {count}개 나열됨)",
     "doctor.endpoint.no_list": "{url}에 연결됨. 모델 목록(/models)이 없어서 아래 테스트 답변으로 "
-                               "모델을 확인해요",
+    "모델을 확인해요",
     "doctor.endpoint.failed": "{url}: {detail}",
     "doctor.model.ok": "엔드포인트가 '{model}'을(를) 제공해요",
     "doctor.model.missing": "엔드포인트가 '{model}'을(를) 제공하지 않아요 (제공하는 모델: "
-                            "{available})",
+    "{available})",
     "doctor.reply.ok": "짧은 스트리밍 답변이 {seconds:.1f}초 만에 도착했어요",
     "doctor.reply.failed": "짧은 스트리밍 답변이 실패했어요 ({outcome}): {detail}",
     "doctor.fix.auth": "OPENAI_API_KEY를 확인하세요: 엔드포인트가 거부했어요.",
     "doctor.fix.unreachable": "OPENAI_BASE_URL을 확인하고, 서버가 실행 중이며 여기서 연결할 수 "
-                              "있는지 확인하세요.",
+    "있는지 확인하세요.",
     "doctor.fix.timeout": "엔드포인트가 너무 느려요: 서버를 확인하거나 PARLEY_REQUEST_TIMEOUT을 "
-                          "늘리세요.",
+    "늘리세요.",
     "doctor.fix.model_not_found": "PARLEY_MODEL을 엔드포인트가 제공하는 모델로 설정하세요 "
-                                  "(Ollama는 먼저 `ollama pull <model>`).",
+    "(Ollama는 먼저 `ollama pull <model>`).",
     "doctor.fix.rate_limited": "엔드포인트가 요청 수를 제한하고 있어요: 기다리거나 계정의 한도를 "
-                               "확인하세요.",
+    "확인하세요.",
     "doctor.fix.quota": "API 사용 한도를 다 썼어요: 계정의 결제를 확인하세요.",
     "doctor.fix.bad_request": "엔드포인트가 요청을 거부했어요: PARLEY_MODEL을 확인하고, 서버가 "
-                              "OpenAI 호환인지 확인하세요.",
+    "OpenAI 호환인지 확인하세요.",
     "doctor.fix.server_error": "엔드포인트에 내부 오류가 났어요: 서버 로그를 확인하세요.",
     "doctor.platforms.none": "설정된 것 없음: `parley chat`은 쓸 수 있어요. `parley run`에는 "
-                             "DISCORD_TOKEN이나 SLACK_BOT_TOKEN이 필요해요",
+    "DISCORD_TOKEN이나 SLACK_BOT_TOKEN이 필요해요",
     "doctor.http_failed": "{url} 요청 실패: {error}",
     "doctor.http_fix": "네트워크를 확인하고, {setting}을(를) 바꿨다면 그것도 확인하세요.",
     "doctor.discord.ok": "토큰 유효: {name}(id {id})(으)로 로그인됨",
     "doctor.discord.bad_token": "토큰이 거부됐어요 (HTTP {status})",
     "doctor.discord.token_fix": "Discord Developer Portal → 앱 → Bot → Reset Token; 새 토큰을 "
-                                "DISCORD_TOKEN에 설정하세요.",
+    "DISCORD_TOKEN에 설정하세요.",
     "doctor.discord.intent_ok": "Message Content 인텐트가 켜져 있어요",
     "doctor.discord.intent_off": "Message Content 인텐트가 꺼져 있어요: DM과 멘션 밖에서는 "
-                                 "Parley에게 빈 메시지가 보여요",
+    "Parley에게 빈 메시지가 보여요",
     "doctor.discord.intent_fix": "Developer Portal → 앱 → Bot → Privileged Gateway Intents → "
-                                 "MESSAGE CONTENT INTENT를 켜고 저장하세요.",
+    "MESSAGE CONTENT INTENT를 켜고 저장하세요.",
     "doctor.slack.ok": "토큰 유효: {team}의 @{user}",
     "doctor.slack.bad_token": "auth.test 실패: {error}",
     "doctor.slack.token_fix": "앱의 OAuth & Permissions 페이지에 있는 Bot User OAuth Token"
-                              "(xoxb-…)을 SLACK_BOT_TOKEN에 설정하세요.",
+    "(xoxb-…)을 SLACK_BOT_TOKEN에 설정하세요.",
     "doctor.slack.no_bot_token": "SLACK_APP_TOKEN이나 SLACK_SIGNING_SECRET은 설정됐지만 "
-                                 "SLACK_BOT_TOKEN이 없어요",
+    "SLACK_BOT_TOKEN이 없어요",
     "doctor.slack.scopes_ok": "봇 스코프에 {scopes}이(가) 있어요",
     "doctor.slack.scopes_missing": "봇 토큰에 없는 스코프: {missing}",
     "doctor.slack.scopes_fix": "OAuth & Permissions → Bot Token Scopes에서 추가하고(또는 "
-                               "deploy/slack-manifest-*.yml로 앱 생성), 워크스페이스에 앱을 다시 "
-                               "설치하세요.",
+    "deploy/slack-manifest-*.yml로 앱 생성), 워크스페이스에 앱을 다시 "
+    "설치하세요.",
     "doctor.slack.socket": "Socket Mode (SLACK_APP_TOKEN)",
     "doctor.slack.http": "HTTP 모드 (SLACK_SIGNING_SECRET)",
     "doctor.slack.bad_app_token": "SLACK_APP_TOKEN은 xapp-로 시작하는 앱 수준 토큰이어야 해요",
     "doctor.slack.app_token_fix": "Basic Information → App-Level Tokens에서 connections:write "
-                                  "권한으로 토큰을 만드세요.",
+    "권한으로 토큰을 만드세요.",
     "doctor.slack.no_mode": "SLACK_APP_TOKEN(Socket Mode)도 SLACK_SIGNING_SECRET(HTTP 모드)도 "
-                            "설정되지 않았어요",
+    "설정되지 않았어요",
     "doctor.slack.mode_fix": "Socket Mode는 SLACK_APP_TOKEN(xapp-…)을, HTTP 모드는 "
-                             "SLACK_SIGNING_SECRET(Basic Information → App Credentials)을 "
-                             "설정하세요.",
+    "SLACK_SIGNING_SECRET(Basic Information → App Credentials)을 "
+    "설정하세요.",
     "init.endpoint": "채팅 API 기본 URL (OpenAI 호환)",
     "init.api_key": "API 키 (Ollama 같은 로컬 서버는 비워 두세요)",
     "init.model": "모델",
@@ -459,16 +455,16 @@ KO: dict[str, str] = {
     "healthcheck.failed": "비정상: {detail}",
     "config.error": "설정 오류: {error}",
     "config.no_api_key": "OPENAI_API_KEY가 설정되지 않았어요: 설정하거나, OPENAI_BASE_URL을 "
-                         "Ollama 같은 로컬 OpenAI 호환 서버로 지정하세요.",
+    "Ollama 같은 로컬 OpenAI 호환 서버로 지정하세요.",
     "config.slack_mode": "SLACK_BOT_TOKEN은 설정됐지만 SLACK_APP_TOKEN(Socket Mode)도 "
-                         "SLACK_SIGNING_SECRET(HTTP 모드)도 없어요: 둘 중 하나를 설정하세요.",
+    "SLACK_SIGNING_SECRET(HTTP 모드)도 없어요: 둘 중 하나를 설정하세요.",
     "config.searxng_url": "PARLEY_SEARCH_URL이 설정되지 않았어요: searxng에는 인스턴스 주소가 "
-                          "필요해요. 예: http://localhost:8888 (JSON 형식 활성화).",
+    "필요해요. 예: http://localhost:8888 (JSON 형식 활성화).",
     "config.tavily_key": "TAVILY_API_KEY가 설정되지 않았어요: tavily 검색에는 API 키가 필요해요.",
     "config.brave_key": "BRAVE_API_KEY가 설정되지 않았어요: brave 검색에는 API 키가 필요해요.",
     "config.duckduckgo_url": "PARLEY_SEARCH_URL은 duckduckgo와 함께 쓸 수 없어요 (ddgs 패키지에 "
-                             "기본 URL 설정이 없어요): 설정을 지우거나 다른 검색 제공자를 "
-                             "고르세요.",
+    "기본 URL 설정이 없어요): 설정을 지우거나 다른 검색 제공자를 "
+    "고르세요.",
     "db.upgraded": "데이터베이스가 최신 상태예요: {url}",
     "command.help": "명령 목록 보기",
     "command.ask": "모델에게 질문 (일반 메시지와 같아요)",

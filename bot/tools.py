@@ -60,8 +60,9 @@ def reserve(tools: Sequence[Tool], counter: TokenCounter, budget: int) -> int:
     """Tokens a prompt keeps free for offering `tools` and for their results."""
     if not tools:
         return 0
-    return (counter.count(json.dumps([tool.definition for tool in tools]))
-            + min(max(tool.room for tool in tools), budget // 3))
+    return counter.count(json.dumps([tool.definition for tool in tools])) + min(
+        max(tool.room for tool in tools), budget // 3
+    )
 
 
 class ToolRun:
@@ -71,8 +72,14 @@ class ToolRun:
     `results` holds each run call's tool name and result, in order.
     """
 
-    def __init__(self, chat: ChatClient, tools: Sequence[Tool], counter: TokenCounter,
-                 max_calls: int, room: int) -> None:
+    def __init__(
+        self,
+        chat: ChatClient,
+        tools: Sequence[Tool],
+        counter: TokenCounter,
+        max_calls: int,
+        room: int,
+    ) -> None:
         self.chat = chat
         self.tools = {tool.name: tool for tool in tools}
         self.counter = counter
@@ -95,8 +102,9 @@ class ToolRun:
         said = False
         while True:
             text, calls = "", []
-            async for part in self.chat.stream_with_tools(messages, definitions,
-                                                          allow_calls=self.calls_left > 0):
+            async for part in self.chat.stream_with_tools(
+                messages, definitions, allow_calls=self.calls_left > 0
+            ):
                 if isinstance(part, list):
                     calls = part
                     continue
@@ -109,8 +117,11 @@ class ToolRun:
                 return
             asked = [call.message() for call in calls]
             messages.append({"role": "assistant", "content": text or None, "tool_calls": asked})
-            self.room -= (TOKENS_PER_MESSAGE + self.counter.count(text)
-                          + self.counter.count(json.dumps(asked)))
+            self.room -= (
+                TOKENS_PER_MESSAGE
+                + self.counter.count(text)
+                + self.counter.count(json.dumps(asked))
+            )
             for index, call in enumerate(calls):
                 # Keep enough room to answer the calls after this one, if only with a refusal.
                 later = (len(calls) - index - 1) * (TOKENS_PER_MESSAGE + _REFUSAL_TOKENS)
@@ -149,8 +160,10 @@ def footer(results: Sequence[ToolResult], text: str) -> tuple[str, tuple[str, ..
     lines = []
     if cited:
         lines.append(say("search.sources"))
-        lines += [say("search.source", number=source.number, title=source.title,
-                      url=source.url) for source in cited]
+        lines += [
+            say("search.source", number=source.number, title=source.title, url=source.url)
+            for source in cited
+        ]
     notices = dict.fromkeys(result.notice for result in results if result.notice)
     blocks = ["\n".join(lines)] if lines else []
     blocks += list(notices)

@@ -19,8 +19,11 @@ from memory.tokens import TokenCounter
 
 Kind = Literal["text", "pdf"]
 _BY_SUFFIX: dict[str, Kind] = {".txt": "text", ".md": "text", ".markdown": "text", ".pdf": "pdf"}
-_BY_TYPE: dict[str, Kind] = {"text/plain": "text", "text/markdown": "text",
-                             "application/pdf": "pdf"}
+_BY_TYPE: dict[str, Kind] = {
+    "text/plain": "text",
+    "text/markdown": "text",
+    "application/pdf": "pdf",
+}
 # Small enough that several passages fit the recall share, large enough to keep context.
 PASSAGE_TOKENS = 200
 _PARAGRAPH = re.compile(r"\n\s*\n")
@@ -101,12 +104,21 @@ class Documents:
         if not passages:
             raise UnreadableDocument(say("document.empty"))
         async with self._session() as session, session.begin():
-            row = Document(conversation_id=document.conversation_id,
-                           author_id=document.author_id, author_name=document.author_name,
-                           filename=document.filename)
+            row = Document(
+                conversation_id=document.conversation_id,
+                author_id=document.author_id,
+                author_name=document.author_name,
+                filename=document.filename,
+            )
             session.add(row)
             await session.flush()
-            session.add_all(Passage(document_id=row.id, conversation_id=document.conversation_id,
-                                    content=content, tokens=tokens)
-                            for content, tokens in passages)
+            session.add_all(
+                Passage(
+                    document_id=row.id,
+                    conversation_id=document.conversation_id,
+                    content=content,
+                    tokens=tokens,
+                )
+                for content, tokens in passages
+            )
         return len(passages)

@@ -75,15 +75,23 @@ class Embedder:
                 vectors = await self.chat.embed(self.model, texts, retries=not waiting)
         except (ChatError, TimeoutError) as exc:
             self.off = isinstance(exc, ChatError) and exc.outcome in _FOR_GOOD
-            log.log(logging.DEBUG if self._warned else logging.WARNING,
-                    "embedding with %s failed (%s); %s", self.model, str(exc) or "timed out",
-                    "semantic recall is off until restart, keyword recall goes on" if self.off
-                    else "keyword recall only until it works again")
+            log.log(
+                logging.DEBUG if self._warned else logging.WARNING,
+                "embedding with %s failed (%s); %s",
+                self.model,
+                str(exc) or "timed out",
+                "semantic recall is off until restart, keyword recall goes on"
+                if self.off
+                else "keyword recall only until it works again",
+            )
             self._warned = True
             return None
         if len(vectors) != len(texts):
-            log.warning("the endpoint returned %d embeddings for %d texts; ignored",
-                        len(vectors), len(texts))
+            log.warning(
+                "the endpoint returned %d embeddings for %d texts; ignored",
+                len(vectors),
+                len(texts),
+            )
             return None
         return [pack(vector) for vector in vectors]
 
@@ -95,65 +103,110 @@ class Vectors:
         self._session = async_sessionmaker(engine, expire_on_commit=False)
         self.model = model
 
-    async def missing(self, kind: Kind, conversation_id: int, below: int,
-                      limit: int) -> tuple[list[tuple[int, str]], int | None]:
+    async def missing(
+        self, kind: Kind, conversation_id: int, below: int, limit: int
+    ) -> tuple[list[tuple[int, str]], int | None]:
         """Up to `limit` (id, text) rows without a vector among the conversation's newest
         _CHUNK ids below `below`, newest first, and where to look next (None: at the bottom)."""
         source, vectors = _SOURCES[kind]
         async with self._session() as session:
-            ids = list(await session.scalars(
-                select(source.c.id).where(source.c.conversation_id == conversation_id,
-                                          source.c.id < below)
-                .order_by(source.c.id.desc()).limit(_CHUNK)))
+            ids = list(
+                await session.scalars(
+                    select(source.c.id)
+                    .where(source.c.conversation_id == conversation_id, source.c.id < below)
+                    .order_by(source.c.id.desc())
+                    .limit(_CHUNK)
+                )
+            )
             if not ids:
                 return [], None
-            embedded = select(vectors.c.id).where(vectors.c.id == source.c.id,
-                                                  vectors.c.model == self.model).exists()
-            rows = [(int(row[0]), str(row[1])) for row in await session.execute(
-                select(source.c.id, source.c.content)
-                .where(source.c.conversation_id == conversation_id, source.c.id >= ids[-1],
-                       source.c.id < below, ~embedded)
-                .order_by(source.c.id.desc()).limit(limit))]
+            embedded = (
+                select(vectors.c.id)
+                .where(vectors.c.id == source.c.id, vectors.c.model == self.model)
+                .exists()
+            )
+            rows = [
+                (int(row[0]), str(row[1]))
+                for row in await session.execute(
+                    select(source.c.id, source.c.content)
+                    .where(
+                        source.c.conversation_id == conversation_id,
+                        source.c.id >= ids[-1],
+                        source.c.id < below,
+                        ~embedded,
+                    )
+                    .order_by(source.c.id.desc())
+                    .limit(limit)
+                )
+            ]
         if len(rows) == limit:
             return rows, rows[-1][0]
         return rows, ids[-1] if len(ids) == _CHUNK else None
 
-    async def save(self, kind: Kind, conversation_id: int,
-                   rows: Sequence[tuple[int, bytes]]) -> None:
+    async def save(
+        self, kind: Kind, conversation_id: int, rows: Sequence[tuple[int, bytes]]
+    ) -> None:
         _source, vectors = _SOURCES[kind]
         ids = [row_id for row_id, _vector in rows]
         try:
             async with self._session() as session, session.begin():
                 # A vector of another model is replaced.
                 await session.execute(delete(vectors).where(vectors.c.id.in_(ids)))
-                await session.execute(insert(vectors), [
-                    {"id": row_id, "conversation_id": conversation_id, "model": self.model,
-                     "vector": vector} for row_id, vector in rows])
+                await session.execute(
+                    insert(vectors),
+                    [
+                        {
+                            "id": row_id,
+                            "conversation_id": conversation_id,
+                            "model": self.model,
+                            "vector": vector,
+                        }
+                        for row_id, vector in rows
+                    ],
+                )
         except IntegrityError as exc:
             # A row was deleted (/forget me, retention) while it was being embedded.
-            log.info("%s vectors of conversation %s not saved (rows gone): %s", kind,
-                     conversation_id, exc.orig)
+            log.info(
+                "%s vectors of conversation %s not saved (rows gone): %s",
+                kind,
+                conversation_id,
+                exc.orig,
+            )
 
     async def of(self, kind: Kind, ids: Sequence[int]) -> list[tuple[int, bytes]]:
         if not ids:
             return []
         _source, vectors = _SOURCES[kind]
         async with self._session() as session:
-            result = await session.execute(select(vectors.c.id, vectors.c.vector).where(
-                vectors.c.id.in_(ids), vectors.c.model == self.model))
+            result = await session.execute(
+                select(vectors.c.id, vectors.c.vector).where(
+                    vectors.c.id.in_(ids), vectors.c.model == self.model
+                )
+            )
             return [(int(row[0]), bytes(row[1])) for row in result]
 
-    async def newest(self, kind: Kind, conversation_ids: Sequence[int], after_id: int,
-                     before_id: int | None, limit: int) -> list[tuple[int, bytes]]:
+    async def newest(
+        self,
+        kind: Kind,
+        conversation_ids: Sequence[int],
+        after_id: int,
+        before_id: int | None,
+        limit: int,
+    ) -> list[tuple[int, bytes]]:
         """The newest `limit` vectors with after_id < id < before_id."""
         _source, vectors = _SOURCES[kind]
         async with self._session() as session:
             result = await session.execute(
                 select(vectors.c.id, vectors.c.vector)
-                .where(vectors.c.conversation_id.in_(conversation_ids),
-                       vectors.c.model == self.model, vectors.c.id > after_id,
-                       vectors.c.id < (AFTER_ALL if before_id is None else before_id))
-                .order_by(vectors.c.id.desc()).limit(limit))
+                .where(
+                    vectors.c.conversation_id.in_(conversation_ids),
+                    vectors.c.model == self.model,
+                    vectors.c.id > after_id,
+                    vectors.c.id < (AFTER_ALL if before_id is None else before_id),
+                )
+                .order_by(vectors.c.id.desc())
+                .limit(limit)
+            )
             return [(int(row[0]), bytes(row[1])) for row in result]
 
 
@@ -190,19 +243,25 @@ class Indexer:
         for _chunk in range(_CHUNKS_PER_RUN - 1):
             if below is None or len(todo) >= _PER_RUN:
                 break
-            more, below = await self.vectors.missing(kind, conversation_id, below,
-                                                     _PER_RUN - len(todo))
+            more, below = await self.vectors.missing(
+                kind, conversation_id, below, _PER_RUN - len(todo)
+            )
             todo += [row for row in more if row not in todo]  # the top may be read twice
         if below is not None:
             self._resume[(kind, conversation_id)] = below
         for start in range(0, len(todo), _BATCH):
-            batch = todo[start:start + _BATCH]
+            batch = todo[start : start + _BATCH]
             vectors = await self.embedder.embed([content for _id, content in batch])
             if vectors is None:
                 return
-            await self.vectors.save(kind, conversation_id, [
-                (row_id, vector) for (row_id, _content), vector in zip(batch, vectors,
-                                                                       strict=True)])
+            await self.vectors.save(
+                kind,
+                conversation_id,
+                [
+                    (row_id, vector)
+                    for (row_id, _content), vector in zip(batch, vectors, strict=True)
+                ],
+            )
 
 
 class SemanticRanking:
@@ -214,22 +273,38 @@ class SemanticRanking:
         self.embedder = embedder
         self.search = search
 
-    async def rank(self, text: str, conversation: ConversationState, before_id: int | None,
-                   scope: Sequence[int], candidates: Sequence[Hit], limit: int) -> list[Hit]:
+    async def rank(
+        self,
+        text: str,
+        conversation: ConversationState,
+        before_id: int | None,
+        scope: Sequence[int],
+        candidates: Sequence[Hit],
+        limit: int,
+    ) -> list[Hit]:
         """The best `limit` of the pool; empty when the question cannot be embedded."""
         question = await self.embedder.embed([text], waiting=True)
         if not question:
             return []
         pool: dict[tuple[Kind, int], bytes] = {}
         for kind in _SOURCES:
-            ids = [hit.id for hit in candidates
-                   if (hit.filename is not None) == (kind == "passages")]
+            ids = [
+                hit.id for hit in candidates if (hit.filename is not None) == (kind == "passages")
+            ]
             pool.update(((kind, i), vector) for i, vector in await self.vectors.of(kind, ids))
         newest: tuple[tuple[Kind, list[tuple[int, bytes]]], ...] = (
-            ("messages", await self.vectors.newest("messages", [conversation.id],
-                                                   conversation.reset_after, before_id,
-                                                   _MESSAGE_POOL)),
-            ("passages", await self.vectors.newest("passages", scope, 0, None, _PASSAGE_POOL)))
+            (
+                "messages",
+                await self.vectors.newest(
+                    "messages",
+                    [conversation.id],
+                    conversation.reset_after,
+                    before_id,
+                    _MESSAGE_POOL,
+                ),
+            ),
+            ("passages", await self.vectors.newest("passages", scope, 0, None, _PASSAGE_POOL)),
+        )
         for kind, rows in newest:
             pool.update(((kind, i), vector) for i, vector in rows)
         # Same model name, other size (the endpoint's model was swapped): not comparable.
@@ -237,13 +312,17 @@ class SemanticRanking:
         if not keys:
             return []
         # ~2 ms for 450 vectors of 1,536 dimensions: off the event loop.
-        ranked = await asyncio.to_thread(_most_similar, [pool[key] for key in keys], question[0],
-                                         limit)
+        ranked = await asyncio.to_thread(
+            _most_similar, [pool[key] for key in keys], question[0], limit
+        )
         best = [keys[i] for i in ranked]
-        hits = await self.search.hits([i for kind, i in best if kind == "messages"],
-                                      [i for kind, i in best if kind == "passages"])
-        by_key = {("passages" if hit.filename is not None else "messages", hit.id): hit
-                  for hit in hits}
+        hits = await self.search.hits(
+            [i for kind, i in best if kind == "messages"],
+            [i for kind, i in best if kind == "passages"],
+        )
+        by_key = {
+            ("passages" if hit.filename is not None else "messages", hit.id): hit for hit in hits
+        }
         return [by_key[key] for key in best if key in by_key]
 
 

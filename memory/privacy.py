@@ -44,11 +44,13 @@ async def forget_author(engine: AsyncEngine, platform: str, author_id: str) -> F
     their_documents = (Document.author_id == author_id) & Document.conversation_id.in_(on_platform)
     async with AsyncSession(engine) as session, session.begin():
         touched = select(Message.conversation_id).where(theirs).distinct()
-        await session.execute(delete(Summary).where(Summary.conversation_id.in_(touched))
-                              .execution_options(**_BULK))
+        await session.execute(
+            delete(Summary).where(Summary.conversation_id.in_(touched)).execution_options(**_BULK)
+        )
         messages = await session.execute(delete(Message).where(theirs).execution_options(**_BULK))
-        documents = await session.execute(delete(Document).where(their_documents)
-                                          .execution_options(**_BULK))
+        documents = await session.execute(
+            delete(Document).where(their_documents).execution_options(**_BULK)
+        )
     return Forgotten(messages.rowcount, documents.rowcount)  # type: ignore[attr-defined]
 
 
@@ -56,12 +58,15 @@ async def prune(engine: AsyncEngine, days: int) -> int:
     """Delete messages, documents and summaries older than `days`; returns messages deleted."""
     cutoff = utcnow() - timedelta(days=days)
     async with AsyncSession(engine) as session, session.begin():
-        result = await session.execute(delete(Message).where(Message.created_at < cutoff)
-                                       .execution_options(**_BULK))
-        await session.execute(delete(Document).where(Document.created_at < cutoff)
-                              .execution_options(**_BULK))
-        await session.execute(delete(Summary).where(Summary.updated_at < cutoff)
-                              .execution_options(**_BULK))
+        result = await session.execute(
+            delete(Message).where(Message.created_at < cutoff).execution_options(**_BULK)
+        )
+        await session.execute(
+            delete(Document).where(Document.created_at < cutoff).execution_options(**_BULK)
+        )
+        await session.execute(
+            delete(Summary).where(Summary.updated_at < cutoff).execution_options(**_BULK)
+        )
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -69,13 +74,16 @@ async def prune_events(engine: AsyncEngine) -> int:
     """Forget processed-event ids old enough that no platform will re-deliver them."""
     async with AsyncSession(engine) as session, session.begin():
         result = await session.execute(
-            delete(ProcessedEvent).where(ProcessedEvent.created_at < utcnow() - EVENT_MEMORY)
-            .execution_options(**_BULK))
+            delete(ProcessedEvent)
+            .where(ProcessedEvent.created_at < utcnow() - EVENT_MEMORY)
+            .execution_options(**_BULK)
+        )
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def keep_pruning(engine: AsyncEngine, days: int | None,
-                       interval: float = RETENTION_INTERVAL) -> None:
+async def keep_pruning(
+    engine: AsyncEngine, days: int | None, interval: float = RETENTION_INTERVAL
+) -> None:
     """Prune now and then every `interval` seconds, until cancelled: old event ids always,
     messages older than `days` when a retention period is set."""
     while True:

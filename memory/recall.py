@@ -46,37 +46,56 @@ class RecallConfig:
 
 
 class RecallProvider:
-    def __init__(self, store: Store, search: FullText, counter: TokenCounter,
-                 config: RecallConfig, semantic: SemanticRanking | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        search: FullText,
+        counter: TokenCounter,
+        config: RecallConfig,
+        semantic: SemanticRanking | None = None,
+    ) -> None:
         self.store = store
         self.search = search
         self.semantic = semantic  # None: keyword ranking only
         self.counter = counter
         self.config = config
 
-    async def sections(self, conversation: ConversationState, message: Inbound,
-                       budget: int) -> list[Section]:
+    async def sections(
+        self, conversation: ConversationState, message: Inbound, budget: int
+    ) -> list[Section]:
         share = int(budget * self.config.share) - TOKENS_PER_MESSAGE
         terms = search_terms(message.text)
         if share <= 0 or not (terms or self.semantic):
             return []
         # Where the window will start if every provider uses its full share: recalling only
         # below it leaves no gap between recalled excerpts and the window.
-        start = await self.store.window_start(conversation, AFTER_ALL,
-                                              int(budget * self.config.window_share),
-                                              TOKENS_PER_MESSAGE)
-        rankings = [await self.search.messages([conversation.id], terms, _CANDIDATES,
-                                               conversation.reset_after, start)]
-        others = (await self.store.workspace_conversations(conversation.id)
-                  if self.config.workspace else [])
+        start = await self.store.window_start(
+            conversation, AFTER_ALL, int(budget * self.config.window_share), TOKENS_PER_MESSAGE
+        )
+        rankings = [
+            await self.search.messages(
+                [conversation.id], terms, _CANDIDATES, conversation.reset_after, start
+            )
+        ]
+        others = (
+            await self.store.workspace_conversations(conversation.id)
+            if self.config.workspace
+            else []
+        )
         if others:
             rankings.append(await self.search.messages(others, terms, _CANDIDATES))
-        rankings.append(await self.search.passages([conversation.id, *others], terms,
-                                                   _CANDIDATES))
+        rankings.append(await self.search.passages([conversation.id, *others], terms, _CANDIDATES))
         if self.semantic is not None:
-            rankings.append(await self.semantic.rank(
-                message.text, conversation, start, [conversation.id, *others],
-                [hit for ranking in rankings for hit in ranking], _CANDIDATES))
+            rankings.append(
+                await self.semantic.rank(
+                    message.text,
+                    conversation,
+                    start,
+                    [conversation.id, *others],
+                    [hit for ranking in rankings for hit in ranking],
+                    _CANDIDATES,
+                )
+            )
         hits = fuse(rankings)
         section = self._section(hits, share)
         if section is not None:
@@ -110,7 +129,16 @@ class RecallProvider:
         if content != hit.content:
             content += " …"
         if hit.filename is not None:
-            return say("recall.passage", filename=hit.filename, author=hit.author_name,
-                       when=f"{hit.created_at:%Y-%m-%d}", text=content)
-        return say("recall.message", author=hit.author_name,
-                   when=f"{hit.created_at:%Y-%m-%d %H:%M}", text=content)
+            return say(
+                "recall.passage",
+                filename=hit.filename,
+                author=hit.author_name,
+                when=f"{hit.created_at:%Y-%m-%d}",
+                text=content,
+            )
+        return say(
+            "recall.message",
+            author=hit.author_name,
+            when=f"{hit.created_at:%Y-%m-%d %H:%M}",
+            text=content,
+        )

@@ -25,13 +25,75 @@ _MAX_TERMS = 16
 # Matches read per word on SQLite (see _ranked_fts5).
 _PER_TERM = 200
 # Words found in nearly every English message: they cost time and add nothing to the ranking.
-_STOPWORDS = frozenset({
-    "a", "about", "an", "and", "are", "as", "at", "be", "but", "by", "can", "did", "do", "does",
-    "for", "from", "had", "has", "have", "he", "her", "his", "how", "i", "if", "in", "is", "it",
-    "its", "me", "my", "no", "not", "of", "on", "or", "our", "she", "so", "than", "that", "the",
-    "their", "them", "then", "there", "these", "they", "this", "to", "us", "was", "we", "were",
-    "what", "when", "where", "which", "who", "why", "will", "with", "would", "you", "your",
-})
+_STOPWORDS = frozenset(
+    {
+        "a",
+        "about",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "can",
+        "did",
+        "do",
+        "does",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "he",
+        "her",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "our",
+        "she",
+        "so",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "us",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+    }
+)
 
 Table = Literal["messages", "document_passages"]
 _FTS_TABLES: dict[Table, str] = {"messages": "messages_fts", "document_passages": "passages_fts"}
@@ -80,18 +142,26 @@ class FullText:
         self._session = async_sessionmaker(engine, expire_on_commit=False)
         self._sqlite = engine.dialect.name == "sqlite"
 
-    async def messages(self, conversation_ids: Sequence[int], terms: Sequence[str], limit: int,
-                       after_id: int = 0, before_id: int | None = None) -> list[Hit]:
+    async def messages(
+        self,
+        conversation_ids: Sequence[int],
+        terms: Sequence[str],
+        limit: int,
+        after_id: int = 0,
+        before_id: int | None = None,
+    ) -> list[Hit]:
         """The best `limit` messages matching `terms` with after_id < id < before_id."""
         if not terms or not conversation_ids:
             return []
         async with self._session() as session:
-            ids = await self._ranked(session, "messages", conversation_ids, terms, limit,
-                                     after_id, before_id)
+            ids = await self._ranked(
+                session, "messages", conversation_ids, terms, limit, after_id, before_id
+            )
             return await _message_hits(session, ids)
 
-    async def passages(self, conversation_ids: Sequence[int], terms: Sequence[str],
-                       limit: int) -> list[Hit]:
+    async def passages(
+        self, conversation_ids: Sequence[int], terms: Sequence[str], limit: int
+    ) -> list[Hit]:
         """The best `limit` passages of documents shared in the given conversations."""
         if not terms or not conversation_ids:
             return []
@@ -102,46 +172,81 @@ class FullText:
     async def hits(self, message_ids: Sequence[int], passage_ids: Sequence[int]) -> list[Hit]:
         """The given messages, then the given passages, each in the order given."""
         async with self._session() as session:
-            return [*await _message_hits(session, message_ids),
-                    *await _passage_hits(session, passage_ids)]
+            return [
+                *await _message_hits(session, message_ids),
+                *await _passage_hits(session, passage_ids),
+            ]
 
-    async def _ranked(self, session: AsyncSession, table: Table,
-                      conversation_ids: Sequence[int], terms: Sequence[str], limit: int,
-                      after_id: int = 0, before_id: int | None = None) -> list[int]:
+    async def _ranked(
+        self,
+        session: AsyncSession,
+        table: Table,
+        conversation_ids: Sequence[int],
+        terms: Sequence[str],
+        limit: int,
+        after_id: int = 0,
+        before_id: int | None = None,
+    ) -> list[int]:
         """Row ids, best first."""
         before = before_id if before_id is not None else 2**62
         if self._sqlite:
-            return await _ranked_fts5(session, _FTS_TABLES[table], conversation_ids, terms,
-                                      limit, after_id, before)
+            return await _ranked_fts5(
+                session, _FTS_TABLES[table], conversation_ids, terms, limit, after_id, before
+            )
         # GIN finds the matches; ts_rank orders them.
         statement = text(
             f"SELECT id FROM {table}, to_tsquery('simple', :query) AS q "
             "WHERE conversation_id IN :conversations AND id > :after AND id < :before "
             "AND search @@ q ORDER BY ts_rank(search, q) DESC LIMIT :limit"
         ).bindparams(bindparam("conversations", list(conversation_ids), expanding=True))
-        result = await session.execute(statement, {
-            "query": tsquery(terms), "after": after_id, "before": before, "limit": limit})
+        result = await session.execute(
+            statement,
+            {"query": tsquery(terms), "after": after_id, "before": before, "limit": limit},
+        )
         return [int(row[0]) for row in result]
 
 
 async def _message_hits(session: AsyncSession, ids: Sequence[int]) -> list[Hit]:
-    rows = {row.id: row for row in await session.scalars(
-        select(Message).where(Message.id.in_(ids)))} if ids else {}
-    return [Hit(rows[i].id, rows[i].author_name, rows[i].content, rows[i].created_at)
-            for i in ids if i in rows]
+    rows = (
+        {row.id: row for row in await session.scalars(select(Message).where(Message.id.in_(ids)))}
+        if ids
+        else {}
+    )
+    return [
+        Hit(rows[i].id, rows[i].author_name, rows[i].content, rows[i].created_at)
+        for i in ids
+        if i in rows
+    ]
 
 
 async def _passage_hits(session: AsyncSession, ids: Sequence[int]) -> list[Hit]:
-    rows = {passage.id: (passage, document) for passage, document in await session.execute(
-        select(Passage, Document).join(Document, Document.id == Passage.document_id)
-        .where(Passage.id.in_(ids)))} if ids else {}
-    return [Hit(p.id, d.author_name, p.content, d.created_at, d.filename)
-            for p, d in (rows[i] for i in ids if i in rows)]
+    rows = (
+        {
+            passage.id: (passage, document)
+            for passage, document in await session.execute(
+                select(Passage, Document)
+                .join(Document, Document.id == Passage.document_id)
+                .where(Passage.id.in_(ids))
+            )
+        }
+        if ids
+        else {}
+    )
+    return [
+        Hit(p.id, d.author_name, p.content, d.created_at, d.filename)
+        for p, d in (rows[i] for i in ids if i in rows)
+    ]
 
 
-async def _ranked_fts5(session: AsyncSession, fts: str, conversation_ids: Sequence[int],
-                       terms: Sequence[str], limit: int, after_id: int,
-                       before_id: int) -> list[int]:
+async def _ranked_fts5(
+    session: AsyncSession,
+    fts: str,
+    conversation_ids: Sequence[int],
+    terms: Sequence[str],
+    limit: int,
+    after_id: int,
+    before_id: int,
+) -> list[int]:
     """Rank by the summed IDF of the terms a row contains, newest first among equals.
 
     BM25 over every match costs time in proportion to the matches: seconds for common words in
@@ -151,12 +256,19 @@ async def _ranked_fts5(session: AsyncSession, fts: str, conversation_ids: Sequen
     """
     statement = text(
         f"SELECT rowid FROM {fts} WHERE {fts} MATCH :query AND rowid > :after "
-        "AND rowid < :before ORDER BY rowid DESC LIMIT :limit")
+        "AND rowid < :before ORDER BY rowid DESC LIMIT :limit"
+    )
     found: list[list[int]] = []
     for term in terms:
-        result = await session.execute(statement, {
-            "query": fts5_query([term], conversation_ids), "after": after_id,
-            "before": before_id, "limit": _PER_TERM})
+        result = await session.execute(
+            statement,
+            {
+                "query": fts5_query([term], conversation_ids),
+                "after": after_id,
+                "before": before_id,
+                "limit": _PER_TERM,
+            },
+        )
         found.append([int(row[0]) for row in result])
     newest = max((rows[0] for rows in found if rows), default=None)
     if newest is None:
@@ -166,8 +278,11 @@ async def _ranked_fts5(session: AsyncSession, fts: str, conversation_ids: Sequen
     for rows in found:
         if not rows:
             continue
-        frequency = len(rows) if len(rows) < _PER_TERM else min(
-            searched, len(rows) * (rows[0] - after_id) / max(rows[0] - rows[-1], 1))
+        frequency = (
+            len(rows)
+            if len(rows) < _PER_TERM
+            else min(searched, len(rows) * (rows[0] - after_id) / max(rows[0] - rows[-1], 1))
+        )
         weight = math.log(1 + searched / frequency)
         for row in rows:
             scores[row] = scores.get(row, 0.0) + weight

@@ -14,8 +14,15 @@ from bot.messages import ConversationKey
 from memory.tables import Conversation, Message, ProcessedEvent
 
 # Plain columns, not ORM objects: building entities dominated the cost of large windows.
-_COLUMNS = (Message.id, Message.role, Message.author_id, Message.author_name, Message.content,
-            Message.tokens, Message.created_at)
+_COLUMNS = (
+    Message.id,
+    Message.role,
+    Message.author_id,
+    Message.author_name,
+    Message.content,
+    Message.tokens,
+    Message.created_at,
+)
 _FIRST_BATCH = 32
 _MAX_BATCH = 1024
 # Larger than any message id: "the window as it would be for the next message".
@@ -80,9 +87,13 @@ class Store:
         async with self._session() as session:
             return await session.scalar(
                 select(Message.platform_message_id)
-                .where(Message.conversation_id == conversation_id,
-                       Message.platform_message_id.is_not(None))
-                .order_by(Message.id.desc()).limit(1))
+                .where(
+                    Message.conversation_id == conversation_id,
+                    Message.platform_message_id.is_not(None),
+                )
+                .order_by(Message.id.desc())
+                .limit(1)
+            )
 
     async def conversation(self, key: ConversationKey) -> ConversationState:
         """The conversation at `key`, created on first use."""
@@ -90,8 +101,13 @@ class Store:
         async with self._session() as session:
             row = await session.scalar(select(Conversation).where(where))
             if row is None:
-                row = Conversation(platform=key.platform, workspace=key.workspace,
-                                   channel=key.channel, thread=key.thread, reset_after=0)
+                row = Conversation(
+                    platform=key.platform,
+                    workspace=key.workspace,
+                    channel=key.channel,
+                    thread=key.thread,
+                    reset_after=0,
+                )
                 session.add(row)
                 try:
                     await session.commit()
@@ -119,10 +135,15 @@ class Store:
     async def add(self, conversation_id: int, message: NewMessage) -> int | None:
         """Append a message; None when its platform id was already stored (a re-delivery)."""
         async with self._session() as session:
-            row = Message(conversation_id=conversation_id, role=message.role,
-                          author_id=message.author_id, author_name=message.author_name,
-                          content=message.content, tokens=message.tokens,
-                          platform_message_id=message.platform_message_id)
+            row = Message(
+                conversation_id=conversation_id,
+                role=message.role,
+                author_id=message.author_id,
+                author_name=message.author_name,
+                content=message.content,
+                tokens=message.tokens,
+                platform_message_id=message.platform_message_id,
+            )
             session.add(row)
             try:
                 await session.commit()
@@ -137,8 +158,9 @@ class Store:
     ) -> list[StoredMessage]:
         """The newest messages before `before_id` whose tokens fit `budget`, oldest first."""
         async with self._session() as session:
-            first = await self._oldest_fitting(session, conversation, before_id, budget,
-                                               per_message)
+            first = await self._oldest_fitting(
+                session, conversation, before_id, budget, per_message
+            )
             return await self._load(session, conversation.id, first, before_id)
 
     async def window_start(
@@ -146,12 +168,14 @@ class Store:
     ) -> int | None:
         """The id of the oldest message `window` would return (None: nothing fits)."""
         async with self._session() as session:
-            return await self._oldest_fitting(session, conversation, before_id, budget,
-                                              per_message)
+            return await self._oldest_fitting(session, conversation, before_id, budget, per_message)
 
     @staticmethod
     async def _oldest_fitting(
-        session: AsyncSession, conversation: ConversationState, before_id: int, budget: int,
+        session: AsyncSession,
+        conversation: ConversationState,
+        before_id: int,
+        budget: int,
         per_message: int,
     ) -> int | None:
         """Reads (id, tokens) pairs newest-first in growing batches and stops at the first
@@ -162,12 +186,18 @@ class Store:
         cursor = before_id
         batch = _FIRST_BATCH
         while True:
-            rows = (await session.execute(
-                select(Message.id, Message.tokens)
-                .where(Message.conversation_id == conversation.id,
-                       Message.id > conversation.reset_after, Message.id < cursor)
-                .order_by(Message.id.desc()).limit(batch)
-            )).all()
+            rows = (
+                await session.execute(
+                    select(Message.id, Message.tokens)
+                    .where(
+                        Message.conversation_id == conversation.id,
+                        Message.id > conversation.reset_after,
+                        Message.id < cursor,
+                    )
+                    .order_by(Message.id.desc())
+                    .limit(batch)
+                )
+            ).all()
             for message_id, tokens in rows:
                 if spent + tokens + per_message > budget:
                     return oldest_kept
@@ -179,13 +209,18 @@ class Store:
             batch = min(batch * 2, _MAX_BATCH)
 
     @staticmethod
-    async def _load(session: AsyncSession, conversation_id: int, first: int | None,
-                    before_id: int) -> list[StoredMessage]:
+    async def _load(
+        session: AsyncSession, conversation_id: int, first: int | None, before_id: int
+    ) -> list[StoredMessage]:
         if first is None:
             return []
         rows = await session.execute(
-            select(*_COLUMNS).where(Message.conversation_id == conversation_id,
-                                    Message.id >= first, Message.id < before_id)
+            select(*_COLUMNS)
+            .where(
+                Message.conversation_id == conversation_id,
+                Message.id >= first,
+                Message.id < before_id,
+            )
             .order_by(Message.id)
         )
         return [StoredMessage(*row) for row in rows]
@@ -193,17 +228,25 @@ class Store:
     async def usage(self, conversation: ConversationState) -> Usage:
         """How much is stored since the last reset."""
         async with self._session() as session:
-            count, tokens = (await session.execute(
-                select(func.count(Message.id), func.coalesce(func.sum(Message.tokens), 0))
-                .where(Message.conversation_id == conversation.id,
-                       Message.id > conversation.reset_after)
-            )).one()
+            count, tokens = (
+                await session.execute(
+                    select(
+                        func.count(Message.id), func.coalesce(func.sum(Message.tokens), 0)
+                    ).where(
+                        Message.conversation_id == conversation.id,
+                        Message.id > conversation.reset_after,
+                    )
+                )
+            ).one()
         return Usage(int(count), int(tokens))
 
     async def set_persona(self, conversation_id: int, persona: str | None) -> None:
         async with self._session() as session:
-            await session.execute(update(Conversation).where(Conversation.id == conversation_id)
-                                  .values(persona=persona))
+            await session.execute(
+                update(Conversation)
+                .where(Conversation.id == conversation_id)
+                .values(persona=persona)
+            )
             await session.commit()
 
     async def listening(self, key: ConversationKey) -> bool:
@@ -211,8 +254,9 @@ class Store:
         channel = replace(key, thread="")
         if channel not in self._listening:
             async with self._session() as session:
-                on = await session.scalar(select(Conversation.listening)
-                                          .where(conversation_at(channel)))
+                on = await session.scalar(
+                    select(Conversation.listening).where(conversation_at(channel))
+                )
             self._listening[channel] = bool(on)
         return self._listening[channel]
 
@@ -221,34 +265,52 @@ class Store:
         channel = replace(key, thread="")
         conversation = await self.conversation(channel)
         async with self._session() as session:
-            await session.execute(update(Conversation).where(Conversation.id == conversation.id)
-                                  .values(listening=on))
+            await session.execute(
+                update(Conversation).where(Conversation.id == conversation.id).values(listening=on)
+            )
             await session.commit()
         self._listening[channel] = on
 
     async def reset(self, conversation_id: int) -> None:
         """Start afresh: later windows ignore everything stored so far (it stays on disk)."""
         async with self._session() as session:
-            newest = select(func.coalesce(func.max(Message.id), 0)).where(
-                Message.conversation_id == conversation_id).scalar_subquery()
-            await session.execute(update(Conversation).where(Conversation.id == conversation_id)
-                                  .values(reset_after=newest))
+            newest = (
+                select(func.coalesce(func.max(Message.id), 0))
+                .where(Message.conversation_id == conversation_id)
+                .scalar_subquery()
+            )
+            await session.execute(
+                update(Conversation)
+                .where(Conversation.id == conversation_id)
+                .values(reset_after=newest)
+            )
             await session.commit()
 
     async def workspace_conversations(self, conversation_id: int) -> list[int]:
         """The other conversations of the same platform workspace (for workspace-wide recall)."""
-        this = select(Conversation.platform, Conversation.workspace).where(
-            Conversation.id == conversation_id).subquery()
+        this = (
+            select(Conversation.platform, Conversation.workspace)
+            .where(Conversation.id == conversation_id)
+            .subquery()
+        )
         async with self._session() as session:
-            rows = await session.scalars(select(Conversation.id).join(
-                this, (Conversation.platform == this.c.platform)
-                & (Conversation.workspace == this.c.workspace))
-                .where(Conversation.id != conversation_id))
+            rows = await session.scalars(
+                select(Conversation.id)
+                .join(
+                    this,
+                    (Conversation.platform == this.c.platform)
+                    & (Conversation.workspace == this.c.workspace),
+                )
+                .where(Conversation.id != conversation_id)
+            )
             return list(rows)
 
     async def messages(self, conversation_id: int) -> Sequence[StoredMessage]:
         """Every stored message of a conversation, oldest first (for export and tests)."""
         async with self._session() as session:
-            rows = await session.execute(select(*_COLUMNS).where(
-                Message.conversation_id == conversation_id).order_by(Message.id))
+            rows = await session.execute(
+                select(*_COLUMNS)
+                .where(Message.conversation_id == conversation_id)
+                .order_by(Message.id)
+            )
             return [StoredMessage(*row) for row in rows]

@@ -44,8 +44,14 @@ class Summaries:
 
     async def save(self, conversation_id: int, state: SummaryState) -> None:
         async with self._session() as session, session.begin():
-            await session.merge(Summary(conversation_id=conversation_id, content=state.content,
-                                        covers_until=state.covers_until, updated_at=utcnow()))
+            await session.merge(
+                Summary(
+                    conversation_id=conversation_id,
+                    content=state.content,
+                    covers_until=state.covers_until,
+                    updated_at=utcnow(),
+                )
+            )
 
 
 class SummaryProvider:
@@ -56,8 +62,9 @@ class SummaryProvider:
         self.counter = counter
         self.share = share
 
-    async def sections(self, conversation: ConversationState, message: Inbound,
-                       budget: int) -> list[Section]:
+    async def sections(
+        self, conversation: ConversationState, message: Inbound, budget: int
+    ) -> list[Section]:
         share = int(budget * self.share) - TOKENS_PER_MESSAGE
         state = await self.summaries.get(conversation)
         if state is None or share <= 0:
@@ -73,8 +80,14 @@ class SummaryProvider:
 class Summarizer:
     """A ReplyListener: folds messages that just left the window into the summary."""
 
-    def __init__(self, store: Store, summaries: Summaries, chat: ChatClient,
-                 batch_tokens: int, summary_tokens: int) -> None:
+    def __init__(
+        self,
+        store: Store,
+        summaries: Summaries,
+        chat: ChatClient,
+        batch_tokens: int,
+        summary_tokens: int,
+    ) -> None:
         self.store = store
         self.summaries = summaries
         self.chat = chat
@@ -100,15 +113,24 @@ class Summarizer:
         covered = current.covers_until if current else conversation.reset_after
         # The newest unsummarized messages just outside the window, up to one batch. After a
         # long gap (e.g. an import), older ones are skipped: recall still finds them.
-        pending = await self.store.window(replace(conversation, reset_after=covered),
-                                          window_start, self.batch_tokens, TOKENS_PER_MESSAGE)
+        pending = await self.store.window(
+            replace(conversation, reset_after=covered),
+            window_start,
+            self.batch_tokens,
+            TOKENS_PER_MESSAGE,
+        )
         if len(pending) < MIN_MESSAGES:
             return
         request = [
             {"role": "system", "content": say("summary.instruction", tokens=self.summary_tokens)},
-            {"role": "user", "content": say(
-                "summary.request", previous=current.content if current else say("summary.none"),
-                transcript=_transcript(pending))},
+            {
+                "role": "user",
+                "content": say(
+                    "summary.request",
+                    previous=current.content if current else say("summary.none"),
+                    transcript=_transcript(pending),
+                ),
+            },
         ]
         text = "".join([piece async for piece in self.chat.stream(request)]).strip()
         if text:
@@ -116,5 +138,7 @@ class Summarizer:
 
 
 def _transcript(messages: list[StoredMessage]) -> str:
-    return "\n".join(f"{m.created_at:%Y-%m-%d %H:%M} {render('user', m.author_name, m.content)}"
-                     for m in messages)
+    return "\n".join(
+        f"{m.created_at:%Y-%m-%d %H:%M} {render('user', m.author_name, m.content)}"
+        for m in messages
+    )

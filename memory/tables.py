@@ -99,8 +99,9 @@ class Document(Base):
     author_id: Mapped[str] = mapped_column(String(128), index=True)
     author_name: Mapped[str] = mapped_column(String(256))
     filename: Mapped[str] = mapped_column(String(512))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
-                                                 index=True)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
 
 
 class Passage(Base):
@@ -134,10 +135,15 @@ def _vectors(name: str, described: str) -> Table:
     """Embeddings (packed float32, see memory/embeddings.py) of the rows of `described`, under
     `model`; `id` is the described row's id."""
     return Table(
-        name, Base.metadata,
+        name,
+        Base.metadata,
         Column("id", BigId, ForeignKey(f"{described}.id", ondelete="CASCADE"), primary_key=True),
-        Column("conversation_id", BigId, ForeignKey("conversations.id", ondelete="CASCADE"),
-               nullable=False),
+        Column(
+            "conversation_id",
+            BigId,
+            ForeignKey("conversations.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         Column("model", String(128), nullable=False),
         Column("vector", LargeBinary, nullable=False),
         Index(f"ix_{name}_conversation_id_model_id", "conversation_id", "model", "id"),

@@ -62,8 +62,12 @@ def encoding_for(model: str) -> tiktoken.Encoding:
     except KeyError:
         name = FALLBACK_ENCODING
     if name not in _BUNDLED:
-        log.info("encoding %s for model %s is not bundled; counting with %s", name, model,
-                 FALLBACK_ENCODING)
+        log.info(
+            "encoding %s for model %s is not bundled; counting with %s",
+            name,
+            model,
+            FALLBACK_ENCODING,
+        )
         name = FALLBACK_ENCODING
     _install_bundled(name)
     return tiktoken.get_encoding(name)

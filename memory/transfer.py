@@ -47,8 +47,9 @@ def _key(row: Conversation) -> ConversationKey:
     return ConversationKey(row.platform, row.workspace, row.channel, row.thread)
 
 
-async def export(engine: AsyncEngine, key: ConversationKey | None,
-                 fmt: Format) -> AsyncIterator[str]:
+async def export(
+    engine: AsyncEngine, key: ConversationKey | None, fmt: Format
+) -> AsyncIterator[str]:
     """The text of the export in pieces: one conversation (`key`) or all (None)."""
     async with AsyncSession(engine) as session:
         query = select(Conversation).order_by(Conversation.id)
@@ -59,8 +60,11 @@ async def export(engine: AsyncEngine, key: ConversationKey | None,
             if fmt == "markdown":
                 yield f"# {name}\n\n"
             rows = await session.stream_scalars(
-                select(Message).where(Message.conversation_id == conversation.id)
-                .order_by(Message.id).execution_options(yield_per=_EXPORT_BATCH))
+                select(Message)
+                .where(Message.conversation_id == conversation.id)
+                .order_by(Message.id)
+                .execution_options(yield_per=_EXPORT_BATCH)
+            )
             async for batch in rows.partitions():
                 yield "".join(_jsonl(name, m) if fmt == "jsonl" else _markdown(m) for m in batch)
 
@@ -71,15 +75,26 @@ def _time(message: Message) -> datetime:
 
 
 def _jsonl(conversation: str, message: Message) -> str:
-    return json.dumps({"conversation": conversation, "author": message.author_name,
-                       "author_id": message.author_id, "role": message.role,
-                       "content": message.content, "time": _time(message).isoformat()},
-                      ensure_ascii=False) + "\n"
+    return (
+        json.dumps(
+            {
+                "conversation": conversation,
+                "author": message.author_name,
+                "author_id": message.author_id,
+                "role": message.role,
+                "content": message.content,
+                "time": _time(message).isoformat(),
+            },
+            ensure_ascii=False,
+        )
+        + "\n"
+    )
 
 
 def _markdown(message: Message) -> str:
-    return f"**{message.author_name}** ({_time(message):%Y-%m-%d %H:%M} UTC)\n\n" \
-           f"{message.content}\n\n"
+    return (
+        f"**{message.author_name}** ({_time(message):%Y-%m-%d %H:%M} UTC)\n\n{message.content}\n\n"
+    )
 
 
 @dataclass(frozen=True)
@@ -88,8 +103,9 @@ class ImportRow:
     values: dict[str, Any]
 
 
-def _parse(number: int, raw: str, target: ConversationKey | None,
-           counter: TokenCounter) -> ImportRow:
+def _parse(
+    number: int, raw: str, target: ConversationKey | None, counter: TokenCounter
+) -> ImportRow:
     try:
         record = json.loads(raw)
     except json.JSONDecodeError as exc:
@@ -111,19 +127,28 @@ def _parse(number: int, raw: str, target: ConversationKey | None,
         raise InvalidImport(number, say("import.time", time=record["time"])) from exc
     author_id = record.get("author_id")
     role, author, content = record["role"], record["author"], record["content"]
-    return ImportRow(key, {
-        "role": role, "author_id": author_id if isinstance(author_id, str) else author,
-        "author_name": author, "content": content,
-        "tokens": counter.count(render(role, author, content)),
-        "created_at": time.replace(tzinfo=time.tzinfo or UTC).astimezone(UTC),
-    })
+    return ImportRow(
+        key,
+        {
+            "role": role,
+            "author_id": author_id if isinstance(author_id, str) else author,
+            "author_name": author,
+            "content": content,
+            "tokens": counter.count(render(role, author, content)),
+            "created_at": time.replace(tzinfo=time.tzinfo or UTC).astimezone(UTC),
+        },
+    )
 
 
-def parse_import(lines: Sequence[str], target: ConversationKey | None,
-                 counter: TokenCounter) -> list[ImportRow]:
+def parse_import(
+    lines: Sequence[str], target: ConversationKey | None, counter: TokenCounter
+) -> list[ImportRow]:
     """Validate every line and count its tokens (CPU-bound: call it in a worker thread)."""
-    return [_parse(number, raw, target, counter)
-            for number, raw in enumerate(lines, start=1) if raw.strip()]
+    return [
+        _parse(number, raw, target, counter)
+        for number, raw in enumerate(lines, start=1)
+        if raw.strip()
+    ]
 
 
 async def import_rows(engine: AsyncEngine, rows: Sequence[ImportRow]) -> int:
@@ -134,8 +159,9 @@ async def import_rows(engine: AsyncEngine, rows: Sequence[ImportRow]) -> int:
             if row.key not in ids:
                 ids[row.key] = await _conversation_id(session, row.key)
         if rows:
-            await session.execute(insert(Message), [
-                {**row.values, "conversation_id": ids[row.key]} for row in rows])
+            await session.execute(
+                insert(Message), [{**row.values, "conversation_id": ids[row.key]} for row in rows]
+            )
     return len(rows)
 
 
@@ -143,8 +169,13 @@ async def _conversation_id(session: AsyncSession, key: ConversationKey) -> int:
     found = await session.scalar(select(Conversation.id).where(conversation_at(key)))
     if found is not None:
         return found
-    row = Conversation(platform=key.platform, workspace=key.workspace, channel=key.channel,
-                       thread=key.thread, reset_after=0)
+    row = Conversation(
+        platform=key.platform,
+        workspace=key.workspace,
+        channel=key.channel,
+        thread=key.thread,
+        reset_after=0,
+    )
     session.add(row)
     await session.flush()
     return row.id

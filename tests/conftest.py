@@ -75,8 +75,10 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         yield f"sqlite+aiosqlite:///{tmp_path / 'parley.db'}"
         return
     if not POSTGRES_URL:
-        pytest.skip("PostgreSQL tests need PARLEY_TEST_POSTGRES_URL "
-                    "(e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test)")
+        pytest.skip(
+            "PostgreSQL tests need PARLEY_TEST_POSTGRES_URL "
+            "(e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test)"
+        )
     url = await _create_postgres_database()
     yield url
     await _drop_postgres_database(url)
@@ -96,8 +98,11 @@ def make_settings(fake_model: FakeModel, sqlite_url: str) -> SettingsFactory:
 
     def make(**overrides: object) -> Settings:
         values: dict[str, object] = {
-            "openai_api_key": "sk-test", "openai_base_url": fake_model.base_url,
-            "model": "gpt-4o-mini", "database_url": sqlite_url, "model_retries": 0,
+            "openai_api_key": "sk-test",
+            "openai_base_url": fake_model.base_url,
+            "model": "gpt-4o-mini",
+            "database_url": sqlite_url,
+            "model_retries": 0,
             "request_timeout": 5.0,
         }
         values.update(overrides)

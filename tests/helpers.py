@@ -1,13 +1,20 @@
-"""Small helpers shared by tests."""
+"""Helpers shared by tests: people, conversations, sending messages, reading prompts."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from bot.core import Parley
-from bot.messages import Author, ConversationKey, Final, Inbound, ReplyEvent
+from bot.messages import Attachment, Author, ConversationKey, Final, Inbound, ReplyEvent
+from bot.runtime import open_parley
+from bot.texts import EN
+from tests.conftest import SettingsFactory
 from tests.fakes.model_server import FakeModel
 
 ALICE = Author("u-alice", "Alice", is_admin=True)
@@ -19,10 +26,18 @@ async def collect(parley: Parley, message: Inbound) -> list[ReplyEvent]:
     return [event async for event in parley.reply(message)]
 
 
-async def ask(parley: Parley, text: str, author: Author = ALICE, key: ConversationKey = KEY,
-              message_id: str | None = None) -> Final:
+async def ask(
+    parley: Parley,
+    text: str,
+    author: Author = ALICE,
+    key: ConversationKey = KEY,
+    message_id: str | None = None,
+    attachments: tuple[Attachment, ...] = (),
+) -> Final:
     """Send one message and return the Final (fails the test if there is none)."""
-    events = await collect(parley, Inbound(key, author, text, message_id=message_id))
+    events = await collect(
+        parley, Inbound(key, author, text, message_id=message_id, attachments=attachments)
+    )
     assert events and isinstance(events[-1], Final), events
     return events[-1]
 
@@ -36,5 +51,60 @@ async def until(condition: Callable[[], object], within: float = 5.0) -> None:
 
 def requests_for(model: FakeModel, text: str) -> list[dict[str, Any]]:
     """The chat requests that answer `text` (not background ones such as summaries)."""
-    return [body for body in model.requests
-            if str(body["messages"][-1]["content"]).endswith(text)]
+    return [body for body in model.requests if str(body["messages"][-1]["content"]).endswith(text)]
+
+
+GENERAL = ConversationKey("discord", "guild-1", "general")
+RANDOM = ConversationKey("discord", "guild-1", "random")
+ELSEWHERE = ConversationKey("discord", "guild-2", "general")
+# The fixed start of the summary instruction tells summary requests from replies.
+SUMMARY_PREFIX = EN["summary.instruction"].split("{")[0]
+
+
+async def old_conversation(engine: AsyncEngine, key: ConversationKey) -> int:
+    """A conversation created under an older schema revision: only with the columns every
+    revision has (the ORM would also name newer ones). Its id."""
+    async with engine.begin() as connection:
+        created = await connection.execute(
+            text(
+                "INSERT INTO conversations (platform, workspace, channel, thread, reset_after, "
+                "created_at) VALUES (:platform, :workspace, :channel, :thread, 0, "
+                "CURRENT_TIMESTAMP) RETURNING id"
+            ),
+            {
+                "platform": key.platform,
+                "workspace": key.workspace,
+                "channel": key.channel,
+                "thread": key.thread,
+            },
+        )
+        return int(created.scalar_one())
+
+
+@asynccontextmanager
+async def parley_on(
+    make_settings: SettingsFactory, database_url: str, **overrides: object
+) -> AsyncIterator[Parley]:
+    values: dict[str, object] = {"context_tokens": 1024, "max_reply_tokens": 128}
+    values.update(overrides)
+    async with open_parley(make_settings(database_url=database_url, **values)) as parley:
+        yield parley
+
+
+def is_summary_request(body: dict[str, Any]) -> bool:
+    return str(body["messages"][0]["content"]).startswith(SUMMARY_PREFIX)
+
+
+def reply_prompt(model: FakeModel, question: str) -> str:
+    """Everything sent to the model with the reply to `question`, as one text."""
+    for body in reversed(model.requests):
+        if not is_summary_request(body) and question in body["messages"][-1]["content"]:
+            return "\n".join(str(m["content"]) for m in body["messages"])
+    raise AssertionError(f"no reply request for {question!r}")
+
+
+def filler(number: int) -> str:
+    return (
+        f"Filler message {number}: talking about weather, lunch plans and the traffic "
+        f"downtown, nothing memorable here at all."
+    )

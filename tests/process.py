@@ -28,15 +28,24 @@ def parley_env(**values: str) -> dict[str, str]:
     return env
 
 
-async def start_parley(*args: str, env: dict[str, str], stdin: int | None =
-                       asyncio.subprocess.DEVNULL) -> asyncio.subprocess.Process:
+async def start_parley(
+    *args: str, env: dict[str, str], stdin: int | None = asyncio.subprocess.DEVNULL
+) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args, env=env, stdin=stdin,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        env=env,
+        stdin=stdin,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
 
 
-async def finish(process: asyncio.subprocess.Process, within: float = 30,
-                 stdin: str | None = None) -> Finished:
+async def finish(
+    process: asyncio.subprocess.Process, within: float = 30, stdin: str | None = None
+) -> Finished:
     """Feed `stdin`, wait for the process to exit (at most `within` seconds), collect output."""
     data = stdin.encode() if stdin is not None else None
     stdout, stderr = await asyncio.wait_for(process.communicate(data), within)
@@ -44,8 +53,9 @@ async def finish(process: asyncio.subprocess.Process, within: float = 30,
     return Finished(process.returncode, stdout.decode(), stderr.decode())
 
 
-async def run_parley(*args: str, env: dict[str, str], within: float = 30,
-                     stdin: str | None = None) -> Finished:
+async def run_parley(
+    *args: str, env: dict[str, str], within: float = 30, stdin: str | None = None
+) -> Finished:
     """`parley ARGS`, with `stdin` piped in when given."""
     pipe = asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL
     return await finish(await start_parley(*args, env=env, stdin=pipe), within, stdin)

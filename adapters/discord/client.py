@@ -41,8 +41,9 @@ def intents() -> discord.Intents:
 
 
 class ParleyClient(discord.Client):
-    def __init__(self, parley: Parley, settings: Settings, *, sync_commands: bool = False,
-                 **options: Any) -> None:
+    def __init__(
+        self, parley: Parley, settings: Settings, *, sync_commands: bool = False, **options: Any
+    ) -> None:
         # Parley has no voice: skip discord.py's warnings about missing voice libraries.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         super().__init__(intents=intents(), **options)
@@ -67,8 +68,13 @@ class ParleyClient(discord.Client):
         try:
             await self._on_message(message)
         except discord.HTTPException as exc:
-            log.warning("Discord error answering message %s in channel %s (guild %s): %s",
-                        message.id, message.channel.id, message.guild and message.guild.id, exc)
+            log.warning(
+                "Discord error answering message %s in channel %s (guild %s): %s",
+                message.id,
+                message.channel.id,
+                message.guild and message.guild.id,
+                exc,
+            )
 
     async def _on_message(self, message: discord.Message) -> None:
         me = self.user
@@ -84,12 +90,16 @@ class ParleyClient(discord.Client):
         async with message.channel.typing():
             if trigger in (Trigger.MENTION, Trigger.REPLY):
                 await self._catch_up(message, key)
-            inbound = Inbound(key, author(message.author, message.guild, self.policy),
-                              plain_text(message, self._own_ids(message)),
-                              message_id=str(message.id),
-                              attachments=await download(message.attachments, self.settings))
-            await self._answer(inbound, ChannelSurface(message.channel, message),
-                               say("discord.placeholder"))
+            inbound = Inbound(
+                key,
+                author(message.author, message.guild, self.policy),
+                plain_text(message, self._own_ids(message)),
+                message_id=str(message.id),
+                attachments=await download(message.attachments, self.settings),
+            )
+            await self._answer(
+                inbound, ChannelSurface(message.channel, message), say("discord.placeholder")
+            )
 
     def _own_ids(self, message: discord.Message) -> set[int]:
         """Parley's user id, and its managed role's (people often @mention that instead)."""
@@ -104,26 +114,32 @@ class ParleyClient(discord.Client):
         if message.guild is None:
             return Trigger.DM
         own = self._own_ids(message)
-        if any(user.id in own for user in message.mentions) \
-                or any(role.id in own for role in message.role_mentions):
+        if any(user.id in own for user in message.mentions) or any(
+            role.id in own for role in message.role_mentions
+        ):
             return Trigger.MENTION
         if await self._replies_to(message, me):
             return Trigger.REPLY
         # Listed in the settings, or switched on with /listen (a thread's key names its parent
         # channel, whose flag it follows).
         if self.policy.answers_all(message.channel) or await self.parley.store.listening(
-                conversation_key(message.channel, message.guild)):
+            conversation_key(message.channel, message.guild)
+        ):
             return Trigger.CHANNEL
-        if isinstance(message.channel, discord.Thread) \
-                and await self._takes_part(message.channel, me):
+        if isinstance(message.channel, discord.Thread) and await self._takes_part(
+            message.channel, me
+        ):
             return Trigger.THREAD
         return None
 
     @staticmethod
     async def _replies_to(message: discord.Message, me: discord.ClientUser) -> bool:
         reference = message.reference
-        if reference is None or reference.message_id is None \
-                or reference.channel_id != message.channel.id:
+        if (
+            reference is None
+            or reference.message_id is None
+            or reference.channel_id != message.channel.id
+        ):
             return False
         target = reference.resolved or reference.cached_message
         if target is None:
@@ -150,30 +166,48 @@ class ParleyClient(discord.Client):
         since = await self.parley.store.latest_platform_message_id(conversation.id)
         after = int(since) if since and since.isdigit() else 0
         try:
-            earlier = [m async for m in message.channel.history(limit=CATCH_UP_LIMIT,
-                                                                 before=message)]
+            earlier = [
+                m async for m in message.channel.history(limit=CATCH_UP_LIMIT, before=message)
+            ]
         except discord.Forbidden:
-            log.info("no Read Message History permission in channel %s: answering without "
-                     "catching up", message.channel.id)
+            log.info(
+                "no Read Message History permission in channel %s: answering without catching up",
+                message.channel.id,
+            )
             return
         for said in reversed(earlier):
-            if said.id <= after or said.author.bot or said.type not in _CONVERSATION_TYPES \
-                    or not self.policy.allowed(said.author, said.channel, said.guild):
+            if (
+                said.id <= after
+                or said.author.bot
+                or said.type not in _CONVERSATION_TYPES
+                or not self.policy.allowed(said.author, said.channel, said.guild)
+            ):
                 continue
-            await self.parley.record(Inbound(key, author(said.author, said.guild, self.policy),
-                                             plain_text(said, self._own_ids(said)),
-                                             message_id=str(said.id)))
+            await self.parley.record(
+                Inbound(
+                    key,
+                    author(said.author, said.guild, self.policy),
+                    plain_text(said, self._own_ids(said)),
+                    message_id=str(said.id),
+                )
+            )
 
     def _check_content(self, message: discord.Message) -> None:
-        empty = not (message.content or message.attachments or message.embeds
-                     or message.stickers or message.poll)
+        empty = not (
+            message.content
+            or message.attachments
+            or message.embeds
+            or message.stickers
+            or message.poll
+        )
         if message.guild is not None and empty and not self._warned_empty:
             self._warned_empty = True
             log.warning(say("discord.content_empty"))
 
     async def _answer(self, inbound: Inbound, surface: Surface, placeholder: str | None) -> None:
-        await deliver(self.parley.reply(inbound), surface, self.settings.stream_interval,
-                      placeholder)
+        await deliver(
+            self.parley.reply(inbound), surface, self.settings.stream_interval, placeholder
+        )
 
     # ------------------------------------------------------------------ slash commands
 
@@ -181,8 +215,13 @@ class ParleyClient(discord.Client):
         try:
             await self._run_command(interaction, name, args)
         except discord.HTTPException as exc:
-            log.warning("Discord error running /%s (interaction %s) in channel %s: %s",
-                        name, interaction.id, interaction.channel_id, exc)
+            log.warning(
+                "Discord error running /%s (interaction %s) in channel %s: %s",
+                name,
+                interaction.id,
+                interaction.channel_id,
+                exc,
+            )
 
     async def _run_command(self, interaction: discord.Interaction, name: str, args: str) -> None:
         user, guild = interaction.user, interaction.guild
@@ -193,8 +232,13 @@ class ParleyClient(discord.Client):
             return
         # First, within Discord's 3 s: the answer may take a while.
         await interaction.response.defer(thinking=True)
-        inbound = Inbound(conversation_key(channel, guild), author(user, guild, self.policy), "",
-                          message_id=str(interaction.id), command=Command(name, args))
+        inbound = Inbound(
+            conversation_key(channel, guild),
+            author(user, guild, self.policy),
+            "",
+            message_id=str(interaction.id),
+            command=Command(name, args),
+        )
         await self._answer(inbound, InteractionSurface(interaction), None)
 
 
@@ -215,8 +259,9 @@ class DiscordAdapter:
         self.token = token
 
     async def run(self, parley: Parley) -> None:
-        client = ParleyClient(parley, self.settings,
-                              sync_commands=self.settings.discord_sync_commands)
+        client = ParleyClient(
+            parley, self.settings, sync_commands=self.settings.discord_sync_commands
+        )
         try:
             async with client:
                 await client.start(self.token)

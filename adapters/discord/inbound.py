@@ -51,14 +51,22 @@ async def download(files: list[discord.Attachment], settings: Settings) -> tuple
     """Each file with its bytes when the core can use them (size-bounded), else without."""
     found: list[Attachment] = []
     for file in files:
-        content_type = (file.content_type or mimetypes.guess_type(file.filename)[0]
-                        or "application/octet-stream")
+        content_type = (
+            file.content_type
+            or mimetypes.guess_type(file.filename)[0]
+            or "application/octet-stream"
+        )
         data = b""
         if should_download(file.filename, content_type, file.size, settings):
             try:
                 data = await file.read()
             except (discord.HTTPException, aiohttp.ClientError) as exc:
-                log.warning("could not download attachment %s (%d bytes) from %s: %s",
-                            file.filename, file.size, file.url, exc)
+                log.warning(
+                    "could not download attachment %s (%d bytes) from %s: %s",
+                    file.filename,
+                    file.size,
+                    file.url,
+                    exc,
+                )
         found.append(Attachment(file.filename, content_type, data, file.size))
     return tuple(found)

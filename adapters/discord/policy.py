@@ -51,8 +51,11 @@ class Policy:
         if not isinstance(user, discord.Member):
             return False
         permissions = user.guild_permissions
-        return permissions.administrator or permissions.manage_guild \
+        return (
+            permissions.administrator
+            or permissions.manage_guild
             or bool(_role_keys(user) & self.admin_roles)
+        )
 
     def answers_all(self, channel: object) -> bool:
         return bool(channel_ids(channel) & self.answer_all)

@@ -33,6 +33,7 @@ def slash_command(spec: CommandSpec, run: Runner) -> app_commands.Command[Any, .
     option = _option(spec.usage)
     callback: Callable[..., Awaitable[None]]
     if option is None:
+
         async def bare(interaction: discord.Interaction) -> None:
             await run(interaction, spec.name, "")
 
@@ -40,22 +41,27 @@ def slash_command(spec: CommandSpec, run: Runner) -> app_commands.Command[Any, .
     else:
         name, required = option
         if required:
+
             async def with_text(interaction: discord.Interaction, text: str) -> None:
                 await run(interaction, spec.name, text)
 
             callback = with_text
         else:
+
             async def maybe_text(interaction: discord.Interaction, text: str = "") -> None:
                 await run(interaction, spec.name, text)
 
             callback = maybe_text
         callback = app_commands.rename(text=name)(
-            app_commands.describe(text=spec.usage[:_DESCRIPTION_LIMIT])(callback))
-    return app_commands.Command(name=spec.name, description=spec.summary[:_DESCRIPTION_LIMIT],
-                                callback=callback)
+            app_commands.describe(text=spec.usage[:_DESCRIPTION_LIMIT])(callback)
+        )
+    return app_commands.Command(
+        name=spec.name, description=spec.summary[:_DESCRIPTION_LIMIT], callback=callback
+    )
 
 
-def add_commands(tree: app_commands.CommandTree[Any], registry: CommandRegistry,
-                 run: Runner) -> None:
+def add_commands(
+    tree: app_commands.CommandTree[Any], registry: CommandRegistry, run: Runner
+) -> None:
     for spec in registry.specs():
         tree.add_command(slash_command(spec, run))

@@ -22,13 +22,14 @@ class ChannelSurface:
             sent = await self.channel.send(text, allowed_mentions=_NO_PINGS)
         else:  # the question may be deleted meanwhile: post anyway
             sent = await self.channel.send(
-                text, allowed_mentions=_NO_PINGS,
-                reference=self.reply_to.to_reference(fail_if_not_exists=False))
+                text,
+                allowed_mentions=_NO_PINGS,
+                reference=self.reply_to.to_reference(fail_if_not_exists=False),
+            )
         self.posted.append(sent)
 
     async def edit(self, index: int, text: str) -> None:
-        self.posted[index] = await self.posted[index].edit(content=text,
-                                                           allowed_mentions=_NO_PINGS)
+        self.posted[index] = await self.posted[index].edit(content=text, allowed_mentions=_NO_PINGS)
 
     async def delete(self, index: int) -> None:
         await self.posted.pop(index).delete()
@@ -46,19 +47,20 @@ class InteractionSurface:
 
     async def send(self, text: str) -> None:
         if self.shown:
-            self.followups.append(await self.interaction.followup.send(
-                text, wait=True, allowed_mentions=_NO_PINGS))
+            self.followups.append(
+                await self.interaction.followup.send(text, wait=True, allowed_mentions=_NO_PINGS)
+            )
         else:
             await self.edit(0, text)
             self.shown = True
 
     async def edit(self, index: int, text: str) -> None:
         if index == 0:
-            await self.interaction.edit_original_response(content=text,
-                                                          allowed_mentions=_NO_PINGS)
+            await self.interaction.edit_original_response(content=text, allowed_mentions=_NO_PINGS)
         else:
             self.followups[index - 1] = await self.followups[index - 1].edit(
-                content=text, allowed_mentions=_NO_PINGS)
+                content=text, allowed_mentions=_NO_PINGS
+            )
 
     async def delete(self, index: int) -> None:
         if index == 0:

@@ -39,15 +39,20 @@ class SlackAdapter:
     async def run(self, parley: Parley) -> None:
         settings = self.settings
         client = AsyncWebClient(
-            token=self.token, base_url=settings.slack_api_url,
-            retry_handlers=[*async_default_handlers(),
-                            AsyncRateLimitErrorRetryHandler(max_retry_count=_RATE_LIMIT_RETRIES)],
+            token=self.token,
+            base_url=settings.slack_api_url,
+            retry_handlers=[
+                *async_default_handlers(),
+                AsyncRateLimitErrorRetryHandler(max_retry_count=_RATE_LIMIT_RETRIES),
+            ],
         )
         try:
             identity = await client.auth_test()
         except SlackApiError as exc:
-            log.error("Slack rejected SLACK_BOT_TOKEN (%s): Slack is not started",
-                      exc.response.get("error"))
+            log.error(
+                "Slack rejected SLACK_BOT_TOKEN (%s): Slack is not started",
+                exc.response.get("error"),
+            )
             return
         app = AsyncApp(client=client, signing_secret=settings.slack_signing_secret or "")
         policy = Policy(settings, str(identity["user_id"]), parley.store)

@@ -22,8 +22,9 @@ _TIMEOUT = aiohttp.ClientTimeout(total=60)
 _CHUNK = 64 * 1024
 
 
-async def download(files: Sequence[dict[str, Any]], token: str,
-                   settings: Settings) -> tuple[Attachment, ...]:
+async def download(
+    files: Sequence[dict[str, Any]], token: str, settings: Settings
+) -> tuple[Attachment, ...]:
     """Each file with its bytes when the core can use them (size-bounded), else without."""
     if not files:
         return ()
@@ -31,8 +32,9 @@ async def download(files: Sequence[dict[str, Any]], token: str,
         return tuple([await _fetch(session, file, token, settings) for file in files])
 
 
-async def _fetch(session: aiohttp.ClientSession, file: dict[str, Any], token: str,
-                 settings: Settings) -> Attachment:
+async def _fetch(
+    session: aiohttp.ClientSession, file: dict[str, Any], token: str, settings: Settings
+) -> Attachment:
     name = str(file.get("name") or file.get("title") or file.get("id") or "file")
     mimetype = str(file.get("mimetype") or "application/octet-stream")
     size = int(file.get("size") or 0)
@@ -45,9 +47,13 @@ async def _fetch(session: aiohttp.ClientSession, file: dict[str, Any], token: st
         async with session.get(url, headers={"Authorization": f"Bearer {token}"}) as response:
             response.raise_for_status()
             if response.content_type == "text/html" and mimetype != "text/html":
-                log.warning("Slack answered the download of %s (%s) with its login page: the "
-                            "bot token lacks the files:read scope. Add it under OAuth & "
-                            "Permissions and reinstall the app.", name, file.get("id"))
+                log.warning(
+                    "Slack answered the download of %s (%s) with its login page: the "
+                    "bot token lacks the files:read scope. Add it under OAuth & "
+                    "Permissions and reinstall the app.",
+                    name,
+                    file.get("id"),
+                )
                 return Attachment(name, mimetype, b"", size, refused=True)
             data = bytearray()
             # The size Slack reported is not trusted: stop just past the limit.
@@ -56,8 +62,9 @@ async def _fetch(session: aiohttp.ClientSession, file: dict[str, Any], token: st
                 if len(data) > limit:
                     break
     except (aiohttp.ClientError, TimeoutError) as exc:
-        log.warning("could not download %s (%s, %d bytes) from Slack: %r", name, file.get("id"),
-                    size, exc)
+        log.warning(
+            "could not download %s (%s, %d bytes) from Slack: %r", name, file.get("id"), size, exc
+        )
         return Attachment(name, mimetype, b"", size)
     if len(data) > limit:  # larger than Slack said: the core reports it as too large
         return Attachment(name, mimetype, b"", len(data))

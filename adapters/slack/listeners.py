@@ -62,13 +62,15 @@ class SlackListeners:
         self._answer_later(self.policy.route_mention(event, str(body.get("team_id", ""))), event)
 
     async def on_message(self, body: dict[str, Any], event: Event) -> None:
-        self._answer_later(await self.policy.route_message(event, str(body.get("team_id", ""))),
-                           event)
+        self._answer_later(
+            await self.policy.route_message(event, str(body.get("team_id", ""))), event
+        )
 
     def _answer_later(self, route: Route | None, event: Event) -> None:
         if route is not None:
-            self.parley.background(self._answer(route, event),
-                                   f"Slack reply to {event.get('ts')} in {route.key}")
+            self.parley.background(
+                self._answer(route, event), f"Slack reply to {event.get('ts')} in {route.key}"
+            )
 
     async def _answer(self, route: Route, event: Event) -> None:
         # Participation lives in the store, so a restart does not make Parley forget threads.
@@ -80,29 +82,40 @@ class SlackListeners:
         if not await self.parley.store.claim_event(PLATFORM, f"{channel}/{ts}"):
             return
         message = Inbound(
-            route.key, await self._author(str(event["user"]), channel),
+            route.key,
+            await self._author(str(event["user"]), channel),
             from_slack(str(event.get("text", "")), self.policy.bot_user_id),
             # The same ts arrives with app_mention and message events, and with every retry.
             message_id=ts,
-            attachments=await download(event.get("files", []), self.client.token or "",
-                                       self.parley.settings),
+            attachments=await download(
+                event.get("files", []), self.client.token or "", self.parley.settings
+            ),
         )
         try:
             await self._stream(message)
         except SlackApiError as exc:
-            log.warning("could not post a reply to %s in %s: %s", event.get("ts"), route.key,
-                        exc.response.get("error"))
+            log.warning(
+                "could not post a reply to %s in %s: %s",
+                event.get("ts"),
+                route.key,
+                exc.response.get("error"),
+            )
 
     async def _stream(self, message: Inbound) -> None:
         surface = SlackSurface(self.client, message.key.channel, message.key.thread)
         # Slack shows nothing until the first edit: a slow model should not look dead.
-        await deliver(self.parley.reply(message), surface, self.parley.settings.stream_interval,
-                      placeholder=say("slack.placeholder"))
+        await deliver(
+            self.parley.reply(message),
+            surface,
+            self.parley.settings.stream_interval,
+            placeholder=say("slack.placeholder"),
+        )
 
     # ------------------------------------------------------------------ slash commands
 
-    async def on_command(self, ack: AsyncAck, command: dict[str, Any],
-                         respond: AsyncRespond) -> None:
+    async def on_command(
+        self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond
+    ) -> None:
         name = str(command["command"]).lstrip("/")
         spec = self.parley.commands.get(name)
         user, channel = str(command["user_id"]), str(command["channel_id"])
@@ -118,11 +131,16 @@ class SlackListeners:
         await ack({"response_type": "in_channel"} if model_answers else "")
         message = Inbound(
             ConversationKey(PLATFORM, str(command.get("team_id", "")), channel),
-            await self._author(user, channel), args,
-            message_id=command.get("trigger_id"), command=Command(name, args),
+            await self._author(user, channel),
+            args,
+            message_id=command.get("trigger_id"),
+            command=Command(name, args),
         )
-        job = self._ask(message, respond) if model_answers else self._answer_privately(
-            message, respond)
+        job = (
+            self._ask(message, respond)
+            if model_answers
+            else self._answer_privately(message, respond)
+        )
         self.parley.background(job, f"Slack /{name} in {channel}")
 
     async def _ask(self, message: Inbound, respond: AsyncRespond) -> None:
@@ -140,8 +158,12 @@ class SlackListeners:
             if isinstance(event, Final):
                 response = await respond(text=to_mrkdwn(event.text))
                 if response.status_code != 200:
-                    log.warning("response_url refused the answer in %s: %s %s", message.key,
-                                response.status_code, response.body)
+                    log.warning(
+                        "response_url refused the answer in %s: %s %s",
+                        message.key,
+                        response.status_code,
+                        response.body,
+                    )
 
     # ------------------------------------------------------------------ people
 
@@ -160,9 +182,13 @@ class SlackListeners:
             info = (await self.client.users_info(user=user))["user"]
         except SlackApiError as exc:
             # Usually a missing users:read scope: remembered, so it is not asked every time.
-            log.warning("users.info failed for %s (%s); using the id as the name", user,
-                        exc.response.get("error"))
+            log.warning(
+                "users.info failed for %s (%s); using the id as the name",
+                user,
+                exc.response.get("error"),
+            )
             return user
         profile = info.get("profile", {})
-        return str(profile.get("display_name") or profile.get("real_name")
-                   or info.get("name") or user)
+        return str(
+            profile.get("display_name") or profile.get("real_name") or info.get("name") or user
+        )

@@ -57,7 +57,7 @@ def _convert_line(line: str) -> str:
         return "──────────"
     quote = ""
     if match := _QUOTE.match(line):
-        quote, line = match.group(1) + "> ", line[match.end():]
+        quote, line = match.group(1) + "> ", line[match.end() :]
     if match := _HEADING.match(line):
         return quote + _heading(match.group(1))
     line = _BULLET.sub(r"\1• ", line)

@@ -52,8 +52,11 @@ class Policy:
     def allowed(self, user: str, channel: str) -> bool:
         if self.allowed_users and user not in self.allowed_users:
             return False
-        return is_dm_channel(channel) or not self.allowed_channels or (
-            channel in self.allowed_channels)
+        return (
+            is_dm_channel(channel)
+            or not self.allowed_channels
+            or (channel in self.allowed_channels)
+        )
 
     def is_admin(self, user: str, channel: str) -> bool:
         """Configured admins everywhere; in a DM the person owns the conversation."""
@@ -62,9 +65,13 @@ class Policy:
     def from_person(self, event: Event) -> bool:
         """A new message by a person allowed to talk to Parley (not a bot, edit or notice)."""
         user = event.get("user")
-        return (event.get("subtype") in _PERSON_SUBTYPES and not event.get("bot_id")
-                and isinstance(user, str) and user != self.bot_user_id
-                and self.allowed(user, str(event.get("channel", ""))))
+        return (
+            event.get("subtype") in _PERSON_SUBTYPES
+            and not event.get("bot_id")
+            and isinstance(user, str)
+            and user != self.bot_user_id
+            and self.allowed(user, str(event.get("channel", "")))
+        )
 
     def route_mention(self, event: Event, team: str) -> Route | None:
         if not self.from_person(event):

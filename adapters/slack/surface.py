@@ -45,8 +45,12 @@ class SlackSurface:
             await self._show(index, text)
         except SlackApiError as exc:
             # The next edit (there is always a final one) shows the newer text anyway.
-            log.warning("could not update a reply in %s (thread %s): %s", self.channel,
-                        self.thread_ts, exc.response.get("error"))
+            log.warning(
+                "could not update a reply in %s (thread %s): %s",
+                self.channel,
+                self.thread_ts,
+                exc.response.get("error"),
+            )
 
     async def delete(self, index: int) -> None:
         for ts in self._posted.pop(index):
@@ -61,25 +65,33 @@ class SlackSurface:
                 if exc.response.get("error") != "msg_too_long" or self.max_chars <= _SMALLEST:
                     raise
                 self.max_chars = self.max_chars * 3 // 4
-                log.info("Slack refused a message as too long; splitting at %d characters",
-                         self.max_chars)
+                log.info(
+                    "Slack refused a message as too long; splitting at %d characters",
+                    self.max_chars,
+                )
 
     def _layout(self, markdown: str) -> list[str]:
         converted = to_mrkdwn(markdown)
         if len(converted) <= self.max_chars or len(markdown) < _SMALLEST:
             return [converted]
-        return [part for piece in split_message(markdown, len(markdown) // 2)
-                for part in self._layout(piece)]
+        return [
+            part
+            for piece in split_message(markdown, len(markdown) // 2)
+            for part in self._layout(piece)
+        ]
 
     async def _fill(self, posted: list[str], parts: list[str]) -> None:
         for number, part in enumerate(parts):
             if number < len(posted):
-                await self.client.chat_update(channel=self.channel, ts=posted[number],
-                                              text=part)
+                await self.client.chat_update(channel=self.channel, ts=posted[number], text=part)
             else:
                 response = await self.client.chat_postMessage(
-                    channel=self.channel, thread_ts=self.thread_ts, text=part,
-                    unfurl_links=False, unfurl_media=False)
+                    channel=self.channel,
+                    thread_ts=self.thread_ts,
+                    text=part,
+                    unfurl_links=False,
+                    unfurl_media=False,
+                )
                 posted.append(str(response["ts"]))
         while len(posted) > len(parts):
             await self._delete(posted.pop())
@@ -88,5 +100,6 @@ class SlackSurface:
         try:
             await self.client.chat_delete(channel=self.channel, ts=ts)
         except SlackApiError as exc:
-            log.warning("could not delete message %s in %s: %s", ts, self.channel,
-                        exc.response.get("error"))
+            log.warning(
+                "could not delete message %s in %s: %s", ts, self.channel, exc.response.get("error")
+            )

@@ -51,8 +51,9 @@ class HttpTransport:
         self.app, self.host, self.port = app, host, port
 
     async def _handle(self, request: web.Request) -> web.Response:
-        bolt_request = FormSafeRequest(body=await request.text(), query=request.query_string,
-                                       headers=dict(request.headers))
+        bolt_request = FormSafeRequest(
+            body=await request.text(), query=request.query_string, headers=dict(request.headers)
+        )
         return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
 
     async def serve(self, ready: Ready) -> None:

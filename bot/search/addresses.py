@@ -43,8 +43,9 @@ class PublicOnlyResolver(AbstractResolver):
     def __init__(self) -> None:
         self._resolver = ThreadedResolver()
 
-    async def resolve(self, host: str, port: int = 0,
-                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         found = await self._resolver.resolve(host, port, family)
         private = [entry["host"] for entry in found if not is_public(entry["host"])]
         if private:

@@ -20,8 +20,10 @@ log = logging.getLogger(__name__)
 
 _MAX_REDIRECTS = 5
 _READABLE = ("text/html", "application/xhtml+xml", "text/plain")
-_HEADERS = {"User-Agent": "Parley/0.1 (chatbot; reads pages it cites)",
-            "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9"}
+_HEADERS = {
+    "User-Agent": "Parley/0.1 (chatbot; reads pages it cites)",
+    "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9",
+}
 
 
 class PageUnreadable(Exception):
@@ -30,8 +32,10 @@ class PageUnreadable(Exception):
 
 def extract_text(html: str) -> str:
     """The article text of a page, without navigation, ads and footers (CPU-bound)."""
-    return trafilatura.extract(html, include_comments=False, include_tables=True,
-                               favor_precision=True) or ""
+    return (
+        trafilatura.extract(html, include_comments=False, include_tables=True, favor_precision=True)
+        or ""
+    )
 
 
 class PageReader:
@@ -45,7 +49,8 @@ class PageReader:
         if self._session is None:
             resolver = None if self.allow_private else PublicOnlyResolver()
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(resolver=resolver), headers=_HEADERS)
+                connector=aiohttp.TCPConnector(resolver=resolver), headers=_HEADERS
+            )
         return self._session
 
     async def close(self) -> None:

@@ -49,8 +49,13 @@ def parse_results(items: object, url_key: str, snippet_key: str) -> list[SearchR
             continue
         url = str(item.get(url_key) or "")
         if url.startswith(("http://", "https://")):
-            results.append(SearchResult(str(item.get("title") or url).strip(), url,
-                                        str(item.get(snippet_key) or "").strip()))
+            results.append(
+                SearchResult(
+                    str(item.get("title") or url).strip(),
+                    url,
+                    str(item.get(snippet_key) or "").strip(),
+                )
+            )
     return results
 
 
@@ -59,8 +64,13 @@ class HttpProvider:
 
     name = "http"
 
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, timeout: float,
-                 api_key: str | None = None) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        timeout: float,
+        api_key: str | None = None,
+    ) -> None:
         self.session = session
         self.base_url = base_url
         self.timeout = aiohttp.ClientTimeout(total=timeout)
@@ -69,8 +79,9 @@ class HttpProvider:
     async def _json(self, method: str, path: str, **request: Any) -> Any:
         url = f"{self.base_url}{path}"
         try:
-            async with self.session.request(method, url, timeout=self.timeout,
-                                            **request) as response:
+            async with self.session.request(
+                method, url, timeout=self.timeout, **request
+            ) as response:
                 if response.status != 200:
                     text = (await response.text(errors="replace"))[:200]
                     raise SearchFailed(f"{self.name} answered HTTP {response.status}: {text}")
@@ -95,8 +106,12 @@ class Tavily(HttpProvider):
     name = "tavily"
 
     async def search(self, query: str, count: int) -> list[SearchResult]:
-        data = await self._json("POST", "/search", json={"query": query, "max_results": count},
-                                headers={"Authorization": f"Bearer {self.api_key}"})
+        data = await self._json(
+            "POST",
+            "/search",
+            json={"query": query, "max_results": count},
+            headers={"Authorization": f"Bearer {self.api_key}"},
+        )
         if not isinstance(data, Mapping):
             raise SearchFailed("tavily returned no result list")
         return parse_results(data.get("results"), "url", "content")[:count]
@@ -106,10 +121,12 @@ class Brave(HttpProvider):
     name = "brave"
 
     async def search(self, query: str, count: int) -> list[SearchResult]:
-        data = await self._json("GET", "/res/v1/web/search",
-                                params={"q": query, "count": str(count)},
-                                headers={"X-Subscription-Token": self.api_key or "",
-                                         "Accept": "application/json"})
+        data = await self._json(
+            "GET",
+            "/res/v1/web/search",
+            params={"q": query, "count": str(count)},
+            headers={"X-Subscription-Token": self.api_key or "", "Accept": "application/json"},
+        )
         web = data.get("web") if isinstance(data, Mapping) else None
         if not isinstance(web, Mapping):
             return []  # Brave leaves out "web" when nothing matched
@@ -131,7 +148,8 @@ class DuckDuckGo:
 
         def run() -> list[dict[str, Any]]:
             return DDGS(timeout=max(1, round(self.timeout))).text(
-                query, max_results=count, backend="duckduckgo")
+                query, max_results=count, backend="duckduckgo"
+            )
 
         try:
             # The thread cannot be cancelled, but the reply need not wait for it.
@@ -151,6 +169,9 @@ def make_provider(settings: Settings, session: aiohttp.ClientSession) -> SearchP
     if kind == "duckduckgo":
         return DuckDuckGo(timeout)
     http: dict[str, type[SearxNG | Tavily | Brave]] = {
-        "searxng": SearxNG, "tavily": Tavily, "brave": Brave}
+        "searxng": SearxNG,
+        "tavily": Tavily,
+        "brave": Brave,
+    }
     key = {"tavily": settings.tavily_api_key, "brave": settings.brave_api_key}.get(kind)
     return http[kind](session, search_url(settings), timeout, key)

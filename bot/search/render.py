@@ -32,8 +32,14 @@ def header(query: str) -> str:
     return f'Web search results for "{query}". Cite a result by its number, like [1].'
 
 
-def render_results(query: str, results: Sequence[SearchResult], pages: Mapping[int, str],
-                   first: int, counter: TokenCounter, budget: int) -> Rendered:
+def render_results(
+    query: str,
+    results: Sequence[SearchResult],
+    pages: Mapping[int, str],
+    first: int,
+    counter: TokenCounter,
+    budget: int,
+) -> Rendered:
     """`results` numbered from `first`, then `pages` (by result position), within `budget`.
 
     With pages to show, the results take at most half the budget: a page's text says more
@@ -72,6 +78,8 @@ def render_record(query: str, results: Sequence[SearchResult], sources: Sequence
     lines = [f'[web search for "{query}"]']
     for source, result in zip(sources, results, strict=False):
         snippet = result.snippet[:_RECORD_SNIPPET_CHARS]
-        lines.append(f"[{source.number}] {source.title} — {source.url}"
-                     + (f"\n    {snippet}" if snippet else ""))
+        lines.append(
+            f"[{source.number}] {source.title} — {source.url}"
+            + (f"\n    {snippet}" if snippet else "")
+        )
     return "\n".join(lines)

@@ -26,10 +26,14 @@ from memory.tokens import TokenCounter
 
 log = logging.getLogger(__name__)
 
-_FAILED = ('Web search for "{query}" is unavailable right now. Answer from what you know and '
-           "say that you could not check the web.")
-_EMPTY = ('Web search for "{query}" found nothing. Answer from what you know and say that the '
-          "search found nothing.")
+_FAILED = (
+    'Web search for "{query}" is unavailable right now. Answer from what you know and '
+    "say that you could not check the web."
+)
+_EMPTY = (
+    'Web search for "{query}" found nothing. Answer from what you know and say that the '
+    "search found nothing."
+)
 _NO_QUERY = 'web_search needs a non-empty "query" string.'
 
 
@@ -40,8 +44,8 @@ class WebSearch:
         "function": {
             "name": "web_search",
             "description": "Search the web for current information (news, prices, recent "
-                           "releases, facts you are unsure of). Returns numbered results to "
-                           "cite as [n].",
+            "releases, facts you are unsure of). Returns numbered results to "
+            "cite as [n].",
             "parameters": {
                 "type": "object",
                 "properties": {"query": {"type": "string", "description": "The search query."}},
@@ -50,8 +54,15 @@ class WebSearch:
         },
     }
 
-    def __init__(self, provider: SearchProvider, reader: PageReader, counter: TokenCounter,
-                 results: int, read_pages: int, room: int) -> None:
+    def __init__(
+        self,
+        provider: SearchProvider,
+        reader: PageReader,
+        counter: TokenCounter,
+        results: int,
+        read_pages: int,
+        room: int,
+    ) -> None:
         self.provider = provider
         self.reader = reader
         self.counter = counter
@@ -73,14 +84,15 @@ class WebSearch:
             return self._tell(_FAILED.format(query=query), budget, say("search.unavailable"))
         if not results:
             log.info("web search via %s for %r found nothing", self.provider.name, query)
-            return self._tell(_EMPTY.format(query=query), budget,
-                              say("search.empty", query=query))
+            return self._tell(_EMPTY.format(query=query), budget, say("search.empty", query=query))
         pages = await self._read(results[: self.read_pages])
-        rendered = await asyncio.to_thread(render_results, query, results, pages, first_source,
-                                           self.counter, budget)
+        rendered = await asyncio.to_thread(
+            render_results, query, results, pages, first_source, self.counter, budget
+        )
         record = render_record(query, results, rendered.sources)
-        return ToolResult(rendered.text, rendered.tokens, record, self.counter.count(record),
-                          rendered.sources)
+        return ToolResult(
+            rendered.text, rendered.tokens, record, self.counter.count(record), rendered.sources
+        )
 
     async def _read(self, results: Sequence[SearchResult]) -> dict[int, str]:
         """The readable text of each result that has one, by position."""
@@ -109,8 +121,9 @@ def _query(arguments: str) -> str:
 
 
 @asynccontextmanager
-async def open_web_search(settings: Settings,
-                          counter: TokenCounter) -> AsyncIterator[WebSearch | None]:
+async def open_web_search(
+    settings: Settings, counter: TokenCounter
+) -> AsyncIterator[WebSearch | None]:
     """The configured web search (None when off); its connections close on exit."""
     if settings.search_provider == "off":
         yield None
@@ -119,13 +132,19 @@ async def open_web_search(settings: Settings,
     if problem:
         log.error("web search is misconfigured: %s", problem)
         raise ConfigError(problem)
-    reader = PageReader(settings.search_page_timeout, settings.search_page_bytes,
-                        settings.search_allow_private)
+    reader = PageReader(
+        settings.search_page_timeout, settings.search_page_bytes, settings.search_allow_private
+    )
     # The search API is trusted configuration (often on localhost): its own session.
     async with aiohttp.ClientSession() as session:
         try:
-            yield WebSearch(make_provider(settings, session), reader, counter,
-                            settings.search_results, settings.search_read_pages,
-                            settings.search_tokens)
+            yield WebSearch(
+                make_provider(settings, session),
+                reader,
+                counter,
+                settings.search_results,
+                settings.search_read_pages,
+                settings.search_tokens,
+            )
         finally:
             await reader.close()

@@ -74,8 +74,11 @@ Behaviour = Reply | Fail | Hang | BreakStream
 
 def tool_call(name: str, arguments: dict[str, Any], call_id: str = "call_1") -> dict[str, Any]:
     """A tool call for `Reply(tool_calls=[...])`."""
-    return {"id": call_id, "type": "function",
-            "function": {"name": name, "arguments": json.dumps(arguments)}}
+    return {
+        "id": call_id,
+        "type": "function",
+        "function": {"name": name, "arguments": json.dumps(arguments)},
+    }
 
 
 def echo(body: dict[str, Any]) -> Behaviour:
@@ -83,23 +86,31 @@ def echo(body: dict[str, Any]) -> Behaviour:
     return Reply(f"echo: {last if isinstance(last, str) else json.dumps(last)}"[:200])
 
 
-def prompt_tokens(messages: list[dict[str, Any]], counter: TokenCounter,
-                  tools: list[dict[str, Any]] | None = None) -> int:
+def prompt_tokens(
+    messages: list[dict[str, Any]], counter: TokenCounter, tools: list[dict[str, Any]] | None = None
+) -> int:
     """Tokens of a chat prompt, counted the way Parley budgets it (tool calls and tool
     definitions as their JSON text)."""
     total = TOKENS_PER_REPLY + (counter.count(json.dumps(tools)) if tools else 0)
     for message in messages:
         content = message.get("content") or ""
         total += TOKENS_PER_MESSAGE + counter.count(
-            content if isinstance(content, str) else json.dumps(content))
+            content if isinstance(content, str) else json.dumps(content)
+        )
         if message.get("tool_calls"):
             total += counter.count(json.dumps(message["tool_calls"]))
     return total
 
 
 # Words the fake embedding model treats as meaning the same.
-SYNONYMS = {"puppy": "dog", "hound": "dog", "name": "called", "named": "called",
-            "automobile": "car", "vehicle": "car"}
+SYNONYMS = {
+    "puppy": "dog",
+    "hound": "dog",
+    "name": "called",
+    "named": "called",
+    "automobile": "car",
+    "vehicle": "car",
+}
 EMBEDDING_SIZE = 512
 
 
@@ -113,9 +124,13 @@ def bag_of_words(text: str) -> list[float]:
 
 
 class FakeModel:
-    def __init__(self, context_window: int | None = None, model: str = "gpt-4o-mini",
-                 models: tuple[str, ...] | None = ("gpt-4o-mini",),
-                 api_key: str | None = None) -> None:
+    def __init__(
+        self,
+        context_window: int | None = None,
+        model: str = "gpt-4o-mini",
+        models: tuple[str, ...] | None = ("gpt-4o-mini",),
+        api_key: str | None = None,
+    ) -> None:
         self.context_window = context_window
         self.models = models
         self.api_key = api_key
@@ -149,10 +164,13 @@ class FakeModel:
         await self._stack.aclose()
 
     @web.middleware
-    async def _check_key(self, request: web.Request,
-                         handler: Callable[[web.Request], Any]) -> web.StreamResponse:
-        if self.api_key is not None and \
-                request.headers.get("Authorization") != f"Bearer {self.api_key}":
+    async def _check_key(
+        self, request: web.Request, handler: Callable[[web.Request], Any]
+    ) -> web.StreamResponse:
+        if (
+            self.api_key is not None
+            and request.headers.get("Authorization") != f"Bearer {self.api_key}"
+        ):
             return _error(Fail(401, "Incorrect API key provided.", "invalid_api_key"))
         response: web.StreamResponse = await handler(request)
         return response
@@ -160,9 +178,15 @@ class FakeModel:
     async def _models(self, _request: web.Request) -> web.Response:
         if self.models is None:
             return _error(Fail(404, "Not found"))
-        return web.json_response({"object": "list", "data": [
-            {"id": name, "object": "model", "created": 0, "owned_by": "fake"}
-            for name in self.models]})
+        return web.json_response(
+            {
+                "object": "list",
+                "data": [
+                    {"id": name, "object": "model", "created": 0, "owned_by": "fake"}
+                    for name in self.models
+                ],
+            }
+        )
 
     async def _embeddings(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -170,11 +194,17 @@ class FakeModel:
         if self.embedding_failure is not None:
             return _error(self.embedding_failure)
         texts = [body["input"]] if isinstance(body["input"], str) else body["input"]
-        return web.json_response({
-            "object": "list", "model": body["model"],
-            "data": [{"object": "embedding", "index": index, "embedding": bag_of_words(text)}
-                     for index, text in enumerate(texts)],
-            "usage": {"prompt_tokens": len(texts), "total_tokens": len(texts)}})
+        return web.json_response(
+            {
+                "object": "list",
+                "model": body["model"],
+                "data": [
+                    {"object": "embedding", "index": index, "embedding": bag_of_words(text)}
+                    for index, text in enumerate(texts)
+                ],
+                "usage": {"prompt_tokens": len(texts), "total_tokens": len(texts)},
+            }
+        )
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
@@ -202,8 +232,10 @@ class FakeModel:
         used = prompt_tokens(body["messages"], self.counter, body.get("tools"))
         limit = body.get("max_tokens") or body.get("max_completion_tokens") or 0
         if used + limit > self.context_window:
-            return (f"This model's maximum context length is {self.context_window} tokens. "
-                    f"However, you requested {used + limit} tokens.")
+            return (
+                f"This model's maximum context length is {self.context_window} tokens. "
+                f"However, you requested {used + limit} tokens."
+            )
         return None
 
     def _completion(self, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
@@ -211,26 +243,38 @@ class FakeModel:
         if reply.tool_calls:
             message["tool_calls"] = reply.tool_calls
         return {
-            "id": f"chatcmpl-{next(self._ids)}", "object": "chat.completion",
-            "created": int(time.time()), "model": body["model"],
-            "choices": [{"index": 0, "message": message,
-                         "finish_reason": "tool_calls" if reply.tool_calls else "stop"}],
+            "id": f"chatcmpl-{next(self._ids)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body["model"],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "finish_reason": "tool_calls" if reply.tool_calls else "stop",
+                }
+            ],
             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
         }
 
-    async def _stream(self, request: web.Request, body: dict[str, Any],
-                      reply: Reply) -> web.StreamResponse:
+    async def _stream(
+        self, request: web.Request, body: dict[str, Any], reply: Reply
+    ) -> web.StreamResponse:
         response = await _sse(request)
         chunk_id = f"chatcmpl-{next(self._ids)}"
 
         def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-            return {"id": chunk_id, "object": "chat.completion.chunk", "created": 0,
-                    "model": body["model"],
-                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            return {
+                "id": chunk_id,
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": body["model"],
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
 
         await _send(response, chunk({"role": "assistant", "content": ""}))
         for start in range(0, len(reply.text), reply.chunk):
-            await _send(response, chunk({"content": reply.text[start:start + reply.chunk]}))
+            await _send(response, chunk({"content": reply.text[start : start + reply.chunk]}))
             if reply.chunk_delay:
                 await asyncio.sleep(reply.chunk_delay)
         for index, call in enumerate(reply.tool_calls):
@@ -239,7 +283,7 @@ class FakeModel:
             head = {**call, "function": {"name": call["function"]["name"], "arguments": ""}}
             await _send(response, chunk({"tool_calls": [{"index": index, **head}]}))
             for start in range(0, len(arguments), reply.chunk):
-                piece = {"function": {"arguments": arguments[start:start + reply.chunk]}}
+                piece = {"function": {"arguments": arguments[start : start + reply.chunk]}}
                 await _send(response, chunk({"tool_calls": [{"index": index, **piece}]}))
         await _send(response, chunk({}, "tool_calls" if reply.tool_calls else "stop"))
         await response.write(b"data: [DONE]\n\n")
@@ -248,9 +292,18 @@ class FakeModel:
 
     async def _break(self, request: web.Request, behaviour: BreakStream) -> web.StreamResponse:
         response = await _sse(request)
-        await _send(response, {"id": "x", "object": "chat.completion.chunk", "created": 0,
-                               "model": "m", "choices": [{"index": 0, "finish_reason": None,
-                                                          "delta": {"content": behaviour.text}}]})
+        await _send(
+            response,
+            {
+                "id": "x",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": "m",
+                "choices": [
+                    {"index": 0, "finish_reason": None, "delta": {"content": behaviour.text}}
+                ],
+            },
+        )
         assert request.transport is not None
         request.transport.close()
         return response
@@ -271,4 +324,6 @@ def _error(fail: Fail) -> web.Response:
     kind = "invalid_request_error" if fail.status < 500 else "server_error"
     return web.json_response(
         {"error": {"message": fail.message, "type": kind, "param": None, "code": fail.code}},
-        status=fail.status, headers=headers)
+        status=fail.status,
+        headers=headers,
+    )

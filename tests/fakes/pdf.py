@@ -8,8 +8,11 @@ def _escape(line: str) -> str:
 
 
 def make_pdf(lines: list[str]) -> bytes:
-    content = "BT /F1 11 Tf 72 720 Td 14 TL " + " ".join(
-        f"({_escape(line)}) Tj T*" for line in lines) + " ET"
+    content = (
+        "BT /F1 11 Tf 72 720 Td 14 TL "
+        + " ".join(f"({_escape(line)}) Tj T*" for line in lines)
+        + " ET"
+    )
     objects = [
         "<< /Type /Catalog /Pages 2 0 R >>",
         "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
@@ -26,6 +29,7 @@ def make_pdf(lines: list[str]) -> bytes:
     xref = len(out)
     out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
     out += "".join(f"{offset:010d} 00000 n \n" for offset in offsets).encode()
-    out += (f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\n"
-            f"startxref\n{xref}\n%%EOF\n").encode()
+    out += (
+        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n"
+    ).encode()
     return out

@@ -60,12 +60,17 @@ class FakeSearch:
     def add(self, title: str, url: str, snippet: str) -> None:
         self.results.append(Hit(title, url, snippet))
 
-    def page(self, path: str, body: str | bytes, content_type: str = "text/html",
-             status: int = 200, headers: dict[str, str] | None = None,
-             delay: float = 0.0) -> None:
+    def page(
+        self,
+        path: str,
+        body: str | bytes,
+        content_type: str = "text/html",
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        delay: float = 0.0,
+    ) -> None:
         data = body.encode() if isinstance(body, str) else body
-        self._pages[path] = (status, {"Content-Type": content_type, **(headers or {})}, data,
-                             delay)
+        self._pages[path] = (status, {"Content-Type": content_type, **(headers or {})}, data, delay)
 
     async def __aenter__(self) -> FakeSearch:
         app = web.Application()
@@ -79,8 +84,9 @@ class FakeSearch:
     async def __aexit__(self, *exc: object) -> None:
         await self._stack.aclose()
 
-    async def _answer(self, request: web.Request, provider: str, query: str,
-                      payload: dict[str, Any]) -> web.Response:
+    async def _answer(
+        self, request: web.Request, provider: str, query: str, payload: dict[str, Any]
+    ) -> web.Response:
         self.requests.append(SearchRequest(provider, query, dict(request.headers)))
         await asyncio.sleep(self.delay)
         if self.status != 200:
@@ -91,19 +97,25 @@ class FakeSearch:
         if request.query.get("format") != "json":
             return web.Response(status=403, text="JSON format not enabled")
         results = [{"title": h.title, "url": h.url, "content": h.snippet} for h in self.results]
-        return await self._answer(request, "searxng", request.query["q"],
-                                  {"query": request.query["q"], "results": results})
+        return await self._answer(
+            request,
+            "searxng",
+            request.query["q"],
+            {"query": request.query["q"], "results": results},
+        )
 
     async def _tavily(self, request: web.Request) -> web.Response:
         body = await request.json()
-        results = [{"title": h.title, "url": h.url, "content": h.snippet, "score": 0.9}
-                   for h in self.results][: body.get("max_results", 5)]
-        return await self._answer(request, "tavily", body["query"],
-                                  {"query": body["query"], "results": results})
+        results = [
+            {"title": h.title, "url": h.url, "content": h.snippet, "score": 0.9}
+            for h in self.results
+        ][: body.get("max_results", 5)]
+        return await self._answer(
+            request, "tavily", body["query"], {"query": body["query"], "results": results}
+        )
 
     async def _brave(self, request: web.Request) -> web.Response:
-        results = [{"title": h.title, "url": h.url, "description": h.snippet}
-                   for h in self.results]
+        results = [{"title": h.title, "url": h.url, "description": h.snippet} for h in self.results]
         payload: dict[str, Any] = {"type": "search"}
         if results:
             payload["web"] = {"type": "search", "results": results}

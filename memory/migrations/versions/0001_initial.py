@@ -34,8 +34,12 @@ def upgrade() -> None:
     op.create_table(
         "messages",
         sa.Column("id", big_id, primary_key=True),
-        sa.Column("conversation_id", big_id,
-                  sa.ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "conversation_id",
+            big_id,
+            sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("role", sa.String(16), nullable=False),
         sa.Column("author_id", sa.String(128), nullable=False),
         sa.Column("author_name", sa.String(256), nullable=False),

@@ -36,8 +36,12 @@ def upgrade() -> None:
     op.create_table(
         "documents",
         sa.Column("id", big_id, primary_key=True),
-        sa.Column("conversation_id", big_id,
-                  sa.ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "conversation_id",
+            big_id,
+            sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("author_id", sa.String(128), nullable=False),
         sa.Column("author_name", sa.String(256), nullable=False),
         sa.Column("filename", sa.String(512), nullable=False),
@@ -49,8 +53,9 @@ def upgrade() -> None:
     op.create_table(
         "document_passages",
         sa.Column("id", big_id, primary_key=True),
-        sa.Column("document_id", big_id,
-                  sa.ForeignKey("documents.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "document_id", big_id, sa.ForeignKey("documents.id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("conversation_id", big_id, nullable=False),
         sa.Column("content", sa.Text(), nullable=False),
         sa.Column("tokens", sa.Integer(), nullable=False),
@@ -58,8 +63,12 @@ def upgrade() -> None:
     op.create_index("ix_document_passages_document_id", "document_passages", ["document_id"])
     op.create_table(
         "summaries",
-        sa.Column("conversation_id", big_id,
-                  sa.ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column(
+            "conversation_id",
+            big_id,
+            sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
         sa.Column("content", sa.Text(), nullable=False),
         sa.Column("covers_until", big_id, nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
@@ -76,22 +85,32 @@ def _sqlite_fts(fts: str, table: str, columns: tuple[str, ...]) -> None:
     names = ", ".join(columns)
     new = ", ".join(f"new.{c}" for c in columns)
     old = ", ".join(f"old.{c}" for c in columns)
-    op.execute(f"CREATE VIRTUAL TABLE {fts} USING fts5({names}, content='{table}', "
-               f"content_rowid='id', tokenize='unicode61 remove_diacritics 2')")
-    op.execute(f"CREATE TRIGGER {fts}_insert AFTER INSERT ON {table} BEGIN "
-               f"INSERT INTO {fts}(rowid, {names}) VALUES (new.id, {new}); END")
-    op.execute(f"CREATE TRIGGER {fts}_delete AFTER DELETE ON {table} BEGIN "
-               f"INSERT INTO {fts}({fts}, rowid, {names}) VALUES ('delete', old.id, {old}); END")
-    op.execute(f"CREATE TRIGGER {fts}_update AFTER UPDATE ON {table} BEGIN "
-               f"INSERT INTO {fts}({fts}, rowid, {names}) VALUES ('delete', old.id, {old}); "
-               f"INSERT INTO {fts}(rowid, {names}) VALUES (new.id, {new}); END")
+    op.execute(
+        f"CREATE VIRTUAL TABLE {fts} USING fts5({names}, content='{table}', "
+        f"content_rowid='id', tokenize='unicode61 remove_diacritics 2')"
+    )
+    op.execute(
+        f"CREATE TRIGGER {fts}_insert AFTER INSERT ON {table} BEGIN "
+        f"INSERT INTO {fts}(rowid, {names}) VALUES (new.id, {new}); END"
+    )
+    op.execute(
+        f"CREATE TRIGGER {fts}_delete AFTER DELETE ON {table} BEGIN "
+        f"INSERT INTO {fts}({fts}, rowid, {names}) VALUES ('delete', old.id, {old}); END"
+    )
+    op.execute(
+        f"CREATE TRIGGER {fts}_update AFTER UPDATE ON {table} BEGIN "
+        f"INSERT INTO {fts}({fts}, rowid, {names}) VALUES ('delete', old.id, {old}); "
+        f"INSERT INTO {fts}(rowid, {names}) VALUES (new.id, {new}); END"
+    )
     op.execute(f"INSERT INTO {fts}({fts}) VALUES ('rebuild')")
 
 
 def _postgres_tsvector(table: str, expression: str) -> None:
     # A stored generated column is computed for existing rows when added: that is the backfill.
-    op.execute(f"ALTER TABLE {table} ADD COLUMN search tsvector "
-               f"GENERATED ALWAYS AS (to_tsvector('simple', {expression})) STORED")
+    op.execute(
+        f"ALTER TABLE {table} ADD COLUMN search tsvector "
+        f"GENERATED ALWAYS AS (to_tsvector('simple', {expression})) STORED"
+    )
     op.execute(f"CREATE INDEX ix_{table}_search ON {table} USING GIN (search)")
 
 

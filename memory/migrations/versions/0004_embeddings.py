@@ -27,20 +27,27 @@ _VECTORS = (("message_vectors", "messages"), ("passage_vectors", "document_passa
 
 def upgrade() -> None:
     # The indexer walks a conversation's passages by id, as it does messages.
-    op.create_index("ix_document_passages_conversation_id_id", "document_passages",
-                    ["conversation_id", "id"])
+    op.create_index(
+        "ix_document_passages_conversation_id_id", "document_passages", ["conversation_id", "id"]
+    )
     for table, described in _VECTORS:
         op.create_table(
             table,
-            sa.Column("id", big_id, sa.ForeignKey(f"{described}.id", ondelete="CASCADE"),
-                      primary_key=True),
-            sa.Column("conversation_id", big_id,
-                      sa.ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
+            sa.Column(
+                "id", big_id, sa.ForeignKey(f"{described}.id", ondelete="CASCADE"), primary_key=True
+            ),
+            sa.Column(
+                "conversation_id",
+                big_id,
+                sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+                nullable=False,
+            ),
             sa.Column("model", sa.String(128), nullable=False),
             sa.Column("vector", sa.LargeBinary(), nullable=False),
         )
-        op.create_index(f"ix_{table}_conversation_id_model_id", table,
-                        ["conversation_id", "model", "id"])
+        op.create_index(
+            f"ix_{table}_conversation_id_model_id", table, ["conversation_id", "model", "id"]
+        )
 
 
 def downgrade() -> None:

@@ -18,8 +18,10 @@ depends_on = None
 
 def upgrade() -> None:
     # The server default turns the existing conversations' flag off.
-    op.add_column("conversations", sa.Column("listening", sa.Boolean(), nullable=False,
-                                             server_default=sa.false()))
+    op.add_column(
+        "conversations",
+        sa.Column("listening", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
 
 
 def downgrade() -> None:

@@ -23,7 +23,8 @@ async def test_reset_starts_afresh_without_deleting(parley: Parley, fake_model: 
     assert (await ask(parley, "/reset")).outcome is Outcome.COMMAND
     await ask(parley, "what is my name?")
     assert [m["content"] for m in fake_model.requests[-1]["messages"][1:]] == [
-        "[Alice] what is my name?"]
+        "[Alice] what is my name?"
+    ]
     stored = await parley.store.messages((await parley.store.conversation(KEY)).id)
     assert stored[0].content == "my name is Alice"  # still on disk
 
@@ -44,8 +45,10 @@ async def test_persona_set_show_clear(parley: Parley, fake_model: FakeModel) -> 
     await ask(parley, "/persona set You are a terse pirate.")
     assert "terse pirate" in (await ask(parley, "/persona")).text
     await ask(parley, "hello")
-    assert fake_model.requests[-1]["messages"][0] == {"role": "system",
-                                                      "content": "You are a terse pirate."}
+    assert fake_model.requests[-1]["messages"][0] == {
+        "role": "system",
+        "content": "You are a terse pirate.",
+    }
     await ask(parley, "/persona clear")
     await ask(parley, "hello again")
     assert fake_model.requests[-1]["messages"][0]["content"] == parley.settings.system_prompt

@@ -21,12 +21,14 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 def samples(metrics: Metrics) -> Samples:
     text = metrics.exposition().decode()
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
-async def test_replies_are_counted_timed_and_costed(parley: Parley,
-                                                    fake_model: FakeModel) -> None:
+async def test_replies_are_counted_timed_and_costed(parley: Parley, fake_model: FakeModel) -> None:
     metrics = Metrics()
     parley.observers.append(metrics)
     fake_model.script(Reply("a fine answer"), Fail(429, retry_after=0))
@@ -35,20 +37,21 @@ async def test_replies_are_counted_timed_and_costed(parley: Parley,
     await ask(parley, "/help")
     found = samples(metrics)
     assert found[("parley_messages_total", (("outcome", "ok"), ("platform", "test")))] == 1
-    assert found[("parley_messages_total",
-                  (("outcome", "rate_limited"), ("platform", "test")))] == 1
+    assert (
+        found[("parley_messages_total", (("outcome", "rate_limited"), ("platform", "test")))] == 1
+    )
     assert found[("parley_messages_total", (("outcome", "command"), ("platform", "test")))] == 1
     assert found[("parley_model_errors_total", (("kind", "rate_limited"),))] == 1
     assert found[("parley_reply_seconds_count", (("platform", "test"),))] == 3
     assert found[("parley_first_token_seconds_count", (("platform", "test"),))] == 1
     assert found[("parley_tokens_total", (("kind", "prompt"),))] > 10
-    assert found[("parley_tokens_total", (("kind", "reply"),))] == \
-        parley.counter.count("a fine answer")
+    assert found[("parley_tokens_total", (("kind", "reply"),))] == parley.counter.count(
+        "a fine answer"
+    )
     assert found[("parley_active_conversations", ())] == 0
 
 
-async def test_active_conversations_while_replying(parley: Parley,
-                                                   fake_model: FakeModel) -> None:
+async def test_active_conversations_while_replying(parley: Parley, fake_model: FakeModel) -> None:
     metrics = Metrics()
     parley.observers.append(metrics)
     fake_model.script(Reply("slow", delay=0.3))
@@ -69,15 +72,19 @@ async def test_two_cores_keep_separate_registries(make_settings: SettingsFactory
 
 
 async def test_http_endpoints_and_healthcheck_command(make_settings: SettingsFactory) -> None:
-    async with open_parley(make_settings(metrics_port=0)) as parley, \
-            metrics_server(parley) as port, aiohttp.ClientSession() as http:
+    async with (
+        open_parley(make_settings(metrics_port=0)) as parley,
+        metrics_server(parley) as port,
+        aiohttp.ClientSession() as http,
+    ):
         assert port
         await ask(parley, "hello")
         async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
             assert response.status == 200
             assert response.content_type == "text/plain"
-            assert 'parley_messages_total{outcome="ok",platform="test"} 1.0' in \
-                await response.text()
+            assert (
+                'parley_messages_total{outcome="ok",platform="test"} 1.0' in await response.text()
+            )
         async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
             assert response.status == 200 and await response.json() == {"status": "ok"}
         env = parley_env(OPENAI_API_KEY="sk-test", PARLEY_METRICS_PORT=str(port))

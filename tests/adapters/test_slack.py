@@ -62,21 +62,26 @@ class Running:
         def done() -> Message | None:
             msgs = [m for m in self.fake.messages[channel] if ts is None or m.thread_ts == ts]
             last = msgs[-1] if msgs else None
-            finished = (last and not last.text.endswith(CURSOR) and last.text != PLACEHOLDER
-                        and text in last.text)
+            finished = (
+                last
+                and not last.text.endswith(CURSOR)
+                and last.text != PLACEHOLDER
+                and text in last.text
+            )
             return last if finished else None
 
         return await self.fake.wait_for(done, what=f"a finished reply in {channel}")
 
 
 @pytest.fixture
-def slack_settings(make_settings: SettingsFactory,
-                   fake_slack: FakeSlack) -> Callable[..., Any]:
+def slack_settings(make_settings: SettingsFactory, fake_slack: FakeSlack) -> Callable[..., Any]:
     def make(**overrides: object) -> Any:
         values: dict[str, object] = {
             "slack_bot_token": fake_slack.bot_token,
             "slack_signing_secret": fake_slack.signing_secret,
-            "slack_api_url": fake_slack.base_url, "slack_host": "127.0.0.1", "slack_port": 0,
+            "slack_api_url": fake_slack.base_url,
+            "slack_host": "127.0.0.1",
+            "slack_port": 0,
             "stream_interval": INTERVAL,
         }
         return make_settings(**(values | overrides))
@@ -198,7 +203,9 @@ async def test_listen_makes_a_channel_answer_everything_across_restarts(
     assert answer(by_bob) == say("admin_only", name="listen")
     assert answer(by_alice) == say("listen.on")
     assert [(m.text, m.thread_ts) for m in (first, second)] == [
-        ("echo: [alice] anyone?", None), ("echo: [alice] still there?", None)]
+        ("echo: [alice] anyone?", None),
+        ("echo: [alice] still there?", None),
+    ]
     assert len(fake_slack.messages[GENERAL]) == 2  # "before" was not answered
 
 
@@ -245,7 +252,9 @@ async def test_allow_lists(
 
 
 async def test_retried_event_is_answered_once_also_after_restart(
-    fake_slack: FakeSlack, slack_settings: Callable[..., Any], fake_model: FakeModel,
+    fake_slack: FakeSlack,
+    slack_settings: Callable[..., Any],
+    fake_model: FakeModel,
     database_url: str,
 ) -> None:
     settings = slack_settings(database_url=database_url)
@@ -297,8 +306,9 @@ async def test_retried_event_posts_nothing_not_even_a_placeholder(
 # ------------------------------------------------------------------------- HTTP security
 
 
-async def test_forged_and_stale_signatures_are_rejected(bot: Running,
-                                                         fake_model: FakeModel) -> None:
+async def test_forged_and_stale_signatures_are_rejected(
+    bot: Running, fake_model: FakeModel
+) -> None:
     forged = await bot.post(bot.fake.app_mention_event("hi"), secret="not-the-secret")
     stale = await bot.post(bot.fake.app_mention_event("hi"), timestamp=int(time.time()) - 600)
     unsigned_command = await bot.post(bot.fake.slash_command("/ask", "hi"), secret="forged")
@@ -336,8 +346,9 @@ async def test_commands_answer_privately_and_respect_admins(
     async with running(fake_slack, slack_settings(slack_admin_users=ALICE)) as bot:
         memory = fake_slack.slash_command("/memory", user=BOB)
         reset_by_bob = fake_slack.slash_command("/reset", user=BOB)
-        reset_in_dm = fake_slack.slash_command("/reset", user=BOB,
-                                               channel=fake_slack.dm_channel(BOB).id)
+        reset_in_dm = fake_slack.slash_command(
+            "/reset", user=BOB, channel=fake_slack.dm_channel(BOB).id
+        )
         persona_by_alice = fake_slack.slash_command("/persona", "set You are terse.")
         empty_ask = await bot.post(fake_slack.slash_command("/ask", "  "))
         for form in (memory, reset_by_bob, reset_in_dm, persona_by_alice):
@@ -365,8 +376,9 @@ def file_message(fake: FakeSlack, text: str, *files: Json) -> Json:
 
 
 async def test_shared_text_file_reaches_the_model(bot: Running, fake_model: FakeModel) -> None:
-    notes = bot.fake.add_file("notes.md", "# Plan\nThe launch code is 1234.",
-                              mimetype="text/markdown")
+    notes = bot.fake.add_file(
+        "notes.md", "# Plan\nThe launch code is 1234.", mimetype="text/markdown"
+    )
 
     await bot.post(file_message(bot.fake, "", notes))
     await bot.final(bot.fake.dm_channel(ALICE).id)
@@ -411,10 +423,13 @@ async def test_download_without_files_read_scope_gives_a_notice(
 
 
 LONG_MARKDOWN = "\n\n".join(
-    [f"## Part {n}\n\nThis is **important** and *subtle*; see [the docs](https://example.com/{n})."
-     f"\n\n- first point\n- second point\n\n```python\n"
-     + "\n".join(f"value_{n}_{i} = compute({i}) if a < b else **kwargs" for i in range(40))
-     + "\n```" for n in range(6)]
+    [
+        f"## Part {n}\n\nThis is **important** and *subtle*; see [the docs](https://example.com/{n})."
+        f"\n\n- first point\n- second point\n\n```python\n"
+        + "\n".join(f"value_{n}_{i} = compute({i}) if a < b else **kwargs" for i in range(40))
+        + "\n```"
+        for n in range(6)
+    ]
 )
 
 
@@ -485,7 +500,8 @@ async def test_socket_mode_mention_and_command(
         await fake_slack.socket_disconnect()
         await fake_slack.send_socket_event(body, retry_attempt=1, retry_reason="timeout")
         command_ack = await fake_slack.send_socket_command(
-            fake_slack.slash_command("/ask", "a payload question", channel=RANDOM))
+            fake_slack.slash_command("/ask", "a payload question", channel=RANDOM)
+        )
         answer = await bot.final(RANDOM)
         await bot.settle()
 

@@ -32,8 +32,9 @@ FAST = 0.2  # stream interval where timing is not the point
 
 
 @asynccontextmanager
-async def bot(fake: FakeDiscord, settings: Settings,
-              sync: bool = False) -> AsyncIterator[ParleyClient]:
+async def bot(
+    fake: FakeDiscord, settings: Settings, sync: bool = False
+) -> AsyncIterator[ParleyClient]:
     async with open_parley(settings) as parley:
         client = ParleyClient(parley, settings, sync_commands=sync, guild_ready_timeout=0.05)
         async with fake.running(client):
@@ -66,8 +67,9 @@ async def test_mention_is_answered_with_a_streamed_reply(
     answer = "Streaming works: " + " ".join(f"word{i}" for i in range(40))
     fake_model.script(Reply(answer, chunk=12, chunk_delay=0.12))  # ~3 s of streaming
     async with bot(fake, make_settings(stream_interval=1.0)) as client:
-        asked = await fake.send_message(general, "tell me something", author="bob",
-                                        mentions_bot=True)
+        asked = await fake.send_message(
+            general, "tell me something", author="bob", mentions_bot=True
+        )
         reply = await fake.wait_for_message(general, done, timeout=8)
         assert reply.content == answer
         assert reply.reference_id == asked
@@ -78,7 +80,9 @@ async def test_mention_is_answered_with_a_streamed_reply(
         assert len(fake.messages[general]) == 1
         assert last_prompt(fake_model)[-1]["content"] == "[bob] tell me something"
         assert await stored(client.parley, guild_key(fake, "general")) == [
-            ("user", "tell me something"), ("assistant", answer)]
+            ("user", "tell me something"),
+            ("assistant", answer),
+        ]
     assert fake.unhandled == []
 
 
@@ -92,17 +96,21 @@ async def test_thread_continues_without_mention_even_after_restart(
         await fake.send_message(thread, "first", mentions_bot=True)
         await fake.wait_for_message(thread, done)
         await fake.send_message(thread, "second, no mention")
-        await fake.wait_for(lambda: len(fake.messages[thread]) == 2 and done(
-            fake.messages[thread][1]))
+        await fake.wait_for(
+            lambda: len(fake.messages[thread]) == 2 and done(fake.messages[thread][1])
+        )
         assert fake.messages[thread][1].content == "echo: [alice] second, no mention"
     async with bot(fake, settings) as client:  # participation comes from the store
         await fake.send_message(other, "not for the bot")
         await fake.send_message(thread, "third")
-        await fake.wait_for(lambda: len(fake.messages[thread]) == 3 and done(
-            fake.messages[thread][2]))
+        await fake.wait_for(
+            lambda: len(fake.messages[thread]) == 3 and done(fake.messages[thread][2])
+        )
         key = guild_key(fake, "general", str(thread))
         assert [text for _, text in await stored(client.parley, key)][-2:] == [
-            "third", "echo: [alice] third"]
+            "third",
+            "echo: [alice] third",
+        ]
     assert fake.messages[other] == []
 
 
@@ -116,7 +124,9 @@ async def test_dm_and_reply_to_the_bot_are_answered(
         reply = await fake.wait_for_message(dm, done)
         assert reply.content == "echo: [bob] hello in private"
         assert await stored(client.parley, ConversationKey("discord", "dm", str(dm))) == [
-            ("user", "hello in private"), ("assistant", reply.content)]
+            ("user", "hello in private"),
+            ("assistant", reply.content),
+        ]
         memory = await fake.send_interaction("memory", channel_id=dm, user="bob")
         await fake.wait_for(lambda: memory.original is not None and done(memory.original))
         assert memory.original is not None
@@ -125,8 +135,9 @@ async def test_dm_and_reply_to_the_bot_are_answered(
         await fake.send_message(general, "hi", mentions_bot=True)
         first = await fake.wait_for_message(general, done)
         await fake.send_message(general, "and more", reference_message_id=first.id)
-        await fake.wait_for(lambda: len(fake.messages[general]) == 2
-                            and done(fake.messages[general][1]))
+        await fake.wait_for(
+            lambda: len(fake.messages[general]) == 2 and done(fake.messages[general][1])
+        )
         assert fake.messages[general][1].content == "echo: [alice] and more"
 
 
@@ -163,12 +174,15 @@ async def test_slash_ask_reset_and_sync(
 
 
 async def test_search_becomes_a_slash_command_when_configured(
-    fake_discord: FakeDiscord, fake_search: FakeSearch, fake_model: FakeModel,
+    fake_discord: FakeDiscord,
+    fake_search: FakeSearch,
+    fake_model: FakeModel,
     make_settings: SettingsFactory,
 ) -> None:
     fake = fake_discord
-    settings = make_settings(stream_interval=FAST, search_provider="searxng",
-                             search_url=fake_search.base_url)
+    settings = make_settings(
+        stream_interval=FAST, search_provider="searxng", search_url=fake_search.base_url
+    )
     async with bot(fake, settings, sync=True):
         commands = {c["name"]: c for c in fake.command_syncs[0].commands}
         assert commands["search"]["options"][0]["name"] == "query"
@@ -194,14 +208,23 @@ async def test_long_reply_is_split_with_code_block_intact(
 ) -> None:
     fake, general = fake_discord, fake_discord.channel_id("general")
     code = "\n".join(f"    total += compute(item_{i}, factor={i})  # step {i}" for i in range(90))
-    answer = "Here is the script:\n\n```python\ndef run():\n" + code + "\n```\n\nDone.\n\n" \
-        + "More notes.\n\n" * 40 + "The end."
+    answer = (
+        "Here is the script:\n\n```python\ndef run():\n"
+        + code
+        + "\n```\n\nDone.\n\n"
+        + "More notes.\n\n" * 40
+        + "The end."
+    )
     assert len(answer) > 5000
     fake_model.script(Reply(answer, chunk=400))
     async with bot(fake, make_settings(stream_interval=FAST)) as client:
         await fake.send_message(general, "write it", mentions_bot=True)
-        await fake.wait_for(lambda: len(fake.messages[general]) >= 3
-                            and fake.messages[general][-1].content.endswith("The end."))
+        await fake.wait_for(
+            lambda: (
+                len(fake.messages[general]) >= 3
+                and fake.messages[general][-1].content.endswith("The end.")
+            )
+        )
         posts = [m.content for m in fake.messages[general] if not m.deleted]
         assert all(0 < len(p) <= 2000 for p in posts)
         assert all(open_fence(p) is None for p in posts)  # every chunk's fences are balanced
@@ -210,7 +233,9 @@ async def test_long_reply_is_split_with_code_block_intact(
         assert fake.messages[general][0].reference_id is not None
         assert all(m.reference_id is None for m in fake.messages[general][1:])
         assert (await stored(client.parley, guild_key(fake, "general")))[-1] == (
-            "assistant", answer)
+            "assistant",
+            answer,
+        )
 
 
 async def test_channels_do_not_share_history_but_chatter_is_caught_up(
@@ -237,18 +262,24 @@ async def test_bots_and_people_outside_the_allow_list_are_ignored(
     fake, general = fake_discord, fake_discord.channel_id("general")
     fake.add_user("otherbot", bot=True)
     carol = fake.add_user("carol", roles=("member",))
-    settings = make_settings(stream_interval=FAST, discord_roles={"Admin"},
-                             discord_users={str(carol.id)})
+    settings = make_settings(
+        stream_interval=FAST, discord_roles={"Admin"}, discord_users={str(carol.id)}
+    )
     async with bot(fake, settings):
         await fake.send_message(general, "from a bot", author="otherbot", mentions_bot=True)
         await fake.send_message(general, "from bob", author="bob", mentions_bot=True)
         denied = await fake.send_interaction("ask", {"question": "hi"}, user="bob")
         await fake.send_message(general, "from carol", author="carol", mentions_bot=True)
         await fake.send_message(general, "from alice", author="alice", mentions_bot=True)
-        await fake.wait_for(lambda: len(fake.messages[general]) == 2
-                            and all(done(m) for m in fake.messages[general]))
+        await fake.wait_for(
+            lambda: (
+                len(fake.messages[general]) == 2 and all(done(m) for m in fake.messages[general])
+            )
+        )
         assert sorted(m.content for m in fake.messages[general]) == [
-            "echo: [alice] from alice", "echo: [carol] from carol"]
+            "echo: [alice] from alice",
+            "echo: [carol] from carol",
+        ]
         assert denied.callback_body is not None
         assert denied.callback_body["data"]["content"] == say("discord.not_allowed")
         assert all("bob" not in str(r["messages"]) for r in fake_model.requests)
@@ -258,8 +289,7 @@ async def test_answer_everything_channel(
     fake_discord: FakeDiscord, make_settings: SettingsFactory
 ) -> None:
     fake, help_channel = fake_discord, fake_discord.channel_id("help")
-    settings = make_settings(stream_interval=FAST,
-                             discord_answer_all_channels={str(help_channel)})
+    settings = make_settings(stream_interval=FAST, discord_answer_all_channels={str(help_channel)})
     async with bot(fake, settings):
         await fake.send_message(fake.channel_id("general"), "not answered")
         await fake.send_message(help_channel, "no mention needed", author="bob")
@@ -268,11 +298,13 @@ async def test_answer_everything_channel(
     assert fake.messages[fake.channel_id("general")] == []
 
 
-async def listen(fake: FakeDiscord, choice: str, user: str = "alice",
-                 channel: str = "general") -> str:
+async def listen(
+    fake: FakeDiscord, choice: str, user: str = "alice", channel: str = "general"
+) -> str:
     """`/listen <choice>` as a slash command; its answer."""
-    command = await fake.send_interaction("listen", {"text": choice}, user=user,
-                                          channel_id=fake.channel_id(channel))
+    command = await fake.send_interaction(
+        "listen", {"text": choice}, user=user, channel_id=fake.channel_id(channel)
+    )
     await fake.wait_for(lambda: command.original is not None and done(command.original))
     assert command.original is not None
     return command.original.content
@@ -302,7 +334,10 @@ async def test_listen_switches_a_channel_to_answer_everything_across_restarts(
         await fake.wait_for(lambda: answered(3))
         await asyncio.sleep(0.2)  # time enough for a wrong answer to "not answered" to start
     assert [m.content for m in fake.messages[general]] == [
-        "echo: [bob] no mention needed", "echo: [bob] still listening?", "echo: [bob] but this is"]
+        "echo: [bob] no mention needed",
+        "echo: [bob] still listening?",
+        "echo: [bob] but this is",
+    ]
 
 
 async def test_model_failure_is_shown_as_the_error(
@@ -323,40 +358,52 @@ async def test_attachments_text_read_and_image_skipped_or_seen(
     fake, general = fake_discord, fake_discord.channel_id("general")
     image = FakeFile("cat.png", b"\x89PNG\r\n\x1a\nfake", "image/png")
     async with bot(fake, make_settings(stream_interval=FAST)):
-        await fake.send_message(general, "summarise", mentions_bot=True,
-                                attachments=[FakeFile("notes.txt", "caf\xe9 notes".encode())])
+        await fake.send_message(
+            general,
+            "summarise",
+            mentions_bot=True,
+            attachments=[FakeFile("notes.txt", "caf\xe9 notes".encode())],
+        )
         await fake.wait_for_message(general, done)
         assert "[file notes.txt]\ncafé notes" in last_prompt(fake_model)[-1]["content"]
 
         await fake.send_message(general, "look", mentions_bot=True, attachments=[image])
-        await fake.wait_for(lambda: len(fake.messages[general]) == 2
-                            and done(fake.messages[general][1]))
+        await fake.wait_for(
+            lambda: len(fake.messages[general]) == 2 and done(fake.messages[general][1])
+        )
         notice = say("attach.no_vision", names="cat.png")
         assert fake.messages[general][1].content.startswith(f"_{notice}_")
         assert isinstance(last_prompt(fake_model)[-1]["content"], str)
 
     async with bot(fake, make_settings(stream_interval=FAST, attachment_max_bytes=100)):
         requests = len(fake_model.requests)
-        await fake.send_message(general, "", mentions_bot=True,
-                                attachments=[FakeFile("big.log", "x" * 200)])
-        await fake.wait_for(lambda: len(fake.messages[general]) == 3
-                            and fake.messages[general][2].edits)
-        assert fake.messages[general][2].content == "_" + say(
-            "attach.too_large", names="big.log", limit="100 bytes") + "_"
+        await fake.send_message(
+            general, "", mentions_bot=True, attachments=[FakeFile("big.log", "x" * 200)]
+        )
+        await fake.wait_for(
+            lambda: len(fake.messages[general]) == 3 and fake.messages[general][2].edits
+        )
+        assert (
+            fake.messages[general][2].content
+            == "_" + say("attach.too_large", names="big.log", limit="100 bytes") + "_"
+        )
         assert len(fake_model.requests) == requests  # nothing for the model to read
 
     async with bot(fake, make_settings(stream_interval=FAST, vision=True)):
         await fake.send_message(general, "and now?", mentions_bot=True, attachments=[image])
-        await fake.wait_for(lambda: len(fake.messages[general]) == 4
-                            and done(fake.messages[general][3]))
+        await fake.wait_for(
+            lambda: len(fake.messages[general]) == 4 and done(fake.messages[general][3])
+        )
         parts = last_prompt(fake_model)[-1]["content"]
         assert parts[0]["type"] == "text" and parts[1]["type"] == "image_url"
         assert parts[1]["image_url"]["url"].startswith("data:image/png;base64,")
 
 
 async def test_missing_message_content_intent_is_explained(make_settings: SettingsFactory) -> None:
-    async with FakeDiscord(message_content_enabled=False) as fake, \
-            open_parley(make_settings()) as parley:
+    async with (
+        FakeDiscord(message_content_enabled=False) as fake,
+        open_parley(make_settings()) as parley,
+    ):
         adapter = DiscordAdapter(parley.settings, "fake-token")
         with pytest.raises(ConfigError, match="Message Content Intent"):
             await asyncio.wait_for(adapter.run(parley), 10)

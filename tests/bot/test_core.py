@@ -22,7 +22,9 @@ async def test_reply_streams_then_is_stored(parley: Parley, fake_model: FakeMode
     conversation = await parley.store.conversation(KEY)
     stored = await parley.store.messages(conversation.id)
     assert [(m.role, m.content) for m in stored] == [
-        ("user", "hi"), ("assistant", "Hello there, nice to meet you!")]
+        ("user", "hi"),
+        ("assistant", "Hello there, nice to meet you!"),
+    ]
     assert all(m.tokens > 0 for m in stored)
 
 
@@ -99,8 +101,9 @@ async def test_bad_key_and_unknown_model_are_not_retried(
     assert len(fake_model.requests) == 2
 
 
-async def test_quota_exhaustion_is_named(make_settings: SettingsFactory,
-                                         fake_model: FakeModel) -> None:
+async def test_quota_exhaustion_is_named(
+    make_settings: SettingsFactory, fake_model: FakeModel
+) -> None:
     fake_model.script(Fail(429, "You exceeded your quota", code="insufficient_quota"))
     async with open_parley(make_settings()) as parley:
         final = await ask(parley, "hi")
@@ -114,8 +117,9 @@ async def test_unreachable_endpoint_is_explained(make_settings: SettingsFactory)
     assert "127.0.0.1:9" in final.text and "OPENAI_BASE_URL" in final.text
 
 
-async def test_context_overflow_retrims_once(make_settings: SettingsFactory,
-                                             fake_model: FakeModel) -> None:
+async def test_context_overflow_retrims_once(
+    make_settings: SettingsFactory, fake_model: FakeModel
+) -> None:
     """The endpoint's real window is smaller than configured: re-trim and retry once."""
     async with open_parley(make_settings(context_tokens=4000, max_reply_tokens=200)) as parley:
         for i in range(40):
@@ -128,18 +132,22 @@ async def test_context_overflow_retrims_once(make_settings: SettingsFactory,
     assert second["messages"][-1]["content"] == "[Alice] and now?"
 
 
-async def test_context_overflow_twice_is_reported(make_settings: SettingsFactory,
-                                                  fake_model: FakeModel) -> None:
-    fake_model.script(Fail(400, "maximum context length", code="context_length_exceeded"),
-                      Fail(400, "maximum context length", code="context_length_exceeded"))
+async def test_context_overflow_twice_is_reported(
+    make_settings: SettingsFactory, fake_model: FakeModel
+) -> None:
+    fake_model.script(
+        Fail(400, "maximum context length", code="context_length_exceeded"),
+        Fail(400, "maximum context length", code="context_length_exceeded"),
+    )
     async with open_parley(make_settings()) as parley:
         final = await ask(parley, "hi")
     assert final.failed and "PARLEY_CONTEXT_TOKENS" in final.text
     assert len(fake_model.requests) == 2
 
 
-async def test_other_bad_request_is_reported_not_retried(make_settings: SettingsFactory,
-                                                         fake_model: FakeModel) -> None:
+async def test_other_bad_request_is_reported_not_retried(
+    make_settings: SettingsFactory, fake_model: FakeModel
+) -> None:
     fake_model.script(Fail(400, "temperature out of range"))
     async with open_parley(make_settings(model_retries=3)) as parley:
         final = await ask(parley, "hi")
@@ -147,14 +155,15 @@ async def test_other_bad_request_is_reported_not_retried(make_settings: Settings
     assert len(fake_model.requests) == 1
 
 
-async def test_one_conversation_is_answered_in_order(parley: Parley,
-                                                     fake_model: FakeModel) -> None:
+async def test_one_conversation_is_answered_in_order(parley: Parley, fake_model: FakeModel) -> None:
     fake_model.script(Reply("first answer", delay=0.3), Reply("second answer"))
     first, second = await asyncio.gather(ask(parley, "first"), ask(parley, "second"))
     assert (first.text, second.text) == ("first answer", "second answer")
     # The second prompt was built after the first reply was stored.
-    assert fake_model.requests[1]["messages"][-2] == {"role": "assistant",
-                                                      "content": "first answer"}
+    assert fake_model.requests[1]["messages"][-2] == {
+        "role": "assistant",
+        "content": "first answer",
+    }
 
 
 async def test_conversations_proceed_concurrently(parley: Parley, fake_model: FakeModel) -> None:
@@ -165,16 +174,18 @@ async def test_conversations_proceed_concurrently(parley: Parley, fake_model: Fa
     assert asyncio.get_running_loop().time() - started < 0.9
 
 
-async def test_reasoning_models_get_max_completion_tokens(make_settings: SettingsFactory,
-                                                          fake_model: FakeModel) -> None:
+async def test_reasoning_models_get_max_completion_tokens(
+    make_settings: SettingsFactory, fake_model: FakeModel
+) -> None:
     async with open_parley(make_settings(model="o3-mini")) as parley:
         await ask(parley, "hi")
     body = fake_model.requests[-1]
     assert "max_tokens" not in body and body["max_completion_tokens"] == 1024
 
 
-async def test_a_database_failure_is_reported_not_raised(parley: Parley,
-                                                         fake_model: FakeModel) -> None:
+async def test_a_database_failure_is_reported_not_raised(
+    parley: Parley, fake_model: FakeModel
+) -> None:
     await ask(parley, "hello")
     async with parley.store.engine.begin() as connection:
         await connection.exec_driver_sql("DROP TABLE messages")
@@ -184,8 +195,9 @@ async def test_a_database_failure_is_reported_not_raised(parley: Parley,
     assert memory.failed and "database" in memory.text
 
 
-async def test_an_endpoint_echoing_the_key_never_shows_it(make_settings: SettingsFactory,
-                                                          fake_model: FakeModel) -> None:
+async def test_an_endpoint_echoing_the_key_never_shows_it(
+    make_settings: SettingsFactory, fake_model: FakeModel
+) -> None:
     fake_model.script(Fail(400, "Invalid request for key sk-test-abcdefgh12345678"))
     async with open_parley(make_settings(openai_api_key="sk-test-abcdefgh12345678")) as parley:
         final = await ask(parley, "hi")
@@ -211,12 +223,18 @@ async def test_strict_roles_alternate_for_picky_chat_templates(
 
 
 def test_alternate_roles_folds_context_and_drops_a_leading_reply() -> None:
-    messages = [{"role": "system", "content": "persona"}, {"role": "system", "content": "recall"},
-                {"role": "assistant", "content": "an answer cut from its question"},
-                {"role": "user", "content": "q1"}, {"role": "system", "content": "search record"},
-                {"role": "assistant", "content": "a1"}, {"role": "user", "content": "q2"}]
+    messages = [
+        {"role": "system", "content": "persona"},
+        {"role": "system", "content": "recall"},
+        {"role": "assistant", "content": "an answer cut from its question"},
+        {"role": "user", "content": "q1"},
+        {"role": "system", "content": "search record"},
+        {"role": "assistant", "content": "a1"},
+        {"role": "user", "content": "q2"},
+    ]
     assert alternate_roles(messages) == [
         {"role": "system", "content": "persona\n\nrecall"},
         {"role": "user", "content": "q1\n\nsearch record"},
         {"role": "assistant", "content": "a1"},
-        {"role": "user", "content": "q2"}]
+        {"role": "user", "content": "q2"},
+    ]

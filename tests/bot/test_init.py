@@ -38,10 +38,13 @@ async def test_non_interactive_writes_defaults_and_never_overwrites(tmp_path: Pa
     assert tomllib.loads((target / "parley.toml").read_text())["model"] == "gpt-4o-mini"
 
 
-def test_interactive_answers_load_as_settings(tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    answers = "http://127.0.0.1:11434/v1\n\nllama3.2\nicq, discord\ndiscord, slack\n" \
-              "discord-tok-123\nxoxb-1-2\n\nslack-secret\n"
+def test_interactive_answers_load_as_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answers = (
+        "http://127.0.0.1:11434/v1\n\nllama3.2\nicq, discord\ndiscord, slack\n"
+        "discord-tok-123\nxoxb-1-2\n\nslack-secret\n"
+    )
     result = CliRunner().invoke(app, ["init", "--ask", "--dir", str(tmp_path)], input=answers)
     assert result.exit_code == 0, result.output
     assert "Unknown platform(s): icq" in result.output
@@ -60,8 +63,9 @@ def test_interactive_answers_load_as_settings(tmp_path: Path,
     assert settings.slack_signing_secret == "slack-secret"
 
 
-def test_defaults_need_a_key_before_they_load(tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_defaults_need_a_key_before_they_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     result = CliRunner().invoke(app, ["init", "--no-ask", "--dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     monkeypatch.chdir(tmp_path)

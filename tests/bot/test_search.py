@@ -29,8 +29,11 @@ def with_search(make_settings: SettingsFactory, fake_search: FakeSearch) -> Open
     """A Parley searching the fake SearxNG (override any setting, e.g. the provider)."""
 
     def open_with(**overrides: object) -> AbstractAsyncContextManager[Parley]:
-        values: dict[str, object] = {"search_provider": "searxng",
-                                     "search_url": fake_search.base_url, "search_read_pages": 0}
+        values: dict[str, object] = {
+            "search_provider": "searxng",
+            "search_url": fake_search.base_url,
+            "search_read_pages": 0,
+        }
         return open_parley(make_settings(**{**values, **overrides}))
 
     return open_with
@@ -54,11 +57,14 @@ def contents(request: dict[str, Any], role: str) -> list[str]:
 
 
 async def test_model_searches_and_answers_with_sources(
-        with_search: OpenSearch, fake_model: FakeModel, fake_search: FakeSearch) -> None:
+    with_search: OpenSearch, fake_model: FakeModel, fake_search: FakeSearch
+) -> None:
     fake_search.add("Parley 2 released", "https://example.org/p2", "Parley 2 shipped in May.")
     fake_search.add("Changelog", "https://example.org/log", "Search, recall and more.")
-    fake_model.script(search_for("parley 2 release date"),
-                      Reply("Parley 2 shipped in May [1]; it added search [2]."))
+    fake_model.script(
+        search_for("parley 2 release date"),
+        Reply("Parley 2 shipped in May [1]; it added search [2]."),
+    )
     async with with_search() as parley:
         final = await ask(parley, "When did Parley 2 come out?")
 
@@ -73,30 +79,38 @@ async def test_model_searches_and_answers_with_sources(
         assert asked["arguments"] == '{"query": "parley 2 release date"}'
         result = second["messages"][-1]
         assert result["role"] == "tool" and result["tool_call_id"] == "call_1"
-        assert ("[2] Changelog\nhttps://example.org/log\nSearch, recall and more."
-                in result["content"])
+        assert (
+            "[2] Changelog\nhttps://example.org/log\nSearch, recall and more." in result["content"]
+        )
 
         # The search stays in the history, compactly, for follow-ups.
         conversation = await parley.store.conversation(KEY)
         stored = await parley.store.messages(conversation.id)
         assert [(m.role, m.author_id) for m in stored] == [
-            ("user", "u1"), ("system", "web_search"), ("assistant", "parley")]
+            ("user", "u1"),
+            ("system", "web_search"),
+            ("assistant", "parley"),
+        ]
         assert stored[1].tokens == parley.counter.count(stored[1].content)
         assert stored[2].content == "Parley 2 shipped in May [1]; it added search [2]."
 
         fake_model.script(Reply("The second source lists search and recall."))
         await ask(parley, "What did the second source say?")
         follow_up = fake_model.requests[-1]
-        assert any("[2] Changelog — https://example.org/log" in text
-                   for text in contents(follow_up, "system"))
+        assert any(
+            "[2] Changelog — https://example.org/log" in text
+            for text in contents(follow_up, "system")
+        )
 
 
 async def test_slash_search_forces_a_search(
-        with_search: OpenSearch, fake_model: FakeModel, fake_search: FakeSearch) -> None:
+    with_search: OpenSearch, fake_model: FakeModel, fake_search: FakeSearch
+) -> None:
     fake_search.add("Tide tables", "https://example.org/tides", "High tide at 14:02.")
     fake_model.script(Reply("High tide is at 14:02 [1]."))
-    async with with_search(search_provider="tavily", search_url=fake_search.base_url,
-                           tavily_api_key="tvly-test") as parley:
+    async with with_search(
+        search_provider="tavily", search_url=fake_search.base_url, tavily_api_key="tvly-test"
+    ) as parley:
         assert "/search <query>" in (await ask(parley, "/help")).text
         final = await ask(parley, "/search tide times Brest")
 
@@ -111,10 +125,15 @@ async def test_slash_search_forces_a_search(
 
 
 async def test_always_mode_searches_every_message_without_tools(
-        with_search: OpenSearch, fake_model: FakeModel, fake_search: FakeSearch) -> None:
+    with_search: OpenSearch, fake_model: FakeModel, fake_search: FakeSearch
+) -> None:
     fake_search.add("Weather", "https://example.org/w", "Sunny, 21 °C.")
-    async with with_search(search_provider="brave", search_url=fake_search.base_url,
-                           brave_api_key="brave-key", search_mode="always") as parley:
+    async with with_search(
+        search_provider="brave",
+        search_url=fake_search.base_url,
+        brave_api_key="brave-key",
+        search_mode="always",
+    ) as parley:
         final = await ask(parley, "weather in Lyon?")
 
     assert fake_search.requests[0].provider == "brave"
@@ -125,7 +144,8 @@ async def test_always_mode_searches_every_message_without_tools(
 
 
 async def test_forced_search_that_fails_still_answers(
-        with_search: OpenSearch, fake_model: FakeModel, fake_search: FakeSearch) -> None:
+    with_search: OpenSearch, fake_model: FakeModel, fake_search: FakeSearch
+) -> None:
     fake_search.status = 500
     fake_model.script(Reply("Probably sunny."))
     async with with_search(search_mode="always") as parley:
@@ -137,17 +157,26 @@ async def test_forced_search_that_fails_still_answers(
 
 
 async def test_search_results_are_trimmed_to_the_window(
-        make_settings: SettingsFactory, fake_model: FakeModel, fake_search: FakeSearch) -> None:
+    make_settings: SettingsFactory, fake_model: FakeModel, fake_search: FakeSearch
+) -> None:
     window = 1500
     fake_model.context_window = window
     for n in range(8):
         fake_search.add(f"Result {n}", fake_search.url(f"/page{n}"), "long snippet " * 60)
-    fake_search.page("/page0", "<html><body><article><p>" + "Main text here. " * 2000
-                     + "</p></article></body></html>")
+    fake_search.page(
+        "/page0",
+        "<html><body><article><p>" + "Main text here. " * 2000 + "</p></article></body></html>",
+    )
     fake_model.script(search_for("anything"), Reply("Answer [1]."))
-    settings = make_settings(search_provider="searxng", search_url=fake_search.base_url,
-                             search_allow_private=True, context_tokens=window,
-                             max_reply_tokens=200, search_tokens=5000, search_max_calls=1)
+    settings = make_settings(
+        search_provider="searxng",
+        search_url=fake_search.base_url,
+        search_allow_private=True,
+        context_tokens=window,
+        max_reply_tokens=200,
+        search_tokens=5000,
+        search_max_calls=1,
+    )
     async with open_parley(settings) as parley:
         for n in range(6):  # history that would fill the window by itself
             await parley.record(Inbound(KEY, ALICE, f"note {n}: " + "words " * 150, f"m{n}"))
@@ -163,12 +192,20 @@ async def test_search_results_are_trimmed_to_the_window(
 
 
 async def test_search_cap_per_reply(
-        with_search: OpenSearch, fake_model: FakeModel, fake_search: FakeSearch) -> None:
+    with_search: OpenSearch, fake_model: FakeModel, fake_search: FakeSearch
+) -> None:
     fake_search.add("A", "https://example.org/a", "a")
-    fake_model.script(search_for("one"),
-                      Reply("", tool_calls=[tool_call("web_search", {"query": "two"}, "c2"),
-                                            tool_call("web_search", {"query": "three"}, "c3")]),
-                      Reply("Done [2]."))
+    fake_model.script(
+        search_for("one"),
+        Reply(
+            "",
+            tool_calls=[
+                tool_call("web_search", {"query": "two"}, "c2"),
+                tool_call("web_search", {"query": "three"}, "c3"),
+            ],
+        ),
+        Reply("Done [2]."),
+    )
     async with with_search(search_max_calls=2) as parley:
         final = await ask(parley, "dig deep")
 
@@ -183,8 +220,8 @@ async def test_search_cap_per_reply(
 
 @pytest.mark.parametrize("failure", ["down", "slow", "empty", "garbage"])
 async def test_failed_search_never_breaks_the_reply(
-        failure: str, with_search: OpenSearch, fake_model: FakeModel,
-        fake_search: FakeSearch) -> None:
+    failure: str, with_search: OpenSearch, fake_model: FakeModel, fake_search: FakeSearch
+) -> None:
     fake_search.add("A", "https://example.org/a", "a")
     if failure == "down":
         fake_search.status = 503
@@ -201,8 +238,7 @@ async def test_failed_search_never_breaks_the_reply(
         final = await ask(parley, "any news?")
 
     assert final.outcome is Outcome.OK
-    notice = say("search.empty", query="news") if failure == "empty" \
-        else say("search.unavailable")
+    notice = say("search.empty", query="news") if failure == "empty" else say("search.unavailable")
     assert final.text == f"From what I know: nothing new.\n\n{notice}"
     assert final.sources == ()
     told = fake_model.requests[-1]["messages"][-1]["content"]
@@ -210,16 +246,19 @@ async def test_failed_search_never_breaks_the_reply(
 
 
 async def test_duckduckgo_offline_fails_fast_with_a_notice(
-        make_settings: SettingsFactory, fake_model: FakeModel) -> None:
+    make_settings: SettingsFactory, fake_model: FakeModel
+) -> None:
     fake_model.script(search_for("news"), Reply("No search today."))
-    async with open_parley(make_settings(search_provider="duckduckgo",
-                                         search_timeout=3.0)) as parley:
+    async with open_parley(
+        make_settings(search_provider="duckduckgo", search_timeout=3.0)
+    ) as parley:
         final = await ask(parley, "news?")
     assert final.text == f"No search today.\n\n{say('search.unavailable')}"
 
 
 async def test_private_result_urls_are_not_fetched(
-        with_search: OpenSearch, fake_model: FakeModel, fake_search: FakeSearch) -> None:
+    with_search: OpenSearch, fake_model: FakeModel, fake_search: FakeSearch
+) -> None:
     fake_search.add("Loopback", fake_search.url("/secret"), "on 127.0.0.1")
     fake_search.add("Intranet", "http://10.1.2.3/admin", "on 10.0.0.0/8")
     fake_search.add("Named", f"http://localhost:{fake_search.port}/secret", "localhost")
@@ -233,15 +272,21 @@ async def test_private_result_urls_are_not_fetched(
     assert final.outcome is Outcome.OK
 
 
-@pytest.mark.parametrize(("env", "missing"), [
-    ({"PARLEY_SEARCH_PROVIDER": "brave"}, "BRAVE_API_KEY"),
-    ({"PARLEY_SEARCH_PROVIDER": "tavily"}, "TAVILY_API_KEY"),
-    ({"PARLEY_SEARCH_PROVIDER": "searxng"}, "PARLEY_SEARCH_URL"),
-    ({"PARLEY_SEARCH_PROVIDER": "duckduckgo", "PARLEY_SEARCH_URL": "http://x"},
-     "PARLEY_SEARCH_URL"),
-])
+@pytest.mark.parametrize(
+    ("env", "missing"),
+    [
+        ({"PARLEY_SEARCH_PROVIDER": "brave"}, "BRAVE_API_KEY"),
+        ({"PARLEY_SEARCH_PROVIDER": "tavily"}, "TAVILY_API_KEY"),
+        ({"PARLEY_SEARCH_PROVIDER": "searxng"}, "PARLEY_SEARCH_URL"),
+        (
+            {"PARLEY_SEARCH_PROVIDER": "duckduckgo", "PARLEY_SEARCH_URL": "http://x"},
+            "PARLEY_SEARCH_URL",
+        ),
+    ],
+)
 def test_misconfigured_search_is_a_config_error(
-        env: dict[str, str], missing: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    env: dict[str, str], missing: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:1/v1")
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -256,9 +301,13 @@ async def test_search_off_by_default(parley: Parley, fake_model: FakeModel) -> N
 
 
 async def test_an_endpoint_without_function_calling_still_answers(
-        with_search: OpenSearch, fake_model: FakeModel) -> None:
-    fake_model.script(Fail(400, "registry.ollama.ai/library/gemma:2b does not support tools"),
-                      Reply("Answered without tools."), Reply("Still fine."))
+    with_search: OpenSearch, fake_model: FakeModel
+) -> None:
+    fake_model.script(
+        Fail(400, "registry.ollama.ai/library/gemma:2b does not support tools"),
+        Reply("Answered without tools."),
+        Reply("Still fine."),
+    )
     async with with_search() as parley:
         first = await ask(parley, "What's new?")
         second = await ask(parley, "And now?")

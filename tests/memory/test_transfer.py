@@ -16,14 +16,15 @@ from memory.transfer import InvalidImport, export, import_rows, parse_import
 from tests.conftest import SettingsFactory
 from tests.fakes.model_server import FakeModel
 from tests.fakes.pdf import make_pdf
-from tests.memory_helpers import ALICE, BOB, GENERAL, parley_on, say_to
+from tests.helpers import ALICE, BOB, GENERAL, ask, parley_on
 
 
 async def test_export_then_import_round_trips(
-        make_settings: SettingsFactory, fake_model: FakeModel, database_url: str) -> None:
+    make_settings: SettingsFactory, fake_model: FakeModel, database_url: str
+) -> None:
     async with parley_on(make_settings, database_url) as parley:
-        await parley.record(Inbound(GENERAL, BOB, "안녕하세요, \"quoted\" and\nmultiline"))
-        await say_to(parley, GENERAL, ALICE, "What did Bob say?")
+        await parley.record(Inbound(GENERAL, BOB, '안녕하세요, "quoted" and\nmultiline'))
+        await ask(parley, key=GENERAL, author=ALICE, text="What did Bob say?")
         engine = parley.store.engine
         exported = "".join([chunk async for chunk in export(engine, GENERAL, "jsonl")])
         lines = exported.splitlines()
@@ -33,10 +34,13 @@ async def test_export_then_import_round_trips(
         rows = await asyncio.to_thread(parse_import, lines, target, parley.counter)
         assert await import_rows(engine, rows) == 3
         copied = "".join([chunk async for chunk in export(engine, target, "jsonl")])
-        strip = [{k: v for k, v in json.loads(line).items() if k != "conversation"}
-                 for line in copied.splitlines()]
-        assert strip == [{k: v for k, v in json.loads(line).items() if k != "conversation"}
-                         for line in lines]
+        strip = [
+            {k: v for k, v in json.loads(line).items() if k != "conversation"}
+            for line in copied.splitlines()
+        ]
+        assert strip == [
+            {k: v for k, v in json.loads(line).items() if k != "conversation"} for line in lines
+        ]
         original = await parley.store.messages((await parley.store.conversation(GENERAL)).id)
         imported = await parley.store.messages((await parley.store.conversation(target)).id)
         assert [m.tokens for m in imported] == [m.tokens for m in original]
@@ -47,14 +51,25 @@ async def test_export_then_import_round_trips(
 
 
 async def test_an_invalid_line_imports_nothing(
-        make_settings: SettingsFactory, database_url: str) -> None:
-    good = json.dumps({"conversation": "terminal/local/x", "author": "Ann", "role": "user",
-                       "content": "hello", "time": "2026-01-01T10:00:00+00:00"})
+    make_settings: SettingsFactory, database_url: str
+) -> None:
+    good = json.dumps(
+        {
+            "conversation": "terminal/local/x",
+            "author": "Ann",
+            "role": "user",
+            "content": "hello",
+            "time": "2026-01-01T10:00:00+00:00",
+        }
+    )
     bad_role = good.replace('"user"', '"robot"')
     async with parley_on(make_settings, database_url) as parley:
-        for bad, words in ((bad_role, "robot"), ("{not json", "JSON"),
-                           (good.replace('"author"', '"writer"'), '"author"'),
-                           (good.replace("2026-01-01T10", "yesterday"), "ISO 8601")):
+        for bad, words in (
+            (bad_role, "robot"),
+            ("{not json", "JSON"),
+            (good.replace('"author"', '"writer"'), '"author"'),
+            (good.replace("2026-01-01T10", "yesterday"), "ISO 8601"),
+        ):
             with pytest.raises(InvalidImport) as caught:
                 parse_import([good, "", bad], None, parley.counter)
             assert caught.value.line == 3
@@ -68,27 +83,40 @@ async def test_an_invalid_line_imports_nothing(
 
 
 def test_memory_cli_adds_files_exports_and_imports(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sqlite_url: str) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sqlite_url: str
+) -> None:
     monkeypatch.setenv("PARLEY_DATABASE_URL", sqlite_url)
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
     runner = CliRunner()
     source = tmp_path / "history.jsonl"
-    source.write_text("\n".join(json.dumps({
-        "conversation": "discord/g/c", "author": name, "role": "user", "content": text,
-        "time": "2026-02-01T09:00:00Z"}) for name, text in (("Ann", "hi"), ("Bo", "yo"))))
+    source.write_text(
+        "\n".join(
+            json.dumps(
+                {
+                    "conversation": "discord/g/c",
+                    "author": name,
+                    "role": "user",
+                    "content": text,
+                    "time": "2026-02-01T09:00:00Z",
+                }
+            )
+            for name, text in (("Ann", "hi"), ("Bo", "yo"))
+        )
+    )
     result = runner.invoke(app, ["memory", "import", str(source), "--conversation", "notes"])
     assert result.exit_code == 0, result.output
     assert "Imported 2 messages." in result.output
 
     out = tmp_path / "notes.md"
-    result = runner.invoke(app, ["memory", "export", "-c", "notes", "--format", "markdown",
-                                 "--output", str(out)])
+    result = runner.invoke(
+        app, ["memory", "export", "-c", "notes", "--format", "markdown", "--output", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert "**Bo**" in out.read_text() and "# terminal/local/notes" in out.read_text()
     result = runner.invoke(app, ["memory", "export", "--all"])
     assert result.output.count('"conversation": "terminal/local/notes"') == 2
 
-    source.write_text(source.read_text() + "\n{\"author\": 1}\n")
+    source.write_text(source.read_text() + '\n{"author": 1}\n')
     result = runner.invoke(app, ["memory", "import", str(source)])
     assert result.exit_code == 1 and "Line 3" in result.output
 

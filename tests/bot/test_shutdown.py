@@ -31,7 +31,8 @@ class SlowListener:
 
 
 async def test_in_flight_reply_finishes_new_ones_are_turned_away(
-        make_settings: SettingsFactory, fake_model: FakeModel) -> None:
+    make_settings: SettingsFactory, fake_model: FakeModel
+) -> None:
     listener = SlowListener()
     async with open_parley(make_settings()) as parley:
         parley.listeners.append(listener)
@@ -52,7 +53,8 @@ async def test_in_flight_reply_finishes_new_ones_are_turned_away(
 
 
 async def test_replies_still_running_after_the_grace_period_are_cancelled(
-        parley: Parley, fake_model: FakeModel) -> None:
+    parley: Parley, fake_model: FakeModel
+) -> None:
     fake_model.script(Hang(30))
     in_flight = asyncio.create_task(ask(parley, "never answered"))
     await until(lambda: fake_model.requests)
@@ -69,12 +71,18 @@ async def test_gate_close_with_nothing_in_flight_is_immediate(parley: Parley) ->
     assert (await ask(parley, "hello", key=KEY)).outcome is Outcome.SHUTTING_DOWN
 
 
-async def sigterm_during_reply(fake_model: FakeModel, sqlite_url: str,
-                               **env: str) -> Finished:
+async def sigterm_during_reply(fake_model: FakeModel, sqlite_url: str, **env: str) -> Finished:
     """`parley chat` gets a message, then SIGTERM while the model is answering."""
-    process = await start_parley("chat", stdin=asyncio.subprocess.PIPE, env=parley_env(
-        OPENAI_BASE_URL=fake_model.base_url, OPENAI_API_KEY="sk-test",
-        PARLEY_DATABASE_URL=sqlite_url, **env))
+    process = await start_parley(
+        "chat",
+        stdin=asyncio.subprocess.PIPE,
+        env=parley_env(
+            OPENAI_BASE_URL=fake_model.base_url,
+            OPENAI_API_KEY="sk-test",
+            PARLEY_DATABASE_URL=sqlite_url,
+            **env,
+        ),
+    )
     assert process.stdin is not None
     process.stdin.write(b"hello\n")
     await process.stdin.drain()
@@ -84,16 +92,18 @@ async def sigterm_during_reply(fake_model: FakeModel, sqlite_url: str,
     return await finish(process, within=5)
 
 
-async def test_sigterm_lets_the_reply_finish_and_exits_zero(fake_model: FakeModel,
-                                                            sqlite_url: str) -> None:
+async def test_sigterm_lets_the_reply_finish_and_exits_zero(
+    fake_model: FakeModel, sqlite_url: str
+) -> None:
     fake_model.script(Reply("finished despite SIGTERM", delay=0.8))
     done = await sigterm_during_reply(fake_model, sqlite_url)
     assert done.code == 0, done.stderr
     assert "finished despite SIGTERM" in done.stdout
 
 
-async def test_sigterm_cancels_a_hung_reply_after_the_timeout(fake_model: FakeModel,
-                                                              sqlite_url: str) -> None:
+async def test_sigterm_cancels_a_hung_reply_after_the_timeout(
+    fake_model: FakeModel, sqlite_url: str
+) -> None:
     fake_model.script(Hang(30))
     done = await sigterm_during_reply(fake_model, sqlite_url, PARLEY_SHUTDOWN_TIMEOUT="0.5")
     assert done.code == 0, done.stderr

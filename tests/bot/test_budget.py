@@ -27,8 +27,9 @@ async def test_prompts_stay_within_budget_and_history_is_untouched(
     make_settings: SettingsFactory, fake_model: FakeModel, database_url: str, language: str
 ) -> None:
     fake_model.context_window = WINDOW  # the fake rejects any prompt that would not fit
-    settings = make_settings(database_url=database_url, context_tokens=WINDOW,
-                             max_reply_tokens=REPLY)
+    settings = make_settings(
+        database_url=database_url, context_tokens=WINDOW, max_reply_tokens=REPLY
+    )
     async with open_parley(settings) as parley:
         for i in range(30):
             final = await ask(parley, f"{i}: " + TEXTS[language] * (1 + i % 4))
@@ -47,8 +48,9 @@ async def test_prompts_stay_within_budget_and_history_is_untouched(
     last = requests_for(fake_model, question)[-1]["messages"]
     assert 2 < len(last) < 60  # old history was dropped, recent history kept
     kept = [m["content"] for m in last[1:-1] if m["role"] != "system"]  # not recall/summary
-    assert kept == [m.content if m.role == "assistant" else f"[Alice] {m.content}"
-                    for m in before[-len(kept):]]  # the newest ones, in order
+    assert kept == [
+        m.content if m.role == "assistant" else f"[Alice] {m.content}" for m in before[-len(kept) :]
+    ]  # the newest ones, in order
 
 
 async def test_a_huge_message_is_shortened_for_the_prompt_only(
@@ -56,8 +58,9 @@ async def test_a_huge_message_is_shortened_for_the_prompt_only(
 ) -> None:
     fake_model.context_window = WINDOW
     huge = ("0123456789 abcdefghij 가나다라마 " * 40_000)[:1_000_000]
-    settings = make_settings(database_url=database_url, context_tokens=WINDOW,
-                             max_reply_tokens=REPLY)
+    settings = make_settings(
+        database_url=database_url, context_tokens=WINDOW, max_reply_tokens=REPLY
+    )
     async with open_parley(settings) as parley:
         await ask(parley, "small talk first")
         final = await ask(parley, huge)
@@ -65,21 +68,31 @@ async def test_a_huge_message_is_shortened_for_the_prompt_only(
     assert not final.failed
     sent = fake_model.requests[-1]["messages"][-1]["content"]
     assert sent.startswith("[Alice] 0123456789") and "shortened" in sent
-    assert prompt_tokens(fake_model.requests[-1]["messages"], fake_model.counter) \
-        + REPLY <= WINDOW
+    assert prompt_tokens(fake_model.requests[-1]["messages"], fake_model.counter) + REPLY <= WINDOW
     assert stored[2].content == huge  # stored in full
 
 
-async def test_window_reads_only_what_fits(make_settings: SettingsFactory,
-                                           database_url: str) -> None:
+async def test_window_reads_only_what_fits(
+    make_settings: SettingsFactory, database_url: str
+) -> None:
     """Reading the window costs the same for 5,000 stored messages as for 50."""
     async with open_parley(make_settings(database_url=database_url)) as parley:
         conversation = await parley.store.conversation(KEY)
         async with parley.store.engine.begin() as connection:
-            await connection.execute(insert(Message), [
-                {"conversation_id": conversation.id, "role": "user", "author_id": "a",
-                 "author_name": "Alice", "content": f"message {i}", "tokens": 10}
-                for i in range(5000)])
+            await connection.execute(
+                insert(Message),
+                [
+                    {
+                        "conversation_id": conversation.id,
+                        "role": "user",
+                        "author_id": "a",
+                        "author_name": "Alice",
+                        "content": f"message {i}",
+                        "tokens": 10,
+                    }
+                    for i in range(5000)
+                ],
+            )
         statements: list[str] = []
         rows_read = 0
 

@@ -17,7 +17,7 @@ from memory.store import Store
 from memory.tables import Document, Message, Passage, ProcessedEvent
 from memory.transfer import import_rows, parse_import
 from tests.conftest import SettingsFactory
-from tests.memory_helpers import ALICE, BOB, GENERAL, RANDOM, parley_on, say_to
+from tests.helpers import ALICE, BOB, GENERAL, RANDOM, ask, parley_on
 
 SLACK = ConversationKey("slack", "T1", "C1")
 
@@ -26,12 +26,16 @@ async def _indexed(engine: AsyncEngine, word: str) -> int:
     """Index entries matching `word`, read from the index itself."""
     async with AsyncSession(engine) as session:
         if engine.dialect.name == "sqlite":
-            query = ("SELECT (SELECT count(*) FROM messages_fts WHERE messages_fts MATCH :w) + "
-                     "(SELECT count(*) FROM passages_fts WHERE passages_fts MATCH :w)")
+            query = (
+                "SELECT (SELECT count(*) FROM messages_fts WHERE messages_fts MATCH :w) + "
+                "(SELECT count(*) FROM passages_fts WHERE passages_fts MATCH :w)"
+            )
         else:
-            query = ("SELECT (SELECT count(*) FROM messages WHERE search @@ "
-                     "to_tsquery('simple', :w)) + (SELECT count(*) FROM document_passages "
-                     "WHERE search @@ to_tsquery('simple', :w))")
+            query = (
+                "SELECT (SELECT count(*) FROM messages WHERE search @@ "
+                "to_tsquery('simple', :w)) + (SELECT count(*) FROM document_passages "
+                "WHERE search @@ to_tsquery('simple', :w))"
+            )
         return int((await session.execute(text(query), {"w": word})).scalar_one())
 
 
@@ -40,8 +44,7 @@ async def _count(parley: Parley, model: type[Message | Document | Passage]) -> i
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
 
-async def test_forget_me_leaves_no_trace(
-        make_settings: SettingsFactory, database_url: str) -> None:
+async def test_forget_me_leaves_no_trace(make_settings: SettingsFactory, database_url: str) -> None:
     async with parley_on(make_settings, database_url) as parley:
         await parley.record(Inbound(GENERAL, ALICE, "My passport number is zq81xk."))
         await parley.record(Inbound(RANDOM, ALICE, "Also zq81xk is my gym locker."))
@@ -51,13 +54,14 @@ async def test_forget_me_leaves_no_trace(
         engine = parley.store.engine
         assert await _indexed(engine, "zq81xk") == 4
 
-        done = await say_to(parley, GENERAL, ALICE, "/forget me")
+        done = await ask(parley, key=GENERAL, author=ALICE, text="/forget me")
         assert "deleted 2 messages and 1 documents" in done.text
 
         assert await _indexed(engine, "zq81xk") == 1  # only Slack's copy remains
         slack = await parley.store.conversation(SLACK)
         assert [m.content for m in await parley.store.messages(slack.id)] == [
-            "On Slack, zq81xk too."]
+            "On Slack, zq81xk too."
+        ]
         for key in (GENERAL, RANDOM):
             conversation = await parley.store.conversation(key)
             stored = await parley.store.messages(conversation.id)
@@ -69,15 +73,19 @@ async def test_forget_me_leaves_no_trace(
 
 def _old_rows(days: int) -> list[str]:
     time = (datetime.now(UTC) - timedelta(days=days)).isoformat()
-    return [f'{{"conversation": "{GENERAL}", "author": "Alice", "role": "user", '
-            f'"content": "ancient walrus memo {days}", "time": "{time}"}}']
+    return [
+        f'{{"conversation": "{GENERAL}", "author": "Alice", "role": "user", '
+        f'"content": "ancient walrus memo {days}", "time": "{time}"}}'
+    ]
 
 
 async def test_retention_prunes_old_messages_at_start_up(
-        make_settings: SettingsFactory, database_url: str) -> None:
+    make_settings: SettingsFactory, database_url: str
+) -> None:
     async with parley_on(make_settings, database_url) as parley:
-        rows = await asyncio.to_thread(parse_import, _old_rows(90) + _old_rows(2), None,
-                                   parley.counter)
+        rows = await asyncio.to_thread(
+            parse_import, _old_rows(90) + _old_rows(2), None, parley.counter
+        )
         await import_rows(parley.store.engine, rows)
         await parley.record(Inbound(GENERAL, BOB, "a fresh walrus memo"))
         assert await _indexed(parley.store.engine, "walrus") == 3
@@ -92,7 +100,9 @@ async def test_retention_prunes_old_messages_at_start_up(
             await asyncio.sleep(0.02)
         conversation = await parley.store.conversation(GENERAL)
         assert sorted(m.content for m in await parley.store.messages(conversation.id)) == [
-            "a fresh walrus memo", "ancient walrus memo 2"]
+            "a fresh walrus memo",
+            "ancient walrus memo 2",
+        ]
 
 
 async def test_old_event_ids_are_forgotten_recent_ones_kept(database_url: str) -> None:
@@ -101,8 +111,11 @@ async def test_old_event_ids_are_forgotten_recent_ones_kept(database_url: str) -
         store = Store(engine)
         assert await store.claim_event("slack", "old") and await store.claim_event("slack", "new")
         async with AsyncSession(engine) as session, session.begin():
-            await session.execute(update(ProcessedEvent).where(ProcessedEvent.event_id == "old")
-                                  .values(created_at=datetime.now(UTC) - timedelta(days=8)))
+            await session.execute(
+                update(ProcessedEvent)
+                .where(ProcessedEvent.event_id == "old")
+                .values(created_at=datetime.now(UTC) - timedelta(days=8))
+            )
         assert await prune_events(engine) == 1
         assert await store.claim_event("slack", "old")  # forgotten: claimable again
         assert not await store.claim_event("slack", "new")  # still a re-delivery

@@ -13,9 +13,12 @@ async def parley_cli(*args: str, stdin: str = "", env: dict[str, str] | None = N
 
 
 def chat_env(fake_model: FakeModel, tmp_path: Path) -> dict[str, str]:
-    return {"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": fake_model.base_url,
-            "PARLEY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}",
-            "PARLEY_MODEL_RETRIES": "0"}
+    return {
+        "OPENAI_API_KEY": "sk-test",
+        "OPENAI_BASE_URL": fake_model.base_url,
+        "PARLEY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}",
+        "PARLEY_MODEL_RETRIES": "0",
+    }
 
 
 async def test_help_lists_the_commands() -> None:
@@ -41,8 +44,13 @@ async def test_bad_setting_names_the_variable(fake_model: FakeModel, tmp_path: P
 async def test_scripted_chat_remembers_across_runs(fake_model: FakeModel, tmp_path: Path) -> None:
     env = chat_env(fake_model, tmp_path)
     fake_model.script(Reply("Nice to meet you, Ada."), Reply("Noted."))
-    first = await parley_cli("chat", "--conversation", "work",
-                             stdin="My name is Ada.\n\nRemember the launch is Friday.\n", env=env)
+    first = await parley_cli(
+        "chat",
+        "--conversation",
+        "work",
+        stdin="My name is Ada.\n\nRemember the launch is Friday.\n",
+        env=env,
+    )
     assert first.code == 0, first.stderr
     assert first.stdout.splitlines() == ["Nice to meet you, Ada.", "Noted."]
 
@@ -58,8 +66,9 @@ async def test_scripted_chat_remembers_across_runs(fake_model: FakeModel, tmp_pa
     assert len(fake_model.requests[-1]["messages"]) == 2  # a different conversation
 
 
-async def test_failures_are_explained_without_traceback(fake_model: FakeModel,
-                                                        tmp_path: Path) -> None:
+async def test_failures_are_explained_without_traceback(
+    fake_model: FakeModel, tmp_path: Path
+) -> None:
     env = {**chat_env(fake_model, tmp_path), "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}
     result = await parley_cli("chat", stdin="hello\n/memory\n", env=env)
     assert result.code == 0
@@ -73,10 +82,13 @@ async def test_failures_are_explained_without_traceback(fake_model: FakeModel,
 
 async def test_settings_come_from_parley_toml(fake_model: FakeModel, tmp_path: Path) -> None:
     config = tmp_path / "parley.toml"
-    config.write_text(f'model = "llama3.1:8b"\nopenai_base_url = "{fake_model.base_url}"\n'
-                      'max_reply_tokens = 77\n')
-    env = {"PARLEY_CONFIG": str(config),
-           "PARLEY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'toml.db'}"}
+    config.write_text(
+        f'model = "llama3.1:8b"\nopenai_base_url = "{fake_model.base_url}"\nmax_reply_tokens = 77\n'
+    )
+    env = {
+        "PARLEY_CONFIG": str(config),
+        "PARLEY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'toml.db'}",
+    }
     result = await parley_cli("chat", stdin="hi\n", env=env)
     assert result.code == 0, result.stderr
     assert fake_model.requests[-1]["model"] == "llama3.1:8b"
@@ -84,8 +96,10 @@ async def test_settings_come_from_parley_toml(fake_model: FakeModel, tmp_path: P
 
 
 async def test_db_upgrade_is_idempotent(tmp_path: Path) -> None:
-    env = {"OPENAI_API_KEY": "sk-test",
-           "PARLEY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'up.db'}"}
+    env = {
+        "OPENAI_API_KEY": "sk-test",
+        "PARLEY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'up.db'}",
+    }
     for _ in range(2):
         result = await parley_cli("db", "upgrade", env=env)
         assert result.code == 0, result.stderr

@@ -12,8 +12,9 @@ from tests.process import REPO
 def test_readme_reference_is_current() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     section = readme.split(START, 1)[1].split(END, 1)[0].strip()
-    assert section == reference_table(), \
+    assert section == reference_table(), (
         "README is stale: run `python -m bot.settings_doc --write README.md`"
+    )
 
 
 def test_every_setting_is_documented() -> None:

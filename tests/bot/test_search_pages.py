@@ -21,23 +21,26 @@ ARTICLE = """<html><head><title>Tides</title></head><body>
 </body></html>"""
 
 
-@pytest.mark.parametrize(("address", "public"), [
-    ("93.184.215.14", True),
-    ("2606:4700:4700::1111", True),
-    ("127.0.0.1", False),
-    ("10.20.30.40", False),
-    ("172.16.0.1", False),
-    ("192.168.1.1", False),
-    ("169.254.169.254", False),  # cloud metadata
-    ("100.64.0.1", False),  # carrier-grade NAT
-    ("0.0.0.0", False),
-    ("224.0.0.1", False),
-    ("::1", False),
-    ("fe80::1%eth0", False),
-    ("fd00::1", False),
-    ("::ffff:127.0.0.1", False),
-    ("::ffff:10.0.0.1", False),
-])
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("93.184.215.14", True),
+        ("2606:4700:4700::1111", True),
+        ("127.0.0.1", False),
+        ("10.20.30.40", False),
+        ("172.16.0.1", False),
+        ("192.168.1.1", False),
+        ("169.254.169.254", False),  # cloud metadata
+        ("100.64.0.1", False),  # carrier-grade NAT
+        ("0.0.0.0", False),
+        ("224.0.0.1", False),
+        ("::1", False),
+        ("fe80::1%eth0", False),
+        ("fd00::1", False),
+        ("::ffff:127.0.0.1", False),
+        ("::ffff:10.0.0.1", False),
+    ],
+)
 def test_is_public(address: str, public: bool) -> None:
     assert is_public(address) is public
 
@@ -71,13 +74,21 @@ async def strict_reader() -> AsyncIterator[PageReader]:
     await reader.close()
 
 
-@pytest.mark.parametrize("url", [
-    "http://127.0.0.1:{port}/tides", "http://localhost:{port}/tides",
-    "http://[::1]:{port}/tides", "http://10.0.0.1/tides", "http://169.254.169.254/latest",
-    "file:///etc/passwd", "ftp://127.0.0.1/x",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:{port}/tides",
+        "http://localhost:{port}/tides",
+        "http://[::1]:{port}/tides",
+        "http://10.0.0.1/tides",
+        "http://169.254.169.254/latest",
+        "file:///etc/passwd",
+        "ftp://127.0.0.1/x",
+    ],
+)
 async def test_private_and_odd_urls_are_refused(
-        url: str, strict_reader: PageReader, fake_search: FakeSearch) -> None:
+    url: str, strict_reader: PageReader, fake_search: FakeSearch
+) -> None:
     fake_search.page("/tides", ARTICLE)
     with pytest.raises(PageUnreadable):
         await strict_reader.read(url.format(port=fake_search.port))
@@ -113,7 +124,8 @@ async def test_size_cap(reader: PageReader, fake_search: FakeSearch) -> None:
 
 
 async def test_plain_text_kept_and_other_types_refused(
-        reader: PageReader, fake_search: FakeSearch) -> None:
+    reader: PageReader, fake_search: FakeSearch
+) -> None:
     fake_search.page("/notes.txt", "Plain notes: tide at 14:02.", content_type="text/plain")
     fake_search.page("/file.pdf", b"%PDF-1.7", content_type="application/pdf")
     assert await reader.read(fake_search.url("/notes.txt")) == "Plain notes: tide at 14:02."

@@ -10,26 +10,30 @@ import pytest
 
 from tests.conftest import SettingsFactory
 from tests.fakes.model_server import Behaviour, Fail, FakeModel, Reply, echo
-from tests.memory_helpers import ALICE, GENERAL, is_summary_request, parley_on, say_to
+from tests.helpers import ALICE, GENERAL, ask, is_summary_request, parley_on
 
 SUMMARY = "Alice is planning a trip to Norway and collects teapots."
 
 
 def _turn(number: int) -> str:
-    return (f"Message {number}: I keep adding details about my plans, the people involved, "
-            f"the budget, the dates and many other things worth remembering later on.")
+    return (
+        f"Message {number}: I keep adding details about my plans, the people involved, "
+        f"the budget, the dates and many other things worth remembering later on."
+    )
 
 
 async def test_summary_is_written_after_replies_and_used(
-        make_settings: SettingsFactory, fake_model: FakeModel, database_url: str) -> None:
+    make_settings: SettingsFactory, fake_model: FakeModel, database_url: str
+) -> None:
     def model(body: dict[str, Any]) -> Behaviour:
         return Reply(SUMMARY) if is_summary_request(body) else echo(body)
 
     fake_model.default = model
-    async with parley_on(make_settings, database_url, context_tokens=700,
-                         max_reply_tokens=64) as parley:
+    async with parley_on(
+        make_settings, database_url, context_tokens=700, max_reply_tokens=64
+    ) as parley:
         for number in range(16):
-            assert not (await say_to(parley, GENERAL, ALICE, _turn(number))).failed
+            assert not (await ask(parley, key=GENERAL, author=ALICE, text=_turn(number))).failed
             await parley.drain()
         summaries = [body for body in fake_model.requests if is_summary_request(body)]
         assert summaries, "messages left the window, so a summary was requested"
@@ -39,17 +43,21 @@ async def test_summary_is_written_after_replies_and_used(
 
 
 async def test_summary_failure_does_not_affect_replies(
-        make_settings: SettingsFactory, fake_model: FakeModel, database_url: str,
-        caplog: pytest.LogCaptureFixture) -> None:
+    make_settings: SettingsFactory,
+    fake_model: FakeModel,
+    database_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     def model(body: dict[str, Any]) -> Behaviour:
         return Fail(500, "summary model down") if is_summary_request(body) else echo(body)
 
     fake_model.default = model
     caplog.set_level(logging.WARNING)
-    async with parley_on(make_settings, database_url, context_tokens=700,
-                         max_reply_tokens=64) as parley:
+    async with parley_on(
+        make_settings, database_url, context_tokens=700, max_reply_tokens=64
+    ) as parley:
         for number in range(16):
-            final = await say_to(parley, GENERAL, ALICE, _turn(number))
+            final = await ask(parley, key=GENERAL, author=ALICE, text=_turn(number))
             assert not final.failed and final.text.startswith("echo:")
             await parley.drain()
     assert any(is_summary_request(body) for body in fake_model.requests)

@@ -29,19 +29,35 @@ async def upgraded(url: str) -> None:
     await engine.dispose()
 
 
-async def test_everything_configured_passes(make_settings: SettingsFactory, database_url: str,
-                                            fake_discord: FakeDiscord,
-                                            fake_slack: FakeSlack) -> None:
+async def test_everything_configured_passes(
+    make_settings: SettingsFactory,
+    database_url: str,
+    fake_discord: FakeDiscord,
+    fake_slack: FakeSlack,
+) -> None:
     await upgraded(database_url)
     settings = make_settings(
         database_url=database_url,
-        discord_token="fake-token", discord_api_url=fake_discord.base_url + API_PREFIX,
-        slack_bot_token=fake_slack.bot_token, slack_app_token=fake_slack.app_token,
-        slack_api_url=fake_slack.base_url)
+        discord_token="fake-token",
+        discord_api_url=fake_discord.base_url + API_PREFIX,
+        slack_bot_token=fake_slack.bot_token,
+        slack_app_token=fake_slack.app_token,
+        slack_api_url=fake_slack.base_url,
+    )
     checks = await diagnose(settings)
     assert [c.name for c in checks] == [
-        "configuration", "database", "schema", "model endpoint", "model", "model reply",
-        "discord", "discord intents", "slack", "slack scopes", "slack mode"]
+        "configuration",
+        "database",
+        "schema",
+        "model endpoint",
+        "model",
+        "model reply",
+        "discord",
+        "discord intents",
+        "slack",
+        "slack scopes",
+        "slack mode",
+    ]
     assert all(c.ok for c in checks), report(checks)
     found = by_name(checks)
     assert "up to date" in found["schema"].detail
@@ -51,15 +67,17 @@ async def test_everything_configured_passes(make_settings: SettingsFactory, data
 
 
 async def test_new_database_is_fine_and_says_schema_comes_at_start(
-        make_settings: SettingsFactory) -> None:
+    make_settings: SettingsFactory,
+) -> None:
     checks = by_name(await diagnose(make_settings()))
     assert checks["database"].ok and checks["schema"].ok
     assert "created at start-up" in checks["schema"].detail
     assert checks["platforms"].ok and "parley chat" in checks["platforms"].detail
 
 
-async def test_database_written_by_a_newer_parley_fails(make_settings: SettingsFactory,
-                                                        database_url: str) -> None:
+async def test_database_written_by_a_newer_parley_fails(
+    make_settings: SettingsFactory, database_url: str
+) -> None:
     await upgraded(database_url)
     engine = create_engine(database_url)
     async with engine.begin() as connection:
@@ -78,8 +96,12 @@ async def test_unreachable_database_fails_with_fix(make_settings: SettingsFactor
 
 async def test_rejected_key_fails_once_with_the_fix() -> None:
     async with FakeModel(api_key="sk-right") as model:
-        settings = Settings(_env_file=None, openai_api_key="sk-wrong",  # type: ignore[call-arg]
-                            openai_base_url=model.base_url, database_url="sqlite+aiosqlite://")
+        settings = Settings(
+            _env_file=None,
+            openai_api_key="sk-wrong",  # type: ignore[call-arg]
+            openai_base_url=model.base_url,
+            database_url="sqlite+aiosqlite://",
+        )
         checks = by_name(await diagnose(settings))
     endpoint = checks["model endpoint"]
     assert not endpoint.ok and "OPENAI_API_KEY" in endpoint.fix
@@ -93,8 +115,7 @@ async def test_unreachable_endpoint(make_settings: SettingsFactory) -> None:
     assert "OPENAI_BASE_URL" in checks["model endpoint"].fix
 
 
-async def test_model_not_offered_is_named_with_alternatives(
-        make_settings: SettingsFactory) -> None:
+async def test_model_not_offered_is_named_with_alternatives(make_settings: SettingsFactory) -> None:
     checks = by_name(await diagnose(make_settings(model="llama3.2")))
     assert not checks["model"].ok
     assert "gpt-4o-mini" in checks["model"].detail and "PARLEY_MODEL" in checks["model"].fix
@@ -102,8 +123,12 @@ async def test_model_not_offered_is_named_with_alternatives(
 
 async def test_endpoint_without_model_list_is_checked_by_a_reply() -> None:
     async with FakeModel(models=None) as model:
-        settings = Settings(_env_file=None, openai_base_url=model.base_url,  # type: ignore[call-arg]
-                            model="llama3.2", database_url="sqlite+aiosqlite://")
+        settings = Settings(
+            _env_file=None,
+            openai_base_url=model.base_url,  # type: ignore[call-arg]
+            model="llama3.2",
+            database_url="sqlite+aiosqlite://",
+        )
         checks = by_name(await diagnose(settings))
     assert checks["model endpoint"].ok and "no model list" in checks["model endpoint"].detail
     assert "model" not in checks
@@ -111,8 +136,9 @@ async def test_endpoint_without_model_list_is_checked_by_a_reply() -> None:
     assert model.requests[-1]["stream"] is True and model.requests[-1]["model"] == "llama3.2"
 
 
-async def test_failing_completion_fails_the_reply_check(make_settings: SettingsFactory,
-                                                        fake_model: FakeModel) -> None:
+async def test_failing_completion_fails_the_reply_check(
+    make_settings: SettingsFactory, fake_model: FakeModel
+) -> None:
     fake_model.script(Fail(500, "boom"))
     reply = by_name(await diagnose(make_settings()))["model reply"]
     assert not reply.ok and "server_error" in reply.detail and "logs" in reply.fix
@@ -120,8 +146,9 @@ async def test_failing_completion_fails_the_reply_check(make_settings: SettingsF
 
 async def test_discord_bad_token_and_missing_intent(make_settings: SettingsFactory) -> None:
     async with FakeDiscord(application_flags=0) as discord:
-        settings = make_settings(discord_token="fake-token",
-                                 discord_api_url=discord.base_url + API_PREFIX)
+        settings = make_settings(
+            discord_token="fake-token", discord_api_url=discord.base_url + API_PREFIX
+        )
         intents = by_name(await diagnose(settings))["discord intents"]
         assert not intents.ok and "MESSAGE CONTENT INTENT" in intents.fix
         discord.fail_next("GET", "/users/@me", status=401)
@@ -146,12 +173,24 @@ async def test_slack_failures(make_settings: SettingsFactory, fake_slack: FakeSl
     assert no_mode["slack"].ok and no_mode["slack scopes"].ok
     assert not no_mode["slack mode"].ok and "SLACK_SIGNING_SECRET" in no_mode["slack mode"].fix
 
-    bad_app = by_name(await diagnose(make_settings(
-        slack_bot_token=fake_slack.bot_token, slack_app_token="xoxb-not-an-app-token", **base)))
+    bad_app = by_name(
+        await diagnose(
+            make_settings(
+                slack_bot_token=fake_slack.bot_token,
+                slack_app_token="xoxb-not-an-app-token",
+                **base,
+            )
+        )
+    )
     assert not bad_app["slack mode"].ok and "xapp-" in bad_app["slack mode"].detail
 
-    http_mode = by_name(await diagnose(make_settings(
-        slack_bot_token=fake_slack.bot_token, slack_signing_secret="s3cret", **base)))
+    http_mode = by_name(
+        await diagnose(
+            make_settings(
+                slack_bot_token=fake_slack.bot_token, slack_signing_secret="s3cret", **base
+            )
+        )
+    )
     assert http_mode["slack mode"].ok and "HTTP" in http_mode["slack mode"].detail
 
     only_app = by_name(await diagnose(make_settings(slack_app_token=fake_slack.app_token, **base)))
@@ -160,12 +199,17 @@ async def test_slack_failures(make_settings: SettingsFactory, fake_slack: FakeSl
 
 def test_missing_slack_scopes_are_listed() -> None:
     assert missing_slack_scopes("chat:write, commands,im:history") == [
-        "app_mentions:read", "channels:history"]
+        "app_mentions:read",
+        "channels:history",
+    ]
 
 
 async def test_cli_exit_codes(fake_model: FakeModel, sqlite_url: str) -> None:
-    env = parley_env(OPENAI_BASE_URL=fake_model.base_url, OPENAI_API_KEY="sk-test",
-                     PARLEY_DATABASE_URL=sqlite_url)
+    env = parley_env(
+        OPENAI_BASE_URL=fake_model.base_url,
+        OPENAI_API_KEY="sk-test",
+        PARLEY_DATABASE_URL=sqlite_url,
+    )
     passed = await run_parley("doctor", env=env)
     assert passed.code == 0, passed.stdout + passed.stderr
     assert "[ ok ] model reply" in passed.stdout and "[FAIL]" not in passed.stdout
@@ -176,5 +220,4 @@ async def test_cli_exit_codes(fake_model: FakeModel, sqlite_url: str) -> None:
 
     unconfigured = await run_parley("doctor", env=parley_env())
     assert unconfigured.code == 1
-    assert "[FAIL] configuration" in unconfigured.stdout and "OPENAI_API_KEY" in \
-        unconfigured.stdout
+    assert "[FAIL] configuration" in unconfigured.stdout and "OPENAI_API_KEY" in unconfigured.stdout

@@ -11,41 +11,64 @@ from memory.tables import Document
 from tests.conftest import SettingsFactory
 from tests.fakes.model_server import FakeModel
 from tests.fakes.pdf import make_pdf
-from tests.memory_helpers import ALICE, BOB, GENERAL, filler, parley_on, reply_prompt, say_to
+from tests.helpers import ALICE, BOB, GENERAL, ask, filler, parley_on, reply_prompt
 
 
 async def test_a_shared_pdf_answers_a_later_question(
-        make_settings: SettingsFactory, fake_model: FakeModel, database_url: str) -> None:
-    pdf = make_pdf(["Zephyr kettle user manual", "",
-                    "The Zephyr kettle warranty lasts seven years from purchase.",
-                    "Descale the kettle monthly with citric acid."])
+    make_settings: SettingsFactory, fake_model: FakeModel, database_url: str
+) -> None:
+    pdf = make_pdf(
+        [
+            "Zephyr kettle user manual",
+            "",
+            "The Zephyr kettle warranty lasts seven years from purchase.",
+            "Descale the kettle monthly with citric acid.",
+        ]
+    )
     async with parley_on(make_settings, database_url) as parley:
-        shared = await say_to(parley, GENERAL, ALICE, "", (
-            Attachment("zephyr-manual.pdf", "application/pdf", pdf),))
+        shared = await ask(
+            parley,
+            key=GENERAL,
+            author=ALICE,
+            text="",
+            attachments=(Attachment("zephyr-manual.pdf", "application/pdf", pdf),),
+        )
         assert shared.outcome == Outcome.COMMAND and "zephyr-manual.pdf" in shared.text
         for number in range(40):
             await parley.record(Inbound(GENERAL, BOB, filler(number)))
         question = "How long is the Zephyr kettle warranty?"
-        assert not (await say_to(parley, GENERAL, BOB, question)).failed
+        assert not (await ask(parley, key=GENERAL, author=BOB, text=question)).failed
         prompt = reply_prompt(fake_model, question)
         assert "warranty lasts seven years" in prompt
         assert "zephyr-manual.pdf" in prompt and "Alice" in prompt
 
 
 async def test_text_with_an_attachment_is_answered_using_it(
-        make_settings: SettingsFactory, fake_model: FakeModel, database_url: str) -> None:
+    make_settings: SettingsFactory, fake_model: FakeModel, database_url: str
+) -> None:
     notes = b"# Offsite\n\nThe offsite is in Lisbon on 3 March.\n"
     async with parley_on(make_settings, database_url) as parley:
         question = "Where is the offsite?"
-        await say_to(parley, GENERAL, ALICE, question,
-                     (Attachment("offsite.md", "text/markdown", notes),))
+        await ask(
+            parley,
+            key=GENERAL,
+            author=ALICE,
+            text=question,
+            attachments=(Attachment("offsite.md", "text/markdown", notes),),
+        )
         assert "Lisbon" in reply_prompt(fake_model, question)
 
 
 async def test_a_redelivered_message_stores_its_document_once(
-        make_settings: SettingsFactory, database_url: str) -> None:
-    shared = Inbound(GENERAL, ALICE, "", message_id="m-1", attachments=(
-        Attachment("notes.md", "text/markdown", b"# Notes\n\nThe budget is 40k.\n"),))
+    make_settings: SettingsFactory, database_url: str
+) -> None:
+    shared = Inbound(
+        GENERAL,
+        ALICE,
+        "",
+        message_id="m-1",
+        attachments=(Attachment("notes.md", "text/markdown", b"# Notes\n\nThe budget is 40k.\n"),),
+    )
     async with parley_on(make_settings, database_url) as parley:
         first = [event async for event in parley.reply(shared)]
         again = [event async for event in parley.reply(shared)]
@@ -57,15 +80,26 @@ async def test_a_redelivered_message_stores_its_document_once(
 
 
 async def test_unreadable_files_are_reported_not_raised(
-        make_settings: SettingsFactory, database_url: str) -> None:
+    make_settings: SettingsFactory, database_url: str
+) -> None:
     async with parley_on(make_settings, database_url) as parley:
-        broken = await say_to(parley, GENERAL, ALICE, "", (
-            Attachment("broken.pdf", "application/pdf", b"%PDF-1.4 nonsense"),))
+        broken = await ask(
+            parley,
+            key=GENERAL,
+            author=ALICE,
+            text="",
+            attachments=(Attachment("broken.pdf", "application/pdf", b"%PDF-1.4 nonsense"),),
+        )
         assert "broken.pdf" in broken.text and "couldn't read" in broken.text
         empty = await parley.add_document(GENERAL, ALICE, "empty.txt", b"  \n\n ")
         assert "no text" in empty
-        ignored = await say_to(parley, GENERAL, ALICE, "", (
-            Attachment("photo.png", "image/png", b"\x89PNG"),))
+        ignored = await ask(
+            parley,
+            key=GENERAL,
+            author=ALICE,
+            text="",
+            attachments=(Attachment("photo.png", "image/png", b"\x89PNG"),),
+        )
         assert ignored.outcome == Outcome.EMPTY
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import inspect, text
 from bot.messages import ConversationKey
 from memory.db import create_engine, migrate
 from memory.store import NewMessage, Store
-from tests.memory_helpers import old_conversation
+from tests.helpers import old_conversation
 
 KEY = ConversationKey("test", "w", "c")
 
@@ -34,7 +34,7 @@ async def test_migrations_create_the_schema_and_are_idempotent(database_url: str
     await migrate(engine)
     async with engine.connect() as connection:
         tables = await connection.run_sync(lambda c: set(inspect(c).get_table_names()))
-        version = (await connection.execute(text("SELECT version_num FROM alembic_version")))
+        version = await connection.execute(text("SELECT version_num FROM alembic_version"))
     assert {"conversations", "messages", "alembic_version"} <= tables
     assert version.scalar_one()
     await engine.dispose()
@@ -69,8 +69,9 @@ async def test_platform_ids_are_unique_per_conversation(store: Store) -> None:
     assert await store.add(first.id, message("a", "same-id"))
     assert await store.add(second.id, message("b", "same-id"))  # another conversation: fine
     assert await store.add(first.id, message("a again", "same-id")) is None
-    assert await store.add(first.id, message("no id")) and await store.add(first.id,
-                                                                           message("no id"))
+    assert await store.add(first.id, message("no id")) and await store.add(
+        first.id, message("no id")
+    )
     assert len(await store.messages(first.id)) == 3
 
 

@@ -12,16 +12,16 @@ from memory.privacy import prune
 from memory.tables import Message, MessageVectors, PassageVectors
 from tests.conftest import SettingsFactory
 from tests.fakes.model_server import Fail, FakeModel
-from tests.memory_helpers import (
+from tests.helpers import (
     ALICE,
     BOB,
     ELSEWHERE,
     GENERAL,
     RANDOM,
+    ask,
     filler,
     parley_on,
     reply_prompt,
-    say_to,
 )
 
 MODEL = "embed-small"
@@ -39,36 +39,41 @@ async def _history_then_index(parley: Parley, key: ConversationKey, fillers: int
     """Fillers push the fact out of the window; a reply lets the indexer run."""
     for number in range(fillers):
         await parley.record(Inbound(key, BOB, filler(number)))
-    await say_to(parley, key, BOB, "hello")
+    await ask(parley, key=key, author=BOB, text="hello")
     await parley.drain()
 
 
 async def test_a_paraphrase_is_recalled_only_with_embeddings(
-        make_settings: SettingsFactory, fake_model: FakeModel, database_url: str) -> None:
+    make_settings: SettingsFactory, fake_model: FakeModel, database_url: str
+) -> None:
     for key, model in ((GENERAL, None), (RANDOM, MODEL)):
         async with parley_on(make_settings, database_url, embedding_model=model) as parley:
             await parley.record(Inbound(key, ALICE, FACT))
             await parley.add_document(key, ALICE, "garage.md", b"The automobile is on level 3.")
             await _history_then_index(parley, key)
-            await say_to(parley, key, ALICE, QUESTION)
-            await say_to(parley, key, ALICE, "Where should I look for my car?")
+            await ask(parley, key=key, author=ALICE, text=QUESTION)
+            await ask(parley, key=key, author=ALICE, text="Where should I look for my car?")
             recalled = reply_prompt(fake_model, QUESTION)
             found = reply_prompt(fake_model, "Where should I look for my car?")
             assert ("Biscuit" in recalled) == (model is not None)
             assert ("level 3" in found) == (model is not None)
-            history = [str(m["content"]) for m in fake_model.requests[-1]["messages"]
-                       if m["role"] != "system"]
+            history = [
+                str(m["content"])
+                for m in fake_model.requests[-1]["messages"]
+                if m["role"] != "system"
+            ]
             assert not any("Biscuit" in text for text in history), "from recall, not the window"
     assert all(body["model"] == MODEL for body in fake_model.embedding_requests)
 
 
 async def test_an_endpoint_without_embeddings_falls_back_to_keywords(
-        make_settings: SettingsFactory, fake_model: FakeModel, database_url: str) -> None:
+    make_settings: SettingsFactory, fake_model: FakeModel, database_url: str
+) -> None:
     fake_model.embedding_failure = Fail(404, "model 'embed-small' not found")
     async with parley_on(make_settings, database_url, embedding_model=MODEL) as parley:
         await parley.record(Inbound(GENERAL, ALICE, "My dog is called Biscuit."))
         await _history_then_index(parley, GENERAL)
-        answer = await say_to(parley, GENERAL, ALICE, QUESTION)
+        answer = await ask(parley, key=GENERAL, author=ALICE, text=QUESTION)
         assert not answer.failed and answer.text.startswith("echo:")
         assert "Biscuit" in reply_prompt(fake_model, QUESTION)
         # Refused for good: asked once, then never again (not even for the question).
@@ -77,17 +82,19 @@ async def test_an_endpoint_without_embeddings_falls_back_to_keywords(
 
 
 async def test_a_failing_question_embedding_leaves_keyword_recall(
-        make_settings: SettingsFactory, fake_model: FakeModel, database_url: str) -> None:
+    make_settings: SettingsFactory, fake_model: FakeModel, database_url: str
+) -> None:
     async with parley_on(make_settings, database_url, embedding_model=MODEL) as parley:
         await parley.record(Inbound(GENERAL, ALICE, "My dog is called Biscuit."))
         await _history_then_index(parley, GENERAL)
         fake_model.embedding_failure = Fail(503, "overloaded")
-        answer = await say_to(parley, GENERAL, ALICE, QUESTION)
+        answer = await ask(parley, key=GENERAL, author=ALICE, text=QUESTION)
         assert not answer.failed and "Biscuit" in reply_prompt(fake_model, QUESTION)
 
 
 async def test_vectors_go_with_forgotten_and_expired_rows(
-        make_settings: SettingsFactory, database_url: str) -> None:
+    make_settings: SettingsFactory, database_url: str
+) -> None:
     async with parley_on(make_settings, database_url, embedding_model=MODEL) as parley:
         await parley.record(Inbound(GENERAL, ALICE, FACT))
         await parley.add_document(GENERAL, ALICE, "diary.txt", b"A private diary entry.")
@@ -96,7 +103,7 @@ async def test_vectors_go_with_forgotten_and_expired_rows(
         assert await _count(parley, MessageVectors) == messages
         assert await _count(parley, PassageVectors) == 1
 
-        await say_to(parley, GENERAL, ALICE, "/forget me")
+        await ask(parley, key=GENERAL, author=ALICE, text="/forget me")
         assert await _count(parley, MessageVectors) == messages - 1
         assert await _count(parley, PassageVectors) == 0
 
@@ -105,12 +112,13 @@ async def test_vectors_go_with_forgotten_and_expired_rows(
 
 
 async def test_semantic_recall_never_crosses_conversations(
-        make_settings: SettingsFactory, fake_model: FakeModel, database_url: str) -> None:
+    make_settings: SettingsFactory, fake_model: FakeModel, database_url: str
+) -> None:
     async with parley_on(make_settings, database_url, embedding_model=MODEL) as parley:
         await parley.record(Inbound(GENERAL, ALICE, FACT))
         await _history_then_index(parley, GENERAL, fillers=1)
         for key in (RANDOM, ELSEWHERE):
             await _history_then_index(parley, key)
-            await say_to(parley, key, ALICE, QUESTION)
+            await ask(parley, key=key, author=ALICE, text=QUESTION)
             assert "Biscuit" not in reply_prompt(fake_model, QUESTION)
             fake_model.requests.clear()
