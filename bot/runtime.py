@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.chat import ChatClient
+from bot.mcp.toolbox import open_mcp
 from bot.commands import CommandSpec
 from bot.core import Parley
 from bot.metrics import Metrics, serve_metrics
@@ -87,7 +88,7 @@ async def open_parley(settings: Settings) -> AsyncIterator[Parley]:
         if settings.recall:
             install_memory(parley)
         retention = asyncio.create_task(keep_pruning(engine, settings.retention_days))
-        async with open_web_search(settings, counter) as search:
+        async with open_web_search(settings, counter) as search, open_mcp(settings, counter) as mcp:
             if search is not None:
                 parley.tools[search.name] = search
                 parley.commands.add(
@@ -97,6 +98,8 @@ async def open_parley(settings: Settings) -> AsyncIterator[Parley]:
                 )
                 if settings.search_mode == "always":
                     parley.forced_tool = search.name
+            if mcp is not None:
+                parley.tool_sources.append(mcp)
             try:
                 yield parley
             finally:

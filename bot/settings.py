@@ -19,6 +19,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bot.mcp.config import mcp_config_problem
 from bot.search.config import search_problem
 from bot.texts import say, use_locale
 
@@ -362,6 +363,40 @@ class Settings(BaseSettings):
             description="API key for Brave search.",
         ),
     ] = None
+    # Tools from MCP servers (and limits shared with web search)
+    mcp_config: Annotated[
+        Path | None,
+        Field(
+            description='JSON file of MCP servers whose tools the model may call, in the common '
+            'client format `{"mcpServers": {"name": {"command", "args", "env"} or {"url", '
+            '"headers"}}}`, optionally with "tools" (allow-list) and "admin_only" per server.',
+        ),
+    ] = None
+    tool_timeout: Annotated[
+        float,
+        Field(
+            gt=0,
+            description="Seconds an MCP tool call (or an MCP server's start) may take before it "
+            "counts as failed.",
+        ),
+    ] = 30.0
+    tool_rounds: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=20,
+            description="Most rounds of tool calls (web search, MCP) the model may make for one "
+            "reply before it must answer.",
+        ),
+    ] = 4
+    tool_tokens: Annotated[
+        int,
+        Field(
+            gt=0,
+            description="Most tokens of a prompt one MCP tool result may take (longer results are "
+            "cut, with a marker).",
+        ),
+    ] = 2000
     # Slack
     slack_bot_token: Annotated[
         str | None,
@@ -544,7 +579,7 @@ def load_settings(**overrides: object) -> Settings:
     use_locale(settings.locale)  # every command loads settings here: say() follows from now on
     if settings.uses_default_endpoint and not settings.openai_api_key:
         raise ConfigError(say("config.no_api_key"))
-    problem = search_problem(settings)
+    problem = search_problem(settings) or mcp_config_problem(settings.mcp_config)
     if problem:
         raise ConfigError(problem)
     if settings.slack_bot_token and not (settings.slack_app_token or settings.slack_signing_secret):
