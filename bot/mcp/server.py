@@ -24,7 +24,7 @@ from mcp import Client, MCPError, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.message import SessionMessage
-from mcp_types import CONNECTION_CLOSED
+from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 from pydantic import ValidationError
 
 from bot.logs import Redactor
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 _CLIENT = types.Implementation(name="parley", version="1")
 _BACKOFF_MAX = 300.0
 _STOP_TIMEOUT = 10.0
+_START_MIN = 15.0
 _LIST_PAGES = 20
 # What a failing server or transport raises through the SDK (anyio wraps some in groups).
 FAILURES: tuple[type[Exception], ...] = (
@@ -117,10 +118,19 @@ async def list_tools(client: Client) -> list[types.Tool]:
 
 
 class McpServer:
-    def __init__(self, name: str, config: ServerConfig, timeout: float, redact: Redactor) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: ServerConfig,
+        timeout: float,
+        redact: Redactor,
+        start_timeout: float | None = None,
+    ) -> None:
         self.name = name
         self.config = config
-        self.timeout = timeout
+        self.timeout = timeout  # for one call
+        # Starting runs a process (often `npx` or `uvx`): never less than _START_MIN.
+        self.start_timeout = start_timeout or max(timeout, _START_MIN)
         self.redact = redact
         self.tools: tuple[types.Tool, ...] = ()  # the last listing, allow-list applied
         self.problem: str | None = None  # why it is not running, when it is not
@@ -159,9 +169,11 @@ class McpServer:
             async with asyncio.timeout(self.timeout + 1):
                 result = await client.call_tool(tool, arguments, read_timeout_seconds=self.timeout)
         except FAILURES as exc:
+            if isinstance(exc, MCPError) and exc.code == REQUEST_TIMEOUT:
+                raise TimeoutError(f"no answer within {self.timeout:g} s") from exc
             if connection_lost(exc) and self._live is not None and self._live.client is client:
                 log.warning("MCP server %s: connection lost (%s)", self.name, self._said(exc))
-                self._live.ended.set()
+                self._live.ended.set()  # its owner ends the connection and restarts it
             raise
         self._failures = 0
         return result
@@ -191,7 +203,7 @@ class McpServer:
         live: _Live | None = None
         try:
             async with AsyncExitStack() as stack:
-                async with asyncio.timeout(self.timeout):
+                async with asyncio.timeout(self.start_timeout):
                     client = await stack.enter_async_context(
                         Client(_watched(self.config, self.timeout, ended), client_info=_CLIENT)
                     )
@@ -202,7 +214,7 @@ class McpServer:
                 started.set_result(live)
                 await ended.wait()
         except TimeoutError:
-            self.problem = f"did not answer within {self.timeout:g} s"
+            self.problem = f"did not answer within {self.start_timeout:g} s"
         except FAILURES as exc:
             self.problem = self._said(exc)
         finally:
@@ -244,5 +256,6 @@ class McpServer:
 
     async def _start_later(self, pause: float) -> None:
         await asyncio.sleep(pause)
+        self._retry_at = 0.0
         with contextlib.suppress(ServerUnavailable):
             await self.connect()

@@ -15,6 +15,9 @@ from typing import Any
 import pytest
 
 from bot.core import Parley
+from bot.logs import Redactor
+from bot.mcp.config import StdioServer
+from bot.mcp.server import McpServer, ServerUnavailable
 from bot.mcp.toolbox import McpToolbox
 from bot.messages import Outcome
 from bot.runtime import open_parley
@@ -115,3 +118,129 @@ async def test_model_calls_time_over_stdio_and_notes_over_http(
         await ask(parley, "What was the sum again?")
         follow_up = "\n".join(str(m["content"]) for m in fake_model.requests[-1]["messages"])
         assert '[tool notes/add {"a": 2, "b": 3}]\n{\n  "sum": 5\n}' in follow_up
+
+
+def processes_with(marker: str) -> list[int]:
+    """Live processes whose command line contains `marker` (zombies count as gone)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+            state = (entry / "stat").read_text().split(") ", 1)[1][0]
+        except OSError:
+            continue
+        if marker in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+async def test_failures_never_break_a_reply(
+    with_mcp: OpenWith, fake_model: FakeModel, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    marker = f"marker-{tmp_path.name}"
+    servers = {
+        "fake": stdio_command(marker),
+        "ghost": {"command": str(tmp_path / "no-such-server")},
+    }
+    fake_model.context_window = 8000
+    fake_model.script(
+        calls(tool_call("fake__slow", {"seconds": 30})),
+        Reply("The slow tool timed out."),
+        calls(tool_call("fake__shout", {"text": "hi"})),
+        Reply("It refused."),
+        calls(tool_call("fake__big", {"words": 5000})),
+        Reply("That was long."),
+        calls(tool_call("fake__die", {})),
+        Reply("The server died."),
+    )
+    async with with_mcp(servers, tool_timeout=2.0, tool_tokens=120) as parley:
+        assert "ghost__" not in " ".join(tool.name for tool in toolbox(parley).tools_for(True))
+        [first_pid] = processes_with(marker)
+
+        final = await ask(parley, "slow please")
+        assert final.outcome is Outcome.OK
+        told = tool_messages(fake_model.requests[-1])[0]
+        assert told.startswith("The tool fake__slow failed: no answer within 2 s.")
+        assert say("tools.failed", tool="fake/slow") in final.text
+
+        await ask(parley, "shout please")
+        assert tool_messages(fake_model.requests[-1])[0].startswith(
+            "The tool reported an error:\nError executing tool shout: cannot shout 'hi'"
+        )
+
+        await ask(parley, "something long")
+        long = tool_messages(fake_model.requests[-1])[0]
+        assert long.startswith("word0 word1") and long.endswith("[… result cut to fit the context window]")
+        assert parley.counter.count(long) <= 120
+        for request in fake_model.requests:
+            used = prompt_tokens(request["messages"], fake_model.counter, request.get("tools"))
+            assert used + request["max_tokens"] <= 8000
+
+        final = await ask(parley, "die please")
+        assert final.text.startswith("The server died.")
+        assert "fake__die failed" in tool_messages(fake_model.requests[-1])[0]
+        server = toolbox(parley).servers[0]
+        await until(lambda: server.starts == 2, within=15)
+        assert first_pid not in processes_with(marker)
+        fake_model.script(calls(tool_call("fake__pid", {})), Reply("Back."))
+        await ask(parley, "pid?")
+        second_pid = int(tool_messages(fake_model.requests[-1])[0])
+        assert second_pid != first_pid and processes_with(marker) == [second_pid]
+
+        tools = (await ask(parley, "/tools")).text
+        assert "`fake__echo`" in tools and "ghost is not running (FileNotFoundError" in tools
+    assert processes_with(marker) == []
+    logged = caplog.text
+    assert "MCP server ghost failed to start" in logged
+    assert "MCP server fake stopped unexpectedly; restarting" in logged
+
+
+async def test_a_server_that_hangs_at_start_is_given_up_on(tmp_path: Path) -> None:
+    marker = f"marker-{tmp_path.name}"
+    config = StdioServer(**stdio_command("--hang-on-start", marker))
+    server = McpServer("stuck", config, timeout=5, redact=Redactor(), start_timeout=0.5)
+    with pytest.raises(ServerUnavailable, match="did not answer within 0.5 s"):
+        await server.connect()
+    assert processes_with(marker) == []  # killed when it timed out
+    with pytest.raises(ServerUnavailable, match="next start in"):
+        await server.connect()  # no restart storm: it waits its turn
+    await server.stop()
+
+
+async def test_allow_list_admin_only_and_round_cap(
+    with_mcp: OpenWith, fake_model: FakeModel
+) -> None:
+    servers = {
+        "fake": {**stdio_command(), "tools": ["echo", "add"]},
+        "ops": {**stdio_command(), "admin_only": True},
+    }
+    async with with_mcp(servers, tool_rounds=2) as parley:
+        fake_model.script(
+            calls(tool_call("fake__echo", {"text": "one"})),
+            calls(tool_call("ops__pid", {}, "c2")),
+            Reply("Done."),
+        )
+        final = await ask(parley, "dig", author=ALICE)
+        assert final.text.endswith(say("tools.used", tools="fake/echo, ops/pid"))
+        requests = fake_model.requests[-3:]
+        assert sorted(offered(requests[0])) == sorted(
+            ["fake__echo", "fake__add", "ops__echo", "ops__add", "ops__shout", "ops__big",
+             "ops__slow", "ops__die", "ops__pid"]
+        )
+        assert [r.get("tool_choice") for r in requests[:3]] == ["auto", "auto", "none"]
+
+        fake_model.script(calls(tool_call("ops__pid", {})), Reply("No."))
+        await ask(parley, "pid?", author=BOB)
+        bob_asked = fake_model.requests[-2:]
+        assert offered(bob_asked[0]) == ["fake__echo", "fake__add"]
+        assert tool_messages(bob_asked[1]) == [
+            "Not run: there is no tool named 'ops__pid'. Answer with what you have."
+        ]
+
+        listed = (await ask(parley, "/tools", author=BOB)).text
+        assert "`fake__echo`" in listed and "ops__" not in listed
+        assert "`ops__pid` — [ops] The server's process id." in (
+            await ask(parley, "/tools", author=ALICE)
+        ).text

@@ -20,6 +20,7 @@ from typing import Any
 
 import uvicorn
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 
 
 def build(name: str = "fake") -> MCPServer:
@@ -38,7 +39,7 @@ def build(name: str = "fake") -> MCPServer:
     @server.tool()
     def shout(text: str) -> str:
         """Fails on purpose."""
-        raise ValueError(f"cannot shout {text!r}")
+        raise ToolError(f"cannot shout {text!r}")
 
     @server.tool()
     def big(words: int) -> str:
