@@ -12,9 +12,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.chat import ChatClient
-from bot.mcp.toolbox import open_mcp
 from bot.commands import CommandSpec
 from bot.core import Parley
+from bot.mcp.toolbox import open_mcp
 from bot.metrics import Metrics, serve_metrics
 from bot.model_limits import context_window
 from bot.search.tool import open_web_search

@@ -367,7 +367,7 @@ class Settings(BaseSettings):
     mcp_config: Annotated[
         Path | None,
         Field(
-            description='JSON file of MCP servers whose tools the model may call, in the common '
+            description="JSON file of MCP servers whose tools the model may call, in the common "
             'client format `{"mcpServers": {"name": {"command", "args", "env"} or {"url", '
             '"headers"}}}`, optionally with "tools" (allow-list) and "admin_only" per server.',
         ),

@@ -76,7 +76,7 @@ EN: dict[str, str] = {
     "tools.none": "No tools are available in this conversation.",
     "tools.server_down": "• MCP server {server} is not running ({problem}); its tools come "
     "back when it does.",
-    "command.tools": "list the tools I can use here (web search, MCP servers)",
+    "command.tools": "list the tools I can use in this conversation",
     "mcp.config.unreadable": "PARLEY_MCP_CONFIG: cannot read {path}: {error}",
     "mcp.config.invalid": "PARLEY_MCP_CONFIG: {path} is invalid: {error}",
     "mcp.config.no_servers": 'PARLEY_MCP_CONFIG: {path} needs an "mcpServers" object, e.g. '
@@ -89,7 +89,7 @@ EN: dict[str, str] = {
     "their tools the same names; rename one.",
     "mcp.config.variable": "PARLEY_MCP_CONFIG: {where} uses ${{{name}}}, which is not set in "
     "the environment.",
-    "doctor.mcp.ok": "started; {count} tools: {tools}",
+    "doctor.mcp.ok": "started; tools ({count}): {tools}",
     "doctor.mcp.failed": "did not answer: {problem}",
     "doctor.mcp.fix": "Check its command or URL in PARLEY_MCP_CONFIG; run the command by hand "
     "to see its errors.",
@@ -335,7 +335,7 @@ KO: dict[str, str] = {
     "tools.none": "이 대화에서 쓸 수 있는 도구가 없어요.",
     "tools.server_down": "• MCP 서버 {server}이(가) 실행 중이 아니에요 ({problem}). 다시 "
     "실행되면 도구도 돌아와요.",
-    "command.tools": "여기서 쓸 수 있는 도구 보기 (웹 검색, MCP 서버)",
+    "command.tools": "이 대화에서 쓸 수 있는 도구 보기",
     "mcp.config.unreadable": "PARLEY_MCP_CONFIG: {path}을(를) 읽을 수 없어요: {error}",
     "mcp.config.invalid": "PARLEY_MCP_CONFIG: {path}이(가) 올바르지 않아요: {error}",
     "mcp.config.no_servers": 'PARLEY_MCP_CONFIG: {path}에 "mcpServers" 객체가 필요해요. 예: '
@@ -348,7 +348,7 @@ KO: dict[str, str] = {
     "같아져요. 하나의 이름을 바꿔 주세요.",
     "mcp.config.variable": "PARLEY_MCP_CONFIG: {where}에서 쓰는 ${{{name}}}이(가) 환경 변수에 "
     "없어요.",
-    "doctor.mcp.ok": "시작됨, 도구 {count}개: {tools}",
+    "doctor.mcp.ok": "시작됨, 도구({count}개): {tools}",
     "doctor.mcp.failed": "응답이 없어요: {problem}",
     "doctor.mcp.fix": "PARLEY_MCP_CONFIG의 명령이나 URL을 확인하고, 명령을 직접 실행해 오류를 "
     "확인해 보세요.",

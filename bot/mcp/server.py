@@ -82,19 +82,22 @@ def connection_lost(exc: BaseException) -> bool:
 
 
 @asynccontextmanager
-async def _http(config: HttpServer, timeout: float) -> AsyncIterator[Any]:
+async def _http(config: HttpServer, seconds: float) -> AsyncIterator[Any]:
+    # Reads wait longer: a server may hold a response stream open between events.
     http = create_mcp_http_client(
-        headers=config.headers, timeout=httpx2.Timeout(timeout, read=max(timeout, 300.0))
+        headers=config.headers, timeout=httpx2.Timeout(seconds, read=max(seconds, 300.0))
     )
     async with http, streamable_http_client(config.url, http_client=http) as streams:
         yield streams
 
 
 @asynccontextmanager
-async def _watched(config: ServerConfig, timeout: float, ended: asyncio.Event) -> AsyncIterator[Any]:
+async def _watched(
+    config: ServerConfig, seconds: float, ended: asyncio.Event
+) -> AsyncIterator[Any]:
     """The server's transport, with `ended` set when its read side closes (the server died)."""
     if isinstance(config, HttpServer):
-        transport: contextlib.AbstractAsyncContextManager[Any] = _http(config, timeout)
+        transport: contextlib.AbstractAsyncContextManager[Any] = _http(config, seconds)
     else:
         transport = stdio_client(
             StdioServerParameters(
@@ -244,7 +247,9 @@ class McpServer:
         self._retry_at = time.monotonic() + pause
         if ran:
             self.problem = "stopped unexpectedly"
-            log.warning("MCP server %s stopped unexpectedly; restarting in %.0f s", self.name, pause)
+            log.warning(
+                "MCP server %s stopped unexpectedly; restarting in %.0f s", self.name, pause
+            )
         else:
             log.warning(
                 "MCP server %s failed to start (%s); retrying in %.0f s",

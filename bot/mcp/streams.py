@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import asyncio
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 import anyio
 from mcp.shared._stream_protocols import ReadStream
-from typing_extensions import Self
 
 T = TypeVar("T")
 

@@ -56,8 +56,7 @@ class McpToolbox:
         if made is None or made[0] is not listing:
             names = function_names(server.name, [tool.name for tool in listing])
             tools = [
-                McpTool(server, tool, names[tool.name], self.counter, self.room)
-                for tool in listing
+                McpTool(server, tool, names[tool.name], self.counter, self.room) for tool in listing
             ]
             made = self._made[server.name] = (listing, tools)
         return made[1]

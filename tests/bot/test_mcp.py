@@ -4,7 +4,6 @@ servers over stdio and streamable HTTP) called by the fake model through the rea
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -111,7 +110,9 @@ async def test_model_calls_time_over_stdio_and_notes_over_http(
             ("system", "notes__add"),
             ("assistant", "parley"),
         ]
-        assert stored[1].content.startswith('[tool time/get_current_time {"timezone": "Asia/Seoul"}]')
+        assert stored[1].content.startswith(
+            '[tool time/get_current_time {"timezone": "Asia/Seoul"}]'
+        )
         assert stored[1].tokens == parley.counter.count(stored[1].content)
 
         fake_model.script(Reply("It was 5."))
@@ -172,7 +173,9 @@ async def test_failures_never_break_a_reply(
 
         await ask(parley, "something long")
         long = tool_messages(fake_model.requests[-1])[0]
-        assert long.startswith("word0 word1") and long.endswith("[… result cut to fit the context window]")
+        assert long.startswith("word0 word1") and long.endswith(
+            "[… result cut to fit the context window]"
+        )
         assert parley.counter.count(long) <= 120
         for request in fake_model.requests:
             used = prompt_tokens(request["messages"], fake_model.counter, request.get("tools"))
@@ -201,7 +204,7 @@ async def test_a_server_that_hangs_at_start_is_given_up_on(tmp_path: Path) -> No
     marker = f"marker-{tmp_path.name}"
     config = StdioServer(**stdio_command("--hang-on-start", marker))
     server = McpServer("stuck", config, timeout=5, redact=Redactor(), start_timeout=0.5)
-    with pytest.raises(ServerUnavailable, match="did not answer within 0.5 s"):
+    with pytest.raises(ServerUnavailable, match=r"did not answer within 0\.5 s"):
         await server.connect()
     assert processes_with(marker) == []  # killed when it timed out
     with pytest.raises(ServerUnavailable, match="next start in"):
@@ -226,8 +229,17 @@ async def test_allow_list_admin_only_and_round_cap(
         assert final.text.endswith(say("tools.used", tools="fake/echo, ops/pid"))
         requests = fake_model.requests[-3:]
         assert sorted(offered(requests[0])) == sorted(
-            ["fake__echo", "fake__add", "ops__echo", "ops__add", "ops__shout", "ops__big",
-             "ops__slow", "ops__die", "ops__pid"]
+            [
+                "fake__echo",
+                "fake__add",
+                "ops__echo",
+                "ops__add",
+                "ops__shout",
+                "ops__big",
+                "ops__slow",
+                "ops__die",
+                "ops__pid",
+            ]
         )
         assert [r.get("tool_choice") for r in requests[:3]] == ["auto", "auto", "none"]
 
@@ -241,6 +253,7 @@ async def test_allow_list_admin_only_and_round_cap(
 
         listed = (await ask(parley, "/tools", author=BOB)).text
         assert "`fake__echo`" in listed and "ops__" not in listed
-        assert "`ops__pid` — [ops] The server's process id." in (
-            await ask(parley, "/tools", author=ALICE)
-        ).text
+        assert (
+            "`ops__pid` — [ops] The server's process id."
+            in (await ask(parley, "/tools", author=ALICE)).text
+        )
