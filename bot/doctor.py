@@ -367,12 +367,6 @@ async def check_platforms_configured(probe: Probe) -> list[Check]:
     return [Check("platforms", True, say("doctor.platforms.none"))]
 
 
-async def check_mcp(probe: Probe) -> list[Check]:
-    from bot.mcp.doctor import check_mcp_servers  # it builds on this module
-
-    return await check_mcp_servers(probe)
-
-
 # The hook: every check function `parley doctor` runs, in the order shown.
 CHECKS: list[CheckFunction] = [
     check_database,
@@ -380,7 +374,6 @@ CHECKS: list[CheckFunction] = [
     check_platforms_configured,
     check_discord,
     check_slack,
-    check_mcp,
 ]
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
+
+from openai.types.chat import ChatCompletionFunctionToolParam
 
 from bot.chat import ChatClient, ChatMessage, ToolCall
 from bot.texts import say
@@ -40,7 +42,7 @@ class Tool(Protocol):
     max_calls: int | None  # calls per reply (None: bounded by the rounds and the budget)
 
     @property
-    def definition(self) -> dict[str, Any]:
+    def definition(self) -> ChatCompletionFunctionToolParam:
         """The OpenAI "tools" entry."""
 
     def arguments_for(self, text: str) -> str:

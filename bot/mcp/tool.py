@@ -12,9 +12,9 @@ import hashlib
 import json
 import logging
 import re
-from typing import Any
 
 import mcp_types as types
+from openai.types.chat import ChatCompletionFunctionToolParam
 
 from bot.mcp.config import prefix
 from bot.mcp.server import FAILURES, McpServer, ServerUnavailable, describe
@@ -113,8 +113,8 @@ class McpTool:
         return f"[{self.server.name}] {text}"[:_DESCRIPTION_CHARS]
 
     @property
-    def definition(self) -> dict[str, Any]:
-        parameters = dict(self.tool.input_schema or {})
+    def definition(self) -> ChatCompletionFunctionToolParam:
+        parameters: dict[str, object] = dict(self.tool.input_schema or {})
         parameters.setdefault("type", "object")
         parameters.setdefault("properties", {})
         return {

@@ -11,6 +11,7 @@ import pytest
 
 from bot.doctor import diagnose, report
 from bot.mcp.config import HttpServer, StdioServer, load_mcp_config, parse_mcp_config
+from bot.mcp.doctor import register
 from bot.mcp.tool import function_names
 from bot.settings import ConfigError, load_settings
 from tests.conftest import SettingsFactory
@@ -71,7 +72,7 @@ def test_bad_configuration_is_named(text: str, error: str) -> None:
 
 
 def test_missing_file_is_named() -> None:
-    with pytest.raises(ConfigError, match="cannot read absent.json"):
+    with pytest.raises(ConfigError, match=r"cannot read absent\.json"):
         load_settings(openai_api_key="sk-x", mcp_config=Path("absent.json"))
 
 
@@ -97,6 +98,7 @@ async def test_doctor_starts_each_server_and_names_those_that_fail(
             "ghost": {"command": str(tmp_path / "missing")},
         }
         path.write_text(json.dumps({"mcpServers": servers}), encoding="utf-8")
+        register()  # as `parley doctor` does
         checks = await diagnose(make_settings(mcp_config=path))
     shown = {check.name: check for check in checks}
     assert shown["MCP time"].ok and "get_current_time" in shown["MCP time"].detail
