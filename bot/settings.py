@@ -376,8 +376,8 @@ class Settings(BaseSettings):
         float,
         Field(
             gt=0,
-            description="Seconds an MCP tool call (or an MCP server's start) may take before it "
-            "counts as failed.",
+            description="Seconds an MCP tool call may take before it counts as failed (starting "
+            "a server may take this long, and at least 15 s).",
         ),
     ] = 30.0
     tool_rounds: Annotated[

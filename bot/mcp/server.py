@@ -29,6 +29,7 @@ from pydantic import ValidationError
 
 from bot.logs import Redactor
 from bot.mcp.config import HttpServer, ServerConfig
+from bot.mcp.stderr import stderr_to_log
 from bot.mcp.streams import WatchedReads
 
 log = logging.getLogger(__name__)
@@ -92,19 +93,19 @@ async def _http(config: HttpServer, seconds: float) -> AsyncIterator[Any]:
 
 
 @asynccontextmanager
-async def _watched(
-    config: ServerConfig, seconds: float, ended: asyncio.Event
-) -> AsyncIterator[Any]:
+async def _watched(server: McpServer, ended: asyncio.Event) -> AsyncIterator[Any]:
     """The server's transport, with `ended` set when its read side closes (the server died)."""
-    if isinstance(config, HttpServer):
-        transport: contextlib.AbstractAsyncContextManager[Any] = _http(config, seconds)
-    else:
-        transport = stdio_client(
-            StdioServerParameters(
+    config = server.config
+    async with AsyncExitStack() as stack:
+        if isinstance(config, HttpServer):
+            streams = await stack.enter_async_context(_http(config, server.timeout))
+        else:
+            errlog = await stack.enter_async_context(stderr_to_log(server.name, server.redact))
+            parameters = StdioServerParameters(
                 command=config.command, args=config.args, env=config.env or None, cwd=config.cwd
             )
-        )
-    async with transport as (reads, writes):
+            streams = await stack.enter_async_context(stdio_client(parameters, errlog=errlog))
+        reads, writes = streams
         yield WatchedReads[SessionMessage | Exception](reads, ended), writes
 
 
@@ -157,6 +158,8 @@ class McpServer:
         if self._stopping:
             raise ServerUnavailable("Parley is shutting down")
         if self._starting is None:
+            if self._owner is not None and not self._owner.done():
+                raise ServerUnavailable(f"{self.problem or 'it stopped'}; restarting shortly")
             wait = self._retry_at - time.monotonic()
             if wait > 0:
                 raise ServerUnavailable(f"{self.problem}; next start in {wait:.0f} s")
@@ -186,17 +189,18 @@ class McpServer:
         self._stopping = True
         if self._retry is not None:
             self._retry.cancel()
+        owner = self._owner
+        if owner is None:
+            return
         if self._live is not None:
             self._live.ended.set()
-        if self._owner is not None:
-            try:
-                async with asyncio.timeout(_STOP_TIMEOUT):
-                    await asyncio.shield(self._owner)
-            except TimeoutError:
-                log.warning("MCP server %s did not stop in time; cancelling", self.name)
-                self._owner.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._owner
+        else:
+            owner.cancel()  # still starting: give up (the SDK still stops the process)
+        done, _ = await asyncio.wait({owner}, timeout=_STOP_TIMEOUT)
+        if not done:
+            log.warning("MCP server %s did not stop in time; cancelling", self.name)
+            owner.cancel()
+            await asyncio.wait({owner})
 
     def _said(self, exc: BaseException) -> str:
         return self.redact(describe(exc))
@@ -208,7 +212,7 @@ class McpServer:
             async with AsyncExitStack() as stack:
                 async with asyncio.timeout(self.start_timeout):
                     client = await stack.enter_async_context(
-                        Client(_watched(self.config, self.timeout, ended), client_info=_CLIENT)
+                        Client(_watched(self, ended), client_info=_CLIENT)
                     )
                     listed = await list_tools(client)
                 self._listed(listed)
@@ -219,6 +223,9 @@ class McpServer:
         except TimeoutError:
             self.problem = f"did not answer within {self.start_timeout:g} s"
         except FAILURES as exc:
+            self.problem = self._said(exc)
+        except Exception as exc:  # the supervisor's boundary: a surprise must not end retries
+            log.exception("MCP server %s: unexpected failure", self.name)
             self.problem = self._said(exc)
         finally:
             self._live = None

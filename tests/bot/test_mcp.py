@@ -4,10 +4,11 @@ servers over stdio and streamable HTTP) called by the fake model through the rea
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import sys
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from bot.mcp.server import McpServer, ServerUnavailable
 from bot.mcp.toolbox import McpToolbox
 from bot.messages import Outcome
 from bot.runtime import open_parley
-from bot.texts import say
+from bot.texts import say, use_locale
 from tests.conftest import SettingsFactory
 from tests.fakes.mcp_server import HttpMcp, serve_http, stdio_command
 from tests.fakes.model_server import FakeModel, Reply, prompt_tokens, tool_call
@@ -140,6 +141,7 @@ def processes_with(marker: str) -> list[int]:
 async def test_failures_never_break_a_reply(
     with_mcp: OpenWith, fake_model: FakeModel, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="bot.mcp")
     marker = f"marker-{tmp_path.name}"
     servers = {
         "fake": stdio_command(marker),
@@ -198,6 +200,7 @@ async def test_failures_never_break_a_reply(
     logged = caplog.text
     assert "MCP server ghost failed to start" in logged
     assert "MCP server fake stopped unexpectedly; restarting" in logged
+    assert "MCP server fake: fake server: dying now" in logged  # its stderr, in our log
 
 
 async def test_a_server_that_hangs_at_start_is_given_up_on(tmp_path: Path) -> None:
@@ -253,7 +256,25 @@ async def test_allow_list_admin_only_and_round_cap(
 
         listed = (await ask(parley, "/tools", author=BOB)).text
         assert "`fake__echo`" in listed and "ops__" not in listed
+        use_locale("ko")
+        korean = (await ask(parley, "/tools", author=BOB)).text
+        assert korean.startswith("이 대화에서 쓸 수 있는 도구:\n• `fake__echo` — [fake] Say")
+        use_locale("en")
         assert (
             "`ops__pid` — [ops] The server's process id."
             in (await ask(parley, "/tools", author=ALICE)).text
         )
+
+
+async def test_an_http_server_that_goes_away(with_mcp: OpenWith, fake_model: FakeModel) -> None:
+    async with AsyncExitStack() as stack:
+        notes = await stack.enter_async_context(serve_http("notes"))
+        async with with_mcp({"notes": {"url": notes.url}}) as parley:
+            await stack.aclose()  # the server stops while Parley runs
+            fake_model.script(calls(tool_call("notes__echo", {"text": "hi"})), Reply("Sorry."))
+            final = await ask(parley, "echo hi")
+            assert final.text == "Sorry.\n\n" + say("tools.used", tools="notes/echo (failed)")
+            told = tool_messages(fake_model.requests[-1])[0]
+            assert told.startswith("The tool notes__echo failed: MCPError: Connection closed.")
+            server = toolbox(parley).servers[0]
+            await until(lambda: server.problem is not None and "ConnectError" in server.problem)

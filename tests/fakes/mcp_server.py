@@ -55,6 +55,7 @@ def build(name: str = "fake") -> MCPServer:
     @server.tool()
     def die() -> str:
         """Exit the server process in the middle of the call."""
+        print("fake server: dying now", file=sys.stderr, flush=True)
         os._exit(3)
 
     @server.tool()
