@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import re
+import time
 
 import mcp_types as types
 from openai.types.chat import ChatCompletionFunctionToolParam
@@ -137,6 +138,7 @@ class McpTool:
             parsed = None
         if not isinstance(parsed, dict):
             return self._failed("its arguments were not a JSON object", limit)
+        started = time.monotonic()
         try:
             result = await self.server.call(self.tool.name, parsed)
         except ServerUnavailable as exc:
@@ -145,15 +147,25 @@ class McpTool:
             return self._failed(f"no answer within {self.server.timeout:g} s", limit)
         except FAILURES as exc:
             return self._failed(self.server.redact(describe(exc)), limit)
+        except Exception as exc:  # a surprise from the SDK must not break the reply
+            log.exception("MCP tool %s: unexpected failure", self.label)
+            return self._failed(self.server.redact(describe(exc)), limit)
         text = render_content(result)
         if len(text) > _OFFLOAD_CHARS:
             content = await asyncio.to_thread(fit, text, limit, self.counter)
         else:
             content = fit(text, limit, self.counter)
-        record = self._record(arguments, content)
+        record, tokens = self._record(arguments, content), self.counter.count(content)
+        log.info(
+            "MCP tool %s answered in %.2f s: %d tokens%s",
+            self.label,
+            time.monotonic() - started,
+            tokens,
+            " (cut to fit)" if content is not text else "",
+        )
         return ToolResult(
             content,
-            self.counter.count(content),
+            tokens,
             record,
             self.counter.count(record),
             used=self.label,

@@ -216,21 +216,27 @@ async def test_a_server_that_hangs_at_start_is_given_up_on(tmp_path: Path) -> No
 
 
 async def test_allow_list_admin_only_and_round_cap(
-    with_mcp: OpenWith, fake_model: FakeModel
+    with_mcp: OpenWith, fake_model: FakeModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("PARLEY_PROBE_SECRET", "not for servers")
     servers = {
         "fake": {**stdio_command(), "tools": ["echo", "add"]},
-        "ops": {**stdio_command(), "admin_only": True},
+        "ops": {**stdio_command(), "admin_only": True, "env": {"OPS_MODE": "blue"}},
     }
     async with with_mcp(servers, tool_rounds=2) as parley:
         fake_model.script(
             calls(tool_call("fake__echo", {"text": "one"})),
-            calls(tool_call("ops__pid", {}, "c2")),
+            calls(
+                tool_call("ops__env", {"name": "OPS_MODE"}, "c2"),
+                tool_call("ops__env", {"name": "PARLEY_PROBE_SECRET"}, "c3"),
+            ),
             Reply("Done."),
         )
         final = await ask(parley, "dig", author=ALICE)
-        assert final.text.endswith(say("tools.used", tools="fake/echo, ops/pid"))
+        assert final.text.endswith(say("tools.used", tools="fake/echo, ops/env"))
         requests = fake_model.requests[-3:]
+        # A stdio server gets its own env and a minimal environment, never Parley's.
+        assert tool_messages(requests[2])[1:] == ["blue", "(unset)"]
         assert sorted(offered(requests[0])) == sorted(
             [
                 "fake__echo",
@@ -241,6 +247,7 @@ async def test_allow_list_admin_only_and_round_cap(
                 "ops__big",
                 "ops__slow",
                 "ops__die",
+                "ops__env",
                 "ops__pid",
             ]
         )

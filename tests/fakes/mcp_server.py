@@ -5,7 +5,8 @@ as Parley starts real servers; `serve_http()` runs the same tools over streamabl
 127.0.0.1 in the test's own event loop and records each request's headers.
 
 Tools: `echo` (text back), `add` (structured result), `shout` (a tool error), `big` (long
-output), `slow` (sleeps), `die` (the process exits mid-call), `pid` (the process id).
+output), `slow` (sleeps), `die` (the process exits mid-call), `env` (a variable), `pid` (the
+process id).
 """
 
 from __future__ import annotations
@@ -57,6 +58,11 @@ def build(name: str = "fake") -> MCPServer:
         """Exit the server process in the middle of the call."""
         print("fake server: dying now", file=sys.stderr, flush=True)
         os._exit(3)
+
+    @server.tool()
+    def env(name: str) -> str:
+        """An environment variable of the server process."""
+        return os.environ.get(name, "(unset)")
 
     @server.tool()
     def pid() -> str:
