@@ -75,8 +75,9 @@ EN: dict[str, str] = {
     "tools.header": "Tools I can use in this conversation:",
     "tools.line": "• `{name}` — {description}",
     "tools.none": "No tools are available in this conversation.",
-    "tools.server_down": "• MCP server {server} is not running ({problem}); its tools come "
-    "back when it does.",
+    "tools.starting": "starting",
+    "tools.server_down": "• MCP server {server} is not running right now ({problem}); it is "
+    "retried in the background.",
     "command.tools": "list the tools I can use in this conversation",
     "mcp.config.unreadable": "PARLEY_MCP_CONFIG: cannot read {path}: {error}",
     "mcp.config.invalid": "PARLEY_MCP_CONFIG: {path} is invalid: {error}",
@@ -334,8 +335,9 @@ KO: dict[str, str] = {
     "tools.header": "이 대화에서 쓸 수 있는 도구:",
     "tools.line": "• `{name}` — {description}",
     "tools.none": "이 대화에서 쓸 수 있는 도구가 없어요.",
-    "tools.server_down": "• MCP 서버 {server}이(가) 실행 중이 아니에요 ({problem}). 다시 "
-    "실행되면 도구도 돌아와요.",
+    "tools.starting": "시작하는 중",
+    "tools.server_down": "• MCP 서버 {server}이(가) 지금 실행 중이 아니에요 ({problem}). "
+    "백그라운드에서 다시 시도하고 있어요.",
     "command.tools": "이 대화에서 쓸 수 있는 도구 보기",
     "mcp.config.unreadable": "PARLEY_MCP_CONFIG: {path}을(를) 읽을 수 없어요: {error}",
     "mcp.config.invalid": "PARLEY_MCP_CONFIG: {path}이(가) 올바르지 않아요: {error}",

@@ -40,11 +40,15 @@ class McpToolbox:
         return found
 
     def status(self, admin: bool) -> list[str]:
-        """Lines about servers whose tools cannot be offered now (for `/tools`)."""
+        """Lines about servers not running now (for `/tools`)."""
         return [
-            say("tools.server_down", server=server.name, problem=server.problem or "starting")
+            say(
+                "tools.server_down",
+                server=server.name,
+                problem=server.problem or say("tools.starting"),
+            )
             for server in self._visible(admin)
-            if not server.running and not server.tools
+            if not server.running
         ]
 
     def _visible(self, admin: bool) -> list[McpServer]:
