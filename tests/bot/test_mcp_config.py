@@ -9,13 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.doctor import diagnose, report
-from bot.mcp.config import HttpServer, StdioServer, load_mcp_config, parse_mcp_config
-from bot.mcp.doctor import register
+from bot.mcp.config import HttpServer, StdioServer, parse_mcp_config
 from bot.mcp.tool import function_names
 from bot.settings import ConfigError, load_settings
-from tests.conftest import SettingsFactory
 from tests.fakes.mcp_server import serve_http
+from tests.fakes.model_server import FakeModel
+from tests.process import parley_env, run_parley
 
 TIME_SERVER = shutil.which("mcp-server-time", path=str(Path(sys.executable).parent))
 PATH = Path("mcp.json")
@@ -87,7 +86,7 @@ def test_function_names_are_unique_and_valid() -> None:
 
 
 async def test_doctor_starts_each_server_and_names_those_that_fail(
-    make_settings: SettingsFactory, tmp_path: Path
+    fake_model: FakeModel, sqlite_url: str, tmp_path: Path
 ) -> None:
     assert TIME_SERVER
     path = tmp_path / "mcp.json"
@@ -98,13 +97,17 @@ async def test_doctor_starts_each_server_and_names_those_that_fail(
             "ghost": {"command": str(tmp_path / "missing")},
         }
         path.write_text(json.dumps({"mcpServers": servers}), encoding="utf-8")
-        register()  # as `parley doctor` does
-        checks = await diagnose(make_settings(mcp_config=path))
-    shown = {check.name: check for check in checks}
-    assert shown["MCP time"].ok and "get_current_time" in shown["MCP time"].detail
-    assert shown["MCP notes"].ok and shown["MCP notes"].detail.endswith("tools (1): echo")
-    assert not shown["MCP ghost"].ok
-    text = report(checks)
-    assert "[FAIL] MCP ghost: did not answer: FileNotFoundError" in text
-    assert "fix: Check its command or URL in PARLEY_MCP_CONFIG" in text
-    assert load_mcp_config(path).servers.keys() == {"time", "notes", "ghost"}
+        env = parley_env(
+            OPENAI_BASE_URL=fake_model.base_url,
+            OPENAI_API_KEY="sk-test",
+            PARLEY_DATABASE_URL=sqlite_url,
+            PARLEY_MCP_CONFIG=str(path),
+        )
+        doctor = await run_parley("doctor", env=env, within=60)
+    assert doctor.code == 1, doctor.stdout + doctor.stderr
+    shown = doctor.stdout
+    assert "[ ok ] MCP time: started; tools (2): get_current_time, convert_time" in shown
+    assert "[ ok ] MCP notes: started; tools (1): echo" in shown
+    assert "[FAIL] MCP ghost: did not answer: FileNotFoundError" in shown
+    assert "fix: Check its command or URL in PARLEY_MCP_CONFIG" in shown
+    assert shown.count("[FAIL]") == 1
