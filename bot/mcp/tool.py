@@ -106,7 +106,6 @@ class McpTool:
         self.counter = counter
         self.room = room
         self.label = f"{server.name}/{tool.name}"
-        self.admin_only = server.config.admin_only
 
     @property
     def description(self) -> str:
