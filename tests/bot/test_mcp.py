@@ -183,6 +183,7 @@ async def test_failures_never_break_a_reply(
             used = prompt_tokens(request["messages"], fake_model.counter, request.get("tools"))
             assert used + request["max_tokens"] <= 8000
 
+        assert processes_with(marker) == [first_pid]  # one process, reused by every call
         final = await ask(parley, "die please")
         assert final.text.startswith("The server died.")
         assert "fake__die failed" in tool_messages(fake_model.requests[-1])[0]
@@ -195,7 +196,9 @@ async def test_failures_never_break_a_reply(
         assert second_pid != first_pid and processes_with(marker) == [second_pid]
 
         tools = (await ask(parley, "/tools")).text
-        assert "`fake__echo`" in tools and "ghost is not running (FileNotFoundError" in tools
+        assert (
+            "`fake__echo`" in tools and "ghost is not running right now (FileNotFoundError" in tools
+        )
     assert processes_with(marker) == []
     logged = caplog.text
     assert "MCP server ghost failed to start" in logged
