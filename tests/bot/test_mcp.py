@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import signal
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -194,6 +196,9 @@ async def test_failures_never_break_a_reply(
         await ask(parley, "pid?")
         second_pid = int(tool_messages(fake_model.requests[-1])[0])
         assert second_pid != first_pid and processes_with(marker) == [second_pid]
+        os.kill(second_pid, signal.SIGKILL)  # dies between calls: noticed and restarted too
+        await until(lambda: server.starts == 3, within=15)
+        assert len(processes_with(marker)) == 1 and second_pid not in processes_with(marker)
 
         tools = (await ask(parley, "/tools")).text
         assert (
