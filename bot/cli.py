@@ -117,7 +117,7 @@ def discord_sync() -> None:
     async def job(settings: Settings) -> None:
         if not settings.discord_token:
             raise ConfigError(say("discord.no_token"))
-        async with open_parley(settings) as parley:
+        async with open_parley(settings, mcp_servers=False) as parley:
             names = await sync_commands(parley, settings.discord_token)
         typer.echo(
             say("discord.synced", count=len(names), names=", ".join(f"/{name}" for name in names))
@@ -143,7 +143,7 @@ def memory_add_file(
 
     async def job(settings: Settings) -> None:
         data = await _read_file(path)
-        async with open_parley(settings) as parley:
+        async with open_parley(settings, mcp_servers=False) as parley:
             typer.echo(
                 await parley.add_document(
                     terminal_key(conversation or "default"), terminal_author(), path.name, data

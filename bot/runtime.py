@@ -73,8 +73,9 @@ def install_memory(parley: Parley) -> None:
 
 
 @asynccontextmanager
-async def open_parley(settings: Settings) -> AsyncIterator[Parley]:
-    """A ready Parley on an up-to-date database; everything is closed on exit."""
+async def open_parley(settings: Settings, mcp_servers: bool = True) -> AsyncIterator[Parley]:
+    """A ready Parley on an up-to-date database; everything is closed on exit. Commands that
+    never answer a message (e.g. adding a file) pass `mcp_servers=False`: none is started."""
     use_locale(settings.locale)  # also for library users and tests that skip load_settings
     engine = create_engine(settings.resolved_database_url)
     chat = ChatClient(settings)
@@ -88,7 +89,10 @@ async def open_parley(settings: Settings) -> AsyncIterator[Parley]:
         if settings.recall:
             install_memory(parley)
         retention = asyncio.create_task(keep_pruning(engine, settings.retention_days))
-        async with open_web_search(settings, counter) as search, open_mcp(settings, counter) as mcp:
+        async with (
+            open_web_search(settings, counter) as search,
+            open_mcp(settings, counter, mcp_servers) as mcp,
+        ):
             if search is not None:
                 parley.tools[search.name] = search
                 parley.commands.add(

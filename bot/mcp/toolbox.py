@@ -72,9 +72,12 @@ async def _start(server: McpServer) -> None:
 
 
 @asynccontextmanager
-async def open_mcp(settings: Settings, counter: TokenCounter) -> AsyncIterator[McpToolbox | None]:
-    """The configured MCP servers, started (None without PARLEY_MCP_CONFIG); stopped on exit."""
-    if settings.mcp_config is None:
+async def open_mcp(
+    settings: Settings, counter: TokenCounter, start: bool = True
+) -> AsyncIterator[McpToolbox | None]:
+    """The configured MCP servers, started (None without PARLEY_MCP_CONFIG, or when not to
+    `start`); stopped on exit."""
+    if settings.mcp_config is None or not start:
         yield None
         return
     try:
