@@ -11,7 +11,7 @@ from bot.messages import Inbound
 from bot.prompt import Section
 from bot.texts import say
 from memory.embeddings import SemanticRanking
-from memory.search import FullText, Hit, search_terms
+from memory.search import FullText, Hit, query_terms
 from memory.store import AFTER_ALL, ConversationState, Store
 from memory.tokens import TOKENS_PER_MESSAGE, TokenCounter
 
@@ -64,7 +64,7 @@ class RecallProvider:
         self, conversation: ConversationState, message: Inbound, budget: int
     ) -> list[Section]:
         share = int(budget * self.config.share) - TOKENS_PER_MESSAGE
-        terms = search_terms(message.text)
+        terms = await query_terms(message.text)
         if share <= 0 or not (terms or self.semantic):
             return []
         # Where the window will start if every provider uses its full share: recalling only
