@@ -183,7 +183,7 @@ class FullText:
             ids = await self._ranked(
                 session, "messages", conversation_ids, terms, limit, after_id, before_id
             )
-            return await _message_hits(session, ids)
+            return await message_hits(session, ids)
 
     async def passages(
         self, conversation_ids: Sequence[int], terms: Sequence[str], limit: int
@@ -199,7 +199,7 @@ class FullText:
         """The given messages, then the given passages, each in the order given."""
         async with self._session() as session:
             return [
-                *await _message_hits(session, message_ids),
+                *await message_hits(session, message_ids),
                 *await _passage_hits(session, passage_ids),
             ]
 
@@ -232,7 +232,7 @@ class FullText:
         return [int(row[0]) for row in result]
 
 
-async def _message_hits(session: AsyncSession, ids: Sequence[int]) -> list[Hit]:
+async def message_hits(session: AsyncSession, ids: Sequence[int]) -> list[Hit]:
     rows = (
         {row.id: row for row in await session.scalars(select(Message).where(Message.id.in_(ids)))}
         if ids

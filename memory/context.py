@@ -1,0 +1,111 @@
+"""What surrounds a recalled message: the turns next to it, and the turns of a period.
+
+An answer is often a reply ("Porto, finally!") whose question holds the words a search finds
+("Did you book the offsite?"), and a question may ask about a time relative to an event ("what
+did she do the week after the trip?"). Both are found through ids: a conversation's messages
+are numbered in the order they were stored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import func, select, union_all
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from memory.search import Hit, message_hits
+from memory.tables import Message
+
+# Neighbours further apart than this belong to another exchange.
+_SAME_EXCHANGE = timedelta(minutes=20)
+
+Direction = Literal["after", "before"]
+_AFTER = frozenset(
+    {"after", "afterwards", "following", "later", "since", "next", "후", "뒤", "다음", "이후"}
+)
+_BEFORE = frozenset({"before", "earlier", "previous", "prior", "until", "전", "이전", "직전"})
+_SPANS = (
+    (frozenset({"day", "days", "tomorrow", "yesterday", "날", "다음날", "전날", "하루"}), 2),
+    (frozenset({"week", "weekend", "weeks", "주", "주말", "일주일"}), 10),
+    (frozenset({"month", "months", "달", "한달"}), 35),
+)
+_DEFAULT_SPAN = 10
+_WORD = re.compile(r"[^\W_]+")
+
+
+def period_asked(text: str, terms: Sequence[str]) -> tuple[Direction, timedelta] | None:
+    """Whether `text` asks about a time relative to an event ("after the trip", "여행 다음 주말"),
+    and how far from it to look; `terms` are its search words (Korean ones analyzed)."""
+    words = {*_WORD.findall(text.lower()), *terms}
+    direction: Direction | None = (
+        "after" if words & _AFTER else "before" if words & _BEFORE else None
+    )
+    if direction is None:
+        return None
+    days = next((span for cues, span in _SPANS if words & cues), _DEFAULT_SPAN)
+    return direction, timedelta(days=days)
+
+
+class Surroundings:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._session = async_sessionmaker(engine, expire_on_commit=False)
+
+    async def adjacent(
+        self, conversation_id: int, hits: Sequence[Hit], after_id: int, before_id: int
+    ) -> dict[int, list[Hit]]:
+        """For each message hit, the turn before and the turn after it in its conversation (one
+        exchange: close in time), within after_id < id < before_id; keyed by the hit's id."""
+        messages = [hit for hit in hits if hit.filename is None]
+        if not messages:
+            return {}
+        queries = []
+        for hit in messages:
+            mine = Message.conversation_id == conversation_id
+            queries.append(
+                select(Message.id)
+                .where(mine, Message.id < hit.id, Message.id > after_id)
+                .order_by(Message.id.desc())
+                .limit(1)
+                .subquery()
+                .select()
+            )
+            queries.append(
+                select(Message.id)
+                .where(mine, Message.id > hit.id, Message.id < before_id)
+                .order_by(Message.id)
+                .limit(1)
+                .subquery()
+                .select()
+            )
+        async with self._session() as session:
+            ids = sorted({int(row[0]) for row in await session.execute(union_all(*queries))})
+            found = {hit.id: hit for hit in await message_hits(session, ids)}
+        result: dict[int, list[Hit]] = {}
+        for hit in messages:
+            before = max((i for i in ids if i < hit.id), default=None)
+            after = min((i for i in ids if i > hit.id), default=None)
+            result[hit.id] = [
+                found[i]
+                for i in (before, after)
+                if i in found and abs(found[i].created_at - hit.created_at) <= _SAME_EXCHANGE
+            ]
+        return result
+
+    async def period(
+        self, conversation_id: int, start: datetime, end: datetime
+    ) -> tuple[int, int] | None:
+        """(first id - 1, last id + 1) of the conversation's messages between start and end."""
+        async with self._session() as session:
+            low, high = (
+                await session.execute(
+                    select(func.min(Message.id), func.max(Message.id)).where(
+                        Message.conversation_id == conversation_id,
+                        Message.created_at > start,
+                        Message.created_at <= end,
+                    )
+                )
+            ).one()
+        return None if low is None else (int(low) - 1, int(high) + 1)
