@@ -8,6 +8,7 @@ filler in each. Korean templates mark particles that depend on the previous syll
 from __future__ import annotations
 
 import re
+from typing import Any
 
 _SINGLE_EN = (
     (
@@ -321,7 +322,8 @@ _DISTRACTORS_KO = (
     "점심 먹다가 {x} 얘기가 나왔는데 말하자면 길어.",
 )
 
-TEXTS: dict[str, dict[str, tuple[object, ...]]] = {
+# Values are tuples of strings, or of string tuples for the story tables.
+TEXTS: dict[str, dict[str, tuple[Any, ...]]] = {
     "en": {
         "people": ("Alice", "Bongani", "Chae-won", "Diego"),
         "single": _SINGLE_EN,

@@ -64,12 +64,15 @@ class _Writer:
         return josa(template.format(**slots))
 
 
-def _stories(
-    writer: _Writer, people: list[str], sessions: int, count: int
-) -> list[tuple[Kind, list[tuple[int, str, str]], str, str]]:
+# (kind, [(session, author, content)], asker, question)
+Story = tuple[Kind, list[tuple[int, str, str]], str, str]
+
+
+def _stories(writer: _Writer, people: list[str], sessions: int, count: int) -> list[Story]:
     """(kind, [(session, author, content)] evidence-and-lead turns, asker, question) per story;
     the evidence turns are the ones whose content is marked with a leading '!'."""
-    rng, stories = writer.rng, []
+    rng = writer.rng
+    stories: list[Story] = []
     topics = rng.sample(range(len(writer.t["single"])), len(writer.t["single"]))
     for number in range(count):
         kind: Kind = ("single", "single", "multi-hop", "temporal")[number % 4]

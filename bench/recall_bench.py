@@ -36,12 +36,14 @@ from pathlib import Path
 
 from bench.dialogues import Dialogue, Language, build
 from bot.core import Parley
+from bot.embedder import IndexAfterReply
 from bot.messages import Author, ConversationKey, Inbound
-from bot.prompt import Newest, Section, render
+from bot.prompt import Newest, Section
 from bot.runtime import open_parley
 from bot.settings import Settings
-from memory.embeddings import Indexer, pack
+from memory.embeddings import pack
 from memory.store import NewMessage
+from memory.tokens import render
 from memory.transfer import ImportRow, import_rows
 from tests.fakes.model_server import FakeModel, bag_of_words
 
@@ -182,9 +184,10 @@ async def _run(
                 for turn in dialogue.turns
             ],
         )
-        for indexer in (x for x in parley.listeners if isinstance(x, Indexer)):
-            for _reply in range(len(dialogue.turns) // 256 + 2):  # as after that many replies
-                await indexer.index(conversation.id)
+        for listener in parley.listeners:
+            if isinstance(listener, IndexAfterReply):
+                for _reply in range(len(dialogue.turns) // 256 + 2):  # as after that many replies
+                    await listener.indexer.index(conversation.id)
         found: dict[str, list[bool]] = {}
         for question in dialogue.questions:
             prompt = await assemble(parley, question.asker, question.text)
@@ -216,9 +219,9 @@ async def evidence_recall(
         f"{WINDOW:,}-token window (seed {seed}):"
     )
     print(f"  {'':>16}" + "".join(f"{kind:>11}" for kind in kinds))
-    for (language, label), shares in results.items():
+    for (name, label), shares in results.items():
         row = "".join(f"{shares.get(kind, 0.0):>11.1%}" for kind in kinds)
-        print(f"  {language} {label:>13}{row}")
+        print(f"  {name} {label:>13}{row}")
     return results
 
 

@@ -10,8 +10,8 @@ from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.messages import ConversationKey
 from memory.analysis import terms_off_loop
+from memory.keys import ConversationKey
 from memory.tables import Conversation, Message, ProcessedEvent
 
 # Plain columns, not ORM objects: building entities dominated the cost of large windows.
