@@ -212,6 +212,11 @@ _MULTI_EN = (
         "My {r} says the bakery is finally breaking even after six months.",
         "How is the bakery {c} that {p}'s {r} runs doing?",
     ),
+    (
+        "My {r} finally passed the driving test!",
+        "My {r} bought a used van and wants to drive it to {city} this summer.",
+        "Where does {p}'s {r}, the one who just got a licence, want to take the van?",
+    ),
 )
 
 _MULTI_KO = (
@@ -230,6 +235,11 @@ _MULTI_KO = (
         "우리 {r} 말로는 빵집이 여섯 달 만에 드디어 손익분기점을 넘었대.",
         "{p}의 {r}(이)가 하는 빵집 {c}, 장사는 어떻대?",
     ),
+    (
+        "우리 {r}(이)가 드디어 운전면허 시험에 붙었어!",
+        "우리 {r}(이)가 중고 밴을 샀는데 이번 여름에 그걸로 {city}까지 가고 싶대.",
+        "면허 딴 {p}의 {r}(은)는 그 밴을 몰고 어디에 가고 싶어 하지?",
+    ),
 )
 
 _TEMPORAL_EN = (
@@ -243,6 +253,16 @@ _TEMPORAL_EN = (
         "First free days in ages, I've been {a}.",
         "What was {p} doing in the days after leaving the old job?",
     ),
+    (
+        "Concert tonight in {city}, I can't believe I got tickets!",
+        "Still buzzing from the show. Yesterday I was {a}, to come down a bit.",
+        "What did {p} do the day after the {city} concert?",
+    ),
+    (
+        "I'm off to my sister's wedding in {city} tomorrow, see you all next week.",
+        "Home again. This week I've mostly been {a} to recover.",
+        "How did {p} spend the week after the wedding in {city}?",
+    ),
 )
 
 _TEMPORAL_KO = (
@@ -255,6 +275,16 @@ _TEMPORAL_KO = (
         "오늘 예전 회사 마지막 날이었어, {city} 사무실에서 파티를 열어줬어.",
         "진짜 오랜만에 쉬는 날이라 요즘 {a}만 하고 있어.",
         "{p}(은)는 예전 회사를 그만둔 뒤 며칠 동안 뭐 했지?",
+    ),
+    (
+        "오늘 밤 {city}에서 콘서트야, 표 구한 게 아직도 안 믿겨!",
+        "아직도 공연 여운이 남아 있어. 어제는 좀 진정하려고 {a}만 했어.",
+        "{p}(은)는 {city} 콘서트 다음 날 뭐 했지?",
+    ),
+    (
+        "내일 {city}에서 언니 결혼식이라 다음 주에 봐.",
+        "집에 왔어. 이번 주는 회복하느라 거의 {a}만 했어.",
+        "{p}(은)는 {city} 결혼식 다녀온 다음 주를 어떻게 보냈지?",
     ),
 )
 

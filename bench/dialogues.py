@@ -73,13 +73,22 @@ def _stories(writer: _Writer, people: list[str], sessions: int, count: int) -> l
     the evidence turns are the ones whose content is marked with a leading '!'."""
     rng = writer.rng
     stories: list[Story] = []
-    topics = rng.sample(range(len(writer.t["single"])), len(writer.t["single"]))
+    # Each story happens once to each person: (table, template, person) never repeats.
+    unused = {
+        table: rng.sample(
+            [(entry, person) for entry in writer.t[table] for person in people],
+            len(writer.t[table]) * len(people),
+        )
+        for table in ("single", "multi", "temporal")
+    }
     for number in range(count):
         kind: Kind = ("single", "single", "multi-hop", "temporal")[number % 4]
-        person, friend, asker = rng.sample(people, 3)
+        table = {"single": "single", "multi-hop": "multi", "temporal": "temporal"}[kind]
+        entry, person = unused[table].pop()
+        friend, asker = rng.sample([p for p in people if p != person], 2)
         first = rng.randrange(1, sessions - 4)
         if kind == "single":
-            lead, fact, question, values = writer.t["single"][topics[number % len(topics)]]
+            lead, fact, question, values = entry
             value = rng.choice(values)
             turns = [
                 (first, friend, writer.fill(lead, p=person, v=value)),
@@ -87,7 +96,7 @@ def _stories(writer: _Writer, people: list[str], sessions: int, count: int) -> l
             ]
             stories.append((kind, turns, asker, writer.fill(question, p=person)))
         elif kind == "multi-hop":
-            one, two, question = rng.choice(writer.t["multi"])
+            one, two, question = entry
             relative, company = writer.pick("relatives"), writer.pick("companies")
             city = writer.pick("cities")
             slots = {"p": person, "r": relative, "c": company, "city": city}
@@ -98,7 +107,7 @@ def _stories(writer: _Writer, people: list[str], sessions: int, count: int) -> l
             ]
             stories.append((kind, turns, asker, writer.fill(question, **slots)))
         else:
-            anchor, after, question = rng.choice(writer.t["temporal"])
+            anchor, after, question = entry
             city, activity = writer.pick("cities"), writer.pick("activities")
             slots = {"p": person, "city": city, "a": activity}
             turns = [

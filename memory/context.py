@@ -21,6 +21,7 @@ from memory.tables import Message
 
 # Neighbours further apart than this belong to another exchange.
 _SAME_EXCHANGE = timedelta(minutes=20)
+_QUESTION_MARKS = ("?", "？")  # noqa: RUF001 (the full-width mark of Chinese and Japanese)
 
 Direction = Literal["after", "before"]
 _AFTER = frozenset(
@@ -49,6 +50,10 @@ def period_asked(text: str, terms: Sequence[str]) -> tuple[Direction, timedelta]
     return direction, timedelta(days=days)
 
 
+def _asks(hit: Hit) -> bool:
+    return hit.content.rstrip().endswith(_QUESTION_MARKS)
+
+
 class Surroundings:
     def __init__(self, engine: AsyncEngine) -> None:
         self._session = async_sessionmaker(engine, expire_on_commit=False)
@@ -56,8 +61,10 @@ class Surroundings:
     async def adjacent(
         self, conversation_id: int, hits: Sequence[Hit], after_id: int, before_id: int
     ) -> dict[int, list[Hit]]:
-        """For each message hit, the turn before and the turn after it in its conversation (one
-        exchange: close in time), within after_id < id < before_id; keyed by the hit's id."""
+        """For each message hit, the turns that complete it, keyed by the hit's id: the question
+        it answers (the turn before, when that asks something) and the answer to the question it
+        asks (the turn after), within one exchange (close in time) and after_id < id < before_id.
+        """
         messages = [hit for hit in hits if hit.filename is None]
         if not messages:
             return {}
@@ -87,9 +94,13 @@ class Surroundings:
         for hit in messages:
             before = max((i for i in ids if i < hit.id), default=None)
             after = min((i for i in ids if i > hit.id), default=None)
+            completing = (
+                before if before in found and _asks(found[before]) else None,
+                after if _asks(hit) else None,
+            )
             result[hit.id] = [
                 found[i]
-                for i in (before, after)
+                for i in completing
                 if i in found and abs(found[i].created_at - hit.created_at) <= _SAME_EXCHANGE
             ]
         return result

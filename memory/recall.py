@@ -4,7 +4,9 @@ a new message, best first. bot/recall.py fits them into the prompt."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+from memory.context import Surroundings, period_asked
 from memory.embeddings import SemanticRanking
 from memory.search import FullText, Hit, query_terms
 from memory.store import AFTER_ALL, ConversationState, Store
@@ -12,12 +14,25 @@ from memory.tokens import TOKENS_PER_MESSAGE
 
 # Candidates fetched per list; more than ever fit, so the prompt's share decides.
 _CANDIDATES = 12
+# A time-relative question looks around this many best matches, taking this many from each.
+_ANCHORS = 2
+_PER_ANCHOR = 4
 # Reciprocal rank fusion constant (Cormack et al.): damps the weight of the very first ranks.
 _RRF_K = 60
 
 
-def fuse(rankings: Sequence[Sequence[Hit]]) -> list[Hit]:
-    """Merge ranked lists by reciprocal rank fusion; a hit in several lists adds up."""
+@dataclass(frozen=True)
+class Recalled:
+    """A relevant message or passage, with the adjacent turns of its exchange (time order)."""
+
+    hit: Hit
+    turns: tuple[Hit, ...]
+    score: float  # fused: higher is more relevant; several rankings agreeing add up
+
+
+def fuse(rankings: Sequence[Sequence[Hit]]) -> list[tuple[Hit, float]]:
+    """Merge ranked lists by reciprocal rank fusion (best first, with scores); a hit in
+    several lists adds up."""
     scores: dict[tuple[bool, int], float] = {}
     hits: dict[tuple[bool, int], Hit] = {}
     for ranking in rankings:
@@ -25,7 +40,7 @@ def fuse(rankings: Sequence[Sequence[Hit]]) -> list[Hit]:
             key = (hit.filename is not None, hit.id)
             scores[key] = scores.get(key, 0.0) + 1.0 / (_RRF_K + rank)
             hits[key] = hit
-    return [hits[key] for key in sorted(scores, key=lambda k: -scores[k])]
+    return [(hits[key], scores[key]) for key in sorted(scores, key=lambda k: -scores[k])]
 
 
 class Recall:
@@ -38,25 +53,29 @@ class Recall:
     ) -> None:
         self.store = store
         self.search = search
+        self.surroundings = Surroundings(store.engine)
         self.workspace = workspace
         self.semantic = semantic
 
     async def hits(
         self, conversation: ConversationState, text: str, window_tokens: int
-    ) -> list[Hit]:
+    ) -> list[Recalled]:
         """Messages and passages relevant to `text`, best first, from below the window as it
-        starts when it has `window_tokens` (no gap between recalled excerpts and the window)."""
+        starts when it has `window_tokens` (no gap between recalled excerpts and the window),
+        each with the adjacent turns that complete it."""
         terms = await query_terms(text)
         if not (terms or self.semantic):
             return []
-        start = await self.store.window_start(
-            conversation, AFTER_ALL, window_tokens, TOKENS_PER_MESSAGE
-        )
-        rankings = [
-            await self.search.messages(
-                [conversation.id], terms, _CANDIDATES, conversation.reset_after, start
+        start = (
+            await self.store.window_start(
+                conversation, AFTER_ALL, window_tokens, TOKENS_PER_MESSAGE
             )
-        ]
+            or AFTER_ALL  # None: not even the newest message fits, all of history is older
+        )
+        own = await self.search.messages(
+            [conversation.id], terms, _CANDIDATES, conversation.reset_after, start
+        )
+        rankings = [own, await self._period(conversation, text, terms, own, start)]
         others = await self.store.workspace_conversations(conversation.id) if self.workspace else []
         if others:
             rankings.append(await self.search.messages(others, terms, _CANDIDATES))
@@ -72,4 +91,49 @@ class Recall:
                     _CANDIDATES,
                 )
             )
-        return fuse(rankings)
+        fused = fuse(rankings)[:_CANDIDATES]
+        adjacent = await self.surroundings.adjacent(
+            conversation.id,
+            [hit for hit, _score in fused if hit.conversation_id == conversation.id],
+            conversation.reset_after,
+            start,
+        )
+        return [
+            Recalled(hit, tuple(sorted([hit, *adjacent.get(hit.id, [])], key=_order)), score)
+            for hit, score in fused
+        ]
+
+    async def _period(
+        self,
+        conversation: ConversationState,
+        text: str,
+        terms: list[str],
+        own: list[Hit],
+        start: int,
+    ) -> list[Hit]:
+        """For a question about a time relative to an event ("the week after the trip"): the
+        best matches in the period after (or before) each of the two best-matching messages."""
+        asked = period_asked(text, terms)
+        if asked is None or not own:
+            return []
+        direction, span = asked
+        found: list[Hit] = []
+        for anchor in own[:_ANCHORS]:
+            when = anchor.created_at
+            begin, end = (when, when + span) if direction == "after" else (when - span, when)
+            ids = await self.surroundings.period(conversation.id, begin, end)
+            if ids is None:
+                continue
+            low, high = ids
+            found += await self.search.messages(
+                [conversation.id],
+                terms,
+                _PER_ANCHOR,
+                max(low, conversation.reset_after),
+                min(high, start),
+            )
+        return [hit for hit in found if hit.id not in {a.id for a in own[:_ANCHORS]}]
+
+
+def _order(hit: Hit) -> int:
+    return hit.id

@@ -161,6 +161,7 @@ class Hit:
     content: str
     created_at: datetime
     filename: str | None = None  # set for document passages
+    conversation_id: int = 0
 
 
 class FullText:
@@ -239,7 +240,13 @@ async def message_hits(session: AsyncSession, ids: Sequence[int]) -> list[Hit]:
         else {}
     )
     return [
-        Hit(rows[i].id, rows[i].author_name, rows[i].content, rows[i].created_at)
+        Hit(
+            rows[i].id,
+            rows[i].author_name,
+            rows[i].content,
+            rows[i].created_at,
+            conversation_id=rows[i].conversation_id,
+        )
         for i in ids
         if i in rows
     ]
@@ -259,7 +266,7 @@ async def _passage_hits(session: AsyncSession, ids: Sequence[int]) -> list[Hit]:
         else {}
     )
     return [
-        Hit(p.id, d.author_name, p.content, d.created_at, d.filename)
+        Hit(p.id, d.author_name, p.content, d.created_at, d.filename, p.conversation_id)
         for p, d in (rows[i] for i in ids if i in rows)
     ]
 
