@@ -256,7 +256,7 @@ _TEMPORAL_EN = (
     (
         "Concert tonight in {city}, I can't believe I got tickets!",
         "Still buzzing from the show. Yesterday I was {a}, to come down a bit.",
-        "What did {p} do the day after the {city} concert?",
+        "What did {p} do in the days after the {city} concert?",
     ),
     (
         "I'm off to my sister's wedding in {city} tomorrow, see you all next week.",
@@ -279,7 +279,7 @@ _TEMPORAL_KO = (
     (
         "오늘 밤 {city}에서 콘서트야, 표 구한 게 아직도 안 믿겨!",
         "아직도 공연 여운이 남아 있어. 어제는 좀 진정하려고 {a}만 했어.",
-        "{p}(은)는 {city} 콘서트 다음 날 뭐 했지?",
+        "{p}(은)는 {city} 콘서트 끝나고 며칠 동안 뭐 했지?",
     ),
     (
         "내일 {city}에서 언니 결혼식이라 다음 주에 봐.",

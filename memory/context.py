@@ -29,11 +29,13 @@ _AFTER = frozenset(
 )
 _BEFORE = frozenset({"before", "earlier", "previous", "prior", "until", "전", "이전", "직전"})
 _SPANS = (
-    (frozenset({"day", "days", "tomorrow", "yesterday", "날", "다음날", "전날", "하루"}), 2),
-    (frozenset({"week", "weekend", "weeks", "주", "주말", "일주일"}), 10),
+    (frozenset({"day", "tomorrow", "yesterday", "날", "다음날", "전날", "하루"}), 2),
+    (frozenset({"days", "week", "weekend", "weeks", "며칠", "주", "주말", "일주일"}), 10),
     (frozenset({"month", "months", "달", "한달"}), 35),
 )
 _DEFAULT_SPAN = 10
+# Words that place the question in time rather than name its event.
+TIME_WORDS = _AFTER | _BEFORE | frozenset().union(*(cues for cues, _days in _SPANS))
 _WORD = re.compile(r"[^\W_]+")
 
 
@@ -48,6 +50,13 @@ def period_asked(text: str, terms: Sequence[str]) -> tuple[Direction, timedelta]
         return None
     days = next((span for cues, span in _SPANS if words & cues), _DEFAULT_SPAN)
     return direction, timedelta(days=days)
+
+
+def named(hits: Sequence[Hit], text: str, terms: Sequence[str]) -> list[str]:
+    """The authors of `hits` that `text` names (every word of the name, any letter case)."""
+    words = {*_WORD.findall(text.lower()), *terms}
+    names = {hit.author_name for hit in hits if hit.filename is None}
+    return sorted(n for n in names if set(_WORD.findall(n.lower())) <= words and _WORD.search(n))
 
 
 def _asks(hit: Hit) -> bool:
@@ -104,6 +113,26 @@ class Surroundings:
                 if i in found and abs(found[i].created_at - hit.created_at) <= _SAME_EXCHANGE
             ]
         return result
+
+    async def spoken_by(
+        self, conversation_id: int, authors: Sequence[str], low: int, high: int, first: bool, n: int
+    ) -> list[Hit]:
+        """The first (or last) `n` messages of `authors` with low < id < high."""
+        async with self._session() as session:
+            ids = list(
+                await session.scalars(
+                    select(Message.id)
+                    .where(
+                        Message.conversation_id == conversation_id,
+                        Message.author_name.in_(authors),
+                        Message.id > low,
+                        Message.id < high,
+                    )
+                    .order_by(Message.id if first else Message.id.desc())
+                    .limit(n)
+                )
+            )
+            return await message_hits(session, ids)
 
     async def period(
         self, conversation_id: int, start: datetime, end: datetime

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
-from memory.context import Surroundings, period_asked
+from memory.context import TIME_WORDS, Surroundings, named, period_asked
 from memory.embeddings import SemanticRanking
 from memory.search import FullText, Hit, query_terms
 from memory.store import AFTER_ALL, ConversationState, Store
@@ -17,6 +18,10 @@ _CANDIDATES = 12
 # A time-relative question looks around this many best matches, taking this many from each.
 _ANCHORS = 2
 _PER_ANCHOR = 4
+# When the question names whose doings it asks about: that person's turns in the period.
+_PER_SPEAKER = 10
+# "The day after the concert" is not the concert's evening (that exchange comes as adjacent turns).
+_LATER = timedelta(hours=3)
 # Reciprocal rank fusion constant (Cormack et al.): damps the weight of the very first ranks.
 _RRF_K = 60
 
@@ -75,7 +80,7 @@ class Recall:
         own = await self.search.messages(
             [conversation.id], terms, _CANDIDATES, conversation.reset_after, start
         )
-        rankings = [own, await self._period(conversation, text, terms, own, start)]
+        rankings = [own, await self._period(conversation, text, terms, start)]
         others = await self.store.workspace_conversations(conversation.id) if self.workspace else []
         if others:
             rankings.append(await self.search.messages(others, terms, _CANDIDATES))
@@ -108,31 +113,46 @@ class Recall:
         conversation: ConversationState,
         text: str,
         terms: list[str],
-        own: list[Hit],
         start: int,
     ) -> list[Hit]:
-        """For a question about a time relative to an event ("the week after the trip"): the
-        best matches in the period after (or before) each of the two best-matching messages."""
+        """For a question about a time relative to an event ("the week after the trip"): what
+        was said in the period after (or before) the best-matching messages. When the question
+        names a speaker, their first turns there, and their own events are the anchors."""
         asked = period_asked(text, terms)
-        if asked is None or not own:
+        if asked is None:
             return []
         direction, span = asked
+        # The event is what the question names besides its time words ("the trip", not "after").
+        events = await self.search.messages(
+            [conversation.id],
+            [term for term in terms if term not in TIME_WORDS],
+            _CANDIDATES,
+            conversation.reset_after,
+            start,
+        )
+        speakers = named(events, text, terms)
+        anchors = sorted(events, key=lambda hit: hit.author_name not in speakers)
+        anchors = anchors[: 1 if speakers else _ANCHORS]
         found: list[Hit] = []
-        for anchor in own[:_ANCHORS]:
+        for anchor in anchors:
             when = anchor.created_at
-            begin, end = (when, when + span) if direction == "after" else (when - span, when)
+            begin, end = (
+                (when + _LATER, when + span)
+                if direction == "after"
+                else (when - span, when - _LATER)
+            )
             ids = await self.surroundings.period(conversation.id, begin, end)
             if ids is None:
                 continue
-            low, high = ids
-            found += await self.search.messages(
-                [conversation.id],
-                terms,
-                _PER_ANCHOR,
-                max(low, conversation.reset_after),
-                min(high, start),
+            low, high = max(ids[0], conversation.reset_after), min(ids[1], start)
+            found += (
+                await self.surroundings.spoken_by(
+                    conversation.id, speakers, low, high, direction == "after", _PER_SPEAKER
+                )
+                if speakers
+                else await self.search.messages([conversation.id], terms, _PER_ANCHOR, low, high)
             )
-        return [hit for hit in found if hit.id not in {a.id for a in own[:_ANCHORS]}]
+        return [hit for hit in found if hit.id not in {a.id for a in anchors}]
 
 
 def _order(hit: Hit) -> int:
