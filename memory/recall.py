@@ -35,15 +35,18 @@ class Recalled:
     score: float  # fused: higher is more relevant; several rankings agreeing add up
 
 
-def fuse(rankings: Sequence[Sequence[Hit]]) -> list[tuple[Hit, float]]:
-    """Merge ranked lists by reciprocal rank fusion (best first, with scores); a hit in
-    several lists adds up."""
+def fuse(
+    rankings: Sequence[Sequence[Hit]], weights: Sequence[float] = ()
+) -> list[tuple[Hit, float]]:
+    """Merge ranked lists by (weighted) reciprocal rank fusion, best first, with scores; a hit
+    in several lists adds up. Lists without a weight weigh 1."""
     scores: dict[tuple[bool, int], float] = {}
     hits: dict[tuple[bool, int], Hit] = {}
-    for ranking in rankings:
+    for index, ranking in enumerate(rankings):
+        weight = weights[index] if index < len(weights) else 1.0
         for rank, hit in enumerate(ranking):
             key = (hit.filename is not None, hit.id)
-            scores[key] = scores.get(key, 0.0) + 1.0 / (_RRF_K + rank)
+            scores[key] = scores.get(key, 0.0) + weight / (_RRF_K + rank)
             hits[key] = hit
     return [(hits[key], scores[key]) for key in sorted(scores, key=lambda k: -scores[k])]
 
@@ -80,7 +83,8 @@ class Recall:
         own = await self.search.messages(
             [conversation.id], terms, _CANDIDATES, conversation.reset_after, start
         )
-        rankings = [own, await self._period(conversation, text, terms, start)]
+        period = await self._period(conversation, text, terms, start)
+        rankings = [own, period]
         others = await self.store.workspace_conversations(conversation.id) if self.workspace else []
         if others:
             rankings.append(await self.search.messages(others, terms, _CANDIDATES))
@@ -96,7 +100,9 @@ class Recall:
                     _CANDIDATES,
                 )
             )
-        fused = fuse(rankings)[:_CANDIDATES]
+        # What was said in the period a question asks about is matched on its event and its time
+        # at once: it weighs double, and all of it stays a candidate.
+        fused = fuse(rankings, (1.0, 2.0))[: _CANDIDATES + len(period)]
         adjacent = await self.surroundings.adjacent(
             conversation.id,
             [hit for hit, _score in fused if hit.conversation_id == conversation.id],
