@@ -25,7 +25,8 @@ _QUESTION_MARKS = ("?", "？")  # noqa: RUF001 (the full-width mark of Chinese a
 
 Direction = Literal["after", "before"]
 _AFTER = frozenset(
-    {"after", "afterwards", "following", "later", "since", "next", "후", "뒤", "다음", "이후"}
+    {"after", "afterwards", "following", "later", "since", "next"}
+    | {"후", "뒤", "다음", "이후", "끝나다", "지나다"}  # 끝나고 며칠: the days after it ended
 )
 _BEFORE = frozenset({"before", "earlier", "previous", "prior", "until", "전", "이전", "직전"})
 _SPANS = (
