@@ -267,17 +267,25 @@ def _embed_newest(path: Path, conversation_id: int, count: int) -> None:
     connection.close()
 
 
-async def latency(
-    seed: int, directory: Path, embeddings: str | None, count: int = 1_000_000
-) -> list[float]:
-    path = directory / "million.db"
+async def latency(seed: int, embeddings: str | None, count: int = 1_000_000) -> list[float]:
+    # Built once per seed and size, then reused (the markers say which steps completed).
+    directory = Path(tempfile.gettempdir()) / "parley-bench"
+    directory.mkdir(exist_ok=True)
+    path = directory / f"million-{seed}-{count}.db"
+    filled, embedded = path.with_suffix(".filled"), path.with_suffix(".embedded")
+    if not filled.exists():
+        path.unlink(missing_ok=True)
+        embedded.unlink(missing_ok=True)
     async with open_parley(settings(path, True)) as parley:
         conversation = await parley.store.conversation(KEY)
     began = time.perf_counter()
-    await asyncio.to_thread(_bulk_fill, path, conversation.id, count, seed)
-    if embeddings:
+    if not filled.exists():
+        await asyncio.to_thread(_bulk_fill, path, conversation.id, count, seed)
+        filled.touch()
+        print(f"generated {count:,} messages in {time.perf_counter() - began:.0f} s ({path})")
+    if embeddings and not embedded.exists():
         await asyncio.to_thread(_embed_newest, path, conversation.id, EMBEDDED)
-    print(f"generated {count:,} messages in {time.perf_counter() - began:.0f} s")
+        embedded.touch()
     rng = random.Random(seed + 1)
     async with open_parley(settings(path, True, embeddings)) as parley:
         sample = [m.content for m in await parley.store.window(conversation, count // 2, 4000, 4)]
@@ -317,7 +325,7 @@ async def main() -> None:
             endpoint = model.base_url if args.embeddings else None
             await evidence_recall(args.seed, args.sessions, Path(directory), endpoint)
             if args.million:
-                await latency(args.seed, Path(directory), endpoint)
+                await latency(args.seed, endpoint)
 
 
 if __name__ == "__main__":

@@ -47,6 +47,12 @@ def has_cjk(text: str) -> bool:
     return _CJK.search(text) is not None
 
 
+def lone_han_kana(term: str) -> bool:
+    """A single Chinese or Japanese character: indexed only inside bigrams, so it is searched as
+    their first character."""
+    return len(term) == 1 and _HAN_KANA.fullmatch(term) is not None
+
+
 def _analyzer() -> Kiwi:
     global _kiwi
     with _lock:

@@ -22,7 +22,7 @@ from typing import Literal
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from memory.analysis import cjk_words, has_cjk
+from memory.analysis import cjk_words, has_cjk, lone_han_kana
 from memory.tables import Document, Message, Passage
 
 _WORD = re.compile(r"[^\W_]+")
@@ -137,7 +137,7 @@ async def query_terms(text: str) -> list[str]:
 
 def _prefix(term: str) -> bool:
     # Other non-Latin scripts keep matching on a word's start, as before analysis existed.
-    return not term.isascii() and not has_cjk(term)
+    return (not term.isascii() and not has_cjk(term)) or lone_han_kana(term)
 
 
 def fts5_query(terms: Sequence[str], conversation_ids: Sequence[int]) -> str:

@@ -61,6 +61,7 @@ async def test_korean_questions_find_other_word_forms(database_url: str) -> None
             assert (await _found(engine, conversation_id, question))[0] == NOODLES, question
         assert (await _found(engine, conversation_id, "北京的会议是什么时候？"))[0] == MEETING  # noqa: RUF001
         assert (await _found(engine, conversation_id, "東京での打ち合わせは？"))[0] == TOKYO  # noqa: RUF001
+        assert (await _found(engine, conversation_id, "电"))[0] == MEETING  # one character
         # English is stemmed the same way on both databases.
         assert await _found(engine, conversation_id, "when is the launch?") == [
             "We are launching the beta soon."
