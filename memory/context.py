@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import func, select, union_all
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from memory.search import Hit, message_hits
@@ -78,28 +78,40 @@ class Surroundings:
         messages = [hit for hit in hits if hit.filename is None]
         if not messages:
             return {}
-        queries = []
-        for hit in messages:
-            mine = Message.conversation_id == conversation_id
-            queries.append(
-                select(Message.id)
-                .where(mine, Message.id < hit.id, Message.id > after_id)
-                .order_by(Message.id.desc())
-                .limit(1)
-                .subquery()
-                .select()
-            )
-            queries.append(
-                select(Message.id)
-                .where(mine, Message.id > hit.id, Message.id < before_id)
-                .order_by(Message.id)
-                .limit(1)
-                .subquery()
-                .select()
-            )
+        # One statement: each neighbour id is an indexed seek on (conversation_id, id).
+        previous = (
+            "(SELECT max(id) FROM messages WHERE conversation_id = :c AND id < :h{n} AND id > :a)"
+        )
+        following = (
+            "(SELECT min(id) FROM messages WHERE conversation_id = :c AND id > :h{n} AND id < :b)"
+        )
+        neighbours = ", ".join(
+            f"{previous.format(n=n)}, {following.format(n=n)}" for n in range(len(messages))
+        )
+        statement = text(
+            "SELECT id, author_name, content, created_at, conversation_id FROM messages "
+            f"WHERE id IN ({neighbours})"
+        ).columns(
+            Message.id,
+            Message.author_name,
+            Message.content,
+            Message.created_at,
+            Message.conversation_id,
+        )
+        values: dict[str, int] = {"c": conversation_id, "a": after_id, "b": before_id}
+        values.update({f"h{n}": hit.id for n, hit in enumerate(messages)})
         async with self._session() as session:
-            ids = sorted({int(row[0]) for row in await session.execute(union_all(*queries))})
-            found = {hit.id: hit for hit in await message_hits(session, ids)}
+            found = {
+                row.id: Hit(
+                    row.id,
+                    row.author_name,
+                    row.content,
+                    row.created_at,
+                    conversation_id=row.conversation_id,
+                )
+                for row in await session.execute(statement, values)
+            }
+        ids = sorted(found)
         result: dict[int, list[Hit]] = {}
         for hit in messages:
             before = max((i for i in ids if i < hit.id), default=None)
