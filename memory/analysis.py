@@ -54,6 +54,8 @@ def lone_han_kana(term: str) -> bool:
 
 
 def _analyzer() -> Kiwi:
+    # Built once under the lock; Kiwi's author confirms one built instance may then analyze
+    # from several threads at once (bab2min/Kiwi#145).
     global _kiwi
     with _lock:
         if _kiwi is None:
