@@ -10,23 +10,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from memory.keys import ConversationKey as ConversationKey  # adapters build keys from here
 from memory.kinds import ChannelKind
 
-__all__ = ["ChannelKind"]  # re-exported: adapters describe places with it
-
-
-@dataclass(frozen=True)
-class ConversationKey:
-    """Where a conversation lives. A thread is its own conversation; so is a DM."""
-
-    platform: str
-    workspace: str
-    channel: str
-    thread: str = ""
-
-    def __str__(self) -> str:
-        parts = (self.platform, self.workspace, self.channel, self.thread)
-        return "/".join(part for part in parts if part)
+__all__ = ["ChannelKind", "ConversationKey"]  # re-exported: adapters describe places with them
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
-from bot.messages import ConversationKey
 from memory.db import create_engine, migrate
+from memory.keys import ConversationKey
 from memory.kinds import ChannelKind
 from memory.store import NewMessage, Store
 from tests.helpers import old_conversation
