@@ -15,10 +15,13 @@ from collections import OrderedDict
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from bot.messages import Facts, Inbound
 from bot.texts import say
-from memory.store import Store
+
+if TYPE_CHECKING:  # plug-in modules import the rules: keep them light
+    from memory.store import Store
 
 # Refusal notices are remembered for this many people (in memory: after a restart a person may
 # be told once more), and memberships asked of the platform for this long.

@@ -64,3 +64,14 @@ async def test_workspace_recall_never_draws_from_dms_or_private_channels(
 
     assert "9876" not in prompt and "4321" not in prompt
     assert "Acme" in prompt  # a public channel is still recalled across the workspace
+
+
+async def test_a_redelivered_command_is_recognised_by_the_same_claim_as_messages(
+    fake_slack: FakeSlack, slack_settings: Callable[..., Any], fake_model: FakeModel
+) -> None:
+    async with running(fake_slack, slack_settings()) as bot:
+        command = fake_slack.slash_command("/memory", user=BOB)
+        first, again = await bot.post(command), await bot.post(command)
+        await bot.settle()
+    assert first.status == again.status == 200
+    assert len(fake_slack.webhook_posts_for(command["response_url"])) == 1
