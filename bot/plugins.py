@@ -37,7 +37,10 @@ ENTRY_POINT_GROUP = "parley.adapters"
 
 # How a CLI command runs its work: with the loaded settings, errors reported the CLI's way.
 Job = Callable[[Settings], Coroutine[Any, Any, None]]
-JobRunner = Callable[..., None]  # (job, quiet=False)
+
+
+class JobRunner(Protocol):
+    def __call__(self, job: Job, quiet: bool = False) -> None: ...
 
 
 class Adapter(Protocol):

@@ -71,9 +71,9 @@ class _Bounded:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.items: OrderedDict[Hashable, float] = OrderedDict()
+        self.items: OrderedDict[Hashable, object] = OrderedDict()
 
-    def put(self, key: Hashable, value: float = 0.0) -> None:
+    def put(self, key: Hashable, value: object = None) -> None:
         self.items[key] = value
         self.items.move_to_end(key)
         while len(self.items) > self.size:
@@ -85,7 +85,8 @@ class Policy:
         self.store = store
         self.rules = dict(rules)
         self._told = _Bounded(_NOTICES_KEPT)
-        self._members = _Bounded(_MEMBERSHIPS_KEPT)  # (platform, user, workspace) → expiry
+        # (platform, user, workspace) → (until when it holds, member or not)
+        self._members = _Bounded(_MEMBERSHIPS_KEPT)
         self._threads = _Bounded(_THREADS_KEPT)
 
     def rules_for(self, platform: str) -> PlatformRules:
@@ -189,10 +190,13 @@ class Policy:
         now = time.monotonic()
         for workspace in sorted(workspaces):
             key = (message.key.platform, message.author.id, workspace)
-            if self._members.items.get(key, 0.0) > now:
-                return True
-            if await ask(workspace):
-                self._members.put(key, now + _MEMBERSHIP_SECONDS)
+            known = self._members.items.get(key)
+            if isinstance(known, tuple) and known[0] > now:
+                member = bool(known[1])
+            else:  # asked again after a while: people join and leave
+                member = await ask(workspace)
+                self._members.put(key, (now + _MEMBERSHIP_SECONDS, member))
+            if member:
                 return True
         return False
 

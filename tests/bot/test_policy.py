@@ -66,8 +66,16 @@ async def test_dm_refusals_are_told_once_per_person_and_memberships_are_asked(
     for message_id in ("6", "7"):
         member = said(DM, fay, message_id, kind=ChannelKind.DM, member_of=member_of)
         assert (await parley.admit(member)).verdict is Verdict.ANSWER
-    assert asked == ["team"]  # remembered for a while
+    hal = Author("hal", "Hal")
+
+    async def not_member(workspace: str) -> bool:
+        asked.append(f"hal in {workspace}")
+        return False
+
+    for message_id in ("8", "9"):
+        await parley.admit(said(DM, hal, message_id, kind=ChannelKind.DM, member_of=not_member))
+    assert asked == ["team", "hal in team"]  # both answers remembered for a while
 
     parley.policy.rules["chat"] = PlatformRules(dms=False)
-    off = await parley.admit(said(DM, Author("gus", "Gus"), "8", kind=ChannelKind.DM))
+    off = await parley.admit(said(DM, Author("gus", "Gus"), "10", kind=ChannelKind.DM))
     assert off.verdict is Verdict.REFUSE and "direct messages" in off.notice
