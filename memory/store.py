@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from memory.analysis import terms_off_loop
 from memory.keys import ConversationKey
 from memory.kinds import SHARED_KINDS, ChannelKind
 from memory.tables import Conversation, Message, ProcessedEvent
@@ -142,6 +143,7 @@ class Store:
 
     async def add(self, conversation_id: int, message: NewMessage) -> int:
         """Append a message (re-deliveries are turned away before, by `claim_event`)."""
+        [terms] = await terms_off_loop([message.content])
         async with self._session() as session:
             row = Message(
                 conversation_id=conversation_id,
@@ -151,6 +153,7 @@ class Store:
                 content=message.content,
                 tokens=message.tokens,
                 platform_message_id=message.platform_message_id,
+                terms=terms,
             )
             session.add(row)
             await session.commit()

@@ -6,7 +6,7 @@ Existing conversations get kind "" (unknown, treated as private) until their nex
 except DMs, which their keys already tell apart.
 
 Revision ID: 0006_channel_kind
-Revises: 0005
+Revises: 0008_recall_index
 Create Date: 2026-11-30
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_channel_kind"
-down_revision = "0005"
+down_revision = "0008_recall_index"
 branch_labels = None
 depends_on = None
 
