@@ -119,7 +119,8 @@ async def _listen(ctx: CommandContext, args: str) -> str:
 
 
 async def _tools(ctx: CommandContext, _args: str) -> str:
-    parley, admin = ctx.parley, ctx.message.author.is_admin
+    parley = ctx.parley
+    admin = parley.policy.admin_tools(ctx.message)
     tools = available(parley.tools, parley.tool_sources, admin)
     lines = [
         say(

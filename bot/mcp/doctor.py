@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.doctor import CHECKS, Check, Probe
+from bot.checks import Check, Probe
 from bot.logs import Redactor
 from bot.mcp.config import McpConfigError, load_mcp_config
 from bot.mcp.server import McpServer, ServerUnavailable
@@ -38,9 +38,3 @@ async def check_mcp_servers(probe: Probe) -> list[Check]:
     timeout = probe.settings.tool_timeout
     servers = [McpServer(name, server, timeout, redact) for name, server in config.servers.items()]
     return list(await asyncio.gather(*(_check(server) for server in servers)))
-
-
-def register() -> None:
-    """Add the MCP check to the ones `parley doctor` runs (the doctor's hook)."""
-    if check_mcp_servers not in CHECKS:
-        CHECKS.append(check_mcp_servers)

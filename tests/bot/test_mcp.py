@@ -21,13 +21,13 @@ from bot.logs import Redactor
 from bot.mcp.config import StdioServer
 from bot.mcp.server import McpServer, ServerUnavailable
 from bot.mcp.toolbox import McpToolbox
-from bot.messages import Outcome
+from bot.messages import Author, ChannelKind, ConversationKey, Facts, Inbound, Outcome
 from bot.runtime import open_parley
 from bot.texts import say, use_locale
 from tests.conftest import SettingsFactory
 from tests.fakes.mcp_server import HttpMcp, serve_http, stdio_command
 from tests.fakes.model_server import FakeModel, Reply, prompt_tokens, tool_call
-from tests.helpers import ALICE, BOB, KEY, ask, until
+from tests.helpers import ALICE, BOB, KEY, ask, collect, until
 
 TIME_SERVER = shutil.which("mcp-server-time", path=str(Path(sys.executable).parent))
 
@@ -268,6 +268,16 @@ async def test_allow_list_admin_only_and_round_cap(
         assert tool_messages(bob_asked[1]) == [
             "Not run: there is no tool named 'ops__pid'. Answer with what you have."
         ]
+
+        # Owning a DM makes one its admin, not an admin of admin-only tools.
+        dm = Inbound(
+            ConversationKey("test", "dm", "d1"),
+            Author("u-dan", "Dan", is_admin=True),
+            "hi",
+            facts=Facts(kind=ChannelKind.DM),
+        )
+        await collect(parley, dm)
+        assert offered(fake_model.requests[-1]) == ["fake__echo", "fake__add"]
 
         listed = (await ask(parley, "/tools", author=BOB)).text
         assert "`fake__echo`" in listed and "ops__" not in listed
