@@ -1,0 +1,106 @@
+"""Load in a child process: throughput across many concurrent conversations, and the resident
+memory after many conversations. Run by bench/__main__.py; prints one JSON object.
+
+    python -m bench.load throughput DATABASE_URL MODEL_URL FIRST COUNT ROUNDS
+    python -m bench.load footprint DATABASE_URL MODEL_URL COUNT
+
+Throughput: COUNT conversations (numbered from FIRST) each get a first message (not timed:
+it creates the conversation), then ROUNDS more, all conversations at once, one message at a
+time each (the core keeps a conversation's messages in order). The worst event-loop stall is
+the largest lateness of a 1 ms timer running alongside.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import sys
+import time
+from pathlib import Path
+
+from bench.overhead import answer, bench_settings
+from bot.messages import ConversationKey
+from bot.runtime import open_parley
+
+_WINDOW = 4096
+_TICK = 0.001
+
+
+def _key(n: int) -> ConversationKey:
+    return ConversationKey("bench", "load", f"c{n}")
+
+
+class StallWatch:
+    """The worst lateness of a timer that should fire every millisecond."""
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(_TICK)
+            self.worst = max(self.worst, time.perf_counter() - before - _TICK)
+
+    def stop(self) -> float:
+        self._task.cancel()
+        return self.worst * 1000
+
+
+async def throughput(database: str, model: str, first: int, count: int, rounds: int) -> None:
+    async with open_parley(bench_settings(model, database, _WINDOW)) as parley:
+        failed = 0
+
+        async def talk(n: int, texts: list[str]) -> None:
+            nonlocal failed
+            for i, text in enumerate(texts):
+                final = await answer(parley, _key(n), text, f"{n}-{i}-{time.time_ns()}")
+                failed += final.failed
+
+        conversations = range(first, first + count)
+        await asyncio.gather(*(talk(n, [f"Hello, I am number {n}."]) for n in conversations))
+        texts = [f"Round {r}: what about the w{r}b plan and the budget?" for r in range(rounds)]
+        watch = StallWatch()
+        started = time.perf_counter()
+        await asyncio.gather(*(talk(n, texts) for n in conversations))
+        elapsed = time.perf_counter() - started
+        stall = watch.stop()
+        await parley.drain()
+    result = {"messages": count * rounds, "seconds": elapsed, "failed": failed, "stall_ms": stall}
+    print(json.dumps(result))
+
+
+def _resident_mb() -> tuple[float, float]:
+    fields = dict(
+        line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines()
+    )
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+async def footprint(database: str, model: str, count: int) -> None:
+    async with open_parley(bench_settings(model, database, _WINDOW)) as parley:
+        at_once = asyncio.Semaphore(100)
+        failed = 0
+
+        async def talk(n: int) -> None:
+            nonlocal failed
+            async with at_once:
+                final = await answer(parley, _key(n), f"Hi, this is person {n}.", f"f{n}")
+                failed += final.failed
+
+        await asyncio.gather(*(talk(n) for n in range(count)))
+        await parley.drain()
+        gc.collect()
+        rss, peak = _resident_mb()
+    print(json.dumps({"rss_mb": rss, "peak_mb": peak, "failed": failed}))
+
+
+if __name__ == "__main__":
+    kind, database, model, *numbers = sys.argv[1:]
+    values = [int(n) for n in numbers]
+    if kind == "throughput":
+        asyncio.run(throughput(database, model, *values))
+    else:
+        asyncio.run(footprint(database, model, *values))
