@@ -62,7 +62,9 @@ def history(size: int, seed: int = 7) -> Iterator[list[tuple[object, ...]]]:
         for n in range(first, min(first + _BATCH, size)):
             role = "assistant" if n % 4 == 3 else "user"
             name = "Parley" if role == "assistant" else rng.choice(PEOPLE)
-            batch.append((role, name.lower(), name, _sentence(rng), start + timedelta(seconds=30 * n)))
+            batch.append(
+                (role, name.lower(), name, _sentence(rng), start + timedelta(seconds=30 * n))
+            )
         texts = [render(role, name, content) for role, _i, name, content, _t in batch]
         counts = encoding.encode_ordinary_batch(texts, num_threads=2)
         yield [(*row[:4], len(tokens), row[4]) for row, tokens in zip(batch, counts, strict=True)]
@@ -123,11 +125,11 @@ async def reset(url: str, size: int) -> None:
     try:
         async with engine.begin() as connection:
             await connection.exec_driver_sql(
-                "DELETE FROM messages WHERE conversation_id = 1 AND id > %d" % size
+                f"DELETE FROM messages WHERE conversation_id = 1 AND id > {int(size)}"
             )
             await connection.exec_driver_sql(
-                "UPDATE summaries SET covers_until = %d WHERE conversation_id = 1"
-                % max(size - 150, 1)
+                f"UPDATE summaries SET covers_until = {max(size - 150, 1)} "
+                "WHERE conversation_id = 1"
             )
             await connection.exec_driver_sql("DELETE FROM conversations WHERE id > 1")
     finally:

@@ -6,8 +6,7 @@ memory after many conversations. Run by bench/__main__.py; prints one JSON objec
 
 Throughput: COUNT conversations (numbered from FIRST) each get a first message (not timed:
 it creates the conversation), then ROUNDS more, all conversations at once, one message at a
-time each (the core keeps a conversation's messages in order). The worst event-loop stall is
-the largest lateness of a 1 ms timer running alongside.
+time each (the core keeps a conversation's messages in order). Stalls: see StallWatch.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from bench.overhead import answer, bench_settings
 from bot.messages import ConversationKey
@@ -31,22 +31,60 @@ def _key(n: int) -> ConversationKey:
     return ConversationKey("bench", "load", f"c{n}")
 
 
+def _where(handle: asyncio.events.Handle) -> str:
+    """Where a task step ended: the innermost frames of the task's await chain."""
+    owner = getattr(handle._callback, "__self__", None)  # type: ignore[attr-defined]
+    if not isinstance(owner, asyncio.Task):
+        return repr(handle)[:200]
+    frames = []
+    awaited: Any = owner.get_coro()
+    while awaited is not None:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "ag_frame", None)
+        if frame is not None:
+            frames.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "ag_await", None)
+    return " > ".join(frames[-4:])
+
+
 class StallWatch:
-    """The worst lateness of a timer that should fire every millisecond."""
+    """The longest single step the event loop ran (one callback or one task step: while it
+    runs nothing else can), in wall-clock and in CPU time, and the worst lateness of a 1 ms
+    timer (which also counts waiting behind every other ready step: queueing under load)."""
 
     def __init__(self) -> None:
-        self.worst = 0.0
-        self._task = asyncio.create_task(self._run())
+        self.longest = 0.0  # wall clock: includes time the OS gave to other processes
+        self.longest_cpu = 0.0  # CPU time of the loop's thread: what the step itself cost
+        self.what = ""
+        self.lateness = 0.0
+        self._run = asyncio.events.Handle._run
+        watch = self
 
-    async def _run(self) -> None:
+        def timed(handle: asyncio.events.Handle) -> None:
+            wall, cpu = time.perf_counter(), time.thread_time()
+            watch._run(handle)
+            cpu = time.thread_time() - cpu
+            watch.longest = max(watch.longest, time.perf_counter() - wall)
+            if cpu > watch.longest_cpu:
+                watch.longest_cpu, watch.what = cpu, _where(handle)
+
+        asyncio.events.Handle._run = timed  # type: ignore[method-assign,assignment]
+        self._task = asyncio.create_task(self._tick())
+
+    async def _tick(self) -> None:
         while True:
             before = time.perf_counter()
             await asyncio.sleep(_TICK)
-            self.worst = max(self.worst, time.perf_counter() - before - _TICK)
+            self.lateness = max(self.lateness, time.perf_counter() - before - _TICK)
 
-    def stop(self) -> float:
+    def stop(self) -> dict[str, float | str]:
         self._task.cancel()
-        return self.worst * 1000
+        asyncio.events.Handle._run = self._run  # type: ignore[method-assign]
+        return {
+            "step_ms": self.longest * 1000,
+            "step_cpu_ms": self.longest_cpu * 1000,
+            "step": self.what,
+            "lateness_ms": self.lateness * 1000,
+        }
 
 
 async def throughput(database: str, model: str, first: int, count: int, rounds: int) -> None:
@@ -66,16 +104,14 @@ async def throughput(database: str, model: str, first: int, count: int, rounds: 
         started = time.perf_counter()
         await asyncio.gather(*(talk(n, texts) for n in conversations))
         elapsed = time.perf_counter() - started
-        stall = watch.stop()
+        stalls = watch.stop()
         await parley.drain()
-    result = {"messages": count * rounds, "seconds": elapsed, "failed": failed, "stall_ms": stall}
+    result = {"messages": count * rounds, "seconds": elapsed, "failed": failed, **stalls}
     print(json.dumps(result))
 
 
 def _resident_mb() -> tuple[float, float]:
-    fields = dict(
-        line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines()
-    )
+    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 

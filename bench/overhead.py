@@ -113,4 +113,3 @@ async def measure(
         work.counts["checkouts"] / messages,
         failures + (messages - len(times)),
     )
-

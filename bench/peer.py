@@ -31,7 +31,9 @@ async def assemble(parley: Parley, text: str) -> int:
     sections: list[Section] = []
     for provider in parley.providers:
         sections += await provider.sections(conversation, message, budget)
-    prompt = await parley.prompts.build(conversation, (system, system_tokens), newest, tuple(sections))
+    prompt = await parley.prompts.build(
+        conversation, (system, system_tokens), newest, tuple(sections)
+    )
     return prompt.tokens
 
 
@@ -79,4 +81,6 @@ def langchain_ms(parley: Parley, rows: Sequence[tuple[str, str, str]], repeats: 
 
 async def history_rows(parley: Parley) -> list[tuple[str, str, str]]:
     conversation = await parley.store.conversation(KEY)
-    return [(m.role, m.author_name, m.content) for m in await parley.store.messages(conversation.id)]
+    return [
+        (m.role, m.author_name, m.content) for m in await parley.store.messages(conversation.id)
+    ]

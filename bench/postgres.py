@@ -8,13 +8,12 @@ what a run added.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from datetime import UTC, datetime
 
 import asyncpg
 
-from bench.fixtures import SCHEMA, SUMMARY, KEY, history
+from bench.fixtures import KEY, SCHEMA, SUMMARY, history
 from memory.db import create_engine, migrate
 
 ADMIN_URL = os.environ.get(
