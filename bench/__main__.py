@@ -84,6 +84,7 @@ def _workers(model: str, database: str, processes: int, count: int, rounds: int)
     messages = sum(r["messages"] for r in results)
     return {
         "rate": messages / max(r["seconds"] for r in results),
+        "cpu_ms": sum(r["cpu_seconds"] for r in results) * 1000 / messages,
         "failed": sum(r["failed"] for r in results),
         "step": max(r["step_ms"] for r in results),
         "step_cpu": max(r["step_cpu_ms"] for r in results),
@@ -100,6 +101,12 @@ async def throughput(model: str, full: bool) -> None:
             _workers, model, f"sqlite+aiosqlite:///{tmp}/load.db", 1, 1000, rounds
         )
     show("throughput SQLite, 1 process", f"{result['rate']:.0f} msg/s", ">=500", what)
+    show(
+        "  CPU per message in that run",
+        f"{result['cpu_ms']:.1f} ms",
+        "<=2 for 500/s",
+        "the bot process's CPU time (all threads) / messages: load on other processes aside",
+    )
     show("  failed replies", f"{result['failed']:.0f}", "0", "storage or model errors")
     show(
         "worst event-loop stall (one step)",

@@ -101,12 +101,18 @@ async def throughput(database: str, model: str, first: int, count: int, rounds: 
         await asyncio.gather(*(talk(n, [f"Hello, I am number {n}."]) for n in conversations))
         texts = [f"Round {r}: what about the w{r}b plan and the budget?" for r in range(rounds)]
         watch = StallWatch()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(talk(n, texts) for n in conversations))
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         stalls = watch.stop()
         await parley.drain()
-    result = {"messages": count * rounds, "seconds": elapsed, "failed": failed, **stalls}
+    result = {
+        "messages": count * rounds,
+        "seconds": elapsed,
+        "cpu_seconds": cpu,
+        "failed": failed,
+        **stalls,
+    }
     print(json.dumps(result))
 
 
