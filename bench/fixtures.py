@@ -28,6 +28,7 @@ KEY = ConversationKey("bench", "w", "c")
 MODEL = "gpt-4o-mini"
 PEOPLE = ("Alice", "Bongani", "Chae-won")
 _BATCH = 50_000
+_VERSION = 2  # of the fixtures' contents: a new one rebuilds the cache
 SUMMARY = "Alice and Bongani planned the spring release; Chae-won tracked costs. " * 12
 _MIGRATIONS = Path(__file__).parent.parent / "memory" / "migrations" / "versions"
 SCHEMA = max(path.name[:4] for path in _MIGRATIONS.glob("0*.py"))  # rebuild on a new migration
@@ -52,7 +53,10 @@ def questions(count: int, seed: int = 11) -> list[str]:
     ]
 
 
-def history(size: int, seed: int = 7) -> Iterator[list[tuple[object, ...]]]:
+Row = tuple[str, str, str, str, int, datetime]
+
+
+def history(size: int, seed: int = 7) -> Iterator[list[Row]]:
     """Rows (role, author_id, author_name, content, tokens, created_at) in batches."""
     rng = random.Random(seed)
     encoding = encoding_for(MODEL)
@@ -66,13 +70,13 @@ def history(size: int, seed: int = 7) -> Iterator[list[tuple[object, ...]]]:
                 (role, name.lower(), name, _sentence(rng), start + timedelta(seconds=30 * n))
             )
         texts = [render(role, name, content) for role, _i, name, content, _t in batch]
-        counts = encoding.encode_ordinary_batch(texts, num_threads=2)
-        yield [(*row[:4], len(tokens), row[4]) for row, tokens in zip(batch, counts, strict=True)]
+        counts = [len(encoding.encode_ordinary(text)) for text in texts]
+        yield [(*row[:4], tokens, row[4]) for row, tokens in zip(batch, counts, strict=True)]
 
 
 def sqlite_fixture(size: int) -> str:
     """The URL of a cached SQLite file holding the fixture of `size` messages."""
-    path = CACHE / f"history-{size}-{SCHEMA}.db"
+    path = CACHE / f"history-{size}-{SCHEMA}-{_VERSION}.db"
     if not path.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
         building = path.with_suffix(".building")
@@ -99,9 +103,17 @@ def _build_sqlite(path: Path, size: int) -> None:
         db.execute(
             "INSERT INTO conversations (platform, workspace, channel, thread, reset_after, "
             "listening, created_at) VALUES (?, ?, ?, ?, 0, 0, ?)",
-            (KEY.platform, KEY.workspace, KEY.channel, KEY.thread, datetime.now(UTC)),
+            (
+                KEY.platform,
+                KEY.workspace,
+                KEY.channel,
+                KEY.thread,
+                datetime.now(UTC).replace(tzinfo=None),
+            ),
         )
         for rows in history(size):
+            # Stored as the app's SQLite rows are: naive UTC.
+            rows = [(*row[:5], row[5].replace(tzinfo=None)) for row in rows]
             db.executemany(
                 "INSERT INTO messages (conversation_id, role, author_id, author_name, content, "
                 "tokens, created_at) VALUES (1, ?, ?, ?, ?, ?, ?)",
@@ -112,7 +124,7 @@ def _build_sqlite(path: Path, size: int) -> None:
         db.execute(
             "INSERT INTO summaries (conversation_id, content, covers_until, updated_at) "
             "VALUES (1, ?, ?, ?)",
-            (SUMMARY, max(size - 150, 1), datetime.now(UTC)),
+            (SUMMARY, max(size - 150, 1), datetime.now(UTC).replace(tzinfo=None)),
         )
         db.commit()
     finally:
