@@ -35,7 +35,10 @@ def show(figure: str, value: str, target: str, what: str) -> None:
 
 async def overhead(model: str, full: bool, count: int) -> None:
     sizes = [1_000, 100_000, 1_000_000] if full else [1_000, 100_000]
-    what = f"reply() called -> request at the fake model; recall+summary on; {count} messages"
+    what = (
+        f"reply() called -> request at the fake model; recall+summary on; {count} messages; "
+        "CPU: median CPU ms of the bot process per whole reply"
+    )
     pg = await postgres.available()
     for size in sizes:
         for name, url in [("SQLite", await asyncio.to_thread(sqlite_fixture, size))] + (
@@ -46,7 +49,7 @@ async def overhead(model: str, full: bool, count: int) -> None:
             target = "p50<=2 p99<=10" if name == "SQLite" else "p50<=5"
             show(
                 f"overhead {name}, {size:,} msgs, 4,096 window",
-                f"p50 {result.p50_ms:.2f} p99 {result.p99_ms:.2f} ms",
+                f"p50 {result.p50_ms:.1f} p99 {result.p99_ms:.0f} ms, CPU {result.cpu_ms:.1f}",
                 target,
                 what,
             )

@@ -72,6 +72,7 @@ class Overhead:
     statements: float  # per message
     checkouts: float
     failures: int
+    cpu_ms: float  # median CPU time of the bench process per whole reply (all threads)
 
 
 async def answer(parley: Parley, key: ConversationKey, text: str, message_id: str) -> Final:
@@ -96,11 +97,14 @@ async def measure(
         work.task = asyncio.current_task()
         started: dict[int, float] = {}
         failures = 0
+        cpu: list[float] = []
         for n, text in enumerate(questions(warmup + messages)):
             if n == warmup:
                 work.counts.clear()
-            started[n] = time.monotonic()
+            started[n], cpu_before = time.monotonic(), time.process_time()
             final = await answer(parley, KEY, text, f"bench-{time.time_ns()}-{n}")
+            if n >= warmup:
+                cpu.append(time.process_time() - cpu_before)
             failures += final.failed
             await parley.drain()  # the summary is written between messages, as in a chat
         arrived = await asyncio.to_thread(arrivals, base_url)
@@ -112,4 +116,5 @@ async def measure(
         work.counts["statements"] / messages,
         work.counts["checkouts"] / messages,
         failures + (messages - len(times)),
+        statistics.median(cpu) * 1000,
     )
