@@ -19,6 +19,7 @@ from typing import Any, Literal, TextIO
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from memory.analysis import terms_off_loop
 from memory.keys import ConversationKey
 from memory.problems import Problem
 from memory.store import conversation_at
@@ -196,8 +197,13 @@ async def _store_rows(
         if row.key not in ids:
             ids[row.key] = await _conversation_id(session, row.key)
     if rows:
+        terms = await terms_off_loop([str(row.values["content"]) for row in rows])
         await session.execute(
-            insert(Message), [{**row.values, "conversation_id": ids[row.key]} for row in rows]
+            insert(Message),
+            [
+                {**row.values, "conversation_id": ids[row.key], "terms": words}
+                for row, words in zip(rows, terms, strict=True)
+            ],
         )
 
 
