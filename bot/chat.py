@@ -7,7 +7,7 @@ they happen before any text streams, so a retry never repeats words the person a
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -19,9 +19,12 @@ from openai.types.chat import (
     ChatCompletionToolChoiceOptionParam,
     ChatCompletionToolUnionParam,
 )
+from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
 
 from bot.messages import Outcome
 from bot.model_limits import is_reasoning_model
+from bot.overflow import Overflow, recognise
+from bot.reasoning import ThinkingFilter
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,20 +59,23 @@ class ChatError(Exception):
 
 
 class ContextTooLong(ChatError):
-    """The endpoint says the prompt exceeds its window: re-trim smaller and retry once."""
+    """The endpoint says the prompt exceeds its window: re-trim smaller and retry.
 
-    def __init__(self, detail: str) -> None:
+    `overflow` holds what the server said about it (its count of the prompt, its window);
+    `empty` marks a probable overflow: a stream that ended without a word (llama-cpp-python
+    answers a streamed prompt longer than its window with an empty 200)."""
+
+    def __init__(self, detail: str, overflow: Overflow | None = None, empty: bool = False) -> None:
         super().__init__(Outcome.BAD_REQUEST, detail)
+        self.overflow = overflow or Overflow()
+        self.empty = empty
 
 
-def _is_context_error(exc: openai.APIStatusError) -> bool:
-    text = f"{exc.code or ''} {exc.message}".lower()
-    return (
-        "context_length_exceeded" in text
-        or "context length" in text
-        or "maximum context" in text
-        or "too many tokens" in text
-    )
+class EmptyStream(ChatError):
+    """The stream ended without a single chunk: no answer, no finish, no error."""
+
+    def __init__(self) -> None:
+        super().__init__(Outcome.SERVER_ERROR, "the endpoint sent an empty stream")
 
 
 def classify(exc: openai.APIError) -> ChatError:
@@ -79,6 +85,10 @@ def classify(exc: openai.APIError) -> ChatError:
         return ChatError(Outcome.TIMEOUT, detail)
     if isinstance(exc, openai.APIConnectionError):
         return ChatError(Outcome.UNREACHABLE, detail)
+    if isinstance(exc, openai.APIStatusError):
+        overflow = recognise(exc.status_code, exc.code, detail)
+        if overflow is not None:
+            return ContextTooLong(detail, overflow)
     if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
         return ChatError(Outcome.AUTH, detail)
     if isinstance(exc, openai.NotFoundError):
@@ -87,8 +97,6 @@ def classify(exc: openai.APIError) -> ChatError:
         quota = exc.code == "insufficient_quota"
         return ChatError(Outcome.QUOTA if quota else Outcome.RATE_LIMITED, detail)
     if isinstance(exc, openai.APIStatusError):
-        if exc.status_code == 400 and _is_context_error(exc):
-            return ContextTooLong(detail)
         if exc.status_code >= 500:
             return ChatError(Outcome.SERVER_ERROR, detail)
         return ChatError(Outcome.BAD_REQUEST, detail)
@@ -96,10 +104,72 @@ def classify(exc: openai.APIError) -> ChatError:
     return ChatError(Outcome.SERVER_ERROR, detail)
 
 
+@dataclass(frozen=True)
+class Usage:
+    """What the server says one call cost, in its own tokens."""
+
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class ReplyStream:
+    """One streamed reply. Iterate it for the answer's text (reasoning left out); once it is
+    done, `usage`, `finish_reason`, `cut` and `tool_calls` tell how it ended."""
+
+    def __init__(self, chunks: AsyncIterator[ChatCompletionChunk]) -> None:
+        self._chunks = chunks
+        self.usage: Usage | None = None  # None: the server did not report it
+        self.finish_reason: str | None = None
+        self.tool_calls: list[ToolCall] = []
+        self.thinking = ThinkingFilter()
+        self._parts: dict[int, dict[str, str]] = {}
+
+    @property
+    def cut(self) -> bool:
+        """The reply stopped before its end: its token limit, or a stream without a finish."""
+        return self.finish_reason in (None, "length")
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        seen = False
+        async for chunk in self._chunks:
+            seen = True
+            if chunk.usage is not None:
+                self.usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+            if not chunk.choices:
+                continue
+            choice = chunk.choices[0]
+            self.finish_reason = choice.finish_reason or self.finish_reason
+            # `reasoning_content` (and `reasoning`) are extra fields: never read as the answer.
+            text = self.thinking.feed(choice.delta.content) if choice.delta.content else ""
+            if text:
+                yield text
+            self._collect(choice.delta.tool_calls or ())
+        if not seen:
+            raise EmptyStream
+        rest = self.thinking.finish()
+        if rest:
+            yield rest
+        self.tool_calls = [
+            ToolCall(part["id"] or f"call_{index}", part["name"], part["arguments"])
+            for index, part in sorted(self._parts.items())
+            if part["name"]
+        ]
+
+    def _collect(self, pieces: Iterable[ChoiceDeltaToolCall]) -> None:
+        # A call streams as pieces sharing an index: id and name first, arguments in parts.
+        for piece in pieces:
+            part = self._parts.setdefault(piece.index, {"id": "", "name": "", "arguments": ""})
+            part["id"] = piece.id or part["id"]
+            if piece.function is not None:
+                part["name"] += piece.function.name or ""
+                part["arguments"] += piece.function.arguments or ""
+
+
 class ChatClient:
     def __init__(self, settings: Settings) -> None:
         self.model = settings.model
         self.max_reply_tokens = settings.max_reply_tokens
+        self._usage_option = True  # ask for usage in streams, unless the server refuses it
         self._client = AsyncOpenAI(
             # Local servers (Ollama, vLLM, LM Studio) accept any key; the client insists on one.
             api_key=settings.openai_api_key or "not-needed",
@@ -108,66 +178,65 @@ class ChatClient:
             max_retries=settings.model_retries,
         )
 
-    async def stream(self, messages: list[ChatMessage]) -> AsyncIterator[str]:
-        """Yield the reply's text as it is generated; raise ChatError on failure."""
-        async for chunk in self._chunks(messages):
-            if chunk.choices and chunk.choices[0].delta.content:
-                yield chunk.choices[0].delta.content
+    def stream(
+        self,
+        messages: list[ChatMessage],
+        *,
+        max_tokens: int | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        allow_calls: bool = True,
+    ) -> ReplyStream:
+        """The reply to `messages`, streamed; iterating it raises ChatError on failure.
 
-    async def stream_with_tools(
-        self, messages: list[ChatMessage], tools: list[dict[str, Any]], allow_calls: bool = True
-    ) -> AsyncIterator[str | list[ToolCall]]:
-        """Like `stream`, offering `tools`; the calls the model makes come last, as one list.
-
-        With `allow_calls` off the tools are still described (the history may hold earlier
-        calls) but the model is told to answer in text.
+        `max_tokens` caps the reply below PARLEY_MAX_REPLY_TOKENS (what the window leaves).
+        With `tools` the calls the model makes end up in `tool_calls`; with `allow_calls` off
+        the tools are still described (the history may hold earlier calls) but the model is
+        told to answer in text.
         """
-        parts: dict[int, dict[str, str]] = {}
-        async for chunk in self._chunks(messages, tools, "auto" if allow_calls else "none"):
-            if not chunk.choices:
-                continue
-            delta = chunk.choices[0].delta
-            if delta.content:
-                yield delta.content
-            # A call streams as pieces sharing an index: id and name first, arguments in parts.
-            for piece in delta.tool_calls or ():
-                part = parts.setdefault(piece.index, {"id": "", "name": "", "arguments": ""})
-                part["id"] = piece.id or part["id"]
-                if piece.function is not None:
-                    part["name"] += piece.function.name or ""
-                    part["arguments"] += piece.function.arguments or ""
-        calls = [
-            ToolCall(part["id"] or f"call_{index}", part["name"], part["arguments"])
-            for index, part in sorted(parts.items())
-            if part["name"]
-        ]
-        if calls:
-            yield calls
+        limit = min(max_tokens or self.max_reply_tokens, self.max_reply_tokens)
+        choice: ChatCompletionToolChoiceOptionParam = "auto" if allow_calls else "none"
+        return ReplyStream(self._chunks(messages, max(limit, 1), tools, choice))
 
     async def _chunks(
         self,
         messages: list[ChatMessage],
-        tools: list[dict[str, Any]] | None = None,
-        tool_choice: ChatCompletionToolChoiceOptionParam | None = None,
+        limit: int,
+        tools: list[dict[str, Any]] | None,
+        tool_choice: ChatCompletionToolChoiceOptionParam,
     ) -> AsyncIterator[ChatCompletionChunk]:
-        try:
-            reasoning = is_reasoning_model(self.model)
-            stream = await self._client.chat.completions.create(
-                model=self.model,
-                messages=cast("list[ChatCompletionMessageParam]", messages),
-                stream=True,
-                max_tokens=omit if reasoning else self.max_reply_tokens,
-                max_completion_tokens=self.max_reply_tokens if reasoning else omit,
-                tools=cast("list[ChatCompletionToolUnionParam]", tools) if tools else omit,
-                tool_choice=tool_choice if tools and tool_choice else omit,
-            )
-            async with stream:
-                async for chunk in stream:
-                    yield chunk
-        except openai.APIError as exc:
-            error = classify(exc)
-            log.warning("chat call failed: %s", error, extra={"model": self.model})
-            raise error from exc
+        reasoning = is_reasoning_model(self.model)
+        while True:
+            try:
+                stream = await self._client.chat.completions.create(
+                    model=self.model,
+                    messages=cast("list[ChatCompletionMessageParam]", messages),
+                    stream=True,
+                    stream_options={"include_usage": True} if self._usage_option else omit,
+                    max_tokens=omit if reasoning else limit,
+                    max_completion_tokens=limit if reasoning else omit,
+                    tools=cast("list[ChatCompletionToolUnionParam]", tools) if tools else omit,
+                    tool_choice=tool_choice if tools else omit,
+                )
+                async with stream:
+                    async for chunk in stream:
+                        yield chunk
+                return
+            except openai.APIError as exc:
+                error = classify(exc)
+                if self._refuses_usage(error):
+                    continue
+                log.warning("chat call failed: %s", error, extra={"model": self.model})
+                raise error from exc
+
+    def _refuses_usage(self, error: ChatError) -> bool:
+        """An older server rejecting `stream_options`: ask without it from now on."""
+        if not self._usage_option or error.outcome is not Outcome.BAD_REQUEST:
+            return False
+        if "stream_options" not in error.detail and "include_usage" not in error.detail:
+            return False
+        log.warning("the endpoint refuses stream_options; token usage will not be reported")
+        self._usage_option = False
+        return True
 
     async def embed(self, model: str, texts: list[str], retries: bool = True) -> list[list[float]]:
         """One vector per text from `/v1/embeddings` (same endpoint and key as chat); raise

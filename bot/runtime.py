@@ -15,10 +15,11 @@ from bot.chat import ChatClient
 from bot.commands import CommandSpec
 from bot.core import Parley
 from bot.metrics import Metrics, serve_metrics
-from bot.model_limits import context_window
+from bot.model_tokenizer import ModelTokenizer, open_tokenizer
 from bot.search.tool import open_web_search
 from bot.settings import Settings
 from bot.texts import say, use_locale
+from bot.window import discover_window
 from memory.db import create_engine, migrate
 from memory.embeddings import Embedder, Indexer, SemanticRanking, Vectors
 from memory.privacy import keep_pruning
@@ -26,7 +27,7 @@ from memory.recall import RecallConfig, RecallProvider
 from memory.search import FullText
 from memory.store import Store
 from memory.summary import Summaries, Summarizer, SummaryProvider
-from memory.tokens import TokenCounter
+from memory.tokens import TokenCounter, is_native
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,10 @@ def install_memory(parley: Parley) -> None:
             semantic,
         ),
     ]
-    budget = parley.prompts.message_budget(parley.counter.count(settings.system_prompt))
+    # Summaries are written in whatever script the conversation has: budget for the costliest.
+    budget = parley.prompts.message_budget(
+        parley.counter.count(settings.system_prompt), parley.fitter.worst_factor()
+    )
     parley.listeners.append(
         Summarizer(
             parley.store,
@@ -78,12 +82,19 @@ async def open_parley(settings: Settings) -> AsyncIterator[Parley]:
     engine = create_engine(settings.resolved_database_url)
     chat = ChatClient(settings)
     retention: asyncio.Task[None] | None = None
+    tokenizer: ModelTokenizer | None = None
     try:
         await migrate(engine)
-        window = context_window(settings.model, settings.context_tokens)
+        window = await discover_window(settings)
+        native = is_native(settings.model)
+        tokenizer = await open_tokenizer(
+            settings.tokenizer, settings.openai_base_url, settings.model, native
+        )
         # Loading the encoding reads a few MB from disk: not on the event loop.
         counter = await asyncio.to_thread(TokenCounter, settings.model)
-        parley = Parley(settings, Store(engine), chat, counter, window)
+        parley = Parley(settings, Store(engine), chat, counter, window, tokenizer)
+        await parley.fitter.calibrator.load()
+        log.info("context window: %d tokens (%s)", window.tokens, window.source)
         if settings.recall:
             install_memory(parley)
         retention = asyncio.create_task(keep_pruning(engine, settings.retention_days))
@@ -107,6 +118,8 @@ async def open_parley(settings: Settings) -> AsyncIterator[Parley]:
             with contextlib.suppress(asyncio.CancelledError):
                 await retention
         await chat.close()
+        if tokenizer is not None:
+            await tokenizer.close()
         await engine.dispose()
 
 

@@ -21,6 +21,7 @@ from pydantic_settings import (
 
 from bot.search.config import search_problem
 from bot.texts import say, use_locale
+from memory.tokens import BUNDLED_ENCODINGS
 
 DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
 DEFAULT_DISCORD_API_URL = "https://discord.com/api/v10"
@@ -80,7 +81,16 @@ class Settings(BaseSettings):
         int | None,
         Field(
             gt=256,
-            description="Context window in tokens; default: from the known-models table.",
+            description="Context window in tokens; default: what the server reports "
+            "(llama.cpp, vLLM, Ollama), else the known-models table, else 2048.",
+        ),
+    ] = None
+    tokenizer: Annotated[
+        str | None,
+        Field(
+            description="The model's tokenizer, for exact budgets: a tokenizer.json file or a "
+            "tiktoken encoding (o200k_base, cl100k_base). Default: the server's /tokenize "
+            "where it has one, else counts calibrated from the server's usage reports.",
         ),
     ] = None
     max_reply_tokens: Annotated[
@@ -434,6 +444,13 @@ class Settings(BaseSettings):
             "needed.",
         ),
     ] = frozenset()
+
+    @field_validator("tokenizer")
+    @classmethod
+    def _tokenizer_exists(cls, value: str | None) -> str | None:
+        if value and value not in BUNDLED_ENCODINGS and not Path(value).is_file():
+            raise ValueError(f"not a file and not one of {', '.join(BUNDLED_ENCODINGS)}: {value}")
+        return value
 
     @field_validator("slack_api_url")
     @classmethod
