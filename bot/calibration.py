@@ -88,6 +88,11 @@ class Calibrator:
         """Model tokens per counted token for a text of this script mix."""
         return sum(self.script_factor(script) * share for script, share in shares.items())
 
+    def learnt(self, shares: dict[str, float]) -> bool:
+        """The server has taught the factor of the text's main script."""
+        script = max(shares.items(), key=lambda item: item[1])[0]
+        return script in self._ratios
+
     def uniform(self) -> bool:
         """Every script has the same factor (a native model nothing was learnt for)."""
         return self.native and not self._ratios

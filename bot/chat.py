@@ -78,9 +78,20 @@ class EmptyStream(ChatError):
         super().__init__(Outcome.SERVER_ERROR, "the endpoint sent an empty stream")
 
 
+def _detail(exc: openai.APIError) -> str:
+    """The error's message; servers that send `{"error": "text"}` (LM Studio, Ollama) or plain
+    text have it only in the body."""
+    detail = getattr(exc, "message", str(exc))
+    body = exc.body
+    said = body.get("error") if isinstance(body, dict) else body
+    if isinstance(said, str) and said and said not in detail:
+        detail = f"{detail} - {said}"
+    return detail
+
+
 def classify(exc: openai.APIError) -> ChatError:
     """Map an openai exception to the specific thing that went wrong."""
-    detail = getattr(exc, "message", str(exc))
+    detail = _detail(exc)
     if isinstance(exc, openai.APITimeoutError):
         return ChatError(Outcome.TIMEOUT, detail)
     if isinstance(exc, openai.APIConnectionError):

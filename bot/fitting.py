@@ -28,6 +28,9 @@ MODEL_TOKENS_PER_MESSAGE = 6
 _EMPTY_MEANS_OVERFLOW = 0.5
 # The least reply worth asking for when the window is nearly full.
 MIN_REPLY_TOKENS = 16
+# Overflow with neither count nor window said, counts already taught: the window is taken to be
+# this share of the prompt that overflowed.
+_BLIND_SHRINK = 0.9
 # Text longer than this is scanned for its scripts in a worker thread.
 _OFFLOAD_CHARS = 50_000
 
@@ -112,19 +115,31 @@ class Fitter:
         return fit.model_tokens >= self.window * _EMPTY_MEANS_OVERFLOW
 
     async def overflowed(self, fit: Fit, error: ContextTooLong) -> None:
-        """The server found the prompt too long: learn what it said, or tighten blindly."""
+        """The server found the prompt too long: learn what it said, else narrow blindly."""
         said = error.overflow
         if said.window and said.window < self.window:
-            log.warning(
-                "the server's context window is %d tokens, not %d: using %d "
-                "(set PARLEY_CONTEXT_TOKENS to it)",
-                said.window,
-                self.window,
-                said.window,
-            )
-            self.prompts.window = said.window
-            self.prompts.reply_reserve = reply_reserve(said.window, self.max_reply_tokens)
+            self._shrink(said.window, "the server said so")
         if said.prompt_tokens and said.prompt_tokens > fit.model_tokens:
             await self.calibrator.observe(fit.shares, fit.counted, said.prompt_tokens)
-        elif not said.window or said.window >= self.window:
-            await self.calibrator.tighten(fit.shares)
+        elif not said.window and not said.prompt_tokens:
+            # Either the window or our count is off. Counts not yet taught by the server are
+            # the likelier culprit; once taught, the window is.
+            if self.calibrator.learnt(fit.shares):
+                self._shrink(
+                    max(int(fit.model_tokens * _BLIND_SHRINK), 256), "a prompt that size overflowed"
+                )
+            else:
+                await self.calibrator.tighten(fit.shares)
+
+    def _shrink(self, window: int, why: str) -> None:
+        if window >= self.window:
+            return
+        log.warning(
+            "context window narrowed from %d to %d tokens (%s); set PARLEY_CONTEXT_TOKENS to "
+            "the server's real window",
+            self.window,
+            window,
+            why,
+        )
+        self.prompts.window = window
+        self.prompts.reply_reserve = reply_reserve(window, self.max_reply_tokens)
