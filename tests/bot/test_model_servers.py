@@ -13,7 +13,7 @@ from bot.runtime import open_parley
 from memory.tables import Calibration
 from tests.conftest import SettingsFactory
 from tests.fakes.model_quirks import hangul_heavy
-from tests.fakes.model_server import FakeModel, Reply
+from tests.fakes.model_server import FakeModel
 from tests.helpers import ask, requests_for
 
 LOCAL = "SmolLM2-135M-Instruct"  # a model tiktoken does not know
