@@ -9,15 +9,15 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from typing import Any, cast
 
 import openai
 from openai import AsyncOpenAI, omit
 from openai.types.chat import (
     ChatCompletionChunk,
+    ChatCompletionFunctionToolParam,
+    ChatCompletionMessageFunctionToolCallParam,
     ChatCompletionMessageParam,
     ChatCompletionToolChoiceOptionParam,
-    ChatCompletionToolUnionParam,
 )
 from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
 
@@ -29,7 +29,25 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-ChatMessage = dict[str, Any]
+# The openai package's own types: a mistyped message fails mypy, not the endpoint.
+ChatMessage = ChatCompletionMessageParam
+
+
+def text_of(message: ChatMessage) -> str:
+    """A message's text; of a multi-part content, its text parts."""
+    content = message.get("content")
+    if content is None or isinstance(content, str):
+        return content or ""
+    return "".join(part["text"] for part in content if part["type"] == "text")
+
+
+def stored_message(role: str, content: str) -> ChatMessage:
+    """A stored message for the model: "system" rows are tool records, the rest a person's."""
+    if role == "assistant":
+        return {"role": "assistant", "content": content}
+    if role == "system":
+        return {"role": "system", "content": content}
+    return {"role": "user", "content": content}
 
 
 @dataclass(frozen=True)
@@ -40,7 +58,7 @@ class ToolCall:
     name: str
     arguments: str
 
-    def message(self) -> dict[str, Any]:
+    def message(self) -> ChatCompletionMessageFunctionToolCallParam:
         """The call as it appears in the assistant message that requested it."""
         return {
             "id": self.id,
@@ -194,7 +212,7 @@ class ChatClient:
         messages: list[ChatMessage],
         *,
         max_tokens: int | None = None,
-        tools: list[dict[str, Any]] | None = None,
+        tools: list[ChatCompletionFunctionToolParam] | None = None,
         allow_calls: bool = True,
     ) -> ReplyStream:
         """The reply to `messages`, streamed; iterating it raises ChatError on failure.
@@ -212,7 +230,7 @@ class ChatClient:
         self,
         messages: list[ChatMessage],
         limit: int,
-        tools: list[dict[str, Any]] | None,
+        tools: list[ChatCompletionFunctionToolParam] | None,
         tool_choice: ChatCompletionToolChoiceOptionParam,
     ) -> AsyncIterator[ChatCompletionChunk]:
         reasoning = is_reasoning_model(self.model)
@@ -220,12 +238,12 @@ class ChatClient:
             try:
                 stream = await self._client.chat.completions.create(
                     model=self.model,
-                    messages=cast("list[ChatCompletionMessageParam]", messages),
+                    messages=messages,
                     stream=True,
                     stream_options={"include_usage": True} if self._usage_option else omit,
                     max_tokens=omit if reasoning else limit,
                     max_completion_tokens=limit if reasoning else omit,
-                    tools=cast("list[ChatCompletionToolUnionParam]", tools) if tools else omit,
+                    tools=tools or omit,
                     tool_choice=tool_choice if tools else omit,
                 )
                 async with stream:

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 
 from bot.calibration import DEFAULT_FACTORS, Calibrator, mix
-from bot.chat import ChatMessage, ContextTooLong, Usage
+from bot.chat import ChatMessage, ContextTooLong, Usage, text_of
 from bot.model_tokenizer import ModelTokenizer
 from bot.prompt import PromptBuilder
 from memory.tokens import TOKENS_PER_REPLY
@@ -41,9 +41,7 @@ def reply_reserve(window: int, max_reply_tokens: int) -> int:
 
 
 def _text(messages: list[ChatMessage]) -> str:
-    return "\n".join(
-        content if isinstance(content := m.get("content"), str) else "" for m in messages
-    )
+    return "\n".join(text_of(message) for message in messages)
 
 
 @dataclass(frozen=True)
