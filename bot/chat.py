@@ -6,10 +6,14 @@ they happen before any text streams, so a retry never repeats words the person a
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import openai
 from openai import AsyncOpenAI, omit
 from openai.types.chat import (
@@ -21,9 +25,13 @@ from openai.types.chat import (
 )
 from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
 
+from bot.chat_errors import ChatError as ChatError
+from bot.chat_errors import ContextTooLong as ContextTooLong
+from bot.chat_errors import EmptyStream as EmptyStream
+from bot.chat_errors import classify as classify
 from bot.messages import Outcome
+from bot.model_calls import ReplyFirst, retry_delay
 from bot.model_limits import is_reasoning_model
-from bot.overflow import Overflow, recognise
 from bot.reasoning import ThinkingFilter
 from bot.settings import Settings
 
@@ -67,70 +75,16 @@ class ToolCall:
         }
 
 
-class ChatError(Exception):
-    """A failed chat call, sorted into an Outcome the person can be told about."""
-
-    def __init__(self, outcome: Outcome, detail: str) -> None:
-        super().__init__(f"{outcome}: {detail}")
-        self.outcome = outcome
-        self.detail = detail
+@dataclass(frozen=True)
+class Embeddings:
+    vectors: list[list[float]]  # one per text
+    per_token: bool  # the server sent one vector per token: these are their means
 
 
-class ContextTooLong(ChatError):
-    """The endpoint says the prompt exceeds its window: re-trim smaller and retry.
-
-    `overflow` holds what the server said about it (its count of the prompt, its window);
-    `empty` marks a probable overflow: a stream that ended without a word (llama-cpp-python
-    answers a streamed prompt longer than its window with an empty 200)."""
-
-    def __init__(self, detail: str, overflow: Overflow | None = None, empty: bool = False) -> None:
-        super().__init__(Outcome.BAD_REQUEST, detail)
-        self.overflow = overflow or Overflow()
-        self.empty = empty
-
-
-class EmptyStream(ChatError):
-    """The stream ended without a single chunk: no answer, no finish, no error."""
-
-    def __init__(self) -> None:
-        super().__init__(Outcome.SERVER_ERROR, "the endpoint sent an empty stream")
-
-
-def _detail(exc: openai.APIError) -> str:
-    """The error's message; servers that send `{"error": "text"}` (LM Studio, Ollama) or plain
-    text have it only in the body."""
-    detail = getattr(exc, "message", str(exc))
-    body = exc.body
-    said = body.get("error") if isinstance(body, dict) else body
-    if isinstance(said, str) and said and said not in detail:
-        detail = f"{detail} - {said}"
-    return detail
-
-
-def classify(exc: openai.APIError) -> ChatError:
-    """Map an openai exception to the specific thing that went wrong."""
-    detail = _detail(exc)
-    if isinstance(exc, openai.APITimeoutError):
-        return ChatError(Outcome.TIMEOUT, detail)
-    if isinstance(exc, openai.APIConnectionError):
-        return ChatError(Outcome.UNREACHABLE, detail)
-    if isinstance(exc, openai.APIStatusError):
-        overflow = recognise(exc.status_code, exc.code, detail)
-        if overflow is not None:
-            return ContextTooLong(detail, overflow)
-    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
-        return ChatError(Outcome.AUTH, detail)
-    if isinstance(exc, openai.NotFoundError):
-        return ChatError(Outcome.MODEL_NOT_FOUND, detail)
-    if isinstance(exc, openai.RateLimitError):
-        quota = exc.code == "insufficient_quota"
-        return ChatError(Outcome.QUOTA if quota else Outcome.RATE_LIMITED, detail)
-    if isinstance(exc, openai.APIStatusError):
-        if exc.status_code >= 500:
-            return ChatError(Outcome.SERVER_ERROR, detail)
-        return ChatError(Outcome.BAD_REQUEST, detail)
-    # An error event inside a stream (no status code).
-    return ChatError(Outcome.SERVER_ERROR, detail)
+def _pooled(vector: list[Any]) -> list[float]:
+    if vector and isinstance(vector[0], list):
+        return [float(x) for x in np.asarray(vector, dtype=np.float64).mean(axis=0)]
+    return [float(x) for x in vector]
 
 
 @dataclass(frozen=True)
@@ -195,16 +149,23 @@ class ReplyStream:
 
 
 class ChatClient:
+    """Calls to the chat endpoint. Failed calls are retried here (not by the openai client):
+    429, 5xx and unreachable ones with backoff, honouring Retry-After, before any text
+    streams; timeouts only against OpenAI itself (a local server is still computing)."""
+
     def __init__(self, settings: Settings) -> None:
         self.model = settings.model
         self.max_reply_tokens = settings.max_reply_tokens
+        self.retries = settings.model_retries
+        self._retry_timeouts = settings.uses_default_endpoint
         self._usage_option = True  # ask for usage in streams, unless the server refuses it
+        self.turns = ReplyFirst()
         self._client = AsyncOpenAI(
             # Local servers (Ollama, vLLM, LM Studio) accept any key; the client insists on one.
             api_key=settings.openai_api_key or "not-needed",
             base_url=settings.openai_base_url,
             timeout=settings.request_timeout,
-            max_retries=settings.model_retries,
+            max_retries=0,
         )
 
     def stream(
@@ -214,17 +175,19 @@ class ChatClient:
         max_tokens: int | None = None,
         tools: list[ChatCompletionFunctionToolParam] | None = None,
         allow_calls: bool = True,
+        background: bool = False,
     ) -> ReplyStream:
         """The reply to `messages`, streamed; iterating it raises ChatError on failure.
 
         `max_tokens` caps the reply below PARLEY_MAX_REPLY_TOKENS (what the window leaves).
         With `tools` the calls the model makes end up in `tool_calls`; with `allow_calls` off
         the tools are still described (the history may hold earlier calls) but the model is
-        told to answer in text.
+        told to answer in text. A `background` call (a summary) waits until no reply is in
+        flight.
         """
         limit = min(max_tokens or self.max_reply_tokens, self.max_reply_tokens)
         choice: ChatCompletionToolChoiceOptionParam = "auto" if allow_calls else "none"
-        return ReplyStream(self._chunks(messages, max(limit, 1), tools, choice))
+        return ReplyStream(self._chunks(messages, max(limit, 1), tools, choice, background))
 
     async def _chunks(
         self,
@@ -232,30 +195,60 @@ class ChatClient:
         limit: int,
         tools: list[ChatCompletionFunctionToolParam] | None,
         tool_choice: ChatCompletionToolChoiceOptionParam,
+        background: bool,
     ) -> AsyncIterator[ChatCompletionChunk]:
         reasoning = is_reasoning_model(self.model)
-        while True:
-            try:
-                stream = await self._client.chat.completions.create(
-                    model=self.model,
-                    messages=messages,
-                    stream=True,
-                    stream_options={"include_usage": True} if self._usage_option else omit,
-                    max_tokens=omit if reasoning else limit,
-                    max_completion_tokens=limit if reasoning else omit,
-                    tools=tools or omit,
-                    tool_choice=tool_choice if tools else omit,
-                )
-                async with stream:
-                    async for chunk in stream:
-                        yield chunk
-                return
-            except openai.APIError as exc:
-                error = classify(exc)
-                if self._refuses_usage(error):
+        attempt = 0
+        async with self.turns.turn(background):
+            while True:
+                try:
+                    stream = await self._client.chat.completions.create(
+                        model=self.model,
+                        messages=messages,
+                        stream=True,
+                        stream_options={"include_usage": True} if self._usage_option else omit,
+                        max_tokens=omit if reasoning else limit,
+                        max_completion_tokens=limit if reasoning else omit,
+                        tools=tools or omit,
+                        tool_choice=tool_choice if tools else omit,
+                    )
+                except openai.APIError as exc:
+                    error = classify(exc)
+                    if self._refuses_usage(error):
+                        continue
+                    delay = await self._may_retry(error, exc, attempt)
+                    if delay is None:
+                        raise error from exc
+                    attempt += 1
                     continue
-                log.warning("chat call failed: %s", error, extra={"model": self.model})
-                raise error from exc
+                async for chunk in self._read(stream):
+                    yield chunk
+                return
+
+    async def _read(
+        self, stream: openai.AsyncStream[ChatCompletionChunk]
+    ) -> AsyncIterator[ChatCompletionChunk]:
+        # Text may already be shown: a failure now is never retried (it would repeat words).
+        try:
+            async with stream:
+                async for chunk in stream:
+                    yield chunk
+        except openai.APIError as exc:
+            error = classify(exc)
+            log.warning("chat stream failed: %s", error, extra={"model": self.model})
+            raise error from exc
+
+    async def _may_retry(
+        self, error: ChatError, exc: openai.APIError, attempt: int
+    ) -> float | None:
+        """Wait before another try and return the delay; None: give up (logged)."""
+        delay = retry_delay(error, exc, attempt, self._retry_timeouts)
+        if delay is None or attempt >= self.retries:
+            log.warning("chat call failed: %s", error, extra={"model": self.model})
+            return None
+        log.info("chat call failed (%s); retrying in %.1f s", error.outcome, delay)
+        await asyncio.sleep(delay)
+        return delay
 
     def _refuses_usage(self, error: ChatError) -> bool:
         """An older server rejecting `stream_options`: ask without it from now on."""
@@ -267,17 +260,30 @@ class ChatClient:
         self._usage_option = False
         return True
 
-    async def embed(self, model: str, texts: list[str], retries: bool = True) -> list[list[float]]:
+    async def embed(self, model: str, texts: list[str], waiting: bool = False) -> Embeddings:
         """One vector per text from `/v1/embeddings` (same endpoint and key as chat); raise
-        ChatError on failure."""
-        client = self._client if retries else self._client.with_options(max_retries=0)
-        try:
-            response = await client.embeddings.create(
-                model=model, input=texts, encoding_format="float"
-            )
-        except openai.APIError as exc:
-            raise classify(exc) from exc
-        return [item.embedding for item in sorted(response.data, key=lambda item: item.index)]
+        ChatError on failure. While a person `waiting` for a reply: one attempt, no queueing
+        behind replies; otherwise a background call (see ReplyFirst), retried."""
+        attempt = 0
+        async with contextlib.nullcontext() if waiting else self.turns.background():
+            while True:
+                try:
+                    response = await self._client.embeddings.create(
+                        model=model, input=texts, encoding_format="float"
+                    )
+                    break
+                except openai.APIError as exc:
+                    error = classify(exc)
+                    delay = None if waiting else await self._may_retry(error, exc, attempt)
+                    if delay is None:
+                        raise error from exc
+                    attempt += 1
+        items = sorted(response.data, key=lambda item: item.index)
+        # Servers without pooling (llama-cpp-python) send a vector per token: a list of lists,
+        # which the openai package passes through unchecked.
+        raw: list[Any] = [item.embedding for item in items]
+        per_token = any(vector and isinstance(vector[0], list) for vector in raw)
+        return Embeddings([_pooled(vector) for vector in raw], per_token)
 
     async def close(self) -> None:
         await self._client.close()

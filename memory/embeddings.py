@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Literal, Protocol
 
 import numpy as np
-from sqlalchemy import FromClause, Table, delete, insert, select
+from sqlalchemy import FromClause, Table, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
@@ -64,6 +64,9 @@ class Vectors:
     def __init__(self, engine: AsyncEngine, model: str) -> None:
         self._session = async_sessionmaker(engine, expire_on_commit=False)
         self.model = model
+        # Bytes of one vector as the endpoint makes them now (None until it has made one):
+        # a vector of another size (the model behind the name was swapped) counts as missing.
+        self.size: int | None = None
 
     async def missing(
         self, kind: Kind, conversation_id: int, below: int, limit: int
@@ -82,11 +85,10 @@ class Vectors:
             )
             if not ids:
                 return [], None
-            embedded = (
-                select(vectors.c.id)
-                .where(vectors.c.id == source.c.id, vectors.c.model == self.model)
-                .exists()
-            )
+            same = [vectors.c.id == source.c.id, vectors.c.model == self.model]
+            if self.size is not None:
+                same.append(func.length(vectors.c.vector) == self.size)
+            embedded = select(vectors.c.id).where(*same).exists()
             rows = [
                 (int(row[0]), str(row[1]))
                 for row in await session.execute(
@@ -213,6 +215,7 @@ class Indexer:
             vectors = await self.embedder.embed([content for _id, content in batch])
             if vectors is None:
                 return
+            self.vectors.size = len(vectors[0]) if vectors else self.vectors.size
             await self.vectors.save(
                 kind,
                 conversation_id,

@@ -62,3 +62,23 @@ async def test_summary_failure_does_not_affect_replies(
             await parley.drain()
     assert any(is_summary_request(body) for body in fake_model.requests)
     assert "summary of conversation" in caplog.text and "not updated" in caplog.text
+
+
+async def test_a_cut_off_summary_is_discarded(
+    make_settings: SettingsFactory, fake_model: FakeModel, database_url: str
+) -> None:
+    """A summary that hit its token limit (finish "length") is half a summary: not kept."""
+
+    def model(body: dict[str, Any]) -> Behaviour:
+        return Reply(SUMMARY, finish="length") if is_summary_request(body) else echo(body)
+
+    fake_model.default = model
+    async with parley_on(
+        make_settings, database_url, context_tokens=700, max_reply_tokens=64
+    ) as parley:
+        for number in range(16):
+            assert not (await ask(parley, key=GENERAL, author=ALICE, text=_turn(number))).failed
+            await parley.drain()
+        assert any(is_summary_request(body) for body in fake_model.requests)
+        last = [body for body in fake_model.requests if not is_summary_request(body)][-1]
+        assert not any(SUMMARY in str(m["content"]) for m in last["messages"])
