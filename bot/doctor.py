@@ -182,35 +182,42 @@ async def _check_model_list(settings: Settings) -> list[Check]:
     return checks
 
 
-async def _check_reply(settings: Settings) -> Check:
+async def _check_reply(chat: ChatClient) -> Check:
     """A tiny streamed completion, through the same client replies use."""
-    chat = ChatClient(
-        settings.model_copy(
-            update={
-                "max_reply_tokens": 16,
-                "model_retries": 0,
-                "request_timeout": min(settings.request_timeout, _MODEL_TIMEOUT),
-            }
-        )
-    )
     started = time.perf_counter()
     try:
-        async for _piece in chat.stream([{"role": "user", "content": "Reply with: OK"}]):
+        async for _piece in chat.stream(
+            [{"role": "user", "content": "Reply with: OK"}], max_tokens=16
+        ):
             pass
     except ChatError as error:
         return _model_failure(
             "model reply", error, "doctor.reply.failed", outcome=error.outcome.value
         )
-    finally:
-        await chat.close()
     return Check("model reply", True, say("doctor.reply.ok", seconds=time.perf_counter() - started))
 
 
 async def check_model(probe: Probe) -> list[Check]:
+    # Imported here: it builds on this module's Check.
+    from bot.doctor_model import check_capabilities
+
     checks = await _check_model_list(probe.settings)
     if not checks[0].ok:
         return checks  # unreachable or key refused: a test reply would only repeat that
-    return [*checks, await _check_reply(probe.settings)]
+    settings = probe.settings
+    timeout = min(settings.request_timeout, _MODEL_TIMEOUT)
+    chat = ChatClient(
+        settings.model_copy(
+            update={"max_reply_tokens": 64, "model_retries": 0, "request_timeout": timeout}
+        )
+    )
+    try:
+        reply = await _check_reply(chat)
+        if not reply.ok:
+            return [*checks, reply]
+        return [*checks, reply, *await check_capabilities(settings, chat)]
+    finally:
+        await chat.close()
 
 
 # ----------------------------------------------------------------------------- platforms
