@@ -248,6 +248,7 @@ class SemanticRanking:
         question = await self.embedder.embed([text], waiting=True)
         if not question:
             return []
+        self.vectors.size = len(question[0])  # vectors of another size get re-embedded
         pool: dict[tuple[Kind, int], bytes] = {}
         for kind in _SOURCES:
             ids = [

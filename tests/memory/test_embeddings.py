@@ -12,6 +12,7 @@ from bot.messages import ConversationKey, Inbound
 from memory.privacy import prune
 from memory.tables import Message, MessageVectors, PassageVectors
 from tests.conftest import SettingsFactory
+from tests.fakes import model_server
 from tests.fakes.model_server import Fail, FakeModel
 from tests.helpers import (
     ALICE,
@@ -151,3 +152,28 @@ async def test_semantic_recall_never_crosses_conversations(
             await ask(parley, key=key, author=ALICE, text=QUESTION)
             assert "Biscuit" not in reply_prompt(fake_model, QUESTION)
             fake_model.requests.clear()
+
+
+async def test_vectors_of_another_size_are_never_mixed_and_get_re_embedded(
+    make_settings: SettingsFactory,
+    fake_model: FakeModel,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The model behind the same name was swapped for one with smaller vectors: the old ones
+    are not compared with the new question, and are replaced in the background."""
+    async with parley_on(make_settings, database_url, embedding_model=MODEL) as parley:
+        await parley.record(Inbound(GENERAL, ALICE, FACT))
+        await _history_then_index(parley, GENERAL)
+    monkeypatch.setattr(model_server, "EMBEDDING_SIZE", 256)
+    async with parley_on(make_settings, database_url, embedding_model=MODEL) as parley:
+        answer = await ask(parley, key=GENERAL, author=ALICE, text=QUESTION)
+        assert not answer.failed
+        await parley.drain()
+        async with AsyncSession(parley.store.engine) as session:
+            sizes = set(
+                await session.scalars(select(func.length(MessageVectors.c.vector)).distinct())
+            )
+        assert sizes == {256 * 4}
+        await ask(parley, key=GENERAL, author=ALICE, text="Once more: " + QUESTION)
+        assert "Biscuit" in reply_prompt(fake_model, "Once more: " + QUESTION)
