@@ -117,17 +117,18 @@ class Fitter:
         said = error.overflow
         if said.window and said.window < self.window:
             self._shrink(said.window, "the server said so")
+            return
         if said.prompt_tokens and said.prompt_tokens > fit.model_tokens:
             await self.calibrator.observe(fit.shares, fit.counted, said.prompt_tokens)
-        elif not said.window and not said.prompt_tokens:
-            # Either the window or our count is off. Counts not yet taught by the server are
-            # the likelier culprit; once taught, the window is.
-            if self.calibrator.learnt(fit.shares):
-                self._shrink(
-                    max(int(fit.model_tokens * _BLIND_SHRINK), 256), "a prompt that size overflowed"
-                )
-            else:
-                await self.calibrator.tighten(fit.shares)
+            return
+        # Nothing to learn from: either the window or our count is off. Counts the server has
+        # not taught yet are the likelier culprit; once taught, the window is.
+        if self.calibrator.learnt(fit.shares) or fit.exact:
+            self._shrink(
+                max(int(fit.model_tokens * _BLIND_SHRINK), 256), "a prompt that size overflowed"
+            )
+        else:
+            await self.calibrator.tighten(fit.shares)
 
     def _shrink(self, window: int, why: str) -> None:
         if window >= self.window:
