@@ -14,6 +14,7 @@ import logging
 import re
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from memory.tables import Calibration, utcnow
@@ -136,17 +137,22 @@ class Calibrator:
         if not changed:
             return
         self._ratios.update(changed)
-        async with self._session() as session, session.begin():
-            for script, (ratio, samples) in changed.items():
-                await session.merge(
-                    Calibration(
-                        model=self.model,
-                        script=script,
-                        ratio=ratio,
-                        samples=samples,
-                        updated_at=utcnow(),
+        try:
+            async with self._session() as session, session.begin():
+                for script, (ratio, samples) in changed.items():
+                    await session.merge(
+                        Calibration(
+                            model=self.model,
+                            script=script,
+                            ratio=ratio,
+                            samples=samples,
+                            updated_at=utcnow(),
+                        )
                     )
-                )
+        except IntegrityError:
+            # Another process stored the first row at the same moment: its value is as good,
+            # and ours stays in use here until the next observation writes it.
+            log.info("token calibration of %s written concurrently; kept in memory", self.model)
         log.info(
             "token calibration of %s: %s",
             self.model,
