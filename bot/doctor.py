@@ -204,20 +204,15 @@ async def check_model(probe: Probe) -> list[Check]:
     checks = await _check_model_list(probe.settings)
     if not checks[0].ok:
         return checks  # unreachable or key refused: a test reply would only repeat that
-    settings = probe.settings
-    timeout = min(settings.request_timeout, _MODEL_TIMEOUT)
-    chat = ChatClient(
-        settings.model_copy(
-            update={"max_reply_tokens": 64, "model_retries": 0, "request_timeout": timeout}
-        )
-    )
+    timeout = min(probe.settings.request_timeout, _MODEL_TIMEOUT)
+    update = {"max_reply_tokens": 64, "model_retries": 0, "request_timeout": timeout}
+    chat = ChatClient(probe.settings.model_copy(update=update))
     try:
         reply = await _check_reply(chat)
-        if not reply.ok:
-            return [*checks, reply]
-        return [*checks, reply, *await check_capabilities(settings, chat)]
+        more = await check_capabilities(probe.settings, chat) if reply.ok else []
     finally:
         await chat.close()
+    return [*checks, reply, *more]
 
 
 # ----------------------------------------------------------------------------- platforms

@@ -112,7 +112,8 @@ class Settings(BaseSettings):
         Field(
             ge=0,
             le=10,
-            description="Retries of a failed chat call (429, 5xx, timeouts) with backoff.",
+            description="Retries of a failed chat call (429, 5xx, connection) with backoff; "
+            "timeouts too against OpenAI itself (a local server still computes the first try).",
         ),
     ] = 3
     system_prompt: Annotated[

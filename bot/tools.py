@@ -14,7 +14,7 @@ from typing import Protocol
 
 from openai.types.chat import ChatCompletionFunctionToolParam
 
-from bot.chat import ChatClient, ChatMessage, ReplyStream, ToolCall
+from bot.chat import ChatClient, ChatMessage, ReplyStream, ToolCall, Usage
 from bot.texts import say
 from memory.tokens import TOKENS_PER_MESSAGE, TokenCounter
 
@@ -123,6 +123,17 @@ class ToolRun:
         self.results: list[tuple[str, ToolResult]] = []
         self.calls: list[ReplyStream] = []
         self.definition_tokens = 0  # the tool definitions sent with each call
+
+    @property
+    def usage(self) -> Usage | None:
+        """What the server says this reply's calls cost, summed; None if it did not say."""
+        reported = [call.usage for call in self.calls if call.usage is not None]
+        if not reported:
+            return None
+        return Usage(
+            sum(usage.prompt_tokens for usage in reported),
+            sum(usage.completion_tokens for usage in reported),
+        )
 
     @property
     def sources(self) -> int:
