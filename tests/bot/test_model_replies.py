@@ -12,8 +12,9 @@ from bot.messages import Delta, Final, Inbound, Outcome
 from bot.reasoning import ThinkingFilter
 from bot.runtime import open_parley
 from bot.texts import say
+from bot.tools import ToolRun
 from tests.conftest import SettingsFactory
-from tests.fakes.model_server import FakeModel, Hang, Reply
+from tests.fakes.model_server import FakeModel, Hang, Reply, tool_call
 from tests.fakes.search_server import FakeSearch
 from tests.helpers import ALICE, KEY, ask, collect
 
@@ -157,3 +158,21 @@ async def test_a_model_that_ignores_tools_keeps_no_room_for_their_results(
     # Once ignored, the results' share goes to history: later prompts hold more messages.
     assert fake_model.requests[-1].get("tools")  # still offered, in case it ever calls
     assert budgets[-1] > budgets[2]
+
+
+async def test_a_replys_usage_sums_every_call_it_made(
+    make_settings: SettingsFactory, fake_model: FakeModel, fake_search: FakeSearch
+) -> None:
+    """A reply that searched made two calls: its usage is both, as the server counted them."""
+    fake_model.script(
+        Reply("", tool_calls=[tool_call("web_search", {"query": "parley"})]),
+        Reply("Found it [1]."),
+    )
+    settings = make_settings(search_provider="searxng", search_url=fake_search.base_url)
+    async with open_parley(settings) as parley:
+        chat, tools = parley.chat, list(parley.tools.values())
+        run = ToolRun(chat, tools, parley.counter, max_calls=2, room=5000)
+        text = "".join([p async for p in run.stream([{"role": "user", "content": "search"}])])
+    assert text == "Found it [1]." and len(run.calls) == 2
+    sizes = [fake_model.prompt_size(body) for body in fake_model.requests]
+    assert run.usage is not None and run.usage.prompt_tokens == sum(sizes)
