@@ -1,8 +1,8 @@
 """Which context window to budget for, and where that number came from.
 
 The server knows best: llama-server reports `meta.n_ctx` in `/v1/models` (and `n_ctx` in
-`/props`), vLLM `max_model_len`, LM Studio `loaded_context_length`, Ollama the model's
-`num_ctx` in `/api/show`. Otherwise the known-models table, else a small default.
+`/props`), vLLM `max_model_len`, Ollama the model's `num_ctx` in `/api/show`, LM Studio
+`loaded_context_length` in `/api/v0/models/<model>`. Otherwise the known-models table, else a small default.
 PARLEY_CONTEXT_TOKENS overrides all of them (and `parley doctor` warns when it exceeds what
 the server reports).
 """
@@ -60,7 +60,6 @@ def _from_models(body: Any, model: str) -> tuple[int, str] | None:
     for value, where in (
         (meta.get("n_ctx"), "llama.cpp /v1/models meta.n_ctx"),
         (entry.get("max_model_len"), "vLLM /v1/models max_model_len"),
-        (entry.get("loaded_context_length"), "LM Studio loaded_context_length"),
     ):
         if isinstance(value, int) and value > 0:
             return value, where
@@ -73,6 +72,15 @@ def _from_props(body: Any) -> tuple[int, str] | None:
     settings = body.get("default_generation_settings")
     value = settings.get("n_ctx") if isinstance(settings, dict) else body.get("n_ctx")
     return (value, "llama.cpp /props n_ctx") if isinstance(value, int) and value > 0 else None
+
+
+def _from_lmstudio(body: Any) -> tuple[int, str] | None:
+    if not isinstance(body, dict):
+        return None
+    for key in ("loaded_context_length", "max_context_length"):
+        if isinstance(body.get(key), int) and body[key] > 0:
+            return body[key], f"LM Studio {key}"
+    return None
 
 
 def _from_ollama(body: Any) -> tuple[int, str] | None:
@@ -100,6 +108,8 @@ async def server_window(base_url: str, model: str) -> tuple[int, str] | None:
         if found is None:
             body = await _get(session, "POST", root + "/api/show", json={"model": model})
             found = _from_ollama(body)
+        if found is None:
+            found = _from_lmstudio(await _get(session, "GET", f"{root}/api/v0/models/{model}"))
     return found
 
 

@@ -118,6 +118,7 @@ async def test_an_empty_stream_for_a_small_prompt_is_an_error_not_a_retry(
         ("llama-server", "meta.n_ctx"),
         ("vllm", "max_model_len"),
         ("ollama", "num_ctx"),
+        ("lmstudio", "loaded_context_length"),
     ],
 )
 async def test_the_window_comes_from_the_server(

@@ -80,6 +80,62 @@ def overflow_error(server: str, used: int, limit: int, window: int) -> web.Respo
     return _openai_error(400, message, "context_length_exceeded")
 
 
+class ServerQuirks:
+    """The routes of local servers besides the OpenAI API (FakeModel's attributes)."""
+
+    server: str
+    report_window: bool
+    context_window: int | None
+    tokenizer: Callable[[str], int] | None
+    tokenize_route: bool
+    tokenize_requests: int
+
+    def _window_fields(self) -> dict[str, Any]:
+        if not self.report_window or self.context_window is None:
+            return {}
+        if self.server == "vllm":
+            return {"max_model_len": self.context_window}
+        if self.server == "llama-server":
+            return {"meta": {"n_ctx": self.context_window, "n_ctx_train": 8192}}
+        return {}
+
+    async def _show(self, request: web.Request) -> web.Response:
+        """Ollama's model info."""
+        if self.server != "ollama" or not self.report_window:
+            return web.json_response({"error": "not found"}, status=404)
+        body = await request.json()
+        return web.json_response(
+            {
+                "model": body.get("model"),
+                "parameters": f"stop <|im_end|>\nnum_ctx {self.context_window}",
+                "model_info": {"llama.context_length": 131072},
+            }
+        )
+
+    async def _lmstudio_model(self, request: web.Request) -> web.Response:
+        """LM Studio's REST API: the loaded model's context length."""
+        if self.server != "lmstudio" or not self.report_window:
+            return web.json_response({"error": "not found"}, status=404)
+        return web.json_response(
+            {
+                "id": request.match_info["model"],
+                "state": "loaded",
+                "max_context_length": 32768,
+                "loaded_context_length": self.context_window,
+            }
+        )
+
+    async def _tokenize(self, request: web.Request) -> web.Response:
+        """llama-server's tokenizer route: {"content": …} → {"tokens": […]}."""
+        if not self.tokenize_route or self.tokenizer is None:
+            return web.json_response({"error": "not found"}, status=404)
+        body = await request.json()
+        if "content" not in body:
+            return web.json_response({"error": "content missing"}, status=400)
+        self.tokenize_requests += 1
+        return web.json_response({"tokens": list(range(self.tokenizer(body["content"])))})
+
+
 def _openai_error(status: int, message: str, code: str) -> web.Response:
     error = {"message": message, "type": "invalid_request_error", "param": None, "code": code}
     return web.json_response({"error": error}, status=status)

@@ -23,7 +23,7 @@ Quirks of real local servers, each off by default:
   finish "length"), "llama-cpp-python" (streamed overflow → 200 with an empty body), "ollama",
   "lmstudio".
 - `report_window`: the window in `/v1/models` (llama-server `meta.n_ctx`, vLLM
-  `max_model_len`) or Ollama's `/api/show` `num_ctx`.
+  `max_model_len`), Ollama's `/api/show` `num_ctx` or LM Studio's `/api/v0/models/<id>`.
 - `per_token_embeddings`: `/v1/embeddings` returns a list of vectors (one per word) per input.
 - Replies: `Reply(finish="length")` or `Reply(finish=None)` (a stream ending without a finish);
   `Reply(reasoning=…)` streams `reasoning_content` before the answer.
@@ -45,7 +45,7 @@ from typing import Any
 from aiohttp import web
 
 from memory.tokens import TOKENS_PER_MESSAGE, TOKENS_PER_REPLY, TokenCounter
-from tests.fakes.model_quirks import model_prompt_tokens, overflow_error
+from tests.fakes.model_quirks import ServerQuirks, model_prompt_tokens, overflow_error
 from tests.fakes.serve import serve
 
 
@@ -140,7 +140,7 @@ def bag_of_words(text: str) -> list[float]:
     return vector
 
 
-class FakeModel:
+class FakeModel(ServerQuirks):
     def __init__(
         self,
         context_window: int | None = None,
@@ -182,6 +182,7 @@ class FakeModel:
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_post("/tokenize", self._tokenize)
         app.router.add_post("/api/show", self._show)
+        app.router.add_get("/api/v0/models/{model:.+}", self._lmstudio_model)
         self.port = await self._stack.enter_async_context(serve(app, shutdown_timeout=0.1))
         return self
 
@@ -213,38 +214,6 @@ class FakeModel:
                 ],
             }
         )
-
-    def _window_fields(self) -> dict[str, Any]:
-        if not self.report_window or self.context_window is None:
-            return {}
-        if self.server == "vllm":
-            return {"max_model_len": self.context_window}
-        if self.server == "llama-server":
-            return {"meta": {"n_ctx": self.context_window, "n_ctx_train": 8192}}
-        return {}
-
-    async def _show(self, request: web.Request) -> web.Response:
-        """Ollama's model info."""
-        if self.server != "ollama" or not self.report_window:
-            return web.json_response({"error": "not found"}, status=404)
-        body = await request.json()
-        return web.json_response(
-            {
-                "model": body.get("model"),
-                "parameters": f"stop <|im_end|>\nnum_ctx {self.context_window}",
-                "model_info": {"llama.context_length": 131072},
-            }
-        )
-
-    async def _tokenize(self, request: web.Request) -> web.Response:
-        """llama-server's tokenizer route: {"content": …} → {"tokens": […]}."""
-        if not self.tokenize_route or self.tokenizer is None:
-            return web.json_response({"error": "not found"}, status=404)
-        body = await request.json()
-        if "content" not in body:
-            return web.json_response({"error": "content missing"}, status=400)
-        self.tokenize_requests += 1
-        return web.json_response({"tokens": list(range(self.tokenizer(body["content"])))})
 
     async def _embeddings(self, request: web.Request) -> web.Response:
         body = await request.json()
