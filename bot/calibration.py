@@ -42,6 +42,8 @@ MARGIN = 1.06
 _EASE_DOWN = 0.3
 # Overflow with nothing learnt from it: raise the factor by this much.
 _TIGHTEN = 1.25
+# No tokenizer counts a script at less than this many tokens per tiktoken token.
+_LOWEST = 0.3
 # Share of a text's tokens one script must have for an observation to be its alone.
 _DOMINANT = 0.6
 
@@ -105,7 +107,10 @@ class Calibrator:
         observed = theirs / counted
         script, share = max(shares.items(), key=lambda item: item[1])
         if share >= _DOMINANT:
-            await self._update({script: observed})
+            # The text's ratio is its scripts' ratios by share: the others' kept as they are,
+            # the main script's is what makes the sum come out as observed.
+            rest = sum(self._ratio(s) * part for s, part in shares.items() if s != script)
+            await self._update({script: max((observed - rest) / share, _LOWEST)})
             return
         # A mixed text: only a too-low estimate teaches anything, and then about every script.
         expected = self.factor(shares) / MARGIN

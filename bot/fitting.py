@@ -120,7 +120,8 @@ class Fitter:
             return
         if said.prompt_tokens and said.prompt_tokens > fit.model_tokens:
             await self.calibrator.observe(fit.shares, fit.counted, said.prompt_tokens)
-            return
+            if fit.counted * self.factor(fit.shares) > said.prompt_tokens:
+                return
         # Nothing to learn from: either the window or our count is off. Counts the server has
         # not taught yet are the likelier culprit; once taught, the window is.
         if self.calibrator.learnt(fit.shares) or fit.exact:

@@ -2,9 +2,9 @@
 
 The server knows best: llama-server reports `meta.n_ctx` in `/v1/models` (and `n_ctx` in
 `/props`), vLLM `max_model_len`, Ollama the model's `num_ctx` in `/api/show`, LM Studio
-`loaded_context_length` in `/api/v0/models/<model>`. Otherwise the known-models table, else a small default.
-PARLEY_CONTEXT_TOKENS overrides all of them (and `parley doctor` warns when it exceeds what
-the server reports).
+`loaded_context_length` in `/api/v0/models/<model>`. Otherwise the known-models table, else a
+small default. PARLEY_CONTEXT_TOKENS overrides all of them (and `parley doctor` warns when it
+exceeds what the server reports).
 """
 
 from __future__ import annotations

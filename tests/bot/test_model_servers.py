@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from bot.messages import Outcome
 from bot.overflow import recognise
 from bot.runtime import open_parley
+from bot.texts import say
 from memory.tables import Calibration
 from tests.conftest import SettingsFactory
 from tests.fakes.model_quirks import hangul_heavy
@@ -33,7 +34,7 @@ def _local(fake_model: FakeModel, server: str, window: int = 2048) -> None:
 async def test_a_korean_conversation_never_overflows_an_unknown_model(
     make_settings: SettingsFactory, fake_model: FakeModel, server: str
 ) -> None:
-    """The server counts Korean ~4x tiktoken; nothing tells Parley its window (2,048, the
+    """The server counts Korean ~3.7x tiktoken; nothing tells Parley its window (2,048, the
     default for unknown models). Every message is answered, the first one included, and no
     request overflows."""
     _local(fake_model, server)
@@ -271,3 +272,16 @@ async def test_the_reply_never_asks_for_more_than_the_window_leaves(
             assert (await ask(parley, f"{i} " + "lorem ipsum " * 60)).outcome is Outcome.OK
     for body in fake_model.requests:
         assert fake_model.prompt_size(body) + body["max_tokens"] <= 1200
+
+
+async def test_a_first_korean_message_longer_than_the_window_is_shortened_not_overflowed(
+    make_settings: SettingsFactory, fake_model: FakeModel
+) -> None:
+    _local(fake_model, "llama-cpp-python")
+    async with open_parley(make_settings(model=LOCAL, max_reply_tokens=256)) as parley:
+        final = await ask(parley, KOREAN * 60)
+    assert final.outcome is Outcome.OK
+    assert len(fake_model.requests) == 1
+    sent = fake_model.requests[0]
+    assert fake_model.prompt_size(sent) + sent["max_tokens"] <= 2048
+    assert str(sent["messages"][-1]["content"]).endswith(say("shortened"))

@@ -16,11 +16,11 @@ _TIKTOKEN = TokenCounter("gpt-4o-mini")
 
 
 def hangul_heavy(text: str) -> int:
-    """A model tokenizer unlike tiktoken: every Hangul syllable costs 3 tokens more (Korean
-    ~4x tiktoken's count, as SmolLM2's tokenizer measured), everything else a little more."""
+    """A model tokenizer unlike tiktoken: every Hangul syllable costs 1.75 tokens more (Korean
+    ~3.7x tiktoken's count, as SmolLM2's tokenizer measured), everything else 1.1x."""
     base = _TIKTOKEN.count(text)
     hangul = len(re.findall(r"[\uac00-\ud7af]", text))
-    return base + base // 10 + 3 * hangul
+    return base + base // 10 + (7 * hangul) // 4
 
 
 # ChatML wraps every message in 5 tokens.

@@ -15,7 +15,7 @@ route answers 404, like servers without it); with `api_key` set, other keys get 
 request bodies are kept in `embedding_requests`.
 
 Quirks of real local servers, each off by default:
-- `tokenizer`: the model's own count (e.g. `hangul_heavy`, counting Korean ~4x tiktoken);
+- `tokenizer`: the model's own count (e.g. `hangul_heavy`, counting Korean ~3.7x tiktoken);
   prompts are then measured with it plus ChatML's 5 tokens a message, usage reports it, and
   `tokenize_route` serves llama-server's `POST /tokenize` with it.
 - `server`: whose overflow wording and behaviour to copy: "openai" (also Azure), "vllm",
