@@ -157,6 +157,7 @@ class ChatClient:
         self.model = settings.model
         self.max_reply_tokens = settings.max_reply_tokens
         self.retries = settings.model_retries
+        self._timeout = settings.request_timeout
         self._retry_timeouts = settings.uses_default_endpoint
         self._usage_option = True  # ask for usage in streams, unless the server refuses it
         self.turns = ReplyFirst()
@@ -235,6 +236,8 @@ class ChatClient:
                     yield chunk
         except openai.APIError as exc:
             error = classify(exc)
+            if error.outcome is Outcome.TIMEOUT:
+                self.turns.still_computing(self._timeout)
             log.warning("chat stream failed: %s", error, extra={"model": self.model})
             raise error from exc
 
@@ -243,6 +246,8 @@ class ChatClient:
     ) -> float | None:
         """Wait before another try and return the delay; None: give up (logged)."""
         delay = retry_delay(error, exc, attempt, self._retry_timeouts)
+        if error.outcome is Outcome.TIMEOUT and delay is None:
+            self.turns.still_computing(self._timeout)
         if delay is None or attempt >= self.retries:
             log.warning("chat call failed: %s", error, extra={"model": self.model})
             return None

@@ -32,6 +32,12 @@ class ReplyFirst:
         self._idle = asyncio.Event()
         self._idle.set()
         self._background = asyncio.Lock()
+        self._busy_until = 0.0  # loop time until which the server may still compute a request
+
+    def still_computing(self, seconds: float) -> None:
+        """A request was given up on (timed out): the server may compute it this long yet."""
+        loop = asyncio.get_running_loop()
+        self._busy_until = max(self._busy_until, loop.time() + seconds)
 
     @contextlib.asynccontextmanager
     async def reply(self) -> AsyncIterator[None]:
@@ -47,7 +53,12 @@ class ReplyFirst:
     @contextlib.asynccontextmanager
     async def background(self) -> AsyncIterator[None]:
         async with self._background:
-            await self._idle.wait()
+            while True:
+                await self._idle.wait()
+                wait = self._busy_until - asyncio.get_running_loop().time()
+                if wait <= 0 and self._idle.is_set():
+                    break
+                await asyncio.sleep(max(wait, 0))
             yield
 
     def turn(self, background: bool) -> contextlib.AbstractAsyncContextManager[None]:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 
-from bot.chat import ChatClient, Usage
+import pytest
+
+from bot.chat import ChatClient, ChatError, ReplyStream, Usage
 from bot.core import Parley
 from bot.messages import Delta, Final, Inbound, Outcome
 from bot.reasoning import ThinkingFilter
@@ -176,3 +178,27 @@ async def test_a_replys_usage_sums_every_call_it_made(
     assert text == "Found it [1]." and len(run.calls) == 2
     sizes = [fake_model.prompt_size(body) for body in fake_model.requests]
     assert run.usage is not None and run.usage.prompt_tokens == sum(sizes)
+
+
+async def test_background_calls_wait_while_the_server_may_still_compute_a_timed_out_reply(
+    make_settings: SettingsFactory, fake_model: FakeModel
+) -> None:
+    fake_model.script(Hang(1), Reply("summary"))
+    chat = ChatClient(make_settings(request_timeout=0.4))
+    try:
+        reply = chat.stream([{"role": "user", "content": "x"}])
+        with pytest.raises(ChatError) as failed:
+            _ = [piece async for piece in reply]
+        assert failed.value.outcome is Outcome.TIMEOUT
+        summary = asyncio.create_task(
+            _read(chat.stream([{"role": "user", "content": "y"}], background=True))
+        )
+        await asyncio.sleep(0.2)
+        assert len(fake_model.requests) == 1  # not yet: the server is busy with the first
+        assert await summary == "summary"
+    finally:
+        await chat.close()
+
+
+async def _read(reply: ReplyStream) -> str:
+    return "".join([piece async for piece in reply])
