@@ -7,7 +7,7 @@ from __future__ import annotations
 from openai.types.chat import ChatCompletionFunctionToolParam
 
 from bot.chat import ChatClient, ChatError
-from bot.doctor import Check
+from bot.checks import Check
 from bot.model_tokenizer import open_tokenizer
 from bot.settings import Settings
 from bot.texts import say

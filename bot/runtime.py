@@ -17,12 +17,14 @@ from bot.core import Parley
 from bot.embedder import Embedder, IndexAfterReply
 from bot.metrics import Metrics, serve_metrics
 from bot.model_tokenizer import ModelTokenizer, open_tokenizer
+from bot.plugins import plugin_rules
 from bot.recall import RecallConfig, RecallProvider
 from bot.search.tool import open_web_search
 from bot.settings import Settings
 from bot.summary import Summarizer, SummaryProvider
 from bot.texts import say, use_locale
 from bot.window import discover_window
+from memory.analysis import warm_up
 from memory.db import create_engine, migrate
 from memory.embeddings import Indexer, SemanticRanking, Vectors
 from memory.privacy import keep_pruning
@@ -83,6 +85,7 @@ async def open_parley(settings: Settings) -> AsyncIterator[Parley]:
     chat = ChatClient(settings)
     retention: asyncio.Task[None] | None = None
     tokenizer: ModelTokenizer | None = None
+    warming: asyncio.Task[None] | None = None
     try:
         await migrate(engine)
         window = await discover_window(settings)
@@ -92,11 +95,15 @@ async def open_parley(settings: Settings) -> AsyncIterator[Parley]:
         )
         # Loading the encoding reads a few MB from disk: not on the event loop.
         counter = await asyncio.to_thread(TokenCounter, settings.model)
-        parley = Parley(settings, Store(engine), chat, counter, window, tokenizer)
+        parley = Parley(
+            settings, Store(engine), chat, counter, window, plugin_rules(settings), tokenizer
+        )
         await parley.fitter.calibrator.load()
         log.info("context window: %d tokens (%s)", window.tokens, window.source)
         if settings.recall:
             install_memory(parley)
+            if settings.locale == "ko":  # expect Korean: load its analyzer now, off the loop
+                warming = asyncio.create_task(asyncio.to_thread(warm_up))
         retention = asyncio.create_task(keep_pruning(engine, settings.retention_days))
         async with open_web_search(settings, counter) as search:
             if search is not None:
@@ -117,6 +124,8 @@ async def open_parley(settings: Settings) -> AsyncIterator[Parley]:
             retention.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await retention
+        if warming is not None:
+            await warming  # a worker thread cannot be cancelled: let it finish
         await chat.close()
         if tokenizer is not None:
             await tokenizer.close()

@@ -3,7 +3,8 @@ tool calling, embeddings (issue 13)."""
 
 from __future__ import annotations
 
-from bot.doctor import Check, diagnose
+from bot.checks import Check
+from bot.doctor import diagnose
 from tests.conftest import SettingsFactory
 from tests.fakes.model_quirks import hangul_heavy
 from tests.fakes.model_server import Fail, FakeModel, Reply, tool_call

@@ -1,7 +1,7 @@
 """Token-count calibration per model and script, learnt from the server's usage reports.
 
 Revision ID: 0007_calibration
-Revises: 0005
+Revises: 0006_channel_kind
 Create Date: 2026-11-30
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_calibration"
-down_revision = "0005"
+down_revision = "0006_channel_kind"
 branch_labels = None
 depends_on = None
 
