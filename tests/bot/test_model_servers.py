@@ -94,7 +94,7 @@ async def test_an_empty_stream_for_a_large_prompt_is_taken_for_an_overflow(
     """llama-cpp-python answers a streamed prompt longer than its window with an empty 200."""
     _local(fake_model, "llama-cpp-python")
     text = "lorem ipsum dolor sit amet " * 40
-    async with open_parley(make_settings(model=LOCAL, context_tokens=3000)) as parley:
+    async with open_parley(make_settings(model=LOCAL, context_tokens=4000)) as parley:
         for i in range(10):
             final = await ask(parley, f"{i} {text}")
             assert final.outcome is Outcome.OK, (i, final.text)
