@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -15,8 +16,9 @@ from typing import Any
 
 import numpy as np
 import openai
-from openai import AsyncOpenAI, omit
+from openai import AsyncOpenAI, AsyncStream
 from openai.types.chat import (
+    ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionFunctionToolParam,
     ChatCompletionMessageFunctionToolCallParam,
@@ -36,6 +38,14 @@ from bot.reasoning import ThinkingFilter
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# Prompts with more messages than this are encoded to JSON in a worker thread.
+_OFFLOAD_MESSAGES = 500
+
+
+def _json_bytes(body: dict[str, object]) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
 
 # The openai package's own types: a mistyped message fails mypy, not the endpoint.
 ChatMessage = ChatCompletionMessageParam
@@ -198,20 +208,13 @@ class ChatClient:
         tool_choice: ChatCompletionToolChoiceOptionParam,
         background: bool,
     ) -> AsyncIterator[ChatCompletionChunk]:
-        reasoning = is_reasoning_model(self.model)
         attempt = 0
         async with self.turns.turn(background):
             while True:
                 try:
-                    stream = await self._client.chat.completions.create(
-                        model=self.model,
-                        messages=messages,
-                        stream=True,
-                        stream_options={"include_usage": True} if self._usage_option else omit,
-                        max_tokens=omit if reasoning else limit,
-                        max_completion_tokens=limit if reasoning else omit,
-                        tools=tools or omit,
-                        tool_choice=tool_choice if tools else omit,
+                    stream = await self._post_stream(
+                        self._body(messages, limit, tools, tool_choice),
+                        len(messages) > _OFFLOAD_MESSAGES,
                     )
                 except openai.APIError as exc:
                     error = classify(exc)
@@ -225,6 +228,28 @@ class ChatClient:
                 async for chunk in self._read(stream):
                     yield chunk
                 return
+
+    def _body(
+        self,
+        messages: list[ChatMessage],
+        limit: int,
+        tools: list[ChatCompletionFunctionToolParam] | None,
+        tool_choice: ChatCompletionToolChoiceOptionParam,
+    ) -> dict[str, object]:
+        """The request as plain JSON data (see `_post_stream`)."""
+        reasoning = is_reasoning_model(self.model)
+        body: dict[str, object] = {
+            "model": self.model,
+            "messages": messages,
+            "stream": True,
+            "max_completion_tokens" if reasoning else "max_tokens": limit,
+        }
+        if self._usage_option:
+            body["stream_options"] = {"include_usage": True}
+        if tools:
+            body["tools"] = tools
+            body["tool_choice"] = tool_choice
+        return body
 
     async def _read(
         self, stream: openai.AsyncStream[ChatCompletionChunk]
@@ -264,6 +289,26 @@ class ChatClient:
         log.warning("the endpoint refuses stream_options; token usage will not be reported")
         self._usage_option = False
         return True
+
+    async def _post_stream(
+        self, body: dict[str, object], large: bool
+    ) -> AsyncStream[ChatCompletionChunk]:
+        """POST a chat request whose body is already plain JSON data.
+
+        `chat.completions.create` first runs the package's recursive type transform over every
+        message (~0.1 ms each, on the event loop: most of the time spent around the model).
+        Our messages are plain dicts of strings, so the request goes out through the client's
+        own `post` (same auth and errors) as JSON encoded here; a large prompt is
+        encoded in a worker thread.
+        """
+        encoded = await asyncio.to_thread(_json_bytes, body) if large else _json_bytes(body)
+        return await self._client.post(
+            "/chat/completions",
+            content=encoded,
+            cast_to=ChatCompletion,
+            stream=True,
+            stream_cls=AsyncStream[ChatCompletionChunk],
+        )
 
     async def embed(self, model: str, texts: list[str], waiting: bool = False) -> Embeddings:
         """One vector per text from `/v1/embeddings` (same endpoint and key as chat); raise

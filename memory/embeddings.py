@@ -30,7 +30,7 @@ _SOURCES: dict[Kind, tuple[FromClause, Table]] = {
     "messages": (Message.__table__, MessageVectors),
     "passages": (Passage.__table__, PassageVectors),
 }
-_DTYPE = np.dtype("<f4")
+_DTYPE = "<f4"  # little-endian float32
 _BATCH = 64  # texts per embeddings request
 _PER_RUN = 256  # texts embedded per conversation and kind after one reply: a backlog is spread
 _CHUNK = 2_000  # ids read per step while looking for rows without a vector
@@ -42,6 +42,7 @@ _PASSAGE_POOL = 100
 
 
 def pack(vector: Sequence[float]) -> bytes:
+
     array = np.asarray(vector, dtype=np.float64)
     norm = float(np.linalg.norm(array))
     return (array / norm if norm else array).astype(_DTYPE).tobytes()
@@ -292,6 +293,7 @@ class SemanticRanking:
 def _most_similar(vectors: list[bytes], question: bytes, limit: int) -> list[int]:
     """Indexes of the `limit` vectors most similar to `question` (all normalized), best first;
     no similarity at all is no reason to recall something."""
+
     matrix = np.frombuffer(b"".join(vectors), _DTYPE).reshape(len(vectors), -1)
     scores = matrix @ np.frombuffer(question, _DTYPE)
     return [int(i) for i in np.argsort(-scores, kind="stable")[:limit] if scores[i] > 0]
