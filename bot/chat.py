@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import openai
 from openai import AsyncOpenAI, AsyncStream
 from openai.types.chat import (
@@ -93,6 +92,8 @@ class Embeddings:
 
 def _pooled(vector: list[Any]) -> list[float]:
     if vector and isinstance(vector[0], list):
+        import numpy as np  # only for servers sending a vector per token
+
         return [float(x) for x in np.asarray(vector, dtype=np.float64).mean(axis=0)]
     return [float(x) for x in vector]
 

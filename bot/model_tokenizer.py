@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import aiohttp
-import tokenizers
 
 from memory.tokens import BUNDLED_ENCODINGS, encoding_named
 
@@ -39,9 +38,11 @@ class LocalTokenizer:
     def __init__(self, spec: str) -> None:
         self.source = spec
         self._encoding = encoding_named(spec) if spec in BUNDLED_ENCODINGS else None
-        self._tokenizer = (
-            None if self._encoding else tokenizers.Tokenizer.from_file(str(Path(spec)))
-        )
+        self._tokenizer = None
+        if self._encoding is None:
+            import tokenizers  # only with PARLEY_TOKENIZER set to a file
+
+            self._tokenizer = tokenizers.Tokenizer.from_file(str(Path(spec)))
 
     def _count(self, text: str) -> int:
         if self._encoding is not None:

@@ -13,7 +13,6 @@ import logging
 from collections.abc import Sequence
 from typing import Literal, Protocol
 
-import numpy as np
 from sqlalchemy import FromClause, Table, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
@@ -42,6 +41,7 @@ _PASSAGE_POOL = 100
 
 
 def pack(vector: Sequence[float]) -> bytes:
+    import numpy as np  # only with embeddings on: numpy costs ~11 MB resident
 
     array = np.asarray(vector, dtype=np.float64)
     norm = float(np.linalg.norm(array))
@@ -293,6 +293,7 @@ class SemanticRanking:
 def _most_similar(vectors: list[bytes], question: bytes, limit: int) -> list[int]:
     """Indexes of the `limit` vectors most similar to `question` (all normalized), best first;
     no similarity at all is no reason to recall something."""
+    import numpy as np
 
     matrix = np.frombuffer(b"".join(vectors), _DTYPE).reshape(len(vectors), -1)
     scores = matrix @ np.frombuffer(question, _DTYPE)
