@@ -29,6 +29,7 @@ from pydantic_settings import (
 from bot.mcp.config import mcp_config_problem
 from bot.search.config import search_problem
 from bot.texts import say, use_locale
+from memory.tokens import BUNDLED_ENCODINGS
 
 DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
 
@@ -129,7 +130,16 @@ class Settings(SettingsSection):
         int | None,
         Field(
             gt=256,
-            description="Context window in tokens; default: from the known-models table.",
+            description="Context window in tokens; default: what the server reports "
+            "(llama.cpp, vLLM, Ollama), else the known-models table, else 2048.",
+        ),
+    ] = None
+    tokenizer: Annotated[
+        str | None,
+        Field(
+            description="The model's tokenizer, for exact budgets: a tokenizer.json file or a "
+            "tiktoken encoding (o200k_base, cl100k_base). Default: the server's /tokenize "
+            "where it has one, else counts calibrated from the server's usage reports.",
         ),
     ] = None
     max_reply_tokens: Annotated[
@@ -151,7 +161,8 @@ class Settings(SettingsSection):
         Field(
             ge=0,
             le=10,
-            description="Retries of a failed chat call (429, 5xx, timeouts) with backoff.",
+            description="Retries of a failed chat call (429, 5xx, connection) with backoff; "
+            "timeouts too against OpenAI itself (a local server still computes the first try).",
         ),
     ] = 3
     system_prompt: Annotated[
@@ -391,6 +402,14 @@ class Settings(SettingsSection):
             "cut, with a marker).",
         ),
     ] = 2000
+
+    @field_validator("tokenizer")
+    @classmethod
+    def _tokenizer_exists(cls, value: str | None) -> str | None:
+        if value and value not in BUNDLED_ENCODINGS and not Path(value).is_file():
+            raise ValueError(f"not a file and not one of {', '.join(BUNDLED_ENCODINGS)}: {value}")
+        return value
+
     # Operations: logs, metrics, shutdown, platform API endpoints
     log_format: Annotated[
         Literal["plain", "json"],

@@ -98,7 +98,13 @@ class Summarizer:
                 ),
             },
         ]
-        text = "".join([piece async for piece in self.chat.stream(request)]).strip()
+        # In the background: it waits for a moment without a reply in flight.
+        reply = self.chat.stream(request, background=True)
+        text = "".join([piece async for piece in reply]).strip()
+        if reply.cut:
+            # Half a summary would replace a whole one: keep the old until the next try.
+            log.info("summary of conversation %s was cut off; discarded", conversation.id)
+            return
         if text:
             await self.summaries.save(conversation.id, SummaryState(text, pending[-1].id))
 

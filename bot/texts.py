@@ -268,6 +268,35 @@ EN: dict[str, str] = {
     "command.persona": "show or change this conversation's system prompt",
     "command.forget": "delete everything you wrote or shared, everywhere on this platform",
     "command.listen": "answer every message in this channel, or only when called (on/off: admins)",
+    # Models and servers (#13): windows, cut replies, tokenizers, tools, embeddings.
+    "reply.cut": "\n\n[… reply cut off: it reached the model's length limit …]",
+    "window.setting": "PARLEY_CONTEXT_TOKENS",
+    "window.server": "reported by the server: {where}",
+    "window.table": "the known-models table",
+    "window.default": "the default for models the server does not describe",
+    "doctor.window": "{tokens:,} tokens, from {source}",
+    "doctor.window.over": "PARLEY_CONTEXT_TOKENS={setting:,} is more than the {reported:,} tokens "
+    "the server reports: prompts would overflow it",
+    "doctor.window.over_fix": "Set PARLEY_CONTEXT_TOKENS to {reported} or less, or restart the "
+    "server with a larger context (llama.cpp: -c, Ollama: num_ctx, vLLM: --max-model-len).",
+    "doctor.tokens.exact": "budgets counted with the model's own tokenizer ({source})",
+    "doctor.tokens.native": "budgets counted exactly with tiktoken (an OpenAI model)",
+    "doctor.tokens.calibrated": "no tokenizer of the model at hand: budgets use tiktoken scaled "
+    "per script by what the server's usage reports teach (conservative until then; "
+    "PARLEY_TOKENIZER makes them exact)",
+    "doctor.tools.ok": "the model calls tools: web search runs in tool mode",
+    "doctor.tools.ignored": "the model did not call the tool it was offered: web search will not "
+    "run in tool mode",
+    "doctor.tools.ignored_fix": "Set PARLEY_SEARCH_MODE=always to search on every message, or use "
+    "a model with function calling.",
+    "doctor.tools.failed": "the tool-calling probe failed: {detail}",
+    "doctor.embeddings.ok": "'{model}' returns one vector of {size} numbers per text",
+    "doctor.embeddings.per_token": "'{model}' returns one vector per token: Parley averages "
+    "them, one text per request",
+    "doctor.embeddings.failed": "embeddings with '{model}' failed: {detail}",
+    "doctor.embeddings.fix": "Serve embeddings at OPENAI_BASE_URL (llama.cpp: --embeddings "
+    "--pooling mean) or unset PARLEY_EMBEDDING_MODEL; Parley switches semantic recall off "
+    "after a few failures.",
 }
 
 KO: dict[str, str] = {
@@ -528,6 +557,34 @@ KO: dict[str, str] = {
     "command.persona": "이 대화의 시스템 프롬프트 보기 또는 바꾸기",
     "command.forget": "이 플랫폼 어디서든 내가 쓰거나 공유한 모든 것 삭제",
     "command.listen": "이 채널의 모든 메시지에 답하기 보기·켜기·끄기 (켜기/끄기: 관리자)",
+    # 모델과 서버 (#13)
+    "reply.cut": "\n\n[… 모델의 길이 제한에 걸려 답변이 잘렸어요 …]",
+    "window.setting": "PARLEY_CONTEXT_TOKENS",
+    "window.server": "서버가 알려 준 값: {where}",
+    "window.table": "알려진 모델 표",
+    "window.default": "서버가 알려 주지 않는 모델의 기본값",
+    "doctor.window": "{tokens:,} 토큰, 출처: {source}",
+    "doctor.window.over": "PARLEY_CONTEXT_TOKENS={setting:,}이(가) 서버가 알려 준 "
+    "{reported:,} 토큰보다 커요: 프롬프트가 넘칠 거예요",
+    "doctor.window.over_fix": "PARLEY_CONTEXT_TOKENS를 {reported} 이하로 설정하거나, 서버를 더 큰 "
+    "컨텍스트로 다시 시작하세요 (llama.cpp: -c, Ollama: num_ctx, vLLM: --max-model-len).",
+    "doctor.tokens.exact": "모델 자체 토크나이저로 예산을 세요 ({source})",
+    "doctor.tokens.native": "tiktoken으로 정확하게 예산을 세요 (OpenAI 모델)",
+    "doctor.tokens.calibrated": "모델의 토크나이저가 없어요: 서버의 사용량 보고로 배운 문자별 "
+    "배율을 tiktoken 수에 곱해요 (그 전까지는 보수적으로; PARLEY_TOKENIZER를 설정하면 정확해요)",
+    "doctor.tools.ok": "모델이 도구를 호출해요: 웹 검색이 도구 모드로 동작해요",
+    "doctor.tools.ignored": "모델이 제공된 도구를 호출하지 않았어요: 웹 검색이 도구 모드로 "
+    "동작하지 않아요",
+    "doctor.tools.ignored_fix": "PARLEY_SEARCH_MODE=always로 모든 메시지에서 검색하거나, 함수 "
+    "호출을 지원하는 모델을 쓰세요.",
+    "doctor.tools.failed": "도구 호출 확인에 실패했어요: {detail}",
+    "doctor.embeddings.ok": "'{model}'이(가) 텍스트마다 숫자 {size}개짜리 벡터 하나를 돌려줘요",
+    "doctor.embeddings.per_token": "'{model}'이(가) 토큰마다 벡터를 돌려줘요: Parley가 평균을 "
+    "내고, 요청마다 텍스트 하나씩 보내요",
+    "doctor.embeddings.failed": "'{model}' 임베딩이 실패했어요: {detail}",
+    "doctor.embeddings.fix": "OPENAI_BASE_URL에서 임베딩을 제공하거나 (llama.cpp: --embeddings "
+    "--pooling mean) PARLEY_EMBEDDING_MODEL을 지우세요. 몇 번 실패하면 Parley가 의미 기반 회상을 "
+    "끕니다.",
 }
 
 _ERRORS: dict[Outcome, str] = {
