@@ -61,6 +61,7 @@ EN: dict[str, str] = {
     "attach.too_large": "I skipped {names}: larger than {limit}.",
     "attach.refused": "I wasn't allowed to download {names}: the bot's owner needs to give me "
     "access to files.",
+    "attach.foreign": "I skipped {names}: I only open files stored on the chat platform itself.",
     "attach.notice": "_{notes}_",
     "search.summary": "search the web and answer from the results",
     "search.unavailable": "_(Web search was unavailable, so this answer does not use fresh "
@@ -297,6 +298,7 @@ KO: dict[str, str] = {
     "attach.too_large": "{names}은(는) {limit}보다 커서 건너뛰었어요.",
     "attach.refused": "{names}을(를) 내려받을 권한이 없어요: 봇 관리자가 파일 접근 권한을 "
     "줘야 해요.",
+    "attach.foreign": "{names}은(는) 건너뛰었어요: 채팅 플랫폼에 저장된 파일만 열어요.",
     "attach.notice": "_{notes}_",
     "search.summary": "웹을 검색하고 결과를 바탕으로 답해요",
     "search.unavailable": "_(웹 검색을 쓸 수 없어서, 이 답변에는 최신 결과가 반영되지 않았어요.)_",
