@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from bot.logs import configure_logging
+from bot.logs import Redactor, configure_logging, settings_secrets
 from bot.settings import ConfigError, Settings, load_settings
 from bot.texts import say
 from memory.transfer import Format
@@ -165,7 +165,8 @@ def doctor() -> None:
         raise typer.Exit(1) from exc
     configure_logging(settings, quiet=True)
     checks = asyncio.run(diagnose(settings))
-    typer.echo(report(checks))
+    # The report quotes URLs and library errors: shown without credentials.
+    typer.echo(Redactor(settings_secrets(settings))(report(checks)))
     if not all(check.ok for check in checks):
         raise typer.Exit(1)
 

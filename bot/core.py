@@ -412,11 +412,11 @@ class Parley:
         yield Final(text + shown, sources=sources, usage=TokenUsage(prompt.tokens, tokens))
 
     def _error_text(self, error: ChatError) -> str:
-        # The endpoint's own words reach the chat: never let them carry a credential.
-        detail = self._redact(error.detail[:300])
-        return error_text(
+        # The endpoint's own words and its URL reach the chat: never with a credential.
+        text = error_text(
             error.outcome,
             url=self.settings.openai_base_url,
             model=self.settings.model,
-            detail=detail,
+            detail=error.detail[:300],
         )
+        return self._redact(text)

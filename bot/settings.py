@@ -7,8 +7,9 @@ e.g. `model = "gpt-4o"`). Each field's description feeds `parley --help` texts a
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BeforeValidator, Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -19,6 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bot.redact import REDACTED, strip_url_secrets
 from bot.search.config import search_problem
 from bot.texts import say, use_locale
 
@@ -42,6 +44,11 @@ def _comma_separated(value: object) -> object:
 
 # A set of ids (or names) written as "a,b,c" in the environment or a list in parley.toml.
 IdList = Annotated[frozenset[str], NoDecode, BeforeValidator(_comma_separated)]
+
+
+def is_secret(field: str) -> bool:
+    """Fields whose value is a credential (never shown in reprs, errors or logs)."""
+    return field.endswith(("_api_key", "_token", "_secret"))
 
 
 def default_data_dir() -> Path:
@@ -511,6 +518,15 @@ class Settings(BaseSettings):
             TomlConfigSettingsSource(settings_cls, toml_file=toml_file),
         )
 
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # Settings end up in tracebacks and debug output: never with a credential in them.
+        for name, value in super().__repr_args__():
+            if name and value and is_secret(name):
+                value = REDACTED
+            elif name and isinstance(value, str) and name.endswith("_url"):
+                value = strip_url_secrets(value)
+            yield name, value
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'parley.db'}"
@@ -540,7 +556,8 @@ def load_settings(**overrides: object) -> Settings:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else ""
         name = env_name(field) if field in Settings.model_fields else field
-        raise ConfigError(f"{name}: {first['msg']} (got {first.get('input')!r})") from exc
+        shown = REDACTED if is_secret(field) else strip_url_secrets(repr(first.get("input")))
+        raise ConfigError(f"{name}: {first['msg']} (got {shown})") from exc
     use_locale(settings.locale)  # every command loads settings here: say() follows from now on
     if settings.uses_default_endpoint and not settings.openai_api_key:
         raise ConfigError(say("config.no_api_key"))

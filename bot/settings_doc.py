@@ -12,13 +12,11 @@ from pathlib import Path
 
 from pydantic.fields import FieldInfo
 
-from bot.settings import Settings, env_name
+from bot.settings import Settings, env_name, is_secret
 
 # Credentials: written to .env (not parley.toml) by `parley init`, redacted from logs.
 # Credentials, by naming convention, so a new provider's key is never written to parley.toml.
-SECRET_FIELDS = tuple(
-    name for name in Settings.model_fields if name.endswith(("_api_key", "_token", "_secret"))
-)
+SECRET_FIELDS = tuple(name for name in Settings.model_fields if is_secret(name))
 START = "<!-- settings:start -->"
 END = "<!-- settings:end -->"
 # Defaults computed at run time, shown as what they resolve to.

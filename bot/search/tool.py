@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any, ClassVar
 
 import aiohttp
+from yarl import URL
 
 from bot.search.config import search_problem
 from bot.search.pages import PageReader, PageUnreadable
@@ -80,10 +81,11 @@ class WebSearch:
         try:
             results = await self.provider.search(query, self.results)
         except SearchFailed as exc:
-            log.warning("web search via %s for %r failed: %s", self.provider.name, query, exc)
+            # Never the query: it is what a person asked, often in their own words.
+            log.warning("web search via %s failed: %s", self.provider.name, exc)
             return self._tell(_FAILED.format(query=query), budget, say("search.unavailable"))
         if not results:
-            log.info("web search via %s for %r found nothing", self.provider.name, query)
+            log.info("web search via %s found nothing", self.provider.name)
             return self._tell(_EMPTY.format(query=query), budget, say("search.empty", query=query))
         pages = await self._read(results[: self.read_pages])
         rendered = await asyncio.to_thread(
@@ -103,7 +105,7 @@ class WebSearch:
         try:
             return await self.reader.read(url)
         except PageUnreadable as exc:
-            log.info("not reading result page: %s", exc)
+            log.info("not reading a result page on %s: %s", URL(url).host, exc)
             return None
 
     def _tell(self, text: str, budget: int, notice: str | None = None) -> ToolResult:
