@@ -226,6 +226,7 @@ def memory_export(
     """Write a conversation's history (default: terminal conversation "default")."""
     from adapters.terminal import terminal_key
     from memory.db import migrated_engine
+    from memory.files import write_private
     from memory.transfer import export
 
     async def job(settings: Settings) -> None:
@@ -238,7 +239,12 @@ def memory_export(
         if output is None:
             typer.echo("".join(chunks), nl=False)
             return
-        await asyncio.to_thread(output.write_text, "".join(chunks), encoding="utf-8")
+        try:
+            # The history of private conversations: readable by its owner only.
+            await asyncio.to_thread(write_private, output, "".join(chunks))
+        except OSError as exc:
+            typer.echo(say("file.unwritable", path=output, error=exc.strerror or exc), err=True)
+            raise typer.Exit(1) from exc
         typer.echo(say("export.done", path=output), err=True)
 
     _run(job)

@@ -108,6 +108,7 @@ EN: dict[str, str] = {
     "export.done": "Exported to {path}.",
     "export.none": 'No conversation named "{name}" was found.',
     "file.unreadable": "Can't read {path}: {error}",
+    "file.unwritable": "Can't write {path}: {error}",
     "error.rate_limited": "The model is rate-limiting requests right now. Please try again in a "
     "minute.",
     "error.quota": "The model provider says the API quota is used up. The bot's owner needs to "
@@ -342,6 +343,7 @@ KO: dict[str, str] = {
     "export.done": "{path}(으)로 내보냈어요.",
     "export.none": '"{name}"이라는 대화를 찾지 못했어요.',
     "file.unreadable": "{path}을(를) 읽을 수 없어요: {error}",
+    "file.unwritable": "{path}에 쓸 수 없어요: {error}",
     "error.rate_limited": "지금 모델이 요청 수를 제한하고 있어요. 1분 뒤에 다시 시도해 주세요.",
     "error.quota": "모델 제공자가 API 사용 한도를 다 썼다고 해요. 봇 관리자가 계정의 결제나 "
     "한도를 확인해야 해요.",
