@@ -93,8 +93,9 @@ EN: dict[str, str] = {
     "document.unsupported": "not a text, Markdown or PDF file",
     "document.bad_pdf": "it is not a readable PDF ({error})",
     "document.empty": "it contains no text (a scanned PDF needs OCR first)",
-    "forget.done": "Done: I deleted {messages} messages and {documents} documents of yours "
-    "from every conversation on this platform, including the search index.",
+    "forget.done": "Done: I deleted {messages} messages (yours, my replies to them, and our "
+    "whole DMs) and {documents} documents of yours from every conversation on this platform, "
+    "including the search index and the summaries that mentioned you.",
     "forget.usage": "Usage: `/forget me` deletes everything you wrote or shared, everywhere on "
     "this platform. It cannot be undone.",
     "import.invalid": "Line {line}: {reason}. Nothing was imported.",
@@ -328,8 +329,9 @@ KO: dict[str, str] = {
     "document.unsupported": "텍스트, Markdown, PDF 파일이 아니에요",
     "document.bad_pdf": "읽을 수 있는 PDF가 아니에요 ({error})",
     "document.empty": "텍스트가 없어요 (스캔한 PDF는 먼저 OCR이 필요해요)",
-    "forget.done": "완료했어요: 이 플랫폼의 모든 대화에서 작성하신 메시지 {messages}개와 문서 "
-    "{documents}개를 검색 색인까지 포함해 삭제했어요.",
+    "forget.done": "완료했어요: 이 플랫폼의 모든 대화에서 메시지 {messages}개(작성하신 메시지, "
+    "그에 대한 제 답장, 저와의 DM 전체)와 문서 {documents}개를 검색 색인과 언급된 요약까지 "
+    "포함해 삭제했어요.",
     "forget.usage": "사용법: `/forget me`는 이 플랫폼 어디서든 직접 쓰거나 공유한 모든 것을 "
     "삭제해요. 되돌릴 수 없어요.",
     "import.invalid": "{line}번째 줄: {reason}. 아무것도 가져오지 않았어요.",
