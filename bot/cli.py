@@ -13,7 +13,7 @@ import typer
 
 from bot.logs import Redactor, configure_logging, settings_secrets
 from bot.settings import ConfigError, Settings, load_settings
-from bot.texts import say
+from bot.texts import explain, say
 from memory.transfer import Format
 
 app = typer.Typer(
@@ -268,7 +268,7 @@ def memory_import(
         try:
             rows = await asyncio.to_thread(parse_import, lines, target, counter)
         except InvalidImport as exc:
-            typer.echo(str(exc), err=True)
+            typer.echo(say("import.invalid", line=exc.line, reason=explain(exc)), err=True)
             raise typer.Exit(1) from exc
         async with migrated_engine(settings.resolved_database_url) as engine:
             count = await import_rows(engine, rows)
