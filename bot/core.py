@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.attachments import ChatPart, prepare, with_images
 from bot.chat import ChatClient, ChatError, ContextTooLong
 from bot.commands import CommandContext, CommandRegistry, default_commands
+from bot.documents import DocumentIntake, document_limits
 from bot.lifecycle import ReplyGate
 from bot.locks import KeyedLocks
 from bot.logs import Redactor, ReplyLog, settings_secrets
@@ -37,9 +38,9 @@ from bot.messages import (
 from bot.observe import ReplyObserver, observe
 from bot.prompt import Newest, NoRoom, Prompt, PromptBuilder, Section
 from bot.settings import Settings
-from bot.texts import error_text, explain, say
+from bot.texts import error_text, say
 from bot.tools import Tool, ToolResult, ToolRun, footer, reserve
-from memory.documents import Documents, NewDocument, UnreadableDocument, document_kind
+from memory.documents import Documents, document_kind
 from memory.store import ConversationState, NewMessage, Store
 from memory.tokens import TOKENS_PER_MESSAGE, TokenCounter, render
 
@@ -105,7 +106,7 @@ class Parley:
         self.observers: list[ReplyObserver] = [ReplyLog()]
         self.gate = ReplyGate()  # closed at shutdown: new messages are turned away
         self._redact = Redactor(settings_secrets(settings))
-        self.documents = Documents(store.engine, counter)
+        self.intake = DocumentIntake(Documents(store.engine, counter, document_limits(settings)))
         self._locks = KeyedLocks[ConversationKey]()
         self._background: set[asyncio.Task[None]] = set()
 
@@ -146,6 +147,8 @@ class Parley:
             yield Final(files.notice or say("empty"), Outcome.EMPTY)
             return
         message = replace(message, text=files.text)
+        # Reading a document is slow: done before the lock, so the conversation is not held.
+        read = [await self.intake.read(a) for a in documents]
         async with self._locks.hold(message.key):
             try:
                 conversation = await self.store.conversation(message.key)
@@ -156,9 +159,7 @@ class Parley:
                     )
                     return
                 # Only now, so a re-delivered message never stores its documents twice.
-                notes = [
-                    await self._add_document(conversation, message.author, a) for a in documents
-                ]
+                notes = [await self.intake.store(conversation.id, message.author, r) for r in read]
                 if not files.answerable:  # documents only: nothing to ask the model
                     told = "\n".join(note for note in (*notes, files.notice) if note)
                     yield Final(told, Outcome.COMMAND)
@@ -182,12 +183,12 @@ class Parley:
         text = prepare(message.text, message.attachments, self.settings).text
         if not text.strip():
             return
+        read = [await self.intake.read(a) for a in message.attachments if _is_document(a)]
         async with self._locks.hold(message.key):
             conversation = await self.store.conversation(message.key)
             if await self._store_user_message(conversation, replace(message, text=text)):
-                for attachment in message.attachments:
-                    if _is_document(attachment):
-                        await self._add_document(conversation, message.author, attachment)
+                for pending in read:
+                    await self.intake.store(conversation.id, message.author, pending)
 
     async def add_document(
         self,
@@ -199,34 +200,9 @@ class Parley:
     ) -> str:
         """Make a shared text, Markdown or PDF file recallable in its conversation (`parley
         memory add-file`); returns what to tell the person."""
+        pending = await self.intake.read(Attachment(filename, content_type, data))
         conversation = await self.store.conversation(key)
-        return await self._add_document(
-            conversation, author, Attachment(filename, content_type, data)
-        )
-
-    async def _add_document(
-        self, conversation: ConversationState, author: Author, attachment: Attachment
-    ) -> str:
-        try:
-            passages = await self.documents.add(
-                NewDocument(
-                    conversation.id,
-                    author.id,
-                    author.name,
-                    attachment.filename,
-                    attachment.data,
-                    attachment.content_type,
-                )
-            )
-        except UnreadableDocument as exc:
-            log.info(
-                "could not read %s shared in conversation %s: %s",
-                attachment.filename,
-                conversation.id,
-                exc.reason,
-            )
-            return say("document.unreadable", filename=attachment.filename, reason=explain(exc))
-        return say("document.added", filename=attachment.filename, passages=passages)
+        return await self.intake.store(conversation.id, author, pending)
 
     async def _run_command(self, message: Inbound, command: Command) -> Final:
         spec = self.commands.get(command.name)

@@ -211,6 +211,25 @@ class Settings(BaseSettings):
             "into the message, larger files are skipped (the person is told).",
         ),
     ] = 1_000_000
+    document_max_pages: Annotated[
+        int,
+        Field(gt=0, description="Pages of a shared PDF read at most (the person is told)."),
+    ] = 200
+    document_max_chars: Annotated[
+        int,
+        Field(gt=0, description="Characters of a shared document's text kept at most."),
+    ] = 2_000_000
+    document_max_passages: Annotated[
+        int,
+        Field(gt=0, description="Recallable passages kept per shared document at most."),
+    ] = 2_000
+    document_timeout: Annotated[
+        float,
+        Field(
+            gt=0,
+            description="Seconds a PDF may take to read (in a separate process, stopped then).",
+        ),
+    ] = 60.0
     vision: Annotated[
         bool,
         Field(

@@ -94,6 +94,10 @@ EN: dict[str, str] = {
     "document.unsupported": "not a text, Markdown or PDF file",
     "document.bad_pdf": "it is not a readable PDF ({error})",
     "document.empty": "it contains no text (a scanned PDF needs OCR first)",
+    "document.too_slow": "reading it took too long ({error})",
+    "document.cut_pages": "It is long: I kept only its first {limit} pages.",
+    "document.cut_chars": "It is long: I kept only its first {limit} characters.",
+    "document.cut_passages": "It is long: I kept only its first {limit} passages.",
     "forget.done": "Done: I deleted {messages} messages (yours, my replies to them, and our "
     "whole DMs) and {documents} documents of yours from every conversation on this platform, "
     "including the search index and the summaries that mentioned you.",
@@ -330,6 +334,10 @@ KO: dict[str, str] = {
     "document.unsupported": "텍스트, Markdown, PDF 파일이 아니에요",
     "document.bad_pdf": "읽을 수 있는 PDF가 아니에요 ({error})",
     "document.empty": "텍스트가 없어요 (스캔한 PDF는 먼저 OCR이 필요해요)",
+    "document.too_slow": "읽는 데 너무 오래 걸렸어요 ({error})",
+    "document.cut_pages": "길어서 앞의 {limit}쪽만 보관했어요.",
+    "document.cut_chars": "길어서 앞의 {limit}자만 보관했어요.",
+    "document.cut_passages": "길어서 앞의 {limit}개 단락만 보관했어요.",
     "forget.done": "완료했어요: 이 플랫폼의 모든 대화에서 메시지 {messages}개(작성하신 메시지, "
     "그에 대한 제 답장, 저와의 DM 전체)와 문서 {documents}개를 검색 색인과 언급된 요약까지 "
     "포함해 삭제했어요.",
