@@ -22,6 +22,7 @@ from openai.types.chat import (
 
 from bot.messages import Outcome
 from bot.model_limits import is_reasoning_model
+from bot.quoting import quoted_record
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,11 +40,12 @@ def text_of(message: ChatMessage) -> str:
 
 
 def stored_message(role: str, content: str) -> ChatMessage:
-    """A stored message for the model: "system" rows are tool records, the rest a person's."""
+    """A stored message for the model: "system" rows are tool records (e.g. a search's
+    results), quoted in a user message like all outside text; the rest a person's."""
     if role == "assistant":
         return {"role": "assistant", "content": content}
     if role == "system":
-        return {"role": "system", "content": content}
+        return {"role": "user", "content": quoted_record(content)}
     return {"role": "user", "content": content}
 
 

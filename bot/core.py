@@ -258,7 +258,7 @@ class Parley:
                 sections = await self._sections(conversation, message, budget)
                 if forced is not None:
                     sections += (
-                        Section({"role": "system", "content": forced[1].content}, forced[1].tokens),
+                        Section({"role": "user", "content": forced[1].content}, forced[1].tokens),
                     )
                 prompt = await self.prompts.build(
                     conversation,

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 
 from bot.messages import Inbound
 from bot.prompt import Section
+from bot.quoting import quote
 from bot.texts import say
 from memory.recall import Recall
 from memory.search import Hit
+from memory.speakers import escape_lines, speaker_name
 from memory.store import ConversationState
 from memory.tokens import TOKENS_PER_MESSAGE, TokenCounter
 
@@ -49,8 +51,8 @@ class RecallProvider:
 
     def _section(self, hits: list[Hit], share: int) -> Section | None:
         """The best hits that fit `share`, in time order (documents last)."""
-        header = say("recall.header")
-        spent = self.counter.count(header)
+        what = say("recall.header")
+        spent = self.counter.count(quote(what, ""))
         chosen: list[tuple[Hit, str]] = []
         for hit in hits:
             line = self._excerpt(hit)
@@ -62,10 +64,10 @@ class RecallProvider:
         # Joined text can tokenize differently from its parts: count it as sent, and drop the
         # least relevant excerpt while it does not fit.
         while chosen:
-            text = "\n".join([header, *(line for _hit, line in chosen)])
+            text = quote(what, "\n".join(line for _hit, line in chosen))
             tokens = self.counter.count(text)
             if tokens <= share:
-                return Section({"role": "system", "content": text}, tokens)
+                return Section({"role": "user", "content": text}, tokens)
             chosen.remove(max(chosen, key=lambda c: hits.index(c[0])))
         return None
 
@@ -73,17 +75,19 @@ class RecallProvider:
         content = self.counter.truncate(hit.content[:_EXCERPT_CHARS], _EXCERPT_TOKENS)
         if content != hit.content:
             content += " …"
+        # One line per excerpt: its text and names cannot start a line of their own.
+        content, author = escape_lines(content), speaker_name(hit.author_name)
         if hit.filename is not None:
             return say(
                 "recall.passage",
-                filename=hit.filename,
-                author=hit.author_name,
+                filename=speaker_name(hit.filename),
+                author=author,
                 when=f"{hit.created_at:%Y-%m-%d}",
                 text=content,
             )
         return say(
             "recall.message",
-            author=hit.author_name,
+            author=author,
             when=f"{hit.created_at:%Y-%m-%d %H:%M}",
             text=content,
         )
