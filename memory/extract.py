@@ -2,8 +2,8 @@
 characters, and for PDFs within `timeout` seconds.
 
 A crafted PDF can keep a parser busy for minutes or fill memory, and a thread cannot be
-stopped: PDFs are read in a child process (`python -m memory.extract`) that is killed when the
-time is up. Plain text is only decoded and cut, in a worker thread.
+stopped: PDFs are read in a child process (`python -m memory.extract`, its memory capped) that
+is killed when the time is up. Plain text is only decoded and cut, in a worker thread.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import resource
 import sys
 from dataclasses import dataclass
 from typing import Literal
@@ -19,6 +20,8 @@ from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 
 Cut = Literal["pages", "chars"]
+# Address space the PDF reader's process may use.
+_MEMORY_LIMIT = 2 * 1024**3
 
 
 @dataclass(frozen=True)
@@ -96,10 +99,12 @@ async def extract_pdf(data: bytes, limits: Limits) -> Extracted:
 
 def _main() -> None:
     max_pages, max_chars = int(sys.argv[1]), int(sys.argv[2])
+    # A decompression bomb fails here with MemoryError instead of swapping the machine.
+    resource.setrlimit(resource.RLIMIT_AS, (_MEMORY_LIMIT, _MEMORY_LIMIT))
     try:
         found = pdf_text(sys.stdin.buffer.read(), max_pages, max_chars)
         answer: dict[str, object] = {"text": found.text, "cut": found.cut}
-    except (PyPdfError, ValueError, KeyError, TypeError, RecursionError) as exc:
+    except (PyPdfError, ValueError, KeyError, TypeError, RecursionError, MemoryError) as exc:
         # pypdf raises plain Python errors for many malformed files as well as its own.
         answer = {"error": str(exc)[:200] or type(exc).__name__}
     json.dump(answer, sys.stdout)
