@@ -10,6 +10,7 @@ from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from memory.analysis import index_terms
 from memory.extract import Cut, Extracted, ExtractionFailed, Limits, decode_text, extract_pdf
 from memory.problems import Problem
 from memory.tables import Document, Passage
@@ -69,9 +70,9 @@ def split_passages(text: str, counter: TokenCounter, limit: int = PASSAGE_TOKENS
 
 @dataclass(frozen=True)
 class ReadDocument:
-    """A document's passages with their token counts, and the limit that cut it, if any."""
+    """A document's passages (text, tokens, index terms), and the limit that cut it, if any."""
 
-    passages: list[tuple[str, int]]
+    passages: list[tuple[str, int, str | None]]
     cut: Cut | Literal["passages"] | None = None
 
 
@@ -113,7 +114,7 @@ class Documents:
         cut: Cut | Literal["passages"] | None = extracted.cut
         if len(passages) > self.limits.max_passages:
             passages, cut = passages[: self.limits.max_passages], "passages"
-        return ReadDocument([(p, self.counter.count(p)) for p in passages], cut)
+        return ReadDocument([(p, self.counter.count(p), index_terms(p)) for p in passages], cut)
 
     async def store(self, document: NewDocument, read: ReadDocument) -> int:
         """Store a read document's passages (all or none); returns how many there are."""
@@ -132,7 +133,8 @@ class Documents:
                     conversation_id=document.conversation_id,
                     content=content,
                     tokens=tokens,
+                    terms=terms,
                 )
-                for content, tokens in read.passages
+                for content, tokens, terms in read.passages
             )
         return len(read.passages)

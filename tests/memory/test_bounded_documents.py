@@ -6,9 +6,14 @@ from __future__ import annotations
 
 import asyncio
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.messages import Attachment, Inbound
 from bot.texts import say
+from memory.db import migrated_engine
 from memory.search import FullText
+from memory.store import Store
+from memory.tables import Message
 from tests.conftest import SettingsFactory
 from tests.fakes.model_server import FakeModel
 from tests.fakes.pdf import make_pages
@@ -74,13 +79,42 @@ async def test_slow_pdf_is_stopped_and_does_not_hold_the_conversation(
         assert "took too long" in told.text
 
 
+def _distinct_korean_words(count: int) -> str:
+    def syllable(n: int) -> str:
+        return chr(0xAC00 + n % 11172)
+
+    return " ".join(syllable(i) + syllable(i // 11172 * 101 + 7) + "다" for i in range(count))
+
+
 async def test_very_long_messages_are_stored_and_found(
     make_settings: SettingsFactory, database_url: str
 ) -> None:
-    # Over 1 MB of distinct words: PostgreSQL refused the whole row before the prefix bound.
+    # Over 1 MB of tsvector: PostgreSQL refused the whole row before the prefix bound.
     text = "kumquat " + " ".join(f"w{i}x" for i in range(200_000))
     async with parley_on(make_settings, database_url) as parley:
         await parley.record(Inbound(GENERAL, ALICE, text))
         conversation = await parley.store.conversation(GENERAL)
         hits = await FullText(parley.store.engine).messages([conversation.id], ["kumquat"], 5)
+        assert len(hits) == 1
+
+
+async def test_the_index_bound_holds_for_korean_content_and_terms(database_url: str) -> None:
+    # The densest case: distinct Korean words (over 4 bytes of tsvector per character) in both
+    # the content and its analyzed terms, written directly (analyzing this much takes long).
+    korean = "부산 " + _distinct_korean_words(80_000)
+    async with migrated_engine(database_url) as engine:
+        conversation = await Store(engine).conversation(GENERAL)
+        async with AsyncSession(engine) as session, session.begin():
+            session.add(
+                Message(
+                    conversation_id=conversation.id,
+                    role="user",
+                    author_id="u",
+                    author_name="민지",
+                    content=korean,
+                    tokens=1,
+                    terms=korean,
+                )
+            )
+        hits = await FullText(engine).messages([conversation.id], ["부산"], 5)
         assert len(hits) == 1
