@@ -6,21 +6,16 @@ tracebacks): code should never log a secret, but a library's exception text migh
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-
 from bot.messages import Inbound
 from bot.observe import ReplyReport
 from bot.redact import redact
 from bot.settings import Settings
-from bot.settings_doc import SECRET_FIELDS
 
 log = logging.getLogger("parley.replies")
 
@@ -39,13 +34,8 @@ class Redactor:
 
 
 def settings_secrets(settings: Settings) -> list[str]:
-    """The configured secrets: keys, tokens, signing secrets and the database password."""
-    values = [getattr(settings, name) for name in SECRET_FIELDS]
-    if settings.database_url:
-        # Not a URL: it carries no password to hide (and fails when connecting).
-        with contextlib.suppress(ArgumentError):
-            values.append(make_url(settings.database_url).password)
-    return [value for value in values if value]
+    """The credentials of the core's settings and of every adapter's section."""
+    return [secret for section in (settings, *settings.sections()) for secret in section.secrets()]
 
 
 class PlainFormatter(logging.Formatter):

@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import aliased
 
+from memory.kinds import ChannelKind
 from memory.tables import Conversation, Document, Message, ProcessedEvent, Summary, utcnow
 
 log = logging.getLogger(__name__)
@@ -68,13 +69,23 @@ async def forget_author(engine: AsyncEngine, platform: str, author_id: str) -> F
 
 
 async def _only_speaker(session: AsyncSession, conversations: set[int], author_id: str) -> set[int]:
-    """Of `conversations`, those where no one but `author_id` ever spoke (a DM with the bot)."""
+    """Of `conversations`, their DMs with the bot: by the kind the platform reported, or, for
+    conversations of unknown kind, where no one else ever spoke."""
+    rows = await session.execute(
+        select(Conversation.id, Conversation.kind).where(Conversation.id.in_(conversations))
+    )
+    kinds = {row.id: row.kind for row in rows}
     others = select(Message.conversation_id).where(
         Message.conversation_id.in_(conversations),
         Message.role == "user",
         Message.author_id != author_id,
     )
-    return conversations - set(await session.scalars(others.distinct()))
+    shared = set(await session.scalars(others.distinct()))
+    return {
+        conversation
+        for conversation, kind in kinds.items()
+        if kind == ChannelKind.DM or (kind == ChannelKind.UNKNOWN and conversation not in shared)
+    }
 
 
 def _answers(author_id: str, conversations: set[int]) -> ColumnElement[bool]:

@@ -42,6 +42,8 @@ class Conversation(Base):
     workspace: Mapped[str] = mapped_column(String(128))
     channel: Mapped[str] = mapped_column(String(128))
     thread: Mapped[str] = mapped_column(String(128), default="")
+    # A `ChannelKind`: "" (unknown) for conversations older than migration 0006 until seen again.
+    kind: Mapped[str] = mapped_column(String(16), default="", server_default="")
     persona: Mapped[str | None] = mapped_column(Text, default=None)
     # `reset` starts afresh without destroying history: the window only reads messages after this.
     reset_after: Mapped[int] = mapped_column(BigId, default=0)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
 
 import aiohttp
 from yarl import URL
 
+from adapters.slack.events import SlackFile
 from bot.attachments import should_download
 from bot.downloads import FileFetcher, NotFromPlatform, Origin, private_allowed
 from bot.messages import Attachment
@@ -31,24 +31,24 @@ def file_origins(api_url: str) -> tuple[Origin, ...]:
 
 
 async def download(
-    files: Sequence[dict[str, Any]], token: str, settings: Settings
+    files: Sequence[SlackFile], token: str, api_url: str, settings: Settings
 ) -> tuple[Attachment, ...]:
-    """Each file with its bytes when the core can use them (size-bounded), else without."""
+    """Each file with its bytes when the core can use them (size-bounded), else without;
+    `api_url` is the Web API's (SLACK_API_URL), which names Slack's file host."""
     if not files:
         return ()
-    api = settings.slack_api_url
-    async with FileFetcher(file_origins(api), private_allowed(api)) as fetcher:
+    async with FileFetcher(file_origins(api_url), private_allowed(api_url)) as fetcher:
         return tuple([await _fetch(fetcher, file, token, settings) for file in files])
 
 
 async def _fetch(
-    fetcher: FileFetcher, file: dict[str, Any], token: str, settings: Settings
+    fetcher: FileFetcher, file: SlackFile, token: str, settings: Settings
 ) -> Attachment:
-    name = str(file.get("name") or file.get("title") or file.get("id") or "file")
-    mimetype = str(file.get("mimetype") or "application/octet-stream")
-    size = int(file.get("size") or 0)
+    name = file.get("name") or file.get("title") or file.get("id") or "file"
+    mimetype = file.get("mimetype") or "application/octet-stream"
+    size = file.get("size") or 0
     # Files hidden by a free plan's limits, or in other workspaces, come without a URL.
-    url = str(file.get("url_private_download") or file.get("url_private") or "")
+    url = file.get("url_private_download") or file.get("url_private") or ""
     if not url or not should_download(name, mimetype, size, settings):
         return Attachment(name, mimetype, b"", size)
     limit = settings.attachment_max_bytes

@@ -2,7 +2,7 @@
 1 MB, and a longer text made the whole insert fail ("string is too long for tsvector").
 
 Revision ID: 0010_bounded_search
-Revises: 0008_recall_index
+Revises: 0006_channel_kind
 Create Date: 2026-11-30
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from memory.fulltext_schema import create_postgres_tsvector, drop_postgres_tsvector
 
 revision = "0010_bounded_search"
-down_revision = "0008_recall_index"
+down_revision = "0006_channel_kind"
 branch_labels = None
 depends_on = None
 
