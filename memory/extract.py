@@ -16,9 +16,6 @@ import sys
 from dataclasses import dataclass
 from typing import Literal
 
-from pypdf import PdfReader
-from pypdf.errors import PyPdfError
-
 Cut = Literal["pages", "chars"]
 # Address space the PDF reader's process may use.
 _MEMORY_LIMIT = 2 * 1024**3
@@ -56,6 +53,8 @@ def decode_text(data: bytes, max_chars: int) -> Extracted:
 
 def pdf_text(data: bytes, max_pages: int, max_chars: int) -> Extracted:
     """The text of the first `max_pages` pages, stopping at `max_chars` (CPU-bound)."""
+    from pypdf import PdfReader  # only where PDFs are read: pypdf costs ~7 MB resident
+
     reader = PdfReader(io.BytesIO(data))
     pages: list[str] = []
     length = 0
@@ -98,6 +97,8 @@ async def extract_pdf(data: bytes, limits: Limits) -> Extracted:
 
 
 def _main() -> None:
+    from pypdf.errors import PyPdfError
+
     max_pages, max_chars = int(sys.argv[1]), int(sys.argv[2])
     # A decompression bomb fails here with MemoryError instead of swapping the machine.
     resource.setrlimit(resource.RLIMIT_AS, (_MEMORY_LIMIT, _MEMORY_LIMIT))
