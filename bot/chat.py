@@ -33,6 +33,7 @@ from bot.chat_errors import classify as classify
 from bot.messages import Outcome
 from bot.model_calls import ReplyFirst, retry_delay
 from bot.model_limits import is_reasoning_model
+from bot.quoting import quoted_record
 from bot.reasoning import ThinkingFilter
 from bot.settings import Settings
 
@@ -59,11 +60,12 @@ def text_of(message: ChatMessage) -> str:
 
 
 def stored_message(role: str, content: str) -> ChatMessage:
-    """A stored message for the model: "system" rows are tool records, the rest a person's."""
+    """A stored message for the model: "system" rows are tool records (e.g. a search's
+    results), quoted in a user message like all outside text; the rest a person's."""
     if role == "assistant":
         return {"role": "assistant", "content": content}
     if role == "system":
-        return {"role": "system", "content": content}
+        return {"role": "user", "content": quoted_record(content)}
     return {"role": "user", "content": content}
 
 

@@ -20,6 +20,7 @@ from bot.attachments import ChatPart, prepare, with_images
 from bot.calibration import Calibrator
 from bot.chat import ChatClient, ChatError, ContextTooLong, EmptyStream
 from bot.commands import CommandContext, CommandRegistry, default_commands
+from bot.documents import DocumentIntake, document_limits
 from bot.fitting import Fit, Fitter, reply_reserve
 from bot.lifecycle import ReplyGate
 from bot.locks import KeyedLocks
@@ -41,10 +42,10 @@ from bot.observe import ReplyObserver, observe
 from bot.policy import Admission, PlatformRules, Policy
 from bot.prompt import Newest, NoRoom, Prompt, PromptBuilder, Section
 from bot.settings import Settings
-from bot.texts import error_text, explain, say
+from bot.texts import error_text, say
 from bot.tools import Tool, ToolResult, ToolRun, ToolSource, ToolUse, available, footer, reserve
 from bot.window import Window
-from memory.documents import Documents, NewDocument, UnreadableDocument, document_kind
+from memory.documents import Documents, document_kind
 from memory.store import ConversationState, NewMessage, Store
 from memory.tokens import TOKENS_PER_MESSAGE, TokenCounter, is_native, render
 
@@ -136,7 +137,7 @@ class Parley:
         self.observers: list[ReplyObserver] = [ReplyLog()]
         self.gate = ReplyGate()  # closed at shutdown: new messages are turned away
         self._redact = Redactor(settings_secrets(settings))
-        self.documents = Documents(store.engine, counter)
+        self.intake = DocumentIntake(Documents(store.engine, counter, document_limits(settings)))
         self._locks = KeyedLocks[ConversationKey]()
         self._background: set[asyncio.Task[None]] = set()
 
@@ -183,13 +184,13 @@ class Parley:
             yield Final(files.notice or say("empty"), Outcome.EMPTY)
             return
         message = replace(message, text=files.text)
+        # Reading a document is slow: done before the lock, so the conversation is not held.
+        read = [await self.intake.read(a) for a in documents]
         async with self._locks.hold(message.key):
             try:
                 conversation = await self._conversation(message)
                 newest = await self._store_user_message(conversation, message)
-                notes = [
-                    await self._add_document(conversation, message.author, a) for a in documents
-                ]
+                notes = [await self.intake.store(conversation.id, message.author, r) for r in read]
                 if not files.answerable:  # documents only: nothing to ask the model
                     told = "\n".join(note for note in (*notes, files.notice) if note)
                     yield Final(told, Outcome.COMMAND)
@@ -217,12 +218,12 @@ class Parley:
             return
         if not await self.policy.claim(message):
             return
+        read = [await self.intake.read(a) for a in message.attachments if _is_document(a)]
         async with self._locks.hold(message.key):
             conversation = await self._conversation(message)
             await self._store_user_message(conversation, replace(message, text=text))
-            for attachment in message.attachments:
-                if _is_document(attachment):
-                    await self._add_document(conversation, message.author, attachment)
+            for pending in read:
+                await self.intake.store(conversation.id, message.author, pending)
 
     async def last_recorded(self, key: ConversationKey) -> str | None:
         """The platform id of the newest message stored at `key` (adapters catch up from
@@ -245,34 +246,9 @@ class Parley:
     ) -> str:
         """Make a shared text, Markdown or PDF file recallable in its conversation (`parley
         memory add-file`); returns what to tell the person."""
+        pending = await self.intake.read(Attachment(filename, content_type, data))
         conversation = await self.store.conversation(key)
-        return await self._add_document(
-            conversation, author, Attachment(filename, content_type, data)
-        )
-
-    async def _add_document(
-        self, conversation: ConversationState, author: Author, attachment: Attachment
-    ) -> str:
-        try:
-            passages = await self.documents.add(
-                NewDocument(
-                    conversation.id,
-                    author.id,
-                    author.name,
-                    attachment.filename,
-                    attachment.data,
-                    attachment.content_type,
-                )
-            )
-        except UnreadableDocument as exc:
-            log.info(
-                "could not read %s shared in conversation %s: %s",
-                attachment.filename,
-                conversation.id,
-                exc.reason,
-            )
-            return say("document.unreadable", filename=attachment.filename, reason=explain(exc))
-        return say("document.added", filename=attachment.filename, passages=passages)
+        return await self.intake.store(conversation.id, author, pending)
 
     async def _run_command(self, message: Inbound, command: Command) -> Final:
         spec = self.commands.get(command.name)
@@ -396,7 +372,7 @@ class Parley:
             sections = await self._sections(conversation, message, budget)
             if forced is not None:
                 sections += (
-                    Section({"role": "system", "content": forced[1].content}, forced[1].tokens),
+                    Section({"role": "user", "content": forced[1].content}, forced[1].tokens),
                 )
             kept = reserve(offered, self.counter, budget, results=not self.tool_use.ignored)
             prompt = await self.prompts.build(conversation, system, newest, sections, factor, kept)
@@ -503,11 +479,11 @@ class Parley:
         return tokens
 
     def _error_text(self, error: ChatError) -> str:
-        # The endpoint's own words reach the chat: never let them carry a credential.
-        detail = self._redact(error.detail[:300])
-        return error_text(
+        # The endpoint's own words and its URL reach the chat: never with a credential.
+        text = error_text(
             error.outcome,
             url=self.settings.openai_base_url,
             model=self.settings.model,
-            detail=detail,
+            detail=error.detail[:300],
         )
+        return self._redact(text)

@@ -52,8 +52,8 @@ def alternate_roles(messages: list[ChatMessage]) -> list[ChatMessage]:
     """The prompt as one system message, then strictly alternating user/assistant turns, for
     chat templates that refuse anything else (Mistral's, among others).
 
-    Leading system context folds into the first message; later system records (e.g. a search)
-    become user text; neighbours of one role merge. Fewer messages cost fewer tokens, so the
+    Only the persona is a system message (outside text comes quoted in user messages);
+    neighbours of one role merge. Fewer messages cost fewer tokens, so the
     result still fits the budget it was built for.
     """
     system: list[str] = []

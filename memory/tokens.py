@@ -18,6 +18,8 @@ from pathlib import Path
 
 import tiktoken
 
+from memory.speakers import escape_lines, speaker_name
+
 log = logging.getLogger(__name__)
 
 FALLBACK_ENCODING = "o200k_base"
@@ -32,9 +34,11 @@ TOKENS_PER_REPLY = 3
 
 
 def render(role: str, author_name: str, content: str) -> str:
-    """A message as the model sees it: user messages carry the speaker's name. Stored token
-    counts are of this form."""
-    return f"[{author_name}] {content}" if role == "user" else content
+    """A message as the model sees it: user messages carry the speaker's name (and cannot fake
+    another speaker's line, see `memory.speakers`). Stored token counts are of this form."""
+    if role != "user":
+        return content
+    return f"[{speaker_name(author_name)}] {escape_lines(content)}"
 
 
 def _tiktoken_cache_dir() -> Path | None:

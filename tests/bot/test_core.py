@@ -228,19 +228,19 @@ async def test_strict_roles_alternate_for_picky_chat_templates(
     assert sent[3]["content"] == "[Bob] and again\n\n[Alice] what did Bob say?"
 
 
-def test_alternate_roles_folds_context_and_drops_a_leading_reply() -> None:
+def test_alternate_roles_merges_neighbours_and_drops_a_leading_reply() -> None:
     messages: list[ChatMessage] = [
         {"role": "system", "content": "persona"},
-        {"role": "system", "content": "recall"},
         {"role": "assistant", "content": "an answer cut from its question"},
+        {"role": "user", "content": "quoted recall"},
         {"role": "user", "content": "q1"},
-        {"role": "system", "content": "search record"},
+        {"role": "user", "content": "quoted search record"},
         {"role": "assistant", "content": "a1"},
         {"role": "user", "content": "q2"},
     ]
     assert alternate_roles(messages) == [
-        {"role": "system", "content": "persona\n\nrecall"},
-        {"role": "user", "content": "q1\n\nsearch record"},
+        {"role": "system", "content": "persona"},
+        {"role": "user", "content": "quoted recall\n\nq1\n\nquoted search record"},
         {"role": "assistant", "content": "a1"},
         {"role": "user", "content": "q2"},
     ]

@@ -22,6 +22,7 @@ from tests.helpers import (
     RANDOM,
     ask,
     filler,
+    is_quoted,
     parley_on,
     reply_prompt,
 )
@@ -62,7 +63,7 @@ async def test_a_paraphrase_is_recalled_only_with_embeddings(
             history = [
                 str(m["content"])
                 for m in fake_model.requests[-1]["messages"]
-                if m["role"] != "system"
+                if m["role"] != "system" and not is_quoted(m)
             ]
             assert not any("Biscuit" in text for text in history), "from recall, not the window"
     assert all(body["model"] == MODEL for body in fake_model.embedding_requests)
