@@ -41,7 +41,8 @@ def _settings() -> Settings:
         raise typer.Exit(2) from exc
 
 
-def _run(job: Callable[[Settings], Coroutine[Any, Any, None]], quiet: bool = False) -> None:
+def _run(job: Callable[[Settings], Coroutine[Any, Any, None]], quiet: bool = True) -> None:
+    """Run a command's job; one-off commands (`quiet`) log only warnings unless asked."""
     settings = _settings()
     configure_logging(settings, quiet=quiet)
     try:
@@ -70,7 +71,7 @@ def chat(
                 [TerminalChat(parley, conversation).run()], parley.gate, settings.shutdown_timeout
             )
 
-    _run(job, quiet=True)
+    _run(job)
 
 
 @app.command()
@@ -92,7 +93,7 @@ def run() -> None:
                 settings.shutdown_timeout,
             )
 
-    _run(job)
+    _run(job, quiet=False)
 
 
 @db_app.command("upgrade")
@@ -122,6 +123,8 @@ def discord_sync() -> None:
         typer.echo(
             say("discord.synced", count=len(names), names=", ".join(f"/{name}" for name in names))
         )
+
+    _run(job)
 
 
 async def _read_file(path: Path) -> bytes:

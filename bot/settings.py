@@ -1,26 +1,33 @@
 """Configuration: environment variables, a `.env` file and an optional `parley.toml`.
 
 Environment variables win over `.env`, which wins over `parley.toml` (keys are the field names,
-e.g. `model = "gpt-4o"`). Each field's description feeds `parley --help` texts and README.
+e.g. `model = "gpt-4o"`); `bot.config_files` finds both files. Each field's description feeds
+`parley --help` texts and README.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import AliasChoices, BeforeValidator, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import (
     BaseSettings,
+    DotEnvSettingsSource,
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
 
+from bot.config_checks import settings_problem
+from bot.config_files import env_file_names, env_path, read_toml, toml_path, unknown_names
 from bot.search.config import search_problem
-from bot.texts import say, use_locale
+from bot.texts import LOCALES, has_text, say, use_locale
 
 DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
 DEFAULT_DISCORD_API_URL = "https://discord.com/api/v10"
@@ -503,12 +510,11 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_file = Path(os.environ.get("PARLEY_CONFIG", "parley.toml"))
         return (
             init_settings,
             env_settings,
-            dotenv_settings,
-            TomlConfigSettingsSource(settings_cls, toml_file=toml_file),
+            DotEnvSettingsSource(settings_cls, env_file=env_path()),
+            TomlConfigSettingsSource(settings_cls, toml_file=toml_path()),
         )
 
     @property
@@ -532,16 +538,60 @@ def env_name(field: str) -> str:
     return f"PARLEY_{field.upper()}"
 
 
+def setting_names() -> dict[str, list[str]]:
+    """Each setting and the environment variables that set it."""
+    names: dict[str, list[str]] = {}
+    for field, info in Settings.model_fields.items():
+        alias = info.validation_alias
+        extra = [str(alias.choices[-1])] if isinstance(alias, AliasChoices) else []
+        names[field] = [f"PARLEY_{field.upper()}", *extra]
+    return names
+
+
+def config_warnings() -> list[str]:
+    """Unknown PARLEY_* variables (environment and .env) and parley.toml keys, with the closest
+    known name: a typo would otherwise be silently ignored."""
+    path = toml_path()
+    keys = list(read_toml(path)) if path is not None and path.is_file() else []
+    env = [*os.environ, *env_file_names(env_path())]
+    return [
+        say("config.unknown_close" if close else "config.unknown", name=name, close=close)
+        for name, close in unknown_names(env, keys, setting_names())
+    ]
+
+
+def _invalid(error: ErrorDetails) -> str:
+    field = str(error["loc"][0]) if error["loc"] else ""
+    name = env_name(field) if field in Settings.model_fields else field
+    key = f"config.type.{error['type']}"
+    problem = say(key, **error.get("ctx", {})) if has_text(key) else error["msg"]
+    return say("config.invalid", name=name, problem=problem, got=repr(error.get("input")))
+
+
+def _read_settings(overrides: dict[str, object]) -> Settings:
+    path = toml_path()
+    early = os.environ.get("PARLEY_LOCALE", "").lower()
+    if early in LOCALES:  # so that a mistake found while loading is told in that language
+        use_locale(early)  # type: ignore[arg-type]
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(_invalid(exc.errors()[0])) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(say("config.toml_syntax", path=path, error=exc)) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(say("config.unreadable", path=path or ".env", error=exc)) from exc
+
+
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment, `.env` and `parley.toml`, or a one-line ConfigError."""
-    try:
-        settings = Settings(**overrides)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else ""
-        name = env_name(field) if field in Settings.model_fields else field
-        raise ConfigError(f"{name}: {first['msg']} (got {first.get('input')!r})") from exc
+    settings = _read_settings(overrides)
     use_locale(settings.locale)  # every command loads settings here: say() follows from now on
+    for warning in config_warnings():
+        print(warning, file=sys.stderr)
+    problem = settings_problem(settings)
+    if problem:
+        raise ConfigError(problem)
     if settings.uses_default_endpoint and not settings.openai_api_key:
         raise ConfigError(say("config.no_api_key"))
     problem = search_problem(settings)

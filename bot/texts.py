@@ -240,6 +240,60 @@ EN: dict[str, str] = {
     "command.persona": "show or change this conversation's system prompt",
     "command.forget": "delete everything you wrote or shared, everywhere on this platform",
     "command.listen": "answer every message in this channel, or only when called (on/off: admins)",
+    "discord.unreachable": (
+        "Can't reach Discord: {error}. Check the network (and PARLEY_DISCORD_API_URL if "
+        "you changed it)."
+    ),
+    "slack.unreachable": (
+        "Can't reach Slack at {url}: {error}. Check the network (and SLACK_API_URL if you"
+        " changed it)."
+    ),
+    "check.db_url": (
+        "PARLEY_DATABASE_URL is not a database URL: write it like "
+        "postgresql+asyncpg://user:password@host/db or "
+        "sqlite+aiosqlite:////path/parley.db."
+    ),
+    "check.db_backend": (
+        "PARLEY_DATABASE_URL uses {backend}, which "
+        "Parley does not support: use PostgreSQL "
+        "(postgresql+asyncpg://…) or SQLite "
+        "(sqlite+aiosqlite://…)."
+    ),
+    "check.db_driver": (
+        "PARLEY_DATABASE_URL names no async driver Parley uses: write it as {suggestion}"
+    ),
+    "check.dir_create": (
+        "{setting}: cannot create the directory {path} ({error}); choose a directory "
+        "Parley may write."
+    ),
+    "check.dir_readonly": (
+        "{setting}: the directory {path} is read-only for this user; make it writable or "
+        "choose another."
+    ),
+    "check.base_url_empty": (
+        "OPENAI_BASE_URL is set but empty: unset it to use OpenAI, or set your server's "
+        "address, e.g. http://localhost:11434/v1."
+    ),
+    "check.base_url_scheme": "OPENAI_BASE_URL must start with http:// or https:// (got {url}).",
+    "check.reply_tokens": (
+        "PARLEY_MAX_REPLY_TOKENS ({tokens}) is not smaller than the model's context "
+        "window ({window} tokens): lower it (e.g. to 1024), or set PARLEY_CONTEXT_TOKENS "
+        "if the window is larger."
+    ),
+    "config.unknown": "Warning: {name} is not a Parley setting; it is ignored.",
+    "config.unknown_close": (
+        "Warning: {name} is not a Parley setting; it is ignored. Did you mean {close}?"
+    ),
+    "config.toml_syntax": "{path} is not valid TOML: {error}",
+    "config.unreadable": "Can't read {path}: {error}",
+    "config.invalid": "{name}: {problem} (got {got})",
+    "config.type.int_parsing": "expected a whole number",
+    "config.type.float_parsing": "expected a number",
+    "config.type.bool_parsing": "expected true or false",
+    "config.type.greater_than": "must be greater than {gt}",
+    "config.type.greater_than_equal": "must be at least {ge}",
+    "config.type.less_than_equal": "must be at most {le}",
+    "config.type.literal_error": "must be one of {expected}",
 }
 
 KO: dict[str, str] = {
@@ -473,6 +527,62 @@ KO: dict[str, str] = {
     "command.persona": "이 대화의 시스템 프롬프트 보기 또는 바꾸기",
     "command.forget": "이 플랫폼 어디서든 내가 쓰거나 공유한 모든 것 삭제",
     "command.listen": "이 채널의 모든 메시지에 답하기 보기·켜기·끄기 (켜기/끄기: 관리자)",
+    "discord.unreachable": (
+        "Discord에 연결할 수 없어요: {error}. 네트워크를 확인하세요 "
+        "(PARLEY_DISCORD_API_URL을 바꿨다면 그것도요)."
+    ),
+    "slack.unreachable": (
+        "Slack({url})에 연결할 수 없어요: {error}. 네트워크를 확인하세요"
+        " (SLACK_API_URL을 바꿨다면 그것도요)."
+    ),
+    "check.db_url": (
+        "PARLEY_DATABASE_URL이 데이터베이스 URL이 아니에요: "
+        "postgresql+asyncpg://user:password@host/db 또는"
+        " sqlite+aiosqlite:////path/parley.db 형식으로 "
+        "쓰세요."
+    ),
+    "check.db_backend": (
+        "PARLEY_DATABASE_URL의 {backend}는 지원하지 않아요: "
+        "PostgreSQL(postgresql+asyncpg://…)이나 "
+        "SQLite(sqlite+aiosqlite://…)를 쓰세요."
+    ),
+    "check.db_driver": (
+        "PARLEY_DATABASE_URL에 Parley가 쓰는 비동기 드라이버가 없어요: {suggestion} 처럼 쓰세요."
+    ),
+    "check.dir_create": (
+        "{setting}: 디렉터리 {path}를 만들 수 없어요 ({error}). Parley가 쓸 수 있는 "
+        "디렉터리를 지정하세요."
+    ),
+    "check.dir_readonly": (
+        "{setting}: 디렉터리 {path}는 이 사용자에게 읽기 전용이에요. 쓰기 권한을 주거나 "
+        "다른 디렉터리를 지정하세요."
+    ),
+    "check.base_url_empty": (
+        "OPENAI_BASE_URL이 비어 있어요: OpenAI를 쓰려면 지우고, 아니면"
+        " 서버 주소(예: http://localhost:11434/v1)를 넣으세요."
+    ),
+    "check.base_url_scheme": (
+        "OPENAI_BASE_URL은 http:// 또는 https://로 시작해야 해요 (입력: {url})."
+    ),
+    "check.reply_tokens": (
+        "PARLEY_MAX_REPLY_TOKENS({tokens})가 모델의 컨텍스트 "
+        "창({window} 토큰)보다 작지 않아요: 낮추거나(예: 1024), 창이 더 "
+        "크다면 PARLEY_CONTEXT_TOKENS를 설정하세요."
+    ),
+    "config.unknown": "경고: {name}은(는) Parley 설정이 아니어서 무시돼요.",
+    "config.unknown_close": (
+        "경고: {name}은(는) Parley 설정이 아니어서 무시돼요. {close}을(를) 말한 건가요?"
+    ),
+    "config.toml_syntax": "{path}가 올바른 TOML이 아니에요: {error}",
+    "config.unreadable": "{path}를 읽을 수 없어요: {error}",
+    "config.invalid": "{name}: {problem} (입력: {got})",
+    "config.type.int_parsing": "정수여야 해요",
+    "config.type.float_parsing": "숫자여야 해요",
+    "config.type.bool_parsing": "true 또는 false여야 해요",
+    "config.type.greater_than": "{gt}보다 커야 해요",
+    "config.type.greater_than_equal": "{ge} 이상이어야 해요",
+    "config.type.less_than_equal": "{le} 이하여야 해요",
+    "config.type.literal_error": "{expected} 중 하나여야 해요",
 }
 
 _ERRORS: dict[Outcome, str] = {
@@ -506,6 +616,10 @@ def current_locale() -> Locale:
 
 def say(key: str, **values: object) -> str:
     return TEXTS[_locale][key].format(**values)
+
+
+def has_text(key: str) -> bool:
+    return key in EN
 
 
 def error_text(outcome: Outcome, **values: object) -> str:

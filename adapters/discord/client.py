@@ -6,6 +6,7 @@ import logging
 from enum import Enum
 from typing import Any
 
+import aiohttp
 import discord
 from discord import app_commands
 
@@ -15,7 +16,7 @@ from adapters.discord.slash import add_commands
 from adapters.discord.surface import ChannelSurface, InteractionSurface
 from bot.core import Parley
 from bot.messages import Command, ConversationKey, Inbound
-from bot.settings import ConfigError, Settings
+from bot.settings import DEFAULT_DISCORD_API_URL, ConfigError, Settings
 from bot.streaming import Surface, deliver
 from bot.texts import say
 
@@ -244,10 +245,18 @@ class ParleyClient(discord.Client):
 
 async def sync_commands(parley: Parley, token: str) -> list[str]:
     """Register the slash commands with Discord once (`parley discord sync`); their names."""
+    # REST only (no gateway), so PARLEY_DISCORD_API_URL applies here as it does to the doctor.
+    if parley.settings.discord_api_url != DEFAULT_DISCORD_API_URL:
+        discord.http.Route.BASE = parley.settings.discord_api_url.rstrip("/")
     client = ParleyClient(parley, parley.settings)
-    async with client:
-        await client.login(token)
-        synced = await client.tree.sync()
+    try:
+        async with client:
+            await client.login(token)
+            synced = await client.tree.sync()
+    except discord.LoginFailure as exc:
+        raise ConfigError(say("discord.bad_token")) from exc
+    except (discord.HTTPException, aiohttp.ClientError) as exc:
+        raise ConfigError(say("discord.unreachable", error=exc)) from exc
     return [command.name for command in synced]
 
 
@@ -269,3 +278,5 @@ class DiscordAdapter:
             raise ConfigError(say("discord.intents")) from exc
         except discord.LoginFailure as exc:
             raise ConfigError(say("discord.bad_token")) from exc
+        except (discord.HTTPException, aiohttp.ClientError) as exc:
+            raise ConfigError(say("discord.unreachable", error=exc)) from exc
