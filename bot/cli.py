@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from bot.logs import configure_logging
-from bot.settings import ConfigError, Settings, load_settings
+from bot.settings import ConfigError, Settings, load_settings, locale_from_environment
 from bot.texts import say
 from memory.transfer import Format
 
@@ -189,13 +189,21 @@ def init(
     ] = None,
 ) -> None:
     """Write a commented parley.toml and .env to start from."""
-    from bot.init_files import Answers, ask_answers, write_files
+    from bot.init_files import Answers, ask_answers, where_found, write_files
 
+    locale_from_environment()
     answers = (
         ask_answers(typer.prompt) if (sys.stdin.isatty() if ask is None else ask) else Answers()
     )
-    for path, written in write_files(directory, answers, force):
-        typer.echo(say("init.wrote" if written else "init.exists", path=path))
+    try:
+        for path, written in write_files(directory, answers, force):
+            typer.echo(say("init.wrote" if written else "init.exists", path=path))
+    except OSError as exc:
+        typer.echo(
+            say("init.failed", path=directory.resolve(), error=exc.strerror or exc), err=True
+        )
+        raise typer.Exit(1) from exc
+    typer.echo(where_found(directory))
     typer.echo(say("init.next"))
 
 

@@ -156,3 +156,14 @@ def default_commands() -> CommandRegistry:
             CommandSpec("listen", "/listen [on|off]", say("command.listen"), _listen),
         ]
     )
+
+
+def search_command(tool: str) -> CommandSpec:
+    """`/search`, added when web search is configured."""
+    return CommandSpec("search", "/search <query>", say("search.summary"), tool=tool)
+
+
+def every_command() -> list[CommandSpec]:
+    """The default commands and those a feature adds when configured: what platforms that
+    declare commands ahead of time (Slack's manifests) must list."""
+    return [*default_commands().specs(), search_command("web_search")]

@@ -9,11 +9,9 @@ configured). Features add their own by appending to `CHECKS`, e.g. web search:
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -23,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.chat import ChatClient, ChatError, classify
+from bot.config_files import env_path, toml_path
 from bot.messages import Outcome
 from bot.settings import Settings
 from bot.texts import say
@@ -31,14 +30,6 @@ from memory.db import create_engine, schema_status
 # Discord application flags: the message content intent, enabled (verified or not).
 GATEWAY_MESSAGE_CONTENT = 1 << 18
 GATEWAY_MESSAGE_CONTENT_LIMITED = 1 << 19
-# Bot scopes Parley needs on Slack (the manifests in deploy/ grant them).
-SLACK_REQUIRED_SCOPES = (
-    "chat:write",
-    "app_mentions:read",
-    "im:history",
-    "channels:history",
-    "commands",
-)
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 _HTTP_TIMEOUT = aiohttp.ClientTimeout(total=10)
 _DB_TIMEOUT = 10.0
@@ -66,11 +57,8 @@ CheckFunction = Callable[[Probe], Awaitable[list[Check]]]
 
 
 def check_configuration(settings: Settings) -> Check:
-    files = [
-        str(path)
-        for path in (Path(os.environ.get("PARLEY_CONFIG", "parley.toml")), Path(".env"))
-        if path.is_file()
-    ]
+    found = (toml_path(), env_path())
+    files = [str(path.resolve()) for path in found if path is not None and path.is_file()]
     sources = ", ".join(["environment", *files]) if files else say("doctor.config.none")
     return Check("configuration", True, say("doctor.config", sources=sources))
 
@@ -289,8 +277,10 @@ async def check_discord(probe: Probe) -> list[Check]:
 
 
 def missing_slack_scopes(granted_header: str) -> list[str]:
+    from adapters.slack.scopes import BOT_SCOPES  # the one list the manifests come from
+
     granted = {scope.strip() for scope in granted_header.split(",")}
-    return [scope for scope in SLACK_REQUIRED_SCOPES if scope not in granted]
+    return [scope for scope in BOT_SCOPES if scope not in granted]
 
 
 def _slack_mode(settings: Settings) -> Check:
@@ -339,7 +329,8 @@ async def check_slack(probe: Probe) -> list[Check]:
     checks = [
         Check("slack", True, say("doctor.slack.ok", user=body.get("user"), team=body.get("team")))
     ]
-    missing = missing_slack_scopes(response_headers.get("x-oauth-scopes", ""))
+    granted_scopes = response_headers.get("x-oauth-scopes", "")
+    missing = missing_slack_scopes(granted_scopes)
     if missing:
         checks.append(
             Check(
@@ -354,7 +345,10 @@ async def check_slack(probe: Probe) -> list[Check]:
             Check(
                 "slack scopes",
                 True,
-                say("doctor.slack.scopes_ok", scopes=", ".join(SLACK_REQUIRED_SCOPES)),
+                say(
+                    "doctor.slack.scopes_ok",
+                    scopes=", ".join(scope.strip() for scope in granted_scopes.split(",")),
+                ),
             )
         )
     return [*checks, _slack_mode(settings)]

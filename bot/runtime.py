@@ -12,13 +12,13 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.chat import ChatClient
-from bot.commands import CommandSpec
+from bot.commands import search_command
 from bot.core import Parley
 from bot.metrics import Metrics, serve_metrics
 from bot.model_limits import context_window
 from bot.search.tool import open_web_search
 from bot.settings import Settings
-from bot.texts import say, use_locale
+from bot.texts import use_locale
 from memory.db import create_engine, migrate
 from memory.embeddings import Embedder, Indexer, SemanticRanking, Vectors
 from memory.privacy import keep_pruning
@@ -90,11 +90,7 @@ async def open_parley(settings: Settings) -> AsyncIterator[Parley]:
         async with open_web_search(settings, counter) as search:
             if search is not None:
                 parley.tools[search.name] = search
-                parley.commands.add(
-                    CommandSpec(
-                        "search", "/search <query>", say("search.summary"), tool=search.name
-                    )
-                )
+                parley.commands.add(search_command(search.name))
                 if settings.search_mode == "always":
                     parley.forced_tool = search.name
             try:

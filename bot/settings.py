@@ -27,7 +27,7 @@ from pydantic_settings import (
 from bot.config_checks import settings_problem
 from bot.config_files import env_file_names, env_path, read_toml, toml_path, unknown_names
 from bot.search.config import search_problem
-from bot.texts import LOCALES, has_text, say, use_locale
+from bot.texts import has_text, say, use_locale
 
 DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
 DEFAULT_DISCORD_API_URL = "https://discord.com/api/v10"
@@ -568,11 +568,16 @@ def _invalid(error: ErrorDetails) -> str:
     return say("config.invalid", name=name, problem=problem, got=repr(error.get("input")))
 
 
+def locale_from_environment() -> None:
+    """Follow PARLEY_LOCALE before (or without) loading the settings."""
+    chosen = os.environ.get("PARLEY_LOCALE", "").lower()
+    if chosen == "ko":
+        use_locale("ko")
+
+
 def _read_settings(overrides: dict[str, object]) -> Settings:
     path = toml_path()
-    early = os.environ.get("PARLEY_LOCALE", "").lower()
-    if early in LOCALES:  # so that a mistake found while loading is told in that language
-        use_locale(early)  # type: ignore[arg-type]
+    locale_from_environment()  # so that a mistake found while loading is told in that language
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

@@ -294,6 +294,12 @@ EN: dict[str, str] = {
     "config.type.greater_than_equal": "must be at least {ge}",
     "config.type.less_than_equal": "must be at most {le}",
     "config.type.literal_error": "must be one of {expected}",
+    "init.failed": "Can't write to {path}: {error}",
+    "init.found_anywhere": "Parley reads these files from any directory ({path}).",
+    "init.found_here": (
+        "Parley reads these files when started in {path}; from anywhere else, set "
+        "PARLEY_CONFIG={toml} or move both files to {user_dir}."
+    ),
 }
 
 KO: dict[str, str] = {
@@ -583,6 +589,13 @@ KO: dict[str, str] = {
     "config.type.greater_than_equal": "{ge} 이상이어야 해요",
     "config.type.less_than_equal": "{le} 이하여야 해요",
     "config.type.literal_error": "{expected} 중 하나여야 해요",
+    "init.failed": "{path}에 쓸 수 없어요: {error}",
+    "init.found_anywhere": "Parley는 어느 디렉터리에서 실행해도 이 파일들({path})을 읽어요.",
+    "init.found_here": (
+        "Parley는 {path}에서 실행할 때 이 파일들을 읽어요. 다른 곳에서 "
+        "실행하려면 PARLEY_CONFIG={toml}로 설정하거나 두 파일을 "
+        "{user_dir}로 옮기세요."
+    ),
 }
 
 _ERRORS: dict[Outcome, str] = {

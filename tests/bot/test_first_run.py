@@ -1,0 +1,153 @@
+"""A new self-hoster's first run, through the real `parley` command in a subprocess: broken
+paths fixed, and every listed mistake answered in one line, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.discord_fixtures import fake_discord
+from tests.fakes.discord_server import API_PREFIX, FakeDiscord
+from tests.fakes.model_server import FakeModel, Reply
+from tests.process import Finished, parley_env, run_parley
+
+__all__ = ["fake_discord"]
+
+
+def base_env(tmp_path: Path, **values: str) -> dict[str, str]:
+    return parley_env(
+        **{"OPENAI_API_KEY": "sk-test", "PARLEY_DATA_DIR": str(tmp_path / "data"), **values}
+    )
+
+
+def one_line(result: Finished) -> str:
+    """The single line a failed command printed (no traceback, no log lines)."""
+    assert result.code != 0, result.stdout
+    text = result.stderr.strip()
+    assert "\n" not in text and "Traceback" not in text, text
+    return text
+
+
+async def test_discord_sync_registers_the_commands_and_names_them(
+    tmp_path: Path, fake_discord: FakeDiscord
+) -> None:
+    env = base_env(
+        tmp_path,
+        DISCORD_TOKEN="fake-token",
+        PARLEY_DISCORD_API_URL=fake_discord.base_url + API_PREFIX,
+    )
+    result = await run_parley("discord", "sync", env=env)
+    assert result.code == 0, result.stderr
+    assert len(fake_discord.command_syncs) == 1
+    registered = {command["name"] for command in fake_discord.command_syncs[0].commands}
+    assert {"help", "ask", "reset", "forget"} <= registered
+    assert all(f"/{name}" in result.stdout for name in registered)
+    assert result.stderr == ""  # no log lines
+
+
+async def test_discord_sync_without_token_or_discord(tmp_path: Path) -> None:
+    line = one_line(await run_parley("discord", "sync", env=base_env(tmp_path)))
+    assert "DISCORD_TOKEN" in line
+    unreachable = base_env(
+        tmp_path, DISCORD_TOKEN="t", PARLEY_DISCORD_API_URL="http://127.0.0.1:9/api/v10"
+    )
+    assert "Can't reach Discord" in one_line(await run_parley("discord", "sync", env=unreachable))
+
+
+async def test_platform_unreachable_at_start_is_one_line(tmp_path: Path) -> None:
+    env = base_env(
+        tmp_path,
+        SLACK_BOT_TOKEN="xoxb-1",
+        SLACK_APP_TOKEN="xapp-1",
+        SLACK_API_URL="http://127.0.0.1:9/api/",
+    )
+    result = await run_parley("run", env=env)
+    # `parley run` logs (it is a server); the failure is its last line, without a traceback.
+    assert result.code == 2 and "Traceback" not in result.stderr
+    assert "Can't reach Slack" in result.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("PARLEY_DATABASE_URL", "not a url", "PARLEY_DATABASE_URL is not a database URL"),
+        ("PARLEY_DATABASE_URL", "postgresql://u:secret@db/parley", "postgresql+asyncpg://u:***@"),
+        ("PARLEY_DATABASE_URL", "mysql+aiomysql://db/x", "does not support"),
+        ("PARLEY_DATA_DIR", "/proc/self/no/such", "PARLEY_DATA_DIR: cannot create"),
+        ("PARLEY_DATA_DIR", "/proc/1", "read-only"),
+        ("OPENAI_BASE_URL", "", "OPENAI_BASE_URL is set but empty"),
+        ("PARLEY_MAX_REPLY_TOKENS", "999999", "PARLEY_MAX_REPLY_TOKENS (999999)"),
+    ],
+)
+async def test_mistakes_are_one_line(
+    tmp_path: Path, variable: str, value: str, expected: str
+) -> None:
+    result = await run_parley("chat", env=base_env(tmp_path, **{variable: value}), stdin="hi\n")
+    line = one_line(result)
+    assert expected in line and "secret" not in line
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("db", "upgrade"), ("memory", "export"), ("memory", "add-file", "x.txt"), ("healthcheck",)],
+)
+async def test_every_subcommand_says_it_in_one_line(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    env = base_env(tmp_path, PARLEY_DATABASE_URL="postgresql://db/parley")
+    assert "postgresql+asyncpg://db/parley" in one_line(await run_parley(*command, env=env))
+
+
+async def test_doctor_names_the_real_cause(tmp_path: Path) -> None:
+    result = await run_parley("doctor", env=base_env(tmp_path, PARLEY_DATA_DIR="/proc/1"))
+    assert result.code == 1 and "Traceback" not in result.stderr
+    assert "[FAIL] configuration" in result.stdout and "read-only" in result.stdout
+
+
+async def test_toml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+    toml = tmp_path / "parley.toml"
+    toml.write_text('model = "a"\nmax_reply_tokens = \n', encoding="utf-8")
+    line = one_line(await run_parley("chat", env=base_env(tmp_path, PARLEY_CONFIG=str(toml))))
+    assert str(toml) in line and "line 2" in line
+    doctor = await run_parley("doctor", env=base_env(tmp_path, PARLEY_CONFIG=str(toml)))
+    assert doctor.code == 1 and "line 2" in doctor.stdout and "Traceback" not in doctor.stderr
+
+
+async def test_unknown_names_are_warned_with_the_closest(tmp_path: Path) -> None:
+    toml = tmp_path / "parley.toml"
+    toml.write_text('modle = "x"\n', encoding="utf-8")
+    env = base_env(tmp_path, PARLEY_CONFIG=str(toml), PARLEY_MAX_REPLY_TOKEN="5")
+    result = await run_parley("db", "upgrade", env=env)
+    assert result.code == 0, result.stderr
+    assert "PARLEY_MAX_REPLY_TOKEN is not a Parley setting" in result.stderr
+    assert "Did you mean PARLEY_MAX_REPLY_TOKENS?" in result.stderr
+    assert (
+        "modle is not a Parley setting" in result.stderr and "Did you mean model?" in result.stderr
+    )
+    assert "alembic" not in result.stderr  # library log lines stay out of the terminal
+
+
+async def test_configuration_is_found_from_any_directory(
+    tmp_path: Path, fake_model: FakeModel
+) -> None:
+    xdg, elsewhere = tmp_path / "xdg", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = parley_env(XDG_CONFIG_HOME=str(xdg), PARLEY_DATA_DIR=str(tmp_path / "data"))
+    del env["PARLEY_CONFIG"]
+    init = await run_parley("init", "--no-ask", "--dir", str(xdg / "parley"), env=env)
+    assert init.code == 0 and str(xdg / "parley" / "parley.toml") in init.stdout
+    assert "any directory" in init.stdout
+    (xdg / "parley" / ".env").write_text("OPENAI_API_KEY=sk-from-dotenv\n", encoding="utf-8")
+    with (xdg / "parley" / "parley.toml").open("a", encoding="utf-8") as toml:
+        toml.write(f'model = "from-user-config"\nopenai_base_url = "{fake_model.base_url}"\n')
+    fake_model.script(Reply("Hi."))
+    result = await run_parley("chat", env=env, cwd=elsewhere, stdin="hello\n")
+    assert result.code == 0, result.stderr
+    assert fake_model.requests[-1]["model"] == "from-user-config"
+    doctor = await run_parley("doctor", env=env, cwd=elsewhere)
+    assert str(xdg / "parley" / "parley.toml") in doctor.stdout
+    assert str(xdg / "parley" / ".env") in doctor.stdout
+
+    local = await run_parley("init", "--no-ask", env=env, cwd=elsewhere)
+    assert f"PARLEY_CONFIG={elsewhere / 'parley.toml'}" in local.stdout
