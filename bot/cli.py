@@ -11,26 +11,50 @@ from typing import Annotated, Any
 
 import typer
 
+from bot import installed_version
 from bot.logs import configure_logging
 from bot.settings import ConfigError, Settings, load_settings, locale_from_environment
 from bot.texts import say
 from memory.transfer import Format
 
+# Plain help (no rich panels): no "<bool>" type column next to every flag.
+_PLAIN: dict[str, Any] = {"rich_markup_mode": None, "pretty_exceptions_enable": False}
 app = typer.Typer(
-    help="Parley: a self-hosted chatbot that remembers.", no_args_is_help=True, add_completion=False
+    help="Parley: a self-hosted chatbot that remembers.",
+    no_args_is_help=True,
+    add_completion=False,
+    **_PLAIN,
 )
-db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True, **_PLAIN)
 app.add_typer(db_app, name="db")
-discord_app = typer.Typer(help="Discord set-up.", no_args_is_help=True)
+discord_app = typer.Typer(help="Discord set-up.", no_args_is_help=True, **_PLAIN)
 app.add_typer(discord_app, name="discord")
 memory_app = typer.Typer(
-    help="Long-term memory: documents, export and import.", no_args_is_help=True
+    help="Long-term memory: documents, export and import.", no_args_is_help=True, **_PLAIN
 )
 app.add_typer(memory_app, name="memory")
 ConversationOption = Annotated[
     str | None,
     typer.Option("--conversation", "-c", help="Terminal conversation name (as in `parley chat`)."),
 ]
+
+
+def _show_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"parley {installed_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Parley: a self-hosted chatbot that remembers."""
 
 
 def _settings() -> Settings:
@@ -237,6 +261,10 @@ def memory_export(
     from adapters.terminal import terminal_key
     from memory.db import migrated_engine
     from memory.transfer import export
+
+    if all_conversations and conversation:
+        typer.echo(say("export.all_and_one"), err=True)
+        raise typer.Exit(2)
 
     async def job(settings: Settings) -> None:
         key = None if all_conversations else terminal_key(conversation or "default")

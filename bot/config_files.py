@@ -33,8 +33,8 @@ def _first_existing(candidates: Iterable[Path]) -> Path | None:
 
 
 def toml_path() -> Path | None:
-    """The parley.toml in use, or None. PARLEY_CONFIG is taken even when missing (an error
-    the person should hear about, not a silent fallback)."""
+    """The parley.toml in use, or None. PARLEY_CONFIG is taken as given: a missing file there
+    adds nothing, but no other file is read instead (containers and units rely on that)."""
     chosen = os.environ.get("PARLEY_CONFIG")
     if chosen:
         return Path(chosen)

@@ -143,7 +143,10 @@ EN: dict[str, str] = {
     "doctor.db.failed": "cannot open {url}: {error}",
     "doctor.db.fix": "Check PARLEY_DATABASE_URL (and that the server is running and the "
     "user/password are right), or unset it to use SQLite in PARLEY_DATA_DIR.",
-    "doctor.db.driver_fix": "Install the database driver: pip install 'parley[postgres]'.",
+    "doctor.db.driver_fix": (
+        "Install the database driver: pip install 'parley-chatbot[postgres]' (or "
+        "'.[postgres]' in the checkout)."
+    ),
     "doctor.schema.current": "up to date (revision {revision})",
     "doctor.schema.pending": "at {current}, {count} migration(s) to apply; Parley applies them "
     "at start-up, or run `parley db upgrade` now",
@@ -300,6 +303,9 @@ EN: dict[str, str] = {
         "Parley reads these files when started in {path}; from anywhere else, set "
         "PARLEY_CONFIG={toml} or move both files to {user_dir}."
     ),
+    "export.all_and_one": (
+        "Choose one: --all exports every conversation, -c/--conversation exports one."
+    ),
 }
 
 KO: dict[str, str] = {
@@ -432,7 +438,10 @@ KO: dict[str, str] = {
     "doctor.db.failed": "{url}을(를) 열 수 없어요: {error}",
     "doctor.db.fix": "PARLEY_DATABASE_URL을 확인하세요 (서버가 실행 중인지, 사용자/비밀번호가 "
     "맞는지도). 또는 설정을 지우면 PARLEY_DATA_DIR의 SQLite를 써요.",
-    "doctor.db.driver_fix": "데이터베이스 드라이버를 설치하세요: pip install 'parley[postgres]'.",
+    "doctor.db.driver_fix": (
+        "데이터베이스 드라이버를 설치하세요: pip install 'parley-chatbot[postgres]' (or "
+        "'.[postgres]' in the checkout)."
+    ),
     "doctor.schema.current": "최신 상태 (리비전 {revision})",
     "doctor.schema.pending": "{current}에 있고, 적용할 마이그레이션이 {count}개 있어요. Parley가 "
     "시작할 때 적용하며, 지금 `parley db upgrade`를 실행해도 돼요",
@@ -595,6 +604,9 @@ KO: dict[str, str] = {
         "Parley는 {path}에서 실행할 때 이 파일들을 읽어요. 다른 곳에서 "
         "실행하려면 PARLEY_CONFIG={toml}로 설정하거나 두 파일을 "
         "{user_dir}로 옮기세요."
+    ),
+    "export.all_and_one": (
+        "하나만 고르세요: --all은 모든 대화를, -c/--conversation은 한 대화를 내보내요."
     ),
 }
 

@@ -139,8 +139,10 @@ async def test_configuration_is_found_from_any_directory(
     assert init.code == 0 and str(xdg / "parley" / "parley.toml") in init.stdout
     assert "any directory" in init.stdout
     (xdg / "parley" / ".env").write_text("OPENAI_API_KEY=sk-from-dotenv\n", encoding="utf-8")
-    with (xdg / "parley" / "parley.toml").open("a", encoding="utf-8") as toml:
-        toml.write(f'model = "from-user-config"\nopenai_base_url = "{fake_model.base_url}"\n')
+    (xdg / "parley" / "parley.toml").write_text(
+        f'model = "from-user-config"\nopenai_base_url = "{fake_model.base_url}"\n',
+        encoding="utf-8",
+    )
     fake_model.script(Reply("Hi."))
     result = await run_parley("chat", env=env, cwd=elsewhere, stdin="hello\n")
     assert result.code == 0, result.stderr
@@ -151,3 +153,14 @@ async def test_configuration_is_found_from_any_directory(
 
     local = await run_parley("init", "--no-ask", env=env, cwd=elsewhere)
     assert f"PARLEY_CONFIG={elsewhere / 'parley.toml'}" in local.stdout
+
+
+async def test_version_help_and_export_options(tmp_path: Path) -> None:
+    version = await run_parley("--version", env=base_env(tmp_path))
+    assert version.code == 0 and version.stdout.startswith("parley ")
+    help_text = (await run_parley("init", "--help", env=base_env(tmp_path))).stdout
+    assert "--force" in help_text and "<bool>" not in help_text
+    wrong = await run_parley("memory", "export", "--format", "csv", env=base_env(tmp_path))
+    assert wrong.code == 2 and "'jsonl', 'markdown'" in wrong.stderr
+    both = await run_parley("memory", "export", "--all", "-c", "x", env=base_env(tmp_path))
+    assert "--all" in one_line(both) and both.stdout == ""
