@@ -14,7 +14,7 @@ import typer
 from bot import installed_version
 from bot.logs import configure_logging
 from bot.settings import ConfigError, Settings, load_settings, locale_from_environment
-from bot.texts import say
+from bot.texts import explain, say
 from memory.transfer import Format
 
 # Plain help (no rich panels): no "<bool>" type column next to every flag.
@@ -300,7 +300,7 @@ def memory_import(
         try:
             rows = await asyncio.to_thread(parse_import, lines, target, counter)
         except InvalidImport as exc:
-            typer.echo(str(exc), err=True)
+            typer.echo(say("import.invalid", line=exc.line, reason=explain(exc)), err=True)
             raise typer.Exit(1) from exc
         async with migrated_engine(settings.resolved_database_url) as engine:
             count = await import_rows(engine, rows)

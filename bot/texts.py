@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal, get_args
 
 from bot.messages import Outcome
+from memory.problems import Problem
 
 Locale = Literal["en", "ko"]
 
@@ -645,6 +646,11 @@ def say(key: str, **values: object) -> str:
 
 def has_text(key: str) -> bool:
     return key in EN
+
+
+def explain(problem: Problem) -> str:
+    """A failure memory/ reported (an unreadable document, a bad import line), in words."""
+    return say(problem.reason, **problem.values)
 
 
 def error_text(outcome: Outcome, **values: object) -> str:
