@@ -91,9 +91,15 @@ def chat(
 
     async def job(settings: Settings) -> None:
         async with open_parley(settings) as parley:
+            terminal = TerminalChat(parley, conversation)
             await serve(
-                [TerminalChat(parley, conversation).run()], parley.gate, settings.shutdown_timeout
+                [terminal.run()],
+                parley.gate,
+                settings.shutdown_timeout,
+                interrupt=terminal.interrupt,
             )
+        if terminal.failed:  # told already; a script must see it too
+            raise typer.Exit(1)
 
     _run(job)
 

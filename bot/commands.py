@@ -163,6 +163,16 @@ def search_command(tool: str) -> CommandSpec:
     return CommandSpec("search", "/search <query>", say("search.summary"), tool=tool)
 
 
+# Commands a feature adds when configured → what to tell a person who uses one while it is off.
+_SWITCHED_OFF = {"search": "search.off"}
+
+
+def unavailable(name: str) -> str:
+    """The answer to `/name` when no handler runs it: switched off, or unknown."""
+    key = _SWITCHED_OFF.get(name)
+    return say(key) if key else say("unknown_command", name=name)
+
+
 def every_command() -> list[CommandSpec]:
     """The default commands and those a feature adds when configured: what platforms that
     declare commands ahead of time (Slack's manifests) must list."""

@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.attachments import ChatPart, prepare, with_images
 from bot.chat import ChatClient, ChatError, ContextTooLong
-from bot.commands import CommandContext, CommandRegistry, default_commands
+from bot.commands import CommandContext, CommandRegistry, default_commands, unavailable
 from bot.lifecycle import ReplyGate
 from bot.locks import KeyedLocks
 from bot.logs import Redactor, ReplyLog, settings_secrets
@@ -132,9 +132,7 @@ class Parley:
         force = self.forced_tool
         if command is not None:
             spec = self.commands.get(command.name)
-            if spec is None and message.command is None:
-                command = None  # "/shrug" and friends: just text
-            elif spec is not None and spec.handler is None:
+            if spec is not None and spec.handler is None:
                 force = spec.tool or force
                 message, command = replace(message, text=command.args, command=None), None
         if command is not None:
@@ -231,7 +229,8 @@ class Parley:
     async def _run_command(self, message: Inbound, command: Command) -> Final:
         spec = self.commands.get(command.name)
         if spec is None or spec.handler is None:
-            return Final(say("unknown_command", name=command.name), Outcome.COMMAND)
+            # Never the model's guess: an unknown or switched-off command is answered here.
+            return Final(unavailable(command.name), Outcome.COMMAND)
         if spec.admin_only and not message.author.is_admin:
             return Final(say("admin_only", name=command.name), Outcome.DENIED)
         async with self._locks.hold(message.key):
@@ -373,9 +372,11 @@ class Parley:
         forced: tuple[str, ToolResult] | None,
     ) -> AsyncIterator[ReplyEvent]:
         text = ""
+        # Told above the reply (not stored): the model saw only the message's beginning.
+        cut = f"{say('shortened.notice')}\n\n" if prompt.shortened else ""
         async for piece in run.stream(prompt.messages):
             text += piece
-            yield Delta(text)
+            yield Delta(cut + text)
         if not text.strip():
             yield Final(say("empty_reply"), Outcome.SERVER_ERROR)
             return
@@ -409,7 +410,7 @@ class Parley:
                 listener.after_reply(conversation, prompt), f"{type(listener).__name__} after reply"
             )
         shown, sources = footer([result for _, result in used], text)
-        yield Final(text + shown, sources=sources, usage=TokenUsage(prompt.tokens, tokens))
+        yield Final(cut + text + shown, sources=sources, usage=TokenUsage(prompt.tokens, tokens))
 
     def _error_text(self, error: ChatError) -> str:
         # The endpoint's own words reach the chat: never let them carry a credential.

@@ -41,7 +41,13 @@ class RecallProvider:
             return []
         # Where the window will start if every provider uses its full share.
         window = int(budget * self.config.window_share)
-        hits = await self.recall.hits(conversation, message.text, window)
+        asked = message.text.strip()
+        hits = [
+            hit
+            for hit in await self.recall.hits(conversation, message.text, window)
+            # The message being answered is stored already: never quote it back to itself.
+            if hit.filename is not None or hit.content.strip() != asked
+        ]
         section = self._section(hits, share)
         if section is not None:
             log.debug("recalled into %s: %d tokens", conversation.id, section.tokens)

@@ -307,6 +307,25 @@ EN: dict[str, str] = {
     "export.all_and_one": (
         "Choose one: --all exports every conversation, -c/--conversation exports one."
     ),
+    "search.off": (
+        "Web search is off here: the bot's owner can turn it on with "
+        "PARLEY_SEARCH_PROVIDER (see README). Ask without /search and I'll answer from "
+        "what I know."
+    ),
+    "shortened.notice": (
+        "_(Your message was too long for the model's context window: I read only its beginning.)_"
+    ),
+    "terminal.banner": 'Parley · conversation "{conversation}" · model {model}',
+    "terminal.help": (
+        "Type a message and press Enter. /help lists the commands; Ctrl-C stops a reply; "
+        "Ctrl-D leaves."
+    ),
+    "terminal.thinking": "thinking…",
+    "terminal.stopped": "(stopped)",
+    "listen.terminal": (
+        "/listen is for Discord and Slack channels; here in the terminal I answer every "
+        "message anyway."
+    ),
 }
 
 KO: dict[str, str] = {
@@ -608,6 +627,22 @@ KO: dict[str, str] = {
     ),
     "export.all_and_one": (
         "하나만 고르세요: --all은 모든 대화를, -c/--conversation은 한 대화를 내보내요."
+    ),
+    "search.off": (
+        "여기서는 웹 검색이 꺼져 있어요: 봇 관리자가 "
+        "PARLEY_SEARCH_PROVIDER로 켤 수 있어요(README 참고). "
+        "/search 없이 물어보면 아는 만큼 답할게요."
+    ),
+    "shortened.notice": "_(메시지가 모델의 컨텍스트 창보다 길어서 앞부분만 읽었어요.)_",
+    "terminal.banner": 'Parley · 대화 "{conversation}" · 모델 {model}',
+    "terminal.help": (
+        "메시지를 입력하고 Enter를 누르세요. /help는 명령 목록, Ctrl-C는 답변 중단, "
+        "Ctrl-D는 종료예요."
+    ),
+    "terminal.thinking": "생각 중…",
+    "terminal.stopped": "(중단됨)",
+    "listen.terminal": (
+        "/listen은 Discord와 Slack 채널용이에요. 터미널에서는 어차피 모든 메시지에 답해요."
     ),
 }
 

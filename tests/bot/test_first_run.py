@@ -9,7 +9,7 @@ import pytest
 
 from tests.fakes.discord_fixtures import fake_discord
 from tests.fakes.discord_server import API_PREFIX, FakeDiscord
-from tests.fakes.model_server import FakeModel, Reply
+from tests.fakes.model_server import Fail, FakeModel, Reply
 from tests.process import Finished, parley_env, run_parley
 
 __all__ = ["fake_discord"]
@@ -164,3 +164,38 @@ async def test_version_help_and_export_options(tmp_path: Path) -> None:
     assert wrong.code == 2 and "'jsonl', 'markdown'" in wrong.stderr
     both = await run_parley("memory", "export", "--all", "-c", "x", env=base_env(tmp_path))
     assert "--all" in one_line(both) and both.stdout == ""
+
+
+async def test_scripted_chat_answers_commands_itself_and_fails_loudly(
+    tmp_path: Path, fake_model: FakeModel
+) -> None:
+    env = base_env(tmp_path, OPENAI_BASE_URL=fake_model.base_url, PARLEY_MODEL_RETRIES="0")
+    fake_model.script(Reply("Fine."))
+    script = "\n   \n/listen on\n/frobnicate\n/search cats\nhello\n"
+    result = await run_parley("chat", env=env, stdin=script)
+    assert result.code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "/listen is for Discord and Slack channels" in lines[0]
+    assert "Unknown command `/frobnicate`" in lines[1] and "PARLEY_SEARCH_PROVIDER" in lines[2]
+    assert lines[3:] == ["Fine."] and len(fake_model.requests) == 1  # empty lines ignored
+
+    fake_model.script(Fail(500, "boom"))
+    failed = await run_parley("chat", env=env, stdin="again\n")
+    assert failed.code == 1 and "internal error" in failed.stderr
+
+
+async def test_cut_message_is_told_and_never_recalled_to_itself(
+    tmp_path: Path, fake_model: FakeModel
+) -> None:
+    env = base_env(tmp_path, OPENAI_BASE_URL=fake_model.base_url, PARLEY_CONTEXT_TOKENS="4000")
+    env["PARLEY_MAX_REPLY_TOKENS"] = "200"
+    fake_model.script(Reply("Noted."), Reply("Sure."))
+    await run_parley("chat", env=env, stdin="zebra crossing facts please\n")
+    long = "zebra " + " ".join(f"word{i}" for i in range(3000))
+    result = await run_parley("chat", env=env, stdin=long + "\n")
+    assert result.code == 0, result.stderr
+    assert "too long for the model's context window" in result.stdout
+    assert result.stdout.rstrip().endswith("Sure.")
+    sent = "\n".join(str(m["content"]) for m in fake_model.requests[-1]["messages"])
+    assert "zebra crossing facts" in sent  # recall still works for older messages
+    assert "word2999" not in sent and sent.count("word10 ") <= 1  # the cut message, once
