@@ -14,7 +14,7 @@ import typer
 from bot import installed_version
 from bot.logs import configure_logging
 from bot.settings import ConfigError, Settings, load_settings, locale_from_environment
-from bot.texts import explain, say
+from bot.texts import counted, explain, say
 from memory.transfer import Format
 
 # Plain help (no rich panels): no "<bool>" type column next to every flag.
@@ -151,7 +151,11 @@ def discord_sync() -> None:
         async with open_parley(settings) as parley:
             names = await sync_commands(parley, settings.discord_token)
         typer.echo(
-            say("discord.synced", count=len(names), names=", ".join(f"/{name}" for name in names))
+            say(
+                "discord.synced",
+                count=counted("command", len(names)),
+                names=", ".join(f"/{name}" for name in names),
+            )
         )
 
     _run(job)
@@ -170,18 +174,22 @@ def memory_add_file(
     path: Path,
     conversation: ConversationOption = None,
 ) -> None:
-    """Share a text, Markdown or PDF file with a terminal conversation (recallable there)."""
+    """Share a text, code, data (JSON, CSV…) or PDF file with a terminal conversation
+    (recallable there); the same file twice is stored once."""
     from adapters.terminal import terminal_author, terminal_key
     from bot.runtime import open_parley
+    from memory.documents import UnreadableDocument
 
     async def job(settings: Settings) -> None:
         data = await _read_file(path)
         async with open_parley(settings) as parley:
-            typer.echo(
-                await parley.add_document(
-                    terminal_key(conversation or "default"), terminal_author(), path.name, data
-                )
-            )
+            key = terminal_key(conversation or "default")
+            try:
+                told = await parley.add_document(key, terminal_author(), path.name, data)
+            except UnreadableDocument as exc:
+                typer.echo(say("document.unreadable", filename=path, reason=explain(exc)), err=True)
+                raise typer.Exit(1) from exc
+        typer.echo(told)
 
     _run(job)
 
@@ -309,8 +317,13 @@ def memory_import(
             typer.echo(say("import.invalid", line=exc.line, reason=explain(exc)), err=True)
             raise typer.Exit(1) from exc
         async with migrated_engine(settings.resolved_database_url) as engine:
-            count = await import_rows(engine, rows)
-        typer.echo(say("import.done", count=count))
+            imported = await import_rows(engine, rows)
+        count = counted("message", imported.stored)
+        if imported.skipped:
+            skipped = counted("message", imported.skipped)
+            typer.echo(say("import.done_skipped", count=count, skipped=skipped))
+        else:
+            typer.echo(say("import.done", count=count))
 
     _run(job)
 

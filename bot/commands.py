@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.messages import Command, Inbound
-from bot.texts import say
+from bot.texts import counted, say
 from memory.privacy import forget_author
 from memory.store import AFTER_ALL, ConversationState
 
@@ -85,12 +85,12 @@ async def _memory(ctx: CommandContext, _args: str) -> str:
     fit = await parley.store.window(ctx.conversation, AFTER_ALL, budget, parley.per_message)
     return say(
         "memory.report",
-        messages=f"{usage.messages:,}",
+        messages=counted("message", usage.messages),
         tokens=f"{usage.tokens:,}",
         window=f"{parley.prompts.window:,}",
         reserve=f"{parley.prompts.reply_reserve:,}",
         system=f"{system_tokens:,}",
-        fit_messages=f"{len(fit):,}",
+        fit_messages=counted("message", len(fit)),
         fit_tokens=f"{sum(m.tokens for m in fit):,}",
     )
 
@@ -101,7 +101,11 @@ async def _forget(ctx: CommandContext, args: str) -> str:
     forgotten = await forget_author(
         ctx.parley.store.engine, ctx.message.key.platform, ctx.message.author.id
     )
-    return say("forget.done", messages=forgotten.messages, documents=forgotten.documents)
+    return say(
+        "forget.done",
+        messages=counted("message", forgotten.messages),
+        documents=counted("document", forgotten.documents),
+    )
 
 
 async def _listen(ctx: CommandContext, args: str) -> str:

@@ -37,9 +37,9 @@ from bot.messages import (
 from bot.observe import ReplyObserver, observe
 from bot.prompt import Newest, NoRoom, Prompt, PromptBuilder, Section
 from bot.settings import Settings
-from bot.texts import error_text, explain, say
+from bot.texts import counted, error_text, explain, say
 from bot.tools import Tool, ToolResult, ToolRun, footer, reserve
-from memory.documents import Documents, NewDocument, UnreadableDocument, document_kind
+from memory.documents import Added, Documents, NewDocument, UnreadableDocument, document_kind
 from memory.store import ConversationState, NewMessage, Store
 from memory.tokens import TOKENS_PER_MESSAGE, TokenCounter, render
 
@@ -57,6 +57,15 @@ def _is_document(attachment: Attachment) -> bool:
         bool(attachment.data)
         and document_kind(attachment.filename, attachment.content_type) is not None
     )
+
+
+def _document_note(filename: str, added: Added) -> str:
+    passages = counted("passage", added.passages)
+    if added.duplicate_of is not None:
+        return say(
+            "document.duplicate", filename=filename, earlier=added.duplicate_of, passages=passages
+        )
+    return say("document.added", filename=filename, passages=passages)
 
 
 def _refuses_tools(error: ChatError) -> bool:
@@ -195,18 +204,20 @@ class Parley:
         data: bytes,
         content_type: str = "",
     ) -> str:
-        """Make a shared text, Markdown or PDF file recallable in its conversation (`parley
-        memory add-file`); returns what to tell the person."""
+        """Make a shared text, code, data or PDF file recallable in its conversation (`parley
+        memory add-file`); returns what to tell the person. Raises UnreadableDocument (worded
+        by `texts.explain`) when it cannot be read."""
         conversation = await self.store.conversation(key)
-        return await self._add_document(
-            conversation, author, Attachment(filename, content_type, data)
+        added = await self.documents.add(
+            NewDocument(conversation.id, author.id, author.name, filename, data, content_type)
         )
+        return _document_note(filename, added)
 
     async def _add_document(
         self, conversation: ConversationState, author: Author, attachment: Attachment
     ) -> str:
         try:
-            passages = await self.documents.add(
+            added = await self.documents.add(
                 NewDocument(
                     conversation.id,
                     author.id,
@@ -224,7 +235,7 @@ class Parley:
                 exc.reason,
             )
             return say("document.unreadable", filename=attachment.filename, reason=explain(exc))
-        return say("document.added", filename=attachment.filename, passages=passages)
+        return _document_note(attachment.filename, added)
 
     async def _run_command(self, message: Inbound, command: Command) -> Final:
         spec = self.commands.get(command.name)

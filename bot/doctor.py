@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import openai
@@ -24,7 +25,7 @@ from bot.chat import ChatClient, ChatError, classify
 from bot.config_files import env_path, toml_path
 from bot.messages import Outcome
 from bot.settings import Settings
-from bot.texts import say
+from bot.texts import counted, has_text, say
 from memory.db import create_engine, schema_status
 
 # Discord application flags: the message content intent, enabled (verified or not).
@@ -116,7 +117,9 @@ async def check_database(probe: Probe) -> list[Check]:
         detail = say("doctor.schema.empty")
     elif status.pending:
         detail = say(
-            "doctor.schema.pending", current=", ".join(status.current), count=status.pending
+            "doctor.schema.pending",
+            current=", ".join(status.current),
+            count=counted("migration", status.pending),
         )
     else:
         detail = say("doctor.schema.current", revision=", ".join(status.current))
@@ -126,13 +129,18 @@ async def check_database(probe: Probe) -> list[Check]:
 # ----------------------------------------------------------------------------- model
 
 
-def _model_failure(name: str, error: ChatError, detail_key: str, **values: object) -> Check:
-    return Check(
-        name,
-        False,
-        say(detail_key, detail=error.detail[:200], **values),
-        say(f"doctor.fix.{error.outcome.value}"),
-    )
+def _without_v1(url: str) -> bool:
+    return "/v1" not in urlsplit(url).path
+
+
+def _model_failure(
+    name: str, error: ChatError, detail_key: str, url: str, **values: object
+) -> Check:
+    fix = say(f"doctor.fix.{error.outcome.value}")
+    if error.outcome is Outcome.MODEL_NOT_FOUND and _without_v1(url):
+        # A 404 from a server whose routes live under /v1 (Ollama, vLLM, LM Studio…).
+        fix = say("doctor.fix.no_v1", url=url.rstrip("/") + "/v1")
+    return Check(name, False, say(detail_key, detail=error.detail[:200], url=url, **values), fix)
 
 
 async def _check_model_list(settings: Settings) -> list[Check]:
@@ -148,9 +156,10 @@ async def _check_model_list(settings: Settings) -> list[Check]:
         page = await client.models.list()
     except openai.APIError as exc:
         error = classify(exc)
-        if error.outcome is Outcome.MODEL_NOT_FOUND:  # no /models route (some local servers)
+        if error.outcome is Outcome.MODEL_NOT_FOUND and not _without_v1(url):
+            # No /models route (some local servers); without /v1 it is the wrong address.
             return [Check("model endpoint", True, say("doctor.endpoint.no_list", url=url))]
-        return [_model_failure("model endpoint", error, "doctor.endpoint.failed", url=url)]
+        return [_model_failure("model endpoint", error, "doctor.endpoint.failed", url)]
     finally:
         await client.close()
     ids = sorted(model.id for model in page.data)
@@ -187,7 +196,11 @@ async def _check_reply(settings: Settings) -> Check:
             pass
     except ChatError as error:
         return _model_failure(
-            "model reply", error, "doctor.reply.failed", outcome=error.outcome.value
+            "model reply",
+            error,
+            "doctor.reply.failed",
+            settings.openai_base_url,
+            outcome=error.outcome.value,
         )
     finally:
         await chat.close()
@@ -375,15 +388,28 @@ async def diagnose(settings: Settings) -> list[Check]:
     """Run every check (concurrently); results come back in `CHECKS` order."""
     async with aiohttp.ClientSession(timeout=_HTTP_TIMEOUT) as http:
         probe = Probe(settings, http)
-        groups = await asyncio.gather(*(check(probe) for check in CHECKS))
-    return [check_configuration(settings), *(check for group in groups for check in group)]
+        groups = await asyncio.gather(*(check(probe) for check in CHECKS), return_exceptions=True)
+    checks = [check_configuration(settings)]
+    for function, group in zip(CHECKS, groups, strict=True):
+        if isinstance(group, Exception):
+            # The doctor never crashes: a check that broke is one more failure to report.
+            name = function.__name__.removeprefix("check_").replace("_", " ")
+            detail = say("doctor.crashed", error=f"{type(group).__name__}: {group}")
+            checks.append(Check(name, False, detail))
+        elif isinstance(group, BaseException):
+            raise group
+        else:
+            checks += group
+    return checks
 
 
 def report(checks: list[Check]) -> str:
     lines: list[str] = []
     for check in checks:
         key = "doctor.pass" if check.ok else "doctor.fail"
-        lines.append(say(key, name=check.name, detail=check.detail))
+        name_key = f"doctor.name.{check.name}"
+        name = say(name_key) if has_text(name_key) else check.name
+        lines.append(say(key, name=name, detail=check.detail))
         if not check.ok and check.fix:
             lines.append(say("doctor.fix", fix=check.fix))
     failed = sum(not check.ok for check in checks)

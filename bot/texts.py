@@ -24,7 +24,7 @@ EN: dict[str, str] = {
     "discord.content_empty": "A server message arrived without text: Discord withholds it "
     'unless "Message Content Intent" is enabled for the bot (Bot → '
     "Privileged Gateway Intents).",
-    "discord.synced": "Registered {count} slash commands with Discord: {names}. New commands "
+    "discord.synced": "Registered {count} with Discord: {names}. New commands "
     "can take a few minutes to appear.",
     "empty": "I got an empty message. Write something and I'll answer.",
     "empty_reply": "The model returned an empty answer. Try rephrasing your message.",
@@ -48,9 +48,9 @@ EN: dict[str, str] = {
     "persona.too_long": "That persona is {tokens} tokens, more than half the model's "
     "window ({window}); please shorten it.",
     "memory.report": (
-        "Stored since the last reset: {messages} messages ({tokens} tokens).\n"
+        "Stored since the last reset: {messages} ({tokens} tokens).\n"
         "Context window: {window} tokens ({reserve} reserved for the reply, {system} for the "
-        "persona).\nThe newest {fit_messages} messages ({fit_tokens} tokens) fit in the prompt now."
+        "persona).\nThe newest {fit_messages} ({fit_tokens} tokens) fit in the prompt now."
     ),
     "ask.usage": "Usage: `/ask <question>`.",
     "attach.file": "[file {name}]\n{body}\n[end of file {name}]",
@@ -87,13 +87,13 @@ EN: dict[str, str] = {
     "language, as plain sentences.",
     "summary.request": "Previous summary:\n{previous}\n\nNew messages:\n{transcript}",
     "summary.none": "(none yet)",
-    "document.added": 'I\'ve read "{filename}" ({passages} passages); ask me about it any time '
+    "document.added": 'I\'ve read "{filename}" ({passages}); ask me about it any time '
     "in this conversation.",
     "document.unreadable": 'I couldn\'t read "{filename}": {reason}',
-    "document.unsupported": "not a text, Markdown or PDF file",
+    "document.unsupported": "not a text, code, data (JSON, CSV…) or PDF file",
     "document.bad_pdf": "it is not a readable PDF ({error})",
     "document.empty": "it contains no text (a scanned PDF needs OCR first)",
-    "forget.done": "Done: I deleted {messages} messages and {documents} documents of yours "
+    "forget.done": "Done: I deleted {messages} and {documents} of yours "
     "from every conversation on this platform, including the search index.",
     "forget.usage": "Usage: `/forget me` deletes everything you wrote or shared, everywhere on "
     "this platform. It cannot be undone.",
@@ -104,7 +104,7 @@ EN: dict[str, str] = {
     "import.role": 'role must be "user" or "assistant", not "{role}"',
     "import.conversation": "conversation must look like platform/workspace/channel[/thread]",
     "import.time": 'time "{time}" is not an ISO 8601 date-time',
-    "import.done": "Imported {count} messages.",
+    "import.done": "Imported {count}.",
     "export.done": "Exported to {path}.",
     "export.none": 'No conversation named "{name}" was found.',
     "file.unreadable": "Can't read {path}: {error}",
@@ -149,7 +149,7 @@ EN: dict[str, str] = {
         "'.[postgres]' in the checkout)."
     ),
     "doctor.schema.current": "up to date (revision {revision})",
-    "doctor.schema.pending": "at {current}, {count} migration(s) to apply; Parley applies them "
+    "doctor.schema.pending": "at {current}, {count} to apply; Parley applies them "
     "at start-up, or run `parley db upgrade` now",
     "doctor.schema.empty": "new database: the schema is created at start-up (or run "
     "`parley db upgrade` now)",
@@ -326,6 +326,44 @@ EN: dict[str, str] = {
         "/listen is for Discord and Slack channels; here in the terminal I answer every "
         "message anyway."
     ),
+    "n.message": "{n} messages",
+    "n.message.one": "{n} message",
+    "n.passage": "{n} passages",
+    "n.passage.one": "{n} passage",
+    "n.document": "{n} documents",
+    "n.document.one": "{n} document",
+    "n.command": "{n} slash commands",
+    "n.command.one": "{n} slash command",
+    "n.migration": "{n} migrations",
+    "n.migration.one": "{n} migration",
+    "document.duplicate": (
+        '"{filename}" is already stored in this conversation (as "{earlier}", '
+        "{passages}); I didn't store it again."
+    ),
+    "document.encoding": (
+        "it is not UTF-8 text, and not in an encoding I can tell apart (save it as UTF-8 "
+        "and try again)"
+    ),
+    "import.done_skipped": "Imported {count}; {skipped} already stored were skipped.",
+    "doctor.crashed": "the check itself failed ({error}); please report this",
+    "doctor.fix.no_v1": (
+        "The endpoint has no such route: "
+        "OpenAI-compatible servers (Ollama, vLLM, LM "
+        "Studio…) serve under /v1 — try "
+        "OPENAI_BASE_URL={url}"
+    ),
+    "doctor.name.configuration": "configuration",
+    "doctor.name.database": "database",
+    "doctor.name.schema": "schema",
+    "doctor.name.model endpoint": "model endpoint",
+    "doctor.name.model": "model",
+    "doctor.name.model reply": "model reply",
+    "doctor.name.platforms": "platforms",
+    "doctor.name.discord": "discord",
+    "doctor.name.discord intents": "discord intents",
+    "doctor.name.slack": "slack",
+    "doctor.name.slack scopes": "slack scopes",
+    "doctor.name.slack mode": "slack mode",
 }
 
 KO: dict[str, str] = {
@@ -345,7 +383,7 @@ KO: dict[str, str] = {
     "discord.content_empty": '서버 메시지가 내용 없이 도착했어요: 봇에 "Message Content '
     'Intent"가 켜져 있지 않으면 Discord가 내용을 보내지 않아요 (Bot → '
     "Privileged Gateway Intents).",
-    "discord.synced": "Discord에 슬래시 명령 {count}개를 등록했어요: {names}. 새 명령은 "
+    "discord.synced": "Discord에 {count}을(를) 등록했어요: {names}. 새 명령은 "
     "나타나기까지 몇 분 걸릴 수 있어요.",
     "empty": "빈 메시지를 받았어요. 무엇이든 적어 주시면 답할게요.",
     "empty_reply": "모델이 빈 답을 보냈어요. 메시지를 바꿔서 다시 보내 보세요.",
@@ -369,9 +407,9 @@ KO: dict[str, str] = {
     "persona.too_long": "이 페르소나는 {tokens} 토큰으로, 모델 창({window})의 절반이 넘어요. "
     "줄여 주세요.",
     "memory.report": (
-        "마지막 초기화 이후 저장된 내용: 메시지 {messages}개 ({tokens} 토큰).\n"
+        "마지막 초기화 이후 저장된 내용: {messages} ({tokens} 토큰).\n"
         "컨텍스트 창: {window} 토큰 (답변용 {reserve}, 페르소나용 {system}).\n"
-        "지금 프롬프트에는 최근 메시지 {fit_messages}개 ({fit_tokens} 토큰)가 들어가요."
+        "지금 프롬프트에는 최근 {fit_messages} ({fit_tokens} 토큰)가 들어가요."
     ),
     "ask.usage": "사용법: `/ask <question>`.",
     "attach.file": "[파일 {name}]\n{body}\n[파일 {name} 끝]",
@@ -405,14 +443,13 @@ KO: dict[str, str] = {
     "채팅에서 쓰는 언어로, 평범한 문장으로 쓰세요.",
     "summary.request": "이전 요약:\n{previous}\n\n새 메시지:\n{transcript}",
     "summary.none": "(아직 없음)",
-    "document.added": '"{filename}"을(를) 읽었어요 (구절 {passages}개). 이 대화에서 언제든 '
-    "물어보세요.",
+    "document.added": '"{filename}"을(를) 읽었어요 ({passages}). 이 대화에서 언제든 물어보세요.',
     "document.unreadable": '"{filename}"을(를) 읽을 수 없었어요: {reason}',
-    "document.unsupported": "텍스트, Markdown, PDF 파일이 아니에요",
+    "document.unsupported": "텍스트, 코드, 데이터(JSON, CSV…), PDF 파일이 아니에요",
     "document.bad_pdf": "읽을 수 있는 PDF가 아니에요 ({error})",
     "document.empty": "텍스트가 없어요 (스캔한 PDF는 먼저 OCR이 필요해요)",
-    "forget.done": "완료했어요: 이 플랫폼의 모든 대화에서 작성하신 메시지 {messages}개와 문서 "
-    "{documents}개를 검색 색인까지 포함해 삭제했어요.",
+    "forget.done": "완료했어요: 이 플랫폼의 모든 대화에서 작성하신 {messages}와(과) "
+    "{documents}를 검색 색인까지 포함해 삭제했어요.",
     "forget.usage": "사용법: `/forget me`는 이 플랫폼 어디서든 직접 쓰거나 공유한 모든 것을 "
     "삭제해요. 되돌릴 수 없어요.",
     "import.invalid": "{line}번째 줄: {reason}. 아무것도 가져오지 않았어요.",
@@ -422,7 +459,7 @@ KO: dict[str, str] = {
     "import.role": 'role은 "{role}"이 아니라 "user" 또는 "assistant"여야 해요',
     "import.conversation": "conversation은 platform/workspace/channel[/thread] 형태여야 해요",
     "import.time": '시간 "{time}"이 ISO 8601 날짜·시각이 아니에요',
-    "import.done": "메시지 {count}개를 가져왔어요.",
+    "import.done": "{count}를 가져왔어요.",
     "export.done": "{path}(으)로 내보냈어요.",
     "export.none": '"{name}"이라는 대화를 찾지 못했어요.',
     "file.unreadable": "{path}을(를) 읽을 수 없어요: {error}",
@@ -463,7 +500,7 @@ KO: dict[str, str] = {
         "'.[postgres]' in the checkout)."
     ),
     "doctor.schema.current": "최신 상태 (리비전 {revision})",
-    "doctor.schema.pending": "{current}에 있고, 적용할 마이그레이션이 {count}개 있어요. Parley가 "
+    "doctor.schema.pending": "{current}에 있고, 적용할 {count}가 있어요. Parley가 "
     "시작할 때 적용하며, 지금 `parley db upgrade`를 실행해도 돼요",
     "doctor.schema.empty": "새 데이터베이스: 스키마는 시작할 때 만들어져요 (또는 지금 "
     "`parley db upgrade` 실행)",
@@ -644,6 +681,43 @@ KO: dict[str, str] = {
     "listen.terminal": (
         "/listen은 Discord와 Slack 채널용이에요. 터미널에서는 어차피 모든 메시지에 답해요."
     ),
+    "n.message": "메시지 {n}개",
+    "n.message.one": "메시지 {n}개",
+    "n.passage": "구절 {n}개",
+    "n.passage.one": "구절 {n}개",
+    "n.document": "문서 {n}개",
+    "n.document.one": "문서 {n}개",
+    "n.command": "슬래시 명령 {n}개",
+    "n.command.one": "슬래시 명령 {n}개",
+    "n.migration": "마이그레이션 {n}개",
+    "n.migration.one": "마이그레이션 {n}개",
+    "document.duplicate": (
+        '"{filename}"은(는) 이 대화에 이미 저장되어 있어요 '
+        '("{earlier}", {passages}). 다시 저장하지 않았어요.'
+    ),
+    "document.encoding": (
+        "UTF-8 텍스트가 아니고, 알아볼 수 있는 인코딩도 아니에요 (UTF-8로 저장한 뒤 다시 "
+        "시도하세요)"
+    ),
+    "import.done_skipped": "{count}를 가져왔어요. 이미 저장된 {skipped}는 건너뛰었어요.",
+    "doctor.crashed": "점검 자체가 실패했어요 ({error}). 이 문제를 알려 주세요",
+    "doctor.fix.no_v1": (
+        "엔드포인트에 그런 경로가 없어요: OpenAI 호환 서버(Ollama, vLLM,"
+        " LM Studio…)는 /v1 아래에서 동작해요. "
+        "OPENAI_BASE_URL={url} 로 해 보세요"
+    ),
+    "doctor.name.configuration": "설정",
+    "doctor.name.database": "데이터베이스",
+    "doctor.name.schema": "스키마",
+    "doctor.name.model endpoint": "모델 엔드포인트",
+    "doctor.name.model": "모델",
+    "doctor.name.model reply": "모델 답변",
+    "doctor.name.platforms": "플랫폼",
+    "doctor.name.discord": "Discord",
+    "doctor.name.discord intents": "Discord 인텐트",
+    "doctor.name.slack": "Slack",
+    "doctor.name.slack scopes": "Slack 권한 범위",
+    "doctor.name.slack mode": "Slack 연결 방식",
 }
 
 _ERRORS: dict[Outcome, str] = {
@@ -677,6 +751,12 @@ def current_locale() -> Locale:
 
 def say(key: str, **values: object) -> str:
     return TEXTS[_locale][key].format(**values)
+
+
+def counted(noun: str, n: int) -> str:
+    """A number with its noun, in the current language: "1 passage", "3 passages", "구절 3개"."""
+    key = f"n.{noun}.one" if n == 1 else f"n.{noun}"
+    return say(key, n=f"{n:,}")
 
 
 def has_text(key: str) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import insert, select
@@ -98,6 +98,10 @@ def _markdown(message: Message) -> str:
     )
 
 
+# Widens the time range searched for already-stored rows (storage rounding).
+_SLACK = timedelta(seconds=1)
+
+
 @dataclass(frozen=True)
 class ImportRow:
     key: ConversationKey
@@ -152,18 +156,58 @@ def parse_import(
     ]
 
 
-async def import_rows(engine: AsyncEngine, rows: Sequence[ImportRow]) -> int:
-    """Store parsed rows in one transaction: all of them or none."""
+@dataclass(frozen=True)
+class Imported:
+    stored: int
+    skipped: int  # already in the database (an earlier import, or the export's own source)
+
+
+# What makes a message the same one again: conversation, role, author, time and text.
+Identity = tuple[int, str, str, datetime, str]
+
+
+def _identity(conversation_id: int, values: dict[str, Any]) -> Identity:
+    created = values["created_at"]
+    # SQLite gives times back without a zone: compare everything as naive UTC.
+    if created.tzinfo is not None:
+        created = created.astimezone(UTC).replace(tzinfo=None)
+    return (conversation_id, values["role"], values["author_id"], created, values["content"])
+
+
+async def _stored_identities(
+    session: AsyncSession, conversation_id: int, rows: Sequence[ImportRow]
+) -> set[Identity]:
+    times = [row.values["created_at"] for row in rows]
+    found = await session.execute(
+        select(Message.role, Message.author_id, Message.created_at, Message.content).where(
+            Message.conversation_id == conversation_id,
+            Message.created_at >= min(times) - _SLACK,
+            Message.created_at <= max(times) + _SLACK,
+        )
+    )
+    return {_identity(conversation_id, dict(row._mapping)) for row in found}
+
+
+async def import_rows(engine: AsyncEngine, rows: Sequence[ImportRow]) -> Imported:
+    """Store parsed rows in one transaction: all of them or none. Rows already stored (same
+    conversation, role, author, time and text) are skipped, so importing a file twice, or an
+    export into the database it came from, duplicates nothing."""
     async with AsyncSession(engine) as session, session.begin():
-        ids: dict[ConversationKey, int] = {}
+        by_key: dict[ConversationKey, list[ImportRow]] = {}
         for row in rows:
-            if row.key not in ids:
-                ids[row.key] = await _conversation_id(session, row.key)
-        if rows:
-            await session.execute(
-                insert(Message), [{**row.values, "conversation_id": ids[row.key]} for row in rows]
-            )
-    return len(rows)
+            by_key.setdefault(row.key, []).append(row)
+        new: list[dict[str, Any]] = []
+        for key, group in by_key.items():
+            conversation_id = await _conversation_id(session, key)
+            seen = await _stored_identities(session, conversation_id, group)
+            for row in group:
+                identity = _identity(conversation_id, row.values)
+                if identity not in seen:
+                    seen.add(identity)
+                    new.append({**row.values, "conversation_id": conversation_id})
+        if new:
+            await session.execute(insert(Message), new)
+    return Imported(len(new), len(rows) - len(new))
 
 
 async def _conversation_id(session: AsyncSession, key: ConversationKey) -> int:

@@ -3,6 +3,7 @@ paths fixed, and every listed mistake answered in one line, never a traceback.""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -199,3 +200,43 @@ async def test_cut_message_is_told_and_never_recalled_to_itself(
     sent = "\n".join(str(m["content"]) for m in fake_model.requests[-1]["messages"])
     assert "zebra crossing facts" in sent  # recall still works for older messages
     assert "word2999" not in sent and sent.count("word10 ") <= 1  # the cut message, once
+
+
+@pytest.mark.timeout(180)  # eight runs of the command
+async def test_memory_import_and_add_file_never_duplicate(tmp_path: Path) -> None:
+    env = base_env(tmp_path)
+    history = tmp_path / "history.jsonl"
+    record = {"author": "Ann", "role": "user", "content": "hi", "time": "2026-02-01T09:00:00Z"}
+    history.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    first = await run_parley("memory", "import", str(history), "-c", "notes", env=env)
+    assert first.stdout.strip() == "Imported 1 message."  # singular
+    again = await run_parley("memory", "import", str(history), "-c", "notes", env=env)
+    assert again.code == 0 and "Imported 0 messages; 1 message already stored" in again.stdout
+
+    # Korean Windows text (CP949), and data files attachments accept too.
+    notes = tmp_path / "메모.csv"
+    notes.write_bytes("이름,장소\n열쇠,파란 화분 밑\n".encode("cp949"))
+    added = await run_parley("memory", "add-file", str(notes), "-c", "notes", env=env)
+    assert added.code == 0 and "(1 passage)" in added.stdout, added.stderr
+    twice = await run_parley("memory", "add-file", str(notes), "-c", "notes", env=env)
+    assert twice.code == 0 and "already stored" in twice.stdout
+    exported = await run_parley("memory", "export", "-c", "notes", env=env)
+    assert exported.stdout.count('"content"') == 1  # the import, once
+
+    binary = tmp_path / "data.json"
+    binary.write_bytes(bytes(range(256)) * 4)
+    refused = await run_parley("memory", "add-file", str(binary), env=env)
+    assert "UTF-8" in one_line(refused) and refused.code == 1
+    picture = tmp_path / "cat.png"
+    picture.write_bytes(b"\x89PNG\r\n")
+    assert "not a text" in one_line(await run_parley("memory", "add-file", str(picture), env=env))
+
+
+async def test_doctor_in_korean_names_a_missing_v1(tmp_path: Path, fake_model: FakeModel) -> None:
+    root = fake_model.base_url.removesuffix("/v1")
+    env = base_env(tmp_path, OPENAI_BASE_URL=root, PARLEY_LOCALE="ko")
+    result = await run_parley("doctor", env=env)
+    assert result.code == 1 and "Traceback" not in result.stderr
+    assert "[FAIL] 모델" in result.stdout and "[ ok ] 데이터베이스" in result.stdout
+    assert f"OPENAI_BASE_URL={root}/v1" in result.stdout and "/v1 아래에서" in result.stdout
+    assert "통과" in result.stdout  # the summary too

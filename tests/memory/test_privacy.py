@@ -55,7 +55,7 @@ async def test_forget_me_leaves_no_trace(make_settings: SettingsFactory, databas
         assert await _indexed(engine, "zq81xk") == 4
 
         done = await ask(parley, key=GENERAL, author=ALICE, text="/forget me")
-        assert "deleted 2 messages and 1 documents" in done.text
+        assert "deleted 2 messages and 1 document of" in done.text
 
         assert await _indexed(engine, "zq81xk") == 1  # only Slack's copy remains
         slack = await parley.store.conversation(SLACK)

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from bot.cli import app
 from bot.messages import ConversationKey, Inbound
 from bot.texts import explain
-from memory.transfer import InvalidImport, export, import_rows, parse_import
+from memory.transfer import Imported, InvalidImport, export, import_rows, parse_import
 from tests.conftest import SettingsFactory
 from tests.fakes.model_server import FakeModel
 from tests.fakes.pdf import make_pdf
@@ -33,7 +33,8 @@ async def test_export_then_import_round_trips(
 
         target = ConversationKey("terminal", "local", "copy")
         rows = await asyncio.to_thread(parse_import, lines, target, parley.counter)
-        assert await import_rows(engine, rows) == 3
+        assert await import_rows(engine, rows) == Imported(3, 0)
+        assert await import_rows(engine, rows) == Imported(0, 3)  # twice: nothing doubled
         copied = "".join([chunk async for chunk in export(engine, target, "jsonl")])
         strip = [
             {k: v for k, v in json.loads(line).items() if k != "conversation"}
