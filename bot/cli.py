@@ -17,25 +17,25 @@ from bot.settings import ConfigError, Settings, load_settings, locale_from_envir
 from bot.texts import counted, explain, say
 from memory.transfer import Format
 
+# Help texts follow PARLEY_LOCALE (the settings are not loaded before --help).
+locale_from_environment()
 # Plain help (no rich panels): no "<bool>" type column next to every flag.
 _PLAIN: dict[str, Any] = {"rich_markup_mode": None, "pretty_exceptions_enable": False}
 app = typer.Typer(
-    help="Parley: a self-hosted chatbot that remembers.",
+    help=say("cli.app"),
     no_args_is_help=True,
     add_completion=False,
     **_PLAIN,
 )
-db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True, **_PLAIN)
+db_app = typer.Typer(help=say("cli.db"), no_args_is_help=True, **_PLAIN)
 app.add_typer(db_app, name="db")
-discord_app = typer.Typer(help="Discord set-up.", no_args_is_help=True, **_PLAIN)
+discord_app = typer.Typer(help=say("cli.discord"), no_args_is_help=True, **_PLAIN)
 app.add_typer(discord_app, name="discord")
-memory_app = typer.Typer(
-    help="Long-term memory: documents, export and import.", no_args_is_help=True, **_PLAIN
-)
+memory_app = typer.Typer(help=say("cli.memory"), no_args_is_help=True, **_PLAIN)
 app.add_typer(memory_app, name="memory")
 ConversationOption = Annotated[
     str | None,
-    typer.Option("--conversation", "-c", help="Terminal conversation name (as in `parley chat`)."),
+    typer.Option("--conversation", "-c", help=say("cli.opt.conversation")),
 ]
 
 
@@ -45,16 +45,16 @@ def _show_version(wanted: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
+@app.callback(help=say("cli.app"))
 def _options(
     version: Annotated[
         bool,
         typer.Option(
-            "--version", callback=_show_version, is_eager=True, help="Show the version and exit."
+            "--version", callback=_show_version, is_eager=True, help=say("cli.opt.version")
         ),
     ] = False,
 ) -> None:
-    """Parley: a self-hosted chatbot that remembers."""
+    pass  # only the --version option lives here
 
 
 def _settings() -> Settings:
@@ -78,13 +78,12 @@ def _run(job: Callable[[Settings], Coroutine[Any, Any, None]], quiet: bool = Tru
         raise typer.Exit(2) from exc
 
 
-@app.command()
+@app.command(help=say("cli.chat"))
 def chat(
     conversation: Annotated[
-        str, typer.Option("--conversation", "-c", help="Name of the conversation to continue.")
+        str, typer.Option("--conversation", "-c", help=say("cli.opt.chat_conversation"))
     ] = "default",
 ) -> None:
-    """Chat in the terminal; history is kept across runs."""
     from adapters.terminal import TerminalChat
     from bot.lifecycle import serve
     from bot.runtime import open_parley
@@ -104,9 +103,8 @@ def chat(
     _run(job)
 
 
-@app.command()
+@app.command(help=say("cli.run"))
 def run() -> None:
-    """Run the bot on every configured platform (Discord, Slack)."""
     from adapters import configured_adapters
     from bot.lifecycle import serve
     from bot.runtime import metrics_server, open_parley
@@ -126,9 +124,8 @@ def run() -> None:
     _run(job, quiet=False)
 
 
-@db_app.command("upgrade")
+@db_app.command("upgrade", help=say("cli.db_upgrade"))
 def db_upgrade() -> None:
-    """Bring the database schema up to date (Parley also does this at start-up)."""
     from memory.db import migrated_engine
 
     async def job(settings: Settings) -> None:
@@ -139,9 +136,8 @@ def db_upgrade() -> None:
     _run(job)
 
 
-@discord_app.command("sync")
+@discord_app.command("sync", help=say("cli.discord_sync"))
 def discord_sync() -> None:
-    """Register Parley's slash commands with Discord (once, and after adding commands)."""
     from adapters.discord import sync_commands
     from bot.runtime import open_parley
 
@@ -169,13 +165,11 @@ async def _read_file(path: Path) -> bytes:
         raise typer.Exit(1) from exc
 
 
-@memory_app.command("add-file")
+@memory_app.command("add-file", help=say("cli.memory_add_file"))
 def memory_add_file(
     path: Path,
     conversation: ConversationOption = None,
 ) -> None:
-    """Share a text, code, data (JSON, CSV…) or PDF file with a terminal conversation
-    (recallable there); the same file twice is stored once."""
     from adapters.terminal import terminal_author, terminal_key
     from bot.runtime import open_parley
     from memory.documents import UnreadableDocument
@@ -194,9 +188,8 @@ def memory_add_file(
     _run(job)
 
 
-@app.command()
+@app.command(help=say("cli.doctor"))
 def doctor() -> None:
-    """Check configuration, database, model endpoint and platforms; show how to fix failures."""
     from bot.doctor import configuration_error, diagnose, report
 
     try:
@@ -211,22 +204,19 @@ def doctor() -> None:
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(help=say("cli.init"))
 def init(
-    directory: Annotated[
-        Path, typer.Option("--dir", help="Where to write parley.toml and .env.")
-    ] = Path("."),
-    force: Annotated[bool, typer.Option(help="Overwrite existing files.")] = False,
+    directory: Annotated[Path, typer.Option("--dir", help=say("cli.opt.dir"))] = Path("."),
+    force: Annotated[bool, typer.Option(help=say("cli.opt.force"))] = False,
     ask: Annotated[
         bool | None,
         typer.Option(
             "--ask/--no-ask",
-            help="Ask for the essentials (default: when run in a terminal).",
+            help=say("cli.opt.ask"),
             show_default=False,
         ),
     ] = None,
 ) -> None:
-    """Write a commented parley.toml and .env to start from."""
     from bot.init_files import Answers, ask_answers, where_found, write_files
 
     locale_from_environment()
@@ -245,9 +235,8 @@ def init(
     typer.echo(say("init.next"))
 
 
-@app.command()
+@app.command(help=say("cli.healthcheck"))
 def healthcheck() -> None:
-    """Exit 0 when the running Parley's /healthz says it is healthy (for container checks)."""
     from bot.metrics import probe_healthz
 
     settings = _settings()
@@ -260,18 +249,15 @@ def healthcheck() -> None:
         raise typer.Exit(1)
 
 
-@memory_app.command("export")
+@memory_app.command("export", help=say("cli.memory_export"))
 def memory_export(
     conversation: ConversationOption = None,
-    all_conversations: Annotated[
-        bool, typer.Option("--all", help="Export every conversation on every platform.")
-    ] = False,
-    fmt: Annotated[Format, typer.Option("--format", help="jsonl or markdown.")] = "jsonl",
+    all_conversations: Annotated[bool, typer.Option("--all", help=say("cli.opt.all"))] = False,
+    fmt: Annotated[Format, typer.Option("--format", help=say("cli.opt.format"))] = "jsonl",
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="File to write; default: standard output.")
+        Path | None, typer.Option("--output", "-o", help=say("cli.opt.output"))
     ] = None,
 ) -> None:
-    """Write a conversation's history (default: terminal conversation "default")."""
     from adapters.terminal import terminal_key
     from memory.db import migrated_engine
     from memory.transfer import export
@@ -296,12 +282,11 @@ def memory_export(
     _run(job)
 
 
-@memory_app.command("import")
+@memory_app.command("import", help=say("cli.memory_import"))
 def memory_import(
     path: Path,
     conversation: ConversationOption = None,
 ) -> None:
-    """Read history in the export's JSON Lines format (all lines or none)."""
     from adapters.terminal import terminal_key
     from memory.db import migrated_engine
     from memory.tokens import TokenCounter

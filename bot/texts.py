@@ -364,6 +364,41 @@ EN: dict[str, str] = {
     "doctor.name.slack": "slack",
     "doctor.name.slack scopes": "slack scopes",
     "doctor.name.slack mode": "slack mode",
+    "cli.chat": "Chat in the terminal; history is kept across runs.",
+    "cli.run": "Run the bot on every configured platform (Discord, Slack).",
+    "cli.db_upgrade": "Bring the database schema up to date (Parley also does this at start-up).",
+    "cli.discord_sync": (
+        "Register Parley's slash commands with Discord (once, and after adding commands)."
+    ),
+    "cli.memory_add_file": (
+        "Share a text, code, data (JSON, CSV…) or PDF "
+        "file with a terminal conversation (recallable"
+        " there); the same file twice is stored once."
+    ),
+    "cli.doctor": (
+        "Check configuration, database, model endpoint and platforms; show how to fix failures."
+    ),
+    "cli.init": "Write a commented parley.toml and .env to start from.",
+    "cli.healthcheck": (
+        "Exit 0 when the running Parley's /healthz says it is healthy (for container checks)."
+    ),
+    "cli.memory_export": (
+        'Write a conversation\'s history (default: terminal conversation "default").'
+    ),
+    "cli.memory_import": "Read history in the export's JSON Lines format (all lines or none).",
+    "cli.opt.conversation": "Terminal conversation name (as in `parley chat`).",
+    "cli.opt.version": "Show the version and exit.",
+    "cli.opt.chat_conversation": "Name of the conversation to continue.",
+    "cli.opt.dir": "Where to write parley.toml and .env.",
+    "cli.opt.force": "Overwrite existing files.",
+    "cli.opt.ask": "Ask for the essentials (default: when run in a terminal).",
+    "cli.opt.all": "Export every conversation on every platform.",
+    "cli.opt.format": "jsonl or markdown.",
+    "cli.opt.output": "File to write; default: standard output.",
+    "cli.app": "Parley: a self-hosted chatbot that remembers.",
+    "cli.db": "Database maintenance.",
+    "cli.discord": "Discord set-up.",
+    "cli.memory": "Long-term memory: documents, export and import.",
 }
 
 KO: dict[str, str] = {
@@ -718,6 +753,41 @@ KO: dict[str, str] = {
     "doctor.name.slack": "Slack",
     "doctor.name.slack scopes": "Slack 권한 범위",
     "doctor.name.slack mode": "Slack 연결 방식",
+    "cli.chat": "터미널에서 대화해요. 기록은 실행할 때마다 이어져요.",
+    "cli.run": "설정된 모든 플랫폼(Discord, Slack)에서 봇을 실행해요.",
+    "cli.db_upgrade": "데이터베이스 스키마를 최신으로 올려요 (Parley는 시작할 때도 이렇게 해요).",
+    "cli.discord_sync": (
+        "Parley의 슬래시 명령을 Discord에 등록해요 (처음 한 번, 그리고 명령이 늘었을 때)."
+    ),
+    "cli.memory_add_file": (
+        "텍스트, 코드, 데이터(JSON, CSV…), PDF 파일을 터미널 대화에 "
+        "공유해요 (그 대화에서 다시 떠올릴 수 있어요). 같은 파일은 한 번만 저장돼요."
+    ),
+    "cli.doctor": (
+        "설정, 데이터베이스, 모델 엔드포인트, 플랫폼을 점검하고 실패한 것의 해결 방법을 보여 줘요."
+    ),
+    "cli.init": "주석이 달린 parley.toml과 .env를 만들어요.",
+    "cli.healthcheck": (
+        "실행 중인 Parley의 /healthz가 정상이라고 하면 0으로 끝나요 (컨테이너 점검용)."
+    ),
+    "cli.memory_export": '대화 기록을 내보내요 (기본: 터미널 대화 "default").',
+    "cli.memory_import": (
+        "내보내기와 같은 JSON Lines 형식의 기록을 읽어 들여요 (모든 줄을, 아니면 하나도 "
+        "안 가져와요)."
+    ),
+    "cli.opt.conversation": "터미널 대화 이름 (`parley chat`과 같은 이름).",
+    "cli.opt.version": "버전을 보여 주고 끝내요.",
+    "cli.opt.chat_conversation": "이어 갈 대화의 이름.",
+    "cli.opt.dir": "parley.toml과 .env를 쓸 위치.",
+    "cli.opt.force": "있는 파일을 덮어써요.",
+    "cli.opt.ask": "꼭 필요한 것을 물어봐요 (기본: 터미널에서 실행할 때).",
+    "cli.opt.all": "모든 플랫폼의 모든 대화를 내보내요.",
+    "cli.opt.format": "jsonl 또는 markdown.",
+    "cli.opt.output": "쓸 파일. 기본: 표준 출력.",
+    "cli.app": "Parley: 기억하는 셀프 호스팅 챗봇.",
+    "cli.db": "데이터베이스 관리.",
+    "cli.discord": "Discord 설정.",
+    "cli.memory": "장기 기억: 문서, 내보내기와 가져오기.",
 }
 
 _ERRORS: dict[Outcome, str] = {
