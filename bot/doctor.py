@@ -9,21 +9,17 @@ configured). Features add their own by appending to `CHECKS`, e.g. web search:
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
-import openai
-from openai import AsyncOpenAI
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.chat import ChatClient, ChatError, classify
+from bot.checks import Check as Check
+from bot.checks import CheckFunction, Probe
 from bot.config_files import env_path, toml_path
-from bot.messages import Outcome
+from bot.doctor_model import check_model
 from bot.settings import Settings
 from bot.texts import counted, has_text, say
 from memory.db import create_engine, schema_status
@@ -34,27 +30,6 @@ GATEWAY_MESSAGE_CONTENT_LIMITED = 1 << 19
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 _HTTP_TIMEOUT = aiohttp.ClientTimeout(total=10)
 _DB_TIMEOUT = 10.0
-_MODEL_TIMEOUT = 30.0
-_SHOWN_MODELS = 8
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
-    fix: str = ""
-
-
-@dataclass(frozen=True)
-class Probe:
-    """What a check function gets: the settings and a shared HTTP session."""
-
-    settings: Settings
-    http: aiohttp.ClientSession
-
-
-CheckFunction = Callable[[Probe], Awaitable[list[Check]]]
 
 
 def check_configuration(settings: Settings) -> Check:
@@ -124,94 +99,6 @@ async def check_database(probe: Probe) -> list[Check]:
     else:
         detail = say("doctor.schema.current", revision=", ".join(status.current))
     return [reachable, Check("schema", True, detail)]
-
-
-# ----------------------------------------------------------------------------- model
-
-
-def _without_v1(url: str) -> bool:
-    return "/v1" not in urlsplit(url).path
-
-
-def _model_failure(
-    name: str, error: ChatError, detail_key: str, url: str, **values: object
-) -> Check:
-    fix = say(f"doctor.fix.{error.outcome.value}")
-    if error.outcome is Outcome.MODEL_NOT_FOUND and _without_v1(url):
-        # A 404 from a server whose routes live under /v1 (Ollama, vLLM, LM Studio…).
-        fix = say("doctor.fix.no_v1", url=url.rstrip("/") + "/v1")
-    return Check(name, False, say(detail_key, detail=error.detail[:200], url=url, **values), fix)
-
-
-async def _check_model_list(settings: Settings) -> list[Check]:
-    """The endpoint answers with the key, and offers the model (when it lists models)."""
-    url = settings.openai_base_url
-    client = AsyncOpenAI(
-        api_key=settings.openai_api_key or "not-needed",
-        base_url=url,
-        timeout=_MODEL_TIMEOUT,
-        max_retries=0,
-    )
-    try:
-        page = await client.models.list()
-    except openai.APIError as exc:
-        error = classify(exc)
-        if error.outcome is Outcome.MODEL_NOT_FOUND and not _without_v1(url):
-            # No /models route (some local servers); without /v1 it is the wrong address.
-            return [Check("model endpoint", True, say("doctor.endpoint.no_list", url=url))]
-        return [_model_failure("model endpoint", error, "doctor.endpoint.failed", url)]
-    finally:
-        await client.close()
-    ids = sorted(model.id for model in page.data)
-    checks = [Check("model endpoint", True, say("doctor.endpoint.ok", url=url, count=len(ids)))]
-    if settings.model in ids:
-        checks.append(Check("model", True, say("doctor.model.ok", model=settings.model)))
-    else:
-        shown = ", ".join(ids[:_SHOWN_MODELS]) + (", …" if len(ids) > _SHOWN_MODELS else "")
-        checks.append(
-            Check(
-                "model",
-                False,
-                say("doctor.model.missing", model=settings.model, available=shown),
-                say("doctor.fix.model_not_found"),
-            )
-        )
-    return checks
-
-
-async def _check_reply(settings: Settings) -> Check:
-    """A tiny streamed completion, through the same client replies use."""
-    chat = ChatClient(
-        settings.model_copy(
-            update={
-                "max_reply_tokens": 16,
-                "model_retries": 0,
-                "request_timeout": min(settings.request_timeout, _MODEL_TIMEOUT),
-            }
-        )
-    )
-    started = time.perf_counter()
-    try:
-        async for _piece in chat.stream([{"role": "user", "content": "Reply with: OK"}]):
-            pass
-    except ChatError as error:
-        return _model_failure(
-            "model reply",
-            error,
-            "doctor.reply.failed",
-            settings.openai_base_url,
-            outcome=error.outcome.value,
-        )
-    finally:
-        await chat.close()
-    return Check("model reply", True, say("doctor.reply.ok", seconds=time.perf_counter() - started))
-
-
-async def check_model(probe: Probe) -> list[Check]:
-    checks = await _check_model_list(probe.settings)
-    if not checks[0].ok:
-        return checks  # unreachable or key refused: a test reply would only repeat that
-    return [*checks, await _check_reply(probe.settings)]
 
 
 # ----------------------------------------------------------------------------- platforms

@@ -486,7 +486,8 @@ class Settings(BaseSettings):
     discord_api_url: Annotated[
         str,
         Field(
-            description="Discord REST API base URL (used by `parley doctor`).",
+            description="Discord REST API base URL (used by `parley doctor` and "
+            "`parley discord sync`).",
         ),
     ] = DEFAULT_DISCORD_API_URL
     locale: Annotated[

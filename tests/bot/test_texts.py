@@ -114,7 +114,7 @@ def test_everything_the_command_line_says_is_in_both_languages() -> None:
             if name == "Check" and node.args:  # a check's name: worded by doctor.name.*
                 check_name = node.args[0]
                 if isinstance(check_name, ast.Constant):
-                    assert f"doctor.name.{check_name.value}" in EN, check_name.value
+                    assert f"doctor.name.{check_name.value!s}" in EN, check_name.value
                 arguments = arguments[1:]
             for argument in arguments:
                 if _literal_words(argument):
@@ -130,3 +130,11 @@ async def test_command_line_help_and_init_speak_korean(tmp_path: Path) -> None:
     init = await run_parley("init", "--no-ask", "--dir", str(tmp_path), env=env)
     assert init.code == 0
     assert all(HANGUL.search(line) for line in init.stdout.splitlines()), init.stdout
+
+
+async def test_validation_errors_speak_korean() -> None:
+    env = parley_env(PARLEY_LOCALE="ko", OPENAI_API_KEY="sk-test", PARLEY_CONTEXT_TOKENS="lots")
+    result = await run_parley("chat", stdin="hello\n", env=env)
+    line = result.stderr.strip()
+    assert result.code == 2 and "\n" not in line
+    assert line.startswith("설정 오류: PARLEY_CONTEXT_TOKENS: 정수여야 해요")
