@@ -30,7 +30,8 @@ def _database_problem(url_text: str) -> str | None:
     driver = _DRIVERS.get(backend)
     if driver is None:
         return say("check.db_backend", backend=backend)
-    if url.get_driver_name() != driver or url.drivername.startswith("postgres:"):
+    # From the URL itself: asking SQLAlchemy would load the dialect (and fail for postgres://).
+    if url.drivername.partition("+")[2] != driver or not url.drivername.startswith(backend):
         fixed = url.set(drivername=f"{backend}+{driver}")
         return say("check.db_driver", suggestion=fixed.render_as_string(hide_password=True))
     return None

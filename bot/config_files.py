@@ -73,7 +73,8 @@ def unknown_names(
         ours = upper.startswith("PARLEY_") and not upper.startswith(_OTHER_PREFIXES)
         if ours and upper not in variables:
             yield name, _closest(upper, variables)
-    keys = set(fields) | {name.lower() for names in fields.values() for name in names}
+    # Keys are field names; aliased fields also take their variable's name (OPENAI_API_KEY).
+    keys = set(fields) | {name for names in fields.values() for name in names}
     for key in sorted(set(toml_keys)):
         if key not in keys:
             yield key, _closest(key, fields)

@@ -540,13 +540,9 @@ def env_name(field: str) -> str:
 
 
 def setting_names() -> dict[str, list[str]]:
-    """Each setting and the environment variables that set it."""
-    names: dict[str, list[str]] = {}
-    for field, info in Settings.model_fields.items():
-        alias = info.validation_alias
-        extra = [str(alias.choices[-1])] if isinstance(alias, AliasChoices) else []
-        names[field] = [f"PARLEY_{field.upper()}", *extra]
-    return names
+    """Each setting and the environment variable that sets it."""
+    # An aliased field (OPENAI_API_KEY…) has no PARLEY_ name.
+    return {field: [env_name(field)] for field in Settings.model_fields}
 
 
 def config_warnings() -> list[str]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.settings import ConfigError, load_settings
 from tests.fakes.discord_fixtures import fake_discord
 from tests.fakes.discord_server import API_PREFIX, FakeDiscord
 from tests.fakes.model_server import Fail, FakeModel, Reply
@@ -240,3 +241,17 @@ async def test_doctor_in_korean_names_a_missing_v1(tmp_path: Path, fake_model: F
     assert "[FAIL] 모델" in result.stdout and "[ ok ] 데이터베이스" in result.stdout
     assert f"OPENAI_BASE_URL={root}/v1" in result.stdout and "/v1 아래에서" in result.stdout
     assert "통과" in result.stdout  # the summary too
+
+
+@pytest.mark.parametrize(
+    ("url", "suggestion"),
+    [
+        ("postgres://u:pw@db/parley", "postgresql+asyncpg://u:***@db/parley"),
+        ("postgresql+psycopg://db/parley", "postgresql+asyncpg://db/parley"),
+        ("sqlite:///parley.db", "sqlite+aiosqlite:///parley.db"),
+    ],
+)
+def test_every_driverless_url_gets_the_async_driver(url: str, suggestion: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(openai_api_key="sk-test", database_url=url)
+    assert str(caught.value).endswith(suggestion)
