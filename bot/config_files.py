@@ -74,7 +74,10 @@ def unknown_names(
         if ours and upper not in variables:
             yield name, _closest(upper, variables)
     # Keys are field names; aliased fields also take their variable's name (OPENAI_API_KEY).
-    keys = set(fields) | {name for names in fields.values() for name in names}
+    aliases = {
+        name for names in fields.values() for name in names if not name.startswith("PARLEY_")
+    }
+    keys = set(fields) | aliases
     for key in sorted(set(toml_keys)):
         if key not in keys:
             yield key, _closest(key, fields)
