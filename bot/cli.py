@@ -29,8 +29,6 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help=say("cli.db"), no_args_is_help=True, **_PLAIN)
 app.add_typer(db_app, name="db")
-discord_app = typer.Typer(help=say("cli.discord"), no_args_is_help=True, **_PLAIN)
-app.add_typer(discord_app, name="discord")
 memory_app = typer.Typer(help=say("cli.memory"), no_args_is_help=True, **_PLAIN)
 app.add_typer(memory_app, name="memory")
 ConversationOption = Annotated[
@@ -78,35 +76,10 @@ def _run(job: Callable[[Settings], Coroutine[Any, Any, None]], quiet: bool = Tru
         raise typer.Exit(2) from exc
 
 
-@app.command(help=say("cli.chat"))
-def chat(
-    conversation: Annotated[
-        str, typer.Option("--conversation", "-c", help=say("cli.opt.chat_conversation"))
-    ] = "default",
-) -> None:
-    from adapters.terminal import TerminalChat
-    from bot.lifecycle import serve
-    from bot.runtime import open_parley
-
-    async def job(settings: Settings) -> None:
-        async with open_parley(settings) as parley:
-            terminal = TerminalChat(parley, conversation)
-            await serve(
-                [terminal.run()],
-                parley.gate,
-                settings.shutdown_timeout,
-                interrupt=terminal.interrupt,
-            )
-        if terminal.failed:  # told already; a script must see it too
-            raise typer.Exit(1)
-
-    _run(job)
-
-
 @app.command(help=say("cli.run"))
 def run() -> None:
-    from adapters import configured_adapters
     from bot.lifecycle import serve
+    from bot.plugins import configured_adapters
     from bot.runtime import metrics_server, open_parley
 
     async def job(settings: Settings) -> None:
@@ -136,27 +109,6 @@ def db_upgrade() -> None:
     _run(job)
 
 
-@discord_app.command("sync", help=say("cli.discord_sync"))
-def discord_sync() -> None:
-    from adapters.discord import sync_commands
-    from bot.runtime import open_parley
-
-    async def job(settings: Settings) -> None:
-        if not settings.discord_token:
-            raise ConfigError(say("discord.no_token"))
-        async with open_parley(settings) as parley:
-            names = await sync_commands(parley, settings.discord_token)
-        typer.echo(
-            say(
-                "discord.synced",
-                count=counted("command", len(names)),
-                names=", ".join(f"/{name}" for name in names),
-            )
-        )
-
-    _run(job)
-
-
 async def _read_file(path: Path) -> bytes:
     try:
         return await asyncio.to_thread(path.read_bytes)
@@ -170,7 +122,7 @@ def memory_add_file(
     path: Path,
     conversation: ConversationOption = None,
 ) -> None:
-    from adapters.terminal import terminal_author, terminal_key
+    from bot.local import terminal_author, terminal_key
     from bot.runtime import open_parley
     from memory.documents import UnreadableDocument
 
@@ -258,7 +210,7 @@ def memory_export(
         Path | None, typer.Option("--output", "-o", help=say("cli.opt.output"))
     ] = None,
 ) -> None:
-    from adapters.terminal import terminal_key
+    from bot.local import terminal_key
     from memory.db import migrated_engine
     from memory.transfer import export
 
@@ -287,7 +239,7 @@ def memory_import(
     path: Path,
     conversation: ConversationOption = None,
 ) -> None:
-    from adapters.terminal import terminal_key
+    from bot.local import terminal_key
     from memory.db import migrated_engine
     from memory.tokens import TokenCounter
     from memory.transfer import InvalidImport, import_rows, parse_import
@@ -311,6 +263,18 @@ def memory_import(
             typer.echo(say("import.done", count=count))
 
     _run(job)
+
+
+def _add_adapter_commands() -> None:
+    """Adapters bring their own commands (`parley chat`, `parley discord sync`…)."""
+    from bot.plugins import discover
+
+    for plugin in discover():
+        if plugin.commands is not None:
+            plugin.commands(app, _run)
+
+
+_add_adapter_commands()
 
 
 def main() -> None:

@@ -17,11 +17,13 @@ from bot.core import Parley
 from bot.embedder import Embedder, IndexAfterReply
 from bot.metrics import Metrics, serve_metrics
 from bot.model_limits import context_window
+from bot.plugins import plugin_rules
 from bot.recall import RecallConfig, RecallProvider
 from bot.search.tool import open_web_search
 from bot.settings import Settings
 from bot.summary import Summarizer, SummaryProvider
 from bot.texts import use_locale
+from memory.analysis import warm_up
 from memory.db import create_engine, migrate
 from memory.embeddings import Indexer, SemanticRanking, Vectors
 from memory.privacy import keep_pruning
@@ -78,14 +80,17 @@ async def open_parley(settings: Settings) -> AsyncIterator[Parley]:
     engine = create_engine(settings.resolved_database_url)
     chat = ChatClient(settings)
     retention: asyncio.Task[None] | None = None
+    warming: asyncio.Task[None] | None = None
     try:
         await migrate(engine)
         window = context_window(settings.model, settings.context_tokens)
         # Loading the encoding reads a few MB from disk: not on the event loop.
         counter = await asyncio.to_thread(TokenCounter, settings.model)
-        parley = Parley(settings, Store(engine), chat, counter, window)
+        parley = Parley(settings, Store(engine), chat, counter, window, plugin_rules(settings))
         if settings.recall:
             install_memory(parley)
+            if settings.locale == "ko":  # expect Korean: load its analyzer now, off the loop
+                warming = asyncio.create_task(asyncio.to_thread(warm_up))
         retention = asyncio.create_task(keep_pruning(engine, settings.retention_days))
         async with open_web_search(settings, counter) as search:
             if search is not None:
@@ -102,6 +107,8 @@ async def open_parley(settings: Settings) -> AsyncIterator[Parley]:
             retention.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await retention
+        if warming is not None:
+            await warming  # a worker thread cannot be cancelled: let it finish
         await chat.close()
         await engine.dispose()
 

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from memory.analysis import index_terms
 from memory.problems import Problem
 from memory.tables import Document, Passage
 from memory.tokens import TokenCounter
@@ -173,9 +174,9 @@ class Documents:
         self._session = async_sessionmaker(engine, expire_on_commit=False)
         self.counter = counter
 
-    def _read(self, kind: Kind, data: bytes) -> list[tuple[str, int]]:
+    def _read(self, kind: Kind, data: bytes) -> list[tuple[str, int, str | None]]:
         passages = split_passages(extract_text(kind, data), self.counter)
-        return [(p, self.counter.count(p)) for p in passages]
+        return [(p, self.counter.count(p), index_terms(p)) for p in passages]
 
     async def add(self, document: NewDocument) -> Added:
         """Store a document's passages (all or none), or find the same bytes already stored in
@@ -208,7 +209,7 @@ class Documents:
         return Added(len(passages))
 
     async def _store(
-        self, document: NewDocument, digest: str, passages: list[tuple[str, int]]
+        self, document: NewDocument, digest: str, passages: list[tuple[str, int, str | None]]
     ) -> None:
         async with self._session() as session, session.begin():
             row = Document(
@@ -226,6 +227,7 @@ class Documents:
                     conversation_id=document.conversation_id,
                     content=content,
                     tokens=tokens,
+                    terms=terms,
                 )
-                for content, tokens in passages
+                for content, tokens, terms in passages
             )

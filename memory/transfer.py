@@ -16,6 +16,7 @@ from typing import Any, Literal
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from memory.analysis import terms_off_loop
 from memory.keys import ConversationKey
 from memory.problems import Problem
 from memory.store import conversation_at
@@ -192,19 +193,20 @@ async def import_rows(engine: AsyncEngine, rows: Sequence[ImportRow]) -> Importe
     """Store parsed rows in one transaction: all of them or none. Rows already stored (same
     conversation, role, author, time and text) are skipped, so importing a file twice, or an
     export into the database it came from, duplicates nothing."""
+    terms = await terms_off_loop([str(row.values["content"]) for row in rows])
     async with AsyncSession(engine) as session, session.begin():
-        by_key: dict[ConversationKey, list[ImportRow]] = {}
-        for row in rows:
-            by_key.setdefault(row.key, []).append(row)
+        by_key: dict[ConversationKey, list[tuple[ImportRow, Any]]] = {}
+        for row, words in zip(rows, terms, strict=True):
+            by_key.setdefault(row.key, []).append((row, words))
         new: list[dict[str, Any]] = []
         for key, group in by_key.items():
             conversation_id = await _conversation_id(session, key)
-            seen = await _stored_identities(session, conversation_id, group)
-            for row in group:
+            seen = await _stored_identities(session, conversation_id, [row for row, _ in group])
+            for row, words in group:
                 identity = _identity(conversation_id, row.values)
                 if identity not in seen:
                     seen.add(identity)
-                    new.append({**row.values, "conversation_id": conversation_id})
+                    new.append({**row.values, "conversation_id": conversation_id, "terms": words})
         if new:
             await session.execute(insert(Message), new)
     return Imported(len(new), len(rows) - len(new))

@@ -76,8 +76,13 @@ SPEAKERS = (
     "bot/init_files.py",
     "bot/settings.py",
     "bot/config_checks.py",
-    "adapters/terminal.py",
-    "adapters/terminal_screen.py",
+    "bot/doctor_model.py",
+    "adapters/terminal/chat.py",
+    "adapters/terminal/screen.py",
+    "adapters/terminal/plugin.py",
+    "adapters/discord/plugin.py",
+    "adapters/discord/doctor.py",
+    "adapters/slack/doctor.py",
 )
 _OUTPUT = {"echo", "print", "prompt", "write", "note", "error", "Check", "ConfigError", "Exit"}
 _NOT_WORDS = {"parley"}  # the command's own name

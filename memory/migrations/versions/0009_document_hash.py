@@ -1,8 +1,8 @@
 """Documents carry the SHA-256 of their bytes: the same file shared twice in a conversation is
 stored once.
 
-Revision ID: 0006_document_hash
-Revises: 0005
+Revision ID: 0009_document_hash
+Revises: 0006_channel_kind
 Create Date: 2026-11-30
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_document_hash"
-down_revision = "0005"
+revision = "0009_document_hash"
+down_revision = "0006_channel_kind"
 branch_labels = None
 depends_on = None
 

@@ -1,12 +1,11 @@
-"""The terminal adapter: `parley chat`. Interactive on a TTY (banner, Markdown replies rendered
-as they stream, Ctrl-C stops a reply); one message per line, one plain reply per message when
-scripted (stdin not a terminal)."""
+"""The terminal chat: interactive on a TTY (banner, Markdown replies rendered as they stream,
+Ctrl-C stops a reply); one message per line, one plain reply per message when scripted (stdin
+not a terminal)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import getpass
 import sys
 import threading
 from collections.abc import Callable
@@ -14,9 +13,11 @@ from typing import Any, TextIO, TypeVar
 
 from prompt_toolkit import PromptSession
 
-from adapters.terminal_screen import ReplyView, Screen
+from adapters.terminal.screen import ReplyView, Screen
 from bot.core import Parley
-from bot.messages import Author, ConversationKey, Delta, Final, Inbound
+from bot.local import terminal_author, terminal_key
+from bot.messages import Delta, Facts, Final, Inbound
+from bot.policy import Verdict
 from bot.texts import say
 
 PROMPT = "you> "
@@ -48,14 +49,8 @@ async def in_daemon_thread(read: Callable[[], T]) -> T:
     return await result
 
 
-def terminal_key(conversation: str) -> ConversationKey:
-    return ConversationKey(platform="terminal", workspace="local", channel=conversation)
-
-
-def terminal_author() -> Author:
-    # The terminal's user owns the conversation, so admin commands are theirs.
-    user = getpass.getuser()
-    return Author(id=user, name=user, is_admin=True)
+# Every line typed at the terminal is addressed to Parley.
+_FACTS = Facts(mentioned=True)
 
 
 class TerminalChat:
@@ -121,13 +116,17 @@ class TerminalChat:
             self._replying = None
 
     async def answer(self, text: str) -> None:
-        message = Inbound(self.key, self.author, text)
+        admission = await self.parley.admit(Inbound(self.key, self.author, text, facts=_FACTS))
+        if admission.verdict is not Verdict.ANSWER:
+            if admission.notice:
+                self.stderr.write(admission.notice + "\n")
+            return
         if self._screen is None:
-            await self._answer_plain(message)
+            await self._answer_plain(admission.message)
             return
         with self._screen.reply() as view:
             try:
-                async for event in self.parley.reply(message):
+                async for event in self.parley.reply(admission.message):
                     if isinstance(event, Delta):
                         view.show(event.text)
                     elif isinstance(event, Final):
