@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Literal
 
-from pypdf import PdfReader
-from pypdf.errors import PyPdfError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
@@ -121,6 +119,10 @@ def extract_text(kind: Kind, data: bytes) -> str:
     """The file's text. CPU-bound for PDFs: call it in a worker thread."""
     if kind == "text":
         return decode_text(data)
+    # Only when a PDF is shared: pypdf costs ~7 MB resident.
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
     try:
         reader = PdfReader(io.BytesIO(data))
         return "\n\n".join(page.extract_text() or "" for page in reader.pages)
