@@ -7,6 +7,7 @@ import logging
 from dataclasses import replace
 from typing import Any
 
+import aiohttp
 import discord
 from discord import app_commands
 
@@ -18,7 +19,7 @@ from adapters.discord.inbound import (
     membership,
     plain_text,
 )
-from adapters.discord.settings import DiscordSettings
+from adapters.discord.settings import DEFAULT_DISCORD_API_URL, DiscordSettings
 from adapters.discord.slash import add_commands
 from adapters.discord.surface import ChannelSurface, InteractionSurface
 from bot.core import Parley
@@ -247,10 +248,18 @@ class ParleyClient(discord.Client):
 
 async def sync_commands(parley: Parley, section: DiscordSettings) -> list[str]:
     """Register the slash commands with Discord once (`parley discord sync`); their names."""
+    # REST only (no gateway), so PARLEY_DISCORD_API_URL applies here as it does to the doctor.
+    if section.discord_api_url != DEFAULT_DISCORD_API_URL:
+        discord.http.Route.BASE = section.discord_api_url.rstrip("/")
     client = ParleyClient(parley, section)
-    async with client:
-        await client.login(section.discord_token or "")
-        synced = await client.tree.sync()
+    try:
+        async with client:
+            await client.login(section.discord_token or "")
+            synced = await client.tree.sync()
+    except discord.LoginFailure as exc:
+        raise ConfigError(say("discord.bad_token")) from exc
+    except (discord.HTTPException, aiohttp.ClientError) as exc:
+        raise ConfigError(say("discord.unreachable", error=exc)) from exc
     return [command.name for command in synced]
 
 
@@ -271,3 +280,5 @@ class DiscordAdapter:
             raise ConfigError(say("discord.intents")) from exc
         except discord.LoginFailure as exc:
             raise ConfigError(say("discord.bad_token")) from exc
+        except (discord.HTTPException, aiohttp.ClientError) as exc:
+            raise ConfigError(say("discord.unreachable", error=exc)) from exc

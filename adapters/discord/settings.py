@@ -78,7 +78,8 @@ class DiscordSettings(SettingsSection):
     discord_api_url: Annotated[
         str,
         Field(
-            description="Discord REST API base URL (used by `parley doctor`).",
+            description="Discord REST API base URL (used by `parley doctor` and "
+            "`parley discord sync`).",
         ),
     ] = DEFAULT_DISCORD_API_URL
 
