@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import openai
 from openai import AsyncOpenAI, omit
@@ -44,6 +45,41 @@ class ToolCall:
             "type": "function",
             "function": {"name": self.name, "arguments": self.arguments},
         }
+
+
+@dataclass(frozen=True)
+class ModelCall:
+    """One finished model call, for usage records. The token figures are the server's (None
+    when it reported none); `request` (messages sent or texts embedded) and `received` (text
+    and tool-call arguments) let the recorder count them itself instead."""
+
+    model: str
+    request: list[ChatMessage] | list[str]
+    received: str
+    prompt_tokens: int | None
+    reply_tokens: int | None
+    embedding: bool = False
+
+
+class CallMeter(Protocol):
+    """Watches every model call: a slot to wait for before it (a concurrency cap) and a
+    record after it."""
+
+    def slot(self) -> AbstractAsyncContextManager[object]: ...
+
+    async def record(self, call: ModelCall) -> None: ...
+
+
+def _received(chunk: ChatCompletionChunk) -> str:
+    if not chunk.choices:
+        return ""
+    delta = chunk.choices[0].delta
+    calls = "".join(
+        (piece.function.name or "") + (piece.function.arguments or "")
+        for piece in delta.tool_calls or ()
+        if piece.function is not None
+    )
+    return (delta.content or "") + calls
 
 
 class ChatError(Exception):
@@ -107,6 +143,14 @@ class ChatClient:
             timeout=settings.request_timeout,
             max_retries=settings.model_retries,
         )
+        self.meter: CallMeter | None = None  # set by the runtime: usage and concurrency
+
+    def _slot(self) -> AbstractAsyncContextManager[object]:
+        return self.meter.slot() if self.meter else nullcontext()
+
+    async def _record(self, call: ModelCall) -> None:
+        if self.meter is not None:
+            await self.meter.record(call)
 
     async def stream(self, messages: list[ChatMessage]) -> AsyncIterator[str]:
         """Yield the reply's text as it is generated; raise ChatError on failure."""
@@ -150,35 +194,53 @@ class ChatClient:
         tools: list[dict[str, Any]] | None = None,
         tool_choice: ChatCompletionToolChoiceOptionParam | None = None,
     ) -> AsyncIterator[ChatCompletionChunk]:
+        received: list[str] = []
+        usage = None
         try:
             reasoning = is_reasoning_model(self.model)
-            stream = await self._client.chat.completions.create(
-                model=self.model,
-                messages=cast("list[ChatCompletionMessageParam]", messages),
-                stream=True,
-                max_tokens=omit if reasoning else self.max_reply_tokens,
-                max_completion_tokens=self.max_reply_tokens if reasoning else omit,
-                tools=cast("list[ChatCompletionToolUnionParam]", tools) if tools else omit,
-                tool_choice=tool_choice if tools and tool_choice else omit,
-            )
-            async with stream:
-                async for chunk in stream:
-                    yield chunk
+            async with self._slot():
+                stream = await self._client.chat.completions.create(
+                    model=self.model,
+                    messages=cast("list[ChatCompletionMessageParam]", messages),
+                    stream=True,
+                    stream_options={"include_usage": True},
+                    max_tokens=omit if reasoning else self.max_reply_tokens,
+                    max_completion_tokens=self.max_reply_tokens if reasoning else omit,
+                    tools=cast("list[ChatCompletionToolUnionParam]", tools) if tools else omit,
+                    tool_choice=tool_choice if tools and tool_choice else omit,
+                )
+                async with stream:
+                    async for chunk in stream:
+                        usage = chunk.usage or usage
+                        received.append(_received(chunk))
+                        yield chunk
         except openai.APIError as exc:
             error = classify(exc)
             log.warning("chat call failed: %s", error, extra={"model": self.model})
             raise error from exc
+        await self._record(
+            ModelCall(
+                self.model,
+                messages,
+                "".join(received),
+                usage.prompt_tokens if usage else None,
+                usage.completion_tokens if usage else None,
+            )
+        )
 
     async def embed(self, model: str, texts: list[str], retries: bool = True) -> list[list[float]]:
         """One vector per text from `/v1/embeddings` (same endpoint and key as chat); raise
         ChatError on failure."""
         client = self._client if retries else self._client.with_options(max_retries=0)
         try:
-            response = await client.embeddings.create(
-                model=model, input=texts, encoding_format="float"
-            )
+            async with self._slot():
+                response = await client.embeddings.create(
+                    model=model, input=texts, encoding_format="float"
+                )
         except openai.APIError as exc:
             raise classify(exc) from exc
+        usage = response.usage.prompt_tokens if response.usage else None
+        await self._record(ModelCall(model, texts, "", usage, 0, embedding=True))
         return [item.embedding for item in sorted(response.data, key=lambda item: item.index)]
 
     async def close(self) -> None:

@@ -7,7 +7,7 @@ import asyncio
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -151,6 +151,25 @@ def memory_add_file(
             )
 
     _run(job)
+
+
+@app.command()
+def usage(
+    days: Annotated[int, typer.Option(min=1, help="UTC days to include, today among them.")] = 30,
+    by: Annotated[
+        Literal["user", "conversation", "model"], typer.Option(help="What to group by.")
+    ] = "user",
+    fmt: Annotated[
+        Literal["table", "json"], typer.Option("--format", help="table or json.")
+    ] = "table",
+) -> None:
+    """Model usage: messages, tokens and cost per person, conversation or model."""
+    from bot.usage_report import usage_report
+
+    async def job(settings: Settings) -> None:
+        typer.echo(await usage_report(settings, days, by, fmt))
+
+    _run(job, quiet=True)
 
 
 @app.command()

@@ -39,6 +39,7 @@ from bot.prompt import Newest, NoRoom, Prompt, PromptBuilder, Section, render
 from bot.settings import Settings
 from bot.texts import error_text, say
 from bot.tools import Tool, ToolResult, ToolRun, footer, reserve
+from bot.usage import attribute_calls
 from memory.documents import Documents, NewDocument, UnreadableDocument, document_kind
 from memory.store import ConversationState, NewMessage, Store
 from memory.tokens import TOKENS_PER_MESSAGE, TokenCounter
@@ -83,6 +84,20 @@ class ReplyListener(Protocol):
     async def after_reply(self, conversation: ConversationState, prompt: Prompt) -> None: ...
 
 
+class MessageGuard(Protocol):
+    """Checks a message before the model sees it (limits, moderation)."""
+
+    async def admit(self, message: Inbound) -> str | None:
+        """None: answer it; otherwise what to tell the person instead (nothing is stored)."""
+
+
+class ReplyCheck(Protocol):
+    """Checks a finished reply before it is shown or stored (reply moderation)."""
+
+    async def check_reply(self, text: str) -> str | None:
+        """None: show it; otherwise what to show instead (the reply is not stored)."""
+
+
 class Parley:
     def __init__(
         self, settings: Settings, store: Store, chat: ChatClient, counter: TokenCounter, window: int
@@ -99,6 +114,8 @@ class Parley:
         self.providers: list[ContextProvider] = []
         self.listeners: list[ReplyListener] = []
         self.tools: dict[str, Tool] = {}
+        self.guards: list[MessageGuard] = []
+        self.reply_check: ReplyCheck | None = None  # set: replies are checked, not streamed
         # Run this tool on every message instead of offering tools (endpoints without them).
         self.forced_tool: str | None = None
         self.tools_refused = False  # the endpoint rejected function calling once
@@ -148,7 +165,11 @@ class Parley:
         message = replace(message, text=files.text)
         async with self._locks.hold(message.key):
             try:
+                if files.answerable and (refusal := await self._refusal(message)):
+                    yield Final(refusal, Outcome.DENIED)
+                    return
                 conversation = await self.store.conversation(message.key)
+                attribute_calls(message.key.platform, message.author.id, conversation.id)
                 newest = await self._store_user_message(conversation, message)
                 if newest is None:
                     log.info(
@@ -176,6 +197,13 @@ class Parley:
                 # The database is down or full: tell the person rather than go silent.
                 log.exception("storage failed while answering in %s", message.key)
                 yield Final(say("error.storage"), Outcome.SERVER_ERROR)
+
+    async def _refusal(self, message: Inbound) -> str | None:
+        for guard in self.guards:
+            refusal = await guard.admit(message)
+            if refusal is not None:
+                return refusal
+        return None
 
     async def record(self, message: Inbound) -> None:
         """Remember a message the bot does not answer (e.g. channel chatter), once."""
@@ -375,9 +403,13 @@ class Parley:
         text = ""
         async for piece in run.stream(prompt.messages):
             text += piece
-            yield Delta(text)
+            if self.reply_check is None:
+                yield Delta(text)
         if not text.strip():
             yield Final(say("empty_reply"), Outcome.SERVER_ERROR)
+            return
+        if self.reply_check and (refusal := await self.reply_check.check_reply(text)):
+            yield Final(refusal, Outcome.DENIED)
             return
         used = ([forced] if forced else []) + run.results
         # Compact records of the tool calls go before the reply, so follow-ups can use them.

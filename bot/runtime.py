@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.accounting import open_accounting
 from bot.chat import ChatClient
 from bot.commands import CommandSpec
 from bot.core import Parley
@@ -19,6 +20,7 @@ from bot.model_limits import context_window
 from bot.search.tool import open_web_search
 from bot.settings import Settings
 from bot.texts import say, use_locale
+from bot.usage import UsageMeter
 from memory.db import create_engine, migrate
 from memory.embeddings import Embedder, Indexer, SemanticRanking, Vectors
 from memory.privacy import keep_pruning
@@ -87,7 +89,7 @@ async def open_parley(settings: Settings) -> AsyncIterator[Parley]:
         if settings.recall:
             install_memory(parley)
         retention = asyncio.create_task(keep_pruning(engine, settings.retention_days))
-        async with open_web_search(settings, counter) as search:
+        async with open_web_search(settings, counter) as search, open_accounting(parley):
             if search is not None:
                 parley.tools[search.name] = search
                 parley.commands.add(
@@ -133,6 +135,8 @@ async def metrics_server(parley: Parley) -> AsyncIterator[int | None]:
         return
     metrics = Metrics()
     parley.observers.append(metrics)
+    if isinstance(parley.chat.meter, UsageMeter):
+        parley.chat.meter.observers.append(metrics)
 
     async def probe() -> str | None:
         return await health(parley)

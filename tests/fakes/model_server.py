@@ -13,6 +13,11 @@ a prompt whose exact token count (plus max_tokens) exceeds it gets the real API'
 route answers 404, like servers without it); with `api_key` set, other keys get a 401.
 `/v1/embeddings` answers with `bag_of_words` vectors (or `embedding_failure` when set); its
 request bodies are kept in `embedding_requests`.
+
+Streams asked for usage (`stream_options.include_usage`) end with a usage chunk: the exact
+counts, or `usage` when set; `report_usage = False` plays an endpoint that gives none.
+`/v1/moderations` flags inputs containing one of `flagged_words` (or fails with
+`moderation_failure`). `max_in_flight` is the most chat requests handled at once.
 """
 
 from __future__ import annotations
@@ -138,6 +143,13 @@ class FakeModel:
         self.requests: list[dict[str, Any]] = []
         self.embedding_requests: list[dict[str, Any]] = []
         self.embedding_failure: Fail | None = None
+        self.usage: tuple[int, int] | None = None  # (prompt, completion) reported in streams
+        self.report_usage = True
+        self.flagged_words: set[str] = set()
+        self.moderation_failure: Fail | None = None
+        self.moderation_requests: list[dict[str, Any]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
         self.headers: list[dict[str, str]] = []
         self.default: Callable[[dict[str, Any]], Behaviour] = echo
         self._script: list[Behaviour] = []
@@ -157,6 +169,7 @@ class FakeModel:
         app.router.add_post("/v1/chat/completions", self._completions)
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_post("/v1/moderations", self._moderations)
         self.port = await self._stack.enter_async_context(serve(app, shutdown_timeout=0.1))
         return self
 
@@ -206,7 +219,40 @@ class FakeModel:
             }
         )
 
+    async def _moderations(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.moderation_requests.append(body)
+        if self.moderation_failure is not None:
+            return _error(self.moderation_failure)
+        texts = [body["input"]] if isinstance(body["input"], str) else body["input"]
+        results = []
+        for text in texts:
+            flagged = any(word in text.casefold() for word in self.flagged_words)
+            categories = {"harassment": flagged, "violence": False}
+            results.append(
+                {
+                    "flagged": flagged,
+                    "categories": categories,
+                    "category_scores": {name: float(on) for name, on in categories.items()},
+                }
+            )
+        return web.json_response(
+            {
+                "id": "modr-1",
+                "model": body.get("model", "omni-moderation-latest"),
+                "results": results,
+            }
+        )
+
     async def _completions(self, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._complete(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _complete(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append(body)
         self.headers.append(dict(request.headers))
@@ -286,9 +332,22 @@ class FakeModel:
                 piece = {"function": {"arguments": arguments[start : start + reply.chunk]}}
                 await _send(response, chunk({"tool_calls": [{"index": index, **piece}]}))
         await _send(response, chunk({}, "tool_calls" if reply.tool_calls else "stop"))
+        if self.report_usage and (body.get("stream_options") or {}).get("include_usage"):
+            await _send(response, {**chunk({}), "choices": [], "usage": self._usage(body, reply)})
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
+
+    def _usage(self, body: dict[str, Any], reply: Reply) -> dict[str, int]:
+        prompt, completion = self.usage or (
+            prompt_tokens(body["messages"], self.counter, body.get("tools")),
+            self.counter.count(reply.text + json.dumps(reply.tool_calls) * bool(reply.tool_calls)),
+        )
+        return {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
 
     async def _break(self, request: web.Request, behaviour: BreakStream) -> web.StreamResponse:
         response = await _sse(request)
