@@ -22,8 +22,10 @@ from typing import Any, Protocol
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.chat import ModelCall
+from bot.prompt import Prompt
 from bot.settings import ConfigError
 from bot.texts import say
+from memory.store import ConversationState
 from memory.tokens import TOKENS_PER_MESSAGE, TOKENS_PER_REPLY, TokenCounter
 from memory.usage import Grouping, UsageFilter, UsageRecord, UsageRow, UsageStore
 
@@ -59,6 +61,22 @@ def call_kind(kind: str) -> Iterator[None]:
         yield
     finally:
         _kind.reset(token)
+
+
+class _Listener(Protocol):
+    async def after_reply(self, conversation: ConversationState, prompt: Prompt) -> None: ...
+
+
+class SummaryCalls:
+    """Wraps a reply listener: the chat calls it makes after a reply (the rolling summary)
+    are recorded as summaries."""
+
+    def __init__(self, listener: _Listener) -> None:
+        self.listener = listener
+
+    async def after_reply(self, conversation: ConversationState, prompt: Prompt) -> None:
+        with call_kind("summary"):
+            await self.listener.after_reply(conversation, prompt)
 
 
 @dataclass(frozen=True)
