@@ -9,7 +9,7 @@ from bot.texts import say
 from bot.usage import load_prices
 
 
-def _limits(settings: Settings) -> Check:
+def _limits(settings: Settings) -> list[Check]:
     parts = []
     if settings.user_messages_per_minute is not None:
         parts.append(say("doctor.limits.per_minute", count=settings.user_messages_per_minute))
@@ -19,8 +19,9 @@ def _limits(settings: Settings) -> Check:
         parts.append(say("doctor.limits.admins"))
     if settings.max_concurrent_replies is not None:
         parts.append(say("doctor.limits.concurrent", count=settings.max_concurrent_replies))
-    detail = ", ".join(parts) or say("doctor.limits.none")
-    return Check("limits", True, say("doctor.limits", detail=detail))
+    if not parts:
+        return []
+    return [Check("limits", True, say("doctor.limits", detail=", ".join(parts)))]
 
 
 def _prices(settings: Settings) -> list[Check]:
@@ -66,4 +67,4 @@ async def _endpoint(settings: Settings) -> list[Check]:
 
 async def check_accounting(probe: Probe) -> list[Check]:
     settings = probe.settings
-    return [_limits(settings), *_prices(settings), *_words(settings), *await _endpoint(settings)]
+    return [*_limits(settings), *_prices(settings), *_words(settings), *await _endpoint(settings)]

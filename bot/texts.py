@@ -279,7 +279,6 @@ EN: dict[str, str] = {
     "doctor.limits.per_day": "{count} tokens per day per person",
     "doctor.limits.admins": "admins exempt",
     "doctor.limits.concurrent": "{count} model requests at once",
-    "doctor.limits.none": "no limits set",
     "doctor.prices.ok": "{count} model(s) priced from {path}",
     "doctor.prices.unpriced": "{count} model(s) priced from {path}, but not {model}: its cost "
     "counts as 0",
@@ -563,7 +562,6 @@ KO: dict[str, str] = {
     "doctor.limits.per_day": "1인당 하루 토큰 {count}개",
     "doctor.limits.admins": "관리자 제외",
     "doctor.limits.concurrent": "동시 모델 요청 {count}개",
-    "doctor.limits.none": "한도 없음",
     "doctor.prices.ok": "{path}에서 모델 {count}개의 가격을 읽었어요",
     "doctor.prices.unpriced": "{path}에서 모델 {count}개의 가격을 읽었지만 {model}은(는) 없어요: "
     "비용이 0으로 계산돼요",

@@ -19,7 +19,7 @@ from tests.process import REPO
 from tests.test_install import SOURCES
 
 DEPLOY = REPO / "deploy"
-COMMANDS = {"/ask", "/reset", "/memory", "/persona", "/listen", "/search"}
+COMMANDS = {"/ask", "/reset", "/memory", "/persona", "/listen", "/search", "/usage"}
 EVENTS = {"app_mention", "message.channels", "message.groups", "message.im"}
 
 
