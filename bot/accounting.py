@@ -3,9 +3,6 @@ Parley, as the settings ask."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from bot.core import Parley
 from bot.limits import Limits
 from bot.moderation import open_moderation
@@ -14,14 +11,13 @@ from bot.usage_report import UsageCommand
 from memory.usage import UsageStore
 
 
-@asynccontextmanager
-async def open_accounting(parley: Parley) -> AsyncIterator[UsageMeter]:
+def install_accounting(parley: Parley) -> UsageMeter:
     """Record every model call of `parley`, enforce limits and moderation, add `/usage`;
     raises ConfigError for an unreadable prices file or word list."""
     settings = parley.settings
     store = UsageStore(parley.store.engine)
     prices = load_prices(settings.prices)
-    moderation = open_moderation(settings)
+    moderation = open_moderation(settings, parley.chat)
     meter = UsageMeter(store, parley.counter, prices, settings.max_concurrent_replies)
     limits = Limits(settings, store)
     parley.chat.meter = meter
@@ -34,8 +30,4 @@ async def open_accounting(parley: Parley) -> AsyncIterator[UsageMeter]:
         if settings.moderate_replies:
             parley.reply_check = moderation
     parley.commands.add(UsageCommand(store, prices, settings.user_tokens_per_day).spec())
-    try:
-        yield meter
-    finally:
-        if moderation is not None:
-            await moderation.close()
+    return meter

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.chat import ChatClient
 from bot.doctor import Check, Probe
 from bot.moderation import BlockedWords, EndpointModeration, ModerationFailed
 from bot.settings import ConfigError, Settings
@@ -53,14 +54,14 @@ async def _endpoint(settings: Settings) -> list[Check]:
     if settings.moderation != "endpoint":
         return []
     url = settings.openai_base_url.rstrip("/") + "/"
-    endpoint = EndpointModeration(settings.model_copy(update={"model_retries": 0}))
+    chat = ChatClient(settings.model_copy(update={"model_retries": 0}))
     try:
-        await endpoint.check("Hello!")
+        await EndpointModeration(chat, settings.moderation_model).check("Hello!")
     except ModerationFailed as exc:
         detail = say("doctor.moderation.failed", url=url, detail=exc)
         return [Check("moderation", False, detail, say("doctor.moderation.fix"))]
     finally:
-        await endpoint.close()
+        await chat.close()
     detail = say("doctor.moderation.ok", url=url, fail=settings.moderation_fail)
     return [Check("moderation", True, detail)]
 

@@ -14,6 +14,7 @@ from typing import Any, Protocol, cast
 
 import openai
 from openai import AsyncOpenAI, omit
+from openai.types import Moderation
 from openai.types.chat import (
     ChatCompletionChunk,
     ChatCompletionMessageParam,
@@ -242,6 +243,14 @@ class ChatClient:
         usage = response.usage.prompt_tokens if response.usage else None
         await self._record(ModelCall(model, texts, "", usage, 0, embedding=True))
         return [item.embedding for item in sorted(response.data, key=lambda item: item.index)]
+
+    async def moderate(self, text: str, model: str | None = None) -> list[Moderation]:
+        """The endpoint's `/v1/moderations` verdicts on `text`; raise ChatError on failure."""
+        try:
+            response = await self._client.moderations.create(input=text, model=model or omit)
+        except openai.APIError as exc:
+            raise classify(exc) from exc
+        return response.results
 
     async def close(self) -> None:
         await self._client.close()

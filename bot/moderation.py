@@ -10,10 +10,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-import openai
-from openai import AsyncOpenAI, omit
-
-from bot.chat import classify
+from bot.chat import ChatClient, ChatError
 from bot.messages import Inbound
 from bot.settings import ConfigError, Settings
 from bot.texts import say
@@ -72,28 +69,20 @@ class Verdict:
 class EndpointModeration:
     """The endpoint's /v1/moderations, with the chat API's key and base URL."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.model = settings.moderation_model
-        self._client = AsyncOpenAI(
-            api_key=settings.openai_api_key or "not-needed",
-            base_url=settings.openai_base_url,
-            timeout=settings.request_timeout,
-            max_retries=settings.model_retries,
-        )
+    def __init__(self, chat: ChatClient, model: str | None) -> None:
+        self.chat = chat
+        self.model = model
 
     async def check(self, text: str) -> Verdict:
         try:
-            response = await self._client.moderations.create(input=text, model=self.model or omit)
-        except openai.APIError as exc:
-            raise ModerationFailed(str(classify(exc))) from exc
-        flagged = [result for result in response.results if result.flagged]
+            results = await self.chat.moderate(text, self.model)
+        except ChatError as exc:
+            raise ModerationFailed(str(exc)) from exc
+        flagged = [result for result in results if result.flagged]
         if not flagged:
             return Verdict(False)
         named = flagged[0].categories.model_dump(by_alias=True)
         return Verdict(True, tuple(sorted(name for name, on in named.items() if on)))
-
-    async def close(self) -> None:
-        await self._client.close()
 
 
 class Moderation:
@@ -134,15 +123,15 @@ class Moderation:
             return say(f"{key}.flagged", categories=", ".join(verdict.categories) or "-")
         return None
 
-    async def close(self) -> None:
-        if self.endpoint is not None:
-            await self.endpoint.close()
 
-
-def open_moderation(settings: Settings) -> Moderation | None:
+def open_moderation(settings: Settings, chat: ChatClient) -> Moderation | None:
     """Moderation as configured, or None when it is off; ConfigError for an unreadable list."""
     words = BlockedWords.load(settings.blocked_words) if settings.blocked_words else None
-    endpoint = EndpointModeration(settings) if settings.moderation == "endpoint" else None
+    endpoint = (
+        EndpointModeration(chat, settings.moderation_model)
+        if settings.moderation == "endpoint"
+        else None
+    )
     if words is None and endpoint is None:
         return None
     return Moderation(words, endpoint, settings.moderation_fail == "closed")

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.accounting import open_accounting
+from bot.accounting import install_accounting
 from bot.chat import ChatClient
 from bot.commands import CommandSpec
 from bot.core import Parley
@@ -88,8 +88,9 @@ async def open_parley(settings: Settings) -> AsyncIterator[Parley]:
         parley = Parley(settings, Store(engine), chat, counter, window)
         if settings.recall:
             install_memory(parley)
+        install_accounting(parley)
         retention = asyncio.create_task(keep_pruning(engine, settings.retention_days))
-        async with open_web_search(settings, counter) as search, open_accounting(parley):
+        async with open_web_search(settings, counter) as search:
             if search is not None:
                 parley.tools[search.name] = search
                 parley.commands.add(

@@ -26,6 +26,12 @@ from tests.process import parley_env, run_parley
 PRICES = '["gpt-4o-mini"]\ninput = 0.15\noutput = 0.6\n\n["emb"]\ninput = 0.02\n'
 
 
+def prices_file(directory: Path) -> Path:
+    path = directory / "prices.toml"
+    path.write_text(PRICES, encoding="utf-8")
+    return path
+
+
 class Lookup:
     """A tool that answers at once, for a reply with a tool round."""
 
@@ -107,8 +113,7 @@ async def test_parley_counts_when_the_endpoint_reports_nothing(
 async def test_usage_command_shows_own_figures_and_admins_the_channel(
     make_settings: SettingsFactory, fake_model: FakeModel, database_url: str, tmp_path: Path
 ) -> None:
-    prices = tmp_path / "prices.toml"
-    prices.write_text(PRICES, encoding="utf-8")
+    prices = prices_file(tmp_path)
     fake_model.usage = (1_000_000, 100_000)
     async with parley_on(
         make_settings, database_url, prices=prices, user_tokens_per_day=5_000_000
@@ -129,8 +134,7 @@ async def test_usage_command_shows_own_figures_and_admins_the_channel(
 async def test_model_tokens_and_cost_are_prometheus_counters(
     make_settings: SettingsFactory, fake_model: FakeModel, tmp_path: Path
 ) -> None:
-    prices = tmp_path / "prices.toml"
-    prices.write_text(PRICES, encoding="utf-8")
+    prices = prices_file(tmp_path)
     fake_model.usage = (2_000, 500)
     async with open_parley(make_settings(prices=prices)) as parley:
         metrics = Metrics()
@@ -158,8 +162,7 @@ async def test_a_bad_prices_file_is_a_configuration_error(
 async def test_usage_cli_reports_by_model_and_conversation(
     make_settings: SettingsFactory, fake_model: FakeModel, database_url: str, tmp_path: Path
 ) -> None:
-    prices = tmp_path / "prices.toml"
-    prices.write_text(PRICES, encoding="utf-8")
+    prices = prices_file(tmp_path)
     fake_model.usage = (1_000, 200)
     async with parley_on(make_settings, database_url) as parley:
         for question in ("one", "two"):
