@@ -229,22 +229,33 @@ class UsageLine:
         values["cost"] = round(self.cost, 6)
         return values
 
+    def plus(self, other: UsageLine) -> UsageLine:
+        """Both lines' figures under this line's key."""
+        return UsageLine(
+            self.key,
+            self.messages + other.messages,
+            self.calls + other.calls,
+            self.prompt_tokens + other.prompt_tokens,
+            self.reply_tokens + other.reply_tokens,
+            self.cost + other.cost,
+            self.estimated_calls + other.estimated_calls,
+        )
+
 
 def priced(rows: Sequence[UsageRow], prices: Prices) -> list[UsageLine]:
     """Rows (per key and model) summed per key, the most expensive (then busiest) first."""
     lines: dict[str, UsageLine] = {}
     for row in rows:
-        cost = prices.cost(row.model, row.prompt_tokens, row.reply_tokens)
-        seen = lines.get(row.key)
-        lines[row.key] = UsageLine(
+        line = UsageLine(
             row.key,
-            row.messages + (seen.messages if seen else 0),
-            row.calls + (seen.calls if seen else 0),
-            row.prompt_tokens + (seen.prompt_tokens if seen else 0),
-            row.reply_tokens + (seen.reply_tokens if seen else 0),
-            cost + (seen.cost if seen else 0.0),
-            row.estimated_calls + (seen.estimated_calls if seen else 0),
+            row.messages,
+            row.calls,
+            row.prompt_tokens,
+            row.reply_tokens,
+            prices.cost(row.model, row.prompt_tokens, row.reply_tokens),
+            row.estimated_calls,
         )
+        lines[row.key] = lines[row.key].plus(line) if row.key in lines else line
     return sorted(
         lines.values(),
         key=lambda line: (-line.cost, -(line.prompt_tokens + line.reply_tokens), line.key),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from datetime import date, timedelta
@@ -28,15 +29,7 @@ def render_report(lines: Sequence[UsageLine], fmt: ReportFormat) -> str:
         return json.dumps([line.as_json() for line in lines], ensure_ascii=False, indent=2)
     if not lines:
         return say("usage.none")
-    total = UsageLine(
-        say("usage.total"),
-        sum(line.messages for line in lines),
-        sum(line.calls for line in lines),
-        sum(line.prompt_tokens for line in lines),
-        sum(line.reply_tokens for line in lines),
-        sum(line.cost for line in lines),
-        sum(line.estimated_calls for line in lines),
-    )
+    total = functools.reduce(UsageLine.plus, lines, UsageLine(say("usage.total"), 0, 0, 0, 0, 0, 0))
     cells = [list(_COLUMNS)] + [_cells(line) for line in (*lines, total)]
     widths = [max(len(row[index]) for row in cells) for index in range(len(_COLUMNS))]
     rendered = [
