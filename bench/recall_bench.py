@@ -35,12 +35,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.core import Parley
+from bot.embedder import IndexAfterReply
 from bot.messages import Author, ConversationKey, Inbound
-from bot.prompt import Newest, Section, render
+from bot.prompt import Newest, Section
 from bot.runtime import open_parley
 from bot.settings import Settings
-from memory.embeddings import Indexer, pack
+from memory.embeddings import pack
 from memory.store import NewMessage
+from memory.tokens import render
 from memory.transfer import ImportRow, import_rows
 from tests.fakes.model_server import FakeModel, bag_of_words
 
@@ -244,9 +246,10 @@ async def evidence_recall(
                     for author, content, when in messages
                 ],
             )
-            for indexer in (x for x in parley.listeners if isinstance(x, Indexer)):
-                for _reply in range(len(messages) // 256 + 2):  # as after that many replies
-                    await indexer.index(conversation.id)
+            for listener in parley.listeners:
+                if isinstance(listener, IndexAfterReply):
+                    for _reply in range(len(messages) // 256 + 2):  # as after that many replies
+                        await listener.indexer.index(conversation.id)
             found = sum([q.answer in await assemble(parley, q.text) for q in questions])
             results[label] = found / len(questions)
     print(

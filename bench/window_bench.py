@@ -19,8 +19,8 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from bot.messages import ConversationKey
 from memory.db import create_engine, migrate
+from memory.keys import ConversationKey
 from memory.store import Store
 from memory.tables import Message
 

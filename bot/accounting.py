@@ -6,7 +6,7 @@ from __future__ import annotations
 from bot.core import Parley
 from bot.limits import Limits
 from bot.moderation import open_moderation
-from bot.usage import SummaryCalls, UsageMeter, load_prices
+from bot.usage import UsageMeter, load_prices
 from bot.usage_report import UsageCommand
 from memory.usage import UsageStore
 
@@ -21,7 +21,6 @@ def install_accounting(parley: Parley) -> UsageMeter:
     meter = UsageMeter(store, parley.counter, prices, settings.max_concurrent_replies)
     limits = Limits(settings, store)
     parley.chat.meter = meter
-    parley.listeners = [SummaryCalls(listener) for listener in parley.listeners]
     # Limits first: a person over them costs no moderation call.
     if limits.active:
         parley.guards.append(limits)

@@ -10,15 +10,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import PurePosixPath
-from typing import Any
 
-from bot.chat import ChatMessage
+from openai.types.chat import ChatCompletionContentPartImageParam, ChatCompletionContentPartParam
+
+from bot.chat import ChatMessage, text_of
 from bot.messages import Attachment
 from bot.settings import Settings
 from bot.texts import say
 from memory.documents import document_kind
 
-ChatPart = dict[str, Any]
+ChatPart = ChatCompletionContentPartImageParam
 
 _TEXT_TYPES = (
     "application/json",
@@ -165,6 +166,8 @@ def with_images(messages: list[ChatMessage], images: Sequence[ChatPart]) -> list
     """The prompt with `images` added to its last (the current) user message."""
     if not images:
         return messages
-    last = messages[-1]
-    content = [{"type": "text", "text": last["content"]}, *images]
-    return [*messages[:-1], {**last, "content": content}]
+    content: list[ChatCompletionContentPartParam] = [
+        {"type": "text", "text": text_of(messages[-1])},
+        *images,
+    ]
+    return [*messages[:-1], {"role": "user", "content": content}]

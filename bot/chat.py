@@ -10,16 +10,17 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Protocol
 
 import openai
 from openai import AsyncOpenAI, omit
 from openai.types import Moderation
 from openai.types.chat import (
     ChatCompletionChunk,
+    ChatCompletionFunctionToolParam,
+    ChatCompletionMessageFunctionToolCallParam,
     ChatCompletionMessageParam,
     ChatCompletionToolChoiceOptionParam,
-    ChatCompletionToolUnionParam,
 )
 
 from bot.messages import Outcome
@@ -28,7 +29,25 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-ChatMessage = dict[str, Any]
+# The openai package's own types: a mistyped message fails mypy, not the endpoint.
+ChatMessage = ChatCompletionMessageParam
+
+
+def text_of(message: ChatMessage) -> str:
+    """A message's text; of a multi-part content, its text parts."""
+    content = message.get("content")
+    if content is None or isinstance(content, str):
+        return content or ""
+    return "".join(part["text"] for part in content if part["type"] == "text")
+
+
+def stored_message(role: str, content: str) -> ChatMessage:
+    """A stored message for the model: "system" rows are tool records, the rest a person's."""
+    if role == "assistant":
+        return {"role": "assistant", "content": content}
+    if role == "system":
+        return {"role": "system", "content": content}
+    return {"role": "user", "content": content}
 
 
 @dataclass(frozen=True)
@@ -39,7 +58,7 @@ class ToolCall:
     name: str
     arguments: str
 
-    def message(self) -> dict[str, Any]:
+    def message(self) -> ChatCompletionMessageFunctionToolCallParam:
         """The call as it appears in the assistant message that requested it."""
         return {
             "id": self.id,
@@ -160,7 +179,10 @@ class ChatClient:
                 yield chunk.choices[0].delta.content
 
     async def stream_with_tools(
-        self, messages: list[ChatMessage], tools: list[dict[str, Any]], allow_calls: bool = True
+        self,
+        messages: list[ChatMessage],
+        tools: list[ChatCompletionFunctionToolParam],
+        allow_calls: bool = True,
     ) -> AsyncIterator[str | list[ToolCall]]:
         """Like `stream`, offering `tools`; the calls the model makes come last, as one list.
 
@@ -192,7 +214,7 @@ class ChatClient:
     async def _chunks(
         self,
         messages: list[ChatMessage],
-        tools: list[dict[str, Any]] | None = None,
+        tools: list[ChatCompletionFunctionToolParam] | None = None,
         tool_choice: ChatCompletionToolChoiceOptionParam | None = None,
     ) -> AsyncIterator[ChatCompletionChunk]:
         received: list[str] = []
@@ -202,12 +224,12 @@ class ChatClient:
             async with self._slot():
                 stream = await self._client.chat.completions.create(
                     model=self.model,
-                    messages=cast("list[ChatCompletionMessageParam]", messages),
+                    messages=messages,
                     stream=True,
                     stream_options={"include_usage": True},
                     max_tokens=omit if reasoning else self.max_reply_tokens,
                     max_completion_tokens=self.max_reply_tokens if reasoning else omit,
-                    tools=cast("list[ChatCompletionToolUnionParam]", tools) if tools else omit,
+                    tools=tools or omit,
                     tool_choice=tool_choice if tools and tool_choice else omit,
                 )
                 async with stream:

@@ -13,7 +13,7 @@ import typer
 
 from bot.logs import configure_logging
 from bot.settings import ConfigError, Settings, load_settings
-from bot.texts import say
+from bot.texts import explain, say
 from memory.transfer import Format
 
 app = typer.Typer(
@@ -175,6 +175,7 @@ def usage(
 @app.command()
 def doctor() -> None:
     """Check configuration, database, model endpoint and platforms; show how to fix failures."""
+    from bot.accounting_checks import check_accounting  # noqa: F401  (registers its checks)
     from bot.doctor import configuration_error, diagnose, report
 
     try:
@@ -280,7 +281,7 @@ def memory_import(
         try:
             rows = await asyncio.to_thread(parse_import, lines, target, counter)
         except InvalidImport as exc:
-            typer.echo(str(exc), err=True)
+            typer.echo(say("import.invalid", line=exc.line, reason=explain(exc)), err=True)
             raise typer.Exit(1) from exc
         async with migrated_engine(settings.resolved_database_url) as engine:
             count = await import_rows(engine, rows)

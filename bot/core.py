@@ -35,14 +35,14 @@ from bot.messages import (
     TokenUsage,
 )
 from bot.observe import ReplyObserver, observe
-from bot.prompt import Newest, NoRoom, Prompt, PromptBuilder, Section, render
+from bot.prompt import Newest, NoRoom, Prompt, PromptBuilder, Section
 from bot.settings import Settings
-from bot.texts import error_text, say
+from bot.texts import error_text, explain, say
 from bot.tools import Tool, ToolResult, ToolRun, footer, reserve
 from bot.usage import attribute_calls
 from memory.documents import Documents, NewDocument, UnreadableDocument, document_kind
 from memory.store import ConversationState, NewMessage, Store
-from memory.tokens import TOKENS_PER_MESSAGE, TokenCounter
+from memory.tokens import TOKENS_PER_MESSAGE, TokenCounter, render
 
 log = logging.getLogger(__name__)
 
@@ -251,9 +251,9 @@ class Parley:
                 "could not read %s shared in conversation %s: %s",
                 attachment.filename,
                 conversation.id,
-                exc,
+                exc.reason,
             )
-            return say("document.unreadable", filename=attachment.filename, reason=str(exc))
+            return say("document.unreadable", filename=attachment.filename, reason=explain(exc))
         return say("document.added", filename=attachment.filename, passages=passages)
 
     async def _run_command(self, message: Inbound, command: Command) -> Final:

@@ -377,15 +377,6 @@ CHECKS: list[CheckFunction] = [
 ]
 
 
-async def _check_accounting(probe: Probe) -> list[Check]:
-    from bot.accounting_checks import check_accounting  # it imports this module
-
-    return await check_accounting(probe)
-
-
-CHECKS.append(_check_accounting)
-
-
 async def diagnose(settings: Settings) -> list[Check]:
     """Run every check (concurrently); results come back in `CHECKS` order."""
     async with aiohttp.ClientSession(timeout=_HTTP_TIMEOUT) as http:

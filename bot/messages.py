@@ -9,19 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-
-@dataclass(frozen=True)
-class ConversationKey:
-    """Where a conversation lives. A thread is its own conversation; so is a DM."""
-
-    platform: str
-    workspace: str
-    channel: str
-    thread: str = ""
-
-    def __str__(self) -> str:
-        parts = (self.platform, self.workspace, self.channel, self.thread)
-        return "/".join(part for part in parts if part)
+from memory.keys import ConversationKey as ConversationKey  # adapters build keys from here
 
 
 @dataclass(frozen=True)

@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Literal
 
-from bot.chat import ChatMessage
+from bot.chat import ChatMessage, stored_message, text_of
 from bot.texts import say
 from memory.store import ConversationState, Store, StoredMessage
-from memory.tokens import TOKENS_PER_MESSAGE, TOKENS_PER_REPLY, TokenCounter
-
-
-def render(role: str, author_name: str, content: str) -> str:
-    """A message as the model sees it: user messages carry the speaker's name."""
-    return f"[{author_name}] {content}" if role == "user" else content
+from memory.tokens import TOKENS_PER_MESSAGE, TOKENS_PER_REPLY, TokenCounter, render
 
 
 @dataclass(frozen=True)
@@ -58,18 +54,21 @@ def alternate_roles(messages: list[ChatMessage]) -> list[ChatMessage]:
     result still fits the budget it was built for.
     """
     system: list[str] = []
-    turns: list[ChatMessage] = []
+    turns: list[tuple[Literal["user", "assistant"], str]] = []
     for message in messages:
-        role, content = message["role"], message["content"]
-        if role == "system" and not turns:
+        content = text_of(message)
+        if message["role"] == "system" and not turns:
             system.append(content)
             continue
-        role = "user" if role == "system" else role
-        if turns and turns[-1]["role"] == role:
-            turns[-1] = {"role": role, "content": f"{turns[-1]['content']}\n\n{content}"}
+        role: Literal["user", "assistant"] = (
+            "assistant" if message["role"] == "assistant" else "user"
+        )
+        if turns and turns[-1][0] == role:
+            turns[-1] = (role, f"{turns[-1][1]}\n\n{content}")
         elif turns or role == "user":  # a window starting on a reply drops that reply
-            turns.append({"role": role, "content": content})
-    return [{"role": "system", "content": "\n\n".join(system)}, *turns] if system else turns
+            turns.append((role, content))
+    merged = [stored_message(role, content) for role, content in turns]
+    return [{"role": "system", "content": "\n\n".join(system)}, *merged] if system else merged
 
 
 class PromptBuilder:
@@ -128,7 +127,7 @@ class PromptBuilder:
         messages: list[ChatMessage] = [{"role": "system", "content": system_text}]
         messages += [s.message for s in sections]
         messages += [
-            {"role": m.role, "content": render(m.role, m.author_name, m.content)} for m in history
+            stored_message(m.role, render(m.role, m.author_name, m.content)) for m in history
         ]
         messages.append({"role": "user", "content": text})
         used = (

@@ -15,19 +15,22 @@ from bot.accounting import install_accounting
 from bot.chat import ChatClient
 from bot.commands import CommandSpec
 from bot.core import Parley
+from bot.embedder import Embedder, IndexAfterReply
 from bot.metrics import Metrics, serve_metrics
 from bot.model_limits import context_window
+from bot.recall import RecallConfig, RecallProvider
 from bot.search.tool import open_web_search
 from bot.settings import Settings
+from bot.summary import Summarizer, SummaryProvider
 from bot.texts import say, use_locale
 from bot.usage import UsageMeter
 from memory.db import create_engine, migrate
-from memory.embeddings import Embedder, Indexer, SemanticRanking, Vectors
+from memory.embeddings import Indexer, SemanticRanking, Vectors
 from memory.privacy import keep_pruning
-from memory.recall import RecallConfig, RecallProvider
+from memory.recall import Recall
 from memory.search import FullText
 from memory.store import Store
-from memory.summary import Summaries, Summarizer, SummaryProvider
+from memory.summary import Summaries
 from memory.tokens import TokenCounter
 
 log = logging.getLogger(__name__)
@@ -46,19 +49,16 @@ def install_memory(parley: Parley) -> None:
         embedder = Embedder(parley.chat, settings.embedding_model)
         vectors = Vectors(engine, settings.embedding_model)
         semantic = SemanticRanking(vectors, embedder, search)
-        parley.listeners.append(Indexer(vectors, embedder))
+        parley.listeners.append(IndexAfterReply(Indexer(vectors, embedder)))
     parley.providers += [
         SummaryProvider(summaries, parley.counter, settings.summary_share),
         RecallProvider(
-            parley.store,
-            search,
+            Recall(parley.store, search, settings.recall_scope == "workspace", semantic),
             parley.counter,
             RecallConfig(
                 share=settings.recall_share,
                 window_share=1 - settings.recall_share - settings.summary_share,
-                workspace=settings.recall_scope == "workspace",
             ),
-            semantic,
         ),
     ]
     budget = parley.prompts.message_budget(parley.counter.count(settings.system_prompt))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal, get_args
 
 from bot.messages import Outcome
+from memory.problems import Problem
 
 Locale = Literal["en", "ko"]
 
@@ -606,6 +607,11 @@ def current_locale() -> Locale:
 
 def say(key: str, **values: object) -> str:
     return TEXTS[_locale][key].format(**values)
+
+
+def explain(problem: Problem) -> str:
+    """A failure memory/ reported (an unreadable document, a bad import line), in words."""
+    return say(problem.reason, **problem.values)
 
 
 def error_text(outcome: Outcome, **values: object) -> str:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
+
+from openai.types.chat import ChatCompletionFunctionToolParam
 
 from bot.chat import ChatClient, ChatMessage, ToolCall
 from bot.texts import say
@@ -38,7 +40,7 @@ class Tool(Protocol):
     room: int  # tokens to keep free in a prompt for this tool's results
 
     @property
-    def definition(self) -> dict[str, Any]:
+    def definition(self) -> ChatCompletionFunctionToolParam:
         """The OpenAI "tools" entry."""
 
     def arguments_for(self, text: str) -> str:

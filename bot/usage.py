@@ -21,11 +21,9 @@ from typing import Any, Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.chat import ModelCall
-from bot.prompt import Prompt
+from bot.chat import ChatMessage, ModelCall, text_of
 from bot.settings import ConfigError
 from bot.texts import say
-from memory.store import ConversationState
 from memory.tokens import TOKENS_PER_MESSAGE, TOKENS_PER_REPLY, TokenCounter
 from memory.usage import Grouping, UsageFilter, UsageRecord, UsageRow, UsageStore
 
@@ -61,22 +59,6 @@ def call_kind(kind: str) -> Iterator[None]:
         yield
     finally:
         _kind.reset(token)
-
-
-class _Listener(Protocol):
-    async def after_reply(self, conversation: ConversationState, prompt: Prompt) -> None: ...
-
-
-class SummaryCalls:
-    """Wraps a reply listener: the chat calls it makes after a reply (the rolling summary)
-    are recorded as summaries."""
-
-    def __init__(self, listener: _Listener) -> None:
-        self.listener = listener
-
-    async def after_reply(self, conversation: ConversationState, prompt: Prompt) -> None:
-        with call_kind("summary"):
-            await self.listener.after_reply(conversation, prompt)
 
 
 @dataclass(frozen=True)
@@ -197,19 +179,17 @@ class UsageMeter:
         return TOKENS_PER_REPLY + sum(TOKENS_PER_MESSAGE + self.counter.count(t) for t in texts)
 
 
-def _role(item: object) -> str:
-    return str(item.get("role", "")) if isinstance(item, dict) else ""
+def _role(item: ChatMessage | str) -> str:
+    return "" if isinstance(item, str) else item["role"]
 
 
-def _text(item: object) -> str:
-    """A message's text as sent (content parts and tool calls as their JSON), or an input."""
-    if not isinstance(item, dict):
-        return str(item)
-    content = item.get("content") or ""
-    text = content if isinstance(content, str) else json.dumps(content)
-    if item.get("tool_calls"):
-        text += json.dumps(item["tool_calls"])
-    return text
+def _text(item: ChatMessage | str) -> str:
+    """A message's text as sent (with its tool calls as JSON; images not counted), or an
+    embedded input."""
+    if isinstance(item, str):
+        return item
+    calls = item.get("tool_calls") if item["role"] == "assistant" else None
+    return text_of(item) + (json.dumps(calls) if calls else "")
 
 
 @dataclass(frozen=True)

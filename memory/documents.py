@@ -13,7 +13,7 @@ from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from bot.texts import say
+from memory.problems import Problem
 from memory.tables import Document, Passage
 from memory.tokens import TokenCounter
 
@@ -29,9 +29,9 @@ PASSAGE_TOKENS = 200
 _PARAGRAPH = re.compile(r"\n\s*\n")
 
 
-class UnreadableDocument(Exception):
-    """The file is not a supported type, or no text could be read from it (the message says
-    which, for the person)."""
+class UnreadableDocument(Problem):
+    """The file is not a supported type, or no text could be read from it (the reason says
+    which)."""
 
 
 def document_kind(filename: str, content_type: str = "") -> Kind | None:
@@ -48,7 +48,7 @@ def extract_text(kind: Kind, data: bytes) -> str:
         reader = PdfReader(io.BytesIO(data))
         return "\n\n".join(page.extract_text() or "" for page in reader.pages)
     except (PyPdfError, ValueError) as exc:
-        raise UnreadableDocument(say("document.bad_pdf", error=exc)) from exc
+        raise UnreadableDocument("document.bad_pdf", error=exc) from exc
 
 
 def split_passages(text: str, counter: TokenCounter, limit: int = PASSAGE_TOKENS) -> list[str]:
@@ -99,10 +99,10 @@ class Documents:
         """Store a document's passages (all or none); returns how many there are."""
         kind = document_kind(document.filename, document.content_type)
         if kind is None:
-            raise UnreadableDocument(say("document.unsupported"))
+            raise UnreadableDocument("document.unsupported")
         passages = await asyncio.to_thread(self._read, kind, document.data)
         if not passages:
-            raise UnreadableDocument(say("document.empty"))
+            raise UnreadableDocument("document.empty")
         async with self._session() as session, session.begin():
             row = Document(
                 conversation_id=document.conversation_id,

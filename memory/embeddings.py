@@ -1,5 +1,5 @@
-"""Semantic recall: embeddings of messages and document passages from the chat endpoint's
-`/v1/embeddings`, written in the background after replies, and a ranking of a bounded pool of
+"""Semantic recall: embeddings of messages and document passages (made by a TextEmbedder,
+bot/embedder.py, in the background after replies), and a ranking of a bounded pool of
 candidates by cosine similarity to the new message (fused with the keyword ranking by recall).
 
 Vectors are stored normalized, as little-endian float32 bytes: similarity is a dot product, and
@@ -11,16 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 from sqlalchemy import FromClause, Table, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from bot.chat import ChatClient, ChatError
-from bot.messages import Outcome
-from bot.prompt import Prompt
 from memory.search import FullText, Hit
 from memory.store import AFTER_ALL, ConversationState
 from memory.tables import Message, MessageVectors, Passage, PassageVectors
@@ -38,16 +35,10 @@ _BATCH = 64  # texts per embeddings request
 _PER_RUN = 256  # texts embedded per conversation and kind after one reply: a backlog is spread
 _CHUNK = 2_000  # ids read per step while looking for rows without a vector
 _CHUNKS_PER_RUN = 10  # so one run reads at most 20,000 ids
-# Embedding models take a few hundred tokens at most; recalled excerpts are shorter still.
-_EMBED_CHARS = 2_000
-# The question is embedded while the person waits: one short attempt, else keyword-only.
-QUESTION_TIMEOUT = 3.0
 # Scored besides the keyword candidates: the newest embedded messages below the window, and
 # the newest passages. Constant, so ranking costs the same at any history length.
 _MESSAGE_POOL = 300
 _PASSAGE_POOL = 100
-# The endpoint will not embed, whatever we send: stop asking until restart.
-_FOR_GOOD = frozenset({Outcome.BAD_REQUEST, Outcome.MODEL_NOT_FOUND, Outcome.AUTH})
 
 
 def pack(vector: Sequence[float]) -> bytes:
@@ -56,44 +47,15 @@ def pack(vector: Sequence[float]) -> bytes:
     return (array / norm if norm else array).astype(_DTYPE).tobytes()
 
 
-class Embedder:
-    """Packed vectors for texts, or None when the endpoint fails (logged once)."""
+class TextEmbedder(Protocol):
+    """Packed vectors for texts (bot/embedder.py asks the model)."""
 
-    def __init__(self, chat: ChatClient, model: str) -> None:
-        self.chat = chat
-        self.model = model
-        self.off = False  # the endpoint refused embeddings for good
-        self._warned = False
+    @property
+    def off(self) -> bool:
+        """The endpoint refused embeddings for good."""
 
     async def embed(self, texts: list[str], waiting: bool = False) -> list[bytes] | None:
-        """With `waiting` (a person waits for the reply): one attempt, within QUESTION_TIMEOUT."""
-        if self.off:
-            return None
-        texts = [text[:_EMBED_CHARS] for text in texts]
-        try:
-            async with asyncio.timeout(QUESTION_TIMEOUT if waiting else None):
-                vectors = await self.chat.embed(self.model, texts, retries=not waiting)
-        except (ChatError, TimeoutError) as exc:
-            self.off = isinstance(exc, ChatError) and exc.outcome in _FOR_GOOD
-            log.log(
-                logging.DEBUG if self._warned else logging.WARNING,
-                "embedding with %s failed (%s); %s",
-                self.model,
-                str(exc) or "timed out",
-                "semantic recall is off until restart, keyword recall goes on"
-                if self.off
-                else "keyword recall only until it works again",
-            )
-            self._warned = True
-            return None
-        if len(vectors) != len(texts):
-            log.warning(
-                "the endpoint returned %d embeddings for %d texts; ignored",
-                len(vectors),
-                len(texts),
-            )
-            return None
-        return [pack(vector) for vector in vectors]
+        """None when the texts cannot be embedded now; `waiting`: a person waits for it."""
 
 
 class Vectors:
@@ -211,18 +173,15 @@ class Vectors:
 
 
 class Indexer:
-    """A ReplyListener: embeds the conversation's messages and passages that have no vector
-    yet, at most _PER_RUN of each per reply."""
+    """Embeds a conversation's messages and passages that have no vector yet, at most _PER_RUN
+    of each per run (bot/embedder.py runs it after every reply)."""
 
-    def __init__(self, vectors: Vectors, embedder: Embedder) -> None:
+    def __init__(self, vectors: Vectors, embedder: TextEmbedder) -> None:
         self.vectors = vectors
         self.embedder = embedder
         self._running: set[int] = set()
         # Where the walk down a conversation's history continues (absent: from the top).
         self._resume: dict[tuple[Kind, int], int] = {}
-
-    async def after_reply(self, conversation: ConversationState, prompt: Prompt) -> None:
-        await self.index(conversation.id)
 
     async def index(self, conversation_id: int) -> None:
         if self.embedder.off or conversation_id in self._running:
@@ -268,7 +227,7 @@ class SemanticRanking:
     """Ranks a bounded pool by similarity to the new message: the keyword candidates, the
     newest embedded messages below the window and the newest passages."""
 
-    def __init__(self, vectors: Vectors, embedder: Embedder, search: FullText) -> None:
+    def __init__(self, vectors: Vectors, embedder: TextEmbedder, search: FullText) -> None:
         self.vectors = vectors
         self.embedder = embedder
         self.search = search

@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.messages import ConversationKey
+from memory.keys import ConversationKey
 from memory.tables import Conversation, Message, ProcessedEvent
 
 # Plain columns, not ORM objects: building entities dominated the cost of large windows.

@@ -31,6 +31,12 @@ TOKENS_PER_MESSAGE = 4
 TOKENS_PER_REPLY = 3
 
 
+def render(role: str, author_name: str, content: str) -> str:
+    """A message as the model sees it: user messages carry the speaker's name. Stored token
+    counts are of this form."""
+    return f"[{author_name}] {content}" if role == "user" else content
+
+
 def _tiktoken_cache_dir() -> Path | None:
     """Where tiktoken reads its cache from (mirrors tiktoken.load.read_file_cached)."""
     for var in ("TIKTOKEN_CACHE_DIR", "DATA_GYM_CACHE_DIR"):

@@ -16,12 +16,11 @@ from typing import Any, Literal
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from bot.messages import ConversationKey
-from bot.prompt import render
-from bot.texts import say
+from memory.keys import ConversationKey
+from memory.problems import Problem
 from memory.store import conversation_at
 from memory.tables import Conversation, Message
-from memory.tokens import TokenCounter
+from memory.tokens import TokenCounter, render
 
 Format = Literal["jsonl", "markdown"]
 _ROLES = ("user", "assistant")
@@ -29,9 +28,11 @@ _FIELDS = ("author", "role", "content", "time")
 _EXPORT_BATCH = 1000
 
 
-class InvalidImport(Exception):
-    def __init__(self, line: int, reason: str) -> None:
-        super().__init__(say("import.invalid", line=line, reason=reason))
+class InvalidImport(Problem):
+    """Line `line` of an import cannot be stored; `reason` says why."""
+
+    def __init__(self, line: int, reason: str, **values: object) -> None:
+        super().__init__(reason, **values)
         self.line = line
 
 
@@ -109,22 +110,22 @@ def _parse(
     try:
         record = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise InvalidImport(number, say("import.not_json", error=exc.msg)) from exc
+        raise InvalidImport(number, "import.not_json", error=exc.msg) from exc
     if not isinstance(record, dict):
-        raise InvalidImport(number, say("import.not_object"))
+        raise InvalidImport(number, "import.not_object")
     for field in (*_FIELDS, *(() if target else ("conversation",))):
         if not isinstance(record.get(field), str):
-            raise InvalidImport(number, say("import.field", field=field))
+            raise InvalidImport(number, "import.field", field=field)
     if record["role"] not in _ROLES:
-        raise InvalidImport(number, say("import.role", role=record["role"]))
+        raise InvalidImport(number, "import.role", role=record["role"])
     try:
         key = target or parse_key(record["conversation"])
     except ValueError as exc:
-        raise InvalidImport(number, say("import.conversation")) from exc
+        raise InvalidImport(number, "import.conversation") from exc
     try:
         time = datetime.fromisoformat(record["time"])
     except ValueError as exc:
-        raise InvalidImport(number, say("import.time", time=record["time"])) from exc
+        raise InvalidImport(number, "import.time", time=record["time"]) from exc
     author_id = record.get("author_id")
     role, author, content = record["role"], record["author"], record["content"]
     return ImportRow(

@@ -11,9 +11,10 @@ import json
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import aiohttp
+from openai.types.chat import ChatCompletionFunctionToolParam
 
 from bot.search.config import search_problem
 from bot.search.pages import PageReader, PageUnreadable
@@ -39,7 +40,7 @@ _NO_QUERY = 'web_search needs a non-empty "query" string.'
 
 class WebSearch:
     name = "web_search"
-    definition: ClassVar[dict[str, Any]] = {
+    definition: ClassVar[ChatCompletionFunctionToolParam] = {
         "type": "function",
         "function": {
             "name": "web_search",

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.doctor import Check, diagnose
+from bot.accounting_checks import check_accounting
+from bot.doctor import CHECKS, Check, diagnose
 from bot.settings import load_settings
 from tests.conftest import SettingsFactory
 from tests.fakes.model_server import Fail, FakeModel
@@ -53,6 +54,7 @@ async def test_doctor_checks_limits_prices_words_and_moderation(
         blocked_words=words,
         moderation="endpoint",
     )
+    assert check_accounting in CHECKS  # registered on import, as `parley doctor` does
     checks = by_name(await diagnose(settings))
     assert all(check.ok for check in checks.values()), checks
     assert checks["limits"].detail == "5 messages per minute per person, 2 model requests at once"
@@ -68,7 +70,7 @@ async def test_doctor_checks_limits_prices_words_and_moderation(
     assert "not gpt-4o-mini" in checks["prices"].detail
 
 
-async def test_bad_prices_file_stops_the_cli_with_one_line(
+async def test_bad_prices_file_stops_the_cli_and_fails_doctor(
     fake_model: FakeModel, sqlite_url: str, tmp_path: Path
 ) -> None:
     prices = tmp_path / "prices.toml"
@@ -83,3 +85,6 @@ async def test_bad_prices_file_stops_the_cli_with_one_line(
     assert result.code == 2
     assert "PARLEY_PRICES: [gpt-4o-mini] needs numbers" in result.stderr
     assert "Traceback" not in result.stderr
+    doctor = await run_parley("doctor", env=env)
+    assert doctor.code == 1
+    assert "[FAIL] prices: PARLEY_PRICES: [gpt-4o-mini] needs numbers" in doctor.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from bot.chat import ChatMessage
 from bot.core import Parley
 from bot.messages import ConversationKey, Delta, Final, Inbound, Outcome
 from bot.prompt import alternate_roles
@@ -223,7 +224,7 @@ async def test_strict_roles_alternate_for_picky_chat_templates(
 
 
 def test_alternate_roles_folds_context_and_drops_a_leading_reply() -> None:
-    messages = [
+    messages: list[ChatMessage] = [
         {"role": "system", "content": "persona"},
         {"role": "system", "content": "recall"},
         {"role": "assistant", "content": "an answer cut from its question"},

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from openai.types.chat import ChatCompletionFunctionToolParam
 from sqlalchemy import text
 
 from adapters.terminal import terminal_author, terminal_key
@@ -37,7 +38,7 @@ class Lookup:
 
     name = "lookup"
     room = 100
-    definition: ClassVar[dict[str, Any]] = {
+    definition: ClassVar[ChatCompletionFunctionToolParam] = {
         "type": "function",
         "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}},
     }

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import inspect, text
 
-from bot.messages import ConversationKey
 from memory.db import create_engine, migrate
+from memory.keys import ConversationKey
 from memory.store import NewMessage, Store
 from tests.helpers import old_conversation
 

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.messages import ConversationKey, Inbound
+from bot.texts import explain
 from memory.transfer import InvalidImport, export, import_rows, parse_import
 from tests.conftest import SettingsFactory
 from tests.fakes.model_server import FakeModel
@@ -73,7 +74,7 @@ async def test_an_invalid_line_imports_nothing(
             with pytest.raises(InvalidImport) as caught:
                 parse_import([good, "", bad], None, parley.counter)
             assert caught.value.line == 3
-            assert "Line 3" in str(caught.value) and words in str(caught.value)
+            assert words in explain(caught.value)
         # A failure inside the transaction (here: a NOT NULL violation) leaves nothing behind.
         rows = parse_import([good, good], None, parley.counter)
         rows[1].values["content"] = None
