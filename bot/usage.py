@@ -203,6 +203,11 @@ class UsageLine:
     reply_tokens: int
     cost: float
     estimated_calls: int
+    name: str = ""  # by user: the person's display name
+
+    @property
+    def label(self) -> str:
+        return f"{self.key} ({self.name})" if self.name else self.key
 
     def as_json(self) -> dict[str, Any]:
         values = asdict(self)
@@ -219,6 +224,7 @@ class UsageLine:
             self.reply_tokens + other.reply_tokens,
             self.cost + other.cost,
             self.estimated_calls + other.estimated_calls,
+            self.name or other.name,
         )
 
 
@@ -234,6 +240,7 @@ def priced(rows: Sequence[UsageRow], prices: Prices) -> list[UsageLine]:
             row.reply_tokens,
             prices.cost(row.model, row.prompt_tokens, row.reply_tokens),
             row.estimated_calls,
+            row.name,
         )
         lines[row.key] = lines[row.key].plus(line) if row.key in lines else line
     return sorted(

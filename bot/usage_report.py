@@ -55,7 +55,7 @@ async def usage_report(settings: Settings, days: int, by: Grouping, fmt: ReportF
 
 def _cells(line: UsageLine) -> list[str]:
     return [
-        line.key,
+        line.label,
         f"{line.messages:,}",
         f"{line.calls:,}",
         f"{line.prompt_tokens:,}",
@@ -118,7 +118,7 @@ class UsageCommand:
         people = await usage_lines(self.store, self.prices, "user", where)
         lines = [say("usage.channel", days=COMMAND_DAYS)]
         lines += [
-            say("usage.person", who=line.key, summary=_summary(line, self.prices))
+            say("usage.person", who=line.label, summary=_summary(line, self.prices))
             for line in people[:TOP_PEOPLE]
         ]
         if not people:

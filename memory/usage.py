@@ -18,7 +18,8 @@ from sqlalchemy import RowMapping, Select, case, delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from memory.tables import Admission, Conversation, UsageDay
+from memory.keys import ConversationKey
+from memory.tables import Admission, Conversation, Message, UsageDay
 
 # How far back the per-minute limit looks.
 MINUTE = 60.0
@@ -63,10 +64,7 @@ class UsageRow:
     prompt_tokens: int
     reply_tokens: int
     estimated_calls: int
-
-
-def _conversation_label(platform: str, workspace: str, channel: str, thread: str) -> str:
-    return "/".join(part for part in (platform, workspace, channel, thread) if part)
+    name: str = ""  # by user: the person's newest display name, if they wrote anything
 
 
 class UsageStore:
@@ -144,18 +142,39 @@ class UsageStore:
         """Usage grouped by person, conversation or model (and by model within each)."""
         async with self._session() as session:
             rows = (await session.execute(_report_query(by, where))).mappings().all()
+            names = await _names(session, rows) if by == "user" else {}
         return [
             UsageRow(
                 key=_key(by, row),
-                model=row.model,
-                messages=int(row.messages),
-                calls=int(row.calls),
-                prompt_tokens=int(row.prompt_tokens),
-                reply_tokens=int(row.reply_tokens),
-                estimated_calls=int(row.estimated_calls),
+                model=row["model"],
+                messages=int(row["messages"]),
+                calls=int(row["calls"]),
+                prompt_tokens=int(row["prompt_tokens"]),
+                reply_tokens=int(row["reply_tokens"]),
+                estimated_calls=int(row["estimated_calls"]),
+                name=names.get((row["platform"], row["user_id"]), "") if names else "",
             )
             for row in rows
         ]
+
+
+async def _names(session: AsyncSession, rows: Sequence[RowMapping]) -> dict[tuple[str, str], str]:
+    """The newest name each person wrote under, from their stored messages."""
+    ids = {row["user_id"] for row in rows if row["user_id"]}
+    if not ids:
+        return {}
+    newest = (
+        select(func.max(Message.id))
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(Message.author_id.in_(ids), Message.role == "user")
+        .group_by(Conversation.platform, Message.author_id)
+    )
+    found = await session.execute(
+        select(Conversation.platform, Message.author_id, Message.author_name)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(Message.id.in_(newest))
+    )
+    return {(platform, author): name for platform, author, name in found}
 
 
 def _key(by: Grouping, row: RowMapping) -> str:
@@ -165,7 +184,7 @@ def _key(by: Grouping, row: RowMapping) -> str:
         return f"{row['platform']}:{row['user_id'] or '-'}"
     if row["channel"] is None:  # the conversation is gone (or there was none)
         return f"#{row['conversation_id']}"
-    return _conversation_label(row["platform"], row["workspace"], row["channel"], row["thread"])
+    return str(ConversationKey(row["platform"], row["workspace"], row["channel"], row["thread"]))
 
 
 def _report_query(by: Grouping, where: UsageFilter) -> Select[tuple[object, ...]]:

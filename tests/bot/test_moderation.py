@@ -10,6 +10,8 @@ import pytest
 
 from bot.messages import Delta, Final, Inbound, Outcome
 from bot.moderation import BlockedWords
+from bot.runtime import open_parley
+from bot.settings import ConfigError
 from bot.texts import say
 from tests.conftest import SettingsFactory
 from tests.fakes.model_server import Fail, FakeModel, Reply
@@ -98,3 +100,11 @@ async def test_flagged_reply_is_withheld_and_not_streamed(
     assert not any(isinstance(event, Delta) for event in shown)
     assert shown[-1] == Final("Let's talk it over.")
     assert "I would punch them." not in kept and "Let's talk it over." in kept
+
+
+async def test_an_unreadable_word_list_is_a_configuration_error(
+    make_settings: SettingsFactory, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigError, match="PARLEY_BLOCKED_WORDS: cannot read"):
+        async with open_parley(make_settings(blocked_words=tmp_path / "missing.txt")):
+            pass

@@ -129,7 +129,7 @@ async def test_usage_command_shows_own_figures_and_admins_the_channel(
     assert "Daily limit: 1,100,000 of 5,000,000 tokens used." in own
     assert "This channel" not in own and "u-alice" not in own
     assert "This channel, last 30 days, per person:" in admin
-    assert "test:u-bob" in admin and "test:u-alice" in admin
+    assert "test:u-bob (Bob)" in admin and "test:u-alice (Alice)" in admin
 
 
 async def test_model_tokens_and_cost_are_prometheus_counters(
