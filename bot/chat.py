@@ -14,7 +14,7 @@ from typing import Protocol
 
 import openai
 from openai import AsyncOpenAI, omit
-from openai.types import Moderation
+from openai.types import CompletionUsage, Moderation
 from openai.types.chat import (
     ChatCompletionChunk,
     ChatCompletionFunctionToolParam,
@@ -218,7 +218,7 @@ class ChatClient:
         tool_choice: ChatCompletionToolChoiceOptionParam | None = None,
     ) -> AsyncIterator[ChatCompletionChunk]:
         received: list[str] = []
-        usage = None
+        usage: CompletionUsage | None = None
         try:
             reasoning = is_reasoning_model(self.model)
             async with self._slot():
@@ -240,15 +240,20 @@ class ChatClient:
         except openai.APIError as exc:
             error = classify(exc)
             log.warning("chat call failed: %s", error, extra={"model": self.model})
+            if received:  # cut after it began: what was sent is still paid for
+                await self._record(self._call(messages, received, usage))
             raise error from exc
-        await self._record(
-            ModelCall(
-                self.model,
-                messages,
-                "".join(received),
-                usage.prompt_tokens if usage else None,
-                usage.completion_tokens if usage else None,
-            )
+        await self._record(self._call(messages, received, usage))
+
+    def _call(
+        self, messages: list[ChatMessage], received: list[str], usage: CompletionUsage | None
+    ) -> ModelCall:
+        return ModelCall(
+            self.model,
+            messages,
+            "".join(received),
+            usage.prompt_tokens if usage else None,
+            usage.completion_tokens if usage else None,
         )
 
     async def embed(self, model: str, texts: list[str], retries: bool = True) -> list[list[float]]:

@@ -20,7 +20,15 @@ from bot.tools import ToolResult
 from bot.usage import UsageMeter
 from tests.bot.test_metrics import samples
 from tests.conftest import SettingsFactory
-from tests.fakes.model_server import Behaviour, FakeModel, Reply, echo, prompt_tokens, tool_call
+from tests.fakes.model_server import (
+    Behaviour,
+    BreakStream,
+    FakeModel,
+    Reply,
+    echo,
+    prompt_tokens,
+    tool_call,
+)
 from tests.helpers import ALICE, BOB, GENERAL, ask, is_summary_request, parley_on
 from tests.process import parley_env, run_parley
 
@@ -109,6 +117,17 @@ async def test_parley_counts_when_the_endpoint_reports_nothing(
     assert row["estimated_calls"] == 1
     assert row["prompt_tokens"] == prompt_tokens(body["messages"], fake_model.counter)
     assert row["reply_tokens"] == fake_model.counter.count("Hello there, Bob.")
+
+
+async def test_a_cut_stream_is_recorded_with_what_was_sent(
+    make_settings: SettingsFactory, fake_model: FakeModel, sqlite_url: str
+) -> None:
+    fake_model.script(BreakStream("The first half of"))
+    async with parley_on(make_settings, sqlite_url) as parley:
+        assert (await ask(parley, "hi", BOB)).failed
+        (row,) = await usage_rows(parley)
+    assert (row["calls"], row["estimated_calls"]) == (1, 1)
+    assert row["reply_tokens"] == fake_model.counter.count("The first half of")
 
 
 async def test_usage_command_shows_own_figures_and_admins_the_channel(
