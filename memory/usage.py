@@ -181,7 +181,8 @@ def _key(by: Grouping, row: RowMapping) -> str:
     if by == "model":
         return str(row["model"])
     if by == "user":
-        return f"{row['platform']}:{row['user_id'] or '-'}"
+        # Calls made for nobody in particular (none today) share one line.
+        return f"{row['platform']}:{row['user_id']}" if row["user_id"] else "-"
     if row["channel"] is None:  # the conversation is gone (or there was none)
         return f"#{row['conversation_id']}"
     return str(ConversationKey(row["platform"], row["workspace"], row["channel"], row["thread"]))
