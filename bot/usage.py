@@ -224,7 +224,7 @@ class UsageLine:
             self.reply_tokens + other.reply_tokens,
             self.cost + other.cost,
             self.estimated_calls + other.estimated_calls,
-            self.name or other.name,
+            self.name,
         )
 
 

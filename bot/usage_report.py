@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import unicodedata
 from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Literal
@@ -31,10 +32,10 @@ def render_report(lines: Sequence[UsageLine], fmt: ReportFormat) -> str:
         return say("usage.none")
     total = functools.reduce(UsageLine.plus, lines, UsageLine(say("usage.total"), 0, 0, 0, 0, 0, 0))
     cells = [list(_COLUMNS)] + [_cells(line) for line in (*lines, total)]
-    widths = [max(len(row[index]) for row in cells) for index in range(len(_COLUMNS))]
+    widths = [max(_width(row[index]) for row in cells) for index in range(len(_COLUMNS))]
     rendered = [
         "  ".join(
-            cell.ljust(width) if index == 0 else cell.rjust(width)
+            _pad(cell, width, left=index == 0)
             for index, (cell, width) in enumerate(zip(row, widths, strict=True))
         ).rstrip()
         for row in cells
@@ -51,6 +52,16 @@ async def usage_report(settings: Settings, days: int, by: Grouping, fmt: ReportF
     async with migrated_engine(settings.resolved_database_url) as engine:
         lines = await usage_lines(UsageStore(engine), prices, by, UsageFilter(since))
     return render_report(lines, fmt)
+
+
+def _width(text: str) -> int:
+    """Columns `text` takes in a terminal: Korean and other wide characters take two."""
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+
+
+def _pad(cell: str, width: int, left: bool) -> str:
+    space = " " * (width - _width(cell))
+    return cell + space if left else space + cell
 
 
 def _cells(line: UsageLine) -> list[str]:

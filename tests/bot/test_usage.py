@@ -16,8 +16,11 @@ from bot.core import Parley
 from bot.metrics import Metrics
 from bot.runtime import open_parley
 from bot.settings import ConfigError
+from bot.texts import say
 from bot.tools import ToolResult
-from bot.usage import UsageMeter
+from bot.usage import Price, Prices, UsageMeter, priced
+from bot.usage_report import render_report
+from memory.usage import UsageRow
 from tests.bot.test_metrics import samples
 from tests.conftest import SettingsFactory
 from tests.fakes.model_server import (
@@ -205,3 +208,22 @@ async def test_usage_cli_reports_by_model_and_conversation(
     assert header.split() == ["key", "messages", "calls", "prompt_tokens", "reply_tokens", "cost"]
     assert first.split() == ["terminal/local/work", "2", "2", "2,000", "400", "0.0005"]
     assert total.split()[:5] == ["total", "2", "2", "2,000", "400"]
+
+
+def _columns(text: str) -> int:
+    return sum(2 if "\uac00" <= char <= "\ud7a3" else 1 for char in text)
+
+
+def test_report_table_sums_models_per_key_and_aligns_korean_names() -> None:
+    rows = [
+        UsageRow("slack:U1", "gpt-4o-mini", 3, 4, 12_000, 800, 0, "Bob"),
+        UsageRow("slack:U1", "emb", 0, 2, 300, 0, 0, "Bob"),
+        UsageRow("discord:42", "gpt-4o-mini", 1, 1, 900, 50, 1, "민수"),
+    ]
+    prices = Prices({"gpt-4o-mini": Price(0.15, 0.6), "emb": Price(0.02, 0)})
+    _header, bob, minsu, total, note = render_report(priced(rows, prices), "table").splitlines()
+    assert bob.split() == ["slack:U1", "(Bob)", "3", "6", "12,300", "800", "0.0023"]
+    assert total.split() == ["total", "4", "7", "13,200", "850", "0.0025"]
+    # Hangul takes two columns: the numbers still line up.
+    assert _columns(minsu.split("  1 ")[0]) == _columns(bob.split("  3 ")[0])
+    assert note == say("usage.estimated", calls="1")
