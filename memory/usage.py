@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Literal
@@ -72,8 +73,11 @@ class UsageStore:
         self.engine = engine
         self._session = async_sessionmaker(engine, expire_on_commit=False)
         self._postgres = engine.dialect.name == "postgresql"
-        # SQLite serves one process: an in-process lock makes count-then-insert atomic there.
-        self._admitting = asyncio.Lock()
+        # SQLite serves one process and writes one at a time anyway: an in-process lock makes
+        # count-then-insert atomic there. PostgreSQL takes a per-person advisory lock instead.
+        self._admitting: AbstractAsyncContextManager[object] = (
+            nullcontext() if self._postgres else asyncio.Lock()
+        )
 
     async def record(self, usage: UsageRecord, day: date | None = None) -> None:
         """Add one call to its day's row (created on the first call)."""
