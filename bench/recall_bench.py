@@ -1,20 +1,21 @@
-"""Recall benchmark: evidence recall at a 4,096-token window, and recall latency at 1M messages.
+"""Recall benchmark: evidence recall at a 4,096-token window (English and Korean), and recall
+latency at 1M messages.
 
-    PYTHONPATH=. python bench/recall_bench.py [--seed 7] [--sessions 60] [--million] \
+    PYTHONPATH=. python bench/recall_bench.py [--seed 7] [--sessions 40] [--million] \
         [--embeddings]
 
-1. Evidence recall. A seeded `random.Random(seed)` generates a multi-session chat (three people,
-   `--sessions` sessions of 50 messages, one day apart) in which facts are planted at random
-   points ("the Vantoro launch date is March 14"); the same entities also come up in filler
-   messages without the answer (distractors). At the end, one question per fact is asked
-   ("When is the Vantoro launch date?"). For each question the real pipeline assembles the
-   prompt on a real SQLite file - `Parley.prompts` (PromptBuilder) and the providers that
-   `bot.runtime` installs - with PARLEY_CONTEXT_TOKENS=4096, and we check whether the fact's
-   message is in it. No model is called: assembling a prompt needs none. Reported for the plain
-   window (PARLEY_RECALL=false) and with recall on. Same seed, same data, same figures.
-2. Latency (`--million`). A second SQLite file gets one conversation of 1,000,000 generated
-   messages (bulk executemany; the FTS triggers index them), then the recall provider is timed
-   on 50 questions.
+1. Evidence recall. `bench/dialogues.py` builds, from `random.Random(seed)` alone, a group chat
+   of four people over `--sessions` dated sessions (about 1,400 turns over five months) with 60
+   stories whose evidence turns are known, and one paraphrased question per story (single fact,
+   multi-hop, temporal): once in English and once in Korean, the same draws worded in each
+   language. For each question the real pipeline assembles the prompt on a real SQLite file -
+   `Parley.prompts` (PromptBuilder) and the providers that `bot.runtime` installs - with
+   PARLEY_CONTEXT_TOKENS=4096 (512 reserved for the reply); a question counts when every one of
+   its evidence turns is in the prompt. No model is called: assembling a prompt needs none.
+   Reported for the plain window (PARLEY_RECALL=false) and with recall on, per question type.
+2. Latency (`--million`). A SQLite file gets one conversation of 1,000,000 generated messages
+   (bulk executemany; the FTS triggers index them), built once and kept under
+   $TMPDIR/parley-bench/ for later runs; then the recall provider is timed on 50 questions.
 3. `--embeddings`: both again with PARLEY_EMBEDDING_MODEL set, served by the test suite's fake
    model (deterministic 512-dimension bag-of-words vectors over local HTTP). For the latency
    run the newest 20,000 messages get vectors (what the semantic pool reads).
@@ -30,10 +31,10 @@ import sqlite3
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from bench.dialogues import Dialogue, Language, build
 from bot.core import Parley
 from bot.embedder import IndexAfterReply
 from bot.messages import Author, ConversationKey, Inbound
@@ -50,7 +51,7 @@ WINDOW = 4096
 EMBEDDING_MODEL = "bag-of-words"
 EMBEDDED = 20_000  # newest messages given vectors in the latency run
 KEY = ConversationKey("bench", "w", "c")
-PEOPLE = ("Alice", "Bongani", "Chae-won")
+LANGUAGES: tuple[Language, ...] = ("en", "ko")
 COMMON = [
     "the",
     "we",
@@ -97,14 +98,6 @@ COMMON = [
     "notes",
     "plan",
 ]
-# (statement, question): {e} an entity, {v} the answer.
-FACTS = (
-    ("Decision made: the {e} launch date is {v}.", "When is the {e} launch date?"),
-    ("For the record, the {e} server password hint is {v}.", "What was the {e} password hint?"),
-    ("The {e} budget was approved at {v} euros.", "How much budget did {e} get approved?"),
-    ("Our contact at {e} is called {v}, write that down.", "Who is our contact at {e}?"),
-    ("The {e} offsite will be held in {v}.", "Where is the {e} offsite held?"),
-)
 
 
 def word(rng: random.Random, syllables: int) -> str:
@@ -132,53 +125,6 @@ def word(rng: random.Random, syllables: int) -> str:
     )
 
 
-@dataclass(frozen=True)
-class Question:
-    text: str
-    answer: str
-
-
-def generate(seed: int, sessions: int) -> tuple[list[tuple[str, str, datetime]], list[Question]]:
-    """(author, content, time) messages and their questions, from `seed` alone."""
-    rng = random.Random(seed)
-    entities = sorted({word(rng, 3).capitalize() for _ in range(400)})
-    topics = [word(rng, 2) for _ in range(300)]
-    facts = [
-        (
-            FACTS[n % len(FACTS)],
-            rng.choice(entities),
-            f"{word(rng, 2).capitalize()}{rng.randint(10, 99)}",
-        )
-        for n in range(50)
-    ]
-    total = sessions * 50
-    plants = dict(zip(rng.sample(range(total), len(facts)), facts, strict=True))
-    messages: list[tuple[str, str, datetime]] = []
-    start = datetime(2026, 1, 1, 9, tzinfo=UTC)
-    for index in range(total):
-        when = start + timedelta(days=index // 50, minutes=3 * (index % 50))
-        author = rng.choice(PEOPLE)
-        if index in plants:
-            (statement, _question), entity, answer = plants[index]
-            messages.append((author, statement.format(e=entity, v=answer), when))
-            continue
-        if rng.random() < 0.15:  # a near miss: the question's own words, without the answer
-            (_statement, question), entity, _answer = rng.choice(facts)
-            messages.append((author, f"No news yet. {question.format(e=entity)}", when))
-            continue
-        words = [rng.choice(COMMON) for _ in range(rng.randint(8, 22))]
-        words += rng.sample(topics, 2)
-        if rng.random() < 0.3:  # the entity without the answer
-            words.append(rng.choice(entities))
-        rng.shuffle(words)
-        messages.append((author, " ".join(words).capitalize() + ".", when))
-    questions = [
-        Question(question.format(e=entity), answer)
-        for (_statement, question), entity, answer in facts
-    ]
-    return messages, questions
-
-
 def settings(database: Path, recall: bool, embeddings: str | None = None) -> Settings:
     """`embeddings`: the base URL of an embedding endpoint (None: off)."""
     return Settings(
@@ -192,10 +138,10 @@ def settings(database: Path, recall: bool, embeddings: str | None = None) -> Set
     )
 
 
-async def assemble(parley: Parley, text: str) -> str:
+async def assemble(parley: Parley, asker: str, text: str) -> str:
     """The prompt the core would send for `text` (as one string), built by the real parts."""
     conversation = await parley.store.conversation(KEY)
-    author = Author("asker", PEOPLE[0])
+    author = Author(f"asker-{asker}", asker)
     rendered = render("user", author.name, text)
     tokens = parley.counter.count(rendered)
     stored = await parley.store.add(
@@ -215,49 +161,67 @@ async def assemble(parley: Parley, text: str) -> str:
     return "\n".join(str(m["content"]) for m in prompt.messages)
 
 
+async def _run(
+    dialogue: Dialogue, database: Path, recall: bool, embeddings: str | None
+) -> dict[str, float]:
+    """Share of questions (per type, and "all") whose every evidence turn is in the prompt."""
+    async with open_parley(settings(database, recall, embeddings)) as parley:
+        conversation = await parley.store.conversation(KEY)
+        await import_rows(
+            parley.store.engine,
+            [
+                ImportRow(
+                    KEY,
+                    {
+                        "role": "user",
+                        "author_id": turn.author,
+                        "author_name": turn.author,
+                        "content": turn.content,
+                        "tokens": parley.counter.count(render("user", turn.author, turn.content)),
+                        "created_at": turn.when,
+                    },
+                )
+                for turn in dialogue.turns
+            ],
+        )
+        for listener in parley.listeners:
+            if isinstance(listener, IndexAfterReply):
+                for _reply in range(len(dialogue.turns) // 256 + 2):  # as after that many replies
+                    await listener.indexer.index(conversation.id)
+        found: dict[str, list[bool]] = {}
+        for question in dialogue.questions:
+            prompt = await assemble(parley, question.asker, question.text)
+            hit = all(evidence in prompt for evidence in question.evidence)
+            found.setdefault(question.kind, []).append(hit)
+            found.setdefault("all", []).append(hit)
+    return {kind: sum(hits) / len(hits) for kind, hits in found.items()}
+
+
 async def evidence_recall(
     seed: int, sessions: int, directory: Path, embeddings: str | None
-) -> dict[str, float]:
-    messages, questions = generate(seed, sessions)
-    results: dict[str, float] = {}
+) -> dict[tuple[str, str], dict[str, float]]:
+    """{(language, run): {question type: evidence recall}}, printed as a table."""
     runs: list[tuple[str, bool, str | None]] = [
         ("plain window", False, None),
-        ("recall on", True, None),
+        ("recall", True, None),
     ]
     if embeddings:
         runs.append(("+ embeddings", True, embeddings))
-    for label, recall, endpoint in runs:
-        async with open_parley(settings(directory / f"{label}.db", recall, endpoint)) as parley:
-            conversation = await parley.store.conversation(KEY)
-            await import_rows(
-                parley.store.engine,
-                [
-                    ImportRow(
-                        KEY,
-                        {
-                            "role": "user",
-                            "author_id": author,
-                            "author_name": author,
-                            "content": content,
-                            "tokens": parley.counter.count(render("user", author, content)),
-                            "created_at": when,
-                        },
-                    )
-                    for author, content, when in messages
-                ],
-            )
-            for listener in parley.listeners:
-                if isinstance(listener, IndexAfterReply):
-                    for _reply in range(len(messages) // 256 + 2):  # as after that many replies
-                        await listener.indexer.index(conversation.id)
-            found = sum([q.answer in await assemble(parley, q.text) for q in questions])
-            results[label] = found / len(questions)
+    results: dict[tuple[str, str], dict[str, float]] = {}
+    for language in LANGUAGES:
+        dialogue = build(seed, language, sessions)
+        for label, recall, endpoint in runs:
+            database = directory / f"{language}-{label}.db"
+            results[language, label] = await _run(dialogue, database, recall, endpoint)
+    kinds = ("all", "single", "multi-hop", "temporal")
     print(
-        f"evidence recall, {len(messages):,} messages, {len(questions)} questions, "
+        f"evidence recall, {len(dialogue.turns):,} turns, {len(dialogue.questions)} questions, "
         f"{WINDOW:,}-token window (seed {seed}):"
     )
-    for label, share in results.items():
-        print(f"  {label:>12}: {share:6.1%}")
+    print(f"  {'':>16}" + "".join(f"{kind:>11}" for kind in kinds))
+    for (name, label), shares in results.items():
+        row = "".join(f"{shares.get(kind, 0.0):>11.1%}" for kind in kinds)
+        print(f"  {name} {label:>13}{row}")
     return results
 
 
@@ -303,17 +267,25 @@ def _embed_newest(path: Path, conversation_id: int, count: int) -> None:
     connection.close()
 
 
-async def latency(
-    seed: int, directory: Path, embeddings: str | None, count: int = 1_000_000
-) -> list[float]:
-    path = directory / "million.db"
+async def latency(seed: int, embeddings: str | None, count: int = 1_000_000) -> list[float]:
+    # Built once per seed and size, then reused (the markers say which steps completed).
+    directory = Path(tempfile.gettempdir()) / "parley-bench"
+    directory.mkdir(exist_ok=True)
+    path = directory / f"million-{seed}-{count}.db"
+    filled, embedded = path.with_suffix(".filled"), path.with_suffix(".embedded")
+    if not filled.exists():
+        path.unlink(missing_ok=True)
+        embedded.unlink(missing_ok=True)
     async with open_parley(settings(path, True)) as parley:
         conversation = await parley.store.conversation(KEY)
     began = time.perf_counter()
-    await asyncio.to_thread(_bulk_fill, path, conversation.id, count, seed)
-    if embeddings:
+    if not filled.exists():
+        await asyncio.to_thread(_bulk_fill, path, conversation.id, count, seed)
+        filled.touch()
+        print(f"generated {count:,} messages in {time.perf_counter() - began:.0f} s ({path})")
+    if embeddings and not embedded.exists():
         await asyncio.to_thread(_embed_newest, path, conversation.id, EMBEDDED)
-    print(f"generated {count:,} messages in {time.perf_counter() - began:.0f} s")
+        embedded.touch()
     rng = random.Random(seed + 1)
     async with open_parley(settings(path, True, embeddings)) as parley:
         sample = [m.content for m in await parley.store.window(conversation, count // 2, 4000, 4)]
@@ -340,7 +312,7 @@ async def latency(
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--sessions", type=int, default=60)
+    parser.add_argument("--sessions", type=int, default=40)
     parser.add_argument("--million", action="store_true", help="also time recall at 1M messages")
     parser.add_argument(
         "--embeddings",
@@ -353,7 +325,7 @@ async def main() -> None:
             endpoint = model.base_url if args.embeddings else None
             await evidence_recall(args.seed, args.sessions, Path(directory), endpoint)
             if args.million:
-                await latency(args.seed, Path(directory), endpoint)
+                await latency(args.seed, endpoint)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ Stored messages carry their token counts, so history is never re-tokenized here.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from bot.chat import ChatMessage, stored_message, text_of
@@ -22,6 +22,8 @@ class Section:
 
     message: ChatMessage
     tokens: int
+    # The window stays above this message id: the section quotes messages up to it.
+    floor: int = 0
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,9 @@ class PromptBuilder:
             text += marker
             tokens, shortened = self.counter.count(text), True
 
+        floor = max((s.floor for s in sections), default=0)
+        if floor > conversation.reset_after:
+            conversation = replace(conversation, reset_after=floor)
         history = await self.store.window(
             conversation, newest.id, budget - tokens - TOKENS_PER_MESSAGE, TOKENS_PER_MESSAGE
         )

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from bot.messages import Inbound
 from bot.prompt import Section
 from bot.texts import say
-from memory.recall import Recall
+from memory.recall import Recall, Recalled
 from memory.search import Hit
 from memory.store import ConversationState
 from memory.tokens import TOKENS_PER_MESSAGE, TokenCounter
@@ -19,6 +19,10 @@ log = logging.getLogger(__name__)
 # One long message must not take the whole share.
 _EXCERPT_TOKENS = 250
 _EXCERPT_CHARS = 4 * _EXCERPT_TOKENS
+# An excerpt two rankings agree on scores at least this (reciprocal rank fusion, k = 60: one
+# list alone gives at most 1/60); this many such excerpts double the share.
+_AGREED = 1.5 / 60
+_AGREED_FOR_DOUBLE = 4
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,16 @@ class RecallConfig:
 
 
 class RecallProvider:
+    """Places recalled excerpts, each with the adjacent turns of its exchange, dated and with
+    their speaker, in time order (documents last).
+
+    The share adapts to how much older history is relevant: it starts from
+    PARLEY_RECALL_SHARE of the budget and grows, up to twice that (never over half the budget),
+    by one part per excerpt that several rankings agree on (keywords, the period of a
+    time-relative question, semantic similarity); whatever recall does not use is left to the
+    window. The window then stops above the newest recalled message, so no excerpt repeats it.
+    """
+
     def __init__(self, recall: Recall, counter: TokenCounter, config: RecallConfig) -> None:
         self.recall = recall
         self.counter = counter
@@ -36,37 +50,51 @@ class RecallProvider:
     async def sections(
         self, conversation: ConversationState, message: Inbound, budget: int
     ) -> list[Section]:
-        share = int(budget * self.config.share) - TOKENS_PER_MESSAGE
-        if share <= 0:
+        base = int(budget * self.config.share)
+        if base <= TOKENS_PER_MESSAGE:
             return []
         # Where the window will start if every provider uses its full share.
         window = int(budget * self.config.window_share)
-        hits = await self.recall.hits(conversation, message.text, window)
-        section = self._section(hits, share)
+        recalled = await self.recall.hits(conversation, message.text, window)
+        agreed = sum(r.score >= _AGREED for r in recalled)
+        share = min(base + base * agreed // _AGREED_FOR_DOUBLE, 2 * base, budget // 2)
+        section = self._section(conversation.id, recalled, share - TOKENS_PER_MESSAGE)
         if section is not None:
             log.debug("recalled into %s: %d tokens", conversation.id, section.tokens)
         return [] if section is None else [section]
 
-    def _section(self, hits: list[Hit], share: int) -> Section | None:
-        """The best hits that fit `share`, in time order (documents last)."""
+    def _section(
+        self, conversation_id: int, recalled: list[Recalled], share: int
+    ) -> Section | None:
+        """The most relevant excerpts (with their adjacent turns) that fit `share`."""
         header = say("recall.header")
         spent = self.counter.count(header)
-        chosen: list[tuple[Hit, str]] = []
-        for hit in hits:
-            line = self._excerpt(hit)
-            tokens = self.counter.count(line) + 1  # the line break
-            if spent + tokens <= share:
-                chosen.append((hit, line))
+        lines: dict[tuple[bool, int], tuple[Hit, str, int]] = {}  # by (passage?, id)
+        for rank, item in enumerate(recalled):
+            new = [t for t in item.turns if _key(t) not in lines]
+            rendered = [(t, self._excerpt(t)) for t in new]
+            tokens = sum(self.counter.count(line) + 1 for _t, line in rendered)  # + line break
+            if new and spent + tokens <= share:
+                lines.update((_key(t), (t, line, rank)) for t, line in rendered)
                 spent += tokens
-        chosen.sort(key=lambda c: (c[0].filename is not None, c[0].created_at, c[0].id))
         # Joined text can tokenize differently from its parts: count it as sent, and drop the
         # least relevant excerpt while it does not fit.
-        while chosen:
-            text = "\n".join([header, *(line for _hit, line in chosen)])
+        while lines:
+            chosen = sorted(lines.values(), key=lambda c: _key(c[0]))  # time order, documents last
+            text = "\n".join([header, *(line for _hit, line, _rank in chosen)])
             tokens = self.counter.count(text)
             if tokens <= share:
-                return Section({"role": "system", "content": text}, tokens)
-            chosen.remove(max(chosen, key=lambda c: hits.index(c[0])))
+                floor = max(
+                    (
+                        hit.id
+                        for hit, _line, _rank in chosen
+                        if hit.filename is None and hit.conversation_id == conversation_id
+                    ),
+                    default=0,
+                )
+                return Section({"role": "system", "content": text}, tokens, floor)
+            worst = max(rank for _hit, _line, rank in chosen)
+            lines = {k: v for k, v in lines.items() if v[2] != worst}
         return None
 
     def _excerpt(self, hit: Hit) -> str:
@@ -87,3 +115,7 @@ class RecallProvider:
             when=f"{hit.created_at:%Y-%m-%d %H:%M}",
             text=content,
         )
+
+
+def _key(hit: Hit) -> tuple[bool, int]:
+    return hit.filename is not None, hit.id

@@ -24,6 +24,7 @@ from bot.settings import Settings
 from bot.summary import Summarizer, SummaryProvider
 from bot.texts import say, use_locale
 from bot.usage import UsageMeter
+from memory.analysis import warm_up
 from memory.db import create_engine, migrate
 from memory.embeddings import Indexer, SemanticRanking, Vectors
 from memory.privacy import keep_pruning
@@ -80,6 +81,7 @@ async def open_parley(settings: Settings) -> AsyncIterator[Parley]:
     engine = create_engine(settings.resolved_database_url)
     chat = ChatClient(settings)
     retention: asyncio.Task[None] | None = None
+    warming: asyncio.Task[None] | None = None
     try:
         await migrate(engine)
         window = context_window(settings.model, settings.context_tokens)
@@ -88,6 +90,8 @@ async def open_parley(settings: Settings) -> AsyncIterator[Parley]:
         parley = Parley(settings, Store(engine), chat, counter, window)
         if settings.recall:
             install_memory(parley)
+            if settings.locale == "ko":  # expect Korean: load its analyzer now, off the loop
+                warming = asyncio.create_task(asyncio.to_thread(warm_up))
         install_accounting(parley)
         retention = asyncio.create_task(keep_pruning(engine, settings.retention_days))
         async with open_web_search(settings, counter) as search:
@@ -109,6 +113,8 @@ async def open_parley(settings: Settings) -> AsyncIterator[Parley]:
             retention.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await retention
+        if warming is not None:
+            await warming  # a worker thread cannot be cancelled: let it finish
         await chat.close()
         await engine.dispose()
 

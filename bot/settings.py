@@ -143,7 +143,9 @@ class Settings(BaseSettings):
         Field(
             ge=0,
             le=0.5,
-            description="Share of the message budget for recalled excerpts.",
+            description="Share of the message budget for recalled excerpts. What recall does not "
+            "use goes to the window; it grows up to twice this (at most half the budget) when "
+            "several rankings agree on more relevant older history.",
         ),
     ] = 0.2
     summary_share: Annotated[

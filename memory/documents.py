@@ -13,6 +13,7 @@ from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from memory.analysis import index_terms
 from memory.problems import Problem
 from memory.tables import Document, Passage
 from memory.tokens import TokenCounter
@@ -91,9 +92,9 @@ class Documents:
         self._session = async_sessionmaker(engine, expire_on_commit=False)
         self.counter = counter
 
-    def _read(self, kind: Kind, data: bytes) -> list[tuple[str, int]]:
+    def _read(self, kind: Kind, data: bytes) -> list[tuple[str, int, str | None]]:
         passages = split_passages(extract_text(kind, data), self.counter)
-        return [(p, self.counter.count(p)) for p in passages]
+        return [(p, self.counter.count(p), index_terms(p)) for p in passages]
 
     async def add(self, document: NewDocument) -> int:
         """Store a document's passages (all or none); returns how many there are."""
@@ -118,7 +119,8 @@ class Documents:
                     conversation_id=document.conversation_id,
                     content=content,
                     tokens=tokens,
+                    terms=terms,
                 )
-                for content, tokens in passages
+                for content, tokens, terms in passages
             )
         return len(passages)

@@ -4,28 +4,51 @@ a new message, best first. bot/recall.py fits them into the prompt."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 
+from memory.context import TIME_WORDS, Surroundings, named, period_asked
 from memory.embeddings import SemanticRanking
-from memory.search import FullText, Hit, search_terms
+from memory.search import FullText, Hit, query_terms
 from memory.store import AFTER_ALL, ConversationState, Store
 from memory.tokens import TOKENS_PER_MESSAGE
 
 # Candidates fetched per list; more than ever fit, so the prompt's share decides.
 _CANDIDATES = 12
+# A time-relative question looks around this many best matches, taking this many from each.
+_ANCHORS = 2
+_PER_ANCHOR = 4
+# When the question names whose doings it asks about: that person's turns in the period.
+_PER_SPEAKER = 10
+# "The day after the concert" is not the concert's evening (that exchange comes as adjacent turns).
+_LATER = timedelta(hours=3)
 # Reciprocal rank fusion constant (Cormack et al.): damps the weight of the very first ranks.
 _RRF_K = 60
 
 
-def fuse(rankings: Sequence[Sequence[Hit]]) -> list[Hit]:
-    """Merge ranked lists by reciprocal rank fusion; a hit in several lists adds up."""
+@dataclass(frozen=True)
+class Recalled:
+    """A relevant message or passage, with the adjacent turns of its exchange (time order)."""
+
+    hit: Hit
+    turns: tuple[Hit, ...]
+    score: float  # fused: higher is more relevant; several rankings agreeing add up
+
+
+def fuse(
+    rankings: Sequence[Sequence[Hit]], weights: Sequence[float] = ()
+) -> list[tuple[Hit, float]]:
+    """Merge ranked lists by (weighted) reciprocal rank fusion, best first, with scores; a hit
+    in several lists adds up. Lists without a weight weigh 1."""
     scores: dict[tuple[bool, int], float] = {}
     hits: dict[tuple[bool, int], Hit] = {}
-    for ranking in rankings:
+    for index, ranking in enumerate(rankings):
+        weight = weights[index] if index < len(weights) else 1.0
         for rank, hit in enumerate(ranking):
             key = (hit.filename is not None, hit.id)
-            scores[key] = scores.get(key, 0.0) + 1.0 / (_RRF_K + rank)
+            scores[key] = scores.get(key, 0.0) + weight / (_RRF_K + rank)
             hits[key] = hit
-    return [hits[key] for key in sorted(scores, key=lambda k: -scores[k])]
+    return [(hits[key], scores[key]) for key in sorted(scores, key=lambda k: -scores[k])]
 
 
 class Recall:
@@ -38,25 +61,30 @@ class Recall:
     ) -> None:
         self.store = store
         self.search = search
+        self.surroundings = Surroundings(store.engine)
         self.workspace = workspace
         self.semantic = semantic
 
     async def hits(
         self, conversation: ConversationState, text: str, window_tokens: int
-    ) -> list[Hit]:
+    ) -> list[Recalled]:
         """Messages and passages relevant to `text`, best first, from below the window as it
-        starts when it has `window_tokens` (no gap between recalled excerpts and the window)."""
-        terms = search_terms(text)
+        starts when it has `window_tokens` (no gap between recalled excerpts and the window),
+        each with the adjacent turns that complete it."""
+        terms = await query_terms(text)
         if not (terms or self.semantic):
             return []
-        start = await self.store.window_start(
-            conversation, AFTER_ALL, window_tokens, TOKENS_PER_MESSAGE
-        )
-        rankings = [
-            await self.search.messages(
-                [conversation.id], terms, _CANDIDATES, conversation.reset_after, start
+        start = (
+            await self.store.window_start(
+                conversation, AFTER_ALL, window_tokens, TOKENS_PER_MESSAGE
             )
-        ]
+            or AFTER_ALL  # None: not even the newest message fits, all of history is older
+        )
+        own = await self.search.messages(
+            [conversation.id], terms, _CANDIDATES, conversation.reset_after, start
+        )
+        period = await self._period(conversation, text, terms, start)
+        rankings = [own, period]
         others = await self.store.workspace_conversations(conversation.id) if self.workspace else []
         if others:
             rankings.append(await self.search.messages(others, terms, _CANDIDATES))
@@ -72,4 +100,66 @@ class Recall:
                     _CANDIDATES,
                 )
             )
-        return fuse(rankings)
+        # What was said in the period a question asks about is matched on its event and its time
+        # at once: it weighs double, and all of it stays a candidate.
+        fused = fuse(rankings, (1.0, 2.0))[: _CANDIDATES + len(period)]
+        adjacent = await self.surroundings.adjacent(
+            conversation.id,
+            [hit for hit, _score in fused if hit.conversation_id == conversation.id],
+            conversation.reset_after,
+            start,
+        )
+        return [
+            Recalled(hit, tuple(sorted([hit, *adjacent.get(hit.id, [])], key=_order)), score)
+            for hit, score in fused
+        ]
+
+    async def _period(
+        self,
+        conversation: ConversationState,
+        text: str,
+        terms: list[str],
+        start: int,
+    ) -> list[Hit]:
+        """For a question about a time relative to an event ("the week after the trip"): what
+        was said in the period after (or before) the best-matching messages. When the question
+        names a speaker, their first turns there, and their own events are the anchors."""
+        asked = period_asked(text, terms)
+        if asked is None:
+            return []
+        direction, span = asked
+        # The event is what the question names besides its time words ("the trip", not "after").
+        events = await self.search.messages(
+            [conversation.id],
+            [term for term in terms if term not in TIME_WORDS],
+            _CANDIDATES,
+            conversation.reset_after,
+            start,
+        )
+        speakers = named(events, text, terms)
+        anchors = sorted(events, key=lambda hit: hit.author_name not in speakers)
+        anchors = anchors[: 1 if speakers else _ANCHORS]
+        found: list[Hit] = []
+        for anchor in anchors:
+            when = anchor.created_at
+            begin, end = (
+                (when + _LATER, when + span)
+                if direction == "after"
+                else (when - span, when - _LATER)
+            )
+            ids = await self.surroundings.period(conversation.id, begin, end)
+            if ids is None:
+                continue
+            low, high = max(ids[0], conversation.reset_after), min(ids[1], start)
+            found += (
+                await self.surroundings.spoken_by(
+                    conversation.id, speakers, low, high, direction == "after", _PER_SPEAKER
+                )
+                if speakers
+                else await self.search.messages([conversation.id], terms, _PER_ANCHOR, low, high)
+            )
+        return [hit for hit in found if hit.id not in {a.id for a in anchors}]
+
+
+def _order(hit: Hit) -> int:
+    return hit.id

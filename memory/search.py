@@ -1,13 +1,17 @@
 """Full-text search of stored messages and document passages.
 
-SQLite: FTS5 tables, ranked by the rarity of the matched words; PostgreSQL: the generated
-`search` tsvector, ranked by ts_rank. Queries are built from plain words only (every other
+SQLite: FTS5 tables (Porter-stemmed words), ranked by the rarity of the matched words;
+PostgreSQL: the generated `search` tsvector ('english' configuration: the same stemming), ranked
+by ts_rank. Both index the content and its `terms` column, the analyzed words of Korean, Chinese
+and Japanese text (memory/analysis.py, migration 0008_recall_index); queries are analyzed alike.
+Queries are built from plain words only (every other
 character is dropped), so a person's text can never be a syntax error in either query
 language. Words are ORed: ranking, not matching every word, decides what is relevant.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 from collections.abc import Sequence
@@ -18,6 +22,7 @@ from typing import Literal
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from memory.analysis import cjk_words, has_cjk, lone_han_kana
 from memory.tables import Document, Message, Passage
 
 _WORD = re.compile(r"[^\W_]+")
@@ -99,19 +104,40 @@ Table = Literal["messages", "document_passages"]
 _FTS_TABLES: dict[Table, str] = {"messages": "messages_fts", "document_passages": "passages_fts"}
 
 
+# Korean predicates and forms in nearly every question ("어떻게 했어?"), found by the analyzer.
+_KOREAN_STOPWORDS = frozenset(
+    {"하다", "되다", "있다", "없다", "이다", "않다", "같다", "어떻다", "그렇다", "이렇다", "알다"}
+)
+
+
 def search_terms(text: str) -> list[str]:
-    """The distinct searchable words of `text`, lowercased, in order, at most _MAX_TERMS."""
-    terms: list[str] = []
-    for word in _WORD.findall(text.lower()):
-        if word in terms or word in _STOPWORDS or (word.isascii() and len(word) < 2):
-            continue
-        terms.append(word)
-    return terms[:_MAX_TERMS]
+    """The distinct searchable words of `text`, lowercased, at most _MAX_TERMS: its Latin (and
+    other spaced-script) words as written, then the analyzed words of its Korean, Chinese and
+    Japanese parts (see memory/analysis.py). CPU-bound for such text: see `query_terms`."""
+    words = [w for w in _WORD.findall(text.lower()) if not has_cjk(w)]
+    if has_cjk(text):
+        words += cjk_words(text.lower())
+    return list(
+        dict.fromkeys(
+            w
+            for w in words
+            if w not in _STOPWORDS
+            and w not in _KOREAN_STOPWORDS
+            and not (w.isascii() and len(w) < 2)
+        )
+    )[:_MAX_TERMS]
+
+
+async def query_terms(text: str) -> list[str]:
+    """`search_terms`, in a worker thread when the text needs analysis."""
+    if has_cjk(text):
+        return await asyncio.to_thread(search_terms, text)
+    return search_terms(text)
 
 
 def _prefix(term: str) -> bool:
-    # Korean and similar scripts glue particles to words ("서울에서"): match on the word's start.
-    return not term.isascii()
+    # Other non-Latin scripts keep matching on a word's start, as before analysis existed.
+    return (not term.isascii() and not has_cjk(term)) or lone_han_kana(term)
 
 
 def fts5_query(terms: Sequence[str], conversation_ids: Sequence[int]) -> str:
@@ -122,7 +148,7 @@ def fts5_query(terms: Sequence[str], conversation_ids: Sequence[int]) -> str:
 
 
 def tsquery(terms: Sequence[str]) -> str:
-    """A to_tsquery('simple', …) expression: any of `terms`."""
+    """A to_tsquery('english', …) expression: any of `terms`."""
     return " | ".join(f"'{t}':*" if _prefix(t) else f"'{t}'" for t in terms)
 
 
@@ -135,6 +161,7 @@ class Hit:
     content: str
     created_at: datetime
     filename: str | None = None  # set for document passages
+    conversation_id: int = 0
 
 
 class FullText:
@@ -157,7 +184,7 @@ class FullText:
             ids = await self._ranked(
                 session, "messages", conversation_ids, terms, limit, after_id, before_id
             )
-            return await _message_hits(session, ids)
+            return await message_hits(session, ids)
 
     async def passages(
         self, conversation_ids: Sequence[int], terms: Sequence[str], limit: int
@@ -173,7 +200,7 @@ class FullText:
         """The given messages, then the given passages, each in the order given."""
         async with self._session() as session:
             return [
-                *await _message_hits(session, message_ids),
+                *await message_hits(session, message_ids),
                 *await _passage_hits(session, passage_ids),
             ]
 
@@ -195,7 +222,7 @@ class FullText:
             )
         # GIN finds the matches; ts_rank orders them.
         statement = text(
-            f"SELECT id FROM {table}, to_tsquery('simple', :query) AS q "
+            f"SELECT id FROM {table}, to_tsquery('english', :query) AS q "
             "WHERE conversation_id IN :conversations AND id > :after AND id < :before "
             "AND search @@ q ORDER BY ts_rank(search, q) DESC LIMIT :limit"
         ).bindparams(bindparam("conversations", list(conversation_ids), expanding=True))
@@ -206,14 +233,20 @@ class FullText:
         return [int(row[0]) for row in result]
 
 
-async def _message_hits(session: AsyncSession, ids: Sequence[int]) -> list[Hit]:
+async def message_hits(session: AsyncSession, ids: Sequence[int]) -> list[Hit]:
     rows = (
         {row.id: row for row in await session.scalars(select(Message).where(Message.id.in_(ids)))}
         if ids
         else {}
     )
     return [
-        Hit(rows[i].id, rows[i].author_name, rows[i].content, rows[i].created_at)
+        Hit(
+            rows[i].id,
+            rows[i].author_name,
+            rows[i].content,
+            rows[i].created_at,
+            conversation_id=rows[i].conversation_id,
+        )
         for i in ids
         if i in rows
     ]
@@ -233,7 +266,7 @@ async def _passage_hits(session: AsyncSession, ids: Sequence[int]) -> list[Hit]:
         else {}
     )
     return [
-        Hit(p.id, d.author_name, p.content, d.created_at, d.filename)
+        Hit(p.id, d.author_name, p.content, d.created_at, d.filename, p.conversation_id)
         for p, d in (rows[i] for i in ids if i in rows)
     ]
 

@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from memory.analysis import terms_off_loop
 from memory.keys import ConversationKey
 from memory.tables import Conversation, Message, ProcessedEvent
 
@@ -134,6 +135,7 @@ class Store:
 
     async def add(self, conversation_id: int, message: NewMessage) -> int | None:
         """Append a message; None when its platform id was already stored (a re-delivery)."""
+        [terms] = await terms_off_loop([message.content])
         async with self._session() as session:
             row = Message(
                 conversation_id=conversation_id,
@@ -143,6 +145,7 @@ class Store:
                 content=message.content,
                 tokens=message.tokens,
                 platform_message_id=message.platform_message_id,
+                terms=terms,
             )
             session.add(row)
             try:

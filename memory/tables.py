@@ -73,6 +73,8 @@ class Message(Base):
     tokens: Mapped[int] = mapped_column(Integer)
     platform_message_id: Mapped[str | None] = mapped_column(String(128), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Analyzed words of Korean/Chinese/Japanese content, indexed beside it (memory/analysis.py).
+    terms: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class ProcessedEvent(Base):
@@ -85,8 +87,8 @@ class ProcessedEvent(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-# Full-text indexes live outside the ORM (migration 0002): FTS5 tables on SQLite, a generated
-# `search` tsvector column on PostgreSQL.
+# Full-text indexes live outside the ORM (migrations 0002, 0008): FTS5 tables on SQLite, a
+# generated `search` tsvector column on PostgreSQL.
 
 
 class Document(Base):
@@ -118,6 +120,7 @@ class Passage(Base):
     conversation_id: Mapped[int] = mapped_column(BigId)
     content: Mapped[str] = mapped_column(Text)
     tokens: Mapped[int] = mapped_column(Integer)
+    terms: Mapped[str | None] = mapped_column(Text, default=None)  # as Message.terms
 
 
 class Summary(Base):

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from memory.analysis import terms_off_loop
 from memory.keys import ConversationKey
 from memory.problems import Problem
 from memory.store import conversation_at
@@ -154,6 +155,7 @@ def parse_import(
 
 async def import_rows(engine: AsyncEngine, rows: Sequence[ImportRow]) -> int:
     """Store parsed rows in one transaction: all of them or none."""
+    terms = await terms_off_loop([str(row.values["content"]) for row in rows])
     async with AsyncSession(engine) as session, session.begin():
         ids: dict[ConversationKey, int] = {}
         for row in rows:
@@ -161,7 +163,11 @@ async def import_rows(engine: AsyncEngine, rows: Sequence[ImportRow]) -> int:
                 ids[row.key] = await _conversation_id(session, row.key)
         if rows:
             await session.execute(
-                insert(Message), [{**row.values, "conversation_id": ids[row.key]} for row in rows]
+                insert(Message),
+                [
+                    {**row.values, "conversation_id": ids[row.key], "terms": words}
+                    for row, words in zip(rows, terms, strict=True)
+                ],
             )
     return len(rows)
 

@@ -81,6 +81,19 @@ async def old_conversation(engine: AsyncEngine, key: ConversationKey) -> int:
         return int(created.scalar_one())
 
 
+async def old_message(engine: AsyncEngine, conversation_id: int, content: str) -> None:
+    """A message stored under an older schema revision (columns every revision has)."""
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO messages (conversation_id, role, author_id, author_name, content, "
+                "tokens, created_at) VALUES (:c, 'user', 'u-alice', 'Alice', :content, 9, "
+                "CURRENT_TIMESTAMP)"
+            ),
+            {"c": conversation_id, "content": content},
+        )
+
+
 @asynccontextmanager
 async def parley_on(
     make_settings: SettingsFactory, database_url: str, **overrides: object

@@ -8,7 +8,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.messages import Inbound
 from memory.db import create_engine, migrate
 from memory.search import FullText, fts5_query, search_terms, tsquery
-from memory.store import NewMessage, Store
 from tests.conftest import SettingsFactory
 from tests.fakes.model_server import FakeModel
 from tests.helpers import (
@@ -20,6 +19,7 @@ from tests.helpers import (
     ask,
     filler,
     old_conversation,
+    old_message,
     parley_on,
     reply_prompt,
 )
@@ -100,10 +100,11 @@ async def test_korean_and_hostile_text_is_searched_safely(
 
 def test_queries_are_built_from_words_only() -> None:
     terms = search_terms('What is "Rex"? NEAR(dog*, 3) AND {x}: 서울에서 the dog')
-    assert terms == ["rex", "near", "dog", "서울에서"]
-    assert '"서울에서"*' in fts5_query(terms, [7])
+    assert terms == ["rex", "near", "dog", "서울"]
+    assert '"서울"' in fts5_query(terms, [7])
     assert '{conversation_id} : ("7")' in fts5_query(terms, [7])
-    assert tsquery(terms) == "'rex' | 'near' | 'dog' | '서울에서':*"
+    assert tsquery(terms) == "'rex' | 'near' | 'dog' | '서울'"
+    assert tsquery(["привет"]) == "'привет':*"  # other unspaced-suffix scripts: prefixes
     assert search_terms("?!… --") == []
 
 
@@ -112,10 +113,7 @@ async def test_migration_indexes_existing_history(database_url: str) -> None:
     try:
         await migrate(engine, "0001")
         conversation_id = await old_conversation(engine, GENERAL)
-        await Store(engine).add(
-            conversation_id,
-            NewMessage("user", "u-alice", "Alice", "The vault opens with a brass key.", 9),
-        )
+        await old_message(engine, conversation_id, "The vault opens with a brass key.")
         await migrate(engine)
         hits = await FullText(engine).messages([conversation_id], ["brass"], 5)
         assert [hit.content for hit in hits] == ["The vault opens with a brass key."]

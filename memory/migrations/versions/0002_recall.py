@@ -15,6 +15,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from memory.fulltext_schema import (
+    create_postgres_tsvector,
+    create_sqlite_fts,
+    drop_postgres_tsvector,
+    drop_sqlite_fts,
+)
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
@@ -75,54 +82,18 @@ def upgrade() -> None:
     )
     if op.get_bind().dialect.name == "sqlite":
         for fts, table, columns in _FTS:
-            _sqlite_fts(fts, table, columns)
+            create_sqlite_fts(fts, table, columns, "unicode61 remove_diacritics 2")
     else:
-        _postgres_tsvector("messages", "author_name || ' ' || content")
-        _postgres_tsvector("document_passages", "content")
-
-
-def _sqlite_fts(fts: str, table: str, columns: tuple[str, ...]) -> None:
-    names = ", ".join(columns)
-    new = ", ".join(f"new.{c}" for c in columns)
-    old = ", ".join(f"old.{c}" for c in columns)
-    op.execute(
-        f"CREATE VIRTUAL TABLE {fts} USING fts5({names}, content='{table}', "
-        f"content_rowid='id', tokenize='unicode61 remove_diacritics 2')"
-    )
-    op.execute(
-        f"CREATE TRIGGER {fts}_insert AFTER INSERT ON {table} BEGIN "
-        f"INSERT INTO {fts}(rowid, {names}) VALUES (new.id, {new}); END"
-    )
-    op.execute(
-        f"CREATE TRIGGER {fts}_delete AFTER DELETE ON {table} BEGIN "
-        f"INSERT INTO {fts}({fts}, rowid, {names}) VALUES ('delete', old.id, {old}); END"
-    )
-    op.execute(
-        f"CREATE TRIGGER {fts}_update AFTER UPDATE ON {table} BEGIN "
-        f"INSERT INTO {fts}({fts}, rowid, {names}) VALUES ('delete', old.id, {old}); "
-        f"INSERT INTO {fts}(rowid, {names}) VALUES (new.id, {new}); END"
-    )
-    op.execute(f"INSERT INTO {fts}({fts}) VALUES ('rebuild')")
-
-
-def _postgres_tsvector(table: str, expression: str) -> None:
-    # A stored generated column is computed for existing rows when added: that is the backfill.
-    op.execute(
-        f"ALTER TABLE {table} ADD COLUMN search tsvector "
-        f"GENERATED ALWAYS AS (to_tsvector('simple', {expression})) STORED"
-    )
-    op.execute(f"CREATE INDEX ix_{table}_search ON {table} USING GIN (search)")
+        create_postgres_tsvector("messages", "simple", "author_name || ' ' || content")
+        create_postgres_tsvector("document_passages", "simple", "content")
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         for fts, _table, _columns in _FTS:
-            for action in ("insert", "delete", "update"):
-                op.execute(f"DROP TRIGGER IF EXISTS {fts}_{action}")
-            op.execute(f"DROP TABLE IF EXISTS {fts}")
+            drop_sqlite_fts(fts)
     else:
-        op.drop_index("ix_messages_search", "messages")
-        op.drop_column("messages", "search")
+        drop_postgres_tsvector("messages")
     op.drop_table("summaries")
     op.drop_table("document_passages")
     op.drop_table("documents")

@@ -1,7 +1,7 @@
 """Usage of the model per person, conversation, model and day; admissions for per-minute limits.
 
 Revision ID: 0009_usage
-Revises: 0005
+Revises: 0008_recall_index
 Create Date: 2026-11-30
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_usage"
-down_revision = "0005"
+down_revision = "0008_recall_index"
 branch_labels = None
 depends_on = None
 
