@@ -21,8 +21,6 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-discord_app = typer.Typer(help="Discord set-up.", no_args_is_help=True)
-app.add_typer(discord_app, name="discord")
 memory_app = typer.Typer(
     help="Long-term memory: documents, export and import.", no_args_is_help=True
 )
@@ -54,30 +52,10 @@ def _run(job: Callable[[Settings], Coroutine[Any, Any, None]], quiet: bool = Fal
 
 
 @app.command()
-def chat(
-    conversation: Annotated[
-        str, typer.Option("--conversation", "-c", help="Name of the conversation to continue.")
-    ] = "default",
-) -> None:
-    """Chat in the terminal; history is kept across runs."""
-    from adapters.terminal import TerminalChat
-    from bot.lifecycle import serve
-    from bot.runtime import open_parley
-
-    async def job(settings: Settings) -> None:
-        async with open_parley(settings) as parley:
-            await serve(
-                [TerminalChat(parley, conversation).run()], parley.gate, settings.shutdown_timeout
-            )
-
-    _run(job, quiet=True)
-
-
-@app.command()
 def run() -> None:
     """Run the bot on every configured platform (Discord, Slack)."""
-    from adapters import configured_adapters
     from bot.lifecycle import serve
+    from bot.plugins import configured_adapters
     from bot.runtime import metrics_server, open_parley
 
     async def job(settings: Settings) -> None:
@@ -108,22 +86,6 @@ def db_upgrade() -> None:
     _run(job)
 
 
-@discord_app.command("sync")
-def discord_sync() -> None:
-    """Register Parley's slash commands with Discord (once, and after adding commands)."""
-    from adapters.discord import sync_commands
-    from bot.runtime import open_parley
-
-    async def job(settings: Settings) -> None:
-        if not settings.discord_token:
-            raise ConfigError(say("discord.no_token"))
-        async with open_parley(settings) as parley:
-            names = await sync_commands(parley, settings.discord_token)
-        typer.echo(
-            say("discord.synced", count=len(names), names=", ".join(f"/{name}" for name in names))
-        )
-
-
 async def _read_file(path: Path) -> bytes:
     try:
         return await asyncio.to_thread(path.read_bytes)
@@ -138,7 +100,7 @@ def memory_add_file(
     conversation: ConversationOption = None,
 ) -> None:
     """Share a text, Markdown or PDF file with a terminal conversation (recallable there)."""
-    from adapters.terminal import terminal_author, terminal_key
+    from bot.local import terminal_author, terminal_key
     from bot.runtime import open_parley
 
     async def job(settings: Settings) -> None:
@@ -243,7 +205,7 @@ def memory_export(
     ] = None,
 ) -> None:
     """Write a conversation's history (default: terminal conversation "default")."""
-    from adapters.terminal import terminal_key
+    from bot.local import terminal_key
     from memory.db import migrated_engine
     from memory.transfer import export
 
@@ -269,7 +231,7 @@ def memory_import(
     conversation: ConversationOption = None,
 ) -> None:
     """Read history in the export's JSON Lines format (all lines or none)."""
-    from adapters.terminal import terminal_key
+    from bot.local import terminal_key
     from memory.db import migrated_engine
     from memory.tokens import TokenCounter
     from memory.transfer import InvalidImport, import_rows, parse_import
@@ -288,6 +250,18 @@ def memory_import(
         typer.echo(say("import.done", count=count))
 
     _run(job)
+
+
+def _add_adapter_commands() -> None:
+    """Adapters bring their own commands (`parley chat`, `parley discord sync`…)."""
+    from bot.plugins import discover
+
+    for plugin in discover():
+        if plugin.commands is not None:
+            plugin.commands(app, _run)
+
+
+_add_adapter_commands()
 
 
 def main() -> None:

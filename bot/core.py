@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -35,6 +35,7 @@ from bot.messages import (
     TokenUsage,
 )
 from bot.observe import ReplyObserver, observe
+from bot.policy import Admission, PlatformRules, Policy
 from bot.prompt import Newest, NoRoom, Prompt, PromptBuilder, Section
 from bot.settings import Settings
 from bot.texts import error_text, explain, say
@@ -100,10 +101,17 @@ class ReplyCheck(Protocol):
 
 class Parley:
     def __init__(
-        self, settings: Settings, store: Store, chat: ChatClient, counter: TokenCounter, window: int
+        self,
+        settings: Settings,
+        store: Store,
+        chat: ChatClient,
+        counter: TokenCounter,
+        window: int,
+        rules: Mapping[str, PlatformRules] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
+        self.policy = Policy(store, rules or {})
         self.chat = chat
         self.counter = counter
         self.prompts = PromptBuilder(
@@ -131,11 +139,17 @@ class Parley:
             return await asyncio.to_thread(self.counter.count, text)
         return self.counter.count(text)
 
-    async def reply(self, message: Inbound) -> AsyncIterator[ReplyEvent]:
-        """Answer one message. Yields Deltas while the model writes, then one Final.
+    async def admit(self, message: Inbound) -> Admission:
+        """Whether to answer what an adapter received (see `bot.policy`): call it first, and
+        answer `admission.message` (its author's admin status decided). A re-delivered message
+        or command is recognised here, before anything is shown or downloaded."""
+        return await self.policy.admit(message)
 
-        Yields nothing for a re-delivered message. Consume it to the end (or `aclose()` it):
-        the conversation stays locked while it runs, so its messages are answered in order.
+    async def reply(self, message: Inbound) -> AsyncIterator[ReplyEvent]:
+        """Answer one admitted message. Yields Deltas while the model writes, then one Final.
+
+        Consume it to the end (or `aclose()` it): the conversation stays locked while it runs,
+        so its messages are answered in order.
         """
         with self.gate.track():
             async for event in observe(message, self._answer(message), self.observers):
@@ -168,15 +182,9 @@ class Parley:
                 if files.answerable and (refusal := await self._refusal(message)):
                     yield Final(refusal, Outcome.DENIED)
                     return
-                conversation = await self.store.conversation(message.key)
+                conversation = await self._conversation(message)
                 attribute_calls(message.key.platform, message.author.id, conversation.id)
                 newest = await self._store_user_message(conversation, message)
-                if newest is None:
-                    log.info(
-                        "ignoring re-delivered message %s in %s", message.message_id, message.key
-                    )
-                    return
-                # Only now, so a re-delivered message never stores its documents twice.
                 notes = [
                     await self._add_document(conversation, message.author, a) for a in documents
                 ]
@@ -206,16 +214,31 @@ class Parley:
         return None
 
     async def record(self, message: Inbound) -> None:
-        """Remember a message the bot does not answer (e.g. channel chatter), once."""
+        """Remember a message the bot does not answer (e.g. channel chatter an adapter catches
+        up on), once, if its author is allowed to talk to Parley."""
         text = prepare(message.text, message.attachments, self.settings).text
-        if not text.strip():
+        rules = self.policy.rules_for(message.key.platform)
+        if not text.strip() or not self.policy.allowed(message, rules):
+            return
+        if not await self.policy.claim(message):
             return
         async with self._locks.hold(message.key):
-            conversation = await self.store.conversation(message.key)
-            if await self._store_user_message(conversation, replace(message, text=text)):
-                for attachment in message.attachments:
-                    if _is_document(attachment):
-                        await self._add_document(conversation, message.author, attachment)
+            conversation = await self._conversation(message)
+            await self._store_user_message(conversation, replace(message, text=text))
+            for attachment in message.attachments:
+                if _is_document(attachment):
+                    await self._add_document(conversation, message.author, attachment)
+
+    async def last_recorded(self, key: ConversationKey) -> str | None:
+        """The platform id of the newest message stored at `key` (adapters catch up from
+        there)."""
+        if not await self.store.exists(key):
+            return None
+        conversation = await self.store.conversation(key)
+        return await self.store.latest_platform_message_id(conversation.id)
+
+    async def _conversation(self, message: Inbound) -> ConversationState:
+        return await self.store.conversation(message.key, message.facts.kind)
 
     async def add_document(
         self,
@@ -264,7 +287,7 @@ class Parley:
             return Final(say("admin_only", name=command.name), Outcome.DENIED)
         async with self._locks.hold(message.key):
             try:
-                conversation = await self.store.conversation(message.key)
+                conversation = await self._conversation(message)
                 text = await spec.handler(CommandContext(self, message, conversation), command.args)
             except SQLAlchemyError:
                 log.exception("storage failed running /%s in %s", command.name, message.key)
@@ -273,7 +296,7 @@ class Parley:
 
     async def _store_user_message(
         self, conversation: ConversationState, message: Inbound
-    ) -> Newest | None:
+    ) -> Newest:
         text = render("user", message.author.name, message.text)
         tokens = await self.count(text)
         stored_id = await self.store.add(
@@ -287,7 +310,7 @@ class Parley:
                 platform_message_id=message.message_id,
             ),
         )
-        return None if stored_id is None else Newest(stored_id, text, tokens)
+        return Newest(stored_id, text, tokens)
 
     async def _converse(
         self,

@@ -11,10 +11,8 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import openai
@@ -23,43 +21,17 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.chat import ChatClient, ChatError, classify
+from bot.checks import Check, Probe
 from bot.messages import Outcome
+from bot.plugins import discover
 from bot.settings import Settings
 from bot.texts import say
 from memory.db import create_engine, schema_status
 
-# Discord application flags: the message content intent, enabled (verified or not).
-GATEWAY_MESSAGE_CONTENT = 1 << 18
-GATEWAY_MESSAGE_CONTENT_LIMITED = 1 << 19
-# Bot scopes Parley needs on Slack (the manifests in deploy/ grant them).
-SLACK_REQUIRED_SCOPES = (
-    "chat:write",
-    "app_mentions:read",
-    "im:history",
-    "channels:history",
-    "commands",
-)
-DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 _HTTP_TIMEOUT = aiohttp.ClientTimeout(total=10)
 _DB_TIMEOUT = 10.0
 _MODEL_TIMEOUT = 30.0
 _SHOWN_MODELS = 8
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
-    fix: str = ""
-
-
-@dataclass(frozen=True)
-class Probe:
-    """What a check function gets: the settings and a shared HTTP session."""
-
-    settings: Settings
-    http: aiohttp.ClientSession
 
 
 CheckFunction = Callable[[Probe], Awaitable[list[Check]]]
@@ -216,164 +188,24 @@ async def check_model(probe: Probe) -> list[Check]:
 # ----------------------------------------------------------------------------- platforms
 
 
-class _HttpFailed(Exception):
-    def __init__(self, check: Check) -> None:
-        super().__init__(check.detail)
-        self.check = check
-
-
-async def _call(
-    probe: Probe, name: str, setting: str, method: str, url: str, headers: Mapping[str, str]
-) -> tuple[int, Any, Mapping[str, str]]:
-    """One request: (status, JSON body or None, headers); transport failures → _HttpFailed."""
-    try:
-        async with probe.http.request(method, url, headers=headers) as response:
-            try:
-                body = await response.json(content_type=None)
-            except ValueError:
-                body = None
-            return response.status, body, response.headers
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        error = str(exc) or type(exc).__name__
-        raise _HttpFailed(
-            Check(
-                name,
-                False,
-                say("doctor.http_failed", url=url, error=error),
-                say("doctor.http_fix", setting=setting),
-            )
-        ) from exc
-
-
-async def check_discord(probe: Probe) -> list[Check]:
-    token = probe.settings.discord_token
-    if not token:
-        return []
-    api = probe.settings.discord_api_url.rstrip("/")
-    headers = {"Authorization": f"Bot {token}"}
-    setting = "PARLEY_DISCORD_API_URL"
-    try:
-        status, me, _ = await _call(probe, "discord", setting, "GET", f"{api}/users/@me", headers)
-        if status != 200 or not isinstance(me, dict):
-            return [
-                Check(
-                    "discord",
-                    False,
-                    say("doctor.discord.bad_token", status=status),
-                    say("doctor.discord.token_fix"),
-                )
-            ]
-        checks = [
-            Check(
-                "discord", True, say("doctor.discord.ok", name=me.get("username"), id=me.get("id"))
-            )
-        ]
-        status, app, _ = await _call(
-            probe, "discord intents", setting, "GET", f"{api}/oauth2/applications/@me", headers
+async def check_platforms(probe: Probe) -> list[Check]:
+    """Each installed adapter's own checks (concurrently), or a note that none is set up."""
+    groups = await asyncio.gather(
+        *(
+            plugin.checks(probe.settings.section(plugin.section), probe)
+            for plugin in discover()
+            if plugin.checks is not None
         )
-    except _HttpFailed as failed:
-        return [failed.check]
-    flags = app.get("flags", 0) if status == 200 and isinstance(app, dict) else 0
-    if flags & (GATEWAY_MESSAGE_CONTENT | GATEWAY_MESSAGE_CONTENT_LIMITED):
-        checks.append(Check("discord intents", True, say("doctor.discord.intent_ok")))
-    else:
-        checks.append(
-            Check(
-                "discord intents",
-                False,
-                say("doctor.discord.intent_off"),
-                say("doctor.discord.intent_fix"),
-            )
-        )
-    return checks
-
-
-def missing_slack_scopes(granted_header: str) -> list[str]:
-    granted = {scope.strip() for scope in granted_header.split(",")}
-    return [scope for scope in SLACK_REQUIRED_SCOPES if scope not in granted]
-
-
-def _slack_mode(settings: Settings) -> Check:
-    if settings.slack_app_token:
-        if not settings.slack_app_token.startswith("xapp-"):
-            return Check(
-                "slack mode",
-                False,
-                say("doctor.slack.bad_app_token"),
-                say("doctor.slack.app_token_fix"),
-            )
-        return Check("slack mode", True, say("doctor.slack.socket"))
-    if settings.slack_signing_secret:
-        return Check("slack mode", True, say("doctor.slack.http"))
-    return Check("slack mode", False, say("doctor.slack.no_mode"), say("doctor.slack.mode_fix"))
-
-
-async def check_slack(probe: Probe) -> list[Check]:
-    settings = probe.settings
-    if not settings.slack_bot_token:
-        if settings.slack_app_token or settings.slack_signing_secret:
-            return [
-                Check(
-                    "slack", False, say("doctor.slack.no_bot_token"), say("doctor.slack.token_fix")
-                )
-            ]
-        return []
-    url = (settings.slack_api_url or DEFAULT_SLACK_API_URL).rstrip("/") + "/auth.test"
-    headers = {"Authorization": f"Bearer {settings.slack_bot_token}"}
-    try:
-        status, body, response_headers = await _call(
-            probe, "slack", "SLACK_API_URL", "POST", url, headers
-        )
-    except _HttpFailed as failed:
-        return [failed.check]
-    if not isinstance(body, dict) or not body.get("ok"):
-        error = body.get("error") if isinstance(body, dict) else f"HTTP {status}"
-        return [
-            Check(
-                "slack",
-                False,
-                say("doctor.slack.bad_token", error=error),
-                say("doctor.slack.token_fix"),
-            )
-        ]
-    checks = [
-        Check("slack", True, say("doctor.slack.ok", user=body.get("user"), team=body.get("team")))
-    ]
-    missing = missing_slack_scopes(response_headers.get("x-oauth-scopes", ""))
-    if missing:
-        checks.append(
-            Check(
-                "slack scopes",
-                False,
-                say("doctor.slack.scopes_missing", missing=", ".join(missing)),
-                say("doctor.slack.scopes_fix"),
-            )
-        )
-    else:
-        checks.append(
-            Check(
-                "slack scopes",
-                True,
-                say("doctor.slack.scopes_ok", scopes=", ".join(SLACK_REQUIRED_SCOPES)),
-            )
-        )
-    return [*checks, _slack_mode(settings)]
-
-
-async def check_platforms_configured(probe: Probe) -> list[Check]:
-    settings = probe.settings
-    if settings.discord_token or settings.slack_bot_token or settings.slack_app_token:
-        return []
-    return [Check("platforms", True, say("doctor.platforms.none"))]
+    )
+    checks = [check for group in groups for check in group]
+    return checks or [Check("platforms", True, say("doctor.platforms.none"))]
 
 
 # The hook: every check function `parley doctor` runs, in the order shown.
 CHECKS: list[CheckFunction] = [
     check_database,
     check_model,
-    check_platforms_configured,
-    check_discord,
-    check_slack,
+    check_platforms,
 ]
 
 

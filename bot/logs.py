@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from bot.messages import Inbound
 from bot.observe import ReplyReport
 from bot.settings import Settings
-from bot.settings_doc import SECRET_FIELDS
 
 log = logging.getLogger("parley.replies")
 
@@ -45,8 +44,8 @@ class Redactor:
 
 
 def settings_secrets(settings: Settings) -> list[str]:
-    values = (getattr(settings, name) for name in SECRET_FIELDS)
-    return [value for value in values if value]
+    """The credentials of the core's settings and of every adapter's section."""
+    return [secret for section in (settings, *settings.sections()) for secret in section.secrets()]
 
 
 class PlainFormatter(logging.Formatter):

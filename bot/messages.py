@@ -6,17 +6,49 @@ An adapter turns a platform event into an `Inbound`, hands it to `Parley.reply`,
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from memory.keys import ConversationKey as ConversationKey  # adapters build keys from here
+from memory.kinds import ChannelKind
+
+__all__ = ["ChannelKind", "ConversationKey"]  # re-exported: adapters describe places with them
 
 
 @dataclass(frozen=True)
 class Author:
     id: str
     name: str
+    # Decided by the core (`bot.policy`) from the facts below and the platform's rules.
     is_admin: bool = False
+    roles: frozenset[str] = frozenset()  # the platform's role ids and names
+    can_manage: bool = False  # the platform lets them manage this place (e.g. Manage Server)
+
+
+# Whether the author belongs to a workspace (e.g. a Discord server), asked of the platform.
+Membership = Callable[[str], Awaitable[bool]]
+
+
+@dataclass(frozen=True)
+class Facts:
+    """How a message reached Parley, as the platform reports it. Whether it is answered is
+    decided from these in one place, `bot.policy`."""
+
+    kind: ChannelKind = ChannelKind.CHANNEL
+    mentioned: bool = False  # Parley (or its role) was @mentioned; always so in a terminal
+    reply_to_bot: bool = False  # a reply to one of Parley's messages
+    thread_by_bot: bool = False  # in a thread Parley started
+    member_of: Membership | None = field(default=None, compare=False)
+
+    @property
+    def is_dm(self) -> bool:
+        return self.kind is ChannelKind.DM
+
+    @property
+    def outside_channels(self) -> bool:
+        """A DM or group DM: no server or channel rules apply, the DM rules do."""
+        return self.kind in (ChannelKind.DM, ChannelKind.GROUP_DM)
 
 
 @dataclass(frozen=True)
@@ -46,6 +78,7 @@ class Inbound:
     message_id: str | None = None  # the platform's id: a re-delivered message is not answered twice
     command: Command | None = None  # set by adapters with native slash commands
     attachments: tuple[Attachment, ...] = ()
+    facts: Facts = Facts()
 
 
 class Outcome(StrEnum):

@@ -14,7 +14,7 @@ from typing import Protocol
 from bot.messages import ConversationKey, Delta, Final, Inbound, ReplyEvent, TokenUsage
 
 # How a reply ended when it has no Final of its own.
-DUPLICATE = "duplicate"  # a re-delivered message: nothing to answer
+DUPLICATE = "duplicate"  # ended without a Final (re-deliveries are turned away by admit)
 CANCELLED = "cancelled"  # the consumer went away or shutdown cancelled it
 ERROR = "error"  # an unexpected exception escaped the core
 

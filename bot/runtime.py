@@ -18,6 +18,7 @@ from bot.core import Parley
 from bot.embedder import Embedder, IndexAfterReply
 from bot.metrics import Metrics, serve_metrics
 from bot.model_limits import context_window
+from bot.plugins import plugin_rules
 from bot.recall import RecallConfig, RecallProvider
 from bot.search.tool import open_web_search
 from bot.settings import Settings
@@ -87,7 +88,7 @@ async def open_parley(settings: Settings) -> AsyncIterator[Parley]:
         window = context_window(settings.model, settings.context_tokens)
         # Loading the encoding reads a few MB from disk: not on the event loop.
         counter = await asyncio.to_thread(TokenCounter, settings.model)
-        parley = Parley(settings, Store(engine), chat, counter, window)
+        parley = Parley(settings, Store(engine), chat, counter, window, plugin_rules(settings))
         if settings.recall:
             install_memory(parley)
             if settings.locale == "ko":  # expect Korean: load its analyzer now, off the loop

@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import AliasChoices, BeforeValidator, Field, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BeforeValidator,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -23,10 +30,9 @@ from bot.search.config import search_problem
 from bot.texts import say, use_locale
 
 DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
-DEFAULT_DISCORD_API_URL = "https://discord.com/api/v10"
 
 
-def _alias(env: str, field: str) -> AliasChoices:
+def env_alias(env: str, field: str) -> AliasChoices:
     """Read a field from a well-known variable (e.g. OPENAI_API_KEY) or its toml key."""
     return AliasChoices(field, env)
 
@@ -49,7 +55,10 @@ def default_data_dir() -> Path:
     return Path(base) / "parley"
 
 
-class Settings(BaseSettings):
+class SettingsSection(BaseSettings):
+    """A group of settings read from the same sources: the core's (`Settings`) or an adapter's
+    (each adapter plug-in declares its own section; see `bot.plugins`)."""
+
     model_config = SettingsConfigDict(
         env_prefix="PARLEY_",
         env_file=".env",
@@ -58,11 +67,50 @@ class Settings(BaseSettings):
         populate_by_name=True,
     )
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = Path(os.environ.get("PARLEY_CONFIG", "parley.toml"))
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=toml_file),
+        )
+
+    def problem(self) -> str | None:
+        """What is wrong with a combination of settings (one line), if anything."""
+        return None
+
+    def secrets(self) -> list[str]:
+        """The credentials set here (redacted from logs and error texts)."""
+        values = (getattr(self, name) for name in type(self).model_fields if is_secret(name))
+        return [str(value) for value in values if value]
+
+
+def is_secret(field: str) -> bool:
+    """Credentials, by naming convention, so a new provider's key is never written to
+    parley.toml and always redacted."""
+    return field.endswith(("_api_key", "_token", "_secret"))
+
+
+Section = TypeVar("Section", bound=SettingsSection)
+
+
+class Settings(SettingsSection):
+    """The core's settings; each adapter's section is attached (`section`)."""
+
     # The chat API
     openai_api_key: Annotated[
         str | None,
         Field(
-            validation_alias=_alias("OPENAI_API_KEY", "openai_api_key"),
+            validation_alias=env_alias("OPENAI_API_KEY", "openai_api_key"),
             description=(
                 "API key for the chat endpoint (optional for local servers such as Ollama)."
             ),
@@ -71,7 +119,7 @@ class Settings(BaseSettings):
     openai_base_url: Annotated[
         str,
         Field(
-            validation_alias=_alias("OPENAI_BASE_URL", "openai_base_url"),
+            validation_alias=env_alias("OPENAI_BASE_URL", "openai_base_url"),
             description="Base URL of the OpenAI-compatible API, e.g. http://localhost:11434/v1.",
         ),
     ] = DEFAULT_OPENAI_URL
@@ -159,8 +207,8 @@ class Settings(BaseSettings):
     recall_scope: Annotated[
         Literal["conversation", "workspace"],
         Field(
-            description="Where recall may look: this conversation only, or every conversation of "
-            "the same workspace (server / Slack team).",
+            description="Where recall may look: this conversation only, or also the public "
+            "channels of the same workspace (server / Slack team); never DMs or private channels.",
         ),
     ] = "conversation"
     embedding_model: Annotated[
@@ -281,62 +329,6 @@ class Settings(BaseSettings):
         ),
     ] = False
 
-    # Discord
-    discord_token: Annotated[
-        str | None,
-        Field(
-            validation_alias=_alias("DISCORD_TOKEN", "discord_token"),
-            description="Discord bot token; setting it makes `parley run` start the Discord bot.",
-        ),
-    ] = None
-    discord_guilds: Annotated[
-        IdList,
-        Field(
-            description="Only these server (guild) ids, comma-separated; empty: every server.",
-        ),
-    ] = frozenset()
-    discord_channels: Annotated[
-        IdList,
-        Field(
-            description=(
-                "Only these channel ids (a thread counts as its parent channel); empty: all."
-            ),
-        ),
-    ] = frozenset()
-    discord_roles: Annotated[
-        IdList,
-        Field(
-            description="Only members with one of these role ids or names (or a listed user); "
-            "empty: everyone.",
-        ),
-    ] = frozenset()
-    discord_users: Annotated[
-        IdList,
-        Field(
-            description="Only these user ids (or members with a listed role); empty: everyone.",
-        ),
-    ] = frozenset()
-    discord_admin_roles: Annotated[
-        IdList,
-        Field(
-            description="Role ids or names allowed to use admin commands (/reset, /persona set), "
-            "besides members with Manage Server or Administrator.",
-        ),
-    ] = frozenset()
-    discord_answer_all_channels: Annotated[
-        IdList,
-        Field(
-            description="Channel ids where Parley answers every message, no @mention needed.",
-        ),
-    ] = frozenset()
-    discord_sync_commands: Annotated[
-        bool,
-        Field(
-            description="Register the slash commands with Discord at start-up (or run "
-            "`parley discord sync` once).",
-        ),
-    ] = False
-
     # Web search
     search_provider: Annotated[
         Literal["off", "searxng", "tavily", "brave", "duckduckgo"],
@@ -421,95 +413,17 @@ class Settings(BaseSettings):
     tavily_api_key: Annotated[
         str | None,
         Field(
-            validation_alias=_alias("TAVILY_API_KEY", "tavily_api_key"),
+            validation_alias=env_alias("TAVILY_API_KEY", "tavily_api_key"),
             description="API key for Tavily search.",
         ),
     ] = None
     brave_api_key: Annotated[
         str | None,
         Field(
-            validation_alias=_alias("BRAVE_API_KEY", "brave_api_key"),
+            validation_alias=env_alias("BRAVE_API_KEY", "brave_api_key"),
             description="API key for Brave search.",
         ),
     ] = None
-    # Slack
-    slack_bot_token: Annotated[
-        str | None,
-        Field(
-            validation_alias=_alias("SLACK_BOT_TOKEN", "slack_bot_token"),
-            description="Slack bot token (xoxb-…); setting it enables Slack in `parley run`.",
-        ),
-    ] = None
-    slack_app_token: Annotated[
-        str | None,
-        Field(
-            validation_alias=_alias("SLACK_APP_TOKEN", "slack_app_token"),
-            description="Slack app-level token (xapp-…): use Socket Mode (no public URL needed).",
-        ),
-    ] = None
-    slack_signing_secret: Annotated[
-        str | None,
-        Field(
-            validation_alias=_alias("SLACK_SIGNING_SECRET", "slack_signing_secret"),
-            description="Slack signing secret: use HTTP mode (events at /slack/events) when no app "
-            "token is set.",
-        ),
-    ] = None
-    slack_port: Annotated[
-        int,
-        Field(
-            validation_alias=_alias("SLACK_PORT", "slack_port"),
-            ge=0,
-            le=65535,
-            description="Port of the Slack HTTP-mode endpoint.",
-        ),
-    ] = 3000
-    slack_host: Annotated[
-        str,
-        Field(
-            description="Address the Slack HTTP-mode endpoint listens on.",
-        ),
-    ] = "0.0.0.0"
-    slack_api_url: Annotated[
-        str,
-        Field(
-            validation_alias=_alias("SLACK_API_URL", "slack_api_url"),
-            description="Slack Web API base URL (e.g. for GovSlack); a trailing / is added.",
-        ),
-    ] = "https://slack.com/api/"
-    slack_allowed_channels: Annotated[
-        IdList,
-        Field(
-            description="Comma-separated channel ids Parley answers in; empty: every channel it is "
-            "in. DMs are governed by the user list only.",
-        ),
-    ] = frozenset()
-    slack_allowed_users: Annotated[
-        IdList,
-        Field(
-            description="Comma-separated user ids Parley answers; empty: everyone.",
-        ),
-    ] = frozenset()
-    slack_admin_users: Annotated[
-        IdList,
-        Field(
-            description="Comma-separated user ids allowed to /reset and change the persona in "
-            "channels (in a DM the person is always admin of it).",
-        ),
-    ] = frozenset()
-    slack_answer_channels: Annotated[
-        IdList,
-        Field(
-            description="Comma-separated channel ids where every message is answered, no mention "
-            "needed.",
-        ),
-    ] = frozenset()
-
-    @field_validator("slack_api_url")
-    @classmethod
-    def _slack_api_url_slash(cls, value: str) -> str:
-        return value if value.endswith("/") else value + "/"
-
     # Operations: logs, metrics, shutdown, platform API endpoints
     log_format: Annotated[
         Literal["plain", "json"],
@@ -546,12 +460,6 @@ class Settings(BaseSettings):
             "cancelling them.",
         ),
     ] = 20.0
-    discord_api_url: Annotated[
-        str,
-        Field(
-            description="Discord REST API base URL (used by `parley doctor`).",
-        ),
-    ] = DEFAULT_DISCORD_API_URL
     locale: Annotated[
         Literal["en", "ko"],
         Field(
@@ -564,22 +472,29 @@ class Settings(BaseSettings):
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_file = Path(os.environ.get("PARLEY_CONFIG", "parley.toml"))
-        return (
-            init_settings,
-            env_settings,
-            dotenv_settings,
-            TomlConfigSettingsSource(settings_cls, toml_file=toml_file),
-        )
+    _sections: dict[type[SettingsSection], SettingsSection] = PrivateAttr(default_factory=dict)
+
+    def section(self, kind: type[Section]) -> Section:
+        """An adapter's settings: the attached ones (`load_settings` attaches every installed
+        adapter's), else read from the same sources now."""
+        found = self._sections.get(kind)
+        if not isinstance(found, kind):
+            found = load_section(kind)
+            self._sections[kind] = found
+        return found
+
+    def attach(self, *sections: SettingsSection) -> Settings:
+        for section in sections:
+            self._sections[type(section)] = section
+        return self
+
+    def sections(self) -> list[SettingsSection]:
+        return list(self._sections.values())
+
+    def problem(self) -> str | None:
+        if self.uses_default_endpoint and not self.openai_api_key:
+            return say("config.no_api_key")
+        return search_problem(self)
 
     @property
     def resolved_database_url(self) -> str:
@@ -594,29 +509,42 @@ class ConfigError(Exception):
     """A setting is missing or invalid; the message says what to set."""
 
 
-def env_name(field: str) -> str:
-    """The environment variable that sets `field`."""
-    alias = Settings.model_fields[field].validation_alias
+def env_name(field: str, kind: type[SettingsSection] | None = None) -> str:
+    """The environment variable that sets `field` (of the core's settings by default)."""
+    alias = (kind or Settings).model_fields[field].validation_alias
     if isinstance(alias, AliasChoices):
         return str(alias.choices[-1])
     return f"PARLEY_{field.upper()}"
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment, `.env` and `parley.toml`, or a one-line ConfigError."""
+def _validated(kind: type[Section], overrides: dict[str, object]) -> Section:
     try:
-        settings = Settings(**overrides)  # type: ignore[arg-type]
+        return kind(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else ""
-        name = env_name(field) if field in Settings.model_fields else field
+        name = env_name(field, kind) if field in kind.model_fields else field
         raise ConfigError(f"{name}: {first['msg']} (got {first.get('input')!r})") from exc
-    use_locale(settings.locale)  # every command loads settings here: say() follows from now on
-    if settings.uses_default_endpoint and not settings.openai_api_key:
-        raise ConfigError(say("config.no_api_key"))
-    problem = search_problem(settings)
+
+
+def _checked(section: Section) -> Section:
+    problem = section.problem()
     if problem:
         raise ConfigError(problem)
-    if settings.slack_bot_token and not (settings.slack_app_token or settings.slack_signing_secret):
-        raise ConfigError(say("config.slack_mode"))
-    return settings
+    return section
+
+
+def load_section(kind: type[Section], **overrides: object) -> Section:
+    """One section from the environment, `.env` and `parley.toml`, or a one-line ConfigError."""
+    return _checked(_validated(kind, overrides))
+
+
+def load_settings(**overrides: object) -> Settings:
+    """The core's settings and every installed adapter's section (see `bot.plugins`), or a
+    one-line ConfigError."""
+    from bot.plugins import discover  # the plug-ins' modules import this one
+
+    settings = _validated(Settings, overrides)
+    use_locale(settings.locale)  # every command loads settings here: say() follows from now on
+    _checked(settings)
+    return settings.attach(*(load_section(plugin.section) for plugin in discover()))

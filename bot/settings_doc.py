@@ -12,13 +12,9 @@ from pathlib import Path
 
 from pydantic.fields import FieldInfo
 
-from bot.settings import Settings, env_name
+from bot.plugins import discover
+from bot.settings import Settings, SettingsSection, env_name, is_secret
 
-# Credentials: written to .env (not parley.toml) by `parley init`, redacted from logs.
-# Credentials, by naming convention, so a new provider's key is never written to parley.toml.
-SECRET_FIELDS = tuple(
-    name for name in Settings.model_fields if name.endswith(("_api_key", "_token", "_secret"))
-)
 START = "<!-- settings:start -->"
 END = "<!-- settings:end -->"
 # Defaults computed at run time, shown as what they resolve to.
@@ -35,15 +31,32 @@ class SettingDoc:
     computed: bool = False
 
 
-def describe(name: str, field: FieldInfo) -> SettingDoc:
+def describe(name: str, field: FieldInfo, kind: type[SettingsSection] = Settings) -> SettingDoc:
     computed = field.default_factory is not None
     return SettingDoc(
-        name, env_name(name), None if computed else field.default, field.description or "", computed
+        name,
+        env_name(name, kind),
+        None if computed else field.default,
+        field.description or "",
+        computed,
     )
 
 
+def sections() -> list[type[SettingsSection]]:
+    """The core's settings, then each installed adapter's section."""
+    return [Settings, *(plugin.section for plugin in discover())]
+
+
 def setting_docs() -> list[SettingDoc]:
-    return [describe(name, field) for name, field in Settings.model_fields.items()]
+    return [
+        describe(name, field, kind)
+        for kind in sections()
+        for name, field in kind.model_fields.items()
+    ]
+
+
+# Credentials: written to .env (not parley.toml) by `parley init`, redacted from logs.
+SECRET_FIELDS = tuple(doc.key for doc in setting_docs() if is_secret(doc.key))
 
 
 def _shown_default(doc: SettingDoc) -> str:

@@ -13,7 +13,6 @@ EN: dict[str, str] = {
     "run.none": "No platform is configured: set DISCORD_TOKEN and/or SLACK_BOT_TOKEN (see "
     "README), or chat in the terminal with `parley chat`.",
     "discord.placeholder": "…",
-    "discord.not_allowed": "Sorry, I'm not enabled for you here.",
     "discord.intents": 'Discord refused the Message Content intent: enable "Message Content '
     'Intent" under Bot → Privileged Gateway Intents at '
     "https://discord.com/developers/applications, then restart.",
@@ -71,6 +70,9 @@ EN: dict[str, str] = {
     "search.source": "[{number}] {title} — {url}",
     "command.usage": "Usage: `{usage}`.",
     "not_allowed": "Sorry, I'm not set up to answer you here.",
+    "dm.off": "I don't answer direct messages here: mention me in a channel instead.",
+    "dm.members_only": "I answer direct messages only from members of the servers I serve: "
+    "mention me in one of them instead.",
     "slack.placeholder": "_Thinking…_",
     "cannot_post": "I can't post in this conversation: invite me to the channel first.",
     "recall.header": "Earlier excerpts from this conversation's history and shared documents "
@@ -297,7 +299,6 @@ KO: dict[str, str] = {
     "run.none": "설정된 플랫폼이 없어요: DISCORD_TOKEN이나 SLACK_BOT_TOKEN을 설정하거나(README "
     "참고), `parley chat`으로 터미널에서 대화하세요.",
     "discord.placeholder": "…",
-    "discord.not_allowed": "죄송해요, 여기서는 이 봇을 쓸 수 없어요.",
     "discord.intents": "Discord가 Message Content 인텐트를 거부했어요: "
     "https://discord.com/developers/applications 의 Bot → Privileged Gateway "
     'Intents에서 "Message Content Intent"를 켠 뒤 다시 시작하세요.',
@@ -356,6 +357,9 @@ KO: dict[str, str] = {
     "search.source": "[{number}] {title} — {url}",
     "command.usage": "사용법: `{usage}`.",
     "not_allowed": "죄송해요, 여기서는 답할 수 있도록 설정되어 있지 않아요.",
+    "dm.off": "여기서는 개인 메시지에 답하지 않아요: 채널에서 저를 멘션해 주세요.",
+    "dm.members_only": "제가 있는 서버의 멤버가 보낸 개인 메시지에만 답해요: "
+    "그 서버에서 저를 멘션해 주세요.",
     "slack.placeholder": "_생각 중…_",
     "cannot_post": "이 대화에는 글을 올릴 수 없어요: 먼저 저를 채널에 초대해 주세요.",
     "recall.header": "이 대화의 기록과 공유된 문서에서 관련이 있을 수 있는 이전 발췌예요 "

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from memory.analysis import terms_off_loop
 from memory.keys import ConversationKey
+from memory.kinds import SHARED_KINDS, ChannelKind
 from memory.tables import Conversation, Message, ProcessedEvent
 
 # Plain columns, not ORM objects: building entities dominated the cost of large windows.
@@ -96,8 +97,11 @@ class Store:
                 .limit(1)
             )
 
-    async def conversation(self, key: ConversationKey) -> ConversationState:
-        """The conversation at `key`, created on first use."""
+    async def conversation(
+        self, key: ConversationKey, kind: ChannelKind = ChannelKind.UNKNOWN
+    ) -> ConversationState:
+        """The conversation at `key`, created on first use; `kind` is stored when known (a
+        channel may turn private)."""
         where = conversation_at(key)
         async with self._session() as session:
             row = await session.scalar(select(Conversation).where(where))
@@ -107,6 +111,7 @@ class Store:
                     workspace=key.workspace,
                     channel=key.channel,
                     thread=key.thread,
+                    kind=kind,
                     reset_after=0,
                 )
                 session.add(row)
@@ -115,6 +120,9 @@ class Store:
                 except IntegrityError:  # another task created it first
                     await session.rollback()
                     row = (await session.scalars(select(Conversation).where(where))).one()
+            if kind is not ChannelKind.UNKNOWN and row.kind != kind:
+                row.kind = kind
+                await session.commit()
             return ConversationState(row.id, row.persona, row.reset_after)
 
     async def exists(self, key: ConversationKey) -> bool:
@@ -133,8 +141,8 @@ class Store:
                 return False
             return True
 
-    async def add(self, conversation_id: int, message: NewMessage) -> int | None:
-        """Append a message; None when its platform id was already stored (a re-delivery)."""
+    async def add(self, conversation_id: int, message: NewMessage) -> int:
+        """Append a message (re-deliveries are turned away before, by `claim_event`)."""
         [terms] = await terms_off_loop([message.content])
         async with self._session() as session:
             row = Message(
@@ -148,12 +156,7 @@ class Store:
                 terms=terms,
             )
             session.add(row)
-            try:
-                await session.commit()
-            except IntegrityError:
-                if message.platform_message_id is None:
-                    raise
-                return None
+            await session.commit()
             return row.id
 
     async def window(
@@ -290,7 +293,8 @@ class Store:
             await session.commit()
 
     async def workspace_conversations(self, conversation_id: int) -> list[int]:
-        """The other conversations of the same platform workspace (for workspace-wide recall)."""
+        """The other public conversations of the same platform workspace (for workspace-wide
+        recall): never a DM, a group DM, a private channel or one of unknown kind."""
         this = (
             select(Conversation.platform, Conversation.workspace)
             .where(Conversation.id == conversation_id)
@@ -304,7 +308,7 @@ class Store:
                     (Conversation.platform == this.c.platform)
                     & (Conversation.workspace == this.c.workspace),
                 )
-                .where(Conversation.id != conversation_id)
+                .where(Conversation.id != conversation_id, Conversation.kind.in_(SHARED_KINDS))
             )
             return list(rows)
 

@@ -44,6 +44,8 @@ class Conversation(Base):
     workspace: Mapped[str] = mapped_column(String(128))
     channel: Mapped[str] = mapped_column(String(128))
     thread: Mapped[str] = mapped_column(String(128), default="")
+    # A `ChannelKind`: "" (unknown) for conversations older than migration 0006 until seen again.
+    kind: Mapped[str] = mapped_column(String(16), default="", server_default="")
     persona: Mapped[str | None] = mapped_column(Text, default=None)
     # `reset` starts afresh without destroying history: the window only reads messages after this.
     reset_after: Mapped[int] = mapped_column(BigId, default=0)
@@ -183,11 +185,11 @@ class UsageDay(Base):
     estimated_calls: Mapped[int] = mapped_column(Integer)
 
 
-class Admission(Base):
+class RateEvent(Base):
     """A message a person sent to the model: the last minute's make up the per-minute limit."""
 
-    __tablename__ = "admissions"
-    __table_args__ = (Index("ix_admissions_platform_user_id_at", "platform", "user_id", "at"),)
+    __tablename__ = "rate_events"
+    __table_args__ = (Index("ix_rate_events_platform_user_id_at", "platform", "user_id", "at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     platform: Mapped[str] = mapped_column(String(32))

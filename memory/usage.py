@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from memory.keys import ConversationKey
-from memory.tables import Admission, Conversation, Message, UsageDay
+from memory.tables import Conversation, Message, RateEvent, UsageDay
 
 # How far back the per-minute limit looks.
 MINUTE = 60.0
@@ -129,17 +129,17 @@ class UsageStore:
         self, session: AsyncSession, platform: str, user_id: str, per_minute: int
     ) -> float | None:
         now = time.time()
-        mine = (Admission.platform == platform, Admission.user_id == user_id)
-        await session.execute(delete(Admission).where(*mine, Admission.at <= now - MINUTE))
+        mine = (RateEvent.platform == platform, RateEvent.user_id == user_id)
+        await session.execute(delete(RateEvent).where(*mine, RateEvent.at <= now - MINUTE))
         recent = (
             await session.execute(
-                select(Admission.at).where(*mine).order_by(Admission.at.desc()).limit(per_minute)
+                select(RateEvent.at).where(*mine).order_by(RateEvent.at.desc()).limit(per_minute)
             )
         ).scalars()
         times = list(recent)
         if len(times) >= per_minute:
             return min(times) + MINUTE
-        session.add(Admission(platform=platform, user_id=user_id, at=now))
+        session.add(RateEvent(platform=platform, user_id=user_id, at=now))
         return None
 
     async def report(self, by: Grouping, where: UsageFilter) -> list[UsageRow]:

@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.core import Parley
+from bot.plugins import discover
 from bot.runtime import open_parley
 from bot.settings import Settings
 from bot.texts import use_locale
@@ -106,7 +107,14 @@ def make_settings(fake_model: FakeModel, sqlite_url: str) -> SettingsFactory:
             "request_timeout": 5.0,
         }
         values.update(overrides)
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg, arg-type]
+        # Adapters' fields go to their sections; the rest to the core's settings.
+        sections = [plugin.section for plugin in discover()]
+        own = {
+            kind: {k: v for k, v in values.items() if k in kind.model_fields} for kind in sections
+        }
+        core = {k: v for k, v in values.items() if not any(k in fields for fields in own.values())}
+        settings = Settings(_env_file=None, **core)  # type: ignore[call-arg, arg-type]
+        return settings.attach(*(kind(_env_file=None, **own[kind]) for kind in sections))
 
     return make
 

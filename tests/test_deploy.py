@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.doctor import SLACK_REQUIRED_SCOPES
+from adapters.slack.doctor import SLACK_REQUIRED_SCOPES
 from tests.process import REPO
 from tests.test_install import SOURCES
 

@@ -1,21 +1,30 @@
-"""The Discord bot: decides which messages to answer, streams replies, runs slash commands."""
+"""The Discord bot: turns messages and slash commands into `Inbound`s with their facts, lets the
+core admit them, and streams the replies."""
 
 from __future__ import annotations
 
 import logging
-from enum import Enum
+from dataclasses import replace
 from typing import Any
 
 import discord
 from discord import app_commands
 
-from adapters.discord.inbound import author, conversation_key, download, plain_text
-from adapters.discord.policy import Policy
+from adapters.discord.inbound import (
+    author,
+    channel_kind,
+    conversation_key,
+    download,
+    membership,
+    plain_text,
+)
+from adapters.discord.settings import DiscordSettings
 from adapters.discord.slash import add_commands
 from adapters.discord.surface import ChannelSurface, InteractionSurface
 from bot.core import Parley
-from bot.messages import Command, ConversationKey, Inbound
-from bot.settings import ConfigError, Settings
+from bot.messages import Command, ConversationKey, Facts, Inbound
+from bot.policy import Admission, Verdict
+from bot.settings import ConfigError
 from bot.streaming import Surface, deliver
 from bot.texts import say
 
@@ -24,14 +33,7 @@ log = logging.getLogger(__name__)
 # On a mention, at most this many earlier channel messages are caught up on (recorded).
 CATCH_UP_LIMIT = 25
 _CONVERSATION_TYPES = (discord.MessageType.default, discord.MessageType.reply)
-
-
-class Trigger(Enum):
-    DM = "dm"
-    MENTION = "mention"
-    REPLY = "reply"  # to one of Parley's messages
-    CHANNEL = "channel"  # an answer-everything channel
-    THREAD = "thread"  # a thread Parley takes part in
+_NO_PINGS = discord.AllowedMentions.none()
 
 
 def intents() -> discord.Intents:
@@ -42,18 +44,21 @@ def intents() -> discord.Intents:
 
 class ParleyClient(discord.Client):
     def __init__(
-        self, parley: Parley, settings: Settings, *, sync_commands: bool = False, **options: Any
+        self,
+        parley: Parley,
+        section: DiscordSettings,
+        *,
+        sync_commands: bool = False,
+        **options: Any,
     ) -> None:
         # Parley has no voice: skip discord.py's warnings about missing voice libraries.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         super().__init__(intents=intents(), **options)
         self.parley = parley
-        self.settings = settings
-        self.policy = Policy(settings)
+        self.section = section
         self.sync_commands = sync_commands
         self.tree: app_commands.CommandTree[ParleyClient] = app_commands.CommandTree(self)
         add_commands(self.tree, parley.commands, self.run_command)
-        self._threads: set[int] = set()  # threads known to be Parley's (the store says so too)
         self._warned_empty = False
 
     async def setup_hook(self) -> None:
@@ -80,22 +85,27 @@ class ParleyClient(discord.Client):
         me = self.user
         if me is None or message.author.bot or message.type not in _CONVERSATION_TYPES:
             return
-        if not self.policy.allowed(message.author, message.channel, message.guild):
-            return
         self._check_content(message)
-        trigger = await self._trigger(message, me)
-        if trigger is None:
-            return
         key = conversation_key(message.channel, message.guild)
-        async with message.channel.typing():
-            if trigger in (Trigger.MENTION, Trigger.REPLY):
-                await self._catch_up(message, key)
-            inbound = Inbound(
+        admission = await self.parley.admit(
+            Inbound(
                 key,
-                author(message.author, message.guild, self.policy),
+                author(message.author),
                 plain_text(message, self._own_ids(message)),
                 message_id=str(message.id),
-                attachments=await download(message.attachments, self.settings),
+                facts=await self._facts(message, me),
+            )
+        )
+        if admission.verdict is Verdict.REFUSE:
+            await message.channel.send(admission.notice, allowed_mentions=_NO_PINGS)
+        if admission.verdict is not Verdict.ANSWER:
+            return
+        async with message.channel.typing():
+            if admission.catch_up:
+                await self._catch_up(message, key)
+            inbound = replace(
+                admission.message,
+                attachments=await download(message.attachments, self.parley.settings),
             )
             await self._answer(
                 inbound, ChannelSurface(message.channel, message), say("discord.placeholder")
@@ -110,27 +120,22 @@ class ParleyClient(discord.Client):
             ids |= {role.id for role in member.roles if role.is_bot_managed()}
         return ids
 
-    async def _trigger(self, message: discord.Message, me: discord.ClientUser) -> Trigger | None:
-        if message.guild is None:
-            return Trigger.DM
+    async def _facts(self, message: discord.Message, me: discord.ClientUser) -> Facts:
         own = self._own_ids(message)
-        if any(user.id in own for user in message.mentions) or any(
+        mentioned = any(user.id in own for user in message.mentions) or any(
             role.id in own for role in message.role_mentions
-        ):
-            return Trigger.MENTION
-        if await self._replies_to(message, me):
-            return Trigger.REPLY
-        # Listed in the settings, or switched on with /listen (a thread's key names its parent
-        # channel, whose flag it follows).
-        if self.policy.answers_all(message.channel) or await self.parley.store.listening(
-            conversation_key(message.channel, message.guild)
-        ):
-            return Trigger.CHANNEL
-        if isinstance(message.channel, discord.Thread) and await self._takes_part(
-            message.channel, me
-        ):
-            return Trigger.THREAD
-        return None
+        )
+        channel = message.channel
+        return Facts(
+            kind=channel_kind(channel, message.guild),
+            mentioned=mentioned,
+            # Looked up only when it can matter: a mention or a DM is answered anyway.
+            reply_to_bot=message.guild is not None
+            and not mentioned
+            and await self._replies_to(message, me),
+            thread_by_bot=isinstance(channel, discord.Thread) and channel.owner_id == me.id,
+            member_of=membership(self, message.author.id),
+        )
 
     @staticmethod
     async def _replies_to(message: discord.Message, me: discord.ClientUser) -> bool:
@@ -149,21 +154,10 @@ class ParleyClient(discord.Client):
                 return False
         return isinstance(target, discord.Message) and target.author.id == me.id
 
-    async def _takes_part(self, thread: discord.Thread, me: discord.ClientUser) -> bool:
-        """Parley started the thread, or was mentioned / used there (its conversation exists:
-        that survives restarts)."""
-        if thread.owner_id == me.id or thread.id in self._threads:
-            return True
-        if await self.parley.store.exists(conversation_key(thread, thread.guild)):
-            self._threads.add(thread.id)
-            return True
-        return False
-
     async def _catch_up(self, message: discord.Message, key: ConversationKey) -> None:
         """Remember what was said since the last stored message before answering a mention, so
         the model knows the conversation it was called into. Re-recording is a no-op."""
-        conversation = await self.parley.store.conversation(key)
-        since = await self.parley.store.latest_platform_message_id(conversation.id)
+        since = await self.parley.last_recorded(key)
         after = int(since) if since and since.isdigit() else 0
         try:
             earlier = [
@@ -175,20 +169,17 @@ class ParleyClient(discord.Client):
                 message.channel.id,
             )
             return
+        facts = Facts(kind=channel_kind(message.channel, message.guild))
         for said in reversed(earlier):
-            if (
-                said.id <= after
-                or said.author.bot
-                or said.type not in _CONVERSATION_TYPES
-                or not self.policy.allowed(said.author, said.channel, said.guild)
-            ):
+            if said.id <= after or said.author.bot or said.type not in _CONVERSATION_TYPES:
                 continue
             await self.parley.record(
                 Inbound(
                     key,
-                    author(said.author, said.guild, self.policy),
+                    author(said.author),
                     plain_text(said, self._own_ids(said)),
                     message_id=str(said.id),
+                    facts=facts,
                 )
             )
 
@@ -206,7 +197,7 @@ class ParleyClient(discord.Client):
 
     async def _answer(self, inbound: Inbound, surface: Surface, placeholder: str | None) -> None:
         await deliver(
-            self.parley.reply(inbound), surface, self.settings.stream_interval, placeholder
+            self.parley.reply(inbound), surface, self.parley.settings.stream_interval, placeholder
         )
 
     # ------------------------------------------------------------------ slash commands
@@ -227,26 +218,36 @@ class ParleyClient(discord.Client):
         user, guild = interaction.user, interaction.guild
         # The channel object is missing for channel types discord.py does not know.
         channel = interaction.channel or discord.Object(interaction.channel_id or 0)
-        if interaction.channel_id is None or not self.policy.allowed(user, channel, guild):
-            await interaction.response.send_message(say("discord.not_allowed"), ephemeral=True)
+        if interaction.channel_id is None:
+            await interaction.response.send_message(say("not_allowed"), ephemeral=True)
             return
+        admission = await self.parley.admit(
+            Inbound(
+                conversation_key(channel, guild),
+                author(user),
+                "",
+                message_id=str(interaction.id),
+                command=Command(name, args),
+                facts=Facts(kind=channel_kind(channel, guild), member_of=membership(self, user.id)),
+            )
+        )
+        if admission.verdict is Verdict.REFUSE:
+            await interaction.response.send_message(admission.notice, ephemeral=True)
+            return
+        if admission.verdict is Verdict.ANSWER:
+            await self._answer_command(interaction, admission)
+
+    async def _answer_command(self, interaction: discord.Interaction, admission: Admission) -> None:
         # First, within Discord's 3 s: the answer may take a while.
         await interaction.response.defer(thinking=True)
-        inbound = Inbound(
-            conversation_key(channel, guild),
-            author(user, guild, self.policy),
-            "",
-            message_id=str(interaction.id),
-            command=Command(name, args),
-        )
-        await self._answer(inbound, InteractionSurface(interaction), None)
+        await self._answer(admission.message, InteractionSurface(interaction), None)
 
 
-async def sync_commands(parley: Parley, token: str) -> list[str]:
+async def sync_commands(parley: Parley, section: DiscordSettings) -> list[str]:
     """Register the slash commands with Discord once (`parley discord sync`); their names."""
-    client = ParleyClient(parley, parley.settings)
+    client = ParleyClient(parley, section)
     async with client:
-        await client.login(token)
+        await client.login(section.discord_token or "")
         synced = await client.tree.sync()
     return [command.name for command in synced]
 
@@ -254,17 +255,16 @@ async def sync_commands(parley: Parley, token: str) -> list[str]:
 class DiscordAdapter:
     name = "discord"
 
-    def __init__(self, settings: Settings, token: str) -> None:
-        self.settings = settings
-        self.token = token
+    def __init__(self, section: DiscordSettings) -> None:
+        self.section = section
 
     async def run(self, parley: Parley) -> None:
         client = ParleyClient(
-            parley, self.settings, sync_commands=self.settings.discord_sync_commands
+            parley, self.section, sync_commands=self.section.discord_sync_commands
         )
         try:
             async with client:
-                await client.start(self.token)
+                await client.start(self.section.discord_token or "")
         except discord.PrivilegedIntentsRequired as exc:
             raise ConfigError(say("discord.intents")) from exc
         except discord.LoginFailure as exc:

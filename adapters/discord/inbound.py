@@ -1,4 +1,4 @@
-"""Discord messages and interactions → the neutral `Inbound` parts."""
+"""Discord messages and interactions → the neutral `Inbound` parts: key, author, text, facts."""
 
 from __future__ import annotations
 
@@ -10,28 +10,73 @@ from collections.abc import Collection
 import aiohttp
 import discord
 
-from adapters.discord.policy import Policy, User
 from bot.attachments import should_download
-from bot.messages import Attachment, Author, ConversationKey
+from bot.messages import Attachment, Author, ChannelKind, ConversationKey, Membership
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
+
+User = discord.User | discord.Member
 
 _MENTION = re.compile(r"<@[!&]?(\d+)>")
 
 
 def conversation_key(channel: object, guild: discord.Guild | None) -> ConversationKey:
-    """A channel, a thread (keyed under its parent channel) or a DM is one conversation."""
+    """A channel, a thread (keyed under its parent channel) or a DM is one conversation; each
+    DM is a workspace of its own."""
     channel_id = str(getattr(channel, "id", ""))
     if guild is None:
-        return ConversationKey("discord", "dm", channel_id)
+        return ConversationKey("discord", f"dm-{channel_id}", channel_id)
     if isinstance(channel, discord.Thread):
         return ConversationKey("discord", str(guild.id), str(channel.parent_id), channel_id)
     return ConversationKey("discord", str(guild.id), channel_id)
 
 
-def author(user: User, guild: discord.Guild | None, policy: Policy) -> Author:
-    return Author(str(user.id), user.display_name, is_admin=policy.is_admin(user, guild))
+def channel_kind(channel: object, guild: discord.Guild | None) -> ChannelKind:
+    """Public when everyone in the server may read it (a thread: its channel, unless private)."""
+    if guild is None:
+        return ChannelKind.GROUP_DM if isinstance(channel, discord.GroupChannel) else ChannelKind.DM
+    if isinstance(channel, discord.Thread):
+        if channel.type is discord.ChannelType.private_thread:
+            return ChannelKind.PRIVATE
+        channel = channel.parent
+    if not isinstance(channel, discord.abc.GuildChannel):
+        return ChannelKind.UNKNOWN  # not in discord.py's cache
+    readable = channel.permissions_for(guild.default_role).view_channel
+    return ChannelKind.CHANNEL if readable else ChannelKind.PRIVATE
+
+
+def author(user: User) -> Author:
+    if not isinstance(user, discord.Member):
+        return Author(str(user.id), user.display_name)
+    permissions = user.guild_permissions
+    return Author(
+        str(user.id),
+        user.display_name,
+        roles=frozenset({str(role.id) for role in user.roles} | {role.name for role in user.roles}),
+        can_manage=permissions.administrator or permissions.manage_guild,
+    )
+
+
+def membership(client: discord.Client, user_id: int) -> Membership:
+    """Asks Discord whether the user is a member of a server (the cache first)."""
+
+    async def member_of(guild_id: str) -> bool:
+        guild = client.get_guild(int(guild_id)) if guild_id.isdigit() else None
+        if guild is None:
+            return False
+        if guild.get_member(user_id) is not None:
+            return True
+        try:
+            await guild.fetch_member(user_id)
+        except discord.NotFound:
+            return False
+        except discord.HTTPException as exc:
+            log.warning("could not look up member %s of server %s: %s", user_id, guild_id, exc)
+            return False
+        return True
+
+    return member_of
 
 
 def plain_text(message: discord.Message, own_ids: Collection[int]) -> str:

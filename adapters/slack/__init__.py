@@ -1,4 +1,5 @@
 """Slack: mentions, threads, DMs and slash commands through slack-bolt (`SlackAdapter`).
 
-Importing this package does not import slack-bolt; `adapters.slack.app` does.
+`plugin` registers it with the core; importing it, or this package, does not import
+slack-bolt; `adapters.slack.app` does.
 """

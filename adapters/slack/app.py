@@ -14,10 +14,9 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.listeners import SlackListeners
-from adapters.slack.policy import Policy
+from adapters.slack.settings import SlackSettings
 from adapters.slack.transports import HttpTransport, SocketModeTransport, Transport
 from bot.core import Parley
-from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +27,11 @@ _RATE_LIMIT_RETRIES = 3
 class SlackAdapter:
     name = "slack"
 
-    def __init__(self, settings: Settings) -> None:
-        if not settings.slack_bot_token:
+    def __init__(self, section: SlackSettings) -> None:
+        if not section.slack_bot_token:
             raise ValueError("SlackAdapter needs SLACK_BOT_TOKEN")
-        self.settings = settings
-        self.token = settings.slack_bot_token
+        self.settings = section
+        self.token = section.slack_bot_token
         self.address = ""  # where Slack reaches us, once serving
         self.ready = asyncio.Event()
 
@@ -55,8 +54,7 @@ class SlackAdapter:
             )
             return
         app = AsyncApp(client=client, signing_secret=settings.slack_signing_secret or "")
-        policy = Policy(settings, str(identity["user_id"]), parley.store)
-        SlackListeners(parley, client, policy).register(app)
+        SlackListeners(parley, client, str(identity["user_id"])).register(app)
         await self._transport(app).serve(self._serving)
 
     def _transport(self, app: AsyncApp) -> Transport:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
 
 import aiohttp
 
+from adapters.slack.events import SlackFile
 from bot.attachments import should_download
 from bot.messages import Attachment
 from bot.settings import Settings
@@ -23,7 +23,7 @@ _CHUNK = 64 * 1024
 
 
 async def download(
-    files: Sequence[dict[str, Any]], token: str, settings: Settings
+    files: Sequence[SlackFile], token: str, settings: Settings
 ) -> tuple[Attachment, ...]:
     """Each file with its bytes when the core can use them (size-bounded), else without."""
     if not files:
@@ -33,11 +33,11 @@ async def download(
 
 
 async def _fetch(
-    session: aiohttp.ClientSession, file: dict[str, Any], token: str, settings: Settings
+    session: aiohttp.ClientSession, file: SlackFile, token: str, settings: Settings
 ) -> Attachment:
-    name = str(file.get("name") or file.get("title") or file.get("id") or "file")
-    mimetype = str(file.get("mimetype") or "application/octet-stream")
-    size = int(file.get("size") or 0)
+    name = file.get("name") or file.get("title") or file.get("id") or "file"
+    mimetype = file.get("mimetype") or "application/octet-stream"
+    size = file.get("size") or 0
     # Files hidden by a free plan's limits, or in other workspaces, come without a URL.
     url = file.get("url_private_download") or file.get("url_private")
     if not url or not should_download(name, mimetype, size, settings):

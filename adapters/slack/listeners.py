@@ -1,26 +1,38 @@
-"""bolt listeners: Slack events and slash commands → `Inbound`, replies rendered back.
+"""bolt listeners: Slack events and slash commands → `Inbound`s with their facts; the core
+admits them; replies are rendered back.
 
 Every listener acknowledges at once (bolt acks events itself; commands call `ack` first) and
 leaves the work to `Parley.background`, so Slack never waits more than a moment and never
-re-sends for a slow ack. A re-sent event is still possible (network, reconnects, restarts): its
-message was claimed in the store the first time, so it shows nothing at all.
+re-sends for a slow ack. A re-sent event is still possible (network, reconnects, restarts): the
+core recognises it when admitting it, so it shows nothing at all.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from dataclasses import replace
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.channels import ChannelKinds
+from adapters.slack.events import (
+    PLATFORM,
+    EventBody,
+    MessageEvent,
+    SlashCommand,
+    command_kind,
+    from_slack,
+    mention,
+    person,
+)
 from adapters.slack.files import download
 from adapters.slack.mrkdwn import to_mrkdwn
-from adapters.slack.policy import PLATFORM, Event, Policy, Route, mention
 from adapters.slack.surface import SlackSurface
 from bot.core import Parley
-from bot.messages import Author, Command, ConversationKey, Final, Inbound
+from bot.messages import Author, Command, ConversationKey, Facts, Final, Inbound
+from bot.policy import Verdict
 from bot.streaming import deliver
 from bot.texts import say
 
@@ -30,22 +42,14 @@ log = logging.getLogger(__name__)
 _NAME_CACHE = 1000
 # Posting there is impossible until someone invites Parley.
 _CANNOT_POST = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
-_SLACK_ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&"))
-
-
-def from_slack(text: str, bot_user_id: str) -> str:
-    """A person's message as the model should read it: no mention of Parley, no entities."""
-    text = text.replace(mention(bot_user_id), "")
-    for entity, char in _SLACK_ENTITIES:
-        text = text.replace(entity, char)
-    return text.strip()
 
 
 class SlackListeners:
-    def __init__(self, parley: Parley, client: AsyncWebClient, policy: Policy) -> None:
+    def __init__(self, parley: Parley, client: AsyncWebClient, bot_user_id: str) -> None:
         self.parley = parley
         self.client = client
-        self.policy = policy
+        self.bot_user_id = bot_user_id
+        self.kinds = ChannelKinds(client)
         self._names: dict[str, str] = {}
 
     def register(self, app: AsyncApp) -> None:
@@ -58,46 +62,63 @@ class SlackListeners:
 
     # ------------------------------------------------------------------ events
 
-    async def on_mention(self, body: dict[str, Any], event: Event) -> None:
-        self._answer_later(self.policy.route_mention(event, str(body.get("team_id", ""))), event)
+    async def on_mention(self, body: EventBody, event: MessageEvent) -> None:
+        self._handle_later(body, event, event.get("thread_ts") or event["ts"], mentioned=True)
 
-    async def on_message(self, body: dict[str, Any], event: Event) -> None:
-        self._answer_later(
-            await self.policy.route_message(event, str(body.get("team_id", ""))), event
+    async def on_message(self, body: EventBody, event: MessageEvent) -> None:
+        # A channel message mentioning Parley also comes as `app_mention`: answered from there.
+        if event.get("channel_type") != "im" and mention(self.bot_user_id) in event.get("text", ""):
+            return
+        self._handle_later(body, event, event.get("thread_ts", ""), mentioned=False)
+
+    def _handle_later(
+        self, body: EventBody, event: MessageEvent, thread: str, *, mentioned: bool
+    ) -> None:
+        user = person(event, self.bot_user_id)
+        if user is None:
+            return
+        key = ConversationKey(PLATFORM, body.get("team_id", ""), event["channel"], thread)
+        self.parley.background(
+            self._handle(key, user, event, mentioned), f"Slack message {event['ts']} in {key}"
         )
 
-    def _answer_later(self, route: Route | None, event: Event) -> None:
-        if route is not None:
-            self.parley.background(
-                self._answer(route, event), f"Slack reply to {event.get('ts')} in {route.key}"
+    async def _handle(
+        self, key: ConversationKey, user: str, event: MessageEvent, mentioned: bool
+    ) -> None:
+        kind = await self.kinds.of(key.channel, event.get("channel_type"))
+        admission = await self.parley.admit(
+            Inbound(
+                key,
+                Author(user, user),  # the name is looked up only for a message answered
+                from_slack(event.get("text", ""), self.bot_user_id),
+                # The same ts arrives with app_mention and message events, and with every retry.
+                message_id=event["ts"],
+                facts=Facts(kind=kind, mentioned=mentioned),
             )
-
-    async def _answer(self, route: Route, event: Event) -> None:
-        # Participation lives in the store, so a restart does not make Parley forget threads.
-        if route.if_participating and not await self.parley.store.exists(route.key):
-            return
-        channel, ts = route.key.channel, str(event["ts"])
-        # Claimed before anything is downloaded or posted (the placeholder), so a re-delivery
-        # leaves no trace; this also covers commands, which the core does not store.
-        if not await self.parley.store.claim_event(PLATFORM, f"{channel}/{ts}"):
-            return
-        message = Inbound(
-            route.key,
-            await self._author(str(event["user"]), channel),
-            from_slack(str(event.get("text", "")), self.policy.bot_user_id),
-            # The same ts arrives with app_mention and message events, and with every retry.
-            message_id=ts,
-            attachments=await download(
-                event.get("files", []), self.client.token or "", self.parley.settings
-            ),
         )
         try:
+            if admission.verdict is Verdict.REFUSE:
+                await self.client.chat_postMessage(
+                    channel=key.channel,
+                    thread_ts=key.thread or None,
+                    text=to_mrkdwn(admission.notice),
+                )
+            if admission.verdict is not Verdict.ANSWER:
+                return
+            message = admission.message
+            message = replace(
+                message,
+                author=replace(message.author, name=await self._name(user)),
+                attachments=await download(
+                    event.get("files", []), self.client.token or "", self.parley.settings
+                ),
+            )
             await self._stream(message)
         except SlackApiError as exc:
             log.warning(
                 "could not post a reply to %s in %s: %s",
-                event.get("ts"),
-                route.key,
+                event["ts"],
+                key,
                 exc.response.get("error"),
             )
 
@@ -113,15 +134,23 @@ class SlackListeners:
 
     # ------------------------------------------------------------------ slash commands
 
-    async def on_command(
-        self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond
-    ) -> None:
-        name = str(command["command"]).lstrip("/")
+    async def on_command(self, ack: AsyncAck, command: SlashCommand, respond: AsyncRespond) -> None:
+        name = command["command"].lstrip("/")
         spec = self.parley.commands.get(name)
-        user, channel = str(command["user_id"]), str(command["channel_id"])
-        args = from_slack(str(command.get("text", "")), self.policy.bot_user_id)
-        if not self.policy.allowed(user, channel):
-            await ack(text=say("not_allowed"))
+        user, channel = command["user_id"], command["channel_id"]
+        args = from_slack(command.get("text", ""), self.bot_user_id)
+        admission = await self.parley.admit(
+            Inbound(
+                ConversationKey(PLATFORM, command.get("team_id", ""), channel),
+                Author(user, user),
+                args,
+                message_id=command.get("trigger_id"),
+                command=Command(name, args),
+                facts=Facts(kind=command_kind(command)),
+            )
+        )
+        if admission.verdict is not Verdict.ANSWER:
+            await ack(text=admission.notice) if admission.notice else await ack()
             return
         model_answers = spec is not None and spec.handler is None
         if spec is not None and model_answers and not args:
@@ -129,13 +158,8 @@ class SlackListeners:
             return
         # The question is shown in the channel, above the answer posted there.
         await ack({"response_type": "in_channel"} if model_answers else "")
-        message = Inbound(
-            ConversationKey(PLATFORM, str(command.get("team_id", "")), channel),
-            await self._author(user, channel),
-            args,
-            message_id=command.get("trigger_id"),
-            command=Command(name, args),
-        )
+        message = admission.message
+        message = replace(message, author=replace(message.author, name=await self._name(user)))
         job = (
             self._ask(message, respond)
             if model_answers
@@ -166,9 +190,6 @@ class SlackListeners:
                     )
 
     # ------------------------------------------------------------------ people
-
-    async def _author(self, user: str, channel: str) -> Author:
-        return Author(user, await self._name(user), self.policy.is_admin(user, channel))
 
     async def _name(self, user: str) -> str:
         if user not in self._names:

@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from adapters import configured_adapters
-from adapters.discord import DiscordAdapter, ParleyClient, sync_commands
+from adapters.discord.client import DiscordAdapter, ParleyClient, sync_commands
+from adapters.discord.settings import DiscordSettings
 from bot.core import Parley
 from bot.messages import ConversationKey
+from bot.plugins import configured_adapters
 from bot.runtime import open_parley
 from bot.settings import ConfigError, Settings
 from bot.splitting import open_fence
@@ -36,7 +37,9 @@ async def bot(
     fake: FakeDiscord, settings: Settings, sync: bool = False
 ) -> AsyncIterator[ParleyClient]:
     async with open_parley(settings) as parley:
-        client = ParleyClient(parley, settings, sync_commands=sync, guild_ready_timeout=0.05)
+        client = ParleyClient(
+            parley, settings.section(DiscordSettings), sync_commands=sync, guild_ready_timeout=0.05
+        )
         async with fake.running(client):
             yield client
 
@@ -123,7 +126,7 @@ async def test_dm_and_reply_to_the_bot_are_answered(
         await fake.send_message(dm, "hello in private", author="bob")
         reply = await fake.wait_for_message(dm, done)
         assert reply.content == "echo: [bob] hello in private"
-        assert await stored(client.parley, ConversationKey("discord", "dm", str(dm))) == [
+        assert await stored(client.parley, ConversationKey("discord", f"dm-{dm}", str(dm))) == [
             ("user", "hello in private"),
             ("assistant", reply.content),
         ]
@@ -198,7 +201,7 @@ async def test_sync_command_registers_once(
 ) -> None:
     settings = make_settings(discord_token="fake-token", discord_sync_commands=True)
     async with open_parley(settings) as parley:
-        names = await sync_commands(parley, "fake-token")
+        names = await sync_commands(parley, settings.section(DiscordSettings))
     assert "ask" in names and len(fake_discord.command_syncs) == 1
     assert [a.name for a in configured_adapters(settings)] == ["discord"]
 
@@ -281,7 +284,7 @@ async def test_bots_and_people_outside_the_allow_list_are_ignored(
             "echo: [carol] from carol",
         ]
         assert denied.callback_body is not None
-        assert denied.callback_body["data"]["content"] == say("discord.not_allowed")
+        assert denied.callback_body["data"]["content"] == say("not_allowed")
         assert all("bob" not in str(r["messages"]) for r in fake_model.requests)
 
 
@@ -402,9 +405,9 @@ async def test_attachments_text_read_and_image_skipped_or_seen(
 async def test_missing_message_content_intent_is_explained(make_settings: SettingsFactory) -> None:
     async with (
         FakeDiscord(message_content_enabled=False) as fake,
-        open_parley(make_settings()) as parley,
+        open_parley(make_settings(discord_token="fake-token")) as parley,
     ):
-        adapter = DiscordAdapter(parley.settings, "fake-token")
+        adapter = DiscordAdapter(parley.settings.section(DiscordSettings))
         with pytest.raises(ConfigError, match="Message Content Intent"):
             await asyncio.wait_for(adapter.run(parley), 10)
     assert fake.identifies

@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest
 
-from adapters import configured_adapters
 from adapters.slack.app import SlackAdapter
 from adapters.slack.mrkdwn import to_mrkdwn
+from adapters.slack.settings import SlackSettings
 from bot.core import Parley
 from bot.messages import Outcome
+from bot.plugins import configured_adapters
 from bot.runtime import open_parley
 from bot.settings import ConfigError, load_settings
 from bot.streaming import CURSOR
@@ -527,6 +528,7 @@ def test_slack_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("PARLEY_SLACK_ADMIN_USERS", "U1, U2")
     settings = load_settings()
 
-    assert settings.slack_api_url == "https://slack.example/api/"
-    assert settings.slack_admin_users == {"U1", "U2"}
+    section = settings.section(SlackSettings)
+    assert section.slack_api_url == "https://slack.example/api/"
+    assert section.slack_admin_users == {"U1", "U2"}
     assert [adapter.name for adapter in configured_adapters(settings)] == ["slack"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.slack.listeners import from_slack
+from adapters.slack.events import from_slack
 from adapters.slack.mrkdwn import to_mrkdwn
 
 

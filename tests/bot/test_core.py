@@ -6,7 +6,8 @@ import asyncio
 
 from bot.chat import ChatMessage
 from bot.core import Parley
-from bot.messages import ConversationKey, Delta, Final, Inbound, Outcome
+from bot.messages import ConversationKey, Delta, Facts, Final, Inbound, Outcome
+from bot.policy import Verdict
 from bot.prompt import alternate_roles
 from bot.runtime import open_parley
 from tests.conftest import SettingsFactory
@@ -42,10 +43,13 @@ async def test_history_and_speaker_names_reach_the_model(
     assert fake_model.requests[-1]["max_tokens"] == parley.settings.max_reply_tokens
 
 
-async def test_redelivered_message_is_answered_once(parley: Parley, fake_model: FakeModel) -> None:
-    await ask(parley, "hello", message_id="m-1")
-    again = await collect(parley, Inbound(KEY, ALICE, "hello", message_id="m-1"))
-    assert again == []
+async def test_redelivered_message_is_admitted_once(parley: Parley, fake_model: FakeModel) -> None:
+    message = Inbound(KEY, ALICE, "hello", message_id="m-1", facts=Facts(mentioned=True))
+    first = await parley.admit(message)
+    assert first.verdict is Verdict.ANSWER
+    await collect(parley, first.message)
+    again = await parley.admit(message)
+    assert again.verdict is Verdict.IGNORE and not again.notice
     assert len(fake_model.requests) == 1
 
 

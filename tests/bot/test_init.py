@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from adapters.discord.settings import DiscordSettings
+from adapters.slack.settings import SlackSettings
 from bot.cli import app
 from bot.settings import ConfigError, load_settings
 from tests.process import parley_env, run_parley
@@ -58,9 +60,10 @@ def test_interactive_answers_load_as_settings(
     settings = load_settings()
     assert settings.openai_base_url == "http://127.0.0.1:11434/v1"
     assert settings.model == "llama3.2" and settings.openai_api_key is None
-    assert settings.discord_token == "discord-tok-123"
-    assert settings.slack_bot_token == "xoxb-1-2" and settings.slack_app_token is None
-    assert settings.slack_signing_secret == "slack-secret"
+    discord, slack = settings.section(DiscordSettings), settings.section(SlackSettings)
+    assert discord.discord_token == "discord-tok-123"
+    assert slack.slack_bot_token == "xoxb-1-2" and slack.slack_app_token is None
+    assert slack.slack_signing_secret == "slack-secret"
 
 
 def test_defaults_need_a_key_before_they_load(

@@ -83,6 +83,7 @@ _EVERYONE_PERMISSIONS = discord.Permissions(
     use_application_commands=True,
 ).value
 _ALL_PERMISSIONS = discord.Permissions.all().value
+_VIEW_CHANNEL = discord.Permissions.view_channel.flag
 
 
 def _now_iso() -> str:
@@ -152,6 +153,7 @@ class FakeUser:
     name: str
     bot: bool = False
     role_ids: tuple[int, ...] = ()
+    member: bool = True  # of the fake guild (False: known to Discord, met only in DMs)
 
     @property
     def mention(self) -> str:
@@ -194,6 +196,7 @@ class FakeChannel:
     parent_id: int | None = None  # threads: the text channel they live in
     owner_id: int | None = None  # threads: who created them
     recipient: FakeUser | None = None  # DMs: the other user
+    private: bool = False  # @everyone may not view it (a permission overwrite)
 
     @property
     def in_guild(self) -> bool:
@@ -214,7 +217,11 @@ class FakeChannel:
             "name": self.name,
             "position": self.position,
             "parent_id": str(self.parent_id) if self.parent_id else None,
-            "permission_overwrites": [],
+            "permission_overwrites": (
+                [{"id": str(guild_id), "type": 0, "allow": "0", "deny": str(_VIEW_CHANNEL)}]
+                if self.private
+                else []
+            ),
             "nsfw": False,
             "topic": None,
             "rate_limit_per_user": 0,
@@ -419,6 +426,7 @@ class FakeDiscord:
         self._faults: list[_Fault] = []
 
         self._changed = asyncio.Event()
+        self.member_lookups = 0  # GET /guilds/{id}/members/{user}
         self._sockets: set[web.WebSocketResponse] = set()
         self._session_ws: web.WebSocketResponse | None = None
         self._session_id = ""
@@ -450,10 +458,15 @@ class FakeDiscord:
         )
         self.channels[thread.id] = thread
 
-    def add_user(self, name: str, *, bot: bool = False, roles: Sequence[str] = ()) -> FakeUser:
-        """Register a guild member (role names from ``fake.roles``). Returns the user."""
+    def add_user(
+        self, name: str, *, bot: bool = False, roles: Sequence[str] = (), member: bool = True
+    ) -> FakeUser:
+        """Register a guild member (role names from ``fake.roles``), or with ``member=False``
+        someone outside the guild. Returns the user."""
         user_id = _FIXED_BASE + 100 + len(self.users)
-        user = FakeUser(user_id, name, bot=bot, role_ids=tuple(self.roles[r].id for r in roles))
+        user = FakeUser(
+            user_id, name, bot=bot, role_ids=tuple(self.roles[r].id for r in roles), member=member
+        )
         self.users[name] = user
         return user
 
@@ -760,7 +773,7 @@ class FakeDiscord:
     async def _send_member_chunk(self, ws: web.WebSocketResponse, data: JSON) -> None:
         chunk = {
             "guild_id": str(self.guild_id),
-            "members": [u.member_payload() for u in self.users.values()],
+            "members": [u.member_payload() for u in self.users.values() if u.member],
             "chunk_index": 0,
             "chunk_count": 1,
             "nonce": data.get("nonce"),
@@ -783,10 +796,10 @@ class FakeDiscord:
             "unavailable": False,
             "large": False,
             # member_count == len(members) marks the guild chunked: no REQUEST_GUILD_MEMBERS.
-            "member_count": len(self.users),
+            "member_count": sum(u.member for u in self.users.values()),
             "joined_at": "2024-01-01T00:00:00+00:00",
             "roles": [r.payload() for r in self.roles.values()],
-            "members": [u.member_payload() for u in self.users.values()],
+            "members": [u.member_payload() for u in self.users.values() if u.member],
             "channels": [c.payload(self.guild_id) for c in guild_channels if not c.is_thread],
             "threads": [c.payload(self.guild_id) for c in guild_channels if c.is_thread],
             "presences": [],
@@ -1117,6 +1130,7 @@ class FakeDiscord:
             ("GET", f"{api}/users/@me", self._get_me),
             ("GET", f"{api}/oauth2/applications/@me", self._get_application),
             ("GET", f"{api}/users/{{user}}", self._get_user),
+            ("GET", f"{api}/guilds/{{guild}}/members/{{user}}", self._get_member),
             ("POST", f"{api}/users/@me/channels", self._create_dm),
             ("GET", f"{api}/channels/{{channel}}", self._get_channel),
             ("POST", f"{api}/channels/{{channel}}/typing", self._typing),
@@ -1208,6 +1222,13 @@ class FakeDiscord:
         if record is None or record.deleted or record.channel_id != channel_id:
             return None
         return record
+
+    async def _get_member(self, request: web.Request) -> web.Response:
+        self.member_lookups += 1
+        user = self._user_by_id(int(request.match_info["user"]))
+        if int(request.match_info["guild"]) != self.guild_id or user is None or not user.member:
+            return _error(404, 10007, "Unknown Member")
+        return _json_response(user.member_payload())
 
     async def _get_user(self, request: web.Request) -> web.Response:
         user = self._user_by_id(int(request.match_info["user"]))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.messages import Attachment, Inbound, Outcome
+from bot.messages import Attachment, Facts, Inbound, Outcome
+from bot.policy import Verdict
 from memory.documents import split_passages
 from memory.tables import Document
 from tests.conftest import SettingsFactory
@@ -67,15 +68,17 @@ async def test_a_redelivered_message_stores_its_document_once(
         ALICE,
         "",
         message_id="m-1",
+        facts=Facts(mentioned=True),
         attachments=(Attachment("notes.md", "text/markdown", b"# Notes\n\nThe budget is 40k.\n"),),
     )
     async with parley_on(make_settings, database_url) as parley:
-        first = [event async for event in parley.reply(shared)]
-        again = [event async for event in parley.reply(shared)]
+        admitted = await parley.admit(shared)
+        first = [event async for event in parley.reply(admitted.message)]
+        again = await parley.admit(shared)
         await parley.record(shared)
         async with AsyncSession(parley.store.engine) as session:
             documents = await session.scalar(select(func.count()).select_from(Document))
-    assert "notes.md" in first[-1].text and again == []
+    assert "notes.md" in first[-1].text and again.verdict is Verdict.IGNORE
     assert documents == 1
 
 

@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from memory.db import create_engine, migrate
 from memory.keys import ConversationKey
+from memory.kinds import ChannelKind
 from memory.store import NewMessage, Store
 from tests.helpers import old_conversation
 
@@ -45,6 +47,7 @@ async def test_history_survives_a_restart(database_url: str) -> None:
     await migrate(engine)
     store = Store(engine)
     conversation = await store.conversation(KEY)
+    assert await store.claim_event("test", "c/m1")
     await store.add(conversation.id, message("hello", "m1"))
     await engine.dispose()
 
@@ -54,7 +57,7 @@ async def test_history_survives_a_restart(database_url: str) -> None:
     again = await store.conversation(KEY)
     assert again.id == conversation.id
     assert [m.content for m in await store.messages(again.id)] == ["hello"]
-    assert await store.add(again.id, message("hello", "m1")) is None  # still recognised
+    assert not await store.claim_event("test", "c/m1")  # a re-delivery, still recognised
     await engine.dispose()
 
 
@@ -64,11 +67,13 @@ async def test_concurrent_first_messages_share_one_conversation(store: Store) ->
 
 
 async def test_platform_ids_are_unique_per_conversation(store: Store) -> None:
+    """A guard in the schema; re-deliveries are turned away before, by `claim_event`."""
     first = await store.conversation(KEY)
     second = await store.conversation(ConversationKey("test", "w", "c", thread="t1"))
     assert await store.add(first.id, message("a", "same-id"))
     assert await store.add(second.id, message("b", "same-id"))  # another conversation: fine
-    assert await store.add(first.id, message("a again", "same-id")) is None
+    with pytest.raises(IntegrityError):
+        await store.add(first.id, message("a again", "same-id"))
     assert await store.add(first.id, message("no id")) and await store.add(
         first.id, message("no id")
     )
@@ -106,4 +111,32 @@ async def test_listening_is_stored_per_channel_and_migrates_off(database_url: st
     assert await store.listening(ConversationKey("test", "w", "c", thread="t2"))
     assert not await store.listening(ConversationKey("test", "w", "other"))
     assert not await store.exists(ConversationKey("test", "w", "c", thread="t1"))
+    await engine.dispose()
+
+
+async def test_channel_kind_migrates_and_keeps_private_conversations_out_of_workspace_recall(
+    database_url: str,
+) -> None:
+    engine = create_engine(database_url)
+    await migrate(engine, "0005")
+    dm_a = await old_conversation(engine, ConversationKey("discord", "dm", "111"))
+    dm_b = await old_conversation(engine, ConversationKey("discord", "dm", "222"))
+    slack_dm = await old_conversation(engine, ConversationKey("slack", "T1", "D9"))
+    unknown = await old_conversation(engine, ConversationKey("slack", "T1", "C1"))
+    await migrate(engine)
+    store = Store(engine)
+    # Each Discord DM is a workspace of its own now; its key says so.
+    assert (await store.conversation(ConversationKey("discord", "dm-111", "111"))).id == dm_a
+    assert await store.workspace_conversations(dm_a) == []
+    assert dm_b not in await store.workspace_conversations(dm_a)
+    public = await store.conversation(ConversationKey("slack", "T1", "C2"), ChannelKind.CHANNEL)
+    private = await store.conversation(ConversationKey("slack", "T1", "G3"), ChannelKind.PRIVATE)
+    # Not yet seen since the upgrade: unknown, so treated as private.
+    assert await store.workspace_conversations(slack_dm) == [public.id]
+    assert private.id not in await store.workspace_conversations(public.id)
+    assert unknown not in await store.workspace_conversations(public.id)
+    # Seen again with its kind (an unknown kind never overwrites a known one).
+    await store.conversation(ConversationKey("slack", "T1", "C1"), ChannelKind.CHANNEL)
+    await store.conversation(ConversationKey("slack", "T1", "C1"))
+    assert unknown in await store.workspace_conversations(public.id)
     await engine.dispose()

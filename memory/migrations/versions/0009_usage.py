@@ -1,7 +1,7 @@
-"""Usage of the model per person, conversation, model and day; admissions for per-minute limits.
+"""Usage of the model per person, conversation, model and day; rate events for per-minute limits.
 
 Revision ID: 0009_usage
-Revises: 0008_recall_index
+Revises: 0006_channel_kind
 Create Date: 2026-11-30
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_usage"
-down_revision = "0008_recall_index"
+down_revision = "0006_channel_kind"
 branch_labels = None
 depends_on = None
 
@@ -37,17 +37,17 @@ def upgrade() -> None:
     op.create_index("ix_usage_platform_user_id_day", "usage", ["platform", "user_id", "day"])
     op.create_index("ix_usage_day", "usage", ["day"])
     op.create_table(
-        "admissions",
+        "rate_events",
         sa.Column("id", _ID, primary_key=True),
         sa.Column("platform", sa.String(32), nullable=False),
         sa.Column("user_id", sa.String(128), nullable=False),
         sa.Column("at", sa.Float(), nullable=False),
     )
     op.create_index(
-        "ix_admissions_platform_user_id_at", "admissions", ["platform", "user_id", "at"]
+        "ix_rate_events_platform_user_id_at", "rate_events", ["platform", "user_id", "at"]
     )
 
 
 def downgrade() -> None:
-    op.drop_table("admissions")
+    op.drop_table("rate_events")
     op.drop_table("usage")

@@ -1,11 +1,10 @@
-"""The terminal adapter: `parley chat`. Interactive with streamed replies on a TTY; one message
-per line, one reply per message when scripted (stdin not a terminal)."""
+"""The terminal chat: interactive with streamed replies on a TTY; one message per line, one
+reply per message when scripted (stdin not a terminal)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import getpass
 import sys
 import threading
 from collections.abc import Callable
@@ -14,7 +13,9 @@ from typing import Any, TextIO, TypeVar
 from prompt_toolkit import PromptSession
 
 from bot.core import Parley
-from bot.messages import Author, ConversationKey, Delta, Final, Inbound
+from bot.local import terminal_author, terminal_key
+from bot.messages import Delta, Facts, Final, Inbound
+from bot.policy import Verdict
 
 PROMPT = "you> "
 
@@ -45,14 +46,8 @@ async def in_daemon_thread(read: Callable[[], T]) -> T:
     return await result
 
 
-def terminal_key(conversation: str) -> ConversationKey:
-    return ConversationKey(platform="terminal", workspace="local", channel=conversation)
-
-
-def terminal_author() -> Author:
-    # The terminal's user owns the conversation, so admin commands are theirs.
-    user = getpass.getuser()
-    return Author(id=user, name=user, is_admin=True)
+# Every line typed at the terminal is addressed to Parley.
+_FACTS = Facts(mentioned=True)
 
 
 class TerminalChat:
@@ -89,8 +84,13 @@ class TerminalChat:
             await self.answer(line)
 
     async def answer(self, text: str) -> None:
+        admission = await self.parley.admit(Inbound(self.key, self.author, text, facts=_FACTS))
+        if admission.verdict is not Verdict.ANSWER:
+            if admission.notice:
+                self.stderr.write(admission.notice + "\n")
+            return
         shown = ""
-        async for event in self.parley.reply(Inbound(self.key, self.author, text)):
+        async for event in self.parley.reply(admission.message):
             if isinstance(event, Delta):
                 self.stdout.write(event.text[len(shown) :])
                 self.stdout.flush()

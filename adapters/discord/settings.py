@@ -1,0 +1,94 @@
+"""Discord's section of the settings (same sources and variable names as the core's), and the
+neutral rules it sets for `bot.policy`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from bot.policy import PlatformRules
+from bot.settings import IdList, SettingsSection, env_alias
+
+DEFAULT_DISCORD_API_URL = "https://discord.com/api/v10"
+
+
+class DiscordSettings(SettingsSection):
+    discord_token: Annotated[
+        str | None,
+        Field(
+            validation_alias=env_alias("DISCORD_TOKEN", "discord_token"),
+            description="Discord bot token; setting it makes `parley run` start the Discord bot.",
+        ),
+    ] = None
+    discord_guilds: Annotated[
+        IdList,
+        Field(
+            description="Only these server (guild) ids, comma-separated; empty: every server. "
+            "When set, DMs are answered only for members of these servers.",
+        ),
+    ] = frozenset()
+    discord_channels: Annotated[
+        IdList,
+        Field(
+            description=(
+                "Only these channel ids (a thread counts as its parent channel); empty: all."
+            ),
+        ),
+    ] = frozenset()
+    discord_roles: Annotated[
+        IdList,
+        Field(
+            description="Only members with one of these role ids or names (or a listed user); "
+            "empty: everyone.",
+        ),
+    ] = frozenset()
+    discord_users: Annotated[
+        IdList,
+        Field(
+            description="Only these user ids (or members with a listed role); empty: everyone.",
+        ),
+    ] = frozenset()
+    discord_admin_roles: Annotated[
+        IdList,
+        Field(
+            description="Role ids or names allowed to use admin commands (/reset, /persona set), "
+            "besides members with Manage Server or Administrator.",
+        ),
+    ] = frozenset()
+    discord_answer_all_channels: Annotated[
+        IdList,
+        Field(
+            description="Channel ids where Parley answers every message, no @mention needed.",
+        ),
+    ] = frozenset()
+    discord_dms: Annotated[
+        bool,
+        Field(
+            description="Answer direct messages on Discord (false: refuse them, saying why once).",
+        ),
+    ] = True
+    discord_sync_commands: Annotated[
+        bool,
+        Field(
+            description="Register the slash commands with Discord at start-up (or run "
+            "`parley discord sync` once).",
+        ),
+    ] = False
+    discord_api_url: Annotated[
+        str,
+        Field(
+            description="Discord REST API base URL (used by `parley doctor`).",
+        ),
+    ] = DEFAULT_DISCORD_API_URL
+
+    def rules(self) -> PlatformRules:
+        return PlatformRules(
+            workspaces=self.discord_guilds,
+            channels=self.discord_channels,
+            users=self.discord_users,
+            roles=self.discord_roles,
+            admin_roles=self.discord_admin_roles,
+            answer_channels=self.discord_answer_all_channels,
+            dms=self.discord_dms,
+        )

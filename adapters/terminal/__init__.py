@@ -1,0 +1,1 @@
+"""The terminal adapter: `parley chat` (`chat`), registered as a plug-in (`plugin`)."""

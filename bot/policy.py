@@ -1,0 +1,215 @@
+"""Whether Parley answers a message, who is an admin, and re-deliveries: decided here, once, for
+every platform, from the neutral facts an adapter reports (`Inbound.facts`, the author's roles)
+and the platform's rules (its settings section's allow-lists, admins, DM switch).
+
+Order: the allow-lists (a message from elsewhere is ignored; a command is refused), then the
+trigger (a command, a DM, a mention, a reply to Parley, a channel that answers everything, a
+thread Parley takes part in), then the DM rules (refused with a reason, once per person), then
+the re-delivery check: the store claims the platform's message id, once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from bot.messages import Facts, Inbound
+from bot.texts import say
+
+if TYPE_CHECKING:  # plug-in modules import the rules: keep them light
+    from memory.store import Store
+
+# Refusal notices are remembered for this many people (in memory: after a restart a person may
+# be told once more), and memberships asked of the platform for this long.
+_NOTICES_KEPT = 10_000
+_MEMBERSHIP_SECONDS = 300.0
+_MEMBERSHIPS_KEPT = 10_000
+# Threads known to have a conversation (participation never ends, so this cache is never stale).
+_THREADS_KEPT = 10_000
+
+
+@dataclass(frozen=True)
+class PlatformRules:
+    """One platform's rules, from its settings section. Empty lists restrict nothing."""
+
+    workspaces: frozenset[str] = frozenset()  # servers / teams; a DM needs a member of one
+    channels: frozenset[str] = frozenset()  # a thread counts as its channel; not DMs
+    users: frozenset[str] = frozenset()  # these people, or people with one of `roles`
+    roles: frozenset[str] = frozenset()
+    admin_users: frozenset[str] = frozenset()
+    admin_roles: frozenset[str] = frozenset()
+    answer_channels: frozenset[str] = frozenset()  # every message answered, no mention needed
+    dms: bool = True  # answer DMs and group DMs at all
+
+
+class Verdict(StrEnum):
+    ANSWER = "answer"
+    IGNORE = "ignore"  # not for Parley, not allowed, or a re-delivery: nothing is shown
+    REFUSE = "refuse"  # tell the person `notice`, and nothing else
+
+
+@dataclass(frozen=True)
+class Admission:
+    verdict: Verdict
+    message: Inbound  # with the author's admin status decided
+    # Called in by a mention or a reply: what was said before is worth reading first.
+    catch_up: bool = False
+    notice: str = ""
+
+
+def channel_ids(message: Inbound) -> set[str]:
+    """The channel and, in a thread, the thread: lists may name either."""
+    return {message.key.channel, message.key.thread} - {""}
+
+
+class _Bounded:
+    """A bounded map, oldest entries dropped first."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.items: OrderedDict[Hashable, object] = OrderedDict()
+
+    def put(self, key: Hashable, value: object = None) -> None:
+        self.items[key] = value
+        self.items.move_to_end(key)
+        while len(self.items) > self.size:
+            self.items.popitem(last=False)
+
+
+class Policy:
+    def __init__(self, store: Store, rules: Mapping[str, PlatformRules]) -> None:
+        self.store = store
+        self.rules = dict(rules)
+        self._told = _Bounded(_NOTICES_KEPT)
+        # (platform, user, workspace) → (until when it holds, member or not)
+        self._members = _Bounded(_MEMBERSHIPS_KEPT)
+        self._threads = _Bounded(_THREADS_KEPT)
+
+    def rules_for(self, platform: str) -> PlatformRules:
+        return self.rules.get(platform, PlatformRules())
+
+    async def admit(self, message: Inbound) -> Admission:
+        """What to do with a message (or command) an adapter received."""
+        rules = self.rules_for(message.key.platform)
+        message = replace(
+            message, author=replace(message.author, is_admin=self.is_admin(message, rules))
+        )
+        if not self.allowed(message, rules):
+            return (
+                self._refuse(message, say("not_allowed")) if message.command else _ignore(message)
+            )
+        trigger = await self._trigger(message, rules)
+        if trigger is None:
+            return _ignore(message)
+        refusal = await self._dm_refusal(message, rules)
+        if refusal:
+            return self._refuse(message, refusal)
+        if not await self.claim(message):
+            return _ignore(message)
+        return Admission(Verdict.ANSWER, message, catch_up=trigger)
+
+    async def claim(self, message: Inbound) -> bool:
+        """False for a message (or command) already handled: the one re-delivery check, the
+        store's uniqueness on the platform's id."""
+        if message.message_id is None:
+            return True
+        key = message.key
+        return await self.store.claim_event(key.platform, f"{key.channel}/{message.message_id}")
+
+    def allowed(self, message: Inbound, rules: PlatformRules) -> bool:
+        """The allow-lists; server and channel lists restrict servers only, not DMs."""
+        if not message.facts.outside_channels:
+            if rules.workspaces and message.key.workspace not in rules.workspaces:
+                return False
+            if rules.channels and not channel_ids(message) & rules.channels:
+                return False
+        author = message.author
+        if rules.users or rules.roles:
+            return author.id in rules.users or bool(author.roles & rules.roles)
+        return True
+
+    @staticmethod
+    def is_admin(message: Inbound, rules: PlatformRules) -> bool:
+        """In a DM the person owns the conversation; elsewhere a listed admin (by id or role) or
+        someone the platform lets manage the place."""
+        author = message.author
+        return (
+            message.facts.is_dm
+            or author.can_manage
+            or author.id in rules.admin_users
+            or bool(author.roles & rules.admin_roles)
+        )
+
+    async def _trigger(self, message: Inbound, rules: PlatformRules) -> bool | None:
+        """None: not for Parley; else whether to catch up first (a mention or a reply)."""
+        facts: Facts = message.facts
+        if message.command is not None or facts.is_dm:
+            return False
+        if facts.mentioned or facts.reply_to_bot:
+            return True
+        if await self.answers_all(message, rules):
+            return False
+        if message.key.thread and (facts.thread_by_bot or await self._takes_part(message)):
+            return False
+        return None
+
+    async def answers_all(self, message: Inbound, rules: PlatformRules) -> bool:
+        """Listed in the settings, or switched on with /listen (a thread follows its channel)."""
+        return bool(channel_ids(message) & rules.answer_channels) or await self.store.listening(
+            message.key
+        )
+
+    async def _takes_part(self, message: Inbound) -> bool:
+        """Parley was mentioned or used in the thread before: its conversation exists (that
+        survives restarts)."""
+        if message.key in self._threads.items:
+            return True
+        if await self.store.exists(message.key):
+            self._threads.put(message.key)
+            return True
+        return False
+
+    async def _dm_refusal(self, message: Inbound, rules: PlatformRules) -> str:
+        facts = message.facts
+        if not facts.outside_channels:
+            return ""
+        if not rules.dms:
+            return say("dm.off")
+        if rules.workspaces and not await self._member(message, rules.workspaces):
+            return say("dm.members_only")
+        return ""
+
+    async def _member(self, message: Inbound, workspaces: frozenset[str]) -> bool:
+        ask = message.facts.member_of
+        if ask is None:
+            return False
+        now = time.monotonic()
+        for workspace in sorted(workspaces):
+            key = (message.key.platform, message.author.id, workspace)
+            known = self._members.items.get(key)
+            if isinstance(known, tuple) and known[0] > now:
+                member = bool(known[1])
+            else:  # asked again after a while: people join and leave
+                member = await ask(workspace)
+                self._members.put(key, (now + _MEMBERSHIP_SECONDS, member))
+            if member:
+                return True
+        return False
+
+    def _refuse(self, message: Inbound, notice: str) -> Admission:
+        """A command is always answered (the platform expects a response); a message's
+        refusal is told once per person and reason."""
+        if message.command is None:
+            told = (message.key.platform, message.author.id, notice)
+            if told in self._told.items:
+                return _ignore(message)
+            self._told.put(told)
+        return Admission(Verdict.REFUSE, message, notice=notice)
+
+
+def _ignore(message: Inbound) -> Admission:
+    return Admission(Verdict.IGNORE, message)
