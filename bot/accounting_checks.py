@@ -1,10 +1,9 @@
-"""`parley doctor` checks of limits, prices, the blocked-word list and the moderation endpoint,
-registered in `doctor.CHECKS` when this module is imported (`parley doctor` does)."""
+"""`parley doctor` checks of limits, prices, the blocked-word list and the moderation endpoint."""
 
 from __future__ import annotations
 
 from bot.chat import ChatClient
-from bot.doctor import CHECKS, Check, Probe
+from bot.checks import Check, Probe
 from bot.moderation import BlockedWords, EndpointModeration, ModerationFailed
 from bot.settings import ConfigError, Settings
 from bot.texts import say
@@ -70,6 +69,3 @@ async def _endpoint(settings: Settings) -> list[Check]:
 async def check_accounting(probe: Probe) -> list[Check]:
     settings = probe.settings
     return [*_limits(settings), *_prices(settings), *_words(settings), *await _endpoint(settings)]
-
-
-CHECKS.append(check_accounting)

@@ -137,7 +137,6 @@ def usage(
 @app.command()
 def doctor() -> None:
     """Check configuration, database, model endpoint and platforms; show how to fix failures."""
-    from bot.accounting_checks import check_accounting  # noqa: F401  (registers its checks)
     from bot.doctor import configuration_error, diagnose, report
 
     try:

@@ -20,6 +20,7 @@ from openai import AsyncOpenAI
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.accounting_checks import check_accounting
 from bot.chat import ChatClient, ChatError, classify
 from bot.checks import Check, Probe
 from bot.messages import Outcome
@@ -206,6 +207,7 @@ CHECKS: list[CheckFunction] = [
     check_database,
     check_model,
     check_platforms,
+    check_accounting,
 ]
 
 

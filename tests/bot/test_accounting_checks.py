@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.accounting_checks import check_accounting
-from bot.doctor import CHECKS, Check, diagnose
+from bot.checks import Check
+from bot.doctor import diagnose
 from bot.settings import load_settings
 from tests.conftest import SettingsFactory
 from tests.fakes.model_server import Fail, FakeModel
@@ -54,7 +54,6 @@ async def test_doctor_checks_limits_prices_words_and_moderation(
         blocked_words=words,
         moderation="endpoint",
     )
-    assert check_accounting in CHECKS  # registered on import, as `parley doctor` does
     checks = by_name(await diagnose(settings))
     assert all(check.ok for check in checks.values()), checks
     assert checks["limits"].detail == "5 messages per minute per person, 2 model requests at once"

@@ -11,8 +11,8 @@ import pytest
 from openai.types.chat import ChatCompletionFunctionToolParam
 from sqlalchemy import text
 
-from adapters.terminal import terminal_author, terminal_key
 from bot.core import Parley
+from bot.local import terminal_author, terminal_key
 from bot.metrics import Metrics
 from bot.runtime import open_parley
 from bot.settings import ConfigError
