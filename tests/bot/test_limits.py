@@ -93,7 +93,8 @@ async def test_limits_hold_across_processes_sharing_the_database(
 async def test_concurrency_cap_queues_and_answers_everything_in_order(
     make_settings: SettingsFactory, sqlite_url: str, fake_model: FakeModel
 ) -> None:
-    fake_model.default = lambda body: Reply(f"re: {body['messages'][-1]['content']}", delay=0.05)
+    # Slow enough that requests overlap even on a loaded machine.
+    fake_model.default = lambda body: Reply(f"re: {body['messages'][-1]['content']}", delay=0.4)
     async with parley_on(make_settings, sqlite_url) as uncapped:
         await asyncio.gather(
             *(ask(uncapped, "x", BOB, ConversationKey("test", "w", f"u{n}")) for n in range(3))
