@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.accounting_checks import check_accounting
 from bot.chat import ChatClient, ChatError, classify
 from bot.checks import Check, Probe
+from bot.mcp.doctor import check_mcp_servers
 from bot.messages import Outcome
 from bot.plugins import discover
 from bot.settings import Settings
@@ -208,6 +209,7 @@ CHECKS: list[CheckFunction] = [
     check_model,
     check_platforms,
     check_accounting,
+    check_mcp_servers,
 ]
 
 

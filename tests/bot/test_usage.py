@@ -49,6 +49,7 @@ class Lookup:
 
     name = "lookup"
     room = 100
+    max_calls: int | None = 1
     definition: ClassVar[ChatCompletionFunctionToolParam] = {
         "type": "function",
         "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}},
