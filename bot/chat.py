@@ -10,21 +10,21 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import openai
-from openai import AsyncOpenAI, AsyncStream
+from openai import AsyncOpenAI, AsyncStream, omit
+from openai.types import CompletionUsage, Moderation
 from openai.types.chat import (
     ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionFunctionToolParam,
-    ChatCompletionMessageFunctionToolCallParam,
     ChatCompletionMessageParam,
     ChatCompletionToolChoiceOptionParam,
 )
-from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
 
 from bot.chat_errors import ChatError as ChatError
 from bot.chat_errors import ContextTooLong as ContextTooLong
@@ -34,7 +34,7 @@ from bot.messages import Outcome
 from bot.model_calls import ReplyFirst, retry_delay
 from bot.model_limits import is_reasoning_model
 from bot.quoting import quoted_record
-from bot.reasoning import ThinkingFilter
+from bot.reply_stream import ReplyStream
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -70,26 +70,44 @@ def stored_message(role: str, content: str) -> ChatMessage:
 
 
 @dataclass(frozen=True)
-class ToolCall:
-    """A function call the model asked for; `arguments` is its JSON text, unparsed."""
-
-    id: str
-    name: str
-    arguments: str
-
-    def message(self) -> ChatCompletionMessageFunctionToolCallParam:
-        """The call as it appears in the assistant message that requested it."""
-        return {
-            "id": self.id,
-            "type": "function",
-            "function": {"name": self.name, "arguments": self.arguments},
-        }
-
-
-@dataclass(frozen=True)
 class Embeddings:
     vectors: list[list[float]]  # one per text
     per_token: bool  # the server sent one vector per token: these are their means
+
+
+@dataclass(frozen=True)
+class ModelCall:
+    """One finished model call, for usage records. The token figures are the server's (None
+    when it reported none); `request` (messages sent or texts embedded) and `received` (text
+    and tool-call arguments) let the recorder count them itself instead."""
+
+    model: str
+    request: list[ChatMessage] | list[str]
+    received: str
+    prompt_tokens: int | None
+    reply_tokens: int | None
+    embedding: bool = False
+
+
+class CallMeter(Protocol):
+    """Watches every model call: a slot to wait for before it (a concurrency cap) and a
+    record after it."""
+
+    def slot(self) -> AbstractAsyncContextManager[object]: ...
+
+    async def record(self, call: ModelCall) -> None: ...
+
+
+def _received(chunk: ChatCompletionChunk) -> str:
+    if not chunk.choices:
+        return ""
+    delta = chunk.choices[0].delta
+    calls = "".join(
+        (piece.function.name or "") + (piece.function.arguments or "")
+        for piece in delta.tool_calls or ()
+        if piece.function is not None
+    )
+    return (delta.content or "") + calls
 
 
 def _pooled(vector: list[Any]) -> list[float]:
@@ -98,67 +116,6 @@ def _pooled(vector: list[Any]) -> list[float]:
 
         return [float(x) for x in np.asarray(vector, dtype=np.float64).mean(axis=0)]
     return [float(x) for x in vector]
-
-
-@dataclass(frozen=True)
-class Usage:
-    """What the server says one call cost, in its own tokens."""
-
-    prompt_tokens: int
-    completion_tokens: int
-
-
-class ReplyStream:
-    """One streamed reply. Iterate it for the answer's text (reasoning left out); once it is
-    done, `usage`, `finish_reason`, `cut` and `tool_calls` tell how it ended."""
-
-    def __init__(self, chunks: AsyncIterator[ChatCompletionChunk]) -> None:
-        self._chunks = chunks
-        self.usage: Usage | None = None  # None: the server did not report it
-        self.finish_reason: str | None = None
-        self.tool_calls: list[ToolCall] = []
-        self.thinking = ThinkingFilter()
-        self._parts: dict[int, dict[str, str]] = {}
-
-    @property
-    def cut(self) -> bool:
-        """The reply stopped before its end: its token limit, or a stream without a finish."""
-        return self.finish_reason in (None, "length")
-
-    async def __aiter__(self) -> AsyncIterator[str]:
-        seen = False
-        async for chunk in self._chunks:
-            seen = True
-            if chunk.usage is not None:
-                self.usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
-            if not chunk.choices:
-                continue
-            choice = chunk.choices[0]
-            self.finish_reason = choice.finish_reason or self.finish_reason
-            # `reasoning_content` (and `reasoning`) are extra fields: never read as the answer.
-            text = self.thinking.feed(choice.delta.content) if choice.delta.content else ""
-            if text:
-                yield text
-            self._collect(choice.delta.tool_calls or ())
-        if not seen:
-            raise EmptyStream
-        rest = self.thinking.finish()
-        if rest:
-            yield rest
-        self.tool_calls = [
-            ToolCall(part["id"] or f"call_{index}", part["name"], part["arguments"])
-            for index, part in sorted(self._parts.items())
-            if part["name"]
-        ]
-
-    def _collect(self, pieces: Iterable[ChoiceDeltaToolCall]) -> None:
-        # A call streams as pieces sharing an index: id and name first, arguments in parts.
-        for piece in pieces:
-            part = self._parts.setdefault(piece.index, {"id": "", "name": "", "arguments": ""})
-            part["id"] = piece.id or part["id"]
-            if piece.function is not None:
-                part["name"] += piece.function.name or ""
-                part["arguments"] += piece.function.arguments or ""
 
 
 class ChatClient:
@@ -181,6 +138,14 @@ class ChatClient:
             timeout=settings.request_timeout,
             max_retries=0,
         )
+        self.meter: CallMeter | None = None  # set by the runtime: usage and concurrency
+
+    def _slot(self) -> AbstractAsyncContextManager[object]:
+        return self.meter.slot() if self.meter else nullcontext()
+
+    async def _record(self, call: ModelCall) -> None:
+        if self.meter is not None:
+            await self.meter.record(call)
 
     def stream(
         self,
@@ -212,7 +177,8 @@ class ChatClient:
         background: bool,
     ) -> AsyncIterator[ChatCompletionChunk]:
         attempt = 0
-        async with self.turns.turn(background):
+        # The slot (PARLEY_MAX_CONCURRENT_REPLIES) is held while retries wait too.
+        async with self.turns.turn(background), self._slot():
             while True:
                 try:
                     stream = await self._post_stream(
@@ -228,8 +194,18 @@ class ChatClient:
                         raise error from exc
                     attempt += 1
                     continue
-                async for chunk in self._read(stream):
-                    yield chunk
+                received: list[str] = []
+                usage: CompletionUsage | None = None
+                try:
+                    async for chunk in self._read(stream):
+                        usage = chunk.usage or usage
+                        received.append(_received(chunk))
+                        yield chunk
+                except ChatError:
+                    if received:  # cut after it began: what was sent is still paid for
+                        await self._record(self._call(messages, received, usage))
+                    raise
+                await self._record(self._call(messages, received, usage))
                 return
 
     def _body(
@@ -268,6 +244,17 @@ class ChatClient:
                 self.turns.still_computing(self._timeout)
             log.warning("chat stream failed: %s", error, extra={"model": self.model})
             raise error from exc
+
+    def _call(
+        self, messages: list[ChatMessage], received: list[str], usage: CompletionUsage | None
+    ) -> ModelCall:
+        return ModelCall(
+            self.model,
+            messages,
+            "".join(received),
+            usage.prompt_tokens if usage else None,
+            usage.completion_tokens if usage else None,
+        )
 
     async def _may_retry(
         self, error: ChatError, exc: openai.APIError, attempt: int
@@ -318,7 +305,7 @@ class ChatClient:
         ChatError on failure. While a person `waiting` for a reply: one attempt, no queueing
         behind replies; otherwise a background call (see ReplyFirst), retried."""
         attempt = 0
-        async with contextlib.nullcontext() if waiting else self.turns.background():
+        async with contextlib.nullcontext() if waiting else self.turns.background(), self._slot():
             while True:
                 try:
                     response = await self._client.embeddings.create(
@@ -331,12 +318,22 @@ class ChatClient:
                     if delay is None:
                         raise error from exc
                     attempt += 1
+        usage = response.usage.prompt_tokens if response.usage else None
+        await self._record(ModelCall(model, texts, "", usage, 0, embedding=True))
         items = sorted(response.data, key=lambda item: item.index)
         # Servers without pooling (llama-cpp-python) send a vector per token: a list of lists,
         # which the openai package passes through unchecked.
         raw: list[Any] = [item.embedding for item in items]
         per_token = any(vector and isinstance(vector[0], list) for vector in raw)
         return Embeddings([_pooled(vector) for vector in raw], per_token)
+
+    async def moderate(self, text: str, model: str | None = None) -> list[Moderation]:
+        """The endpoint's `/v1/moderations` verdicts on `text`; raise ChatError on failure."""
+        try:
+            response = await self._client.moderations.create(input=text, model=model or omit)
+        except openai.APIError as exc:
+            raise classify(exc) from exc
+        return response.results
 
     async def close(self) -> None:
         await self._client.close()

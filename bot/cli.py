@@ -7,7 +7,7 @@ import asyncio
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -138,6 +138,24 @@ def memory_add_file(
         typer.echo(told)
 
     _run(job)
+
+
+@app.command(help=say("cli.usage"))
+def usage(
+    days: Annotated[int, typer.Option(min=1, help=say("cli.opt.days"))] = 30,
+    by: Annotated[
+        Literal["user", "conversation", "model"], typer.Option(help=say("cli.opt.by"))
+    ] = "user",
+    fmt: Annotated[
+        Literal["table", "json"], typer.Option("--format", help=say("cli.opt.usage_format"))
+    ] = "table",
+) -> None:
+    from bot.usage_report import usage_report
+
+    async def job(settings: Settings) -> None:
+        typer.echo(await usage_report(settings, days, by, fmt))
+
+    _run(job, quiet=True)
 
 
 @app.command(help=say("cli.doctor"))

@@ -44,6 +44,7 @@ from bot.prompt import Newest, NoRoom, Prompt, PromptBuilder, Section
 from bot.settings import Settings
 from bot.texts import error_text, say
 from bot.tools import Tool, ToolResult, ToolRun, ToolSource, ToolUse, available, footer, reserve
+from bot.usage import attribute_calls
 from bot.window import Window
 from memory.documents import Documents, document_kind
 from memory.store import ConversationState, NewMessage, Store
@@ -98,6 +99,20 @@ class ReplyListener(Protocol):
     async def after_reply(self, conversation: ConversationState, prompt: Prompt) -> None: ...
 
 
+class MessageGuard(Protocol):
+    """Checks a message before the model sees it (limits, moderation)."""
+
+    async def admit(self, message: Inbound) -> str | None:
+        """None: answer it; otherwise what to tell the person instead (nothing is stored)."""
+
+
+class ReplyCheck(Protocol):
+    """Checks a finished reply before it is shown or stored (reply moderation)."""
+
+    async def check_reply(self, text: str) -> str | None:
+        """None: show it; otherwise what to show instead (the reply is not stored)."""
+
+
 class Parley:
     def __init__(
         self,
@@ -130,6 +145,8 @@ class Parley:
         self.providers: list[ContextProvider] = []
         self.listeners: list[ReplyListener] = []
         self.tools: dict[str, Tool] = {}
+        self.guards: list[MessageGuard] = []
+        self.reply_check: ReplyCheck | None = None  # set: replies are checked, not streamed
         self.tool_sources: list[ToolSource] = []  # tools offered per message (MCP servers)
         # Run this tool on every message instead of offering tools (endpoints without them).
         self.forced_tool: str | None = None
@@ -186,7 +203,11 @@ class Parley:
         read = [await self.intake.read(a) for a in documents]
         async with self._locks.hold(message.key):
             try:
+                if files.answerable and (refusal := await self._refusal(message)):
+                    yield Final(refusal, Outcome.DENIED)
+                    return
                 conversation = await self._conversation(message)
+                attribute_calls(message.key.platform, message.author.id, conversation.id)
                 newest = await self._store_user_message(conversation, message)
                 notes = [await self.intake.store(conversation.id, message.author, r) for r in read]
                 if not files.answerable:  # documents only: nothing to ask the model
@@ -206,6 +227,13 @@ class Parley:
                 # The database is down or full: tell the person rather than go silent.
                 log.exception("storage failed while answering in %s", message.key)
                 yield Final(say("error.storage"), Outcome.SERVER_ERROR)
+
+    async def _refusal(self, message: Inbound) -> str | None:
+        for guard in self.guards:
+            refusal = await guard.admit(message)
+            if refusal is not None:
+                return refusal
+        return None
 
     async def record(self, message: Inbound) -> None:
         """Remember a message the bot does not answer (e.g. channel chatter an adapter catches
@@ -432,12 +460,16 @@ class Parley:
         cut = f"{say('shortened.notice')}\n\n" if prompt.shortened else ""
         async for piece in run.stream(prompt.messages, self.fitter.reply_limit(fit)):
             text += piece
-            yield Delta(cut + text)
+            if self.reply_check is None:  # a checked reply is shown whole, once it passed
+                yield Delta(cut + text)
         self.tool_use.note(run)
         if not images and run.calls:  # an image's cost is the model's own: nothing to learn
             await self.fitter.learn(fit, run.calls[0].usage, run.definition_tokens)
         if not text.strip():
             yield Final(say("empty_reply"), Outcome.SERVER_ERROR)
+            return
+        if self.reply_check and (refusal := await self.reply_check.check_reply(text)):
+            yield Final(refusal, Outcome.DENIED)
             return
         if run.calls and run.calls[-1].cut:
             log.info("reply in conversation %s was cut off", conversation.id)

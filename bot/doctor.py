@@ -15,6 +15,7 @@ import aiohttp
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.accounting_checks import check_accounting
 from bot.checks import Check, Probe
 from bot.config_files import env_path, toml_path
 from bot.doctor_model import check_model
@@ -121,6 +122,7 @@ CHECKS: list[CheckFunction] = [
     check_database,
     check_model,
     check_platforms,
+    check_accounting,
     check_mcp_servers,
 ]
 

@@ -15,9 +15,10 @@ import math
 from dataclasses import dataclass
 
 from bot.calibration import DEFAULT_FACTORS, Calibrator, mix
-from bot.chat import ChatMessage, ContextTooLong, Usage, text_of
+from bot.chat import ChatMessage, ContextTooLong, text_of
 from bot.model_tokenizer import ModelTokenizer
 from bot.prompt import PromptBuilder
+from bot.reply_stream import Usage
 from memory.tokens import TOKENS_PER_REPLY
 
 log = logging.getLogger(__name__)

@@ -77,6 +77,19 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self.model_tokens = Counter(
+            "parley_model_tokens",
+            "Tokens of every model call (replies, tool rounds, summaries, embeddings), by model "
+            "and kind (prompt or reply).",
+            ["model", "kind"],
+            registry=self.registry,
+        )
+        self.model_cost = Counter(
+            "parley_model_cost",
+            "Cost of the model calls by model, priced from PARLEY_PRICES (0 when unpriced).",
+            ["model"],
+            registry=self.registry,
+        )
         self.active_conversations = Gauge(
             "parley_active_conversations",
             "Conversations with a reply being written now.",
@@ -103,6 +116,11 @@ class Metrics:
         if report.usage is not None:
             self.tokens.labels("prompt").inc(report.usage.prompt)
             self.tokens.labels("reply").inc(report.usage.reply)
+
+    def model_used(self, model: str, prompt_tokens: int, reply_tokens: int, cost: float) -> None:
+        self.model_tokens.labels(model, "prompt").inc(prompt_tokens)
+        self.model_tokens.labels(model, "reply").inc(reply_tokens)
+        self.model_cost.labels(model).inc(cost)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -12,6 +11,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.accounting import install_accounting
 from bot.chat import ChatClient
 from bot.commands import search_command
 from bot.core import Parley
@@ -25,6 +25,7 @@ from bot.search.tool import open_web_search
 from bot.settings import Settings
 from bot.summary import Summarizer, SummaryProvider
 from bot.texts import use_locale
+from bot.usage import UsageMeter
 from bot.window import discover_window
 from memory.analysis import warm_up
 from memory.db import create_engine, migrate
@@ -87,6 +88,7 @@ async def open_parley(settings: Settings, mcp_servers: bool = True) -> AsyncIter
     engine = create_engine(settings.resolved_database_url)
     chat = ChatClient(settings)
     retention: asyncio.Task[None] | None = None
+    stop_pruning = asyncio.Event()
     tokenizer: ModelTokenizer | None = None
     warming: asyncio.Task[None] | None = None
     try:
@@ -107,7 +109,8 @@ async def open_parley(settings: Settings, mcp_servers: bool = True) -> AsyncIter
             install_memory(parley)
             if settings.locale == "ko":  # expect Korean: load its analyzer now, off the loop
                 warming = asyncio.create_task(asyncio.to_thread(warm_up))
-        retention = asyncio.create_task(keep_pruning(engine, settings.retention_days))
+        install_accounting(parley)
+        retention = asyncio.create_task(keep_pruning(engine, settings.retention_days, stop_pruning))
         async with (
             open_web_search(settings, counter) as search,
             open_mcp(settings, counter, mcp_servers) as mcp,
@@ -128,9 +131,8 @@ async def open_parley(settings: Settings, mcp_servers: bool = True) -> AsyncIter
                 await parley.drain()
     finally:
         if retention is not None:
-            retention.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await retention
+            stop_pruning.set()
+            await retention
         if warming is not None:
             await warming  # a worker thread cannot be cancelled: let it finish
         await chat.close()
@@ -162,6 +164,8 @@ async def metrics_server(parley: Parley) -> AsyncIterator[int | None]:
         return
     metrics = Metrics()
     parley.observers.append(metrics)
+    if isinstance(parley.chat.meter, UsageMeter):
+        parley.chat.meter.observers.append(metrics)
 
     async def probe() -> str | None:
         return await health(parley)

@@ -266,6 +266,74 @@ class Settings(SettingsSection):
         ),
     ] = False
 
+    # Limits, usage and moderation
+    user_messages_per_minute: Annotated[
+        int | None,
+        Field(
+            gt=0,
+            description="Messages one person may send to the model per minute (across every "
+            "process sharing the database); unset: no limit.",
+        ),
+    ] = None
+    user_tokens_per_day: Annotated[
+        int | None,
+        Field(
+            gt=0,
+            description="Prompt and reply tokens one person may use per UTC day; unset: no limit.",
+        ),
+    ] = None
+    limits_exempt_admins: Annotated[
+        bool,
+        Field(description="Admins are not held to the per-person limits."),
+    ] = False
+    max_concurrent_replies: Annotated[
+        int | None,
+        Field(
+            gt=0,
+            description="Model requests in flight at once in this process; more wait their "
+            "turn (in order per conversation). Unset: no cap.",
+        ),
+    ] = None
+    prices: Annotated[
+        Path | None,
+        Field(
+            description="TOML file with a table per model: `input` and `output` price per "
+            "million tokens, for the cost in `parley usage` and `/usage`.",
+        ),
+    ] = None
+    blocked_words: Annotated[
+        Path | None,
+        Field(
+            description="Word list file (one word or phrase per line, any case, Korean too): "
+            "messages containing one are refused without asking the model.",
+        ),
+    ] = None
+    moderation: Annotated[
+        Literal["off", "endpoint"],
+        Field(
+            description="endpoint: check messages with the endpoint's /v1/moderations first; "
+            "flagged ones are refused without asking the model.",
+        ),
+    ] = "off"
+    moderation_model: Annotated[
+        str | None,
+        Field(description="Model for /v1/moderations; unset: the endpoint's default."),
+    ] = None
+    moderate_replies: Annotated[
+        bool,
+        Field(
+            description="Check replies the same way before showing them (they are then shown "
+            "whole, not streamed).",
+        ),
+    ] = False
+    moderation_fail: Annotated[
+        Literal["open", "closed"],
+        Field(
+            description="When the moderation endpoint fails: open answers anyway, closed refuses "
+            "(logged either way).",
+        ),
+    ] = "open"
+
     # Replies on chat platforms
     stream_interval: Annotated[
         float,

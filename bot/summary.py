@@ -11,6 +11,7 @@ from bot.messages import Inbound
 from bot.prompt import Prompt, Section
 from bot.quoting import quote
 from bot.texts import say
+from bot.usage import call_kind
 from memory.store import ConversationState, Store, StoredMessage
 from memory.summary import Summaries, SummaryState
 from memory.tokens import TOKENS_PER_MESSAGE, TokenCounter, render
@@ -104,8 +105,9 @@ class Summarizer:
             },
         ]
         # In the background: it waits for a moment without a reply in flight.
-        reply = self.chat.stream(request, background=True)
-        text = "".join([piece async for piece in reply]).strip()
+        with call_kind("summary"):
+            reply = self.chat.stream(request, background=True)
+            text = "".join([piece async for piece in reply]).strip()
         if reply.cut:
             # Half a summary would replace a whole one: keep the old until the next try.
             log.info("summary of conversation %s was cut off; discarded", conversation.id)

@@ -465,11 +465,65 @@ EN: dict[str, str] = {
     "cli.opt.ask": "Ask for the essentials (default: when run in a terminal).",
     "cli.opt.all": "Export every conversation on every platform.",
     "cli.opt.format": "jsonl or markdown.",
+    "cli.usage": "Model usage: messages, tokens and cost per person, conversation or model.",
+    "cli.opt.days": "UTC days to include, today among them.",
+    "cli.opt.by": "What to group by: user, conversation or model.",
+    "cli.opt.usage_format": "table or json.",
     "cli.opt.output": "File to write; default: standard output.",
     "cli.app": "Parley: a self-hosted chatbot that remembers.",
     "cli.db": "Database maintenance.",
     "cli.discord": "Discord set-up.",
     "cli.memory": "Long-term memory: documents, export and import.",
+    "limits.seconds": "{seconds} s",
+    "limits.minutes": "{minutes} min",
+    "limits.hours": "{hours} h {minutes} min",
+    "limits.per_minute": "You've sent {limit} messages in the last minute, the most allowed. "
+    "You can write again in {wait}.",
+    "limits.per_day": "You've used your {limit} tokens for today (UTC). You can write again "
+    "at 00:00 UTC, in {wait}.",
+    "moderation.blocked": "I can't answer that: your message contains a word that is blocked "
+    "here. Please rephrase it.",
+    "moderation.flagged": "I can't answer that: moderation flagged your message ({categories}).",
+    "moderation.unavailable": "I can't check messages right now (moderation is unavailable), so "
+    "I'm not answering. Please try again shortly.",
+    "moderation.reply.blocked": "I wrote a reply, but it contained a word that is blocked here, "
+    "so I withheld it. Try asking differently.",
+    "moderation.reply.flagged": "I wrote a reply, but moderation flagged it ({categories}), so "
+    "I withheld it.",
+    "moderation.reply.unavailable": "I wrote a reply, but couldn't check it (moderation is "
+    "unavailable), so I withheld it. Please try again shortly.",
+    "moderation.words_unreadable": "PARLEY_BLOCKED_WORDS: cannot read {path}: {error}",
+    "prices.unreadable": "PARLEY_PRICES: cannot read {path}: {error}",
+    "prices.invalid": "PARLEY_PRICES: [{model}] needs numbers `input` and `output` (price per "
+    "million tokens, not negative)",
+    "command.usage_report": "show what I've used (admins: also the channel)",
+    "usage.none": "No usage recorded in this period.",
+    "usage.total": "total",
+    "usage.estimated": "{calls} call(s) counted by Parley: the endpoint reported no usage.",
+    "usage.nothing": "nothing yet",
+    "usage.cost": ", cost {cost}",
+    "usage.summary": "{messages} messages, {tokens} tokens ({prompt} prompt + {reply} reply){cost}",
+    "usage.today": "Your usage today (UTC): {summary}",
+    "usage.days": "Last {days} days: {summary}",
+    "usage.limit": "Daily limit: {used} of {limit} tokens used.",
+    "usage.channel": "This channel, last {days} days, per person:",
+    "usage.person": "• {who}: {summary}",
+    "doctor.limits": "{detail}",
+    "doctor.limits.per_minute": "{count} messages per minute per person",
+    "doctor.limits.per_day": "{count} tokens per day per person",
+    "doctor.limits.admins": "admins exempt",
+    "doctor.limits.concurrent": "{count} model requests at once",
+    "doctor.prices.ok": "{count} model(s) priced from {path}",
+    "doctor.prices.unpriced": "{count} model(s) priced from {path}, but not {model}: its cost "
+    "counts as 0",
+    "doctor.prices.fix": 'One table per model, e.g. ["gpt-4o-mini"] input = 0.15 output = 0.6 '
+    "(per million tokens).",
+    "doctor.words.ok": "{count} blocked words or phrases from {path}",
+    "doctor.words.fix": "Point PARLEY_BLOCKED_WORDS at a UTF-8 text file, one entry per line.",
+    "doctor.moderation.ok": "{url}moderations answers (fails {fail})",
+    "doctor.moderation.failed": "{url}moderations failed: {detail}",
+    "doctor.moderation.fix": "Use an endpoint with /v1/moderations (OpenAI has it; most local "
+    "servers do not), or set PARLEY_MODERATION=off and use PARLEY_BLOCKED_WORDS.",
 }
 
 KO: dict[str, str] = {
@@ -925,11 +979,65 @@ KO: dict[str, str] = {
     "cli.opt.ask": "꼭 필요한 것을 물어봐요 (기본: 터미널에서 실행할 때).",
     "cli.opt.all": "모든 플랫폼의 모든 대화를 내보내요.",
     "cli.opt.format": "jsonl 또는 markdown.",
+    "cli.usage": "모델 사용량: 사람, 대화 또는 모델별 메시지, 토큰, 비용.",
+    "cli.opt.days": "포함할 UTC 날짜 수 (오늘 포함).",
+    "cli.opt.by": "묶는 기준: user, conversation 또는 model.",
+    "cli.opt.usage_format": "table 또는 json.",
     "cli.opt.output": "쓸 파일. 기본: 표준 출력.",
     "cli.app": "Parley: 기억하는 셀프 호스팅 챗봇.",
     "cli.db": "데이터베이스 관리.",
     "cli.discord": "Discord 설정.",
     "cli.memory": "장기 기억: 문서, 내보내기와 가져오기.",
+    "limits.seconds": "{seconds}초",
+    "limits.minutes": "{minutes}분",
+    "limits.hours": "{hours}시간 {minutes}분",
+    "limits.per_minute": "최근 1분 동안 허용된 최대치인 메시지 {limit}개를 보냈어요. {wait} 뒤에 "
+    "다시 쓸 수 있어요.",
+    "limits.per_day": "오늘(UTC) 쓸 수 있는 토큰 {limit}개를 다 썼어요. 00:00 UTC, {wait} 뒤에 "
+    "다시 쓸 수 있어요.",
+    "moderation.blocked": "답할 수 없어요: 메시지에 여기서 금지된 단어가 있어요. 다르게 표현해 "
+    "주세요.",
+    "moderation.flagged": "답할 수 없어요: 검열에서 메시지가 걸렸어요 ({categories}).",
+    "moderation.unavailable": "지금은 메시지를 검사할 수 없어서 (검열 서비스 사용 불가) 답하지 "
+    "않을게요. 잠시 뒤에 다시 시도해 주세요.",
+    "moderation.reply.blocked": "답을 썼지만 여기서 금지된 단어가 들어 있어서 보여 드리지 "
+    "않았어요. 다르게 물어봐 주세요.",
+    "moderation.reply.flagged": "답을 썼지만 검열에서 걸려서 ({categories}) 보여 드리지 않았어요.",
+    "moderation.reply.unavailable": "답을 썼지만 검사할 수 없어서 (검열 서비스 사용 불가) 보여 "
+    "드리지 않았어요. 잠시 뒤에 다시 시도해 주세요.",
+    "moderation.words_unreadable": "PARLEY_BLOCKED_WORDS: {path}을(를) 읽을 수 없어요: {error}",
+    "prices.unreadable": "PARLEY_PRICES: {path}을(를) 읽을 수 없어요: {error}",
+    "prices.invalid": "PARLEY_PRICES: [{model}]에는 숫자 `input`과 `output`(100만 토큰당 가격, "
+    "음수 불가)이 필요해요",
+    "command.usage_report": "내 사용량 보기 (관리자: 채널 사용량도)",
+    "usage.none": "이 기간에 기록된 사용량이 없어요.",
+    "usage.total": "합계",
+    "usage.estimated": "호출 {calls}건은 엔드포인트가 사용량을 알려 주지 않아 Parley가 직접 "
+    "셌어요.",
+    "usage.nothing": "아직 없음",
+    "usage.cost": ", 비용 {cost}",
+    "usage.summary": "메시지 {messages}개, 토큰 {tokens}개 (프롬프트 {prompt} + 답 {reply}){cost}",
+    "usage.today": "오늘(UTC) 내 사용량: {summary}",
+    "usage.days": "최근 {days}일: {summary}",
+    "usage.limit": "하루 한도: 토큰 {limit}개 중 {used}개 사용.",
+    "usage.channel": "이 채널, 최근 {days}일, 사람별:",
+    "usage.person": "• {who}: {summary}",
+    "doctor.limits": "{detail}",
+    "doctor.limits.per_minute": "1인당 분당 메시지 {count}개",
+    "doctor.limits.per_day": "1인당 하루 토큰 {count}개",
+    "doctor.limits.admins": "관리자 제외",
+    "doctor.limits.concurrent": "동시 모델 요청 {count}개",
+    "doctor.prices.ok": "{path}에서 모델 {count}개의 가격을 읽었어요",
+    "doctor.prices.unpriced": "{path}에서 모델 {count}개의 가격을 읽었지만 {model}은(는) 없어요: "
+    "비용이 0으로 계산돼요",
+    "doctor.prices.fix": '모델마다 표 하나, 예: ["gpt-4o-mini"] input = 0.15 output = 0.6 '
+    "(100만 토큰당).",
+    "doctor.words.ok": "{path}에서 금지어·구절 {count}개",
+    "doctor.words.fix": "PARLEY_BLOCKED_WORDS를 한 줄에 하나씩 쓴 UTF-8 텍스트 파일로 지정하세요.",
+    "doctor.moderation.ok": "{url}moderations 응답함 (실패 시 {fail})",
+    "doctor.moderation.failed": "{url}moderations 실패: {detail}",
+    "doctor.moderation.fix": "/v1/moderations가 있는 엔드포인트를 쓰거나 (OpenAI에는 있고 대부분의 "
+    "로컬 서버에는 없어요), PARLEY_MODERATION=off로 두고 PARLEY_BLOCKED_WORDS를 쓰세요.",
 }
 
 _ERRORS: dict[Outcome, str] = {

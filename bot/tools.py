@@ -14,7 +14,8 @@ from typing import Protocol
 
 from openai.types.chat import ChatCompletionFunctionToolParam
 
-from bot.chat import ChatClient, ChatMessage, ReplyStream, ToolCall, Usage
+from bot.chat import ChatClient, ChatMessage
+from bot.reply_stream import ReplyStream, ToolCall, Usage
 from bot.texts import say
 from memory.tokens import TOKENS_PER_MESSAGE, TokenCounter
 

@@ -8,6 +8,7 @@ message or passage.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -143,11 +144,15 @@ async def prune_events(engine: AsyncEngine) -> int:
 
 
 async def keep_pruning(
-    engine: AsyncEngine, days: int | None, interval: float = RETENTION_INTERVAL
+    engine: AsyncEngine,
+    days: int | None,
+    stop: asyncio.Event,
+    interval: float = RETENTION_INTERVAL,
 ) -> None:
-    """Prune now and then every `interval` seconds, until cancelled: old event ids always,
-    messages older than `days` when a retention period is set."""
-    while True:
+    """Prune now and then every `interval` seconds, until `stop` is set: old event ids always,
+    messages older than `days` when a retention period is set. Stopping waits for a run in
+    progress (cancelling one mid-statement leaves the connection to be reset noisily)."""
+    while not stop.is_set():
         try:
             await prune_events(engine)
             deleted = await prune(engine, days) if days is not None else 0
@@ -155,4 +160,5 @@ async def keep_pruning(
                 log.info("retention: deleted %d messages older than %d days", deleted, days)
         except SQLAlchemyError:
             log.exception("retention run failed; retrying in %.0f s", interval)
-        await asyncio.sleep(interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -181,3 +182,39 @@ def _vectors(name: str, described: str) -> Table:
 
 MessageVectors = _vectors("message_vectors", "messages")
 PassageVectors = _vectors("passage_vectors", "document_passages")
+
+
+class UsageDay(Base):
+    """Model calls of one day, summed per person, conversation, model and kind of call."""
+
+    __tablename__ = "usage"
+    __table_args__ = (
+        UniqueConstraint("day", "platform", "user_id", "conversation_id", "model", "kind"),
+        Index("ix_usage_platform_user_id_day", "platform", "user_id", "day"),
+        Index("ix_usage_day", "day"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    day: Mapped[date] = mapped_column(Date)  # UTC
+    platform: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(128))  # "" when no person asked (e.g. the CLI)
+    conversation_id: Mapped[int] = mapped_column(BigId)  # 0 outside a conversation
+    model: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))  # reply, tool, summary, embedding
+    calls: Mapped[int] = mapped_column(Integer)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger)
+    reply_tokens: Mapped[int] = mapped_column(BigInteger)
+    # Calls whose tokens Parley counted itself (the endpoint reported none).
+    estimated_calls: Mapped[int] = mapped_column(Integer)
+
+
+class RateEvent(Base):
+    """A message a person sent to the model: the last minute's make up the per-minute limit."""
+
+    __tablename__ = "rate_events"
+    __table_args__ = (Index("ix_rate_events_platform_user_id_at", "platform", "user_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(128))
+    at: Mapped[float] = mapped_column(Float)  # Unix time: compared the same on every database

@@ -8,10 +8,11 @@ import json
 
 import pytest
 
-from bot.chat import ChatClient, ChatError, ReplyStream, Usage
+from bot.chat import ChatClient, ChatError
 from bot.core import Parley
 from bot.messages import Delta, Final, Inbound, Outcome
 from bot.reasoning import ThinkingFilter
+from bot.reply_stream import ReplyStream, Usage
 from bot.runtime import open_parley
 from bot.texts import say
 from bot.tools import ToolRun

@@ -27,6 +27,10 @@ Quirks of real local servers, each off by default:
 - `per_token_embeddings`: `/v1/embeddings` returns a list of vectors (one per word) per input.
 - Replies: `Reply(finish="length")` or `Reply(finish=None)` (a stream ending without a finish);
   `Reply(reasoning=…)` streams `reasoning_content` before the answer.
+Streams asked for usage (`stream_options.include_usage`) end with a usage chunk: the exact
+counts, or `usage` when set; `report_usage = False` plays an endpoint that gives none.
+`/v1/moderations` flags inputs containing one of `flagged_words` (or fails with
+`moderation_failure`). `max_in_flight` is the most chat requests handled at once.
 """
 
 from __future__ import annotations
@@ -155,6 +159,13 @@ class FakeModel(ServerQuirks):
         self.requests: list[dict[str, Any]] = []
         self.embedding_requests: list[dict[str, Any]] = []
         self.embedding_failure: Fail | None = None
+        self.usage: tuple[int, int] | None = None  # (prompt, completion) reported in streams
+        self.report_usage = True
+        self.flagged_words: set[str] = set()
+        self.moderation_failure: Fail | None = None
+        self.moderation_requests: list[dict[str, Any]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
         self.headers: list[dict[str, str]] = []
         self.default: Callable[[dict[str, Any]], Behaviour] = echo
         self.tokenizer: Callable[[str], int] | None = None
@@ -183,6 +194,7 @@ class FakeModel(ServerQuirks):
         app.router.add_post("/tokenize", self._tokenize)
         app.router.add_post("/api/show", self._show)
         app.router.add_get("/api/v0/models/{model:.+}", self._lmstudio_model)
+        app.router.add_post("/v1/moderations", self._moderations)
         self.port = await self._stack.enter_async_context(serve(app, shutdown_timeout=0.1))
         return self
 
@@ -239,7 +251,40 @@ class FakeModel(ServerQuirks):
         # llama-cpp-python without pooling: one vector per token, whose mean is the meaning.
         return [bag_of_words(word) for word in text.split()] or [bag_of_words("")]
 
+    async def _moderations(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.moderation_requests.append(body)
+        if self.moderation_failure is not None:
+            return _error(self.moderation_failure)
+        texts = [body["input"]] if isinstance(body["input"], str) else body["input"]
+        results = []
+        for text in texts:
+            flagged = any(word in text.casefold() for word in self.flagged_words)
+            categories = {"harassment": flagged, "violence": False}
+            results.append(
+                {
+                    "flagged": flagged,
+                    "categories": categories,
+                    "category_scores": {name: float(on) for name, on in categories.items()},
+                }
+            )
+        return web.json_response(
+            {
+                "id": "modr-1",
+                "model": body.get("model", "omni-moderation-latest"),
+                "results": results,
+            }
+        )
+
     async def _completions(self, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._complete(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _complete(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append(body)
         self.headers.append(dict(request.headers))
@@ -335,12 +380,8 @@ class FakeModel(ServerQuirks):
                 await _send(response, chunk({"tool_calls": [{"index": index, **piece}]}))
         if finish is not None:
             await _send(response, chunk({}, "tool_calls" if reply.tool_calls else finish))
-        if (body.get("stream_options") or {}).get("include_usage"):
-            usage = {
-                "prompt_tokens": self.prompt_size(body),
-                "completion_tokens": (self.tokenizer or self.counter.count)(text),
-            }
-            usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        if self.report_usage and (body.get("stream_options") or {}).get("include_usage"):
+            usage = self._usage(body, text, reply)
             await _send(response, {**chunk({}), "choices": [], "usage": usage})
         if finish is not None:
             await response.write(b"data: [DONE]\n\n")
@@ -357,6 +398,18 @@ class FakeModel(ServerQuirks):
         if len(reply.text) > limit:
             return reply.text[: max(limit, 0)], "length"
         return reply.text, reply.finish
+
+    def _usage(self, body: dict[str, Any], text: str, reply: Reply) -> dict[str, int]:
+        calls = json.dumps(reply.tool_calls) if reply.tool_calls else ""
+        prompt, completion = self.usage or (
+            self.prompt_size(body),
+            (self.tokenizer or self.counter.count)(text + calls),
+        )
+        return {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
 
     async def _break(self, request: web.Request, behaviour: BreakStream) -> web.StreamResponse:
         response = await _sse(request)
