@@ -38,6 +38,7 @@ from bot.observe import ReplyObserver, observe
 from bot.policy import Admission, PlatformRules, Policy
 from bot.prompt import Newest, NoRoom, Prompt, PromptBuilder, Section
 from bot.settings import Settings
+from bot.streaming import Surface, deliver
 from bot.texts import error_text, explain, say
 from bot.tools import Tool, ToolResult, ToolRun, footer, reserve
 from memory.documents import Documents, NewDocument, UnreadableDocument, document_kind
@@ -137,6 +138,16 @@ class Parley:
         with self.gate.track():
             async for event in observe(message, self._answer(message), self.observers):
                 yield event
+
+    async def deliver(
+        self, message: Inbound, surface: Surface, placeholder: str | None = None
+    ) -> Final | None:
+        """Answer one admitted message on a platform's `surface` (see `bot.streaming`). Shutdown
+        waits for the whole delivery, final edit included, while the connections stay open."""
+        with self.gate.track():
+            return await deliver(
+                self.reply(message), surface, self.settings.stream_interval, placeholder
+            )
 
     async def _answer(self, message: Inbound) -> AsyncIterator[ReplyEvent]:
         if self.gate.closing:

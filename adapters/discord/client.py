@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 import discord
+import yarl
 from discord import app_commands
 
 from adapters.discord.inbound import (
@@ -18,14 +19,18 @@ from adapters.discord.inbound import (
     membership,
     plain_text,
 )
-from adapters.discord.settings import DiscordSettings
+from adapters.discord.settings import (
+    DEFAULT_DISCORD_API_URL,
+    DEFAULT_DISCORD_GATEWAY_URL,
+    DiscordSettings,
+)
 from adapters.discord.slash import add_commands
 from adapters.discord.surface import ChannelSurface, InteractionSurface
 from bot.core import Parley
 from bot.messages import Command, ConversationKey, Facts, Inbound
 from bot.policy import Admission, Verdict
 from bot.settings import ConfigError
-from bot.streaming import Surface, deliver
+from bot.streaming import Surface
 from bot.texts import say
 
 log = logging.getLogger(__name__)
@@ -196,9 +201,7 @@ class ParleyClient(discord.Client):
             log.warning(say("discord.content_empty"))
 
     async def _answer(self, inbound: Inbound, surface: Surface, placeholder: str | None) -> None:
-        await deliver(
-            self.parley.reply(inbound), surface, self.parley.settings.stream_interval, placeholder
-        )
+        await self.parley.deliver(inbound, surface, placeholder)
 
     # ------------------------------------------------------------------ slash commands
 
@@ -252,6 +255,14 @@ async def sync_commands(parley: Parley, section: DiscordSettings) -> list[str]:
     return [command.name for command in synced]
 
 
+def _use_endpoints(section: DiscordSettings) -> None:
+    """Point discord.py at a proxy or test server when configured (it has no per-client URL)."""
+    if section.discord_api_url != DEFAULT_DISCORD_API_URL:
+        discord.http.Route.BASE = section.discord_api_url.rstrip("/")
+    if section.discord_gateway_url != DEFAULT_DISCORD_GATEWAY_URL:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(section.discord_gateway_url)
+
+
 class DiscordAdapter:
     name = "discord"
 
@@ -259,6 +270,7 @@ class DiscordAdapter:
         self.section = section
 
     async def run(self, parley: Parley) -> None:
+        _use_endpoints(self.section)
         client = ParleyClient(
             parley, self.section, sync_commands=self.section.discord_sync_commands
         )
