@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.attachments import ChatPart, prepare, with_images
 from bot.chat import ChatClient, ChatError, ContextTooLong
 from bot.commands import CommandContext, CommandRegistry, default_commands
+from bot.delivery import Delivery
 from bot.lifecycle import ReplyGate
 from bot.locks import KeyedLocks
 from bot.logs import Redactor, ReplyLog, settings_secrets
@@ -38,10 +39,11 @@ from bot.observe import ReplyObserver, observe
 from bot.policy import Admission, PlatformRules, Policy
 from bot.prompt import Newest, NoRoom, Prompt, PromptBuilder, Section
 from bot.settings import Settings
-from bot.streaming import Surface, deliver
+from bot.streaming import Surface
 from bot.texts import error_text, explain, say
 from bot.tools import Tool, ToolResult, ToolRun, footer, reserve
 from memory.documents import Documents, NewDocument, UnreadableDocument, document_kind
+from memory.inflight import RepliesInFlight
 from memory.store import ConversationState, NewMessage, Store
 from memory.tokens import TOKENS_PER_MESSAGE, TokenCounter, render
 
@@ -113,6 +115,7 @@ class Parley:
         self.tools_refused = False  # the endpoint rejected function calling once
         self.observers: list[ReplyObserver] = [ReplyLog()]
         self.gate = ReplyGate()  # closed at shutdown: new messages are turned away
+        self.delivery = Delivery(self.gate, RepliesInFlight(store.engine), settings.stream_interval)
         self._redact = Redactor(settings_secrets(settings))
         self.documents = Documents(store.engine, counter)
         self._locks = KeyedLocks[ConversationKey]()
@@ -142,12 +145,9 @@ class Parley:
     async def deliver(
         self, message: Inbound, surface: Surface, placeholder: str | None = None
     ) -> Final | None:
-        """Answer one admitted message on a platform's `surface` (see `bot.streaming`). Shutdown
-        waits for the whole delivery, final edit included, while the connections stay open."""
-        with self.gate.track():
-            return await deliver(
-                self.reply(message), surface, self.settings.stream_interval, placeholder
-            )
+        """Answer one admitted message on a platform's `surface` (see `bot.delivery`): shutdown
+        waits for it, final edit included, and a crash leaves nothing hanging."""
+        return await self.delivery.deliver(self.reply(message), message, surface, placeholder)
 
     async def _answer(self, message: Inbound) -> AsyncIterator[ReplyEvent]:
         if self.gate.closing:

@@ -105,6 +105,9 @@ async def open_parley(settings: Settings) -> AsyncIterator[Parley]:
             try:
                 yield parley
             finally:
+                # Deliveries end with a write (`bot.delivery`): let them, before the engine
+                # goes (a no-op after `serve`, which closed the gate already).
+                await parley.gate.close(settings.shutdown_timeout)
                 await parley.drain()
     finally:
         if retention is not None:

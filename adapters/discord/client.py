@@ -67,10 +67,27 @@ class ParleyClient(discord.Client):
         self._warned_empty = False
 
     async def setup_hook(self) -> None:
+        await self._mend_left_over()
         # Here, not in on_ready: that fires on every reconnect, and syncs are rate-limited.
         if self.sync_commands:
             synced = await self.tree.sync()
             log.info("registered %d slash commands with Discord", len(synced))
+
+    async def _mend_left_over(self) -> None:
+        """Replies a crash cut off ("…" or a half reply): the first message becomes a notice,
+        the rest are removed."""
+        for left in await self.parley.delivery.left_over("discord"):
+            channel = self.get_partial_messageable(int(left.place))
+            posted = [channel.get_partial_message(int(m)) for m in left.posted]
+            try:
+                for index, message in enumerate(posted):
+                    if index == 0:
+                        await message.edit(content=say("shutdown.cut"), allowed_mentions=_NO_PINGS)
+                    else:
+                        await message.delete()
+            except discord.HTTPException as exc:  # deleted meanwhile, or no access any more
+                log.warning("could not mend a cut-off reply in channel %s: %s", left.place, exc)
+            await self.parley.delivery.mended(left)
 
     # ------------------------------------------------------------------ messages
 
