@@ -6,13 +6,16 @@ they happen before any text streams, so a retry never repeats words the person a
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import openai
-from openai import AsyncOpenAI, omit
+from openai import AsyncOpenAI, AsyncStream
 from openai.types.chat import (
+    ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionFunctionToolParam,
     ChatCompletionMessageFunctionToolCallParam,
@@ -25,6 +28,14 @@ from bot.model_limits import is_reasoning_model
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# Prompts with more messages than this are encoded to JSON in a worker thread.
+_OFFLOAD_MESSAGES = 500
+
+
+def _json_bytes(body: dict[str, object]) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
 
 # The openai package's own types: a mistyped message fails mypy, not the endpoint.
 ChatMessage = ChatCompletionMessageParam
@@ -172,16 +183,18 @@ class ChatClient:
         tool_choice: ChatCompletionToolChoiceOptionParam | None = None,
     ) -> AsyncIterator[ChatCompletionChunk]:
         try:
-            reasoning = is_reasoning_model(self.model)
-            stream = await self._client.chat.completions.create(
-                model=self.model,
-                messages=messages,
-                stream=True,
-                max_tokens=omit if reasoning else self.max_reply_tokens,
-                max_completion_tokens=self.max_reply_tokens if reasoning else omit,
-                tools=tools or omit,
-                tool_choice=tool_choice if tools and tool_choice else omit,
-            )
+            limit = "max_completion_tokens" if is_reasoning_model(self.model) else "max_tokens"
+            body: dict[str, object] = {
+                "model": self.model,
+                "messages": messages,
+                "stream": True,
+                limit: self.max_reply_tokens,
+            }
+            if tools:
+                body["tools"] = tools
+                if tool_choice:
+                    body["tool_choice"] = tool_choice
+            stream = await self._post_stream(body, len(messages) > _OFFLOAD_MESSAGES)
             async with stream:
                 async for chunk in stream:
                     yield chunk
@@ -189,6 +202,26 @@ class ChatClient:
             error = classify(exc)
             log.warning("chat call failed: %s", error, extra={"model": self.model})
             raise error from exc
+
+    async def _post_stream(
+        self, body: dict[str, object], large: bool
+    ) -> AsyncStream[ChatCompletionChunk]:
+        """POST a chat request whose body is already plain JSON data.
+
+        `chat.completions.create` first runs the package's recursive type transform over every
+        message (~0.1 ms each, on the event loop: most of the time spent around the model).
+        Our messages are plain dicts of strings, so the request goes out through the client's
+        own `post` (same auth, retries and errors) as JSON encoded here; a large prompt is
+        encoded in a worker thread.
+        """
+        encoded = await asyncio.to_thread(_json_bytes, body) if large else _json_bytes(body)
+        return await self._client.post(
+            "/chat/completions",
+            content=encoded,
+            cast_to=ChatCompletion,
+            stream=True,
+            stream_cls=AsyncStream[ChatCompletionChunk],
+        )
 
     async def embed(self, model: str, texts: list[str], retries: bool = True) -> list[list[float]]:
         """One vector per text from `/v1/embeddings` (same endpoint and key as chat); raise

@@ -214,19 +214,20 @@ def memory_import(
     from bot.local import terminal_key
     from memory.db import migrated_engine
     from memory.tokens import TokenCounter
-    from memory.transfer import InvalidImport, import_rows, parse_import
+    from memory.transfer import InvalidImport, import_file
 
     async def job(settings: Settings) -> None:
-        lines = (await _read_file(path)).decode("utf-8-sig", errors="replace").splitlines()
         target = terminal_key(conversation) if conversation else None
         counter = await asyncio.to_thread(TokenCounter, settings.model)
-        try:
-            rows = await asyncio.to_thread(parse_import, lines, target, counter)
-        except InvalidImport as exc:
-            typer.echo(say("import.invalid", line=exc.line, reason=explain(exc)), err=True)
-            raise typer.Exit(1) from exc
         async with migrated_engine(settings.resolved_database_url) as engine:
-            count = await import_rows(engine, rows)
+            try:
+                count = await import_file(engine, path, target, counter)
+            except InvalidImport as exc:
+                typer.echo(say("import.invalid", line=exc.line, reason=explain(exc)), err=True)
+                raise typer.Exit(1) from exc
+            except OSError as exc:
+                typer.echo(say("file.unreadable", path=path, error=exc.strerror or exc), err=True)
+                raise typer.Exit(1) from exc
         typer.echo(say("import.done", count=count))
 
     _run(job)

@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 log = logging.getLogger(__name__)
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+# Seconds a task may queue for SQLite's one connection before giving up (a storage error).
+_QUEUE_WAIT = 120.0
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -36,9 +38,16 @@ def create_engine(url: str) -> AsyncEngine:
     """An async engine; for SQLite the file's directory is created and WAL is switched on."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        pool: dict[str, Any] = {}  # in memory: one shared connection already
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url)
+            # One connection: SQLite allows one writer at a time anyway, and a write
+            # transaction spans event-loop round trips (INSERT, then COMMIT), so under load
+            # other connections waited out busy_timeout and failed with "database is locked".
+            # Through one connection statements queue in order instead, and memory holds one
+            # page cache and one thread.
+            pool = {"pool_size": 1, "max_overflow": 0, "pool_timeout": _QUEUE_WAIT}
+        engine = create_async_engine(url, **pool)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_pre_ping=True)

@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Literal
 
-from pypdf import PdfReader
-from pypdf.errors import PyPdfError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from memory.analysis import index_terms
@@ -45,6 +43,10 @@ def extract_text(kind: Kind, data: bytes) -> str:
     """The file's text. CPU-bound for PDFs: call it in a worker thread."""
     if kind == "text":
         return data.decode("utf-8-sig", errors="replace")
+    # Only when a PDF is shared: pypdf costs ~7 MB resident.
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
     try:
         reader = PdfReader(io.BytesIO(data))
         return "\n\n".join(page.extract_text() or "" for page in reader.pages)

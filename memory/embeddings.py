@@ -13,7 +13,6 @@ import logging
 from collections.abc import Sequence
 from typing import Literal, Protocol
 
-import numpy as np
 from sqlalchemy import FromClause, Table, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
@@ -30,7 +29,7 @@ _SOURCES: dict[Kind, tuple[FromClause, Table]] = {
     "messages": (Message.__table__, MessageVectors),
     "passages": (Passage.__table__, PassageVectors),
 }
-_DTYPE = np.dtype("<f4")
+_DTYPE = "<f4"  # little-endian float32
 _BATCH = 64  # texts per embeddings request
 _PER_RUN = 256  # texts embedded per conversation and kind after one reply: a backlog is spread
 _CHUNK = 2_000  # ids read per step while looking for rows without a vector
@@ -42,6 +41,8 @@ _PASSAGE_POOL = 100
 
 
 def pack(vector: Sequence[float]) -> bytes:
+    import numpy as np  # only with embeddings on: numpy costs ~11 MB resident
+
     array = np.asarray(vector, dtype=np.float64)
     norm = float(np.linalg.norm(array))
     return (array / norm if norm else array).astype(_DTYPE).tobytes()
@@ -288,6 +289,8 @@ class SemanticRanking:
 def _most_similar(vectors: list[bytes], question: bytes, limit: int) -> list[int]:
     """Indexes of the `limit` vectors most similar to `question` (all normalized), best first;
     no similarity at all is no reason to recall something."""
+    import numpy as np
+
     matrix = np.frombuffer(b"".join(vectors), _DTYPE).reshape(len(vectors), -1)
     scores = matrix @ np.frombuffer(question, _DTYPE)
     return [int(i) for i in np.argsort(-scores, kind="stable")[:limit] if scores[i] > 0]

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, Row, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute
 
 from memory.analysis import terms_off_loop
 from memory.keys import ConversationKey
@@ -26,7 +28,10 @@ _COLUMNS = (
     Message.created_at,
 )
 _FIRST_BATCH = 32
-_MAX_BATCH = 1024
+_MAX_BATCH = 4096
+# Tokens per message assumed when sizing the first read of a window (chat lines are short;
+# a longer guess would mean a second read more often, a shorter one reading rows not used).
+_TOKENS_GUESS = 16
 # Larger than any message id: "the window as it would be for the next message".
 AFTER_ALL = 2**62
 
@@ -164,72 +169,20 @@ class Store:
     ) -> list[StoredMessage]:
         """The newest messages before `before_id` whose tokens fit `budget`, oldest first."""
         async with self._session() as session:
-            first = await self._oldest_fitting(
-                session, conversation, before_id, budget, per_message
+            rows = await _newest_fitting(
+                session, _COLUMNS, conversation, before_id, budget, per_message
             )
-            return await self._load(session, conversation.id, first, before_id)
+        return [StoredMessage(*row) for row in reversed(rows)]
 
     async def window_start(
         self, conversation: ConversationState, before_id: int, budget: int, per_message: int
     ) -> int | None:
         """The id of the oldest message `window` would return (None: nothing fits)."""
         async with self._session() as session:
-            return await self._oldest_fitting(session, conversation, before_id, budget, per_message)
-
-    @staticmethod
-    async def _oldest_fitting(
-        session: AsyncSession,
-        conversation: ConversationState,
-        before_id: int,
-        budget: int,
-        per_message: int,
-    ) -> int | None:
-        """Reads (id, tokens) pairs newest-first in growing batches and stops at the first
-        message that does not fit, so the work is proportional to what fits, not to the history.
-        """
-        oldest_kept: int | None = None
-        spent = 0
-        cursor = before_id
-        batch = _FIRST_BATCH
-        while True:
-            rows = (
-                await session.execute(
-                    select(Message.id, Message.tokens)
-                    .where(
-                        Message.conversation_id == conversation.id,
-                        Message.id > conversation.reset_after,
-                        Message.id < cursor,
-                    )
-                    .order_by(Message.id.desc())
-                    .limit(batch)
-                )
-            ).all()
-            for message_id, tokens in rows:
-                if spent + tokens + per_message > budget:
-                    return oldest_kept
-                spent += tokens + per_message
-                oldest_kept = message_id
-            if len(rows) < batch:
-                return oldest_kept
-            cursor = rows[-1][0]
-            batch = min(batch * 2, _MAX_BATCH)
-
-    @staticmethod
-    async def _load(
-        session: AsyncSession, conversation_id: int, first: int | None, before_id: int
-    ) -> list[StoredMessage]:
-        if first is None:
-            return []
-        rows = await session.execute(
-            select(*_COLUMNS)
-            .where(
-                Message.conversation_id == conversation_id,
-                Message.id >= first,
-                Message.id < before_id,
+            rows = await _newest_fitting(
+                session, (Message.id, Message.tokens), conversation, before_id, budget, per_message
             )
-            .order_by(Message.id)
-        )
-        return [StoredMessage(*row) for row in rows]
+        return rows[-1].id if rows else None
 
     async def usage(self, conversation: ConversationState) -> Usage:
         """How much is stored since the last reset."""
@@ -321,3 +274,45 @@ class Store:
                 .order_by(Message.id)
             )
             return [StoredMessage(*row) for row in rows]
+
+
+async def _newest_fitting(
+    session: AsyncSession,
+    columns: Sequence[InstrumentedAttribute[Any]],
+    conversation: ConversationState,
+    before_id: int,
+    budget: int,
+    per_message: int,
+) -> list[Row[Any]]:
+    """The newest rows before `before_id` that fit `budget`, newest first.
+
+    Reads newest-first and stops at the first message that does not fit, so the work follows
+    the budget, not the history. The first read is sized from the budget, so a window usually
+    takes one statement; a conversation of tiny messages reads more in doubling batches.
+    """
+    fitting: list[Row[Any]] = []
+    spent = 0
+    cursor = before_id
+    batch = min(max(budget // _TOKENS_GUESS, _FIRST_BATCH), _MAX_BATCH)
+    while True:
+        rows = (
+            await session.execute(
+                select(*columns)
+                .where(
+                    Message.conversation_id == conversation.id,
+                    Message.id > conversation.reset_after,
+                    Message.id < cursor,
+                )
+                .order_by(Message.id.desc())
+                .limit(batch)
+            )
+        ).all()
+        for row in rows:
+            spent += row.tokens + per_message
+            if spent > budget:
+                return fitting
+            fitting.append(row)
+        if len(rows) < batch:
+            return fitting
+        cursor = rows[-1].id
+        batch = min(batch * 2, _MAX_BATCH)

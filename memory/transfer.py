@@ -7,11 +7,14 @@ One JSON object per line: {"conversation": "terminal/local/default", "author": "
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any, Literal, TextIO
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -27,6 +30,7 @@ Format = Literal["jsonl", "markdown"]
 _ROLES = ("user", "assistant")
 _FIELDS = ("author", "role", "content", "time")
 _EXPORT_BATCH = 1000
+_IMPORT_BATCH = 5000  # lines read, checked and inserted at a time
 
 
 class InvalidImport(Problem):
@@ -105,9 +109,7 @@ class ImportRow:
     values: dict[str, Any]
 
 
-def _parse(
-    number: int, raw: str, target: ConversationKey | None, counter: TokenCounter
-) -> ImportRow:
+def _parse(number: int, raw: str, target: ConversationKey | None) -> ImportRow:
     try:
         record = json.loads(raw)
     except json.JSONDecodeError as exc:
@@ -136,40 +138,73 @@ def _parse(
             "author_id": author_id if isinstance(author_id, str) else author,
             "author_name": author,
             "content": content,
-            "tokens": counter.count(render(role, author, content)),
             "created_at": time.replace(tzinfo=time.tzinfo or UTC).astimezone(UTC),
         },
     )
 
 
 def parse_import(
-    lines: Sequence[str], target: ConversationKey | None, counter: TokenCounter
+    lines: Sequence[str], target: ConversationKey | None, counter: TokenCounter, first: int = 1
 ) -> list[ImportRow]:
-    """Validate every line and count its tokens (CPU-bound: call it in a worker thread)."""
-    return [
-        _parse(number, raw, target, counter)
-        for number, raw in enumerate(lines, start=1)
-        if raw.strip()
+    """Validate every line (numbered from `first`) and count its tokens (CPU-bound: call it in
+    a worker thread)."""
+    rows = [
+        _parse(number, raw, target) for number, raw in enumerate(lines, start=first) if raw.strip()
     ]
+    for row in rows:
+        values = row.values
+        values["tokens"] = counter.count(
+            render(values["role"], values["author_name"], values["content"])
+        )
+    return rows
 
 
 async def import_rows(engine: AsyncEngine, rows: Sequence[ImportRow]) -> int:
     """Store parsed rows in one transaction: all of them or none."""
-    terms = await terms_off_loop([str(row.values["content"]) for row in rows])
     async with AsyncSession(engine) as session, session.begin():
-        ids: dict[ConversationKey, int] = {}
-        for row in rows:
-            if row.key not in ids:
-                ids[row.key] = await _conversation_id(session, row.key)
-        if rows:
-            await session.execute(
-                insert(Message),
-                [
-                    {**row.values, "conversation_id": ids[row.key], "terms": words}
-                    for row, words in zip(rows, terms, strict=True)
-                ],
-            )
+        await _store_rows(session, rows, {})
     return len(rows)
+
+
+async def import_file(
+    engine: AsyncEngine, path: Path, target: ConversationKey | None, counter: TokenCounter
+) -> int:
+    """Stream a JSON Lines file into the store: read, checked and stored one batch at a time
+    (memory stays bounded by a batch), in one transaction, so a bad line stores nothing.
+    Raises InvalidImport, or OSError when the file cannot be read."""
+    source = await asyncio.to_thread(path.open, encoding="utf-8-sig", errors="replace")
+    ids: dict[ConversationKey, int] = {}
+    stored, first = 0, 1
+    try:
+        async with AsyncSession(engine) as session, session.begin():
+            while lines := await asyncio.to_thread(_next_lines, source):
+                rows = await asyncio.to_thread(parse_import, lines, target, counter, first)
+                await _store_rows(session, rows, ids)
+                stored, first = stored + len(rows), first + len(lines)
+    finally:
+        await asyncio.to_thread(source.close)
+    return stored
+
+
+def _next_lines(source: TextIO) -> list[str]:
+    return list(itertools.islice(source, _IMPORT_BATCH))
+
+
+async def _store_rows(
+    session: AsyncSession, rows: Sequence[ImportRow], ids: dict[ConversationKey, int]
+) -> None:
+    for row in rows:
+        if row.key not in ids:
+            ids[row.key] = await _conversation_id(session, row.key)
+    if rows:
+        terms = await terms_off_loop([str(row.values["content"]) for row in rows])
+        await session.execute(
+            insert(Message),
+            [
+                {**row.values, "conversation_id": ids[row.key], "terms": words}
+                for row, words in zip(rows, terms, strict=True)
+            ],
+        )
 
 
 async def _conversation_id(session: AsyncSession, key: ConversationKey) -> int:

@@ -11,7 +11,6 @@ import logging
 from urllib.parse import urljoin
 
 import aiohttp
-import trafilatura
 from yarl import URL
 
 from bot.search.addresses import BlockedAddress, PublicOnlyResolver, check_literal
@@ -32,6 +31,8 @@ class PageUnreadable(Exception):
 
 def extract_text(html: str) -> str:
     """The article text of a page, without navigation, ads and footers (CPU-bound)."""
+    import trafilatura  # only with search on: trafilatura and lxml cost ~11 MB resident
+
     return (
         trafilatura.extract(html, include_comments=False, include_tables=True, favor_precision=True)
         or ""

@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 from typer.testing import CliRunner
 
+import memory.transfer
 from bot.cli import app
 from bot.messages import ConversationKey, Inbound
 from bot.texts import explain
-from memory.transfer import InvalidImport, export, import_rows, parse_import
+from memory.transfer import InvalidImport, export, import_file, import_rows, parse_import
 from tests.conftest import SettingsFactory
 from tests.fakes.model_server import FakeModel
 from tests.fakes.pdf import make_pdf
@@ -81,6 +82,45 @@ async def test_an_invalid_line_imports_nothing(
         with pytest.raises(IntegrityError):
             await import_rows(parley.store.engine, rows)
         assert "".join([c async for c in export(parley.store.engine, None, "jsonl")]) == ""
+
+
+async def test_a_streamed_import_stores_nothing_when_a_later_batch_is_bad(
+    make_settings: SettingsFactory,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(memory.transfer, "_IMPORT_BATCH", 2)  # several batches from a few lines
+    lines = [
+        json.dumps(
+            {
+                "conversation": "terminal/local/s",
+                "author": "Ann",
+                "role": "user",
+                "content": f"line {n} 안녕",
+                "time": "2026-01-01T10:00:00+00:00",
+            },
+            ensure_ascii=False,
+        )
+        for n in range(5)
+    ]
+    source = tmp_path / "history.jsonl"
+    async with parley_on(make_settings, database_url) as parley:
+        engine = parley.store.engine
+        source.write_text("\n".join([*lines, "", '{"author": 1}']), encoding="utf-8")
+        with pytest.raises(InvalidImport) as caught:
+            await import_file(engine, source, None, parley.counter)
+        assert caught.value.line == 7
+        assert "".join([c async for c in export(engine, None, "jsonl")]) == ""
+
+        source.write_text("\n".join(lines), encoding="utf-8")
+        assert await import_file(engine, source, None, parley.counter) == 5
+        key = ConversationKey("terminal", "local", "s")
+        stored = await parley.store.messages((await parley.store.conversation(key)).id)
+        assert [m.content for m in stored] == [f"line {n} 안녕" for n in range(5)]
+        assert [m.tokens for m in stored] == [
+            parley.counter.count(f"[Ann] line {n} 안녕") for n in range(5)
+        ]
 
 
 def test_memory_cli_adds_files_exports_and_imports(

@@ -1,0 +1,75 @@
+"""`parley memory import` of a generated JSON Lines file, run as the real command in a child
+process: messages per second over the command's whole run (start-up included) and its peak
+resident memory (the child's `ru_maxrss`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bench.fixtures import CACHE, history
+
+
+@dataclass(frozen=True)
+class ImportRun:
+    messages: int
+    per_second: float
+    peak_mb: float
+    ok: bool
+
+
+def jsonl_file(size: int) -> Path:
+    """A cached export-format file of `size` messages in one conversation."""
+    path = CACHE / f"import-{size}.jsonl"
+    if path.exists():
+        return path
+    CACHE.mkdir(parents=True, exist_ok=True)
+    building = path.with_suffix(".building")
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    with building.open("w", encoding="utf-8") as out:
+        for rows in history(size, seed=3):
+            out.writelines(
+                json.dumps(
+                    {
+                        "conversation": "terminal/local/imported",
+                        "author": name,
+                        "author_id": author_id,
+                        "role": role,
+                        "content": content,
+                        "time": (start + timedelta(seconds=n)).isoformat(),
+                    },
+                    ensure_ascii=False,
+                )
+                + "\n"
+                for n, (role, author_id, name, content, _tokens, _at) in enumerate(rows)
+            )
+    building.replace(path)
+    return path
+
+
+def run_import(size: int) -> ImportRun:
+    source = jsonl_file(size)
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {
+            **os.environ,
+            "PARLEY_DATA_DIR": tmp,
+            "PARLEY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/import.db",
+            "OPENAI_API_KEY": "bench",  # the command checks the configuration; no model is called
+        }
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "memory", "import", str(source)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=None,  # a failure shows its own message
+        )
+        _pid, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - started
+    return ImportRun(size, size / elapsed, usage.ru_maxrss / 1024, status == 0)
