@@ -56,9 +56,10 @@ class _Recorded:
         ids = self.surface.posted_ids()
         if ids == self._known:
             return
-        if self.row is None:
-            self.row = await self.in_flight.start(self.platform, self.surface.place)
-        await self.in_flight.posted(self.row, ids)
+        if self.row is None:  # one write before the model is asked: the placeholder's id
+            self.row = await self.in_flight.start(self.platform, self.surface.place, ids)
+        else:
+            await self.in_flight.posted(self.row, ids)
         self._known = ids
 
 

@@ -29,9 +29,10 @@ class RepliesInFlight:
     def __init__(self, engine: AsyncEngine) -> None:
         self._session = async_sessionmaker(engine, expire_on_commit=False)
 
-    async def start(self, platform: str, place: str) -> int:
+    async def start(self, platform: str, place: str, message_ids: list[str]) -> int:
+        """A reply has posted its first message(s)."""
         async with self._session() as session:
-            row = ReplyInFlight(platform=platform, channel=place, posted="[]")
+            row = ReplyInFlight(platform=platform, channel=place, posted=json.dumps(message_ids))
             session.add(row)
             await session.commit()
             return row.id

@@ -12,12 +12,11 @@ async def test_what_a_crash_leaves_is_found_by_the_next_start(database_url: str)
     await migrate(engine)
     try:
         before = RepliesInFlight(engine)
-        delivered = await before.start("discord", "10")
-        await before.posted(delivered, ["1"])
-        cut = await before.start("discord", "20")
-        await before.posted(cut, ["2"])
+        delivered = await before.start("discord", "10", ["1"])
+        cut = await before.start("discord", "20", ["2"])
         await before.posted(cut, ["2", "3"])  # a second message for a longer reply
-        await before.start("slack", "C1")
+        emptied = await before.start("slack", "C1", ["4"])
+        await before.posted(emptied, [])  # it took its placeholder away
         await before.forget(delivered)
     finally:
         await engine.dispose()
