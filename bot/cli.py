@@ -105,7 +105,7 @@ def memory_add_file(
 
     async def job(settings: Settings) -> None:
         data = await _read_file(path)
-        async with open_parley(settings) as parley:
+        async with open_parley(settings, mcp_servers=False) as parley:
             typer.echo(
                 await parley.add_document(
                     terminal_key(conversation or "default"), terminal_author(), path.name, data

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from bot.messages import Command, Inbound
 from bot.texts import say
+from bot.tools import available
 from memory.privacy import forget_author
 from memory.store import AFTER_ALL, ConversationState
 
@@ -117,6 +118,22 @@ async def _listen(ctx: CommandContext, args: str) -> str:
     return say("listen.on" if await store.listening(key) else "listen.off")
 
 
+async def _tools(ctx: CommandContext, _args: str) -> str:
+    parley = ctx.parley
+    admin = parley.policy.admin_tools(ctx.message)
+    tools = available(parley.tools, parley.tool_sources, admin)
+    lines = [
+        say(
+            "tools.line",
+            name=tool.name,
+            description=tool.definition["function"].get("description", "").split("\n")[0],
+        )
+        for tool in tools
+    ]
+    lines += [line for source in parley.tool_sources for line in source.status(admin)]
+    return "\n".join([say("tools.header"), *lines]) if lines else say("tools.none")
+
+
 class CommandRegistry:
     def __init__(self, specs: list[CommandSpec]) -> None:
         self._specs = {spec.name: spec for spec in specs}
@@ -154,5 +171,6 @@ def default_commands() -> CommandRegistry:
             ),
             CommandSpec("forget", "/forget me", say("command.forget"), _forget),
             CommandSpec("listen", "/listen [on|off]", say("command.listen"), _listen),
+            CommandSpec("tools", "/tools", say("command.tools"), _tools),
         ]
     )

@@ -41,7 +41,7 @@ from bot.prompt import Newest, NoRoom, Prompt, PromptBuilder, Section
 from bot.settings import Settings
 from bot.streaming import Surface
 from bot.texts import error_text, explain, say
-from bot.tools import Tool, ToolResult, ToolRun, footer, reserve
+from bot.tools import Tool, ToolResult, ToolRun, ToolSource, available, footer, reserve
 from memory.documents import Documents, NewDocument, UnreadableDocument, document_kind
 from memory.inflight import RepliesInFlight
 from memory.store import ConversationState, NewMessage, Store
@@ -110,6 +110,7 @@ class Parley:
         self.providers: list[ContextProvider] = []
         self.listeners: list[ReplyListener] = []
         self.tools: dict[str, Tool] = {}
+        self.tool_sources: list[ToolSource] = []  # tools offered per message (MCP servers)
         # Run this tool on every message instead of offering tools (endpoints without them).
         self.forced_tool: str | None = None
         self.tools_refused = False  # the endpoint rejected function calling once
@@ -308,7 +309,11 @@ class Parley:
         system_tokens = await self.count(system)
         forced = await self._force(force, message.text, system_tokens)
         # A forced tool's results are already in the prompt: nothing more to offer the model.
-        offered = [] if forced or self.tools_refused else list(self.tools.values())
+        offered = (
+            []
+            if forced or self.tools_refused
+            else available(self.tools, self.tool_sources, self.policy.admin_tools(message))
+        )
         scale = 1.0
         while True:
             try:
@@ -333,7 +338,7 @@ class Parley:
                 yield Final(say("error.no_room"), Outcome.BAD_REQUEST)
                 return
             room = int(self.prompts.window * scale) - self.prompts.reply_reserve - prompt.tokens
-            run = ToolRun(self.chat, offered, self.counter, self.settings.search_max_calls, room)
+            run = ToolRun(self.chat, offered, self.counter, self.settings.tool_rounds, room)
             try:
                 async for event in self._stream(conversation, prompt, run, forced):
                     yield event

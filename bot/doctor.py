@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.chat import ChatClient, ChatError, classify
 from bot.checks import Check, Probe
+from bot.mcp.doctor import check_mcp_servers
 from bot.messages import Outcome
 from bot.plugins import discover
 from bot.settings import Settings
@@ -206,6 +207,7 @@ CHECKS: list[CheckFunction] = [
     check_database,
     check_model,
     check_platforms,
+    check_mcp_servers,
 ]
 
 

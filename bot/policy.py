@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from bot.messages import Facts, Inbound
+from bot.messages import Author, Facts, Inbound
 from bot.texts import say
 
 if TYPE_CHECKING:  # plug-in modules import the rules: keep them light
@@ -136,13 +136,14 @@ class Policy:
     def is_admin(message: Inbound, rules: PlatformRules) -> bool:
         """In a DM the person owns the conversation; elsewhere a listed admin (by id or role) or
         someone the platform lets manage the place."""
-        author = message.author
-        return (
-            message.facts.is_dm
-            or author.can_manage
-            or author.id in rules.admin_users
-            or bool(author.roles & rules.admin_roles)
-        )
+        return message.facts.is_dm or _staff(message.author, rules)
+
+    def admin_tools(self, message: Inbound) -> bool:
+        """Whether admin-only tools (MCP servers) are offered: to admins, but owning a DM does
+        not count (anyone has one)."""
+        if not message.facts.is_dm:
+            return message.author.is_admin
+        return _staff(message.author, self.rules_for(message.key.platform))
 
     async def _trigger(self, message: Inbound, rules: PlatformRules) -> bool | None:
         """None: not for Parley; else whether to catch up first (a mention or a reply)."""
@@ -209,6 +210,15 @@ class Policy:
                 return _ignore(message)
             self._told.put(told)
         return Admission(Verdict.REFUSE, message, notice=notice)
+
+
+def _staff(author: Author, rules: PlatformRules) -> bool:
+    """A listed admin (by id or role), or someone the platform lets manage the place."""
+    return (
+        author.can_manage
+        or author.id in rules.admin_users
+        or bool(author.roles & rules.admin_roles)
+    )
 
 
 def _ignore(message: Inbound) -> Admission:

@@ -16,6 +16,7 @@ from bot.chat import ChatClient
 from bot.commands import CommandSpec
 from bot.core import Parley
 from bot.embedder import Embedder, IndexAfterReply
+from bot.mcp.toolbox import open_mcp
 from bot.metrics import Metrics, serve_metrics
 from bot.model_limits import context_window
 from bot.plugins import plugin_rules
@@ -75,8 +76,9 @@ def install_memory(parley: Parley) -> None:
 
 
 @asynccontextmanager
-async def open_parley(settings: Settings) -> AsyncIterator[Parley]:
-    """A ready Parley on an up-to-date database; everything is closed on exit."""
+async def open_parley(settings: Settings, mcp_servers: bool = True) -> AsyncIterator[Parley]:
+    """A ready Parley on an up-to-date database; everything is closed on exit. Commands that
+    never answer a message (e.g. adding a file) pass `mcp_servers=False`: none is started."""
     use_locale(settings.locale)  # also for library users and tests that skip load_settings
     engine = create_engine(settings.resolved_database_url)
     chat = ChatClient(settings)
@@ -93,7 +95,10 @@ async def open_parley(settings: Settings) -> AsyncIterator[Parley]:
             if settings.locale == "ko":  # expect Korean: load its analyzer now, off the loop
                 warming = asyncio.create_task(asyncio.to_thread(warm_up))
         retention = asyncio.create_task(keep_pruning(engine, settings.retention_days))
-        async with open_web_search(settings, counter) as search:
+        async with (
+            open_web_search(settings, counter) as search,
+            open_mcp(settings, counter, mcp_servers) as mcp,
+        ):
             if search is not None:
                 parley.tools[search.name] = search
                 parley.commands.add(
@@ -103,6 +108,8 @@ async def open_parley(settings: Settings) -> AsyncIterator[Parley]:
                 )
                 if settings.search_mode == "always":
                     parley.forced_tool = search.name
+            if mcp is not None:
+                parley.tool_sources.append(mcp)
             # Everything loaded so far lives as long as the process: keep it out of the
             # collector's full passes, which otherwise pause the event loop for ~100 ms.
             gc.freeze()

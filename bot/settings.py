@@ -26,6 +26,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bot.mcp.config import mcp_config_problem
 from bot.search.config import search_problem
 from bot.texts import say, use_locale
 
@@ -356,6 +357,40 @@ class Settings(SettingsSection):
             description="API key for Brave search.",
         ),
     ] = None
+    # Tools from MCP servers (and limits shared with web search)
+    mcp_config: Annotated[
+        Path | None,
+        Field(
+            description="JSON file of MCP servers whose tools the model may call, in the common "
+            'client format `{"mcpServers": {"name": {"command", "args", "env"} or {"url", '
+            '"headers"}}}`, optionally with "tools" (allow-list) and "admin_only" per server.',
+        ),
+    ] = None
+    tool_timeout: Annotated[
+        float,
+        Field(
+            gt=0,
+            description="Seconds an MCP tool call may take before it counts as failed (starting "
+            "a server may take this long, and at least 15 s).",
+        ),
+    ] = 30.0
+    tool_rounds: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=20,
+            description="Most rounds of tool calls (web search, MCP) the model may make for one "
+            "reply before it must answer.",
+        ),
+    ] = 4
+    tool_tokens: Annotated[
+        int,
+        Field(
+            gt=0,
+            description="Most tokens of a prompt one MCP tool result may take (longer results are "
+            "cut, with a marker).",
+        ),
+    ] = 2000
     # Operations: logs, metrics, shutdown, platform API endpoints
     log_format: Annotated[
         Literal["plain", "json"],
@@ -426,7 +461,7 @@ class Settings(SettingsSection):
     def problem(self) -> str | None:
         if self.uses_default_endpoint and not self.openai_api_key:
             return say("config.no_api_key")
-        return search_problem(self)
+        return search_problem(self) or mcp_config_problem(self.mcp_config)
 
     @property
     def resolved_database_url(self) -> str:

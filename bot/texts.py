@@ -69,6 +69,31 @@ EN: dict[str, str] = {
     "search.sources": "Sources:",
     "search.source": "[{number}] {title} — {url}",
     "command.usage": "Usage: `{usage}`.",
+    "tools.used": "_Tools used: {tools}_",
+    "tools.failed": "{tool} (failed)",
+    "tools.header": "Tools I can use in this conversation:",
+    "tools.line": "• `{name}` — {description}",
+    "tools.none": "No tools are available in this conversation.",
+    "tools.starting": "starting",
+    "tools.server_down": "• MCP server {server} is not running right now ({problem}); it is "
+    "retried in the background.",
+    "command.tools": "list the tools I can use in this conversation",
+    "mcp.config.unreadable": "PARLEY_MCP_CONFIG: cannot read {path}: {error}",
+    "mcp.config.invalid": "PARLEY_MCP_CONFIG: {path} is invalid: {error}",
+    "mcp.config.no_servers": 'PARLEY_MCP_CONFIG: {path} needs an "mcpServers" object, e.g. '
+    '{{"mcpServers": {{"time": {{"command": "uvx", "args": ["mcp-server-time"]}}}}}}',
+    "mcp.config.sse": "PARLEY_MCP_CONFIG: {path}: server {name} uses the old SSE transport; "
+    'give its streamable HTTP "url" (usually ending in /mcp) instead.',
+    "mcp.config.bad_name": "PARLEY_MCP_CONFIG: {path}: server name {name!r} needs a letter or "
+    "digit.",
+    "mcp.config.same_prefix": "PARLEY_MCP_CONFIG: {path}: servers {a!r} and {b!r} would give "
+    "their tools the same names; rename one.",
+    "mcp.config.variable": "PARLEY_MCP_CONFIG: {where} uses ${{{name}}}, which is not set in "
+    "the environment.",
+    "doctor.mcp.ok": "started; tools ({count}): {tools}",
+    "doctor.mcp.failed": "did not answer: {problem}",
+    "doctor.mcp.fix": "Check its command or URL in PARLEY_MCP_CONFIG; run the command by hand "
+    "to see its errors.",
     "not_allowed": "Sorry, I'm not set up to answer you here.",
     "dm.off": "I don't answer direct messages here: mention me in a channel instead.",
     "dm.members_only": "I answer direct messages only from members of the servers I serve: "
@@ -308,6 +333,31 @@ KO: dict[str, str] = {
     "search.sources": "출처:",
     "search.source": "[{number}] {title} — {url}",
     "command.usage": "사용법: `{usage}`.",
+    "tools.used": "_사용한 도구: {tools}_",
+    "tools.failed": "{tool} (실패)",
+    "tools.header": "이 대화에서 쓸 수 있는 도구:",
+    "tools.line": "• `{name}` — {description}",
+    "tools.none": "이 대화에서 쓸 수 있는 도구가 없어요.",
+    "tools.starting": "시작하는 중",
+    "tools.server_down": "• MCP 서버 {server}이(가) 지금 실행 중이 아니에요 ({problem}). "
+    "백그라운드에서 다시 시도하고 있어요.",
+    "command.tools": "이 대화에서 쓸 수 있는 도구 보기",
+    "mcp.config.unreadable": "PARLEY_MCP_CONFIG: {path}을(를) 읽을 수 없어요: {error}",
+    "mcp.config.invalid": "PARLEY_MCP_CONFIG: {path}이(가) 올바르지 않아요: {error}",
+    "mcp.config.no_servers": 'PARLEY_MCP_CONFIG: {path}에 "mcpServers" 객체가 필요해요. 예: '
+    '{{"mcpServers": {{"time": {{"command": "uvx", "args": ["mcp-server-time"]}}}}}}',
+    "mcp.config.sse": "PARLEY_MCP_CONFIG: {path}: 서버 {name}은(는) 예전 SSE 방식을 써요. "
+    '대신 streamable HTTP "url"(보통 /mcp로 끝나요)을 적어 주세요.',
+    "mcp.config.bad_name": "PARLEY_MCP_CONFIG: {path}: 서버 이름 {name!r}에는 글자나 숫자가 "
+    "있어야 해요.",
+    "mcp.config.same_prefix": "PARLEY_MCP_CONFIG: {path}: 서버 {a!r}와(과) {b!r}의 도구 이름이 "
+    "같아져요. 하나의 이름을 바꿔 주세요.",
+    "mcp.config.variable": "PARLEY_MCP_CONFIG: {where}에서 쓰는 ${{{name}}}이(가) 환경 변수에 "
+    "없어요.",
+    "doctor.mcp.ok": "시작됨, 도구({count}개): {tools}",
+    "doctor.mcp.failed": "응답이 없어요: {problem}",
+    "doctor.mcp.fix": "PARLEY_MCP_CONFIG의 명령이나 URL을 확인하고, 명령을 직접 실행해 오류를 "
+    "확인해 보세요.",
     "not_allowed": "죄송해요, 여기서는 답할 수 있도록 설정되어 있지 않아요.",
     "dm.off": "여기서는 개인 메시지에 답하지 않아요: 채널에서 저를 멘션해 주세요.",
     "dm.members_only": "제가 있는 서버의 멤버가 보낸 개인 메시지에만 답해요: "

@@ -33,11 +33,13 @@ class ToolResult:
     record_tokens: int = 0
     sources: tuple[Source, ...] = ()
     notice: str | None = None  # told to the person under the reply (e.g. search unavailable)
+    used: str = ""  # shown under the reply as a tool used (e.g. "time/get_current_time")
 
 
 class Tool(Protocol):
     name: str
     room: int  # tokens to keep free in a prompt for this tool's results
+    max_calls: int | None  # calls per reply (None: bounded by the rounds and the budget)
 
     @property
     def definition(self) -> ChatCompletionFunctionToolParam:
@@ -49,6 +51,21 @@ class Tool(Protocol):
     async def run(self, arguments: str, budget: int, first_source: int) -> ToolResult:
         """Run one call; the result fits `budget` tokens and numbers sources from
         `first_source`. Failures become a result that says so: it never raises for them."""
+
+
+class ToolSource(Protocol):
+    """Tools that come and go (e.g. MCP servers), offered per message."""
+
+    def tools_for(self, admin: bool) -> list[Tool]:
+        """The tools a message may trigger; `admin`: its author is an admin here."""
+
+    def status(self, admin: bool) -> list[str]:
+        """What is unavailable right now, one line each (for `/tools`)."""
+
+
+def available(tools: dict[str, Tool], sources: Sequence[ToolSource], admin: bool) -> list[Tool]:
+    """The tools offered on one message."""
+    return [*tools.values(), *(tool for source in sources for tool in source.tools_for(admin))]
 
 
 # A call the model makes that is not run still needs an answer in the conversation.
@@ -69,7 +86,8 @@ def reserve(tools: Sequence[Tool], counter: TokenCounter, budget: int) -> int:
 
 class ToolRun:
     """One reply's exchange with the model: stream its text, run the tools it calls (at most
-    `max_calls`, within `room` tokens), call it again with the results, until it answers.
+    `max_rounds` times, each tool within its own `max_calls`, all within `room` tokens), call
+    it again with the results, until it answers.
 
     `results` holds each run call's tool name and result, in order.
     """
@@ -79,15 +97,23 @@ class ToolRun:
         chat: ChatClient,
         tools: Sequence[Tool],
         counter: TokenCounter,
-        max_calls: int,
+        max_rounds: int,
         room: int,
     ) -> None:
         self.chat = chat
         self.tools = {tool.name: tool for tool in tools}
         self.counter = counter
-        self.calls_left = max_calls
+        self.rounds_left = max_rounds
+        self.calls_left = {tool.name: tool.max_calls for tool in tools}
         self.room = room
         self.results: list[tuple[str, ToolResult]] = []
+
+    @property
+    def can_call(self) -> bool:
+        """Whether another round of calls may run (a round left, and a tool with calls left)."""
+        return self.rounds_left > 0 and any(
+            left is None or left > 0 for left in self.calls_left.values()
+        )
 
     @property
     def sources(self) -> int:
@@ -104,8 +130,9 @@ class ToolRun:
         said = False
         while True:
             text, calls = "", []
+            allowed = self.can_call
             async for part in self.chat.stream_with_tools(
-                messages, definitions, allow_calls=self.calls_left > 0
+                messages, definitions, allow_calls=allowed
             ):
                 if isinstance(part, list):
                     calls = part
@@ -115,8 +142,9 @@ class ToolRun:
                 text += part
                 yield part
             said = said or bool(text)
-            if not calls or self.calls_left <= 0:
+            if not calls or not allowed:
                 return
+            self.rounds_left -= 1
             asked = [call.message() for call in calls]
             messages.append({"role": "assistant", "content": text or None, "tool_calls": asked})
             self.room -= (
@@ -127,20 +155,23 @@ class ToolRun:
             for index, call in enumerate(calls):
                 # Keep enough room to answer the calls after this one, if only with a refusal.
                 later = (len(calls) - index - 1) * (TOKENS_PER_MESSAGE + _REFUSAL_TOKENS)
-                content = await self._answer(call, self.room - TOKENS_PER_MESSAGE - later)
+                budget = self.room - TOKENS_PER_MESSAGE - later
+                content = await self._answer(call, budget, last=not later)
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": content})
 
-    async def _answer(self, call: ToolCall, budget: int) -> str:
+    async def _answer(self, call: ToolCall, budget: int, last: bool) -> str:
         tool = self.tools.get(call.name)
         if tool is None:
             return self._refuse(f"there is no tool named {call.name!r}", budget)
-        if self.calls_left <= 0:
+        left = self.calls_left[tool.name]
+        if left is not None and left <= 0:
             return self._refuse("the limit of calls for one reply is reached", budget)
         if budget < _MIN_RESULT_TOKENS:
             return self._refuse("no room is left in the context window", budget)
-        self.calls_left -= 1
-        # Leave the later allowed calls half of what is left.
-        share = budget if self.calls_left == 0 else budget // 2
+        if left is not None:
+            self.calls_left[tool.name] = left - 1
+        # Leave the calls that may follow half of what is left.
+        share = budget if last and not self.can_call else budget // 2
         result = await tool.run(call.arguments, share, self.sources + 1)
         self.results.append((tool.name, result))
         self.room -= TOKENS_PER_MESSAGE + result.tokens
@@ -167,6 +198,9 @@ def footer(results: Sequence[ToolResult], text: str) -> tuple[str, tuple[str, ..
             for source in cited
         ]
     notices = dict.fromkeys(result.notice for result in results if result.notice)
+    used = dict.fromkeys(result.used for result in results if result.used)
     blocks = ["\n".join(lines)] if lines else []
+    if used:
+        blocks.append(say("tools.used", tools=", ".join(used)))
     blocks += list(notices)
     return "".join(f"\n\n{block}" for block in blocks), tuple(source.url for source in cited)

@@ -42,7 +42,7 @@ def add_commands(app: typer.Typer, run: JobRunner) -> None:
             section = settings.section(DiscordSettings)
             if not section.discord_token:
                 raise ConfigError(say("discord.no_token"))
-            async with open_parley(settings) as parley:
+            async with open_parley(settings, mcp_servers=False) as parley:
                 names = await sync_commands(parley, section)
             typer.echo(
                 say(

@@ -63,6 +63,7 @@ class WebSearch:
         results: int,
         read_pages: int,
         room: int,
+        max_calls: int,
     ) -> None:
         self.provider = provider
         self.reader = reader
@@ -70,6 +71,7 @@ class WebSearch:
         self.results = results
         self.read_pages = read_pages
         self.room = room
+        self.max_calls: int | None = max_calls
 
     def arguments_for(self, text: str) -> str:
         return json.dumps({"query": text})
@@ -146,6 +148,7 @@ async def open_web_search(
                 settings.search_results,
                 settings.search_read_pages,
                 settings.search_tokens,
+                settings.search_max_calls,
             )
         finally:
             await reader.close()
