@@ -123,12 +123,16 @@ def prepare(text: str, attachments: Sequence[Attachment], settings: Settings) ->
     too_large: list[str] = []
     unseen: list[str] = []
     refused: list[str] = []
+    foreign: list[str] = []
     limit = settings.attachment_max_bytes
     for attachment in attachments:
         name = attachment.filename
         found = kind(name, attachment.content_type)
         if attachment.refused:
             refused.append(name)
+            parts.append(say("attach.other", name=name))
+        elif attachment.foreign:
+            foreign.append(name)
             parts.append(say("attach.other", name=name))
         elif (attachment.size or len(attachment.data)) > limit:
             too_large.append(name)
@@ -153,6 +157,8 @@ def prepare(text: str, attachments: Sequence[Attachment], settings: Settings) ->
         notes.append(say("attach.too_large", names=", ".join(too_large), limit=_size(limit)))
     if refused:
         notes.append(say("attach.refused", names=", ".join(refused)))
+    if foreign:
+        notes.append(say("attach.foreign", names=", ".join(foreign)))
     answerable = (
         bool(text.strip())
         or bool(images)

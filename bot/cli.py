@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from bot.logs import configure_logging
+from bot.logs import Redactor, configure_logging, settings_secrets
 from bot.settings import ConfigError, Settings, load_settings
 from bot.texts import explain, say
 from memory.transfer import Format
@@ -127,7 +127,8 @@ def doctor() -> None:
         raise typer.Exit(1) from exc
     configure_logging(settings, quiet=True)
     checks = asyncio.run(diagnose(settings))
-    typer.echo(report(checks))
+    # The report quotes URLs and library errors: shown without credentials.
+    typer.echo(Redactor(settings_secrets(settings))(report(checks)))
     if not all(check.ok for check in checks):
         raise typer.Exit(1)
 
@@ -187,6 +188,7 @@ def memory_export(
     """Write a conversation's history (default: terminal conversation "default")."""
     from bot.local import terminal_key
     from memory.db import migrated_engine
+    from memory.files import write_private
     from memory.transfer import export
 
     async def job(settings: Settings) -> None:
@@ -199,7 +201,12 @@ def memory_export(
         if output is None:
             typer.echo("".join(chunks), nl=False)
             return
-        await asyncio.to_thread(output.write_text, "".join(chunks), encoding="utf-8")
+        try:
+            # The history of private conversations: readable by its owner only.
+            await asyncio.to_thread(write_private, output, "".join(chunks))
+        except OSError as exc:
+            typer.echo(say("file.unwritable", path=output, error=exc.strerror or exc), err=True)
+            raise typer.Exit(1) from exc
         typer.echo(say("export.done", path=output), err=True)
 
     _run(job)

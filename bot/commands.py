@@ -84,6 +84,12 @@ async def _memory(ctx: CommandContext, _args: str) -> str:
     system_tokens = parley.counter.count(system)
     budget = parley.prompts.message_budget(system_tokens)
     fit = await parley.store.window(ctx.conversation, AFTER_ALL, budget, parley.per_message)
+    # In the model's tokens the same messages may cost more (see bot/calibration.py).
+    shares = await parley.fitter.shares("\n".join([system, *(m.content for m in fit)]))
+    factor = parley.fitter.factor(shares)
+    if factor != 1.0:
+        budget = parley.prompts.message_budget(system_tokens, factor)
+        fit = await parley.store.window(ctx.conversation, AFTER_ALL, budget, parley.per_message)
     return say(
         "memory.report",
         messages=f"{usage.messages:,}",

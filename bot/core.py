@@ -17,9 +17,12 @@ from typing import Any, Protocol
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.attachments import ChatPart, prepare, with_images
-from bot.chat import ChatClient, ChatError, ContextTooLong
+from bot.calibration import Calibrator
+from bot.chat import ChatClient, ChatError, ContextTooLong, EmptyStream
 from bot.commands import CommandContext, CommandRegistry, default_commands
 from bot.delivery import Delivery
+from bot.documents import DocumentIntake, document_limits
+from bot.fitting import Fit, Fitter, reply_reserve
 from bot.lifecycle import ReplyGate
 from bot.locks import KeyedLocks
 from bot.logs import Redactor, ReplyLog, settings_secrets
@@ -35,22 +38,26 @@ from bot.messages import (
     ReplyEvent,
     TokenUsage,
 )
+from bot.model_tokenizer import ModelTokenizer
 from bot.observe import ReplyObserver, observe
 from bot.policy import Admission, PlatformRules, Policy
 from bot.prompt import Newest, NoRoom, Prompt, PromptBuilder, Section
 from bot.settings import Settings
 from bot.streaming import Surface
-from bot.texts import error_text, explain, say
-from bot.tools import Tool, ToolResult, ToolRun, ToolSource, available, footer, reserve
-from memory.documents import Documents, NewDocument, UnreadableDocument, document_kind
+from bot.texts import error_text, say
+from bot.tools import Tool, ToolResult, ToolRun, ToolSource, ToolUse, available, footer, reserve
+from bot.window import Window
+from memory.documents import Documents, document_kind
 from memory.inflight import RepliesInFlight
 from memory.store import ConversationState, NewMessage, Store
-from memory.tokens import TOKENS_PER_MESSAGE, TokenCounter, render
+from memory.tokens import TOKENS_PER_MESSAGE, TokenCounter, is_native, render
 
 log = logging.getLogger(__name__)
 
-# When the endpoint still finds the prompt too long, retry once with this share of the window.
-_RETRY_SCALE = 0.6
+# Overflows one message may meet (each tightens the calibration) before the person is told.
+_OVERFLOW_RETRIES = 3
+# Builds of one prompt while its measure says it does not fit.
+_FIT_ATTEMPTS = 3
 # Text longer than this is tokenized in a worker thread.
 _OFFLOAD_CHARS = 20_000
 
@@ -61,6 +68,13 @@ def _is_document(attachment: Attachment) -> bool:
         bool(attachment.data)
         and document_kind(attachment.filename, attachment.content_type) is not None
     )
+
+
+def _as_overflow(error: ChatError, empty_is_overflow: bool) -> ContextTooLong | None:
+    """An overflow error as such; an empty stream for a large prompt as a probable one."""
+    if isinstance(error, ContextTooLong):
+        return error
+    return ContextTooLong(error.detail, empty=True) if empty_is_overflow else None
 
 
 def _refuses_tools(error: ChatError) -> bool:
@@ -94,17 +108,26 @@ class Parley:
         store: Store,
         chat: ChatClient,
         counter: TokenCounter,
-        window: int,
+        window: Window,
         rules: Mapping[str, PlatformRules] | None = None,
+        tokenizer: ModelTokenizer | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.policy = Policy(store, rules or {})
         self.chat = chat
         self.counter = counter
+        self.window = window  # as discovered at start-up (the builder's may shrink later)
         self.prompts = PromptBuilder(
-            store, counter, window, settings.max_reply_tokens, settings.strict_roles
+            store,
+            counter,
+            window.tokens,
+            reply_reserve(window.tokens, settings.max_reply_tokens),
+            settings.strict_roles,
         )
+        calibrator = Calibrator(store.engine, settings.model, is_native(settings.model))
+        self.fitter = Fitter(self.prompts, calibrator, tokenizer, settings.max_reply_tokens)
+        self.tool_use = ToolUse()  # does the model ever call the tools it is offered?
         self.commands: CommandRegistry = default_commands()
         self.per_message = TOKENS_PER_MESSAGE
         self.providers: list[ContextProvider] = []
@@ -118,7 +141,7 @@ class Parley:
         self.gate = ReplyGate()  # closed at shutdown: new messages are turned away
         self.delivery = Delivery(self.gate, RepliesInFlight(store.engine), settings.stream_interval)
         self._redact = Redactor(settings_secrets(settings))
-        self.documents = Documents(store.engine, counter)
+        self.intake = DocumentIntake(Documents(store.engine, counter, document_limits(settings)))
         self._locks = KeyedLocks[ConversationKey]()
         self._background: set[asyncio.Task[None]] = set()
 
@@ -172,13 +195,13 @@ class Parley:
             yield Final(files.notice or say("empty"), Outcome.EMPTY)
             return
         message = replace(message, text=files.text)
+        # Reading a document is slow: done before the lock, so the conversation is not held.
+        read = [await self.intake.read(a) for a in documents]
         async with self._locks.hold(message.key):
             try:
                 conversation = await self._conversation(message)
                 newest = await self._store_user_message(conversation, message)
-                notes = [
-                    await self._add_document(conversation, message.author, a) for a in documents
-                ]
+                notes = [await self.intake.store(conversation.id, message.author, r) for r in read]
                 if not files.answerable:  # documents only: nothing to ask the model
                     told = "\n".join(note for note in (*notes, files.notice) if note)
                     yield Final(told, Outcome.COMMAND)
@@ -206,12 +229,12 @@ class Parley:
             return
         if not await self.policy.claim(message):
             return
+        read = [await self.intake.read(a) for a in message.attachments if _is_document(a)]
         async with self._locks.hold(message.key):
             conversation = await self._conversation(message)
             await self._store_user_message(conversation, replace(message, text=text))
-            for attachment in message.attachments:
-                if _is_document(attachment):
-                    await self._add_document(conversation, message.author, attachment)
+            for pending in read:
+                await self.intake.store(conversation.id, message.author, pending)
 
     async def last_recorded(self, key: ConversationKey) -> str | None:
         """The platform id of the newest message stored at `key` (adapters catch up from
@@ -234,34 +257,9 @@ class Parley:
     ) -> str:
         """Make a shared text, Markdown or PDF file recallable in its conversation (`parley
         memory add-file`); returns what to tell the person."""
+        pending = await self.intake.read(Attachment(filename, content_type, data))
         conversation = await self.store.conversation(key)
-        return await self._add_document(
-            conversation, author, Attachment(filename, content_type, data)
-        )
-
-    async def _add_document(
-        self, conversation: ConversationState, author: Author, attachment: Attachment
-    ) -> str:
-        try:
-            passages = await self.documents.add(
-                NewDocument(
-                    conversation.id,
-                    author.id,
-                    author.name,
-                    attachment.filename,
-                    attachment.data,
-                    attachment.content_type,
-                )
-            )
-        except UnreadableDocument as exc:
-            log.info(
-                "could not read %s shared in conversation %s: %s",
-                attachment.filename,
-                conversation.id,
-                exc.reason,
-            )
-            return say("document.unreadable", filename=attachment.filename, reason=explain(exc))
-        return say("document.added", filename=attachment.filename, passages=passages)
+        return await self.intake.store(conversation.id, author, pending)
 
     async def _run_command(self, message: Inbound, command: Command) -> Final:
         spec = self.commands.get(command.name)
@@ -307,51 +305,50 @@ class Parley:
         """Answer `newest`, already stored: prompt within the budget, stream, store the reply."""
         system = conversation.persona or self.settings.system_prompt
         system_tokens = await self.count(system)
-        forced = await self._force(force, message.text, system_tokens)
+        shares = await self.fitter.shares(f"{system}\n{newest.text}")
+        forced = await self._force(
+            force,
+            message.text,
+            self.prompts.message_budget(system_tokens, self.fitter.factor(shares)),
+        )
         # A forced tool's results are already in the prompt: nothing more to offer the model.
         offered = (
             []
             if forced or self.tools_refused
             else available(self.tools, self.tool_sources, self.policy.admin_tools(message))
         )
-        scale = 1.0
+        overflows = 0
         while True:
             try:
-                budget = self.prompts.message_budget(system_tokens, scale)
-                sections = await self._sections(conversation, message, budget)
-                if forced is not None:
-                    sections += (
-                        Section({"role": "system", "content": forced[1].content}, forced[1].tokens),
-                    )
-                prompt = await self.prompts.build(
-                    conversation,
-                    (system, system_tokens),
-                    newest,
-                    sections,
-                    scale,
-                    reserve(offered, self.counter, budget),
+                prompt, fit = await self._fitted(
+                    conversation, message, newest, (system, system_tokens), shares, forced, offered
                 )
-                # Images go with this prompt only (history keeps their names): their token
-                # cost depends on the model, so they are not budgeted; an overflow re-trims.
-                prompt = replace(prompt, messages=with_images(prompt.messages, images))
             except NoRoom:
                 yield Final(say("error.no_room"), Outcome.BAD_REQUEST)
                 return
-            room = int(self.prompts.window * scale) - self.prompts.reply_reserve - prompt.tokens
+            # Images go with this prompt only (history keeps their names): their token cost
+            # depends on the model, so they are not budgeted; an overflow re-trims.
+            prompt = replace(prompt, messages=with_images(prompt.messages, images))
+            window = self.fitter.window - self.prompts.reply_reserve
+            room = int(window / self.fitter.factor(fit.shares)) - prompt.tokens
             run = ToolRun(self.chat, offered, self.counter, self.settings.tool_rounds, room)
             try:
-                async for event in self._stream(conversation, prompt, run, forced):
+                async for event in self._stream(conversation, prompt, run, forced, fit, images):
                     yield event
                 return
-            except ContextTooLong as exc:
-                if scale < 1.0:
-                    log.warning(
-                        "prompt still too long after re-trim in %s: %s", message.key, exc.detail
-                    )
+            except (ContextTooLong, EmptyStream) as exc:
+                overflow = _as_overflow(exc, self.fitter.empty_means_overflow(fit))
+                if overflow is None:
+                    yield Final(say("empty_reply"), Outcome.SERVER_ERROR)
+                    return
+                overflows += 1
+                await self.fitter.overflowed(fit, overflow)
+                if overflows > _OVERFLOW_RETRIES:
+                    log.warning("prompt still too long in %s: %s", message.key, overflow.detail)
                     yield Final(say("error.context"), Outcome.BAD_REQUEST)
                     return
-                log.info("endpoint reports context overflow in %s; re-trimming", message.key)
-                scale = _RETRY_SCALE
+                log.info("context overflow in %s (%s); re-trimming", message.key, overflow.detail)
+                shares = fit.shares
             except ChatError as exc:
                 if offered and _refuses_tools(exc):
                     # Ollama, vLLM and others refuse `tools` for some models: answer without
@@ -368,14 +365,42 @@ class Parley:
                 yield Final(self._error_text(exc), exc.outcome)
                 return
 
+    async def _fitted(
+        self,
+        conversation: ConversationState,
+        message: Inbound,
+        newest: Newest,
+        system: tuple[str, int],
+        shares: dict[str, float],
+        forced: tuple[str, ToolResult] | None,
+        offered: list[Tool],
+    ) -> tuple[Prompt, Fit]:
+        """The prompt built for the factor of `shares`, measured in the model's tokens; built
+        again (a few times at most) while the measure says it does not leave the reply room."""
+        for _attempt in range(_FIT_ATTEMPTS):
+            factor = self.fitter.factor(shares)
+            budget = self.prompts.message_budget(system[1], factor)
+            sections = await self._sections(conversation, message, budget)
+            if forced is not None:
+                sections += (
+                    Section({"role": "user", "content": forced[1].content}, forced[1].tokens),
+                )
+            kept = reserve(offered, self.counter, budget, results=not self.tool_use.ignored)
+            prompt = await self.prompts.build(conversation, system, newest, sections, factor, kept)
+            fit = await self.fitter.measure(prompt.messages, prompt.tokens)
+            if fit.fits:
+                break
+            shares = fit.shares
+        return prompt, fit
+
     async def _force(
-        self, name: str | None, text: str, system_tokens: int
+        self, name: str | None, text: str, message_budget: int
     ) -> tuple[str, ToolResult] | None:
         """Run the tool a person asked for (`/search`) on their message, before the model."""
         tool = self.tools.get(name or "")
         if tool is None:
             return None
-        budget = min(tool.room, self.prompts.message_budget(system_tokens) // 3)
+        budget = min(tool.room, message_budget // 3)
         return tool.name, await tool.run(tool.arguments_for(text), max(budget, 0), 1)
 
     async def _sections(
@@ -410,15 +435,35 @@ class Parley:
         prompt: Prompt,
         run: ToolRun,
         forced: tuple[str, ToolResult] | None,
+        fit: Fit,
+        images: tuple[ChatPart, ...],
     ) -> AsyncIterator[ReplyEvent]:
         text = ""
-        async for piece in run.stream(prompt.messages):
+        async for piece in run.stream(prompt.messages, self.fitter.reply_limit(fit)):
             text += piece
             yield Delta(text)
+        self.tool_use.note(run)
+        if not images and run.calls:  # an image's cost is the model's own: nothing to learn
+            await self.fitter.learn(fit, run.calls[0].usage, run.definition_tokens)
         if not text.strip():
             yield Final(say("empty_reply"), Outcome.SERVER_ERROR)
             return
+        if run.calls and run.calls[-1].cut:
+            log.info("reply in conversation %s was cut off", conversation.id)
+            text += say("reply.cut")
         used = ([forced] if forced else []) + run.results
+        tokens = await self._store_reply(conversation, text, used)
+        for listener in self.listeners:
+            self.background(
+                listener.after_reply(conversation, prompt), f"{type(listener).__name__} after reply"
+            )
+        shown, sources = footer([result for _, result in used], text)
+        yield Final(text + shown, sources=sources, usage=TokenUsage(prompt.tokens, tokens))
+
+    async def _store_reply(
+        self, conversation: ConversationState, text: str, used: list[tuple[str, ToolResult]]
+    ) -> int:
+        """Store the reply after its tool records; returns its token count."""
         # Compact records of the tool calls go before the reply, so follow-ups can use them.
         for name, result in used:
             if result.record:
@@ -432,7 +477,6 @@ class Parley:
                         tokens=result.record_tokens,
                     ),
                 )
-        tokens = await self.count(text)
         await self.store.add(
             conversation.id,
             NewMessage(
@@ -440,22 +484,17 @@ class Parley:
                 author_id="parley",
                 author_name="Parley",
                 content=text,
-                tokens=tokens,
+                tokens=(tokens := await self.count(text)),
             ),
         )
-        for listener in self.listeners:
-            self.background(
-                listener.after_reply(conversation, prompt), f"{type(listener).__name__} after reply"
-            )
-        shown, sources = footer([result for _, result in used], text)
-        yield Final(text + shown, sources=sources, usage=TokenUsage(prompt.tokens, tokens))
+        return tokens
 
     def _error_text(self, error: ChatError) -> str:
-        # The endpoint's own words reach the chat: never let them carry a credential.
-        detail = self._redact(error.detail[:300])
-        return error_text(
+        # The endpoint's own words and its URL reach the chat: never with a credential.
+        text = error_text(
             error.outcome,
             url=self.settings.openai_base_url,
             model=self.settings.model,
-            detail=detail,
+            detail=error.detail[:300],
         )
+        return self._redact(text)

@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.chat import ChatClient, ChatError, classify
 from bot.checks import Check, Probe
+from bot.doctor_model import check_capabilities
 from bot.mcp.doctor import check_mcp_servers
 from bot.messages import Outcome
 from bot.plugins import discover
@@ -155,27 +156,18 @@ async def _check_model_list(settings: Settings) -> list[Check]:
     return checks
 
 
-async def _check_reply(settings: Settings) -> Check:
+async def _check_reply(chat: ChatClient) -> Check:
     """A tiny streamed completion, through the same client replies use."""
-    chat = ChatClient(
-        settings.model_copy(
-            update={
-                "max_reply_tokens": 16,
-                "model_retries": 0,
-                "request_timeout": min(settings.request_timeout, _MODEL_TIMEOUT),
-            }
-        )
-    )
     started = time.perf_counter()
     try:
-        async for _piece in chat.stream([{"role": "user", "content": "Reply with: OK"}]):
+        async for _piece in chat.stream(
+            [{"role": "user", "content": "Reply with: OK"}], max_tokens=16
+        ):
             pass
     except ChatError as error:
         return _model_failure(
             "model reply", error, "doctor.reply.failed", outcome=error.outcome.value
         )
-    finally:
-        await chat.close()
     return Check("model reply", True, say("doctor.reply.ok", seconds=time.perf_counter() - started))
 
 
@@ -183,7 +175,15 @@ async def check_model(probe: Probe) -> list[Check]:
     checks = await _check_model_list(probe.settings)
     if not checks[0].ok:
         return checks  # unreachable or key refused: a test reply would only repeat that
-    return [*checks, await _check_reply(probe.settings)]
+    timeout = min(probe.settings.request_timeout, _MODEL_TIMEOUT)
+    update = {"max_reply_tokens": 64, "model_retries": 0, "request_timeout": timeout}
+    chat = ChatClient(probe.settings.model_copy(update=update))
+    try:
+        reply = await _check_reply(chat)
+        more = await check_capabilities(probe.settings, chat) if reply.ok else []
+    finally:
+        await chat.close()
+    return [*checks, reply, *more]
 
 
 # ----------------------------------------------------------------------------- platforms

@@ -8,26 +8,18 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from bot.messages import Inbound
 from bot.observe import ReplyReport
+from bot.redact import redact
 from bot.settings import Settings
 
 log = logging.getLogger("parley.replies")
 
-REDACTED = "[redacted]"
-# Well-known credential shapes: OpenAI-style keys, Slack tokens, bearer headers, Discord tokens.
-_SECRET_PATTERNS = re.compile(
-    r"\bsk-[A-Za-z0-9_-]{8,}"
-    r"|\bxox[abpre]-[A-Za-z0-9-]+"
-    r"|\bxapp-[A-Za-z0-9-]+"
-    r"|(?i:\bbearer\s+)[A-Za-z0-9._~+/-]{8,}=*"
-    r"|\b[A-Za-z0-9_-]{23,28}\.[A-Za-z0-9_-]{6,7}\.[A-Za-z0-9_-]{27,}"
-)
+_OWN_LOGGERS = ("bot", "memory", "adapters", "parley")
 # Attributes every LogRecord has; anything else came from `extra=` and goes into JSON lines.
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -35,12 +27,10 @@ _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asct
 class Redactor:
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         # Longest first, so a secret containing another is replaced whole.
-        self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+        self._secrets = tuple(sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True))
 
     def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
-        return _SECRET_PATTERNS.sub(REDACTED, text)
+        return redact(text, self._secrets)
 
 
 def settings_secrets(settings: Settings) -> list[str]:
@@ -85,8 +75,12 @@ def configure_logging(settings: Settings, quiet: bool = False) -> None:
     json_lines = settings.log_format == "json"
     handler.setFormatter(JsonFormatter(redact) if json_lines else PlainFormatter(redact))
     explicit = "log_level" in settings.model_fields_set
-    level = "WARNING" if quiet and not explicit else settings.log_level
-    logging.basicConfig(level=level, handlers=[handler], force=True)
+    level = logging.getLevelName("WARNING" if quiet and not explicit else settings.log_level)
+    # Libraries log request bodies and SQL parameters (message text) at DEBUG: only Parley's
+    # own loggers go below INFO.
+    logging.basicConfig(level=max(level, logging.INFO), handlers=[handler], force=True)
+    for name in _OWN_LOGGERS:
+        logging.getLogger(name).setLevel(level)
 
 
 class ReplyLog:

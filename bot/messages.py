@@ -60,6 +60,7 @@ class Attachment:
     data: bytes
     size: int | None = None  # as the platform reported it; `data` is empty if not downloaded
     refused: bool = False  # the platform denied the download (e.g. a missing permission)
+    foreign: bool = False  # hosted outside the platform's own file hosts: not downloaded
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Context windows of well-known models. PARLEY_CONTEXT_TOKENS overrides the table."""
+"""Context windows of well-known models, for servers that do not report theirs."""
 
 from __future__ import annotations
 
@@ -30,10 +30,6 @@ CONTEXT_WINDOWS: dict[str, int] = {
     "deepseek-r1": 131_072,
 }
 
-# Small on purpose: local servers (Ollama's default num_ctx among them) often run with a small
-# window, and overflowing it silently drops the start of the prompt.
-UNKNOWN_MODEL_WINDOW = 4_096
-
 # Reasoning models take `max_completion_tokens` instead of `max_tokens`.
 _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 
@@ -43,12 +39,11 @@ def _base_name(model: str) -> str:
     return model.lower().rsplit("/", 1)[-1]
 
 
-def context_window(model: str, override: int | None = None) -> int:
-    if override:
-        return override
+def known_window(model: str) -> int | None:
+    """The model's window from the table, or None for a model not in it."""
     name = _base_name(model)
     matches = [prefix for prefix in CONTEXT_WINDOWS if name.startswith(prefix)]
-    return CONTEXT_WINDOWS[max(matches, key=len)] if matches else UNKNOWN_MODEL_WINDOW
+    return CONTEXT_WINDOWS[max(matches, key=len)] if matches else None
 
 
 def is_reasoning_model(model: str) -> bool:

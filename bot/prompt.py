@@ -1,6 +1,7 @@
 """Prompt assembly: the persona, then the newest history that fits the token budget.
 
-Budget = context window - reply reserve - persona (- any extra context such as search results).
+Budget = (context window - reply reserve) / calibration factor - persona (- any extra context
+such as search results).
 Stored messages carry their token counts, so history is never re-tokenized here.
 """
 
@@ -51,8 +52,8 @@ def alternate_roles(messages: list[ChatMessage]) -> list[ChatMessage]:
     """The prompt as one system message, then strictly alternating user/assistant turns, for
     chat templates that refuse anything else (Mistral's, among others).
 
-    Leading system context folds into the first message; later system records (e.g. a search)
-    become user text; neighbours of one role merge. Fewer messages cost fewer tokens, so the
+    Only the persona is a system message (outside text comes quoted in user messages);
+    neighbours of one role merge. Fewer messages cost fewer tokens, so the
     result still fits the budget it was built for.
     """
     system: list[str] = []
@@ -88,11 +89,13 @@ class PromptBuilder:
         self.reply_reserve = reply_reserve
         self.strict_roles = strict_roles
 
-    def message_budget(self, system_tokens: int, scale: float = 1.0) -> int:
-        """Tokens left for conversation messages once the fixed parts are paid for."""
+    def message_budget(self, system_tokens: int, factor: float = 1.0) -> int:
+        """Tokens left for conversation messages once the fixed parts are paid for.
+
+        `factor`: the model's tokens per counted token (see bot/calibration.py); the window
+        and the reply are in the model's tokens, everything else in counted ones."""
         return (
-            int(self.window * scale)
-            - self.reply_reserve
+            int((self.window - self.reply_reserve) / factor)
             - TOKENS_PER_REPLY
             - system_tokens
             - TOKENS_PER_MESSAGE
@@ -104,13 +107,13 @@ class PromptBuilder:
         system: tuple[str, int],  # the persona and its token count
         newest: Newest,
         sections: tuple[Section, ...] = (),
-        scale: float = 1.0,
+        factor: float = 1.0,
         reserve: int = 0,
     ) -> Prompt:
         """`reserve`: tokens kept free besides the reply's (e.g. for tool results)."""
         system_text, system_tokens = system
         fixed = system_tokens + sum(s.tokens + TOKENS_PER_MESSAGE for s in sections)
-        budget = self.message_budget(fixed + reserve, scale)
+        budget = self.message_budget(fixed + reserve, factor)
         if budget <= TOKENS_PER_MESSAGE:
             raise NoRoom(f"budget {budget} after {fixed} fixed tokens")
 

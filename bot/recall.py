@@ -8,9 +8,11 @@ from dataclasses import dataclass
 
 from bot.messages import Inbound
 from bot.prompt import Section
+from bot.quoting import quote
 from bot.texts import say
 from memory.recall import Recall, Recalled
 from memory.search import Hit
+from memory.speakers import escape_lines, speaker_name
 from memory.store import ConversationState
 from memory.tokens import TOKENS_PER_MESSAGE, TokenCounter
 
@@ -67,8 +69,8 @@ class RecallProvider:
         self, conversation_id: int, recalled: list[Recalled], share: int
     ) -> Section | None:
         """The most relevant excerpts (with their adjacent turns) that fit `share`."""
-        header = say("recall.header")
-        spent = self.counter.count(header)
+        what = say("recall.header")
+        spent = self.counter.count(quote(what, ""))
         lines: dict[tuple[bool, int], tuple[Hit, str, int]] = {}  # by (passage?, id)
         for rank, item in enumerate(recalled):
             new = [t for t in item.turns if _key(t) not in lines]
@@ -81,7 +83,7 @@ class RecallProvider:
         # least relevant excerpt while it does not fit.
         while lines:
             chosen = sorted(lines.values(), key=lambda c: _key(c[0]))  # time order, documents last
-            text = "\n".join([header, *(line for _hit, line, _rank in chosen)])
+            text = quote(what, "\n".join(line for _hit, line, _rank in chosen))
             tokens = self.counter.count(text)
             if tokens <= share:
                 floor = max(
@@ -92,7 +94,7 @@ class RecallProvider:
                     ),
                     default=0,
                 )
-                return Section({"role": "system", "content": text}, tokens, floor)
+                return Section({"role": "user", "content": text}, tokens, floor)
             worst = max(rank for _hit, _line, rank in chosen)
             lines = {k: v for k, v in lines.items() if v[2] != worst}
         return None
@@ -101,17 +103,19 @@ class RecallProvider:
         content = self.counter.truncate(hit.content[:_EXCERPT_CHARS], _EXCERPT_TOKENS)
         if content != hit.content:
             content += " …"
+        # One line per excerpt: its text and names cannot start a line of their own.
+        content, author = escape_lines(content), speaker_name(hit.author_name)
         if hit.filename is not None:
             return say(
                 "recall.passage",
-                filename=hit.filename,
-                author=hit.author_name,
+                filename=speaker_name(hit.filename),
+                author=author,
                 when=f"{hit.created_at:%Y-%m-%d}",
                 text=content,
             )
         return say(
             "recall.message",
-            author=hit.author_name,
+            author=author,
             when=f"{hit.created_at:%Y-%m-%d %H:%M}",
             text=content,
         )

@@ -18,13 +18,14 @@ from bot.core import Parley
 from bot.embedder import Embedder, IndexAfterReply
 from bot.mcp.toolbox import open_mcp
 from bot.metrics import Metrics, serve_metrics
-from bot.model_limits import context_window
+from bot.model_tokenizer import ModelTokenizer, open_tokenizer
 from bot.plugins import plugin_rules
 from bot.recall import RecallConfig, RecallProvider
 from bot.search.tool import open_web_search
 from bot.settings import Settings
 from bot.summary import Summarizer, SummaryProvider
 from bot.texts import say, use_locale
+from bot.window import discover_window
 from memory.analysis import warm_up
 from memory.db import create_engine, migrate
 from memory.embeddings import Indexer, SemanticRanking, Vectors
@@ -33,7 +34,7 @@ from memory.recall import Recall
 from memory.search import FullText
 from memory.store import Store
 from memory.summary import Summaries
-from memory.tokens import TokenCounter
+from memory.tokens import TokenCounter, is_native
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,10 @@ def install_memory(parley: Parley) -> None:
             ),
         ),
     ]
-    budget = parley.prompts.message_budget(parley.counter.count(settings.system_prompt))
+    # Summaries are written in whatever script the conversation has: budget for the costliest.
+    budget = parley.prompts.message_budget(
+        parley.counter.count(settings.system_prompt), parley.fitter.worst_factor()
+    )
     parley.listeners.append(
         Summarizer(
             parley.store,
@@ -83,13 +87,22 @@ async def open_parley(settings: Settings, mcp_servers: bool = True) -> AsyncIter
     engine = create_engine(settings.resolved_database_url)
     chat = ChatClient(settings)
     retention: asyncio.Task[None] | None = None
+    tokenizer: ModelTokenizer | None = None
     warming: asyncio.Task[None] | None = None
     try:
         await migrate(engine)
-        window = context_window(settings.model, settings.context_tokens)
+        window = await discover_window(settings)
+        native = is_native(settings.model)
+        tokenizer = await open_tokenizer(
+            settings.tokenizer, settings.openai_base_url, settings.model, native
+        )
         # Loading the encoding reads a few MB from disk: not on the event loop.
         counter = await asyncio.to_thread(TokenCounter, settings.model)
-        parley = Parley(settings, Store(engine), chat, counter, window, plugin_rules(settings))
+        parley = Parley(
+            settings, Store(engine), chat, counter, window, plugin_rules(settings), tokenizer
+        )
+        await parley.fitter.calibrator.load()
+        log.info("context window: %d tokens (%s)", window.tokens, window.source)
         if settings.recall:
             install_memory(parley)
             if settings.locale == "ko":  # expect Korean: load its analyzer now, off the loop
@@ -128,6 +141,8 @@ async def open_parley(settings: Settings, mcp_servers: bool = True) -> AsyncIter
         if warming is not None:
             await warming  # a worker thread cannot be cancelled: let it finish
         await chat.close()
+        if tokenizer is not None:
+            await tokenizer.close()
         await engine.dispose()
 
 

@@ -7,8 +7,10 @@ e.g. `model = "gpt-4o"`). Each field's description feeds `parley --help` texts a
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import unquote, urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -27,8 +29,10 @@ from pydantic_settings import (
 )
 
 from bot.mcp.config import mcp_config_problem
+from bot.redact import REDACTED, strip_url_secrets
 from bot.search.config import search_problem
 from bot.texts import say, use_locale
+from memory.tokens import BUNDLED_ENCODINGS
 
 DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
 
@@ -94,6 +98,15 @@ class SettingsSection(BaseSettings):
         values = (getattr(self, name) for name in type(self).model_fields if is_secret(name))
         return [str(value) for value in values if value]
 
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # Settings end up in tracebacks and debug output: never with a credential in them.
+        for name, value in super().__repr_args__():
+            if name and value and is_secret(name):
+                value = REDACTED
+            elif name and isinstance(value, str) and name.endswith("_url"):
+                value = strip_url_secrets(value)
+            yield name, value
+
 
 def is_secret(field: str) -> bool:
     """Credentials, by naming convention, so a new provider's key is never written to
@@ -129,7 +142,16 @@ class Settings(SettingsSection):
         int | None,
         Field(
             gt=256,
-            description="Context window in tokens; default: from the known-models table.",
+            description="Context window in tokens; default: what the server reports "
+            "(llama.cpp, vLLM, Ollama), else the known-models table, else 2048.",
+        ),
+    ] = None
+    tokenizer: Annotated[
+        str | None,
+        Field(
+            description="The model's tokenizer, for exact budgets: a tokenizer.json file or a "
+            "tiktoken encoding (o200k_base, cl100k_base). Default: the server's /tokenize "
+            "where it has one, else counts calibrated from the server's usage reports.",
         ),
     ] = None
     max_reply_tokens: Annotated[
@@ -151,7 +173,8 @@ class Settings(SettingsSection):
         Field(
             ge=0,
             le=10,
-            description="Retries of a failed chat call (429, 5xx, timeouts) with backoff.",
+            description="Retries of a failed chat call (429, 5xx, connection) with backoff; "
+            "timeouts too against OpenAI itself (a local server still computes the first try).",
         ),
     ] = 3
     system_prompt: Annotated[
@@ -255,6 +278,25 @@ class Settings(SettingsSection):
             "into the message, larger files are skipped (the person is told).",
         ),
     ] = 1_000_000
+    document_max_pages: Annotated[
+        int,
+        Field(gt=0, description="Pages of a shared PDF read at most (the person is told)."),
+    ] = 200
+    document_max_chars: Annotated[
+        int,
+        Field(gt=0, description="Characters of a shared document's text kept at most."),
+    ] = 2_000_000
+    document_max_passages: Annotated[
+        int,
+        Field(gt=0, description="Recallable passages kept per shared document at most."),
+    ] = 2_000
+    document_timeout: Annotated[
+        float,
+        Field(
+            gt=0,
+            description="Seconds a PDF may take to read (in a separate process, stopped then).",
+        ),
+    ] = 60.0
     vision: Annotated[
         bool,
         Field(
@@ -391,6 +433,14 @@ class Settings(SettingsSection):
             "cut, with a marker).",
         ),
     ] = 2000
+
+    @field_validator("tokenizer")
+    @classmethod
+    def _tokenizer_exists(cls, value: str | None) -> str | None:
+        if value and value not in BUNDLED_ENCODINGS and not Path(value).is_file():
+            raise ValueError(f"not a file and not one of {', '.join(BUNDLED_ENCODINGS)}: {value}")
+        return value
+
     # Operations: logs, metrics, shutdown, platform API endpoints
     log_format: Annotated[
         Literal["plain", "json"],
@@ -463,6 +513,14 @@ class Settings(SettingsSection):
             return say("config.no_api_key")
         return search_problem(self) or mcp_config_problem(self.mcp_config)
 
+    def secrets(self) -> list[str]:
+        """Also the database password: drivers and tracebacks can show the URL."""
+        found = super().secrets()
+        password = urlsplit(self.database_url).password if self.database_url else None
+        if password:
+            found += [password, unquote(password)]
+        return found
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'parley.db'}"
@@ -491,7 +549,8 @@ def _validated(kind: type[Section], overrides: dict[str, object]) -> Section:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else ""
         name = env_name(field, kind) if field in kind.model_fields else field
-        raise ConfigError(f"{name}: {first['msg']} (got {first.get('input')!r})") from exc
+        shown = REDACTED if is_secret(field) else strip_url_secrets(repr(first.get("input")))
+        raise ConfigError(f"{name}: {first['msg']} (got {shown})") from exc
 
 
 def _checked(section: Section) -> Section:

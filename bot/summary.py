@@ -9,6 +9,7 @@ from dataclasses import replace
 from bot.chat import ChatClient, ChatError, ChatMessage
 from bot.messages import Inbound
 from bot.prompt import Prompt, Section
+from bot.quoting import quote
 from bot.texts import say
 from memory.store import ConversationState, Store, StoredMessage
 from memory.summary import Summaries, SummaryState
@@ -35,12 +36,13 @@ class SummaryProvider:
         state = await self.summaries.get(conversation)
         if state is None or share <= 0:
             return []
-        text = say("summary.section", summary=state.content)
-        tokens = self.counter.count(text)
-        if tokens > share:
-            text = self.counter.truncate(text, share)
-            tokens = self.counter.count(text)
-        return [Section({"role": "system", "content": text}, tokens)]
+        what = say("summary.section")
+        room = share - self.counter.count(quote(what, ""))
+        if room <= 0:
+            return []
+        summary = self.counter.truncate(state.content, room)  # cut inside the quotes
+        text = quote(what, summary)
+        return [Section({"role": "user", "content": text}, self.counter.count(text))]
 
 
 class Summarizer:
@@ -91,14 +93,23 @@ class Summarizer:
             {"role": "system", "content": say("summary.instruction", tokens=self.summary_tokens)},
             {
                 "role": "user",
-                "content": say(
-                    "summary.request",
-                    previous=current.content if current else say("summary.none"),
-                    transcript=_transcript(pending),
+                "content": quote(
+                    say("quote.transcript"),
+                    say(
+                        "summary.request",
+                        previous=current.content if current else say("summary.none"),
+                        transcript=_transcript(pending),
+                    ),
                 ),
             },
         ]
-        text = "".join([piece async for piece in self.chat.stream(request)]).strip()
+        # In the background: it waits for a moment without a reply in flight.
+        reply = self.chat.stream(request, background=True)
+        text = "".join([piece async for piece in reply]).strip()
+        if reply.cut:
+            # Half a summary would replace a whole one: keep the old until the next try.
+            log.info("summary of conversation %s was cut off; discarded", conversation.id)
+            return
         if text:
             await self.summaries.save(conversation.id, SummaryState(text, pending[-1].id))
 

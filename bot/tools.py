@@ -7,15 +7,18 @@ a compact record for the conversation's history and the sources it drew on.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from openai.types.chat import ChatCompletionFunctionToolParam
 
-from bot.chat import ChatClient, ChatMessage, ToolCall
+from bot.chat import ChatClient, ChatMessage, ReplyStream, ToolCall, Usage
 from bot.texts import say
 from memory.tokens import TOKENS_PER_MESSAGE, TokenCounter
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -75,13 +78,43 @@ _REFUSAL_TOKENS = 40
 _MIN_RESULT_TOKENS = 60
 
 
-def reserve(tools: Sequence[Tool], counter: TokenCounter, budget: int) -> int:
-    """Tokens a prompt keeps free for offering `tools` and for their results."""
+# Replies offered tools without a single call before the model is taken to ignore them.
+IGNORED_AFTER = 3
+
+
+def reserve(tools: Sequence[Tool], counter: TokenCounter, budget: int, results: bool = True) -> int:
+    """Tokens a prompt keeps free for offering `tools` and (with `results`) their results."""
     if not tools:
         return 0
-    return counter.count(json.dumps([tool.definition for tool in tools])) + min(
-        max(tool.room for tool in tools), budget // 3
-    )
+    definitions = counter.count(json.dumps([tool.definition for tool in tools]))
+    return definitions + (min(max(tool.room for tool in tools), budget // 3) if results else 0)
+
+
+class ToolUse:
+    """Whether the model calls the tools it is offered. Small local models often ignore them
+    (no error, no calls): then no room is kept for results that never come."""
+
+    def __init__(self) -> None:
+        self.offers = 0
+        self.called = False
+
+    @property
+    def ignored(self) -> bool:
+        return not self.called and self.offers >= IGNORED_AFTER
+
+    def note(self, run: ToolRun) -> None:
+        if not run.tools:
+            return
+        was_ignored = self.ignored
+        self.offers += 1
+        self.called = self.called or any(call.tool_calls for call in run.calls)
+        if self.ignored and not was_ignored:
+            log.warning(
+                "the model has not called the tools it was offered in %d replies: no room is "
+                "kept for their results. Set PARLEY_SEARCH_MODE=always to search on every "
+                "message instead.",
+                self.offers,
+            )
 
 
 class ToolRun:
@@ -107,6 +140,19 @@ class ToolRun:
         self.calls_left = {tool.name: tool.max_calls for tool in tools}
         self.room = room
         self.results: list[tuple[str, ToolResult]] = []
+        self.calls: list[ReplyStream] = []
+        self.definition_tokens = 0  # the tool definitions sent with each call
+
+    @property
+    def usage(self) -> Usage | None:
+        """What the server says this reply's calls cost, summed; None if it did not say."""
+        reported = [call.usage for call in self.calls if call.usage is not None]
+        if not reported:
+            return None
+        return Usage(
+            sum(usage.prompt_tokens for usage in reported),
+            sum(usage.completion_tokens for usage in reported),
+        )
 
     @property
     def can_call(self) -> bool:
@@ -119,28 +165,34 @@ class ToolRun:
     def sources(self) -> int:
         return sum(len(result.sources) for _, result in self.results)
 
-    async def stream(self, messages: list[ChatMessage]) -> AsyncIterator[str]:
+    async def stream(
+        self, messages: list[ChatMessage], max_tokens: int | None = None
+    ) -> AsyncIterator[str]:
+        """The reply's text; every model call made is kept in `calls` (usage, how it ended)."""
         if not self.tools:
-            async for piece in self.chat.stream(messages):
+            reply = self.chat.stream(messages, max_tokens=max_tokens)
+            self.calls.append(reply)
+            async for piece in reply:
                 yield piece
             return
         messages = list(messages)
         definitions = [tool.definition for tool in self.tools.values()]
-        self.room -= self.counter.count(json.dumps(definitions))
+        self.definition_tokens = self.counter.count(json.dumps(definitions))
+        self.room -= self.definition_tokens
         said = False
         while True:
-            text, calls = "", []
+            text = ""
             allowed = self.can_call
-            async for part in self.chat.stream_with_tools(
-                messages, definitions, allow_calls=allowed
-            ):
-                if isinstance(part, list):
-                    calls = part
-                    continue
+            reply = self.chat.stream(
+                messages, max_tokens=max_tokens, tools=definitions, allow_calls=allowed
+            )
+            self.calls.append(reply)
+            async for part in reply:
                 if said and not text:
                     yield "\n\n"  # text before a search and the answer after it
                 text += part
                 yield part
+            calls = reply.tool_calls
             said = said or bool(text)
             if not calls or not allowed:
                 return

@@ -17,6 +17,8 @@ from sqlalchemy import Connection, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from memory.files import private_database
+
 log = logging.getLogger(__name__)
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
@@ -35,12 +37,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def create_engine(url: str) -> AsyncEngine:
-    """An async engine; for SQLite the file's directory is created and WAL is switched on."""
+    """An async engine; for SQLite the file and its directory are made private (0600, 0700)
+    and WAL is switched on."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         pool: dict[str, Any] = {}  # in memory: one shared connection already
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            private_database(Path(parsed.database).expanduser())
             # One connection: SQLite allows one writer at a time anyway, and a write
             # transaction spans event-loop round trips (INSERT, then COMMIT), so under load
             # other connections waited out busy_timeout and failed with "database is locked".

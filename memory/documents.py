@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import re
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -12,6 +11,7 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from memory.analysis import index_terms
+from memory.extract import Cut, Extracted, ExtractionFailed, Limits, decode_text, extract_pdf
 from memory.problems import Problem
 from memory.tables import Document, Passage
 from memory.tokens import TokenCounter
@@ -39,31 +39,20 @@ def document_kind(filename: str, content_type: str = "") -> Kind | None:
     return kind or _BY_TYPE.get(content_type.split(";")[0].strip().lower())
 
 
-def extract_text(kind: Kind, data: bytes) -> str:
-    """The file's text. CPU-bound for PDFs: call it in a worker thread."""
-    if kind == "text":
-        return data.decode("utf-8-sig", errors="replace")
-    # Only when a PDF is shared: pypdf costs ~7 MB resident.
-    from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
-
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        return "\n\n".join(page.extract_text() or "" for page in reader.pages)
-    except (PyPdfError, ValueError) as exc:
-        raise UnreadableDocument("document.bad_pdf", error=exc) from exc
-
-
 def split_passages(text: str, counter: TokenCounter, limit: int = PASSAGE_TOKENS) -> list[str]:
-    """Paragraphs joined up to `limit` tokens each; a longer paragraph is cut between words."""
+    """Paragraphs joined up to `limit` tokens each; a longer paragraph is cut between words,
+    and a "word" longer than a passage (a pasted blob) into pieces."""
     pieces: list[tuple[str, str, int]] = []  # (separator before it, text, tokens)
     for paragraph in _PARAGRAPH.split(text):
         paragraph = paragraph.strip()
         tokens = counter.count(paragraph)
         if tokens <= limit:
             pieces.append(("\n\n", paragraph, tokens))
-        else:
-            pieces += [(" ", word, counter.count(" " + word)) for word in paragraph.split()]
+            continue
+        for word in paragraph.split():
+            for start in range(0, len(word), limit * 2):
+                piece = word[start : start + limit * 2]
+                pieces.append((" " if start == 0 else "", piece, counter.count(" " + piece)))
     passages: list[str] = []
     current, spent = "", 0
     for separator, piece, tokens in pieces:
@@ -80,32 +69,55 @@ def split_passages(text: str, counter: TokenCounter, limit: int = PASSAGE_TOKENS
 
 
 @dataclass(frozen=True)
+class ReadDocument:
+    """A document's passages (text, tokens, index terms), and the limit that cut it, if any."""
+
+    passages: list[tuple[str, int, str | None]]
+    cut: Cut | Literal["passages"] | None = None
+
+
+@dataclass(frozen=True)
 class NewDocument:
     conversation_id: int
     author_id: str
     author_name: str
     filename: str
-    data: bytes
-    content_type: str = ""
 
 
 class Documents:
-    def __init__(self, engine: AsyncEngine, counter: TokenCounter) -> None:
+    def __init__(self, engine: AsyncEngine, counter: TokenCounter, limits: Limits) -> None:
         self._session = async_sessionmaker(engine, expire_on_commit=False)
         self.counter = counter
+        self.limits = limits
 
-    def _read(self, kind: Kind, data: bytes) -> list[tuple[str, int, str | None]]:
-        passages = split_passages(extract_text(kind, data), self.counter)
-        return [(p, self.counter.count(p), index_terms(p)) for p in passages]
-
-    async def add(self, document: NewDocument) -> int:
-        """Store a document's passages (all or none); returns how many there are."""
-        kind = document_kind(document.filename, document.content_type)
+    async def read(self, filename: str, data: bytes, content_type: str = "") -> ReadDocument:
+        """The file's passages, within the limits (slow: call it outside any lock)."""
+        kind = document_kind(filename, content_type)
         if kind is None:
             raise UnreadableDocument("document.unsupported")
-        passages = await asyncio.to_thread(self._read, kind, document.data)
-        if not passages:
+        limits = self.limits
+        try:
+            if kind == "pdf":
+                extracted = await extract_pdf(data, limits)
+            else:
+                extracted = await asyncio.to_thread(decode_text, data, limits.max_chars)
+        except ExtractionFailed as exc:
+            key = "document.too_slow" if exc.timed_out else "document.bad_pdf"
+            raise UnreadableDocument(key, error=exc.detail) from exc
+        read = await asyncio.to_thread(self._passages, extracted)
+        if not read.passages:
             raise UnreadableDocument("document.empty")
+        return read
+
+    def _passages(self, extracted: Extracted) -> ReadDocument:
+        passages = split_passages(extracted.text, self.counter)
+        cut: Cut | Literal["passages"] | None = extracted.cut
+        if len(passages) > self.limits.max_passages:
+            passages, cut = passages[: self.limits.max_passages], "passages"
+        return ReadDocument([(p, self.counter.count(p), index_terms(p)) for p in passages], cut)
+
+    async def store(self, document: NewDocument, read: ReadDocument) -> int:
+        """Store a read document's passages (all or none); returns how many there are."""
         async with self._session() as session, session.begin():
             row = Document(
                 conversation_id=document.conversation_id,
@@ -123,6 +135,6 @@ class Documents:
                     tokens=tokens,
                     terms=terms,
                 )
-                for content, tokens, terms in passages
+                for content, tokens, terms in read.passages
             )
-        return len(passages)
+        return len(read.passages)

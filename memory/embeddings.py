@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 from typing import Literal, Protocol
 
-from sqlalchemy import FromClause, Table, delete, insert, select
+from sqlalchemy import FromClause, Table, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
@@ -65,6 +65,9 @@ class Vectors:
     def __init__(self, engine: AsyncEngine, model: str) -> None:
         self._session = async_sessionmaker(engine, expire_on_commit=False)
         self.model = model
+        # Bytes of one vector as the endpoint makes them now (None until it has made one):
+        # a vector of another size (the model behind the name was swapped) counts as missing.
+        self.size: int | None = None
 
     async def missing(
         self, kind: Kind, conversation_id: int, below: int, limit: int
@@ -83,11 +86,10 @@ class Vectors:
             )
             if not ids:
                 return [], None
-            embedded = (
-                select(vectors.c.id)
-                .where(vectors.c.id == source.c.id, vectors.c.model == self.model)
-                .exists()
-            )
+            same = [vectors.c.id == source.c.id, vectors.c.model == self.model]
+            if self.size is not None:
+                same.append(func.length(vectors.c.vector) == self.size)
+            embedded = select(vectors.c.id).where(*same).exists()
             rows = [
                 (int(row[0]), str(row[1]))
                 for row in await session.execute(
@@ -214,6 +216,7 @@ class Indexer:
             vectors = await self.embedder.embed([content for _id, content in batch])
             if vectors is None:
                 return
+            self.vectors.size = len(vectors[0]) if vectors else self.vectors.size
             await self.vectors.save(
                 kind,
                 conversation_id,
@@ -246,6 +249,7 @@ class SemanticRanking:
         question = await self.embedder.embed([text], waiting=True)
         if not question:
             return []
+        self.vectors.size = len(question[0])  # vectors of another size get re-embedded
         pool: dict[tuple[Kind, int], bytes] = {}
         for kind in _SOURCES:
             ids = [

@@ -12,10 +12,12 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, Delete, delete, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm import aliased
 
+from memory.kinds import ChannelKind
 from memory.tables import Conversation, Document, Message, ProcessedEvent, Summary, utcnow
 
 log = logging.getLogger(__name__)
@@ -34,24 +36,83 @@ class Forgotten:
 
 
 async def forget_author(engine: AsyncEngine, platform: str, author_id: str) -> Forgotten:
-    """Delete everything `author_id` wrote or shared anywhere on `platform`, in one transaction.
+    """Delete everything `author_id` wrote or shared anywhere on `platform`, in one transaction:
+    their messages and documents, the bot's replies to them (with the search records stored
+    before each reply), and, where nobody else spoke (a DM), the whole conversation's history.
 
-    Summaries of the conversations they wrote in are deleted too (they may quote them); later
-    replies write new ones.
+    Summaries of the conversations they were in are deleted (they may quote them); the next
+    reply there writes a new one from what remains. Embedding vectors and index entries go
+    with their rows.
     """
     on_platform = select(Conversation.id).where(Conversation.platform == platform)
-    theirs = (Message.author_id == author_id) & Message.conversation_id.in_(on_platform)
+    theirs = (
+        (Message.author_id == author_id)
+        & (Message.role == "user")
+        & Message.conversation_id.in_(on_platform)
+    )
     their_documents = (Document.author_id == author_id) & Document.conversation_id.in_(on_platform)
     async with AsyncSession(engine) as session, session.begin():
-        touched = select(Message.conversation_id).where(theirs).distinct()
-        await session.execute(
-            delete(Summary).where(Summary.conversation_id.in_(touched)).execution_options(**_BULK)
+        touched = set(
+            await session.scalars(select(Message.conversation_id).where(theirs).distinct())
+        ) | set(await session.scalars(select(Document.conversation_id).where(their_documents)))
+        alone = await _only_speaker(session, touched, author_id)
+        await _delete(session, delete(Summary).where(Summary.conversation_id.in_(touched)))
+        messages = await _delete(
+            session, delete(Message).where(Message.conversation_id.in_(alone))
+        ) + await _delete(session, delete(Message).where(_answers(author_id, touched)))
+        messages += await _delete(session, delete(Message).where(theirs))
+        documents = await _delete(
+            session,
+            delete(Document).where(their_documents | Document.conversation_id.in_(alone)),
         )
-        messages = await session.execute(delete(Message).where(theirs).execution_options(**_BULK))
-        documents = await session.execute(
-            delete(Document).where(their_documents).execution_options(**_BULK)
+    return Forgotten(messages, documents)
+
+
+async def _only_speaker(session: AsyncSession, conversations: set[int], author_id: str) -> set[int]:
+    """Of `conversations`, their DMs with the bot: by the kind the platform reported, or, for
+    conversations of unknown kind, where no one else ever spoke."""
+    rows = await session.execute(
+        select(Conversation.id, Conversation.kind).where(Conversation.id.in_(conversations))
+    )
+    kinds = {row.id: row.kind for row in rows}
+    others = select(Message.conversation_id).where(
+        Message.conversation_id.in_(conversations),
+        Message.role == "user",
+        Message.author_id != author_id,
+    )
+    shared = set(await session.scalars(others.distinct()))
+    return {
+        conversation
+        for conversation, kind in kinds.items()
+        if kind == ChannelKind.DM or (kind == ChannelKind.UNKNOWN and conversation not in shared)
+    }
+
+
+def _answers(author_id: str, conversations: set[int]) -> ColumnElement[bool]:
+    """Bot rows (replies, search records) whose nearest earlier person's message is theirs:
+    a reply is stored right after the message it answers, under the conversation's lock."""
+    asked = aliased(Message)
+    previous_speaker = (
+        select(asked.author_id)
+        .where(
+            asked.conversation_id == Message.conversation_id,
+            asked.role == "user",
+            asked.id < Message.id,
         )
-    return Forgotten(messages.rowcount, documents.rowcount)  # type: ignore[attr-defined]
+        .order_by(asked.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        Message.conversation_id.in_(conversations)
+        & (Message.role != "user")
+        & (previous_speaker == author_id)
+    )
+
+
+async def _delete(session: AsyncSession, statement: Delete) -> int:
+    result = await session.execute(statement.execution_options(**_BULK))
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def prune(engine: AsyncEngine, days: int) -> int:

@@ -9,6 +9,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -147,6 +148,19 @@ class Summary(Base):
     )
     content: Mapped[str] = mapped_column(Text)
     covers_until: Mapped[int] = mapped_column(BigId)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Calibration(Base):
+    """How many of a model's own tokens one counted (tiktoken) token is, learnt from the server,
+    per script of the text (Hangul, CJK, …): the budget is scaled by it."""
+
+    __tablename__ = "calibrations"
+
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    script: Mapped[str] = mapped_column(String(16), primary_key=True)
+    ratio: Mapped[float] = mapped_column(Float)
+    samples: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -18,10 +18,12 @@ from pathlib import Path
 
 import tiktoken
 
+from memory.speakers import escape_lines, speaker_name
+
 log = logging.getLogger(__name__)
 
 FALLBACK_ENCODING = "o200k_base"
-_BUNDLED = ("o200k_base", "cl100k_base")
+BUNDLED_ENCODINGS = ("o200k_base", "cl100k_base")
 _BLOB_URL = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
 
 # Chat formatting overhead: each message is wrapped in role/separator tokens, and the reply is
@@ -32,9 +34,11 @@ TOKENS_PER_REPLY = 3
 
 
 def render(role: str, author_name: str, content: str) -> str:
-    """A message as the model sees it: user messages carry the speaker's name. Stored token
-    counts are of this form."""
-    return f"[{author_name}] {content}" if role == "user" else content
+    """A message as the model sees it: user messages carry the speaker's name (and cannot fake
+    another speaker's line, see `memory.speakers`). Stored token counts are of this form."""
+    if role != "user":
+        return content
+    return f"[{speaker_name(author_name)}] {escape_lines(content)}"
 
 
 def _tiktoken_cache_dir() -> Path | None:
@@ -47,7 +51,7 @@ def _tiktoken_cache_dir() -> Path | None:
 
 def _install_bundled(name: str) -> None:
     cache_dir = _tiktoken_cache_dir()
-    if cache_dir is None or name not in _BUNDLED:
+    if cache_dir is None or name not in BUNDLED_ENCODINGS:
         return
     target = cache_dir / hashlib.sha1(_BLOB_URL.format(name=name).encode()).hexdigest()
     if target.exists():
@@ -60,6 +64,22 @@ def _install_bundled(name: str) -> None:
     tmp.replace(target)
 
 
+def is_native(model: str) -> bool:
+    """tiktoken knows this model's encoding (OpenAI's models): its counts are the model's."""
+    try:
+        tiktoken.encoding_name_for_model(model)
+    except KeyError:
+        return False
+    return True
+
+
+@cache
+def encoding_named(name: str) -> tiktoken.Encoding:
+    """A bundled encoding by name (o200k_base, cl100k_base)."""
+    _install_bundled(name)
+    return tiktoken.get_encoding(name)
+
+
 @cache
 def encoding_for(model: str) -> tiktoken.Encoding:
     """The model's encoding; unknown (local) models and unavailable encodings use o200k_base."""
@@ -67,7 +87,7 @@ def encoding_for(model: str) -> tiktoken.Encoding:
         name = tiktoken.encoding_name_for_model(model)
     except KeyError:
         name = FALLBACK_ENCODING
-    if name not in _BUNDLED:
+    if name not in BUNDLED_ENCODINGS:
         log.info(
             "encoding %s for model %s is not bundled; counting with %s",
             name,
@@ -75,8 +95,7 @@ def encoding_for(model: str) -> tiktoken.Encoding:
             FALLBACK_ENCODING,
         )
         name = FALLBACK_ENCODING
-    _install_bundled(name)
-    return tiktoken.get_encoding(name)
+    return encoding_named(name)
 
 
 class TokenCounter:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core import Parley
 from bot.messages import Attachment, Author, ConversationKey, Final, Inbound, ReplyEvent
+from bot.quoting import OPEN
 from bot.runtime import open_parley
 from bot.texts import EN
 from tests.conftest import SettingsFactory
@@ -47,6 +48,11 @@ async def until(condition: Callable[[], object], within: float = 5.0) -> None:
     async with asyncio.timeout(within):
         while not condition():  # noqa: ASYNC110 - state owned by fakes and processes: no Event
             await asyncio.sleep(0.01)
+
+
+def is_quoted(message: Any) -> bool:
+    """Outside text (recall, summary, search) as the core sends it: quoted, not history."""
+    return f"\n{OPEN}\n" in str(message["content"])
 
 
 def requests_for(model: FakeModel, text: str) -> list[dict[str, Any]]:

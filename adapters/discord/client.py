@@ -58,6 +58,8 @@ class ParleyClient(discord.Client):
     ) -> None:
         # Parley has no voice: skip discord.py's warnings about missing voice libraries.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
+        # Nothing Parley sends pings anyone, whichever call sends it.
+        options.setdefault("allowed_mentions", discord.AllowedMentions.none())
         super().__init__(intents=intents(), **options)
         self.parley = parley
         self.section = section

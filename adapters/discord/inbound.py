@@ -6,11 +6,13 @@ import logging
 import mimetypes
 import re
 from collections.abc import Collection
+from dataclasses import replace
 
 import aiohttp
 import discord
 
 from bot.attachments import should_download
+from bot.downloads import FileFetcher, NotFromPlatform, Origin, private_allowed
 from bot.messages import Attachment, Author, ChannelKind, ConversationKey, Membership
 from bot.settings import Settings
 
@@ -19,6 +21,10 @@ log = logging.getLogger(__name__)
 User = discord.User | discord.Member
 
 _MENTION = re.compile(r"<@[!&]?(\d+)>")
+_CDN = (
+    Origin("https", "cdn.discordapp.com", 443),
+    Origin("https", "media.discordapp.net", 443),
+)
 
 
 def conversation_key(channel: object, guild: discord.Guild | None) -> ConversationKey:
@@ -92,26 +98,43 @@ def plain_text(message: discord.Message, own_ids: Collection[int]) -> str:
     return _MENTION.sub(replace, message.content).strip()
 
 
+def cdn_origins() -> tuple[Origin, ...]:
+    """Where Discord stores attachments: its CDN, or the origin of the API base discord.py was
+    pointed at (a proxy or a local stand-in)."""
+    return (*_CDN, Origin.of(discord.http.Route.BASE))
+
+
 async def download(files: list[discord.Attachment], settings: Settings) -> tuple[Attachment, ...]:
     """Each file with its bytes when the core can use them (size-bounded), else without."""
-    found: list[Attachment] = []
-    for file in files:
-        content_type = (
-            file.content_type
-            or mimetypes.guess_type(file.filename)[0]
-            or "application/octet-stream"
+    if not files:
+        return ()
+    api = discord.http.Route.BASE
+    async with FileFetcher(cdn_origins(), private_allowed(api)) as fetcher:
+        return tuple([await _fetch(fetcher, file, settings) for file in files])
+
+
+async def _fetch(fetcher: FileFetcher, file: discord.Attachment, settings: Settings) -> Attachment:
+    content_type = (
+        file.content_type or mimetypes.guess_type(file.filename)[0] or "application/octet-stream"
+    )
+    skipped = Attachment(file.filename, content_type, b"", file.size)
+    if not should_download(file.filename, content_type, file.size, settings):
+        return skipped
+    limit = settings.attachment_max_bytes
+    try:
+        got = await fetcher.get(file.url, limit)
+    except NotFromPlatform as exc:
+        log.info("not downloading attachment %s: %s", file.id, exc)
+        return replace(skipped, foreign=True)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        # Never the URL: Discord signs attachment URLs, and the signature grants access.
+        log.warning(
+            "could not download attachment %s (%d bytes): %s",
+            file.id,
+            file.size,
+            type(exc).__name__,
         )
-        data = b""
-        if should_download(file.filename, content_type, file.size, settings):
-            try:
-                data = await file.read()
-            except (discord.HTTPException, aiohttp.ClientError) as exc:
-                log.warning(
-                    "could not download attachment %s (%d bytes) from %s: %s",
-                    file.filename,
-                    file.size,
-                    file.url,
-                    exc,
-                )
-        found.append(Attachment(file.filename, content_type, data, file.size))
-    return tuple(found)
+        return skipped
+    if len(got.data) > limit:
+        return replace(skipped, size=len(got.data))
+    return replace(skipped, data=got.data)

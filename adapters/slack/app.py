@@ -64,7 +64,12 @@ class SlackAdapter:
     def _transport(self, app: AsyncApp) -> Transport:
         if self.settings.slack_app_token:
             return SocketModeTransport(app, self.settings.slack_app_token)
-        return HttpTransport(app, self.settings.slack_host, self.settings.slack_port)
+        return HttpTransport(
+            app,
+            self.settings.slack_host,
+            self.settings.slack_port,
+            self.settings.slack_signing_secret or "",
+        )
 
     def _serving(self, address: str) -> None:
         log.info("Slack is serving: %s", address)

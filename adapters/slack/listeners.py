@@ -109,7 +109,10 @@ class SlackListeners:
                 message,
                 author=replace(message.author, name=await self._name(user)),
                 attachments=await download(
-                    event.get("files", []), self.client.token or "", self.parley.settings
+                    event.get("files", []),
+                    self.client.token or "",
+                    self.client.base_url,
+                    self.parley.settings,
                 ),
             )
             await self._stream(message)

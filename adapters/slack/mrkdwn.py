@@ -3,6 +3,10 @@
 Slack has `*bold*`, `_italic_`, `~strike~`, `<url|text>` links, `>` quotes and ``` blocks without
 a language tag, and no headings or list syntax. `&`, `<` and `>` must be escaped everywhere;
 Slack shows them as typed, also inside code, which is otherwise left exactly as written.
+
+Nothing converted may notify a crowd: escaping turns a typed `<!channel>`, `<!here>`,
+`<!everyone>` or `<!subteam^ID>` into plain text, and a Markdown link becomes a Slack link only
+for an http(s) or mailto target (`[all](!channel)` would otherwise become `<!channel|all>`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 # Spans kept away from emphasis rules: inline code, links, bare URLs.
 _CODE_SPAN = re.compile(r"(`+)(.+?)\1")
 _LINK = re.compile(r"!?\[([^\]\n]+)\]\((\S+?)(?:\s+\"[^\"\n]*\")?\)")
+_LINK_TARGET = re.compile(r"(?:https?://|mailto:)[^\s|<>]+", re.IGNORECASE)
 _BARE_URL = re.compile(r"\bhttps?://[^\s<>()]+")
 _PLACEHOLDER = re.compile("\x00(\\d+)\x00")
 
@@ -70,6 +75,12 @@ def _heading(text: str) -> str:
     return f"*{_inline(plain)}*" if plain.strip() else ""
 
 
+def _link(label: str, target: str) -> str:
+    if _LINK_TARGET.fullmatch(target):
+        return f"<{escape(target)}|{escape(label)}>"
+    return escape(f"{label} ({target})")  # shown as text: no ping, no odd scheme
+
+
 def _inline(text: str) -> str:
     kept: list[str] = []
 
@@ -78,7 +89,7 @@ def _inline(text: str) -> str:
         return f"\x00{len(kept) - 1}\x00"
 
     text = _CODE_SPAN.sub(lambda m: keep(escape(m.group(0))), text)
-    text = _LINK.sub(lambda m: keep(f"<{escape(m.group(2))}|{escape(m.group(1))}>"), text)
+    text = _LINK.sub(lambda m: keep(_link(m.group(1), m.group(2))), text)
     text = _BARE_URL.sub(lambda m: keep(escape(m.group(0))), text)
     text = escape(text)
     text = _BOLD_ITALIC.sub(rf"{_BOLD_MARK}_\1_{_BOLD_MARK}", text)

@@ -19,11 +19,36 @@ class BlockedAddress(Exception):
     """The URL leads to an address that is not on the public internet."""
 
 
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits: NAT64 (RFC 6052, RFC 8215)
+# and the deprecated IPv4-compatible form `::a.b.c.d`.
+_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address leads to, if it embeds one (mapped, compatible, NAT64,
+    6to4, Teredo): `::7f00:1` reaches 127.0.0.1 on hosts that route it."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]  # the client's address
+    last32 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if any(ip in network for network in _NAT64):
+        return last32
+    if ip in _COMPATIBLE and int(ip) > 1:  # `::` and `::1` are not IPv4-compatible
+        return last32
+    return None
+
+
 def is_public(address: str) -> bool:
-    """True for a globally routable unicast address (not private, loopback, link-local…)."""
+    """True for a globally routable unicast address (not private, loopback, link-local…); an
+    IPv6 address that embeds an IPv4 address is judged as that IPv4 address."""
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address
     ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        ip = _embedded_ipv4(ip) or ip
     return ip.is_global and not ip.is_multicast
 
 

@@ -26,7 +26,8 @@ _HEADERS = {
 
 
 class PageUnreadable(Exception):
-    """The page could not be fetched or held no readable text; the message says why."""
+    """The page could not be fetched or held no readable text; the message says why (never
+    the URL: its query can hold what a person searched for)."""
 
 
 def extract_text(html: str) -> str:
@@ -64,22 +65,24 @@ class PageReader:
             async with asyncio.timeout(self.timeout):
                 body, content_type, charset = await self._download(url)
         except TimeoutError as exc:
-            raise PageUnreadable(f"{url}: no answer within {self.timeout}s") from exc
+            raise PageUnreadable(f"no answer within {self.timeout}s") from exc
         except (aiohttp.ClientError, BlockedAddress) as exc:
-            raise PageUnreadable(f"{url}: {exc}") from exc
+            # The error's text can carry the URL and its query: the kind of failure is enough.
+            reason = str(exc) if isinstance(exc, BlockedAddress) else type(exc).__name__
+            raise PageUnreadable(reason) from exc
         text = _decode(body, charset)
         if content_type != "text/plain":
             # Parsing a large page takes long enough to stall other conversations.
             text = await asyncio.to_thread(extract_text, text)
         if not text.strip():
-            raise PageUnreadable(f"{url}: no main text found")
+            raise PageUnreadable("no main text found")
         return text.strip()
 
     async def _download(self, url: str) -> tuple[bytes, str, str | None]:
         for _ in range(_MAX_REDIRECTS + 1):
             target = URL(url)
             if target.scheme not in ("http", "https") or not target.host:
-                raise PageUnreadable(f"{url}: not an http(s) URL")
+                raise PageUnreadable("not an http(s) URL")
             if not self.allow_private:
                 check_literal(target.host)
             async with self._client().get(target, allow_redirects=False) as response:
@@ -88,11 +91,11 @@ class PageReader:
                     url = urljoin(url, location)
                     continue
                 if response.status != 200:
-                    raise PageUnreadable(f"{url}: HTTP {response.status}")
+                    raise PageUnreadable(f"HTTP {response.status}")
                 if response.content_type not in _READABLE:
-                    raise PageUnreadable(f"{url}: {response.content_type} is not a web page")
+                    raise PageUnreadable(f"{response.content_type} is not a web page")
                 return await self._body(response), response.content_type, response.charset
-        raise PageUnreadable(f"{url}: more than {_MAX_REDIRECTS} redirects")
+        raise PageUnreadable(f"more than {_MAX_REDIRECTS} redirects")
 
     async def _body(self, response: aiohttp.ClientResponse) -> bytes:
         """At most `max_bytes` of the body: a truncated page still yields its opening text."""

@@ -83,13 +83,24 @@ class HttpProvider:
                 method, url, timeout=self.timeout, **request
             ) as response:
                 if response.status != 200:
-                    text = (await response.text(errors="replace"))[:200]
-                    raise SearchFailed(f"{self.name} answered HTTP {response.status}: {text}")
+                    raise SearchFailed(
+                        f"{self.name} answered HTTP {response.status}"
+                        + await _auth_problem(response)
+                    )
                 return await response.json(content_type=None)
         except TimeoutError as exc:
             raise SearchFailed(f"{self.name} timed out after {self.timeout.total}s") from exc
         except (aiohttp.ClientError, ValueError) as exc:
-            raise SearchFailed(f"{self.name} failed: {exc!r}") from exc
+            # Not the error's text: it carries the request URL, whose query is the search.
+            raise SearchFailed(f"{self.name} failed: {type(exc).__name__}") from exc
+
+
+async def _auth_problem(response: aiohttp.ClientResponse) -> str:
+    """The provider's words on a refused key or quota (they tell the owner what to fix); other
+    error pages may echo the query, so they are not kept."""
+    if response.status not in (401, 402, 403, 429):
+        return ""
+    return ": " + (await response.text(errors="replace"))[:200]
 
 
 class SearxNG(HttpProvider):
@@ -159,7 +170,7 @@ class DuckDuckGo:
         except DDGSException as exc:
             if "no results" in str(exc).lower():
                 return []
-            raise SearchFailed(f"duckduckgo failed: {exc}") from exc
+            raise SearchFailed(f"duckduckgo failed: {type(exc).__name__}") from exc
         return parse_results(items, "href", "body")[:count]
 
 

@@ -15,7 +15,9 @@ from typing import ClassVar
 
 import aiohttp
 from openai.types.chat import ChatCompletionFunctionToolParam
+from yarl import URL
 
+from bot.quoting import quote, quoted_record
 from bot.search.config import search_problem
 from bot.search.pages import PageReader, PageUnreadable
 from bot.search.providers import SearchFailed, SearchProvider, SearchResult, make_provider
@@ -83,18 +85,28 @@ class WebSearch:
         try:
             results = await self.provider.search(query, self.results)
         except SearchFailed as exc:
-            log.warning("web search via %s for %r failed: %s", self.provider.name, query, exc)
+            # Never the query: it is what a person asked, often in their own words.
+            log.warning("web search via %s failed: %s", self.provider.name, exc)
             return self._tell(_FAILED.format(query=query), budget, say("search.unavailable"))
         if not results:
-            log.info("web search via %s for %r found nothing", self.provider.name, query)
+            log.info("web search via %s found nothing", self.provider.name)
             return self._tell(_EMPTY.format(query=query), budget, say("search.empty", query=query))
         pages = await self._read(results[: self.read_pages])
+        # Results and pages are outside text: quoted, within the budget with their frame.
+        what = say("quote.search")
+        # +2: the text can merge with the frame's line breaks into other tokens.
+        frame = self.counter.count(quote(what, "")) + 2
         rendered = await asyncio.to_thread(
-            render_results, query, results, pages, first_source, self.counter, budget
+            render_results, query, results, pages, first_source, self.counter, budget - frame
         )
+        text = quote(what, rendered.text)
         record = render_record(query, results, rendered.sources)
         return ToolResult(
-            rendered.text, rendered.tokens, record, self.counter.count(record), rendered.sources
+            text,
+            self.counter.count(text),
+            record,
+            self.counter.count(quoted_record(record)),
+            rendered.sources,
         )
 
     async def _read(self, results: Sequence[SearchResult]) -> dict[int, str]:
@@ -106,7 +118,7 @@ class WebSearch:
         try:
             return await self.reader.read(url)
         except PageUnreadable as exc:
-            log.info("not reading result page: %s", exc)
+            log.info("not reading a result page on %s: %s", URL(url).host, exc)
             return None
 
     def _tell(self, text: str, budget: int, notice: str | None = None) -> ToolResult:

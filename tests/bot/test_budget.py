@@ -11,7 +11,7 @@ from bot.runtime import open_parley
 from memory.tables import Message
 from tests.conftest import SettingsFactory
 from tests.fakes.model_server import FakeModel, prompt_tokens
-from tests.helpers import KEY, ask, requests_for
+from tests.helpers import KEY, ask, is_quoted, requests_for
 
 WINDOW = 1500
 REPLY = 300
@@ -47,7 +47,7 @@ async def test_prompts_stay_within_budget_and_history_is_untouched(
     question = "마지막 질문" if language == "korean" else "last question"
     last = requests_for(fake_model, question)[-1]["messages"]
     assert 2 < len(last) < 60  # old history was dropped, recent history kept
-    kept = [m["content"] for m in last[1:-1] if m["role"] != "system"]  # not recall/summary
+    kept = [m["content"] for m in last[1:-1] if not is_quoted(m)]  # not recall/summary
     assert kept == [
         m.content if m.role == "assistant" else f"[Alice] {m.content}" for m in before[-len(kept) :]
     ]  # the newest ones, in order

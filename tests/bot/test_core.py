@@ -137,17 +137,18 @@ async def test_context_overflow_retrims_once(
     assert second["messages"][-1]["content"] == "[Alice] and now?"
 
 
-async def test_context_overflow_twice_is_reported(
+async def test_overflow_that_persists_is_reported_then_the_conversation_goes_on(
     make_settings: SettingsFactory, fake_model: FakeModel
 ) -> None:
-    fake_model.script(
-        Fail(400, "maximum context length", code="context_length_exceeded"),
-        Fail(400, "maximum context length", code="context_length_exceeded"),
-    )
+    """Each overflow tightens the calibration and re-trims; after a few the person is told,
+    and the next message is answered."""
+    overflow = Fail(400, "maximum context length", code="context_length_exceeded")
+    fake_model.script(overflow, overflow, overflow, overflow)
     async with open_parley(make_settings()) as parley:
         final = await ask(parley, "hi")
-    assert final.failed and "PARLEY_CONTEXT_TOKENS" in final.text
-    assert len(fake_model.requests) == 2
+        assert final.failed and "PARLEY_CONTEXT_TOKENS" in final.text
+        assert len(fake_model.requests) == 4
+        assert (await ask(parley, "still there?")).outcome is Outcome.OK
 
 
 async def test_other_bad_request_is_reported_not_retried(
@@ -227,19 +228,19 @@ async def test_strict_roles_alternate_for_picky_chat_templates(
     assert sent[3]["content"] == "[Bob] and again\n\n[Alice] what did Bob say?"
 
 
-def test_alternate_roles_folds_context_and_drops_a_leading_reply() -> None:
+def test_alternate_roles_merges_neighbours_and_drops_a_leading_reply() -> None:
     messages: list[ChatMessage] = [
         {"role": "system", "content": "persona"},
-        {"role": "system", "content": "recall"},
         {"role": "assistant", "content": "an answer cut from its question"},
+        {"role": "user", "content": "quoted recall"},
         {"role": "user", "content": "q1"},
-        {"role": "system", "content": "search record"},
+        {"role": "user", "content": "quoted search record"},
         {"role": "assistant", "content": "a1"},
         {"role": "user", "content": "q2"},
     ]
     assert alternate_roles(messages) == [
-        {"role": "system", "content": "persona\n\nrecall"},
-        {"role": "user", "content": "q1\n\nsearch record"},
+        {"role": "system", "content": "persona"},
+        {"role": "user", "content": "quoted recall\n\nq1\n\nquoted search record"},
         {"role": "assistant", "content": "a1"},
         {"role": "user", "content": "q2"},
     ]

@@ -53,6 +53,8 @@ async def test_everything_configured_passes(
         "model endpoint",
         "model",
         "model reply",
+        "context window",
+        "token counts",
         "discord",
         "discord intents",
         "slack",
@@ -64,7 +66,7 @@ async def test_everything_configured_passes(
     assert "up to date" in found["schema"].detail
     assert "parley" in found["discord"].detail
     assert "Socket Mode" in found["slack mode"].detail
-    assert report(checks).endswith("11 passed, 0 failed.")
+    assert report(checks).endswith("13 passed, 0 failed.")
 
 
 async def test_new_database_is_fine_and_says_schema_comes_at_start(

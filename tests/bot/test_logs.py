@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from bot.logs import REDACTED, JsonFormatter, PlainFormatter, Redactor
+from bot.logs import JsonFormatter, PlainFormatter, Redactor
+from bot.redact import REDACTED
 from bot.settings import load_settings
 from tests.fakes.model_server import Fail, FakeModel, Reply
 from tests.helpers import until

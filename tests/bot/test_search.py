@@ -11,12 +11,14 @@ import pytest
 
 from bot.core import Parley
 from bot.messages import Author, ConversationKey, Final, Inbound, Outcome
+from bot.quoting import quoted_record
 from bot.runtime import open_parley
 from bot.settings import ConfigError, load_settings
 from bot.texts import say
 from tests.conftest import SettingsFactory
 from tests.fakes.model_server import Fail, FakeModel, Reply, prompt_tokens, tool_call
 from tests.fakes.search_server import FakeSearch
+from tests.helpers import is_quoted
 
 KEY = ConversationKey("test", "w", "c")
 ALICE = Author("u1", "Alice")
@@ -56,6 +58,12 @@ def contents(request: dict[str, Any], role: str) -> list[str]:
     return [m["content"] for m in request["messages"] if m["role"] == role]
 
 
+def quoted(request: dict[str, Any]) -> list[str]:
+    """Outside text sent to the model: never as "system", always quoted."""
+    assert contents(request, "system")[1:] == []  # the persona only
+    return [m["content"] for m in request["messages"] if m["role"] != "system" and is_quoted(m)]
+
+
 async def test_model_searches_and_answers_with_sources(
     with_search: OpenSearch, fake_model: FakeModel, fake_search: FakeSearch
 ) -> None:
@@ -91,16 +99,13 @@ async def test_model_searches_and_answers_with_sources(
             ("system", "web_search"),
             ("assistant", "parley"),
         ]
-        assert stored[1].tokens == parley.counter.count(stored[1].content)
+        assert stored[1].tokens == parley.counter.count(quoted_record(stored[1].content))
         assert stored[2].content == "Parley 2 shipped in May [1]; it added search [2]."
 
         fake_model.script(Reply("The second source lists search and recall."))
         await ask(parley, "What did the second source say?")
         follow_up = fake_model.requests[-1]
-        assert any(
-            "[2] Changelog — https://example.org/log" in text
-            for text in contents(follow_up, "system")
-        )
+        assert any("[2] Changelog — https://example.org/log" in text for text in quoted(follow_up))
 
 
 async def test_slash_search_forces_a_search(
@@ -119,7 +124,7 @@ async def test_slash_search_forces_a_search(
     assert fake_search.requests[0].headers["Authorization"] == "Bearer tvly-test"
     request = fake_model.requests[-1]
     assert "tools" not in request
-    assert any("High tide at 14:02." in text for text in contents(request, "system"))
+    assert any("High tide at 14:02." in text for text in quoted(request))
     assert contents(request, "user")[-1] == "[Alice] tide times Brest"
     assert final.sources == ("https://example.org/tides",)
 
@@ -139,7 +144,7 @@ async def test_always_mode_searches_every_message_without_tools(
     assert fake_search.requests[0].provider == "brave"
     assert fake_search.requests[0].headers["X-Subscription-Token"] == "brave-key"
     assert "tools" not in fake_model.requests[0]
-    assert any("Sunny, 21 °C." in text for text in contents(fake_model.requests[0], "system"))
+    assert any("Sunny, 21 °C." in text for text in quoted(fake_model.requests[0]))
     assert final.outcome is Outcome.OK and "https://example.org/w" in final.text
 
 
@@ -151,9 +156,9 @@ async def test_forced_search_that_fails_still_answers(
     async with with_search(search_mode="always") as parley:
         final = await ask(parley, "weather?")
     assert final.text == f"Probably sunny.\n\n{say('search.unavailable')}"
-    assert any("unavailable" in text for text in contents(fake_model.requests[0], "system"))
+    assert any("unavailable" in text for text in contents(fake_model.requests[0], "user"))
     conversation_roles = [m["role"] for m in fake_model.requests[0]["messages"]]
-    assert conversation_roles == ["system", "system", "user"]
+    assert conversation_roles == ["system", "user", "user"]  # only the persona is "system"
 
 
 async def test_search_results_are_trimmed_to_the_window(

@@ -39,6 +39,19 @@ ARTICLE = """<html><head><title>Tides</title></head><body>
         ("fd00::1", False),
         ("::ffff:127.0.0.1", False),
         ("::ffff:10.0.0.1", False),
+        # IPv6 forms that carry an IPv4 address are judged as that address.
+        ("::127.0.0.1", False),  # IPv4-compatible
+        ("::7f00:1", False),
+        ("::a9fe:a9fe", False),  # 169.254.169.254
+        ("64:ff9b::127.0.0.1", False),  # NAT64
+        ("64:ff9b::10.0.0.1", False),
+        ("64:ff9b:1::a00:1", False),  # local-use NAT64
+        ("2002:7f00:1::", False),  # 6to4 of 127.0.0.1
+        ("2002:a9fe:a9fe::1", False),  # 6to4 of 169.254.169.254
+        ("2001:0:4136:e378:8000:63bf:80ff:fffe", False),  # Teredo client 127.0.0.1
+        ("64:ff9b::93.184.215.14", True),
+        ("2002:5db8:d70e::1", True),  # 6to4 of 93.184.215.14
+        ("::", False),
     ],
 )
 def test_is_public(address: str, public: bool) -> None:
@@ -82,6 +95,9 @@ async def strict_reader() -> AsyncIterator[PageReader]:
         "http://[::1]:{port}/tides",
         "http://10.0.0.1/tides",
         "http://169.254.169.254/latest",
+        "http://[::7f00:1]:{port}/tides",
+        "http://[64:ff9b::7f00:1]:{port}/tides",
+        "http://[2002:7f00:1::]:{port}/tides",
         "file:///etc/passwd",
         "ftp://127.0.0.1/x",
     ],
@@ -93,6 +109,14 @@ async def test_private_and_odd_urls_are_refused(
     with pytest.raises(PageUnreadable):
         await strict_reader.read(url.format(port=fake_search.port))
     assert fake_search.page_hits == []
+
+
+@pytest.mark.parametrize("host", ["[::7f00:1]", "[64:ff9b::a9fe:a9fe]", "[2002:a00:1::1]"])
+async def test_ipv4_in_ipv6_is_refused_before_connecting(
+    host: str, strict_reader: PageReader
+) -> None:
+    with pytest.raises(PageUnreadable, match="not a public address"):
+        await strict_reader.read(f"http://{host}/latest")
 
 
 async def test_reads_main_text_only(reader: PageReader, fake_search: FakeSearch) -> None:

@@ -252,6 +252,7 @@ class FakeFile:
     filename: str
     data: bytes | str
     content_type: str | None = None
+    url: str | None = None  # where the attachment claims to live; default: served by the fake
 
     @property
     def raw(self) -> bytes:
@@ -1063,7 +1064,9 @@ class FakeDiscord:
     def _store_file(self, channel_id: int, file: FakeFile) -> JSON:
         attachment_id = self._ids.next()
         self._files[attachment_id] = file
-        url = f"{self.base_url}/attachments/{channel_id}/{attachment_id}/{file.filename}"
+        url = (
+            file.url or f"{self.base_url}/attachments/{channel_id}/{attachment_id}/{file.filename}"
+        )
         return {
             "id": str(attachment_id),
             "filename": file.filename,

@@ -13,6 +13,20 @@ a prompt whose exact token count (plus max_tokens) exceeds it gets the real API'
 route answers 404, like servers without it); with `api_key` set, other keys get a 401.
 `/v1/embeddings` answers with `bag_of_words` vectors (or `embedding_failure` when set); its
 request bodies are kept in `embedding_requests`.
+
+Quirks of real local servers, each off by default:
+- `tokenizer`: the model's own count (e.g. `hangul_heavy`, counting Korean ~3.7x tiktoken);
+  prompts are then measured with it plus ChatML's 5 tokens a message, usage reports it, and
+  `tokenize_route` serves llama-server's `POST /tokenize` with it.
+- `server`: whose overflow wording and behaviour to copy: "openai" (also Azure), "vllm",
+  "llama-server" (prompt >= window → its 400; prompt + reply > window → reply cut with
+  finish "length"), "llama-cpp-python" (streamed overflow → 200 with an empty body), "ollama",
+  "lmstudio".
+- `report_window`: the window in `/v1/models` (llama-server `meta.n_ctx`, vLLM
+  `max_model_len`), Ollama's `/api/show` `num_ctx` or LM Studio's `/api/v0/models/<id>`.
+- `per_token_embeddings`: `/v1/embeddings` returns a list of vectors (one per word) per input.
+- Replies: `Reply(finish="length")` or `Reply(finish=None)` (a stream ending without a finish);
+  `Reply(reasoning=…)` streams `reasoning_content` before the answer.
 """
 
 from __future__ import annotations
@@ -31,6 +45,7 @@ from typing import Any
 from aiohttp import web
 
 from memory.tokens import TOKENS_PER_MESSAGE, TOKENS_PER_REPLY, TokenCounter
+from tests.fakes.model_quirks import ServerQuirks, model_prompt_tokens, overflow_error
 from tests.fakes.serve import serve
 
 
@@ -43,6 +58,8 @@ class Reply:
     delay: float = 0.0  # seconds before the first byte
     chunk_delay: float = 0.0
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    finish: str | None = "stop"  # "length": cut at its token limit; None: no finish at all
+    reasoning: str = ""  # sent as `reasoning_content` before the answer
 
 
 @dataclass
@@ -123,7 +140,7 @@ def bag_of_words(text: str) -> list[float]:
     return vector
 
 
-class FakeModel:
+class FakeModel(ServerQuirks):
     def __init__(
         self,
         context_window: int | None = None,
@@ -140,6 +157,12 @@ class FakeModel:
         self.embedding_failure: Fail | None = None
         self.headers: list[dict[str, str]] = []
         self.default: Callable[[dict[str, Any]], Behaviour] = echo
+        self.tokenizer: Callable[[str], int] | None = None
+        self.server = "openai"
+        self.report_window = False
+        self.tokenize_route = False
+        self.tokenize_requests = 0
+        self.per_token_embeddings = False
         self._script: list[Behaviour] = []
         self._ids = itertools.count(1)
         self._stack = AsyncExitStack()
@@ -157,6 +180,9 @@ class FakeModel:
         app.router.add_post("/v1/chat/completions", self._completions)
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_post("/tokenize", self._tokenize)
+        app.router.add_post("/api/show", self._show)
+        app.router.add_get("/api/v0/models/{model:.+}", self._lmstudio_model)
         self.port = await self._stack.enter_async_context(serve(app, shutdown_timeout=0.1))
         return self
 
@@ -183,6 +209,7 @@ class FakeModel:
                 "object": "list",
                 "data": [
                     {"id": name, "object": "model", "created": 0, "owned_by": "fake"}
+                    | self._window_fields()
                     for name in self.models
                 ],
             }
@@ -199,20 +226,31 @@ class FakeModel:
                 "object": "list",
                 "model": body["model"],
                 "data": [
-                    {"object": "embedding", "index": index, "embedding": bag_of_words(text)}
+                    {"object": "embedding", "index": index, "embedding": self._embed(text)}
                     for index, text in enumerate(texts)
                 ],
                 "usage": {"prompt_tokens": len(texts), "total_tokens": len(texts)},
             }
         )
 
+    def _embed(self, text: str) -> list[float] | list[list[float]]:
+        if not self.per_token_embeddings:
+            return bag_of_words(text)
+        # llama-cpp-python without pooling: one vector per token, whose mean is the meaning.
+        return [bag_of_words(word) for word in text.split()] or [bag_of_words("")]
+
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append(body)
         self.headers.append(dict(request.headers))
         overflow = self._overflow(body)
-        if overflow:
-            return _error(Fail(400, overflow, "context_length_exceeded"))
+        if overflow is not None:
+            if self.server == "llama-cpp-python" and body.get("stream"):
+                # Its streamed overflow: 200, an event stream, and not one byte in it.
+                response = await _sse(request)
+                await response.write_eof()
+                return response
+            return overflow
         behaviour = self._script.pop(0) if self._script else self.default(body)
         if isinstance(behaviour, Fail):
             return _error(behaviour)
@@ -226,17 +264,23 @@ class FakeModel:
             return await self._stream(request, body, behaviour)
         return web.json_response(self._completion(body, behaviour))
 
-    def _overflow(self, body: dict[str, Any]) -> str | None:
+    def prompt_size(self, body: dict[str, Any]) -> int:
+        """The prompt's tokens as this server counts them."""
+        if self.tokenizer is None:
+            return prompt_tokens(body["messages"], self.counter, body.get("tools"))
+        return model_prompt_tokens(body["messages"], self.tokenizer, body.get("tools"))
+
+    def _overflow(self, body: dict[str, Any]) -> web.Response | None:
         if self.context_window is None:
             return None
-        used = prompt_tokens(body["messages"], self.counter, body.get("tools"))
+        used = self.prompt_size(body)
         limit = body.get("max_tokens") or body.get("max_completion_tokens") or 0
-        if used + limit > self.context_window:
-            return (
-                f"This model's maximum context length is {self.context_window} tokens. "
-                f"However, you requested {used + limit} tokens."
-            )
-        return None
+        window = self.context_window
+        if self.server in ("llama-server", "llama-cpp-python", "ollama", "lmstudio"):
+            limit = 0  # these shorten the reply instead (finish "length")
+        if used + limit <= window:
+            return None
+        return overflow_error(self.server, used, limit, window)
 
     def _completion(self, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
@@ -273,8 +317,12 @@ class FakeModel:
             }
 
         await _send(response, chunk({"role": "assistant", "content": ""}))
-        for start in range(0, len(reply.text), reply.chunk):
-            await _send(response, chunk({"content": reply.text[start : start + reply.chunk]}))
+        for start in range(0, len(reply.reasoning), reply.chunk):
+            thought = reply.reasoning[start : start + reply.chunk]
+            await _send(response, chunk({"content": None, "reasoning_content": thought}))
+        text, finish = self._cut(body, reply)
+        for start in range(0, len(text), reply.chunk):
+            await _send(response, chunk({"content": text[start : start + reply.chunk]}))
             if reply.chunk_delay:
                 await asyncio.sleep(reply.chunk_delay)
         for index, call in enumerate(reply.tool_calls):
@@ -285,10 +333,30 @@ class FakeModel:
             for start in range(0, len(arguments), reply.chunk):
                 piece = {"function": {"arguments": arguments[start : start + reply.chunk]}}
                 await _send(response, chunk({"tool_calls": [{"index": index, **piece}]}))
-        await _send(response, chunk({}, "tool_calls" if reply.tool_calls else "stop"))
-        await response.write(b"data: [DONE]\n\n")
+        if finish is not None:
+            await _send(response, chunk({}, "tool_calls" if reply.tool_calls else finish))
+        if (body.get("stream_options") or {}).get("include_usage"):
+            usage = {
+                "prompt_tokens": self.prompt_size(body),
+                "completion_tokens": (self.tokenizer or self.counter.count)(text),
+            }
+            usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+            await _send(response, {**chunk({}), "choices": [], "usage": usage})
+        if finish is not None:
+            await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
+
+    def _cut(self, body: dict[str, Any], reply: Reply) -> tuple[str, str | None]:
+        """The reply as sent, and its finish: a server that shortens replies to what its
+        window leaves cuts it (one token = one character here) with finish "length"."""
+        if self.context_window is None or self.server == "openai":
+            return reply.text, reply.finish
+        left = self.context_window - self.prompt_size(body)
+        limit = min(body.get("max_tokens") or left, left)
+        if len(reply.text) > limit:
+            return reply.text[: max(limit, 0)], "length"
+        return reply.text, reply.finish
 
     async def _break(self, request: web.Request, behaviour: BreakStream) -> web.StreamResponse:
         response = await _sse(request)

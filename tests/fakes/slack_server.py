@@ -378,6 +378,7 @@ class FakeSlack:
         self.users: dict[str, User] = {}
         self.channels: dict[str, Channel] = {}
         self.files: dict[str, Json] = {}
+        self.file_redirects: dict[str, str] = {}  # file id → where its download redirects
         self._file_bodies: dict[str, tuple[bytes, str]] = {}
         self.add_user(BOT_USER_ID, "parley", "Parley", is_bot=True)
         self.add_user(ALICE, "alice", "Alice Liddell")
@@ -856,6 +857,8 @@ class FakeSlack:
 
     async def _handle_download(self, request: web.Request) -> web.Response:
         file_id = request.match_info["file_id"]
+        if file_id in self.file_redirects:
+            raise web.HTTPFound(self.file_redirects[file_id])
         if file_id not in self._file_bodies:
             return web.Response(status=404, text="file not found")
         authorized = request.headers.get("Authorization") == f"Bearer {self.bot_token}"

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from memory.analysis import index_terms
 from memory.db import create_engine, migrate
 from memory.documents import Documents, NewDocument
+from memory.extract import Limits
 from memory.search import FullText, search_terms
 from memory.store import NewMessage, Store
 from memory.tokens import TokenCounter
@@ -75,9 +76,10 @@ async def test_korean_document_passages_are_analyzed(database_url: str) -> None:
     try:
         await migrate(engine)
         conversation = await Store(engine).conversation(GENERAL)
-        documents = Documents(engine, TokenCounter("gpt-4o"))
+        documents = Documents(engine, TokenCounter("gpt-4o"), Limits())
         body = "회의록\n\n다음 분기 예산은 부산 지사에서 결정했습니다.\n\n기타 안건 없음."
-        await documents.add(NewDocument(conversation.id, "u", "민지", "회의.md", body.encode()))
+        read = await documents.read("회의.md", body.encode())
+        await documents.store(NewDocument(conversation.id, "u", "민지", "회의.md"), read)
         hits = await FullText(engine).passages([conversation.id], search_terms("부산 예산 결정"), 3)
         assert hits and "부산 지사에서" in hits[0].content
     finally:

@@ -3,6 +3,7 @@ openai client), on a real SQLite file and the real PostgreSQL."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import FromClause, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -11,6 +12,7 @@ from bot.messages import ConversationKey, Inbound
 from memory.privacy import prune
 from memory.tables import Message, MessageVectors, PassageVectors
 from tests.conftest import SettingsFactory
+from tests.fakes import model_server
 from tests.fakes.model_server import Fail, FakeModel
 from tests.helpers import (
     ALICE,
@@ -20,6 +22,7 @@ from tests.helpers import (
     RANDOM,
     ask,
     filler,
+    is_quoted,
     parley_on,
     reply_prompt,
 )
@@ -60,25 +63,53 @@ async def test_a_paraphrase_is_recalled_only_with_embeddings(
             history = [
                 str(m["content"])
                 for m in fake_model.requests[-1]["messages"]
-                if m["role"] != "system"
+                if m["role"] != "system" and not is_quoted(m)
             ]
             assert not any("Biscuit" in text for text in history), "from recall, not the window"
     assert all(body["model"] == MODEL for body in fake_model.embedding_requests)
 
 
+@pytest.mark.parametrize("status", [404, 500])
 async def test_an_endpoint_without_embeddings_falls_back_to_keywords(
-    make_settings: SettingsFactory, fake_model: FakeModel, database_url: str
+    make_settings: SettingsFactory,
+    fake_model: FakeModel,
+    database_url: str,
+    status: int,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    fake_model.embedding_failure = Fail(404, "model 'embed-small' not found")
+    """404 (no such model or route) or 500 (llama-cpp-python without --embedding): a few
+    tries, then semantic recall is off with one warning; answers go on with keywords."""
+    fake_model.embedding_failure = Fail(status, "model 'embed-small' not found")
     async with parley_on(make_settings, database_url, embedding_model=MODEL) as parley:
         await parley.record(Inbound(GENERAL, ALICE, "My dog is called Biscuit."))
         await _history_then_index(parley, GENERAL)
-        answer = await ask(parley, key=GENERAL, author=ALICE, text=QUESTION)
-        assert not answer.failed and answer.text.startswith("echo:")
+        for _ in range(4):
+            answer = await ask(parley, key=GENERAL, author=ALICE, text=QUESTION)
+            await parley.drain()
+            assert not answer.failed and answer.text.startswith("echo:")
         assert "Biscuit" in reply_prompt(fake_model, QUESTION)
-        # Refused for good: asked once, then never again (not even for the question).
-        assert len(fake_model.embedding_requests) == 1
+        assert len(fake_model.embedding_requests) == 3  # then never again
         assert await _count(parley, MessageVectors) == 0
+    off = [r for r in caplog.records if "semantic recall is off" in r.getMessage()]
+    assert len(off) == 1 and off[0].levelname == "WARNING"
+
+
+async def test_per_token_embeddings_are_pooled_one_text_per_request(
+    make_settings: SettingsFactory, fake_model: FakeModel, database_url: str
+) -> None:
+    """llama-cpp-python without pooling sends a vector per token (and batches them wrongly):
+    Parley averages them and embeds one text per request; recall by meaning still works."""
+    fake_model.per_token_embeddings = True
+    async with parley_on(make_settings, database_url, embedding_model=MODEL) as parley:
+        await parley.record(Inbound(GENERAL, ALICE, FACT))
+        await _history_then_index(parley, GENERAL)
+        await ask(parley, key=GENERAL, author=ALICE, text=QUESTION)
+        assert "Biscuit" in reply_prompt(fake_model, QUESTION)
+        assert await _count(parley, MessageVectors) > 50
+    later = fake_model.embedding_requests[1:]
+    assert later and all(
+        isinstance(body["input"], str) or len(body["input"]) == 1 for body in later
+    )
 
 
 async def test_a_failing_question_embedding_leaves_keyword_recall(
@@ -122,3 +153,28 @@ async def test_semantic_recall_never_crosses_conversations(
             await ask(parley, key=key, author=ALICE, text=QUESTION)
             assert "Biscuit" not in reply_prompt(fake_model, QUESTION)
             fake_model.requests.clear()
+
+
+async def test_vectors_of_another_size_are_never_mixed_and_get_re_embedded(
+    make_settings: SettingsFactory,
+    fake_model: FakeModel,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The model behind the same name was swapped for one with smaller vectors: the old ones
+    are not compared with the new question, and are replaced in the background."""
+    async with parley_on(make_settings, database_url, embedding_model=MODEL) as parley:
+        await parley.record(Inbound(GENERAL, ALICE, FACT))
+        await _history_then_index(parley, GENERAL)
+    monkeypatch.setattr(model_server, "EMBEDDING_SIZE", 256)
+    async with parley_on(make_settings, database_url, embedding_model=MODEL) as parley:
+        answer = await ask(parley, key=GENERAL, author=ALICE, text=QUESTION)
+        assert not answer.failed
+        await parley.drain()
+        async with AsyncSession(parley.store.engine) as session:
+            sizes = set(
+                await session.scalars(select(func.length(MessageVectors.c.vector)).distinct())
+            )
+        assert sizes == {256 * 4}
+        await ask(parley, key=GENERAL, author=ALICE, text="Once more: " + QUESTION)
+        assert "Biscuit" in reply_prompt(fake_model, "Once more: " + QUESTION)

@@ -5,18 +5,21 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bot.core import Parley
 from bot.messages import ConversationKey, Inbound
+from bot.texts import say
 from memory.db import migrated_engine
 from memory.privacy import prune, prune_events
 from memory.search import FullText
 from memory.store import Store
-from memory.tables import Document, Message, Passage, ProcessedEvent
+from memory.tables import Document, Message, MessageVectors, Passage, ProcessedEvent, Summary
 from memory.transfer import import_rows, parse_import
 from tests.conftest import SettingsFactory
+from tests.fakes.model_server import FakeModel, Reply, tool_call
+from tests.fakes.search_server import FakeSearch
 from tests.helpers import ALICE, BOB, GENERAL, RANDOM, ask, parley_on
 
 SLACK = ConversationKey("slack", "T1", "C1")
@@ -55,7 +58,7 @@ async def test_forget_me_leaves_no_trace(make_settings: SettingsFactory, databas
         assert await _indexed(engine, "zq81xk") == 4
 
         done = await ask(parley, key=GENERAL, author=ALICE, text="/forget me")
-        assert "deleted 2 messages and 1 documents" in done.text
+        assert say("forget.done", messages=2, documents=1) == done.text
 
         assert await _indexed(engine, "zq81xk") == 1  # only Slack's copy remains
         slack = await parley.store.conversation(SLACK)
@@ -119,3 +122,53 @@ async def test_old_event_ids_are_forgotten_recent_ones_kept(database_url: str) -
         assert await prune_events(engine) == 1
         assert await store.claim_event("slack", "old")  # forgotten: claimable again
         assert not await store.claim_event("slack", "new")  # still a re-delivery
+
+
+async def test_forget_me_takes_replies_searches_dms_summaries_and_vectors(
+    make_settings: SettingsFactory,
+    database_url: str,
+    fake_model: FakeModel,
+    fake_search: FakeSearch,
+) -> None:
+    fake_search.add("Clinic hours", "https://example.com/clinic", "Open 9 to 5.")
+    fake_model.script(
+        Reply("", tool_calls=[tool_call("web_search", {"query": "dermatologist zq81xk"})]),
+        Reply("Your dermatologist zq81xk opens at 9."),
+        Reply("Bob, the pelican is fine."),
+        Reply("In our DM: noted, zq81xk."),
+    )
+    dm = ConversationKey("discord", "dm", "dm-alice")
+    search = {"search_provider": "searxng", "search_url": fake_search.base_url}
+    async with parley_on(make_settings, database_url, **search) as parley:
+        await ask(parley, "When does my dermatologist open?", key=GENERAL, author=ALICE)
+        await ask(parley, "How is the pelican?", key=GENERAL, author=BOB)
+        await ask(parley, "Remember zq81xk for me.", key=dm, author=ALICE)
+        general = await parley.store.conversation(GENERAL)
+        engine = parley.store.engine
+        async with AsyncSession(engine) as session, session.begin():
+            session.add(
+                Summary(conversation_id=general.id, content="Alice: zq81xk", covers_until=1)
+            )
+            ids = list(await session.scalars(select(Message.id)))
+            await session.execute(
+                insert(MessageVectors),
+                [
+                    {"id": i, "conversation_id": general.id, "model": "m", "vector": b"\0" * 4}
+                    for i in ids
+                ],
+            )
+
+        await ask(parley, "/forget me", key=GENERAL, author=ALICE)
+
+        left = [(m.role, m.content) for m in await parley.store.messages(general.id)]
+        assert left == [
+            ("user", "How is the pelican?"),
+            ("assistant", "Bob, the pelican is fine."),
+        ]
+        direct = await parley.store.conversation(dm)
+        assert await parley.store.messages(direct.id) == []  # the whole DM
+        assert await _indexed(engine, "zq81xk") == 0
+        async with AsyncSession(engine) as session:
+            assert await session.scalar(select(func.count()).select_from(Summary)) == 0
+            vectors = await session.scalar(select(func.count()).select_from(MessageVectors))
+        assert vectors == 2  # only Bob's message and its reply keep theirs

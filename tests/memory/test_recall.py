@@ -18,6 +18,7 @@ from tests.helpers import (
     RANDOM,
     ask,
     filler,
+    is_quoted,
     old_conversation,
     old_message,
     parley_on,
@@ -41,7 +42,9 @@ async def test_recall_brings_back_a_fact_from_500_messages_earlier(
         assert "[Alice]" not in prompt.split("Biscuit")[0].splitlines()[-1]  # an excerpt...
         assert "Alice" in prompt.split("Biscuit")[0].splitlines()[-1]  # ...naming its author
         history = [
-            m["content"] for m in fake_model.requests[-1]["messages"] if m["role"] != "system"
+            m["content"]
+            for m in fake_model.requests[-1]["messages"]
+            if m["role"] != "system" and not is_quoted(m)
         ]
         assert not any("Biscuit" in str(text) for text in history), "came from recall, not window"
 

@@ -22,6 +22,16 @@ def _turn(number: int) -> str:
     )
 
 
+async def _sixteen_turns(make_settings: SettingsFactory, database_url: str) -> None:
+    """Enough long messages in a small window for some to leave it (and be summarized)."""
+    async with parley_on(
+        make_settings, database_url, context_tokens=700, max_reply_tokens=64
+    ) as parley:
+        for number in range(16):
+            assert not (await ask(parley, key=GENERAL, author=ALICE, text=_turn(number))).failed
+            await parley.drain()
+
+
 async def test_summary_is_written_after_replies_and_used(
     make_settings: SettingsFactory, fake_model: FakeModel, database_url: str
 ) -> None:
@@ -29,17 +39,12 @@ async def test_summary_is_written_after_replies_and_used(
         return Reply(SUMMARY) if is_summary_request(body) else echo(body)
 
     fake_model.default = model
-    async with parley_on(
-        make_settings, database_url, context_tokens=700, max_reply_tokens=64
-    ) as parley:
-        for number in range(16):
-            assert not (await ask(parley, key=GENERAL, author=ALICE, text=_turn(number))).failed
-            await parley.drain()
-        summaries = [body for body in fake_model.requests if is_summary_request(body)]
-        assert summaries, "messages left the window, so a summary was requested"
-        assert "Message 0:" in summaries[0]["messages"][-1]["content"]
-        last = [body for body in fake_model.requests if not is_summary_request(body)][-1]
-        assert SUMMARY in last["messages"][1]["content"]  # right after the persona
+    await _sixteen_turns(make_settings, database_url)
+    summaries = [body for body in fake_model.requests if is_summary_request(body)]
+    assert summaries, "messages left the window, so a summary was requested"
+    assert "Message 0:" in summaries[0]["messages"][-1]["content"]
+    last = [body for body in fake_model.requests if not is_summary_request(body)][-1]
+    assert SUMMARY in last["messages"][1]["content"]  # right after the persona
 
 
 async def test_summary_failure_does_not_affect_replies(
@@ -62,3 +67,18 @@ async def test_summary_failure_does_not_affect_replies(
             await parley.drain()
     assert any(is_summary_request(body) for body in fake_model.requests)
     assert "summary of conversation" in caplog.text and "not updated" in caplog.text
+
+
+async def test_a_cut_off_summary_is_discarded(
+    make_settings: SettingsFactory, fake_model: FakeModel, database_url: str
+) -> None:
+    """A summary that hit its token limit (finish "length") is half a summary: not kept."""
+
+    def model(body: dict[str, Any]) -> Behaviour:
+        return Reply(SUMMARY, finish="length") if is_summary_request(body) else echo(body)
+
+    fake_model.default = model
+    await _sixteen_turns(make_settings, database_url)
+    assert any(is_summary_request(body) for body in fake_model.requests)
+    last = [body for body in fake_model.requests if not is_summary_request(body)][-1]
+    assert not any(SUMMARY in str(m["content"]) for m in last["messages"])

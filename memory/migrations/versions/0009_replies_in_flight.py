@@ -2,7 +2,7 @@
 so a restart can mend what a crash left ("Thinking…", a half reply).
 
 Revision ID: 0009_replies_in_flight
-Revises: 0006_channel_kind
+Revises: 0010_bounded_search
 Create Date: 2026-11-30
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_replies_in_flight"
-down_revision = "0006_channel_kind"
+down_revision = "0010_bounded_search"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,28 @@
+"""Who said what, unforgeable: in the prompt a person's message reads "[name] text", so neither
+a display name nor a line break in the text may produce a line that looks like someone else's.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Longest display name kept: platforms allow 32 (Discord) to 80 (Slack) characters.
+MAX_NAME = 80
+_NAME_SWAPS = str.maketrans({"[": "(", "]": ")"})
+# A later line (after any line break Python or a tokenizer knows) that starts like "[name] …",
+# the form of a speaker's line. "[section]" or "[link](…)" lines are left alone.
+_SPEAKER_LIKE = re.compile(
+    r"((?:\r\n|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029])[ \t]*)\[(?=[^\[\]\n]*\][ \t:])"
+)
+
+
+def speaker_name(name: str) -> str:
+    """A display name on one line, without brackets or control characters."""
+    printable = "".join(ch if ch.isprintable() else " " for ch in name)
+    return " ".join(printable.translate(_NAME_SWAPS).split())[:MAX_NAME] or "?"
+
+
+def escape_lines(text: str) -> str:
+    """`text` with every later line that starts like a speaker's ("[name] …") escaped as
+    "\\[name] …", so it cannot pose as someone else's line."""
+    return _SPEAKER_LIKE.sub(r"\1\\[", text)
