@@ -1,5 +1,5 @@
 """Replies in flight: the platform ids of a reply's posted messages, kept until it is delivered,
-so a restart can mend what a crash left ("Thinking…", a half reply).
+so the next start can mend a reply left half-shown ("Thinking…", a half reply).
 
 Revision ID: 0009_replies_in_flight
 Revises: 0010_bounded_search
