@@ -9,7 +9,6 @@ import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
-from pathlib import PurePosixPath
 
 from openai.types.chat import ChatCompletionContentPartImageParam, ChatCompletionContentPartParam
 
@@ -17,56 +16,9 @@ from bot.chat import ChatMessage, text_of
 from bot.messages import Attachment
 from bot.settings import Settings
 from bot.texts import say
-from memory.documents import document_kind
+from memory.documents import document_kind, is_text
 
 ChatPart = ChatCompletionContentPartImageParam
-
-_TEXT_TYPES = (
-    "application/json",
-    "application/xml",
-    "application/yaml",
-    "application/x-yaml",
-    "application/toml",
-    "application/javascript",
-    "application/x-sh",
-    "application/sql",
-)
-_TEXT_SUFFIXES = frozenset(
-    {
-        ".txt",
-        ".md",
-        ".markdown",
-        ".rst",
-        ".csv",
-        ".tsv",
-        ".log",
-        ".json",
-        ".yaml",
-        ".yml",
-        ".toml",
-        ".ini",
-        ".cfg",
-        ".xml",
-        ".html",
-        ".css",
-        ".py",
-        ".js",
-        ".ts",
-        ".sh",
-        ".sql",
-        ".c",
-        ".h",
-        ".cpp",
-        ".rs",
-        ".go",
-        ".java",
-        ".kt",
-        ".rb",
-        ".php",
-        ".diff",
-        ".patch",
-    }
-)
 
 
 class Kind(Enum):
@@ -79,12 +31,7 @@ def kind(filename: str, content_type: str) -> Kind:
     mime = content_type.split(";")[0].strip().lower()
     if mime.startswith("image/"):
         return Kind.IMAGE
-    # Platforms label many source files application/octet-stream: trust the suffix too.
-    if (
-        mime.startswith("text/")
-        or mime in _TEXT_TYPES
-        or PurePosixPath(filename).suffix.lower() in _TEXT_SUFFIXES
-    ):
+    if is_text(filename, content_type):
         return Kind.TEXT
     return Kind.OTHER
 

@@ -11,24 +11,48 @@ from typing import Annotated, Any
 
 import typer
 
+from bot import installed_version
 from bot.logs import Redactor, configure_logging, settings_secrets
-from bot.settings import ConfigError, Settings, load_settings
-from bot.texts import explain, say
+from bot.settings import ConfigError, Settings, load_settings, locale_from_environment
+from bot.texts import counted, explain, say
 from memory.transfer import Format
 
+# Help texts follow PARLEY_LOCALE (the settings are not loaded before --help).
+locale_from_environment()
+# Plain help (no rich panels): no "<bool>" type column next to every flag.
+_PLAIN: dict[str, Any] = {"rich_markup_mode": None, "pretty_exceptions_enable": False}
 app = typer.Typer(
-    help="Parley: a self-hosted chatbot that remembers.", no_args_is_help=True, add_completion=False
+    help=say("cli.app"),
+    no_args_is_help=True,
+    add_completion=False,
+    **_PLAIN,
 )
-db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+db_app = typer.Typer(help=say("cli.db"), no_args_is_help=True, **_PLAIN)
 app.add_typer(db_app, name="db")
-memory_app = typer.Typer(
-    help="Long-term memory: documents, export and import.", no_args_is_help=True
-)
+memory_app = typer.Typer(help=say("cli.memory"), no_args_is_help=True, **_PLAIN)
 app.add_typer(memory_app, name="memory")
 ConversationOption = Annotated[
     str | None,
-    typer.Option("--conversation", "-c", help="Terminal conversation name (as in `parley chat`)."),
+    typer.Option("--conversation", "-c", help=say("cli.opt.conversation")),
 ]
+
+
+def _show_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"parley {installed_version()}")
+        raise typer.Exit()
+
+
+@app.callback(help=say("cli.app"))
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help=say("cli.opt.version")
+        ),
+    ] = False,
+) -> None:
+    pass  # only the --version option lives here
 
 
 def _settings() -> Settings:
@@ -39,7 +63,8 @@ def _settings() -> Settings:
         raise typer.Exit(2) from exc
 
 
-def _run(job: Callable[[Settings], Coroutine[Any, Any, None]], quiet: bool = False) -> None:
+def _run(job: Callable[[Settings], Coroutine[Any, Any, None]], quiet: bool = True) -> None:
+    """Run a command's job; one-off commands (`quiet`) log only warnings unless asked."""
     settings = _settings()
     configure_logging(settings, quiet=quiet)
     try:
@@ -51,9 +76,8 @@ def _run(job: Callable[[Settings], Coroutine[Any, Any, None]], quiet: bool = Fal
         raise typer.Exit(2) from exc
 
 
-@app.command()
+@app.command(help=say("cli.run"))
 def run() -> None:
-    """Run the bot on every configured platform (Discord, Slack)."""
     from bot.lifecycle import serve
     from bot.plugins import configured_adapters
     from bot.runtime import metrics_server, open_parley
@@ -70,12 +94,11 @@ def run() -> None:
                 settings.shutdown_timeout,
             )
 
-    _run(job)
+    _run(job, quiet=False)
 
 
-@db_app.command("upgrade")
+@db_app.command("upgrade", help=say("cli.db_upgrade"))
 def db_upgrade() -> None:
-    """Bring the database schema up to date (Parley also does this at start-up)."""
     from memory.db import migrated_engine
 
     async def job(settings: Settings) -> None:
@@ -94,30 +117,31 @@ async def _read_file(path: Path) -> bytes:
         raise typer.Exit(1) from exc
 
 
-@memory_app.command("add-file")
+@memory_app.command("add-file", help=say("cli.memory_add_file"))
 def memory_add_file(
     path: Path,
     conversation: ConversationOption = None,
 ) -> None:
-    """Share a text, Markdown or PDF file with a terminal conversation (recallable there)."""
     from bot.local import terminal_author, terminal_key
     from bot.runtime import open_parley
+    from memory.documents import UnreadableDocument
 
     async def job(settings: Settings) -> None:
         data = await _read_file(path)
         async with open_parley(settings, mcp_servers=False) as parley:
-            typer.echo(
-                await parley.add_document(
-                    terminal_key(conversation or "default"), terminal_author(), path.name, data
-                )
-            )
+            key = terminal_key(conversation or "default")
+            try:
+                told = await parley.add_document(key, terminal_author(), path.name, data)
+            except UnreadableDocument as exc:
+                typer.echo(say("document.unreadable", filename=path, reason=explain(exc)), err=True)
+                raise typer.Exit(1) from exc
+        typer.echo(told)
 
     _run(job)
 
 
-@app.command()
+@app.command(help=say("cli.doctor"))
 def doctor() -> None:
-    """Check configuration, database, model endpoint and platforms; show how to fix failures."""
     from bot.doctor import configuration_error, diagnose, report
 
     try:
@@ -133,35 +157,39 @@ def doctor() -> None:
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(help=say("cli.init"))
 def init(
-    directory: Annotated[
-        Path, typer.Option("--dir", help="Where to write parley.toml and .env.")
-    ] = Path("."),
-    force: Annotated[bool, typer.Option(help="Overwrite existing files.")] = False,
+    directory: Annotated[Path, typer.Option("--dir", help=say("cli.opt.dir"))] = Path("."),
+    force: Annotated[bool, typer.Option(help=say("cli.opt.force"))] = False,
     ask: Annotated[
         bool | None,
         typer.Option(
             "--ask/--no-ask",
-            help="Ask for the essentials (default: when run in a terminal).",
+            help=say("cli.opt.ask"),
             show_default=False,
         ),
     ] = None,
 ) -> None:
-    """Write a commented parley.toml and .env to start from."""
-    from bot.init_files import Answers, ask_answers, write_files
+    from bot.init_files import Answers, ask_answers, where_found, write_files
 
+    locale_from_environment()
     answers = (
         ask_answers(typer.prompt) if (sys.stdin.isatty() if ask is None else ask) else Answers()
     )
-    for path, written in write_files(directory, answers, force):
-        typer.echo(say("init.wrote" if written else "init.exists", path=path))
+    try:
+        for path, written in write_files(directory, answers, force):
+            typer.echo(say("init.wrote" if written else "init.exists", path=path))
+    except OSError as exc:
+        typer.echo(
+            say("init.failed", path=directory.resolve(), error=exc.strerror or exc), err=True
+        )
+        raise typer.Exit(1) from exc
+    typer.echo(where_found(directory))
     typer.echo(say("init.next"))
 
 
-@app.command()
+@app.command(help=say("cli.healthcheck"))
 def healthcheck() -> None:
-    """Exit 0 when the running Parley's /healthz says it is healthy (for container checks)."""
     from bot.metrics import probe_healthz
 
     settings = _settings()
@@ -174,22 +202,23 @@ def healthcheck() -> None:
         raise typer.Exit(1)
 
 
-@memory_app.command("export")
+@memory_app.command("export", help=say("cli.memory_export"))
 def memory_export(
     conversation: ConversationOption = None,
-    all_conversations: Annotated[
-        bool, typer.Option("--all", help="Export every conversation on every platform.")
-    ] = False,
-    fmt: Annotated[Format, typer.Option("--format", help="jsonl or markdown.")] = "jsonl",
+    all_conversations: Annotated[bool, typer.Option("--all", help=say("cli.opt.all"))] = False,
+    fmt: Annotated[Format, typer.Option("--format", help=say("cli.opt.format"))] = "jsonl",
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="File to write; default: standard output.")
+        Path | None, typer.Option("--output", "-o", help=say("cli.opt.output"))
     ] = None,
 ) -> None:
-    """Write a conversation's history (default: terminal conversation "default")."""
     from bot.local import terminal_key
     from memory.db import migrated_engine
     from memory.files import write_private
     from memory.transfer import export
+
+    if all_conversations and conversation:
+        typer.echo(say("export.all_and_one"), err=True)
+        raise typer.Exit(2)
 
     async def job(settings: Settings) -> None:
         key = None if all_conversations else terminal_key(conversation or "default")
@@ -212,12 +241,11 @@ def memory_export(
     _run(job)
 
 
-@memory_app.command("import")
+@memory_app.command("import", help=say("cli.memory_import"))
 def memory_import(
     path: Path,
     conversation: ConversationOption = None,
 ) -> None:
-    """Read history in the export's JSON Lines format (all lines or none)."""
     from bot.local import terminal_key
     from memory.db import migrated_engine
     from memory.tokens import TokenCounter
@@ -228,14 +256,19 @@ def memory_import(
         counter = await asyncio.to_thread(TokenCounter, settings.model)
         async with migrated_engine(settings.resolved_database_url) as engine:
             try:
-                count = await import_file(engine, path, target, counter)
+                imported = await import_file(engine, path, target, counter)
             except InvalidImport as exc:
                 typer.echo(say("import.invalid", line=exc.line, reason=explain(exc)), err=True)
                 raise typer.Exit(1) from exc
             except OSError as exc:
                 typer.echo(say("file.unreadable", path=path, error=exc.strerror or exc), err=True)
                 raise typer.Exit(1) from exc
-        typer.echo(say("import.done", count=count))
+        count = counted("message", imported.stored)
+        if imported.skipped:
+            skipped = counted("message", imported.skipped)
+            typer.echo(say("import.done_skipped", count=count, skipped=skipped))
+        else:
+            typer.echo(say("import.done", count=count))
 
     _run(job)
 

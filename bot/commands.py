@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.messages import Command, Inbound
-from bot.texts import say
+from bot.texts import counted, say
 from bot.tools import available
 from memory.privacy import forget_author
 from memory.store import AFTER_ALL, ConversationState
@@ -92,12 +92,12 @@ async def _memory(ctx: CommandContext, _args: str) -> str:
         fit = await parley.store.window(ctx.conversation, AFTER_ALL, budget, parley.per_message)
     return say(
         "memory.report",
-        messages=f"{usage.messages:,}",
+        messages=counted("message", usage.messages),
         tokens=f"{usage.tokens:,}",
         window=f"{parley.prompts.window:,}",
         reserve=f"{parley.prompts.reply_reserve:,}",
         system=f"{system_tokens:,}",
-        fit_messages=f"{len(fit):,}",
+        fit_messages=counted("message", len(fit)),
         fit_tokens=f"{sum(m.tokens for m in fit):,}",
     )
 
@@ -108,7 +108,11 @@ async def _forget(ctx: CommandContext, args: str) -> str:
     forgotten = await forget_author(
         ctx.parley.store.engine, ctx.message.key.platform, ctx.message.author.id
     )
-    return say("forget.done", messages=forgotten.messages, documents=forgotten.documents)
+    return say(
+        "forget.done",
+        messages=counted("message", forgotten.messages),
+        documents=counted("document", forgotten.documents),
+    )
 
 
 async def _listen(ctx: CommandContext, args: str) -> str:
@@ -180,3 +184,24 @@ def default_commands() -> CommandRegistry:
             CommandSpec("tools", "/tools", say("command.tools"), _tools),
         ]
     )
+
+
+def search_command(tool: str) -> CommandSpec:
+    """`/search`, added when web search is configured."""
+    return CommandSpec("search", "/search <query>", say("search.summary"), tool=tool)
+
+
+# Commands a feature adds when configured → what to tell a person who uses one while it is off.
+_SWITCHED_OFF = {"search": "search.off"}
+
+
+def unavailable(name: str) -> str:
+    """The answer to `/name` when no handler runs it: switched off, or unknown."""
+    key = _SWITCHED_OFF.get(name)
+    return say(key) if key else say("unknown_command", name=name)
+
+
+def every_command() -> list[CommandSpec]:
+    """The default commands and those a feature adds when configured: what platforms that
+    declare commands ahead of time (Slack's manifests) must list."""
+    return [*default_commands().specs(), search_command("web_search")]

@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.attachments import ChatPart, prepare, with_images
 from bot.calibration import Calibrator
 from bot.chat import ChatClient, ChatError, ContextTooLong, EmptyStream
-from bot.commands import CommandContext, CommandRegistry, default_commands
+from bot.commands import CommandContext, CommandRegistry, default_commands, unavailable
 from bot.delivery import Delivery
 from bot.documents import DocumentIntake, document_limits
 from bot.fitting import Fit, Fitter, reply_reserve
@@ -181,9 +181,7 @@ class Parley:
         force = self.forced_tool
         if command is not None:
             spec = self.commands.get(command.name)
-            if spec is None and message.command is None:
-                command = None  # "/shrug" and friends: just text
-            elif spec is not None and spec.handler is None:
+            if spec is not None and spec.handler is None:
                 force = spec.tool or force
                 message, command = replace(message, text=command.args, command=None), None
         if command is not None:
@@ -255,16 +253,18 @@ class Parley:
         data: bytes,
         content_type: str = "",
     ) -> str:
-        """Make a shared text, Markdown or PDF file recallable in its conversation (`parley
-        memory add-file`); returns what to tell the person."""
-        pending = await self.intake.read(Attachment(filename, content_type, data))
+        """Make a shared text, code, data or PDF file recallable in its conversation (`parley
+        memory add-file`); returns what to tell the person. Raises UnreadableDocument (worded
+        by `texts.explain`) when it cannot be read."""
+        pending = await self.intake.read(Attachment(filename, content_type, data), strict=True)
         conversation = await self.store.conversation(key)
         return await self.intake.store(conversation.id, author, pending)
 
     async def _run_command(self, message: Inbound, command: Command) -> Final:
         spec = self.commands.get(command.name)
         if spec is None or spec.handler is None:
-            return Final(say("unknown_command", name=command.name), Outcome.COMMAND)
+            # Never the model's guess: an unknown or switched-off command is answered here.
+            return Final(unavailable(command.name), Outcome.COMMAND)
         if spec.admin_only and not message.author.is_admin:
             return Final(say("admin_only", name=command.name), Outcome.DENIED)
         async with self._locks.hold(message.key):
@@ -439,9 +439,11 @@ class Parley:
         images: tuple[ChatPart, ...],
     ) -> AsyncIterator[ReplyEvent]:
         text = ""
+        # Told above the reply (not stored): the model saw only the message's beginning.
+        cut = f"{say('shortened.notice')}\n\n" if prompt.shortened else ""
         async for piece in run.stream(prompt.messages, self.fitter.reply_limit(fit)):
             text += piece
-            yield Delta(text)
+            yield Delta(cut + text)
         self.tool_use.note(run)
         if not images and run.calls:  # an image's cost is the model's own: nothing to learn
             await self.fitter.learn(fit, run.calls[0].usage, run.definition_tokens)
@@ -458,7 +460,7 @@ class Parley:
                 listener.after_reply(conversation, prompt), f"{type(listener).__name__} after reply"
             )
         shown, sources = footer([result for _, result in used], text)
-        yield Final(text + shown, sources=sources, usage=TokenUsage(prompt.tokens, tokens))
+        yield Final(cut + text + shown, sources=sources, usage=TokenUsage(prompt.tokens, tokens))
 
     async def _store_reply(
         self, conversation: ConversationState, text: str, used: list[tuple[str, ToolResult]]

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from bot.messages import Attachment, Author
 from bot.settings import Settings
-from bot.texts import explain, say
-from memory.documents import Documents, NewDocument, ReadDocument, UnreadableDocument
+from bot.texts import counted, explain, say
+from memory.documents import Added, Documents, NewDocument, ReadDocument, UnreadableDocument
 from memory.extract import Limits
 
 log = logging.getLogger(__name__)
@@ -38,11 +38,15 @@ class DocumentIntake:
     def __init__(self, documents: Documents) -> None:
         self.documents = documents
 
-    async def read(self, attachment: Attachment) -> Pending:
+    async def read(self, attachment: Attachment, strict: bool = False) -> Pending:
+        """Read a shared file; `strict` raises UnreadableDocument instead of returning it as
+        something to tell (the command line exits non-zero on it)."""
         name = attachment.filename
         try:
             read = await self.documents.read(name, attachment.data, attachment.content_type)
         except UnreadableDocument as exc:
+            if strict:
+                raise
             log.info("could not read a shared document: %s", exc.reason)
             reason = explain(exc)
             return Pending(name, None, say("document.unreadable", filename=name, reason=reason))
@@ -53,11 +57,20 @@ class DocumentIntake:
         if pending.read is None:
             return pending.problem
         name, cut = pending.filename, pending.read.cut
-        passages = await self.documents.store(
+        added = await self.documents.store(
             NewDocument(conversation_id, author.id, author.name, name), pending.read
         )
-        added = say("document.added", filename=name, passages=passages)
-        if cut is None:
-            return added
+        if added.duplicate_of is not None or cut is None:
+            return _note(name, added)
         limit = getattr(self.documents.limits, f"max_{cut}")
-        return f"{added} {say(f'document.cut_{cut}', filename=name, limit=f'{limit:,}')}"
+        told = say(f"document.cut_{cut}", filename=name, limit=f"{limit:,}")
+        return f"{_note(name, added)} {told}"
+
+
+def _note(filename: str, added: Added) -> str:
+    passages = counted("passage", added.passages)
+    if added.duplicate_of is not None:
+        return say(
+            "document.duplicate", filename=filename, earlier=added.duplicate_of, passages=passages
+        )
+    return say("document.added", filename=filename, passages=passages)

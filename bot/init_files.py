@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from bot.config_files import ENV_NAME, TOML_NAME, user_config_dir
 from bot.settings import DEFAULT_OPENAI_URL, Settings
 from bot.settings_doc import SECRET_FIELDS, SettingDoc, setting_docs
 from bot.texts import say
@@ -123,10 +124,11 @@ def _write(path: Path, text: str, private: bool) -> None:
 def write_files(directory: Path, answers: Answers, force: bool) -> Iterator[tuple[Path, bool]]:
     """Write parley.toml and .env; yields each path and whether it was written (an existing
     file is kept unless `force`)."""
+    directory = directory.resolve()
     directory.mkdir(parents=True, exist_ok=True)
     for name, text, private in (
-        ("parley.toml", render_toml(answers), False),
-        (".env", render_env(answers), True),
+        (TOML_NAME, render_toml(answers), False),
+        (ENV_NAME, render_env(answers), True),
     ):
         path = directory / name
         if path.exists() and not force:
@@ -134,3 +136,13 @@ def write_files(directory: Path, answers: Answers, force: bool) -> Iterator[tupl
             continue
         _write(path, text, private)
         yield path, True
+
+
+def where_found(directory: Path) -> str:
+    """How Parley will find the files just written (see `bot.config_files`)."""
+    directory = directory.resolve()
+    if directory == user_config_dir().resolve():
+        return say("init.found_anywhere", path=directory)
+    return say(
+        "init.found_here", path=directory, toml=directory / TOML_NAME, user_dir=user_config_dir()
+    )

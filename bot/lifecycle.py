@@ -11,7 +11,7 @@ import contextlib
 import contextvars
 import logging
 import signal
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -74,14 +74,22 @@ class ReplyGate:
             return len(stragglers)
 
 
-async def serve(jobs: list[Coroutine[Any, Any, None]], gate: ReplyGate, grace: float) -> str | None:
+async def serve(
+    jobs: list[Coroutine[Any, Any, None]],
+    gate: ReplyGate,
+    grace: float,
+    interrupt: Callable[[], bool] | None = None,
+) -> str | None:
     """Run `jobs` (adapters) until one ends or SIGTERM/SIGINT arrives, then shut down
-    gracefully. Returns the name of the signal that stopped it, if any."""
+    gracefully. Returns the name of the signal that stopped it, if any. `interrupt` may take a
+    SIGINT for itself (the terminal chat stops a reply on Ctrl-C) by returning True."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     received: list[str] = []
 
     def on_signal(sig: signal.Signals) -> None:
+        if sig is signal.SIGINT and interrupt is not None and interrupt():
+            return
         received.append(sig.name)
         stop.set()
 

@@ -4,7 +4,7 @@ message (found by memory/recall.py), within their own share of the budget."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.messages import Inbound
 from bot.prompt import Section
@@ -33,6 +33,10 @@ class RecallConfig:
     window_share: float  # of the message budget left to the window by every provider
 
 
+def _is_asked(hit: Hit, asked: str) -> bool:
+    return hit.filename is None and hit.content.strip() == asked
+
+
 class RecallProvider:
     """Places recalled excerpts, each with the adjacent turns of its exchange, dated and with
     their speaker, in time order (documents last).
@@ -57,7 +61,14 @@ class RecallProvider:
             return []
         # Where the window will start if every provider uses its full share.
         window = int(budget * self.config.window_share)
-        recalled = await self.recall.hits(conversation, message.text, window)
+        # The message being answered is stored already: never quote it back to itself, as a
+        # hit or as a turn next to one.
+        asked = message.text.strip()
+        recalled = [
+            replace(found, turns=tuple(t for t in found.turns if not _is_asked(t, asked)))
+            for found in await self.recall.hits(conversation, message.text, window)
+            if not _is_asked(found.hit, asked)
+        ]
         agreed = sum(r.score >= _AGREED for r in recalled)
         share = min(base + base * agreed // _AGREED_FOR_DOUBLE, 2 * base, budget // 2)
         section = self._section(conversation.id, recalled, share - TOKENS_PER_MESSAGE)

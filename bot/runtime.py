@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.chat import ChatClient
-from bot.commands import CommandSpec
+from bot.commands import search_command
 from bot.core import Parley
 from bot.embedder import Embedder, IndexAfterReply
 from bot.mcp.toolbox import open_mcp
@@ -24,7 +24,7 @@ from bot.recall import RecallConfig, RecallProvider
 from bot.search.tool import open_web_search
 from bot.settings import Settings
 from bot.summary import Summarizer, SummaryProvider
-from bot.texts import say, use_locale
+from bot.texts import use_locale
 from bot.tools import Tool, ToolSource
 from bot.window import discover_window
 from memory.analysis import warm_up
@@ -84,9 +84,7 @@ def install_tools(parley: Parley, search: Tool | None, mcp: ToolSource | None) -
     """Web search (with its /search command) and the MCP servers' tools."""
     if search is not None:
         parley.tools[search.name] = search
-        parley.commands.add(
-            CommandSpec("search", "/search <query>", say("search.summary"), tool=search.name)
-        )
+        parley.commands.add(search_command(search.name))
         if parley.settings.search_mode == "always":
             parley.forced_tool = search.name
     if mcp is not None:

@@ -1,12 +1,15 @@
 """Configuration: environment variables, a `.env` file and an optional `parley.toml`.
 
 Environment variables win over `.env`, which wins over `parley.toml` (keys are the field names,
-e.g. `model = "gpt-4o"`). Each field's description feeds `parley --help` texts and README.
+e.g. `model = "gpt-4o"`); `bot.config_files` finds both files. Each field's description feeds
+`parley --help` texts and README.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -20,18 +23,22 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+from pydantic_core import ErrorDetails
 from pydantic_settings import (
     BaseSettings,
+    DotEnvSettingsSource,
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
 
+from bot.config_checks import settings_problem
+from bot.config_files import env_file_names, env_path, read_toml, toml_path, unknown_names
 from bot.mcp.config import mcp_config_problem
 from bot.redact import REDACTED, strip_url_secrets
 from bot.search.config import search_problem
-from bot.texts import say, use_locale
+from bot.texts import has_text, say, use_locale
 from memory.tokens import BUNDLED_ENCODINGS
 
 DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
@@ -81,12 +88,11 @@ class SettingsSection(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_file = Path(os.environ.get("PARLEY_CONFIG", "parley.toml"))
         return (
             init_settings,
             env_settings,
-            dotenv_settings,
-            TomlConfigSettingsSource(settings_cls, toml_file=toml_file),
+            DotEnvSettingsSource(settings_cls, env_file=env_path()),
+            TomlConfigSettingsSource(settings_cls, toml_file=toml_path()),
         )
 
     def problem(self) -> str | None:
@@ -542,15 +548,50 @@ def env_name(field: str, kind: type[SettingsSection] | None = None) -> str:
     return f"PARLEY_{field.upper()}"
 
 
+def _invalid(error: ErrorDetails, kind: type[SettingsSection]) -> str:
+    field = str(error["loc"][0]) if error["loc"] else ""
+    name = env_name(field, kind) if field in kind.model_fields else field
+    key = f"config.type.{error['type']}"
+    problem = say(key, **error.get("ctx", {})) if has_text(key) else error["msg"]
+    shown = REDACTED if is_secret(field) else strip_url_secrets(repr(error.get("input")))
+    return say("config.invalid", name=name, problem=problem, got=shown)
+
+
 def _validated(kind: type[Section], overrides: dict[str, object]) -> Section:
+    path = toml_path()
     try:
         return kind(**overrides)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else ""
-        name = env_name(field, kind) if field in kind.model_fields else field
-        shown = REDACTED if is_secret(field) else strip_url_secrets(repr(first.get("input")))
-        raise ConfigError(f"{name}: {first['msg']} (got {shown})") from exc
+        raise ConfigError(_invalid(exc.errors()[0], kind)) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(say("config.toml_syntax", path=path, error=exc)) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(say("config.unreadable", path=path or ".env", error=exc)) from exc
+
+
+def locale_from_environment() -> None:
+    """Follow PARLEY_LOCALE before (or without) loading the settings."""
+    chosen = os.environ.get("PARLEY_LOCALE", "").lower()
+    if chosen == "ko":
+        use_locale("ko")
+
+
+def setting_names(kinds: list[type[SettingsSection]]) -> dict[str, list[str]]:
+    """Each setting and the environment variable that sets it (an aliased field, such as
+    OPENAI_API_KEY, has no PARLEY_ name)."""
+    return {field: [env_name(field, kind)] for kind in kinds for field in kind.model_fields}
+
+
+def config_warnings(kinds: list[type[SettingsSection]]) -> list[str]:
+    """Unknown PARLEY_* variables (environment and .env) and parley.toml keys, with the closest
+    known name: a typo would otherwise be silently ignored."""
+    path = toml_path()
+    keys = list(read_toml(path)) if path is not None and path.is_file() else []
+    env = [*os.environ, *env_file_names(env_path())]
+    return [
+        say("config.unknown_close" if close else "config.unknown", name=name, close=close)
+        for name, close in unknown_names(env, keys, setting_names(kinds))
+    ]
 
 
 def _checked(section: Section) -> Section:
@@ -570,7 +611,14 @@ def load_settings(**overrides: object) -> Settings:
     one-line ConfigError."""
     from bot.plugins import discover  # the plug-ins' modules import this one
 
+    locale_from_environment()  # so that a mistake found while loading is told in that language
     settings = _validated(Settings, overrides)
     use_locale(settings.locale)  # every command loads settings here: say() follows from now on
+    plugins = discover()
+    for warning in config_warnings([Settings, *(plugin.section for plugin in plugins)]):
+        print(warning, file=sys.stderr)
+    problem = settings_problem(settings)
+    if problem:
+        raise ConfigError(problem)
     _checked(settings)
-    return settings.attach(*(load_section(plugin.section) for plugin in discover()))
+    return settings.attach(*(load_section(plugin.section) for plugin in plugins))

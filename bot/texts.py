@@ -23,7 +23,7 @@ EN: dict[str, str] = {
     "discord.content_empty": "A server message arrived without text: Discord withholds it "
     'unless "Message Content Intent" is enabled for the bot (Bot → '
     "Privileged Gateway Intents).",
-    "discord.synced": "Registered {count} slash commands with Discord: {names}. New commands "
+    "discord.synced": "Registered {count} with Discord: {names}. New commands "
     "can take a few minutes to appear.",
     "empty": "I got an empty message. Write something and I'll answer.",
     "empty_reply": "The model returned an empty answer. Try rephrasing your message.",
@@ -47,9 +47,9 @@ EN: dict[str, str] = {
     "persona.too_long": "That persona is {tokens} tokens, more than half the model's "
     "window ({window}); please shorten it.",
     "memory.report": (
-        "Stored since the last reset: {messages} messages ({tokens} tokens).\n"
+        "Stored since the last reset: {messages} ({tokens} tokens).\n"
         "Context window: {window} tokens ({reserve} reserved for the reply, {system} for the "
-        "persona).\nThe newest {fit_messages} messages ({fit_tokens} tokens) fit in the prompt now."
+        "persona).\nThe newest {fit_messages} ({fit_tokens} tokens) fit in the prompt now."
     ),
     "ask.usage": "Usage: `/ask <question>`.",
     "attach.file": "[file {name}]\n{body}\n[end of file {name}]",
@@ -117,19 +117,19 @@ EN: dict[str, str] = {
     "language, as plain sentences.",
     "summary.request": "Previous summary:\n{previous}\n\nNew messages:\n{transcript}",
     "summary.none": "(none yet)",
-    "document.added": 'I\'ve read "{filename}" ({passages} passages); ask me about it any time '
+    "document.added": 'I\'ve read "{filename}" ({passages}); ask me about it any time '
     "in this conversation.",
     "document.unreadable": 'I couldn\'t read "{filename}": {reason}',
-    "document.unsupported": "not a text, Markdown or PDF file",
+    "document.unsupported": "not a text, code, data (JSON, CSV…) or PDF file",
     "document.bad_pdf": "it is not a readable PDF ({error})",
     "document.empty": "it contains no text (a scanned PDF needs OCR first)",
     "document.too_slow": "reading it took too long ({error})",
     "document.cut_pages": "It is long: I kept only its first {limit} pages.",
     "document.cut_chars": "It is long: I kept only its first {limit} characters.",
     "document.cut_passages": "It is long: I kept only its first {limit} passages.",
-    "forget.done": "Done: I deleted {messages} messages (yours, my replies to them, and our "
-    "whole DMs) and {documents} documents of yours from every conversation on this platform, "
-    "including the search index and the summaries that mentioned you.",
+    "forget.done": "Done: I deleted {messages} (yours, my replies to them, and our whole DMs) "
+    "and {documents} of yours from every conversation on this platform, including the search "
+    "index and the summaries that mentioned you.",
     "forget.usage": "Usage: `/forget me` deletes everything you wrote or shared, everywhere on "
     "this platform. It cannot be undone.",
     "import.invalid": "Line {line}: {reason}. Nothing was imported.",
@@ -139,7 +139,7 @@ EN: dict[str, str] = {
     "import.role": 'role must be "user" or "assistant", not "{role}"',
     "import.conversation": "conversation must look like platform/workspace/channel[/thread]",
     "import.time": 'time "{time}" is not an ISO 8601 date-time',
-    "import.done": "Imported {count} messages.",
+    "import.done": "Imported {count}.",
     "export.done": "Exported to {path}.",
     "export.none": 'No conversation named "{name}" was found.',
     "file.unreadable": "Can't read {path}: {error}",
@@ -182,9 +182,12 @@ EN: dict[str, str] = {
     "doctor.db.failed": "cannot open {url}: {error}",
     "doctor.db.fix": "Check PARLEY_DATABASE_URL (and that the server is running and the "
     "user/password are right), or unset it to use SQLite in PARLEY_DATA_DIR.",
-    "doctor.db.driver_fix": "Install the database driver: pip install 'parley[postgres]'.",
+    "doctor.db.driver_fix": (
+        "Install the database driver: pip install 'parley-chatbot[postgres]' (or "
+        "'.[postgres]' in the checkout)."
+    ),
     "doctor.schema.current": "up to date (revision {revision})",
-    "doctor.schema.pending": "at {current}, {count} migration(s) to apply; Parley applies them "
+    "doctor.schema.pending": "at {current}, {count} to apply; Parley applies them "
     "at start-up, or run `parley db upgrade` now",
     "doctor.schema.empty": "new database: the schema is created at start-up (or run "
     "`parley db upgrade` now)",
@@ -308,6 +311,167 @@ EN: dict[str, str] = {
     "doctor.embeddings.fix": "Serve embeddings at OPENAI_BASE_URL (llama.cpp: --embeddings "
     "--pooling mean) or unset PARLEY_EMBEDDING_MODEL; Parley switches semantic recall off "
     "after a few failures.",
+    "discord.unreachable": (
+        "Can't reach Discord: {error}. Check the network (and PARLEY_DISCORD_API_URL if "
+        "you changed it)."
+    ),
+    "slack.unreachable": (
+        "Can't reach Slack at {url}: {error}. Check the network (and SLACK_API_URL if you"
+        " changed it)."
+    ),
+    "check.db_url": (
+        "PARLEY_DATABASE_URL is not a database URL: write it like "
+        "postgresql+asyncpg://user:password@host/db or "
+        "sqlite+aiosqlite:////path/parley.db."
+    ),
+    "check.db_backend": (
+        "PARLEY_DATABASE_URL uses {backend}, which "
+        "Parley does not support: use PostgreSQL "
+        "(postgresql+asyncpg://…) or SQLite "
+        "(sqlite+aiosqlite://…)."
+    ),
+    "check.db_driver": (
+        "PARLEY_DATABASE_URL names no async driver Parley uses: write it as {suggestion}"
+    ),
+    "check.dir_create": (
+        "{setting}: cannot create the directory {path} ({error}); choose a directory "
+        "Parley may write."
+    ),
+    "check.dir_readonly": (
+        "{setting}: the directory {path} is read-only for this user; make it writable or "
+        "choose another."
+    ),
+    "check.base_url_empty": (
+        "OPENAI_BASE_URL is set but empty: unset it to use OpenAI, or set your server's "
+        "address, e.g. http://localhost:11434/v1."
+    ),
+    "check.base_url_scheme": "OPENAI_BASE_URL must start with http:// or https:// (got {url}).",
+    "check.reply_tokens": (
+        "PARLEY_MAX_REPLY_TOKENS ({tokens}) is not smaller than the model's context "
+        "window ({window} tokens): lower it (e.g. to 1024), or set PARLEY_CONTEXT_TOKENS "
+        "if the window is larger."
+    ),
+    "config.unknown": "Warning: {name} is not a Parley setting; it is ignored.",
+    "config.unknown_close": (
+        "Warning: {name} is not a Parley setting; it is ignored. Did you mean {close}?"
+    ),
+    "config.toml_syntax": "{path} is not valid TOML: {error}",
+    "config.unreadable": "Can't read {path}: {error}",
+    "config.invalid": "{name}: {problem} (got {got})",
+    "config.type.int_parsing": "expected a whole number",
+    "config.type.float_parsing": "expected a number",
+    "config.type.bool_parsing": "expected true or false",
+    "config.type.greater_than": "must be greater than {gt}",
+    "config.type.greater_than_equal": "must be at least {ge}",
+    "config.type.less_than_equal": "must be at most {le}",
+    "config.type.literal_error": "must be one of {expected}",
+    "init.failed": "Can't write to {path}: {error}",
+    "init.found_anywhere": "Parley reads these files from any directory ({path}).",
+    "init.found_here": (
+        "Parley reads these files when started in {path}; from anywhere else, set "
+        "PARLEY_CONFIG={toml} or move both files to {user_dir}."
+    ),
+    "export.all_and_one": (
+        "Choose one: --all exports every conversation, -c/--conversation exports one."
+    ),
+    "search.off": (
+        "Web search is off here: the bot's owner can turn it on with "
+        "PARLEY_SEARCH_PROVIDER (see README). Ask without /search and I'll answer from "
+        "what I know."
+    ),
+    "shortened.notice": (
+        "_(Your message was too long for the model's context window: I read only its beginning.)_"
+    ),
+    "terminal.banner": 'Parley · conversation "{conversation}" · model {model}',
+    "terminal.help": (
+        "Type a message and press Enter. /help lists the commands; Ctrl-C stops a reply; "
+        "Ctrl-D leaves."
+    ),
+    "terminal.thinking": "thinking…",
+    "terminal.stopped": "(stopped)",
+    "listen.terminal": (
+        "/listen is for Discord and Slack channels; here in the terminal I answer every "
+        "message anyway."
+    ),
+    "n.message": "{n} messages",
+    "n.message.one": "{n} message",
+    "n.passage": "{n} passages",
+    "n.passage.one": "{n} passage",
+    "n.document": "{n} documents",
+    "n.document.one": "{n} document",
+    "n.command": "{n} slash commands",
+    "n.command.one": "{n} slash command",
+    "n.migration": "{n} migrations",
+    "n.migration.one": "{n} migration",
+    "document.duplicate": (
+        '"{filename}" is already stored in this conversation (as "{earlier}", '
+        "{passages}); I didn't store it again."
+    ),
+    "document.encoding": (
+        "it is not UTF-8 text, and not in an encoding I can tell apart (save it as UTF-8 "
+        "and try again)"
+    ),
+    "import.done_skipped": "Imported {count}; {skipped} already stored were skipped.",
+    "doctor.crashed": "the check itself failed ({error}); please report this",
+    "doctor.fix.no_v1": (
+        "The endpoint has no such route: "
+        "OpenAI-compatible servers (Ollama, vLLM, LM "
+        "Studio…) serve under /v1 — try "
+        "OPENAI_BASE_URL={url}"
+    ),
+    "doctor.name.configuration": "configuration",
+    "doctor.name.database": "database",
+    "doctor.name.schema": "schema",
+    "doctor.name.model endpoint": "model endpoint",
+    "doctor.name.model": "model",
+    "doctor.name.model reply": "model reply",
+    "doctor.name.platforms": "platforms",
+    "doctor.name.discord": "discord",
+    "doctor.name.discord intents": "discord intents",
+    "doctor.name.slack": "slack",
+    "doctor.name.slack scopes": "slack scopes",
+    "doctor.name.slack mode": "slack mode",
+    "doctor.name.context window": "context window",
+    "doctor.name.context window setting": "context window setting",
+    "doctor.name.token counts": "token counts",
+    "doctor.name.tool calling": "tool calling",
+    "doctor.name.embeddings": "embeddings",
+    "doctor.name.MCP": "MCP",
+    "cli.chat": "Chat in the terminal; history is kept across runs.",
+    "cli.run": "Run the bot on every configured platform (Discord, Slack).",
+    "cli.db_upgrade": "Bring the database schema up to date (Parley also does this at start-up).",
+    "cli.discord_sync": (
+        "Register Parley's slash commands with Discord (once, and after adding commands)."
+    ),
+    "cli.memory_add_file": (
+        "Share a text, code, data (JSON, CSV…) or PDF "
+        "file with a terminal conversation (recallable"
+        " there); the same file twice is stored once."
+    ),
+    "cli.doctor": (
+        "Check configuration, database, model endpoint and platforms; show how to fix failures."
+    ),
+    "cli.init": "Write a commented parley.toml and .env to start from.",
+    "cli.healthcheck": (
+        "Exit 0 when the running Parley's /healthz says it is healthy (for container checks)."
+    ),
+    "cli.memory_export": (
+        'Write a conversation\'s history (default: terminal conversation "default").'
+    ),
+    "cli.memory_import": "Read history in the export's JSON Lines format (all lines or none).",
+    "cli.opt.conversation": "Terminal conversation name (as in `parley chat`).",
+    "cli.opt.version": "Show the version and exit.",
+    "cli.opt.chat_conversation": "Name of the conversation to continue.",
+    "cli.opt.dir": "Where to write parley.toml and .env.",
+    "cli.opt.force": "Overwrite existing files.",
+    "cli.opt.ask": "Ask for the essentials (default: when run in a terminal).",
+    "cli.opt.all": "Export every conversation on every platform.",
+    "cli.opt.format": "jsonl or markdown.",
+    "cli.opt.output": "File to write; default: standard output.",
+    "cli.app": "Parley: a self-hosted chatbot that remembers.",
+    "cli.db": "Database maintenance.",
+    "cli.discord": "Discord set-up.",
+    "cli.memory": "Long-term memory: documents, export and import.",
 }
 
 KO: dict[str, str] = {
@@ -326,7 +490,7 @@ KO: dict[str, str] = {
     "discord.content_empty": '서버 메시지가 내용 없이 도착했어요: 봇에 "Message Content '
     'Intent"가 켜져 있지 않으면 Discord가 내용을 보내지 않아요 (Bot → '
     "Privileged Gateway Intents).",
-    "discord.synced": "Discord에 슬래시 명령 {count}개를 등록했어요: {names}. 새 명령은 "
+    "discord.synced": "Discord에 {count}을(를) 등록했어요: {names}. 새 명령은 "
     "나타나기까지 몇 분 걸릴 수 있어요.",
     "empty": "빈 메시지를 받았어요. 무엇이든 적어 주시면 답할게요.",
     "empty_reply": "모델이 빈 답을 보냈어요. 메시지를 바꿔서 다시 보내 보세요.",
@@ -350,9 +514,9 @@ KO: dict[str, str] = {
     "persona.too_long": "이 페르소나는 {tokens} 토큰으로, 모델 창({window})의 절반이 넘어요. "
     "줄여 주세요.",
     "memory.report": (
-        "마지막 초기화 이후 저장된 내용: 메시지 {messages}개 ({tokens} 토큰).\n"
+        "마지막 초기화 이후 저장된 내용: {messages} ({tokens} 토큰).\n"
         "컨텍스트 창: {window} 토큰 (답변용 {reserve}, 페르소나용 {system}).\n"
-        "지금 프롬프트에는 최근 메시지 {fit_messages}개 ({fit_tokens} 토큰)가 들어가요."
+        "지금 프롬프트에는 최근 {fit_messages} ({fit_tokens} 토큰)가 들어가요."
     ),
     "ask.usage": "사용법: `/ask <question>`.",
     "attach.file": "[파일 {name}]\n{body}\n[파일 {name} 끝]",
@@ -418,19 +582,18 @@ KO: dict[str, str] = {
     "채팅에서 쓰는 언어로, 평범한 문장으로 쓰세요.",
     "summary.request": "이전 요약:\n{previous}\n\n새 메시지:\n{transcript}",
     "summary.none": "(아직 없음)",
-    "document.added": '"{filename}"을(를) 읽었어요 (구절 {passages}개). 이 대화에서 언제든 '
-    "물어보세요.",
+    "document.added": '"{filename}"을(를) 읽었어요 ({passages}). 이 대화에서 언제든 물어보세요.',
     "document.unreadable": '"{filename}"을(를) 읽을 수 없었어요: {reason}',
-    "document.unsupported": "텍스트, Markdown, PDF 파일이 아니에요",
+    "document.unsupported": "텍스트, 코드, 데이터(JSON, CSV…), PDF 파일이 아니에요",
     "document.bad_pdf": "읽을 수 있는 PDF가 아니에요 ({error})",
     "document.empty": "텍스트가 없어요 (스캔한 PDF는 먼저 OCR이 필요해요)",
     "document.too_slow": "읽는 데 너무 오래 걸렸어요 ({error})",
     "document.cut_pages": "길어서 앞의 {limit}쪽만 보관했어요.",
     "document.cut_chars": "길어서 앞의 {limit}자만 보관했어요.",
     "document.cut_passages": "길어서 앞의 {limit}개 단락만 보관했어요.",
-    "forget.done": "완료했어요: 이 플랫폼의 모든 대화에서 메시지 {messages}개(작성하신 메시지, "
-    "그에 대한 제 답장, 저와의 DM 전체)와 문서 {documents}개를 검색 색인과 언급된 요약까지 "
-    "포함해 삭제했어요.",
+    "forget.done": "완료했어요: 이 플랫폼의 모든 대화에서 {messages}(작성하신 메시지, 그에 대한 "
+    "제 답장, 저와의 DM 전체)와(과) {documents}를 검색 색인과 언급된 요약까지 포함해 "
+    "삭제했어요.",
     "forget.usage": "사용법: `/forget me`는 이 플랫폼 어디서든 직접 쓰거나 공유한 모든 것을 "
     "삭제해요. 되돌릴 수 없어요.",
     "import.invalid": "{line}번째 줄: {reason}. 아무것도 가져오지 않았어요.",
@@ -440,7 +603,7 @@ KO: dict[str, str] = {
     "import.role": 'role은 "{role}"이 아니라 "user" 또는 "assistant"여야 해요',
     "import.conversation": "conversation은 platform/workspace/channel[/thread] 형태여야 해요",
     "import.time": '시간 "{time}"이 ISO 8601 날짜·시각이 아니에요',
-    "import.done": "메시지 {count}개를 가져왔어요.",
+    "import.done": "{count}를 가져왔어요.",
     "export.done": "{path}(으)로 내보냈어요.",
     "export.none": '"{name}"이라는 대화를 찾지 못했어요.',
     "file.unreadable": "{path}을(를) 읽을 수 없어요: {error}",
@@ -479,9 +642,12 @@ KO: dict[str, str] = {
     "doctor.db.failed": "{url}을(를) 열 수 없어요: {error}",
     "doctor.db.fix": "PARLEY_DATABASE_URL을 확인하세요 (서버가 실행 중인지, 사용자/비밀번호가 "
     "맞는지도). 또는 설정을 지우면 PARLEY_DATA_DIR의 SQLite를 써요.",
-    "doctor.db.driver_fix": "데이터베이스 드라이버를 설치하세요: pip install 'parley[postgres]'.",
+    "doctor.db.driver_fix": (
+        "데이터베이스 드라이버를 설치하세요: pip install 'parley-chatbot[postgres]' (or "
+        "'.[postgres]' in the checkout)."
+    ),
     "doctor.schema.current": "최신 상태 (리비전 {revision})",
-    "doctor.schema.pending": "{current}에 있고, 적용할 마이그레이션이 {count}개 있어요. Parley가 "
+    "doctor.schema.pending": "{current}에 있고, 적용할 {count}가 있어요. Parley가 "
     "시작할 때 적용하며, 지금 `parley db upgrade`를 실행해도 돼요",
     "doctor.schema.empty": "새 데이터베이스: 스키마는 시작할 때 만들어져요 (또는 지금 "
     "`parley db upgrade` 실행)",
@@ -608,6 +774,166 @@ KO: dict[str, str] = {
     "doctor.embeddings.fix": "OPENAI_BASE_URL에서 임베딩을 제공하거나 (llama.cpp: --embeddings "
     "--pooling mean) PARLEY_EMBEDDING_MODEL을 지우세요. 몇 번 실패하면 Parley가 의미 기반 회상을 "
     "끕니다.",
+    "discord.unreachable": (
+        "Discord에 연결할 수 없어요: {error}. 네트워크를 확인하세요 "
+        "(PARLEY_DISCORD_API_URL을 바꿨다면 그것도요)."
+    ),
+    "slack.unreachable": (
+        "Slack({url})에 연결할 수 없어요: {error}. 네트워크를 확인하세요"
+        " (SLACK_API_URL을 바꿨다면 그것도요)."
+    ),
+    "check.db_url": (
+        "PARLEY_DATABASE_URL이 데이터베이스 URL이 아니에요: "
+        "postgresql+asyncpg://user:password@host/db 또는"
+        " sqlite+aiosqlite:////path/parley.db 형식으로 "
+        "쓰세요."
+    ),
+    "check.db_backend": (
+        "PARLEY_DATABASE_URL의 {backend}는 지원하지 않아요: "
+        "PostgreSQL(postgresql+asyncpg://…)이나 "
+        "SQLite(sqlite+aiosqlite://…)를 쓰세요."
+    ),
+    "check.db_driver": (
+        "PARLEY_DATABASE_URL에 Parley가 쓰는 비동기 드라이버가 없어요: {suggestion} 처럼 쓰세요."
+    ),
+    "check.dir_create": (
+        "{setting}: 디렉터리 {path}를 만들 수 없어요 ({error}). Parley가 쓸 수 있는 "
+        "디렉터리를 지정하세요."
+    ),
+    "check.dir_readonly": (
+        "{setting}: 디렉터리 {path}는 이 사용자에게 읽기 전용이에요. 쓰기 권한을 주거나 "
+        "다른 디렉터리를 지정하세요."
+    ),
+    "check.base_url_empty": (
+        "OPENAI_BASE_URL이 비어 있어요: OpenAI를 쓰려면 지우고, 아니면"
+        " 서버 주소(예: http://localhost:11434/v1)를 넣으세요."
+    ),
+    "check.base_url_scheme": (
+        "OPENAI_BASE_URL은 http:// 또는 https://로 시작해야 해요 (입력: {url})."
+    ),
+    "check.reply_tokens": (
+        "PARLEY_MAX_REPLY_TOKENS({tokens})가 모델의 컨텍스트 "
+        "창({window} 토큰)보다 작지 않아요: 낮추거나(예: 1024), 창이 더 "
+        "크다면 PARLEY_CONTEXT_TOKENS를 설정하세요."
+    ),
+    "config.unknown": "경고: {name}은(는) Parley 설정이 아니어서 무시돼요.",
+    "config.unknown_close": (
+        "경고: {name}은(는) Parley 설정이 아니어서 무시돼요. {close}을(를) 말한 건가요?"
+    ),
+    "config.toml_syntax": "{path}가 올바른 TOML이 아니에요: {error}",
+    "config.unreadable": "{path}를 읽을 수 없어요: {error}",
+    "config.invalid": "{name}: {problem} (입력: {got})",
+    "config.type.int_parsing": "정수여야 해요",
+    "config.type.float_parsing": "숫자여야 해요",
+    "config.type.bool_parsing": "true 또는 false여야 해요",
+    "config.type.greater_than": "{gt}보다 커야 해요",
+    "config.type.greater_than_equal": "{ge} 이상이어야 해요",
+    "config.type.less_than_equal": "{le} 이하여야 해요",
+    "config.type.literal_error": "{expected} 중 하나여야 해요",
+    "init.failed": "{path}에 쓸 수 없어요: {error}",
+    "init.found_anywhere": "Parley는 어느 디렉터리에서 실행해도 이 파일들({path})을 읽어요.",
+    "init.found_here": (
+        "Parley는 {path}에서 실행할 때 이 파일들을 읽어요. 다른 곳에서 "
+        "실행하려면 PARLEY_CONFIG={toml}로 설정하거나 두 파일을 "
+        "{user_dir}로 옮기세요."
+    ),
+    "export.all_and_one": (
+        "하나만 고르세요: --all은 모든 대화를, -c/--conversation은 한 대화를 내보내요."
+    ),
+    "search.off": (
+        "여기서는 웹 검색이 꺼져 있어요: 봇 관리자가 "
+        "PARLEY_SEARCH_PROVIDER로 켤 수 있어요(README 참고). "
+        "/search 없이 물어보면 아는 만큼 답할게요."
+    ),
+    "shortened.notice": "_(메시지가 모델의 컨텍스트 창보다 길어서 앞부분만 읽었어요.)_",
+    "terminal.banner": 'Parley · 대화 "{conversation}" · 모델 {model}',
+    "terminal.help": (
+        "메시지를 입력하고 Enter를 누르세요. /help는 명령 목록, Ctrl-C는 답변 중단, "
+        "Ctrl-D는 종료예요."
+    ),
+    "terminal.thinking": "생각 중…",
+    "terminal.stopped": "(중단됨)",
+    "listen.terminal": (
+        "/listen은 Discord와 Slack 채널용이에요. 터미널에서는 어차피 모든 메시지에 답해요."
+    ),
+    "n.message": "메시지 {n}개",
+    "n.message.one": "메시지 {n}개",
+    "n.passage": "구절 {n}개",
+    "n.passage.one": "구절 {n}개",
+    "n.document": "문서 {n}개",
+    "n.document.one": "문서 {n}개",
+    "n.command": "슬래시 명령 {n}개",
+    "n.command.one": "슬래시 명령 {n}개",
+    "n.migration": "마이그레이션 {n}개",
+    "n.migration.one": "마이그레이션 {n}개",
+    "document.duplicate": (
+        '"{filename}"은(는) 이 대화에 이미 저장되어 있어요 '
+        '("{earlier}", {passages}). 다시 저장하지 않았어요.'
+    ),
+    "document.encoding": (
+        "UTF-8 텍스트가 아니고, 알아볼 수 있는 인코딩도 아니에요 (UTF-8로 저장한 뒤 다시 "
+        "시도하세요)"
+    ),
+    "import.done_skipped": "{count}를 가져왔어요. 이미 저장된 {skipped}는 건너뛰었어요.",
+    "doctor.crashed": "점검 자체가 실패했어요 ({error}). 이 문제를 알려 주세요",
+    "doctor.fix.no_v1": (
+        "엔드포인트에 그런 경로가 없어요: OpenAI 호환 서버(Ollama, vLLM,"
+        " LM Studio…)는 /v1 아래에서 동작해요. "
+        "OPENAI_BASE_URL={url} 로 해 보세요"
+    ),
+    "doctor.name.configuration": "설정",
+    "doctor.name.database": "데이터베이스",
+    "doctor.name.schema": "스키마",
+    "doctor.name.model endpoint": "모델 엔드포인트",
+    "doctor.name.model": "모델",
+    "doctor.name.model reply": "모델 답변",
+    "doctor.name.platforms": "플랫폼",
+    "doctor.name.discord": "Discord",
+    "doctor.name.discord intents": "Discord 인텐트",
+    "doctor.name.slack": "Slack",
+    "doctor.name.slack scopes": "Slack 권한 범위",
+    "doctor.name.slack mode": "Slack 연결 방식",
+    "doctor.name.context window": "컨텍스트 창",
+    "doctor.name.context window setting": "컨텍스트 창 설정",
+    "doctor.name.token counts": "토큰 계산",
+    "doctor.name.tool calling": "도구 호출",
+    "doctor.name.embeddings": "임베딩",
+    "doctor.name.MCP": "MCP",
+    "cli.chat": "터미널에서 대화해요. 기록은 실행할 때마다 이어져요.",
+    "cli.run": "설정된 모든 플랫폼(Discord, Slack)에서 봇을 실행해요.",
+    "cli.db_upgrade": "데이터베이스 스키마를 최신으로 올려요 (Parley는 시작할 때도 이렇게 해요).",
+    "cli.discord_sync": (
+        "Parley의 슬래시 명령을 Discord에 등록해요 (처음 한 번, 그리고 명령이 늘었을 때)."
+    ),
+    "cli.memory_add_file": (
+        "텍스트, 코드, 데이터(JSON, CSV…), PDF 파일을 터미널 대화에 "
+        "공유해요 (그 대화에서 다시 떠올릴 수 있어요). 같은 파일은 한 번만 저장돼요."
+    ),
+    "cli.doctor": (
+        "설정, 데이터베이스, 모델 엔드포인트, 플랫폼을 점검하고 실패한 것의 해결 방법을 보여 줘요."
+    ),
+    "cli.init": "주석이 달린 parley.toml과 .env를 만들어요.",
+    "cli.healthcheck": (
+        "실행 중인 Parley의 /healthz가 정상이라고 하면 0으로 끝나요 (컨테이너 점검용)."
+    ),
+    "cli.memory_export": '대화 기록을 내보내요 (기본: 터미널 대화 "default").',
+    "cli.memory_import": (
+        "내보내기와 같은 JSON Lines 형식의 기록을 읽어 들여요 (모든 줄을, 아니면 하나도 "
+        "안 가져와요)."
+    ),
+    "cli.opt.conversation": "터미널 대화 이름 (`parley chat`과 같은 이름).",
+    "cli.opt.version": "버전을 보여 주고 끝내요.",
+    "cli.opt.chat_conversation": "이어 갈 대화의 이름.",
+    "cli.opt.dir": "parley.toml과 .env를 쓸 위치.",
+    "cli.opt.force": "있는 파일을 덮어써요.",
+    "cli.opt.ask": "꼭 필요한 것을 물어봐요 (기본: 터미널에서 실행할 때).",
+    "cli.opt.all": "모든 플랫폼의 모든 대화를 내보내요.",
+    "cli.opt.format": "jsonl 또는 markdown.",
+    "cli.opt.output": "쓸 파일. 기본: 표준 출력.",
+    "cli.app": "Parley: 기억하는 셀프 호스팅 챗봇.",
+    "cli.db": "데이터베이스 관리.",
+    "cli.discord": "Discord 설정.",
+    "cli.memory": "장기 기억: 문서, 내보내기와 가져오기.",
 }
 
 _ERRORS: dict[Outcome, str] = {
@@ -641,6 +967,16 @@ def current_locale() -> Locale:
 
 def say(key: str, **values: object) -> str:
     return TEXTS[_locale][key].format(**values)
+
+
+def counted(noun: str, n: int) -> str:
+    """A number with its noun, in the current language: "1 passage", "3 passages", "구절 3개"."""
+    key = f"n.{noun}.one" if n == 1 else f"n.{noun}"
+    return say(key, n=f"{n:,}")
+
+
+def has_text(key: str) -> bool:
+    return key in EN
 
 
 def explain(problem: Problem) -> str:

@@ -3,26 +3,76 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Literal
 
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from memory.analysis import index_terms
-from memory.extract import Cut, Extracted, ExtractionFailed, Limits, decode_text, extract_pdf
+from memory.extract import Cut, Extracted, ExtractionFailed, Limits, extract_pdf
 from memory.problems import Problem
 from memory.tables import Document, Passage
 from memory.tokens import TokenCounter
 
 Kind = Literal["text", "pdf"]
-_BY_SUFFIX: dict[str, Kind] = {".txt": "text", ".md": "text", ".markdown": "text", ".pdf": "pdf"}
-_BY_TYPE: dict[str, Kind] = {
-    "text/plain": "text",
-    "text/markdown": "text",
-    "application/pdf": "pdf",
-}
+# Text files Parley reads, from chat attachments and `parley memory add-file` alike. Platforms
+# label many source files application/octet-stream: the suffix counts too.
+TEXT_TYPES = frozenset(
+    {
+        "application/json",
+        "application/xml",
+        "application/yaml",
+        "application/x-yaml",
+        "application/toml",
+        "application/javascript",
+        "application/x-sh",
+        "application/sql",
+    }
+)
+TEXT_SUFFIXES = frozenset(
+    {
+        ".txt",
+        ".md",
+        ".markdown",
+        ".rst",
+        ".csv",
+        ".tsv",
+        ".log",
+        ".json",
+        ".yaml",
+        ".yml",
+        ".toml",
+        ".ini",
+        ".cfg",
+        ".xml",
+        ".html",
+        ".css",
+        ".py",
+        ".js",
+        ".ts",
+        ".sh",
+        ".sql",
+        ".c",
+        ".h",
+        ".cpp",
+        ".rs",
+        ".go",
+        ".java",
+        ".kt",
+        ".rb",
+        ".php",
+        ".diff",
+        ".patch",
+    }
+)
+# Tried in order when a text file is not UTF-8: what such files mostly are here (Korean
+# Windows, then Western Windows). Anything else is refused rather than read as mojibake.
+_LEGACY_ENCODINGS = ("utf-16", "cp949", "cp1252")
 # Small enough that several passages fit the recall share, large enough to keep context.
 PASSAGE_TOKENS = 200
 _PARAGRAPH = re.compile(r"\n\s*\n")
@@ -33,10 +83,41 @@ class UnreadableDocument(Problem):
     which)."""
 
 
+def is_text(filename: str, content_type: str = "") -> bool:
+    mime = content_type.split(";")[0].strip().lower()
+    suffix = PurePath(filename).suffix.lower()
+    return mime.startswith("text/") or mime in TEXT_TYPES or suffix in TEXT_SUFFIXES
+
+
 def document_kind(filename: str, content_type: str = "") -> Kind | None:
     """Whether (and how) a shared file can be read; None for other files."""
-    kind = _BY_SUFFIX.get(PurePath(filename).suffix.lower())
-    return kind or _BY_TYPE.get(content_type.split(";")[0].strip().lower())
+    if PurePath(filename).suffix.lower() == ".pdf" or content_type.startswith("application/pdf"):
+        return "pdf"
+    return "text" if is_text(filename, content_type) else None
+
+
+def decode_text(data: bytes) -> str:
+    """A text file's characters: UTF-8 (with or without BOM), UTF-16 with a BOM, or a legacy
+    Korean/Western encoding when that reads cleanly; otherwise UnreadableDocument."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    for encoding in _LEGACY_ENCODINGS:
+        if encoding == "utf-16" and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            continue
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if "\x00" not in text:
+            return text
+    raise UnreadableDocument("document.encoding")
+
+
+def _text_within(data: bytes, max_chars: int) -> Extracted:
+    text = decode_text(data)
+    return Extracted(text[:max_chars], "chars") if len(text) > max_chars else Extracted(text)
 
 
 def split_passages(text: str, counter: TokenCounter, limit: int = PASSAGE_TOKENS) -> list[str]:
@@ -70,10 +151,18 @@ def split_passages(text: str, counter: TokenCounter, limit: int = PASSAGE_TOKENS
 
 @dataclass(frozen=True)
 class ReadDocument:
-    """A document's passages (text, tokens, index terms), and the limit that cut it, if any."""
+    """A document's passages (text, tokens, index terms), the limit that cut it, if any, and
+    the hash of its bytes (the same file shared again is stored once)."""
 
     passages: list[tuple[str, int, str | None]]
+    digest: str
     cut: Cut | Literal["passages"] | None = None
+
+
+@dataclass(frozen=True)
+class Added:
+    passages: int
+    duplicate_of: str | None = None  # the same bytes were stored before, under this name
 
 
 @dataclass(frozen=True)
@@ -100,30 +189,60 @@ class Documents:
             if kind == "pdf":
                 extracted = await extract_pdf(data, limits)
             else:
-                extracted = await asyncio.to_thread(decode_text, data, limits.max_chars)
+                extracted = await asyncio.to_thread(_text_within, data, limits.max_chars)
         except ExtractionFailed as exc:
             key = "document.too_slow" if exc.timed_out else "document.bad_pdf"
             raise UnreadableDocument(key, error=exc.detail) from exc
-        read = await asyncio.to_thread(self._passages, extracted)
+        read = await asyncio.to_thread(self._passages, extracted, hashlib.sha256(data).hexdigest())
         if not read.passages:
             raise UnreadableDocument("document.empty")
         return read
 
-    def _passages(self, extracted: Extracted) -> ReadDocument:
+    def _passages(self, extracted: Extracted, digest: str) -> ReadDocument:
         passages = split_passages(extracted.text, self.counter)
         cut: Cut | Literal["passages"] | None = extracted.cut
         if len(passages) > self.limits.max_passages:
             passages, cut = passages[: self.limits.max_passages], "passages"
-        return ReadDocument([(p, self.counter.count(p), index_terms(p)) for p in passages], cut)
+        terms = [(p, self.counter.count(p), index_terms(p)) for p in passages]
+        return ReadDocument(terms, digest, cut)
 
-    async def store(self, document: NewDocument, read: ReadDocument) -> int:
-        """Store a read document's passages (all or none); returns how many there are."""
+    async def store(self, document: NewDocument, read: ReadDocument) -> Added:
+        """Store a read document's passages (all or none), unless the same bytes are already
+        stored in the conversation."""
+        earlier = await self._stored_as(document.conversation_id, read.digest)
+        if earlier is not None:
+            return earlier
+        try:
+            await self._insert(document, read)
+        except IntegrityError:  # the same file, stored by a concurrent share just now
+            return Added(len(read.passages), duplicate_of=document.filename)
+        return Added(len(read.passages))
+
+    async def _stored_as(self, conversation_id: int, digest: str) -> Added | None:
+        async with self._session() as session:
+            earlier = (
+                await session.execute(
+                    select(Document.filename, Document.id).where(
+                        Document.conversation_id == conversation_id,
+                        Document.content_sha256 == digest,
+                    )
+                )
+            ).first()
+            if earlier is None:
+                return None
+            count = await session.scalar(
+                select(func.count()).where(Passage.document_id == earlier.id)
+            )
+        return Added(count or 0, duplicate_of=earlier.filename)
+
+    async def _insert(self, document: NewDocument, read: ReadDocument) -> None:
         async with self._session() as session, session.begin():
             row = Document(
                 conversation_id=document.conversation_id,
                 author_id=document.author_id,
                 author_name=document.author_name,
                 filename=document.filename,
+                content_sha256=read.digest,
             )
             session.add(row)
             await session.flush()
@@ -137,4 +256,3 @@ class Documents:
                 )
                 for content, tokens, terms in read.passages
             )
-        return len(read.passages)

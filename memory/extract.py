@@ -44,13 +44,6 @@ class ExtractionFailed(Exception):
         self.timed_out = timed_out
 
 
-def decode_text(data: bytes, max_chars: int) -> Extracted:
-    text = data.decode("utf-8-sig", errors="replace")
-    if len(text) > max_chars:
-        return Extracted(text[:max_chars], "chars")
-    return Extracted(text)
-
-
 def pdf_text(data: bytes, max_pages: int, max_chars: int) -> Extracted:
     """The text of the first `max_pages` pages, stopping at `max_chars` (CPU-bound)."""
     from pypdf import PdfReader  # only where PDFs are read: pypdf costs ~7 MB resident

@@ -110,6 +110,14 @@ class Document(Base):
     """A file shared in a conversation; its text is kept as recallable passages."""
 
     __tablename__ = "documents"
+    __table_args__ = (
+        Index(
+            "ix_documents_conversation_id_content_sha256",
+            "conversation_id",
+            "content_sha256",
+            unique=True,
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     conversation_id: Mapped[int] = mapped_column(
@@ -121,6 +129,8 @@ class Document(Base):
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, index=True
     )
+    # The same bytes shared again in the conversation are not stored twice.
+    content_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class Passage(Base):

@@ -12,7 +12,7 @@ import itertools
 import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
@@ -103,6 +103,10 @@ def _markdown(message: Message) -> str:
     )
 
 
+# Widens the time range searched for already-stored rows (storage rounding).
+_SLACK = timedelta(seconds=1)
+
+
 @dataclass(frozen=True)
 class ImportRow:
     key: ConversationKey
@@ -159,31 +163,64 @@ def parse_import(
     return rows
 
 
-async def import_rows(engine: AsyncEngine, rows: Sequence[ImportRow]) -> int:
-    """Store parsed rows in one transaction: all of them or none."""
+@dataclass(frozen=True)
+class Imported:
+    stored: int
+    skipped: int  # already in the database (an earlier import, or the export's own source)
+
+
+# What makes a message the same one again: conversation, role, author, time and text.
+Identity = tuple[int, str, str, datetime, str]
+
+
+def _identity(conversation_id: int, values: dict[str, Any]) -> Identity:
+    created = values["created_at"]
+    # SQLite gives times back without a zone: compare everything as naive UTC.
+    if created.tzinfo is not None:
+        created = created.astimezone(UTC).replace(tzinfo=None)
+    return (conversation_id, values["role"], values["author_id"], created, values["content"])
+
+
+async def _stored_identities(
+    session: AsyncSession, conversation_id: int, rows: Sequence[ImportRow]
+) -> set[Identity]:
+    times = [row.values["created_at"] for row in rows]
+    found = await session.execute(
+        select(Message.role, Message.author_id, Message.created_at, Message.content).where(
+            Message.conversation_id == conversation_id,
+            Message.created_at >= min(times) - _SLACK,
+            Message.created_at <= max(times) + _SLACK,
+        )
+    )
+    return {_identity(conversation_id, dict(row._mapping)) for row in found}
+
+
+async def import_rows(engine: AsyncEngine, rows: Sequence[ImportRow]) -> Imported:
+    """Store parsed rows in one transaction: all of them or none; rows already stored are
+    skipped (see `_store_rows`)."""
     async with AsyncSession(engine) as session, session.begin():
-        await _store_rows(session, rows, {})
-    return len(rows)
+        stored = await _store_rows(session, rows, {})
+    return Imported(stored, len(rows) - stored)
 
 
 async def import_file(
     engine: AsyncEngine, path: Path, target: ConversationKey | None, counter: TokenCounter
-) -> int:
+) -> Imported:
     """Stream a JSON Lines file into the store: read, checked and stored one batch at a time
     (memory stays bounded by a batch), in one transaction, so a bad line stores nothing.
     Raises InvalidImport, or OSError when the file cannot be read."""
     source = await asyncio.to_thread(path.open, encoding="utf-8-sig", errors="replace")
     ids: dict[ConversationKey, int] = {}
-    stored, first = 0, 1
+    stored, read, first = 0, 0, 1
     try:
         async with AsyncSession(engine) as session, session.begin():
             while lines := await asyncio.to_thread(_next_lines, source):
                 rows = await asyncio.to_thread(parse_import, lines, target, counter, first)
-                await _store_rows(session, rows, ids)
-                stored, first = stored + len(rows), first + len(lines)
+                stored += await _store_rows(session, rows, ids)
+                read, first = read + len(rows), first + len(lines)
     finally:
         await asyncio.to_thread(source.close)
-    return stored
+    return Imported(stored, read - stored)
 
 
 def _next_lines(source: TextIO) -> list[str]:
@@ -192,19 +229,33 @@ def _next_lines(source: TextIO) -> list[str]:
 
 async def _store_rows(
     session: AsyncSession, rows: Sequence[ImportRow], ids: dict[ConversationKey, int]
-) -> None:
+) -> int:
+    """Store the rows not stored already (same conversation, role, author, time and text), so
+    importing a file twice, or an export into the database it came from, duplicates nothing.
+    Returns how many were stored."""
+    by_key: dict[ConversationKey, list[ImportRow]] = {}
     for row in rows:
-        if row.key not in ids:
-            ids[row.key] = await _conversation_id(session, row.key)
-    if rows:
-        terms = await terms_off_loop([str(row.values["content"]) for row in rows])
+        by_key.setdefault(row.key, []).append(row)
+    new: list[ImportRow] = []
+    for key, group in by_key.items():
+        if key not in ids:
+            ids[key] = await _conversation_id(session, key)
+        seen = await _stored_identities(session, ids[key], group)
+        for row in group:
+            identity = _identity(ids[key], row.values)
+            if identity not in seen:
+                seen.add(identity)
+                new.append(row)
+    if new:
+        terms = await terms_off_loop([str(row.values["content"]) for row in new])
         await session.execute(
             insert(Message),
             [
                 {**row.values, "conversation_id": ids[row.key], "terms": words}
-                for row, words in zip(rows, terms, strict=True)
+                for row, words in zip(new, terms, strict=True)
             ],
         )
+    return len(new)
 
 
 async def _conversation_id(session: AsyncSession, key: ConversationKey) -> int:

@@ -32,6 +32,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if name.startswith(_OUR_VARS) and name != "PARLEY_TEST_POSTGRES_URL":
             monkeypatch.delenv(name)
     monkeypatch.setenv("PARLEY_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     monkeypatch.chdir(tmp_path)
 
 

@@ -33,7 +33,10 @@ def parley_env(**values: str) -> dict[str, str]:
 
 
 async def start_parley(
-    *args: str, env: dict[str, str], stdin: int | None = asyncio.subprocess.DEVNULL
+    *args: str,
+    env: dict[str, str],
+    stdin: int | None = asyncio.subprocess.DEVNULL,
+    cwd: Path | None = None,
 ) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
@@ -44,6 +47,7 @@ async def start_parley(
         stdin=stdin,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        cwd=cwd,
     )
 
 
@@ -58,11 +62,15 @@ async def finish(
 
 
 async def run_parley(
-    *args: str, env: dict[str, str], within: float = 30, stdin: str | None = None
+    *args: str,
+    env: dict[str, str],
+    within: float = 30,
+    stdin: str | None = None,
+    cwd: Path | None = None,
 ) -> Finished:
-    """`parley ARGS`, with `stdin` piped in when given."""
+    """`parley ARGS` (in `cwd`), with `stdin` piped in when given."""
     pipe = asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL
-    return await finish(await start_parley(*args, env=env, stdin=pipe), within, stdin)
+    return await finish(await start_parley(*args, env=env, stdin=pipe, cwd=cwd), within, stdin)
 
 
 @asynccontextmanager

@@ -8,19 +8,21 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from adapters.slack.doctor import SLACK_REQUIRED_SCOPES
+from adapters.discord.permissions import BOT_PERMISSIONS, bot_permissions
+from adapters.slack.manifest import MODES, manifest_path, render
+from adapters.slack.scopes import BOT_EVENTS, BOT_SCOPES
+from bot.commands import every_command
 from tests.process import REPO
 from tests.test_install import SOURCES
 
 DEPLOY = REPO / "deploy"
-COMMANDS = {"/ask", "/reset", "/memory", "/persona", "/listen", "/search"}
-EVENTS = {"app_mention", "message.channels", "message.groups", "message.im"}
 
 
 def load(name: str) -> Any:
@@ -54,21 +56,26 @@ def test_dockerfile_copies_the_packaged_sources() -> None:
     for needed in (
         "USER 10001",
         'VOLUME ["/data"]',
-        "PARLEY_DATABASE_URL=sqlite+aiosqlite:////data/",
+        "PARLEY_DATA_DIR=/data",
+        "PARLEY_CONFIG=/config/parley.toml",  # the same parley.toml the command reads
         'CMD ["parley", "healthcheck"]',
     ):
         assert needed in dockerfile
 
 
-@pytest.mark.parametrize("mode", ["socket", "http"])
+@pytest.mark.parametrize("mode", MODES)
 def test_slack_manifests(mode: str) -> None:
     manifest = load(f"slack-manifest-{mode}.yml")
-    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
-    assert set(SLACK_REQUIRED_SCOPES) <= scopes and "groups:history" in scopes
+    assert list(manifest["oauth_config"]["scopes"]["bot"]) == list(BOT_SCOPES)
     commands = manifest["features"]["slash_commands"]
-    assert {command["command"] for command in commands} == COMMANDS
+    # Every command of the registry, /help and /forget included, and nothing else.
+    assert [command["command"] for command in commands] == [
+        f"/{spec.name}" for spec in every_command()
+    ]
+    assert {"/help", "/forget", "/search"} <= {command["command"] for command in commands}
+    assert all(len(command["description"]) <= 100 for command in commands)
     settings = manifest["settings"]
-    assert set(settings["event_subscriptions"]["bot_events"]) == EVENTS
+    assert settings["event_subscriptions"]["bot_events"] == list(BOT_EVENTS)
     assert settings["socket_mode_enabled"] is (mode == "socket")
     urls = [command.get("url") for command in commands] + [
         settings["event_subscriptions"].get("request_url")
@@ -79,16 +86,98 @@ def test_slack_manifests(mode: str) -> None:
         assert all(url and url.startswith("https://") for url in urls)
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_slack_manifests_are_generated_from_the_registry(mode: str) -> None:
+    """Fails on drift: regenerate with `python -m adapters.slack.manifest --write`."""
+    assert manifest_path(mode).read_text(encoding="utf-8") == render(mode)  # type: ignore[arg-type]
+
+
+def test_slack_guide_lists_what_the_manifests_grant() -> None:
+    guide = (REPO / "docs" / "slack-setup.md").read_text(encoding="utf-8")
+    granted = guide[guide.index("The manifest grants") : guide.index("2. **Install it**")]
+
+    def ticked(start: str, end: str) -> list[str]:
+        part = granted[granted.index(start) : granted.index(end)]
+        return re.findall(r"`([^`]+)`", part)
+
+    assert ticked("bot scopes", "subscribes to") == list(BOT_SCOPES)
+    assert ticked("subscribes to", "creates") == list(BOT_EVENTS)
+    assert ticked("creates", "(`/search` answers") == [f"/{spec.name}" for spec in every_command()]
+    # Slash commands do not work in threads: the guide says how to give them there.
+    assert "`@Parley /reset`" in guide
+    # Group DMs: not in the manifests, and the guide says so.
+    assert "mpim:history" not in BOT_SCOPES and "Group DMs are not supported" in guide
+
+
+def test_discord_guide_asks_for_the_permissions_the_code_uses() -> None:
+    guide = (REPO / "docs" / "discord-setup.md").read_text(encoding="utf-8")
+    line = guide[guide.index("Bot permissions:") : guide.index("Open the generated URL")]
+    assert re.findall(r"\*([^*]+)\*", line) == list(BOT_PERMISSIONS)
+    assert bot_permissions().value == sum(
+        getattr(type(bot_permissions()), flag).flag for flag, _why in BOT_PERMISSIONS.values()
+    )
+
+
 @pytest.mark.parametrize("name", ["compose.sqlite.yml", "compose.postgres.yml"])
 def test_compose_files(name: str) -> None:
     compose = load(name)
     parley = compose["services"]["parley"]
     assert parley["build"]["dockerfile"] == "deploy/Dockerfile"
-    assert any(volume.endswith(":/data") for volume in parley["volumes"])
+    assert parley["build"]["context"] == ".." and parley["env_file"] == "../.env"
+    volumes = parley["volumes"]
+    assert any(isinstance(v, str) and v.endswith(":/data") for v in volumes)
+    # The same parley.toml the command reads, at the image's PARLEY_CONFIG; never a directory
+    # made up by compose when the file is missing.
+    toml = next(v for v in volumes if isinstance(v, dict))
+    assert toml["source"] == "../parley.toml" and toml["target"] == "/config/parley.toml"
+    assert toml["read_only"] and toml["bind"]["create_host_path"] is False
     assert parley["stop_grace_period"] == "30s"
     if "db" in compose["services"]:
         assert parley["environment"]["PARLEY_DATABASE_URL"].startswith("postgresql+asyncpg://")
         assert parley["depends_on"]["db"]["condition"] == "service_healthy"
+
+
+def test_postgres_password_instructions_work_as_written() -> None:
+    """compose interpolates ${POSTGRES_PASSWORD} from the shell or `--env-file`, not from
+    `env_file:`; the instructions must pass the checkout's .env explicitly."""
+    header = (DEPLOY / "compose.postgres.yml").read_text(encoding="utf-8")
+    docs = (REPO / "docs" / "deploy.md").read_text(encoding="utf-8")
+    command = "docker compose --env-file .env -f deploy/compose.postgres.yml up -d --build"
+    assert command in header and command in docs
+    assert "${POSTGRES_PASSWORD" in header
+    assert 'echo "POSTGRES_PASSWORD=' in header and 'echo "POSTGRES_PASSWORD=' in docs
+
+
+def test_dockerignore_keeps_secrets_and_state_out() -> None:
+    ignored = set((REPO / ".dockerignore").read_text(encoding="utf-8").split())
+    assert {".venv", ".env", ".git", "parley.toml", "*.db"} <= ignored
+
+
+def test_every_install_step_installs_this_project() -> None:
+    """`parley` on PyPI is another project: install from the checkout or by our own name."""
+    name = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["name"]
+    assert name == "parley-chatbot"
+    shipped = [
+        REPO / "README.md",
+        DEPLOY / "Dockerfile",
+        DEPLOY / "parley.service",
+        *(REPO / "docs").glob("*.md"),
+    ]
+    for path in shipped:
+        text = path.read_text(encoding="utf-8")
+        for spec in re.findall(r"pip (?:install|wheel)[^\n]*", text):
+            assert "'parley[" not in spec and '"parley[' not in spec and " parley" not in spec, (
+                path,
+                spec,
+            )
+    unit = (DEPLOY / "parley.service").read_text(encoding="utf-8")
+    assert (
+        "pip install '.[all]'" in unit
+        and "Environment=PARLEY_CONFIG=/etc/parley/parley.toml" in unit
+    )
+    # install -D: /etc/parley does not exist on a fresh system.
+    installs = re.findall(r"^#\s+install (.*)$", unit, re.M)
+    assert installs and all(args.startswith("-D ") for args in installs)
 
 
 def test_systemd_unit_is_hardened() -> None:

@@ -63,7 +63,7 @@ async def test_wheel_installs_and_runs(tmp_path: Path, fake_model: FakeModel) ->
         tmp_path / "dist",
         source,
     )
-    wheel = next((tmp_path / "dist").glob("parley-*.whl"))
+    wheel = next((tmp_path / "dist").glob("parley_chatbot-*.whl"))
 
     venv = tmp_path / "venv"
     await run(sys.executable, "-m", "venv", "--without-pip", venv)

@@ -7,6 +7,7 @@ import logging
 from dataclasses import replace
 from typing import Any
 
+import aiohttp
 import discord
 import yarl
 from discord import app_commands
@@ -267,10 +268,16 @@ class ParleyClient(discord.Client):
 
 async def sync_commands(parley: Parley, section: DiscordSettings) -> list[str]:
     """Register the slash commands with Discord once (`parley discord sync`); their names."""
+    _use_endpoints(section)  # REST only: PARLEY_DISCORD_API_URL applies, as to the doctor
     client = ParleyClient(parley, section)
-    async with client:
-        await client.login(section.discord_token or "")
-        synced = await client.tree.sync()
+    try:
+        async with client:
+            await client.login(section.discord_token or "")
+            synced = await client.tree.sync()
+    except discord.LoginFailure as exc:
+        raise ConfigError(say("discord.bad_token")) from exc
+    except (discord.HTTPException, aiohttp.ClientError) as exc:
+        raise ConfigError(say("discord.unreachable", error=exc)) from exc
     return [command.name for command in synced]
 
 
@@ -300,3 +307,5 @@ class DiscordAdapter:
             raise ConfigError(say("discord.intents")) from exc
         except discord.LoginFailure as exc:
             raise ConfigError(say("discord.bad_token")) from exc
+        except (discord.HTTPException, aiohttp.ClientError) as exc:
+            raise ConfigError(say("discord.unreachable", error=exc)) from exc

@@ -10,7 +10,7 @@ import typer
 from adapters.discord.settings import DiscordSettings
 from bot.plugins import Adapter, AdapterPlugin, JobRunner
 from bot.settings import ConfigError, Settings
-from bot.texts import say
+from bot.texts import counted, say
 
 if TYPE_CHECKING:
     from bot.checks import Check, Probe
@@ -29,12 +29,11 @@ async def _checks(section: DiscordSettings, probe: Probe) -> list[Check]:
 
 
 def add_commands(app: typer.Typer, run: JobRunner) -> None:
-    discord_app = typer.Typer(help="Discord set-up.", no_args_is_help=True)
+    discord_app = typer.Typer(help=say("cli.discord"), no_args_is_help=True, rich_markup_mode=None)
     app.add_typer(discord_app, name="discord")
 
-    @discord_app.command("sync")
+    @discord_app.command("sync", help=say("cli.discord_sync"))
     def sync() -> None:
-        """Register Parley's slash commands with Discord (once, and after adding commands)."""
         from adapters.discord.client import sync_commands
         from bot.runtime import open_parley
 
@@ -47,7 +46,7 @@ def add_commands(app: typer.Typer, run: JobRunner) -> None:
             typer.echo(
                 say(
                     "discord.synced",
-                    count=len(names),
+                    count=counted("command", len(names)),
                     names=", ".join(f"/{name}" for name in names),
                 )
             )

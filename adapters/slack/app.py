@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import aiohttp
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -19,6 +20,7 @@ from adapters.slack.mrkdwn import to_mrkdwn
 from adapters.slack.settings import SlackSettings
 from adapters.slack.transports import HttpTransport, SocketModeTransport, Transport
 from bot.core import Parley
+from bot.settings import ConfigError
 from bot.texts import say
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,10 @@ class SlackAdapter:
                 exc.response.get("error"),
             )
             return
+        except (aiohttp.ClientError, OSError) as exc:
+            raise ConfigError(
+                say("slack.unreachable", url=settings.slack_api_url, error=exc)
+            ) from exc
         await mend_left_over(parley, client)
         app = AsyncApp(client=client, signing_secret=settings.slack_signing_secret or "")
         SlackListeners(parley, client, str(identity["user_id"])).register(app)

@@ -3,23 +3,16 @@ for Slack to reach Parley (Socket Mode or HTTP) is configured."""
 
 from __future__ import annotations
 
+from adapters.slack.scopes import BOT_SCOPES
 from adapters.slack.settings import SlackSettings
 from bot.checks import Check, HttpFailed, Probe, http_call
 from bot.texts import say
 
-# Bot scopes Parley needs on Slack (the manifests in deploy/ grant them).
-SLACK_REQUIRED_SCOPES = (
-    "chat:write",
-    "app_mentions:read",
-    "im:history",
-    "channels:history",
-    "commands",
-)
-
 
 def missing_slack_scopes(granted_header: str) -> list[str]:
+    """Every scope the Slack code uses (the one list the manifests come from) not granted."""
     granted = {scope.strip() for scope in granted_header.split(",")}
-    return [scope for scope in SLACK_REQUIRED_SCOPES if scope not in granted]
+    return [scope for scope in BOT_SCOPES if scope not in granted]
 
 
 def _slack_mode(section: SlackSettings) -> Check:
@@ -46,9 +39,7 @@ def _scopes(granted_header: str) -> Check:
             say("doctor.slack.scopes_missing", missing=", ".join(missing)),
             say("doctor.slack.scopes_fix"),
         )
-    return Check(
-        "slack scopes", True, say("doctor.slack.scopes_ok", scopes=", ".join(SLACK_REQUIRED_SCOPES))
-    )
+    return Check("slack scopes", True, say("doctor.slack.scopes_ok", scopes=", ".join(BOT_SCOPES)))
 
 
 async def check_slack(section: SlackSettings, probe: Probe) -> list[Check]:

@@ -10,6 +10,7 @@ import typer
 from bot.plugins import AdapterPlugin, JobRunner
 from bot.policy import PlatformRules
 from bot.settings import Settings, SettingsSection
+from bot.texts import say
 
 
 class TerminalSettings(SettingsSection):
@@ -17,24 +18,28 @@ class TerminalSettings(SettingsSection):
 
 
 def add_commands(app: typer.Typer, run: JobRunner) -> None:
-    @app.command()
+    @app.command(help=say("cli.chat"))
     def chat(
         conversation: Annotated[
-            str, typer.Option("--conversation", "-c", help="Name of the conversation to continue.")
+            str,
+            typer.Option("--conversation", "-c", help=say("cli.opt.chat_conversation")),
         ] = "default",
     ) -> None:
-        """Chat in the terminal; history is kept across runs."""
         from adapters.terminal.chat import TerminalChat
         from bot.lifecycle import serve
         from bot.runtime import open_parley
 
         async def job(settings: Settings) -> None:
             async with open_parley(settings) as parley:
+                terminal = TerminalChat(parley, conversation)
                 await serve(
-                    [TerminalChat(parley, conversation).run()],
+                    [terminal.run()],
                     parley.gate,
                     settings.shutdown_timeout,
+                    interrupt=terminal.interrupt,
                 )
+            if terminal.failed:  # told already; a script must see it too
+                raise typer.Exit(1)
 
         run(job, quiet=True)
 

@@ -68,7 +68,6 @@ async def test_slack_failures(make_settings: SettingsFactory, fake_slack: FakeSl
 
 
 def test_missing_slack_scopes_are_listed() -> None:
-    assert missing_slack_scopes("chat:write, commands,im:history") == [
-        "app_mentions:read",
-        "channels:history",
-    ]
+    # Every scope the Slack code uses is checked, not only the obvious ones.
+    granted = "app_mentions:read, channels:history,chat:write,commands,im:history"
+    assert missing_slack_scopes(granted) == ["groups:history", "files:read", "users:read"]

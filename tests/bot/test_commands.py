@@ -91,7 +91,11 @@ async def test_native_slash_command_and_ask(parley: Parley, fake_model: FakeMode
     assert "Unknown command" in unknown[-1].text
 
 
-async def test_slash_lookalikes_are_plain_messages(parley: Parley, fake_model: FakeModel) -> None:
-    await ask(parley, "/shrug whatever")
-    await ask(parley, "/etc/hosts is a file")
-    assert len(fake_model.requests) == 2
+async def test_unknown_and_switched_off_commands_never_reach_the_model(
+    parley: Parley, fake_model: FakeModel
+) -> None:
+    assert "Unknown command `/shrug`" in (await ask(parley, "/shrug whatever")).text
+    assert "PARLEY_SEARCH_PROVIDER" in (await ask(parley, "/search cats")).text
+    assert fake_model.requests == []
+    await ask(parley, "/etc/hosts is a file")  # a path, not a command
+    assert len(fake_model.requests) == 1

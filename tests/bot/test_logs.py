@@ -20,7 +20,7 @@ KEY = "sk-proj-Zq8veryS3cretKey0123456789"
 
 
 async def chat_lines(
-    fake_model: FakeModel, sqlite_url: str, lines: bytes, **env: str
+    fake_model: FakeModel, sqlite_url: str, lines: bytes, exit_code: int = 0, **env: str
 ) -> tuple[str, str]:
     process = await start_parley(
         "chat",
@@ -38,7 +38,7 @@ async def chat_lines(
     process.stdin.write(lines)
     process.stdin.close()
     done = await finish(process)
-    assert done.code == 0, done.stderr
+    assert done.code == exit_code, done.stderr
     return done.stdout, done.stderr
 
 
@@ -46,7 +46,12 @@ async def test_json_line_per_message_and_no_secrets(fake_model: FakeModel, sqlit
     # The endpoint echoes the key in an error: the redaction net must catch it.
     fake_model.script(Reply("hi there"), Fail(400, f"Bad key {KEY}"))
     _stdout, stderr = await chat_lines(
-        fake_model, sqlite_url, b"hello\nagain\n", PARLEY_LOG_FORMAT="json", PARLEY_LOG_LEVEL="info"
+        fake_model,
+        sqlite_url,
+        b"hello\nagain\n",
+        exit_code=1,  # the second reply failed
+        PARLEY_LOG_FORMAT="json",
+        PARLEY_LOG_LEVEL="info",
     )
     # stderr also carries the terminal's error text for the person; the log lines are JSON.
     logged = [line for line in stderr.splitlines() if line.startswith("{")]

@@ -3,8 +3,10 @@ chooses which one people see."""
 
 from __future__ import annotations
 
+import ast
 import re
 import string
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +15,7 @@ from bot.runtime import open_parley
 from bot.texts import EN, KO, LOCALES, TEXTS, current_locale, say, use_locale
 from tests.conftest import SettingsFactory
 from tests.helpers import ask
-from tests.process import parley_env, run_parley
+from tests.process import REPO, parley_env, run_parley
 
 HANGUL = re.compile("[\uac00-\ud7a3]")
 
@@ -65,3 +67,79 @@ async def test_command_line_speaks_korean() -> None:
     line = result.stderr.strip()
     assert "\n" not in line and HANGUL.search(line) and "OPENAI_API_KEY" in line
     assert line.startswith("설정 오류:")
+
+
+# Modules that talk to a person directly (not through say()).
+SPEAKERS = (
+    "bot/cli.py",
+    "bot/doctor.py",
+    "bot/init_files.py",
+    "bot/settings.py",
+    "bot/config_checks.py",
+    "bot/doctor_model.py",
+    "adapters/terminal/chat.py",
+    "adapters/terminal/screen.py",
+    "adapters/terminal/plugin.py",
+    "adapters/discord/plugin.py",
+    "adapters/discord/doctor.py",
+    "adapters/slack/doctor.py",
+)
+_OUTPUT = {"echo", "print", "prompt", "write", "note", "error", "Check", "ConfigError", "Exit"}
+_NOT_WORDS = {"parley"}  # the command's own name
+
+
+def _literal_words(node: ast.AST) -> set[str]:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        text = node.value
+    elif isinstance(node, ast.JoinedStr):
+        text = "".join(
+            part.value
+            for part in node.values
+            if isinstance(part, ast.Constant) and isinstance(part.value, str)
+        )
+    else:
+        return set()
+    return {word.lower() for word in re.findall(r"[A-Za-z]{2,}", text)} - _NOT_WORDS
+
+
+def test_everything_the_command_line_says_is_in_both_languages() -> None:
+    """No sentence is written to a person from a literal: it comes from say(), which has
+    English and Korean (checked above)."""
+    found = []
+    for module in SPEAKERS:
+        tree = ast.parse((REPO / module).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name not in _OUTPUT:
+                continue
+            arguments = [*node.args, *(k.value for k in node.keywords if k.arg != "style")]
+            if name == "Check" and node.args:  # a check's name: worded by doctor.name.*
+                check_name = node.args[0]
+                if isinstance(check_name, ast.Constant):
+                    assert f"doctor.name.{check_name.value!s}" in EN, check_name.value
+                arguments = arguments[1:]
+            for argument in arguments:
+                if _literal_words(argument):
+                    found.append(f"{module}:{node.lineno}: {ast.unparse(argument)}")
+    assert found == []
+
+
+async def test_command_line_help_and_init_speak_korean(tmp_path: Path) -> None:
+    env = parley_env(PARLEY_LOCALE="ko")
+    help_text = (await run_parley("--help", env=env)).stdout
+    commands = help_text[help_text.index("Commands:") :].splitlines()[1:]
+    assert commands and all(HANGUL.search(line) for line in commands if line.strip())
+    init = await run_parley("init", "--no-ask", "--dir", str(tmp_path), env=env)
+    assert init.code == 0
+    assert all(HANGUL.search(line) for line in init.stdout.splitlines()), init.stdout
+
+
+async def test_validation_errors_speak_korean() -> None:
+    env = parley_env(PARLEY_LOCALE="ko", OPENAI_API_KEY="sk-test", PARLEY_CONTEXT_TOKENS="lots")
+    result = await run_parley("chat", stdin="hello\n", env=env)
+    line = result.stderr.strip()
+    assert result.code == 2 and "\n" not in line
+    assert line.startswith("설정 오류: PARLEY_CONTEXT_TOKENS: 정수여야 해요")

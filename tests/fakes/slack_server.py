@@ -59,7 +59,10 @@ PRIVATE = "G0PRIVATE"
 ALICE = "U0ALICE"
 BOB = "U0BOB"
 
-OAUTH_SCOPES = "app_mentions:read,channels:history,chat:write,commands,files:read,im:history"
+OAUTH_SCOPES = (
+    "app_mentions:read,channels:history,chat:write,commands,files:read,groups:history,im:history,"
+    "users:read"
+)
 # Slack redirects unauthenticated file downloads to an HTML login page (with status 200).
 LOGIN_PAGE = "<!DOCTYPE html><html><body>Sign in to Slack</body></html>"
 JSON_FORM_FIELDS = frozenset({"blocks", "attachments", "metadata"})

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.messages import Attachment, Facts, Inbound, Outcome
 from bot.policy import Verdict
-from memory.documents import split_passages
+from bot.texts import explain
+from memory.documents import UnreadableDocument, split_passages
 from memory.tables import Document
 from tests.conftest import SettingsFactory
 from tests.fakes.model_server import FakeModel
@@ -94,8 +96,9 @@ async def test_unreadable_files_are_reported_not_raised(
             attachments=(Attachment("broken.pdf", "application/pdf", b"%PDF-1.4 nonsense"),),
         )
         assert "broken.pdf" in broken.text and "couldn't read" in broken.text
-        empty = await parley.add_document(GENERAL, ALICE, "empty.txt", b"  \n\n ")
-        assert "no text" in empty
+        with pytest.raises(UnreadableDocument) as empty:  # `parley memory add-file` says it
+            await parley.add_document(GENERAL, ALICE, "empty.txt", b"  \n\n ")
+        assert "no text" in explain(empty.value)
         ignored = await ask(
             parley,
             key=GENERAL,

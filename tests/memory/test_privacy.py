@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bot.core import Parley
 from bot.messages import ConversationKey, Inbound
-from bot.texts import say
 from memory.db import migrated_engine
 from memory.privacy import prune, prune_events
 from memory.search import FullText
@@ -58,7 +57,7 @@ async def test_forget_me_leaves_no_trace(make_settings: SettingsFactory, databas
         assert await _indexed(engine, "zq81xk") == 4
 
         done = await ask(parley, key=GENERAL, author=ALICE, text="/forget me")
-        assert say("forget.done", messages=2, documents=1) == done.text
+        assert "deleted 2 messages (yours" in done.text and "and 1 document of" in done.text
 
         assert await _indexed(engine, "zq81xk") == 1  # only Slack's copy remains
         slack = await parley.store.conversation(SLACK)

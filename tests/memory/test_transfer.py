@@ -14,7 +14,14 @@ import memory.transfer
 from bot.cli import app
 from bot.messages import ConversationKey, Inbound
 from bot.texts import explain
-from memory.transfer import InvalidImport, export, import_file, import_rows, parse_import
+from memory.transfer import (
+    Imported,
+    InvalidImport,
+    export,
+    import_file,
+    import_rows,
+    parse_import,
+)
 from tests.conftest import SettingsFactory
 from tests.fakes.model_server import FakeModel
 from tests.fakes.pdf import make_pdf
@@ -34,7 +41,8 @@ async def test_export_then_import_round_trips(
 
         target = ConversationKey("terminal", "local", "copy")
         rows = await asyncio.to_thread(parse_import, lines, target, parley.counter)
-        assert await import_rows(engine, rows) == 3
+        assert await import_rows(engine, rows) == Imported(3, 0)
+        assert await import_rows(engine, rows) == Imported(0, 3)  # twice: nothing doubled
         copied = "".join([chunk async for chunk in export(engine, target, "jsonl")])
         strip = [
             {k: v for k, v in json.loads(line).items() if k != "conversation"}
@@ -114,7 +122,7 @@ async def test_a_streamed_import_stores_nothing_when_a_later_batch_is_bad(
         assert "".join([c async for c in export(engine, None, "jsonl")]) == ""
 
         source.write_text("\n".join(lines), encoding="utf-8")
-        assert await import_file(engine, source, None, parley.counter) == 5
+        assert await import_file(engine, source, None, parley.counter) == Imported(5, 0)
         key = ConversationKey("terminal", "local", "s")
         stored = await parley.store.messages((await parley.store.conversation(key)).id)
         assert [m.content for m in stored] == [f"line {n} 안녕" for n in range(5)]

@@ -2,7 +2,7 @@
 so the next start can mend a reply left half-shown ("Thinking…", a half reply).
 
 Revision ID: 0009_replies_in_flight
-Revises: 0010_bounded_search
+Revises: 0009_document_hash
 Create Date: 2026-11-30
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_replies_in_flight"
-down_revision = "0010_bounded_search"
+down_revision = "0009_document_hash"
 branch_labels = None
 depends_on = None
 
