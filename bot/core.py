@@ -20,6 +20,7 @@ from bot.attachments import ChatPart, prepare, with_images
 from bot.calibration import Calibrator
 from bot.chat import ChatClient, ChatError, ContextTooLong, EmptyStream
 from bot.commands import CommandContext, CommandRegistry, default_commands, unavailable
+from bot.delivery import Delivery
 from bot.documents import DocumentIntake, document_limits
 from bot.fitting import Fit, Fitter, reply_reserve
 from bot.lifecycle import ReplyGate
@@ -42,11 +43,13 @@ from bot.observe import ReplyObserver, observe
 from bot.policy import Admission, PlatformRules, Policy
 from bot.prompt import Newest, NoRoom, Prompt, PromptBuilder, Section
 from bot.settings import Settings
+from bot.streaming import Surface
 from bot.texts import error_text, say
 from bot.tools import Tool, ToolResult, ToolRun, ToolSource, ToolUse, available, footer, reserve
 from bot.usage import attribute_calls
 from bot.window import Window
 from memory.documents import Documents, document_kind
+from memory.inflight import RepliesInFlight
 from memory.store import ConversationState, NewMessage, Store
 from memory.tokens import TOKENS_PER_MESSAGE, TokenCounter, is_native, render
 
@@ -153,6 +156,7 @@ class Parley:
         self.tools_refused = False  # the endpoint rejected function calling once
         self.observers: list[ReplyObserver] = [ReplyLog()]
         self.gate = ReplyGate()  # closed at shutdown: new messages are turned away
+        self.delivery = Delivery(self.gate, RepliesInFlight(store.engine), settings.stream_interval)
         self._redact = Redactor(settings_secrets(settings))
         self.intake = DocumentIntake(Documents(store.engine, counter, document_limits(settings)))
         self._locks = KeyedLocks[ConversationKey]()
@@ -178,6 +182,13 @@ class Parley:
         with self.gate.track():
             async for event in observe(message, self._answer(message), self.observers):
                 yield event
+
+    async def deliver(
+        self, message: Inbound, surface: Surface, placeholder: str | None = None
+    ) -> Final | None:
+        """Answer one admitted message on a platform's `surface` (see `bot.delivery`): shutdown
+        waits for it, final edit included, and a crash leaves nothing hanging."""
+        return await self.delivery.deliver(self.reply(message), message, surface, placeholder)
 
     async def _answer(self, message: Inbound) -> AsyncIterator[ReplyEvent]:
         if self.gate.closing:

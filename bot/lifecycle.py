@@ -8,12 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import signal
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+# How long cancelled replies get to show that they were cut off.
+_NOTICE_SECONDS = 5.0
+
+
+# The gate whose `track` the current task (or the task that started it) is inside.
+_tracked: contextvars.ContextVar[ReplyGate | None] = contextvars.ContextVar(
+    "parley_reply_gate", default=None
+)
 
 
 class ReplyGate:
@@ -25,21 +35,30 @@ class ReplyGate:
 
     @contextlib.contextmanager
     def track(self) -> Iterator[None]:
-        """Count the current task as writing a reply until the block ends."""
+        """Count the current task as writing a reply until the block ends. Inside a tracked
+        delivery (also in the tasks it starts, which share its context) the reply it shows is
+        already counted: cancelling the delivery ends it."""
+        if _tracked.get() is self:
+            yield
+            return
         task = asyncio.current_task()
         assert task is not None, "replies are written inside a task"
         self._writers.append(task)
         self._idle.clear()
+        # Not reset by token: an async generator may be closed from another context.
+        outer = _tracked.get()
+        _tracked.set(self)
         try:
             yield
         finally:
+            _tracked.set(outer)
             self._writers.remove(task)
             if not self._writers:
                 self._idle.set()
 
     async def close(self, grace: float) -> int:
-        """Refuse new messages, wait up to `grace` s for replies in progress, then cancel the
-        rest. Returns how many were cancelled."""
+        """Refuse new messages, wait up to `grace` s for replies in progress (delivery
+        included), then cancel the rest. Returns how many were cancelled."""
         self.closing = True
         try:
             async with asyncio.timeout(grace):
@@ -49,6 +68,8 @@ class ReplyGate:
             stragglers = [task for task in set(self._writers) if task is not asyncio.current_task()]
             for task in stragglers:
                 task.cancel()
+            if stragglers:  # they edit a notice into their message: connections are still open
+                await asyncio.wait(stragglers, timeout=_NOTICE_SECONDS)
             log.warning("cancelled %d replies still running after %.1f s", len(stragglers), grace)
             return len(stragglers)
 

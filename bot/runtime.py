@@ -25,6 +25,7 @@ from bot.search.tool import open_web_search
 from bot.settings import Settings
 from bot.summary import Summarizer, SummaryProvider
 from bot.texts import use_locale
+from bot.tools import Tool, ToolSource
 from bot.usage import UsageMeter
 from bot.window import discover_window
 from memory.analysis import warm_up
@@ -80,6 +81,17 @@ def install_memory(parley: Parley) -> None:
     )
 
 
+def install_tools(parley: Parley, search: Tool | None, mcp: ToolSource | None) -> None:
+    """Web search (with its /search command) and the MCP servers' tools."""
+    if search is not None:
+        parley.tools[search.name] = search
+        parley.commands.add(search_command(search.name))
+        if parley.settings.search_mode == "always":
+            parley.forced_tool = search.name
+    if mcp is not None:
+        parley.tool_sources.append(mcp)
+
+
 @asynccontextmanager
 async def open_parley(settings: Settings, mcp_servers: bool = True) -> AsyncIterator[Parley]:
     """A ready Parley on an up-to-date database; everything is closed on exit. Commands that
@@ -115,19 +127,14 @@ async def open_parley(settings: Settings, mcp_servers: bool = True) -> AsyncIter
             open_web_search(settings, counter) as search,
             open_mcp(settings, counter, mcp_servers) as mcp,
         ):
-            if search is not None:
-                parley.tools[search.name] = search
-                parley.commands.add(search_command(search.name))
-                if settings.search_mode == "always":
-                    parley.forced_tool = search.name
-            if mcp is not None:
-                parley.tool_sources.append(mcp)
+            install_tools(parley, search, mcp)
             # Everything loaded so far lives as long as the process: keep it out of the
             # collector's full passes, which otherwise pause the event loop for ~100 ms.
             gc.freeze()
             try:
                 yield parley
             finally:
+                await parley.gate.close(settings.shutdown_timeout)  # deliveries end with writes
                 await parley.drain()
     finally:
         if retention is not None:

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from bot.messages import Delta, Final, ReplyEvent
 from bot.splitting import split_message
+from bot.texts import say
 
 CURSOR = " ▌"
 
@@ -61,9 +62,32 @@ async def deliver(
     interval: float,
     placeholder: str | None = None,
 ) -> Final | None:
-    """Render `events` on `surface`; returns the Final, or None if there was no reply."""
+    """Render `events` on `surface`; returns the Final, or None if there was no reply.
+
+    Cancelled (the shutdown timeout ended it), it still edits the message once: the reply so
+    far with a notice that it was cut off, never a placeholder or a cursor left hanging.
+    """
     shown = _Shown(surface)
     latest: list[ReplyEvent] = []
+    try:
+        return await _render(events, shown, interval, placeholder, latest)
+    except asyncio.CancelledError:
+        event = latest[0] if latest else None
+        if isinstance(event, Final):  # cancelled during the final edit: finish it
+            await shown.show(event.text)
+        else:
+            so_far = event.text + "\n\n" if event is not None else ""
+            await shown.show(so_far + say("shutdown.cut"))
+        raise
+
+
+async def _render(
+    events: AsyncIterator[ReplyEvent],
+    shown: _Shown,
+    interval: float,
+    placeholder: str | None,
+    latest: list[ReplyEvent],
+) -> Final | None:
     changed = asyncio.Event()
     if placeholder:
         await shown.show(placeholder)
@@ -99,5 +123,5 @@ async def deliver(
         await shown.show(final.text)
     else:  # nothing to say (a re-delivered message): take the placeholder away
         for index in reversed(range(len(shown.texts))):
-            await surface.delete(index)
+            await shown.surface.delete(index)
     return None

@@ -167,6 +167,8 @@ EN: dict[str, str] = {
     # Operations (#7): shutdown, `parley doctor`, `parley init`.
     "shutting_down": "I'm restarting right now and can't answer this. Please send it again in "
     "a minute.",
+    "shutdown.cut": "_(Cut off: I was restarted before I could finish this reply. Please ask "
+    "again in a minute.)_",
     "doctor.pass": "[ ok ] {name}: {detail}",
     "doctor.fail": "[FAIL] {name}: {detail}",
     "doctor.fix": "       fix: {fix}",
@@ -679,6 +681,8 @@ KO: dict[str, str] = {
     "error.no_room": "페르소나 때문에 모델의 컨텍스트 창에 메시지가 들어갈 자리가 없어요. "
     "`/persona set`으로 줄이거나 PARLEY_CONTEXT_TOKENS를 늘려 주세요.",
     "shutting_down": "지금 다시 시작하는 중이라 답할 수 없어요. 1분 뒤에 다시 보내 주세요.",
+    "shutdown.cut": "_(중단됨: 이 답변을 끝내기 전에 제가 다시 시작됐어요. "
+    "잠시 후 다시 물어봐 주세요.)_",
     "doctor.pass": "[ ok ] {name}: {detail}",
     "doctor.fail": "[FAIL] {name}: {detail}",
     "doctor.fix": "       해결: {fix}",

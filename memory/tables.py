@@ -89,6 +89,20 @@ class ProcessedEvent(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class ReplyInFlight(Base):
+    """A reply being shown on a platform, with the ids of the messages posted for it so far
+    (a JSON list). Deleted once delivered: a row left at start-up is a reply a crash cut off
+    (see `memory.inflight`)."""
+
+    __tablename__ = "replies_in_flight"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32), index=True)
+    channel: Mapped[str] = mapped_column(String(128))
+    posted: Mapped[str] = mapped_column(Text, default="[]")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 # Full-text indexes live outside the ORM (migrations 0002, 0008): FTS5 tables on SQLite, a
 # generated `search` tsvector column on PostgreSQL.
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
+from asyncio.subprocess import Process
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,3 +71,22 @@ async def run_parley(
     """`parley ARGS` (in `cwd`), with `stdin` piped in when given."""
     pipe = asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL
     return await finish(await start_parley(*args, env=env, stdin=pipe, cwd=cwd), within, stdin)
+
+
+@asynccontextmanager
+async def parley_running(*args: str, env: dict[str, str]) -> AsyncIterator[Process]:
+    """`parley ARGS` while the block runs; still running at its end, it is killed (SIGKILL: a
+    crash, no clean-up at all)."""
+    process = await start_parley(*args, env=env)
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await finish(process)  # closes its pipes too
+
+
+async def terminate(process: Process, within: float = 20) -> Finished:
+    """SIGTERM, then wait for the exit."""
+    process.send_signal(signal.SIGTERM)
+    return await finish(process, within)

@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 import discord
+import yarl
 from discord import app_commands
 
 from adapters.discord.inbound import (
@@ -19,14 +20,18 @@ from adapters.discord.inbound import (
     membership,
     plain_text,
 )
-from adapters.discord.settings import DEFAULT_DISCORD_API_URL, DiscordSettings
+from adapters.discord.settings import (
+    DEFAULT_DISCORD_API_URL,
+    DEFAULT_DISCORD_GATEWAY_URL,
+    DiscordSettings,
+)
 from adapters.discord.slash import add_commands
 from adapters.discord.surface import ChannelSurface, InteractionSurface
 from bot.core import Parley
 from bot.messages import Command, ConversationKey, Facts, Inbound
 from bot.policy import Admission, Verdict
 from bot.settings import ConfigError
-from bot.streaming import Surface, deliver
+from bot.streaming import Surface
 from bot.texts import say
 
 log = logging.getLogger(__name__)
@@ -65,10 +70,27 @@ class ParleyClient(discord.Client):
         self._warned_empty = False
 
     async def setup_hook(self) -> None:
+        await self._mend_left_over()
         # Here, not in on_ready: that fires on every reconnect, and syncs are rate-limited.
         if self.sync_commands:
             synced = await self.tree.sync()
             log.info("registered %d slash commands with Discord", len(synced))
+
+    async def _mend_left_over(self) -> None:
+        """Replies a crash cut off ("…" or a half reply): the first message becomes a notice,
+        the rest are removed."""
+        for left in await self.parley.delivery.left_over("discord"):
+            channel = self.get_partial_messageable(int(left.place))
+            posted = [channel.get_partial_message(int(m)) for m in left.posted]
+            try:
+                for index, message in enumerate(posted):
+                    if index == 0:
+                        await message.edit(content=say("shutdown.cut"), allowed_mentions=_NO_PINGS)
+                    else:
+                        await message.delete()
+            except discord.HTTPException as exc:  # deleted meanwhile, or no access any more
+                log.warning("could not mend a cut-off reply in channel %s: %s", left.place, exc)
+            await self.parley.delivery.mended(left)
 
     # ------------------------------------------------------------------ messages
 
@@ -199,9 +221,7 @@ class ParleyClient(discord.Client):
             log.warning(say("discord.content_empty"))
 
     async def _answer(self, inbound: Inbound, surface: Surface, placeholder: str | None) -> None:
-        await deliver(
-            self.parley.reply(inbound), surface, self.parley.settings.stream_interval, placeholder
-        )
+        await self.parley.deliver(inbound, surface, placeholder)
 
     # ------------------------------------------------------------------ slash commands
 
@@ -248,9 +268,7 @@ class ParleyClient(discord.Client):
 
 async def sync_commands(parley: Parley, section: DiscordSettings) -> list[str]:
     """Register the slash commands with Discord once (`parley discord sync`); their names."""
-    # REST only (no gateway), so PARLEY_DISCORD_API_URL applies here as it does to the doctor.
-    if section.discord_api_url != DEFAULT_DISCORD_API_URL:
-        discord.http.Route.BASE = section.discord_api_url.rstrip("/")
+    _use_endpoints(section)  # REST only: PARLEY_DISCORD_API_URL applies, as to the doctor
     client = ParleyClient(parley, section)
     try:
         async with client:
@@ -263,6 +281,14 @@ async def sync_commands(parley: Parley, section: DiscordSettings) -> list[str]:
     return [command.name for command in synced]
 
 
+def _use_endpoints(section: DiscordSettings) -> None:
+    """Point discord.py at a proxy or test server when configured (it has no per-client URL)."""
+    if section.discord_api_url != DEFAULT_DISCORD_API_URL:
+        discord.http.Route.BASE = section.discord_api_url.rstrip("/")
+    if section.discord_gateway_url != DEFAULT_DISCORD_GATEWAY_URL:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(section.discord_gateway_url)
+
+
 class DiscordAdapter:
     name = "discord"
 
@@ -270,6 +296,7 @@ class DiscordAdapter:
         self.section = section
 
     async def run(self, parley: Parley) -> None:
+        _use_endpoints(self.section)
         client = ParleyClient(
             parley, self.section, sync_commands=self.section.discord_sync_commands
         )

@@ -11,6 +11,7 @@ from bot.policy import PlatformRules
 from bot.settings import IdList, SettingsSection, env_alias
 
 DEFAULT_DISCORD_API_URL = "https://discord.com/api/v10"
+DEFAULT_DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
 
 
 class DiscordSettings(SettingsSection):
@@ -78,10 +79,17 @@ class DiscordSettings(SettingsSection):
     discord_api_url: Annotated[
         str,
         Field(
-            description="Discord REST API base URL (used by `parley doctor` and "
-            "`parley discord sync`).",
+            description="Discord REST API base URL (a proxy in front of Discord, or a test "
+            "server).",
         ),
     ] = DEFAULT_DISCORD_API_URL
+    discord_gateway_url: Annotated[
+        str,
+        Field(
+            description="Discord gateway (websocket) URL, with PARLEY_DISCORD_API_URL for a "
+            "proxy or a test server.",
+        ),
+    ] = DEFAULT_DISCORD_GATEWAY_URL
 
     def rules(self) -> PlatformRules:
         return PlatformRules(

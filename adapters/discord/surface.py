@@ -45,8 +45,12 @@ class ChannelSurface:
 
     def __init__(self, channel: discord.abc.Messageable, reply_to: discord.Message | None) -> None:
         self.channel = channel
+        self.place = str(getattr(channel, "id", ""))
         self.reply_to = reply_to
         self.posted: list[discord.Message] = []
+
+    def posted_ids(self) -> list[str]:
+        return [str(message.id) for message in self.posted]
 
     async def send(self, text: str) -> None:
         if self.reply_to is None or self.posted:

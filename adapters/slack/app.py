@@ -14,7 +14,9 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.events import PLATFORM
 from adapters.slack.listeners import SlackListeners
+from adapters.slack.mrkdwn import to_mrkdwn
 from adapters.slack.settings import SlackSettings
 from adapters.slack.transports import HttpTransport, SocketModeTransport, Transport
 from bot.core import Parley
@@ -60,6 +62,7 @@ class SlackAdapter:
             raise ConfigError(
                 say("slack.unreachable", url=settings.slack_api_url, error=exc)
             ) from exc
+        await mend_left_over(parley, client)
         app = AsyncApp(client=client, signing_secret=settings.slack_signing_secret or "")
         SlackListeners(parley, client, str(identity["user_id"])).register(app)
         await self._transport(app).serve(self._serving)
@@ -78,3 +81,21 @@ class SlackAdapter:
         log.info("Slack is serving: %s", address)
         self.address = address
         self.ready.set()
+
+
+async def mend_left_over(parley: Parley, client: AsyncWebClient) -> None:
+    """Replies a crash cut off ("Thinking…" or a half reply): the first message becomes a
+    notice, the rest are removed."""
+    for left in await parley.delivery.left_over(PLATFORM):
+        try:
+            for index, ts in enumerate(left.posted):
+                if index == 0:
+                    notice = to_mrkdwn(say("shutdown.cut"))
+                    await client.chat_update(channel=left.place, ts=ts, text=notice)
+                else:
+                    await client.chat_delete(channel=left.place, ts=ts)
+        except SlackApiError as exc:  # deleted meanwhile, or no access any more
+            log.warning(
+                "could not mend a cut-off reply in %s: %s", left.place, exc.response.get("error")
+            )
+        await parley.delivery.mended(left)

@@ -33,7 +33,6 @@ from adapters.slack.surface import SlackSurface
 from bot.core import Parley
 from bot.messages import Author, Command, ConversationKey, Facts, Final, Inbound
 from bot.policy import Verdict
-from bot.streaming import deliver
 from bot.texts import say
 
 log = logging.getLogger(__name__)
@@ -128,12 +127,7 @@ class SlackListeners:
     async def _stream(self, message: Inbound) -> None:
         surface = SlackSurface(self.client, message.key.channel, message.key.thread)
         # Slack shows nothing until the first edit: a slow model should not look dead.
-        await deliver(
-            self.parley.reply(message),
-            surface,
-            self.parley.settings.stream_interval,
-            placeholder=say("slack.placeholder"),
-        )
+        await self.parley.deliver(message, surface, say("slack.placeholder"))
 
     # ------------------------------------------------------------------ slash commands
 

@@ -31,10 +31,14 @@ class SlackSurface:
     def __init__(self, client: AsyncWebClient, channel: str, thread_ts: str = "") -> None:
         self.client = client
         self.channel = channel
+        self.place = channel
         self.thread_ts = thread_ts or None
         self.max_chars = SLACK_MAX_CHARS
         # The Slack ts of each part of each message posted so far.
         self._posted: list[list[str]] = []
+
+    def posted_ids(self) -> list[str]:
+        return [ts for parts in self._posted for ts in parts]
 
     async def send(self, text: str) -> None:
         self._posted.append([])

@@ -2,7 +2,7 @@
 stored once.
 
 Revision ID: 0009_document_hash
-Revises: 0006_channel_kind
+Revises: 0010_bounded_search
 Create Date: 2026-11-30
 """
 

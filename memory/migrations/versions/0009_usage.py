@@ -1,7 +1,7 @@
 """Usage of the model per person, conversation, model and day; rate events for per-minute limits.
 
 Revision ID: 0009_usage
-Revises: 0006_channel_kind
+Revises: 0009_document_hash
 Create Date: 2026-11-30
 """
 

@@ -2,7 +2,7 @@
 1 MB, and a longer text made the whole insert fail ("string is too long for tsvector").
 
 Revision ID: 0010_bounded_search
-Revises: 0006_channel_kind
+Revises: 0007_calibration
 Create Date: 2026-11-30
 """
 
