@@ -51,6 +51,10 @@ class Responder(Protocol):
 
     async def answer(self, job: Job) -> None: ...
 
+    async def mend(self) -> None:
+        """Edit replies a dead process left half-shown into a notice (`Delivery.left_over`);
+        called now and then, as other processes may die at any time."""
+
 
 @dataclass
 class _Working:
@@ -129,6 +133,8 @@ class Pipeline:
         """Answer the items of `lane` with `responder`, from now on (an adapter calls it once
         it can show replies, before it takes events)."""
         self.responders[lane] = responder
+        if await self.queue.expire_dead():
+            log.info("taking over the messages a stopped process on this host was answering")
         missed = await self.queue.miss_stale([lane], self.resume_window, pending=True)
         self._missed(missed, lane)
         self._wake.set()
@@ -220,13 +226,15 @@ class Pipeline:
                 log.exception("could not renew the claim on stored message %d", item)
 
     async def _sweep(self) -> None:
-        """Claims of dead processes that are older than the resume window: missed."""
+        """What dead processes left: claims older than the resume window (missed), and replies
+        half-shown (mended by their adapters)."""
         while True:
             await asyncio.sleep(self.queue.lease)
             lanes = list(self.responders)
             try:
                 count = await self.queue.miss_stale(lanes, self.resume_window, pending=False)
+                self._missed(count, ", ".join(lanes))
+                for responder in {id(r): r for r in self.responders.values()}.values():
+                    await responder.mend()
             except SQLAlchemyError:
-                log.exception("could not check for stale claims")
-                continue
-            self._missed(count, ", ".join(lanes))
+                log.exception("could not look for what stopped processes left")
