@@ -84,7 +84,8 @@ class Pipeline:
         self.resume_window = resume_window
         self.responders: dict[str, Responder] = {}
         self.missed = 0  # items marked missed by this process
-        self._wake = asyncio.Event()
+        # Signals to idle workers (a semaphore: none is lost, each wakes one worker).
+        self._signals = asyncio.Semaphore(0)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def store(self, message: Inbound, route: Route, catch_up: bool) -> bool:
@@ -104,7 +105,7 @@ class Pipeline:
         )
         if queued is None:
             return False
-        self._wake.set()
+        self._signals.release()
         return True
 
     async def remember(self, message: Inbound) -> bool:
@@ -137,9 +138,9 @@ class Pipeline:
             log.info("taking over the messages a stopped process on this host was answering")
         missed = await self.queue.miss_stale([lane], self.resume_window, pending=True)
         self._missed(missed, lane)
-        self._wake.set()
+        self._signals.release()
         if not self._tasks:
-            self._tasks = [asyncio.create_task(self._work()) for _ in range(self.workers)]
+            self._tasks = [asyncio.create_task(self._work(n == 0)) for n in range(self.workers)]
             self._tasks.append(asyncio.create_task(self._sweep()))
 
     async def stop(self) -> None:
@@ -166,10 +167,11 @@ class Pipeline:
                 self.resume_window,
             )
 
-    async def _work(self) -> None:
+    async def _work(self, poller: bool) -> None:
+        """Claim and answer until the shutdown. An idle worker waits for a signal: one per
+        message stored here, one per message claimed (more may wait: another worker looks);
+        the poller also looks every POLL_SECONDS for messages other processes stored."""
         while not self.gate.closing:
-            # Cleared before looking: a message stored after the look sets it again.
-            self._wake.clear()
             try:
                 claimed = await self.queue.claim(list(self.responders))
             except SQLAlchemyError:
@@ -179,11 +181,12 @@ class Pipeline:
                 await self.queue.release(claimed.id)
                 return
             if claimed is not None:
+                self._signals.release()
                 await self._answer(claimed)
                 continue
             try:
-                async with asyncio.timeout(POLL_SECONDS):
-                    await self._wake.wait()
+                async with asyncio.timeout(POLL_SECONDS if poller else None):
+                    await self._signals.acquire()
             except TimeoutError:
                 pass
 
