@@ -86,6 +86,7 @@ class Pipeline:
         self.missed = 0  # items marked missed by this process
         # Signals to idle workers (a semaphore: none is lost, each wakes one worker).
         self._signals = asyncio.Semaphore(0)
+        self._owed = 0  # signals that found nothing (see `_work`)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def store(self, message: Inbound, route: Route, catch_up: bool) -> bool:
@@ -138,7 +139,8 @@ class Pipeline:
             log.info("taking over the messages a stopped process on this host was answering")
         missed = await self.queue.miss_stale([lane], self.resume_window, pending=True)
         self._missed(missed, lane)
-        self._signals.release()
+        for _ in range(self.workers):  # messages left from before may wait: look at once
+            self._signals.release()
         if not self._tasks:
             self._tasks = [asyncio.create_task(self._work(n == 0)) for n in range(self.workers)]
             self._tasks.append(asyncio.create_task(self._sweep()))
@@ -168,9 +170,12 @@ class Pipeline:
             )
 
     async def _work(self, poller: bool) -> None:
-        """Claim and answer until the shutdown. An idle worker waits for a signal: one per
-        message stored here, one per message claimed (more may wait: another worker looks);
-        the poller also looks every POLL_SECONDS for messages other processes stored."""
+        """Claim and answer until the shutdown. An idle worker waits for a signal, one per
+        message stored here. A signal that found nothing may mean a message waits for its
+        conversation's earlier one: after an answer, a worker looks again while such signals
+        are owed. The poller also looks every POLL_SECONDS for messages stored by other
+        processes (or before a restart), and signals another worker when it finds one."""
+        signalled = True
         while not self.gate.closing:
             try:
                 claimed = await self.queue.claim(list(self.responders))
@@ -181,14 +186,20 @@ class Pipeline:
                 await self.queue.release(claimed.id)
                 return
             if claimed is not None:
-                self._signals.release()
+                if poller:  # found by looking: more may wait
+                    self._signals.release()
                 await self._answer(claimed)
-                continue
+                if self._owed:
+                    self._owed -= 1
+                    continue
+            elif signalled:
+                self._owed += 1
             try:
                 async with asyncio.timeout(POLL_SECONDS if poller else None):
                     await self._signals.acquire()
+                signalled = True
             except TimeoutError:
-                pass
+                signalled = False
 
     async def _answer(self, claimed: Claimed) -> None:
         working = _Working(claimed.id)
