@@ -25,6 +25,7 @@ from adapters.discord.settings import (
     DEFAULT_DISCORD_GATEWAY_URL,
     DiscordSettings,
 )
+from adapters.discord.shards import IdentifyPacer, shard_of
 from adapters.discord.slash import add_commands
 from adapters.discord.surface import ChannelSurface, InteractionSurface
 from bot.core import Parley
@@ -69,6 +70,15 @@ class ParleyClient(discord.Client):
         add_commands(self.tree, parley.commands, self.run_command)
         self._warned_empty = False
 
+    @property
+    def served_shards(self) -> tuple[int, ...]:
+        """The shards this process receives events of (an unsharded client is shard 0)."""
+        return (0,)
+
+    def shard_for(self, guild_id: int | None) -> int:
+        """The shard an event of this server (None: a DM) arrived on."""
+        return shard_of(guild_id, self.shard_count)
+
     async def setup_hook(self) -> None:
         await self._mend_left_over()
         # Here, not in on_ready: that fires on every reconnect, and syncs are rate-limited.
@@ -98,11 +108,13 @@ class ParleyClient(discord.Client):
         try:
             await self._on_message(message)
         except discord.HTTPException as exc:
+            guild_id = message.guild.id if message.guild is not None else None
             log.warning(
-                "Discord error answering message %s in channel %s (guild %s): %s",
+                "Discord error answering message %s in channel %s (guild %s, shard %s): %s",
                 message.id,
                 message.channel.id,
-                message.guild and message.guild.id,
+                guild_id,
+                self.shard_for(guild_id),
                 exc,
             )
 
@@ -230,10 +242,11 @@ class ParleyClient(discord.Client):
             await self._run_command(interaction, name, args)
         except discord.HTTPException as exc:
             log.warning(
-                "Discord error running /%s (interaction %s) in channel %s: %s",
+                "Discord error running /%s (interaction %s) in channel %s (shard %s): %s",
                 name,
                 interaction.id,
                 interaction.channel_id,
+                self.shard_for(interaction.guild_id),
                 exc,
             )
 
@@ -264,6 +277,58 @@ class ParleyClient(discord.Client):
         # First, within Discord's 3 s: the answer may take a while.
         await interaction.response.defer(thinking=True)
         await self._answer(admission.message, InteractionSurface(interaction), None)
+
+
+class ShardedParleyClient(ParleyClient, discord.AutoShardedClient):
+    """Runs the shards PARLEY_DISCORD_SHARD_IDS of PARLEY_DISCORD_SHARD_COUNT; other processes
+    run the rest."""
+
+    def __init__(self, parley: Parley, section: DiscordSettings, **options: Any) -> None:
+        shard_ids = section.shard_ids
+        assert shard_ids is not None  # built only for a sharded layout (see `make_client`)
+        super().__init__(
+            parley,
+            section,
+            shard_count=section.discord_shard_count,
+            shard_ids=list(shard_ids),
+            **options,
+        )
+        self._pacer = IdentifyPacer()
+
+    @property
+    def served_shards(self) -> tuple[int, ...]:
+        return tuple(self.shard_ids or ())
+
+    async def setup_hook(self) -> None:
+        try:
+            limits = await self.fetch_session_start_limits()
+        except discord.GatewayNotFound as exc:
+            log.warning("could not read Discord's session start limits (%s): one at a time", exc)
+        else:
+            self._pacer = IdentifyPacer(limits.max_concurrency)
+            if limits.remaining < len(self.served_shards):
+                log.warning(
+                    "Discord allows %d more session starts for %.0f s: some shards wait",
+                    limits.remaining,
+                    limits.reset_after / 1000,
+                )
+        log.info(
+            "Discord shards %s of %s in this process",
+            ",".join(map(str, self.served_shards)),
+            self.shard_count,
+        )
+        await super().setup_hook()
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        await self._pacer.wait(shard_id or 0)
+
+
+def make_client(parley: Parley, section: DiscordSettings, **options: Any) -> ParleyClient:
+    """The client for this process's shard layout: unsharded, one connection for every server
+    (as before sharding was configurable), else the configured shards."""
+    if section.shard_ids is None:
+        return ParleyClient(parley, section, **options)
+    return ShardedParleyClient(parley, section, **options)
 
 
 async def sync_commands(parley: Parley, section: DiscordSettings) -> list[str]:
@@ -297,9 +362,7 @@ class DiscordAdapter:
 
     async def run(self, parley: Parley) -> None:
         _use_endpoints(self.section)
-        client = ParleyClient(
-            parley, self.section, sync_commands=self.section.discord_sync_commands
-        )
+        client = make_client(parley, self.section, sync_commands=self.section.discord_sync_commands)
         try:
             async with client:
                 await client.start(self.section.discord_token or "")
