@@ -95,8 +95,8 @@ class DiscordSettings(SettingsSection):
         int | None,
         Field(
             ge=1,
-            description="Total number of Discord shards, over all processes; unset: one process "
-            "connects to all servers (Discord's recommended layout).",
+            description="Total number of Discord shards, over all processes; unset: one "
+            "connection for all servers (enough below ~2,500 servers).",
         ),
     ] = None
     discord_shard_ids: Annotated[
