@@ -240,8 +240,8 @@ async def _converse(fake: FakeDiscord, channels: dict[str, int]) -> None:
     asked = await fake.send_interaction(
         "ask", {"question": "hi from a slash command"}, channel_id=fake.channel_id("west-chat")
     )
-    for channel in [*(fake.channel_id(c) for c in channels), dm]:
-        await fake.wait_for_message(channel, done, timeout=20)
+    for channel_id in [*(fake.channel_id(c) for c in channels), dm]:
+        await fake.wait_for_message(channel_id, done, timeout=20)
     await fake.wait_for(lambda: asked.original and asked.original.edits, timeout=20)
 
 
