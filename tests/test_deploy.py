@@ -296,3 +296,23 @@ def test_compose_files_hold_no_secrets() -> None:
                     assert ":${POSTGRES_PASSWORD" in str(value), (path.name, name, key)
         text = path.read_text(encoding="utf-8")
         assert not re.search(r"xox[abp]-|xapp-|sk-[A-Za-z0-9]{8}", text), path.name
+
+
+def test_several_processes_are_documented() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Running several processes") :]
+    section = section[: section.index("\n## ", 1)]
+    for needed in (
+        "PARLEY_DISCORD_SHARD_COUNT",
+        "PARLEY_DISCORD_SHARD_IDS",
+        "PARLEY_RESUME_WINDOW",
+        "HTTP mode",
+        "deploy/compose.multi.yml",
+        "parley db upgrade",
+        "**SQLite**",
+    ):
+        assert needed in section, needed
+    header = (DEPLOY / "compose.multi.yml").read_text(encoding="utf-8")
+    docs = (REPO / "docs" / "deploy.md").read_text(encoding="utf-8")
+    command = "docker compose --env-file .env -f deploy/compose.multi.yml up -d --build"
+    assert command in header and command in docs
