@@ -90,6 +90,8 @@ class ParleyClient(discord.Client):
         """Replies a crash cut off ("…" or a half reply): the first message becomes a notice,
         the rest are removed."""
         for left in await self.parley.delivery.left_over("discord"):
+            if not await self._serves(int(left.place)):
+                continue  # another shard's process mends it
             channel = self.get_partial_messageable(int(left.place))
             posted = [channel.get_partial_message(int(m)) for m in left.posted]
             try:
@@ -101,6 +103,10 @@ class ParleyClient(discord.Client):
             except discord.HTTPException as exc:  # deleted meanwhile, or no access any more
                 log.warning("could not mend a cut-off reply in channel %s: %s", left.place, exc)
             await self.parley.delivery.mended(left)
+
+    async def _serves(self, channel_id: int) -> bool:
+        """Whether this process receives the channel's events (an unsharded client: all)."""
+        return True
 
     # ------------------------------------------------------------------ messages
 
@@ -318,6 +324,14 @@ class ShardedParleyClient(ParleyClient, discord.AutoShardedClient):
             self.shard_count,
         )
         await super().setup_hook()
+
+    async def _serves(self, channel_id: int) -> bool:
+        try:
+            channel = await self.fetch_channel(channel_id)
+        except (discord.HTTPException, discord.InvalidData):
+            return 0 in self.served_shards  # gone or out of reach: shard 0's process forgets it
+        guild = getattr(channel, "guild", None)
+        return self.shard_for(guild.id if guild is not None else None) in self.served_shards
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
         await self._pacer.wait(shard_id or 0)

@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 
 from adapters.discord.client import ShardedParleyClient, make_client
@@ -19,6 +20,8 @@ from bot.doctor import diagnose
 from bot.runtime import open_parley
 from bot.settings import ConfigError, load_settings
 from bot.texts import say
+from memory.db import create_engine
+from memory.inflight import RepliesInFlight
 from tests.adapters.test_discord import done
 from tests.adapters.test_discord_shutdown import bot_env
 from tests.conftest import (
@@ -27,7 +30,7 @@ from tests.conftest import (
     _create_postgres_database,
     _drop_postgres_database,
 )
-from tests.fakes.discord_server import API_PREFIX, FakeDiscord
+from tests.fakes.discord_server import API_PREFIX, FakeDiscord, RecordedMessage
 from tests.fakes.model_server import FakeModel, Reply
 from tests.process import parley_running, run_parley
 
@@ -185,7 +188,8 @@ def _asked(model: FakeModel) -> list[str]:
 
 async def test_two_processes_each_answer_their_own_shard(postgres_url: str) -> None:
     """Each process has its own model endpoint (a per-process setting), so a reply and the
-    request behind it show which process answered."""
+    request behind it show which process answered. Replies a crash cut off are mended once, by
+    the process of their channel's shard."""
     async with (
         FakeDiscord(shards=2) as fake,
         FakeModel() as model_a,
@@ -198,7 +202,8 @@ async def test_two_processes_each_answer_their_own_shard(postgres_url: str) -> N
             **{f"{name}-chat": shard for name, shard in (("east", 1), ("north", 0), ("west", 1))},
         }
         for channel, shard in list(channels.items())[1:]:
-            fake.add_guild(channel.removesuffix("-chat"), [channel], shard=shard, shard_count=2)
+            name = channel.removesuffix("-chat")
+            fake.add_guild(name, [channel, f"{name}-old"], shard=shard, shard_count=2)
 
         def env(model: FakeModel, shard: str) -> dict[str, str]:
             return bot_env(
@@ -211,25 +216,62 @@ async def test_two_processes_each_answer_their_own_shard(postgres_url: str) -> N
 
         upgraded = await run_parley("db", "upgrade", env=env(model_a, "0"))
         assert upgraded.code == 0, upgraded.stderr  # once, before the replicas start
-        async with (
-            parley_running("run", env=env(model_a, "0")) as a,
-            parley_running("run", env=env(model_b, "1")) as b,
-        ):
-            await _wait_for_shards(fake, a, b)
-            await _converse(fake, channels)
-            await asyncio.sleep(1.0)  # time for a wrong second answer to show up
+        cut = [await _cut_reply(fake, postgres_url, f"{name}-old") for name in ("north", "east")]
+        north, east = cut
+        async with parley_running("run", env=env(model_b, "1")) as b:
+            await _wait_for_shards(fake, [1], b)  # it mends before it connects
+            assert east.edits and not north.edits  # shard 0's reply is not B's to mend
+            async with parley_running("run", env=env(model_a, "0")) as a:
+                await _wait_for_shards(fake, [0, 1], a, b)
+                assert north.edits
+                await _converse(fake, channels)
+                await asyncio.sleep(1.0)  # time for a wrong second answer to show up
         _check_answers(fake, channels, model_a, model_b)
+    assert [(r.content, len(r.edits)) for r in cut] == [(say("shutdown.cut"), 1)] * 2
+    assert await _left_over(postgres_url) == []
 
 
-async def _wait_for_shards(fake: FakeDiscord, *processes: Any) -> None:
-    def both() -> bool:
+async def _cut_reply(fake: FakeDiscord, url: str, channel: str) -> RecordedMessage:
+    """A reply a crash left half-shown in `channel`: posted, and still in flight in the
+    database."""
+    channel_id = fake.channel_id(channel)
+    async with (
+        aiohttp.ClientSession(headers={"Authorization": "Bot fake-token"}) as http,
+        http.post(
+            f"{fake.base_url}{API_PREFIX}/channels/{channel_id}/messages",
+            json={"content": "half a reply▌"},
+        ) as response,
+    ):
+        assert response.status == 200
+    engine = create_engine(url)
+    try:
+        await RepliesInFlight(engine).start(
+            "discord", str(channel_id), [str(fake.messages[channel_id][0].id)]
+        )
+    finally:
+        await engine.dispose()
+    return fake.messages[channel_id][0]
+
+
+async def _left_over(url: str) -> list[object]:
+    engine = create_engine(url)
+    try:
+        return list(await RepliesInFlight(engine).left_over("discord"))
+    finally:
+        await engine.dispose()
+
+
+async def _wait_for_shards(fake: FakeDiscord, shards: list[int], *processes: Any) -> None:
+    """Until exactly `shards` (of 2) have identified, each once."""
+
+    def identified() -> bool:
         for process in processes:
             if process.returncode is not None:
                 raise AssertionError(f"parley run exited with {process.returncode}")
-        return sorted(i["shard"][0] for i in fake.identifies) == [0, 1]
+        return len(fake.identifies) >= len(shards)
 
-    await fake.wait_for(both, timeout=40)
-    assert sorted(tuple(i["shard"]) for i in fake.identifies) == [(0, 2), (1, 2)]
+    await fake.wait_for(identified, timeout=40)
+    assert sorted(tuple(i["shard"]) for i in fake.identifies) == [(s, 2) for s in shards]
 
 
 async def _converse(fake: FakeDiscord, channels: dict[str, int]) -> None:
