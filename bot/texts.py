@@ -20,6 +20,9 @@ EN: dict[str, str] = {
     "https://discord.com/developers/applications (Bot → Reset Token).",
     "discord.no_token": "DISCORD_TOKEN is not set: copy the bot's token from "
     "https://discord.com/developers/applications (Bot → Reset Token).",
+    "discord.sharding_required": "Discord requires more shards for this bot's number of "
+    "servers: set PARLEY_DISCORD_SHARD_COUNT (`parley doctor` shows the count Discord "
+    "recommends) and split the shards among processes with PARLEY_DISCORD_SHARD_IDS.",
     "discord.content_empty": "A server message arrived without text: Discord withholds it "
     'unless "Message Content Intent" is enabled for the bot (Bot → '
     "Privileged Gateway Intents).",
@@ -549,6 +552,9 @@ KO: dict[str, str] = {
     "discord.no_token": "DISCORD_TOKEN이 설정되지 않았어요: "
     "https://discord.com/developers/applications (Bot → Reset Token)에서 "
     "봇 토큰을 복사하세요.",
+    "discord.sharding_required": "이 봇의 서버 수에는 샤드가 더 필요하다고 Discord가 "
+    "알려왔어요: PARLEY_DISCORD_SHARD_COUNT를 설정하고 (권장 개수는 `parley doctor`가 보여줘요) "
+    "PARLEY_DISCORD_SHARD_IDS로 샤드를 프로세스들에 나누세요.",
     "discord.content_empty": '서버 메시지가 내용 없이 도착했어요: 봇에 "Message Content '
     'Intent"가 켜져 있지 않으면 Discord가 내용을 보내지 않아요 (Bot → '
     "Privileged Gateway Intents).",

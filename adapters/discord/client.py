@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 CATCH_UP_LIMIT = 25
 _CONVERSATION_TYPES = (discord.MessageType.default, discord.MessageType.reply)
 _NO_PINGS = discord.AllowedMentions.none()
+SHARDING_REQUIRED = 4011  # gateway close code: too many servers for the shards identified
 
 
 def intents() -> discord.Intents:
@@ -386,3 +387,7 @@ class DiscordAdapter:
             raise ConfigError(say("discord.bad_token")) from exc
         except (discord.HTTPException, aiohttp.ClientError) as exc:
             raise ConfigError(say("discord.unreachable", error=exc)) from exc
+        except discord.ConnectionClosed as exc:
+            if exc.code == SHARDING_REQUIRED:
+                raise ConfigError(say("discord.sharding_required")) from exc
+            raise

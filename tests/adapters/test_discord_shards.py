@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from adapters.discord.client import ShardedParleyClient, make_client
+from adapters.discord.client import DiscordAdapter, ShardedParleyClient, make_client
 from adapters.discord.settings import DiscordSettings
 from adapters.discord.shards import IdentifyPacer, shard_of
 from bot.doctor import diagnose
@@ -144,6 +144,23 @@ async def test_one_process_runs_two_shards(
                     await fake.send_message(channel, f"hello {name}", mentions_bot=True)
                     reply = await fake.wait_for_message(channel, done)
                     assert reply.content == f"echo: [alice] hello {name}"
+
+
+async def test_sharding_required_is_explained(make_settings: SettingsFactory) -> None:
+    """Discord closes an unsharded connection with 4011 once a bot has too many servers: one
+    line saying which settings to use, not a traceback; with the shards it asks for, it runs."""
+    async with FakeDiscord(shards=2, required_shards=2) as fake:
+        settings = make_settings(discord_token="fake-token")
+        async with open_parley(settings) as parley:
+            adapter = DiscordAdapter(settings.section(DiscordSettings))
+            with pytest.raises(ConfigError) as raised:
+                await asyncio.wait_for(adapter.run(parley), 10)
+        assert str(raised.value) == say("discord.sharding_required")
+        sharded = make_settings(discord_token="fake-token", discord_shard_count=2)
+        async with open_parley(sharded) as parley:
+            client = make_client(parley, sharded.section(DiscordSettings), guild_ready_timeout=0.05)
+            async with fake.running(client, timeout=10):
+                assert client.served_shards == (0, 1)
 
 
 async def test_doctor_shows_the_layout(make_settings: SettingsFactory) -> None:

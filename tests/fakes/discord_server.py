@@ -31,7 +31,7 @@ Shards: ``add_guild(name, shard=1, shard_count=2)`` adds a server whose id puts 
 (``(guild_id >> 22) % count``); each gateway session gets READY/GUILD_CREATE only for the guilds
 of the shard its IDENTIFY names, and events of a guild go only to the session of its shard (DMs
 to shard 0). ``FakeDiscord(shards=2, max_concurrency=2)`` sets what ``GET /gateway/bot``
-recommends.
+recommends; with ``required_shards=2`` an IDENTIFY with fewer shards is closed with 4011.
 Faults: ``fail_next("PATCH", "/channels/*/messages/*", status=429, retry_after=0.1)``;
 ``FakeDiscord(message_content_enabled=False)`` refuses the privileged intent (close code 4014).
 """
@@ -412,6 +412,7 @@ class FakeDiscord:
         message_content_enabled: bool = True,
         shards: int = 1,
         max_concurrency: int = 1,
+        required_shards: int = 1,
     ) -> None:
         self.echo_bot_messages = echo_bot_messages  # Discord sends the bot its own messages too
         # The developer portal's "Message Content Intent" toggle: when off, an IDENTIFY asking
@@ -424,6 +425,8 @@ class FakeDiscord:
         self.guild_name = "Parley Test Guild"
         self.guilds: dict[int, str] = {self.guild_id: self.guild_name}  # id → name
         self.recommended_shards = shards  # what GET /gateway/bot says
+        # Fewer shards than this in an IDENTIFY: closed with 4011, "sharding required".
+        self.required_shards = required_shards
         self.max_concurrency = max_concurrency
         self._ids = _Snowflakes()
         self.roles: dict[str, FakeRole] = {}
@@ -803,6 +806,9 @@ class FakeDiscord:
             await ws.close(code=4014, message=b"Disallowed intent(s).")
             return
         shard, count = data.get("shard") or [0, 1]
+        if count < self.required_shards:
+            await ws.close(code=4011, message=b"Sharding required.")
+            return
         self.shard_count = count
         session = _Session(f"fake-session-{self._ids.next()}", shard, ws)
         self._sessions[shard] = session
