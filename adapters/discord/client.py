@@ -83,7 +83,8 @@ class ParleyClient(discord.Client):
     async def setup_hook(self) -> None:
         await self._mend_left_over()
         # Here, not in on_ready: that fires on every reconnect, and syncs are rate-limited.
-        if self.sync_commands:
+        # Commands are global: of several shard processes, the one with shard 0 registers them.
+        if self.sync_commands and 0 in self.served_shards:
             synced = await self.tree.sync()
             log.info("registered %d slash commands with Discord", len(synced))
 

@@ -206,7 +206,7 @@ def _asked(model: FakeModel) -> list[str]:
 async def test_two_processes_each_answer_their_own_shard(postgres_url: str) -> None:
     """Each process has its own model endpoint (a per-process setting), so a reply and the
     request behind it show which process answered. Replies a crash cut off are mended once, by
-    the process of their channel's shard."""
+    the process of their channel's shard; the slash commands are registered once."""
     async with (
         FakeDiscord(shards=2) as fake,
         FakeModel() as model_a,
@@ -229,6 +229,7 @@ async def test_two_processes_each_answer_their_own_shard(postgres_url: str) -> N
                 postgres_url,
                 PARLEY_DISCORD_SHARD_COUNT="2",
                 PARLEY_DISCORD_SHARD_IDS=shard,
+                PARLEY_DISCORD_SYNC_COMMANDS="true",
             )
 
         upgraded = await run_parley("db", "upgrade", env=env(model_a, "0"))
@@ -245,6 +246,7 @@ async def test_two_processes_each_answer_their_own_shard(postgres_url: str) -> N
                 await asyncio.sleep(1.0)  # time for a wrong second answer to show up
         _check_answers(fake, channels, model_a, model_b)
     assert [(r.content, len(r.edits)) for r in cut] == [(say("shutdown.cut"), 1)] * 2
+    assert [sync.guild_id for sync in fake.command_syncs] == [None]  # by shard 0's process
     assert await _left_over(postgres_url) == []
 
 
