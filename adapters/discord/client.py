@@ -73,8 +73,8 @@ class ParleyClient(discord.Client):
 
     @property
     def served_shards(self) -> tuple[int, ...]:
-        """The shards this process receives events of (an unsharded client is shard 0)."""
-        return (0,)
+        """The shards this process receives events of."""
+        return self.section.served_shards
 
     def shard_for(self, guild_id: int | None) -> int:
         """The shard an event of this server (None: a DM) arrived on."""
@@ -302,10 +302,6 @@ class ShardedParleyClient(ParleyClient, discord.AutoShardedClient):
             **options,
         )
         self._pacer = IdentifyPacer()
-
-    @property
-    def served_shards(self) -> tuple[int, ...]:
-        return tuple(self.shard_ids or ())
 
     async def setup_hook(self) -> None:
         try:

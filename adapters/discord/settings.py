@@ -123,6 +123,11 @@ class DiscordSettings(SettingsSection):
             return None
         return tuple(sorted(set(self.discord_shard_ids))) or tuple(range(self.discord_shard_count))
 
+    @property
+    def served_shards(self) -> tuple[int, ...]:
+        """The shards whose events this process receives (unsharded, everything is shard 0)."""
+        return self.shard_ids or (0,)
+
     def rules(self) -> PlatformRules:
         return PlatformRules(
             workspaces=self.discord_guilds,

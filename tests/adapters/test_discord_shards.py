@@ -80,7 +80,8 @@ def test_a_bad_shard_layout_is_one_clear_line(
 
 
 def test_shard_layouts(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert _discord_section(monkeypatch).shard_ids is None  # unsharded: as before
+    unsharded = _discord_section(monkeypatch)
+    assert unsharded.shard_ids is None and unsharded.served_shards == (0,)  # as before
     assert _discord_section(monkeypatch, PARLEY_DISCORD_SHARD_COUNT="3").shard_ids == (0, 1, 2)
     picked = _discord_section(
         monkeypatch, PARLEY_DISCORD_SHARD_COUNT="4", PARLEY_DISCORD_SHARD_IDS="3, 1,1"
