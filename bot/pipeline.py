@@ -279,7 +279,10 @@ class Pipeline:
             try:
                 count = await self.queue.miss_stale(lanes, self.resume_window, pending=False)
                 self._missed(count, ", ".join(lanes))
-                for responder in {id(r): r for r in self.responders.values()}.values():
-                    await responder.mend()
             except SQLAlchemyError:
-                log.exception("could not look for what stopped processes left")
+                log.exception("could not look for stale claims")
+            for responder in {id(r): r for r in self.responders.values()}.values():
+                try:
+                    await responder.mend()
+                except Exception:  # a platform or network failure: try again next time
+                    log.exception("could not mend replies stopped processes left")
