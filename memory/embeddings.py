@@ -5,8 +5,8 @@ candidates by cosine similarity to the new message (fused with the keyword ranki
 A person's message is embedded as the model sees it, with its speaker ("[Alice] my brother
 passed the driving test"): in a group chat "my brother" means nothing without who said it, and
 questions name the person ("where does Alice's brother want to drive?"). With a real model
-(multilingual-e5-small, bench/README.md) that puts the evidence of most questions among the
-best dozen matches of 1,400 turns, against rarely without the speaker.
+(multilingual-e5-small, bench/README.md) that puts both facts of every multi-hop question
+among the best dozen of 1,400 turns, against about half (English) or a fifth (Korean) without.
 
 Vectors are stored normalized, as little-endian float32 bytes: similarity is a dot product, and
 the bytes read back the same on SQLite and PostgreSQL.
@@ -41,12 +41,12 @@ _BATCH = 64  # texts per embeddings request
 _PER_RUN = 256  # texts embedded per conversation and kind after one reply: a backlog is spread
 _CHUNK = 2_000  # ids read per step while looking for rows without a vector
 _CHUNKS_PER_RUN = 10  # so one run reads at most 20,000 ids
-# Scored besides the keyword candidates: the newest embedded messages below the window, read
-# _SCAN_CHUNK at a time and keeping each chunk's best (bounded memory), and the newest passages.
-# Bounded, so ranking costs the same at any history length: 6,000 vectors of 384 dimensions
-# are 9 MB read and ~1 ms of arithmetic per question.
-_MESSAGE_POOL = 6_000
-_SCAN_CHUNK = 1_500
+# Scored besides the keyword candidates: the newest embedded messages below the window (months
+# of a busy group chat: the 300 before left most of it unsearchable by meaning), and the newest
+# passages. Bounded, so ranking costs the same at any history length: 2,000 vectors are 3 MB
+# (384 dimensions) to 12 MB (1,536) read per question, ~10-20 ms at 1M messages on SQLite
+# (bench/README.md).
+_MESSAGE_POOL = 2_000
 _PASSAGE_POOL = 100
 
 
@@ -259,25 +259,40 @@ class SemanticRanking:
         limit: int,
     ) -> list[Hit]:
         """The best `limit` of the pool; empty when the question cannot be embedded."""
-        embedded = await self.embedder.embed([text], waiting=True)
-        if not embedded:
+        question = await self.embedder.embed([text], waiting=True)
+        if not question:
             return []
-        question = embedded[0]
-        self.vectors.size = len(question)  # vectors of another size get re-embedded
+        self.vectors.size = len(question[0])  # vectors of another size get re-embedded
         pool: dict[tuple[Kind, int], bytes] = {}
         for kind in _SOURCES:
             ids = [
                 hit.id for hit in candidates if (hit.filename is not None) == (kind == "passages")
             ]
             pool.update(((kind, i), vector) for i, vector in await self.vectors.of(kind, ids))
-        pool.update(
-            (("messages", i), vector)
-            for i, vector in await self._history(question, conversation, before_id, limit)
+        newest: tuple[tuple[Kind, list[tuple[int, bytes]]], ...] = (
+            (
+                "messages",
+                await self.vectors.newest(
+                    "messages",
+                    [conversation.id],
+                    conversation.reset_after,
+                    before_id,
+                    _MESSAGE_POOL,
+                ),
+            ),
+            ("passages", await self.vectors.newest("passages", scope, 0, None, _PASSAGE_POOL)),
         )
-        passages = await self.vectors.newest("passages", scope, 0, None, _PASSAGE_POOL)
-        pool.update((("passages", i), vector) for i, vector in passages)
-        keys = list(pool)
-        best = [keys[i] for i in await _ranked([pool[key] for key in keys], question, limit)]
+        for kind, rows in newest:
+            pool.update(((kind, i), vector) for i, vector in rows)
+        # Same model name, other size (the endpoint's model was swapped): not comparable.
+        keys = [key for key, vector in pool.items() if len(vector) == len(question[0])]
+        if not keys:
+            return []
+        # ~2 ms per 450 vectors of 1,536 dimensions: off the event loop.
+        ranked = await asyncio.to_thread(
+            _most_similar, [pool[key] for key in keys], question[0], limit
+        )
+        best = [keys[i] for i in ranked]
         hits = await self.search.hits(
             [i for kind, i in best if kind == "messages"],
             [i for kind, i in best if kind == "passages"],
@@ -286,37 +301,6 @@ class SemanticRanking:
             ("passages" if hit.filename is not None else "messages", hit.id): hit for hit in hits
         }
         return [by_key[key] for key in best if key in by_key]
-
-    async def _history(
-        self, question: bytes, conversation: ConversationState, before_id: int | None, limit: int
-    ) -> list[tuple[int, bytes]]:
-        """The `limit` messages below the window most similar to the question, among its
-        newest _MESSAGE_POOL embedded ones, read a chunk at a time (newest first)."""
-        kept: list[tuple[int, bytes]] = []
-        below = before_id
-        for _chunk in range(_MESSAGE_POOL // _SCAN_CHUNK):
-            chunk = await self.vectors.newest(
-                "messages", [conversation.id], conversation.reset_after, below, _SCAN_CHUNK
-            )
-            rows = chunk + kept
-            kept = [rows[i] for i in await _ranked([v for _i, v in rows], question, limit)]
-            if len(chunk) < _SCAN_CHUNK:  # the oldest embedded message was read
-                break
-            below = chunk[-1][0]
-        return kept
-
-
-async def _ranked(vectors: list[bytes], question: bytes, limit: int) -> list[int]:
-    """Indexes of the `limit` vectors most similar to `question`, best first; vectors of
-    another size (the model behind the name was swapped) are not comparable and left out."""
-    comparable = [i for i, vector in enumerate(vectors) if len(vector) == len(question)]
-    if not comparable:
-        return []
-    # ~2 ms for 1,500 vectors of 1,536 dimensions: off the event loop.
-    ranked = await asyncio.to_thread(
-        _most_similar, [vectors[i] for i in comparable], question, limit
-    )
-    return [comparable[i] for i in ranked]
 
 
 def _most_similar(vectors: list[bytes], question: bytes, limit: int) -> list[int]:

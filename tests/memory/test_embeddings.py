@@ -196,7 +196,7 @@ async def test_messages_are_embedded_with_their_speaker(
 
 
 @pytest.mark.parametrize(("fillers", "found"), [(60, True), (140, False)])
-async def test_the_semantic_pool_scans_history_in_chunks_down_to_its_bound(
+async def test_the_semantic_pool_reaches_deep_history_down_to_its_bound(
     make_settings: SettingsFactory,
     fake_model: FakeModel,
     database_url: str,
@@ -204,9 +204,8 @@ async def test_the_semantic_pool_scans_history_in_chunks_down_to_its_bound(
     fillers: int,
     found: bool,
 ) -> None:
-    """The paraphrase (no word in common with the question) is found chunk after chunk below
-    the window, but never deeper than the pool's bound."""
-    monkeypatch.setattr(embeddings, "_SCAN_CHUNK", 8)
+    """The paraphrase (no word in common with the question) is found far below the window, but
+    never deeper than the pool's bound."""
     monkeypatch.setattr(embeddings, "_MESSAGE_POOL", 64)
     async with parley_on(make_settings, database_url, embedding_model=MODEL) as parley:
         await parley.record(Inbound(GENERAL, ALICE, FACT))
