@@ -25,6 +25,7 @@ from adapters.discord.settings import (
     DEFAULT_DISCORD_GATEWAY_URL,
     DiscordSettings,
 )
+from adapters.discord.shards import IdentifyPacer, shard_of
 from adapters.discord.slash import add_commands
 from adapters.discord.surface import ChannelSurface, InteractionSurface
 from bot.core import Parley
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 CATCH_UP_LIMIT = 25
 _CONVERSATION_TYPES = (discord.MessageType.default, discord.MessageType.reply)
 _NO_PINGS = discord.AllowedMentions.none()
+SHARDING_REQUIRED = 4011  # gateway close code: too many servers for the shards identified
 
 
 def intents() -> discord.Intents:
@@ -69,10 +71,20 @@ class ParleyClient(discord.Client):
         add_commands(self.tree, parley.commands, self.run_command)
         self._warned_empty = False
 
+    @property
+    def served_shards(self) -> tuple[int, ...]:
+        """The shards this process receives events of."""
+        return self.section.served_shards
+
+    def shard_for(self, guild_id: int | None) -> int:
+        """The shard an event of this server (None: a DM) arrived on."""
+        return shard_of(guild_id, self.shard_count)
+
     async def setup_hook(self) -> None:
         await self._mend_left_over()
         # Here, not in on_ready: that fires on every reconnect, and syncs are rate-limited.
-        if self.sync_commands:
+        # Commands are global: of several shard processes, the one with shard 0 registers them.
+        if self.sync_commands and 0 in self.served_shards:
             synced = await self.tree.sync()
             log.info("registered %d slash commands with Discord", len(synced))
 
@@ -80,6 +92,8 @@ class ParleyClient(discord.Client):
         """Replies a crash cut off ("…" or a half reply): the first message becomes a notice,
         the rest are removed."""
         for left in await self.parley.delivery.left_over("discord"):
+            if not await self._serves(int(left.place)):
+                continue  # another shard's process mends it
             channel = self.get_partial_messageable(int(left.place))
             posted = [channel.get_partial_message(int(m)) for m in left.posted]
             try:
@@ -92,17 +106,23 @@ class ParleyClient(discord.Client):
                 log.warning("could not mend a cut-off reply in channel %s: %s", left.place, exc)
             await self.parley.delivery.mended(left)
 
+    async def _serves(self, channel_id: int) -> bool:
+        """Whether this process receives the channel's events (an unsharded client: all)."""
+        return True
+
     # ------------------------------------------------------------------ messages
 
     async def on_message(self, message: discord.Message) -> None:
         try:
             await self._on_message(message)
         except discord.HTTPException as exc:
+            guild_id = message.guild.id if message.guild is not None else None
             log.warning(
-                "Discord error answering message %s in channel %s (guild %s): %s",
+                "Discord error answering message %s in channel %s (guild %s, shard %s): %s",
                 message.id,
                 message.channel.id,
-                message.guild and message.guild.id,
+                guild_id,
+                self.shard_for(guild_id),
                 exc,
             )
 
@@ -230,10 +250,11 @@ class ParleyClient(discord.Client):
             await self._run_command(interaction, name, args)
         except discord.HTTPException as exc:
             log.warning(
-                "Discord error running /%s (interaction %s) in channel %s: %s",
+                "Discord error running /%s (interaction %s) in channel %s (shard %s): %s",
                 name,
                 interaction.id,
                 interaction.channel_id,
+                self.shard_for(interaction.guild_id),
                 exc,
             )
 
@@ -264,6 +285,62 @@ class ParleyClient(discord.Client):
         # First, within Discord's 3 s: the answer may take a while.
         await interaction.response.defer(thinking=True)
         await self._answer(admission.message, InteractionSurface(interaction), None)
+
+
+class ShardedParleyClient(ParleyClient, discord.AutoShardedClient):
+    """Runs the shards PARLEY_DISCORD_SHARD_IDS of PARLEY_DISCORD_SHARD_COUNT; other processes
+    run the rest."""
+
+    def __init__(self, parley: Parley, section: DiscordSettings, **options: Any) -> None:
+        shard_ids = section.shard_ids
+        assert shard_ids is not None  # built only for a sharded layout (see `make_client`)
+        super().__init__(
+            parley,
+            section,
+            shard_count=section.discord_shard_count,
+            shard_ids=list(shard_ids),
+            **options,
+        )
+        self._pacer = IdentifyPacer()
+
+    async def setup_hook(self) -> None:
+        try:
+            limits = await self.fetch_session_start_limits()
+        except discord.GatewayNotFound as exc:
+            log.warning("could not read Discord's session start limits (%s): one at a time", exc)
+        else:
+            self._pacer = IdentifyPacer(limits.max_concurrency)
+            if limits.remaining < len(self.served_shards):
+                log.warning(
+                    "Discord allows %d more session starts for %.0f s: some shards wait",
+                    limits.remaining,
+                    limits.reset_after / 1000,
+                )
+        log.info(
+            "Discord shards %s of %s in this process",
+            ",".join(map(str, self.served_shards)),
+            self.shard_count,
+        )
+        await super().setup_hook()
+
+    async def _serves(self, channel_id: int) -> bool:
+        try:
+            channel = await self.fetch_channel(channel_id)
+        except (discord.HTTPException, discord.InvalidData):
+            return 0 in self.served_shards  # gone or out of reach: shard 0's process forgets it
+        guild = getattr(channel, "guild", None)
+        return self.shard_for(guild.id if guild is not None else None) in self.served_shards
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        await self._pacer.wait(shard_id or 0)
+
+
+def make_client(parley: Parley, section: DiscordSettings, **options: Any) -> ParleyClient:
+    """The client for this process's shard layout: unsharded, one connection for every server
+    (as before sharding was configurable), else the configured shards."""
+    if section.shard_ids is None:
+        return ParleyClient(parley, section, **options)
+    return ShardedParleyClient(parley, section, **options)
 
 
 async def sync_commands(parley: Parley, section: DiscordSettings) -> list[str]:
@@ -297,9 +374,7 @@ class DiscordAdapter:
 
     async def run(self, parley: Parley) -> None:
         _use_endpoints(self.section)
-        client = ParleyClient(
-            parley, self.section, sync_commands=self.section.discord_sync_commands
-        )
+        client = make_client(parley, self.section, sync_commands=self.section.discord_sync_commands)
         try:
             async with client:
                 await client.start(self.section.discord_token or "")
@@ -309,3 +384,7 @@ class DiscordAdapter:
             raise ConfigError(say("discord.bad_token")) from exc
         except (discord.HTTPException, aiohttp.ClientError) as exc:
             raise ConfigError(say("discord.unreachable", error=exc)) from exc
+        except discord.ConnectionClosed as exc:
+            if exc.code == SHARDING_REQUIRED:
+                raise ConfigError(say("discord.sharding_required")) from exc
+            raise
