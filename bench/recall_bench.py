@@ -375,6 +375,11 @@ async def main() -> None:
         "bag-of-words), real (multilingual-e5-small; the bench-embeddings extra) or both",
     )
     args = parser.parse_args()
+    if args.embeddings in ("real", "both"):
+        from bench.embedding_server import MISSING, installed
+
+        if not installed():
+            parser.error(MISSING)
     with tempfile.TemporaryDirectory() as directory:
         async with endpoints(args.embeddings) as embeddings:
             await evidence_recall(args.seed, args.sessions, Path(directory), embeddings)
