@@ -15,7 +15,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from memory.analysis import terms_off_loop
 from memory.keys import ConversationKey
 from memory.kinds import SHARED_KINDS, ChannelKind
-from memory.tables import Conversation, Message, ProcessedEvent
+from memory.tables import Conversation, Message, ProcessedEvent, Summary
 
 # Plain columns, not ORM objects: building entities dominated the cost of large windows.
 _COLUMNS = (
@@ -37,10 +37,20 @@ AFTER_ALL = 2**62
 
 
 @dataclass(frozen=True)
+class SummaryState:
+    content: str
+    covers_until: int  # id of the newest message the summary covers
+
+
+@dataclass(frozen=True)
 class ConversationState:
     id: int
     persona: str | None
     reset_after: int
+    # The rolling summary as read with the conversation (one statement for both); only
+    # meaningful when `summary_read` (see memory/summary.py).
+    summary: SummaryState | None = None
+    summary_read: bool = False
 
 
 @dataclass(frozen=True)
@@ -108,8 +118,10 @@ class Store:
         """The conversation at `key`, created on first use; `kind` is stored when known (a
         channel may turn private)."""
         where = conversation_at(key)
+        read = select(Conversation, Summary).outerjoin(Summary).where(where)
         async with self._session() as session:
-            row = await session.scalar(select(Conversation).where(where))
+            found = (await session.execute(read)).first()
+            row, summary = found if found is not None else (None, None)
             if row is None:
                 row = Conversation(
                     platform=key.platform,
@@ -124,11 +136,17 @@ class Store:
                     await session.commit()
                 except IntegrityError:  # another task created it first
                     await session.rollback()
-                    row = (await session.scalars(select(Conversation).where(where))).one()
+                    row, summary = (await session.execute(read)).one()
             if kind is not ChannelKind.UNKNOWN and row.kind != kind:
                 row.kind = kind
                 await session.commit()
-            return ConversationState(row.id, row.persona, row.reset_after)
+            return ConversationState(
+                row.id,
+                row.persona,
+                row.reset_after,
+                None if summary is None else SummaryState(summary.content, summary.covers_until),
+                summary_read=True,
+            )
 
     async def exists(self, key: ConversationKey) -> bool:
         """Whether a conversation was ever started at `key` (without creating it)."""
