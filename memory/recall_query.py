@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Boolean, Float, Integer, column, text
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from memory.ranking import ranked_sql
 from memory.search import Hit, message_hit
@@ -31,7 +31,7 @@ _WINDOW_START = (
 )
 _TURNS = (
     # Each hit with the ids of the turns before and after it (after_id < id < start).
-    "own AS (SELECT r.id, r.score, "
+    "own AS MATERIALIZED (SELECT r.id, r.score, "
     "(SELECT max(m.id) FROM messages AS m WHERE m.conversation_id = :c AND m.id < r.id "
     "AND m.id > :after) AS prev, "
     "(SELECT min(m.id) FROM messages AS m WHERE m.conversation_id = :c AND m.id > r.id "
@@ -53,7 +53,7 @@ class Found:
 
 class RecallQuery:
     def __init__(self, engine: AsyncEngine) -> None:
-        self._session = async_sessionmaker(engine, expire_on_commit=False)
+        self._engine = engine
         self._sqlite = engine.dialect.name == "sqlite"
 
     async def find(
@@ -90,8 +90,8 @@ class RecallQuery:
             all=AFTER_ALL,
             limit=limit,
         )
-        async with self._session() as session:
-            rows = (await session.execute(statement, values)).all()
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(statement, values)).all()
         found = {row.id: message_hit(row) for row in rows if row.id is not None}
         ranked_rows = sorted(
             (row for row in rows if row.score is not None), key=lambda r: (-r.score, -r.id)

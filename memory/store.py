@@ -7,9 +7,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, func, select, update
+from sqlalchemy import ColumnElement, Row, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 
 from memory.analysis import terms_off_loop
@@ -29,6 +29,13 @@ _COLUMNS = (
 )
 _FIRST_BATCH = 32
 _MAX_BATCH = 4096
+# What a message's conversation lookup reads (with its summary).
+_CONVERSATION = (
+    Conversation.id,
+    Conversation.persona,
+    Conversation.reset_after,
+    Conversation.kind,
+)
 # Tokens per message assumed when sizing the first read of a window (chat lines are short;
 # a longer guess would mean a second read more often, a shorter one reading rows not used).
 _TOKENS_GUESS = 16
@@ -117,13 +124,29 @@ class Store:
     ) -> ConversationState:
         """The conversation at `key`, created on first use; `kind` is stored when known (a
         channel may turn private)."""
-        where = conversation_at(key)
-        read = select(Conversation, Summary).outerjoin(Summary).where(where)
+        read = (
+            select(*_CONVERSATION, Summary.content, Summary.covers_until)
+            .outerjoin(Summary)
+            .where(conversation_at(key))
+        )
+        async with self.engine.connect() as connection:
+            row = (await connection.execute(read)).first()
+        if row is None:
+            await self._create(key, kind)
+            async with self.engine.connect() as connection:
+                row = (await connection.execute(read)).one()
+        if kind is not ChannelKind.UNKNOWN and row.kind != kind:
+            async with self.engine.begin() as connection:
+                await connection.execute(
+                    update(Conversation).where(Conversation.id == row.id).values(kind=kind)
+                )
+        summary = None if row.content is None else SummaryState(row.content, row.covers_until)
+        return ConversationState(row.id, row.persona, row.reset_after, summary, summary_read=True)
+
+    async def _create(self, key: ConversationKey, kind: ChannelKind) -> None:
         async with self._session() as session:
-            found = (await session.execute(read)).first()
-            row, summary = found if found is not None else (None, None)
-            if row is None:
-                row = Conversation(
+            session.add(
+                Conversation(
                     platform=key.platform,
                     workspace=key.workspace,
                     channel=key.channel,
@@ -131,22 +154,11 @@ class Store:
                     kind=kind,
                     reset_after=0,
                 )
-                session.add(row)
-                try:
-                    await session.commit()
-                except IntegrityError:  # another task created it first
-                    await session.rollback()
-                    row, summary = (await session.execute(read)).one()
-            if kind is not ChannelKind.UNKNOWN and row.kind != kind:
-                row.kind = kind
-                await session.commit()
-            return ConversationState(
-                row.id,
-                row.persona,
-                row.reset_after,
-                None if summary is None else SummaryState(summary.content, summary.covers_until),
-                summary_read=True,
             )
+            try:
+                await session.commit()
+            except IntegrityError:  # another task created it first
+                await session.rollback()
 
     async def exists(self, key: ConversationKey) -> bool:
         """Whether a conversation was ever started at `key` (without creating it)."""
@@ -167,28 +179,30 @@ class Store:
     async def add(self, conversation_id: int, message: NewMessage) -> int:
         """Append a message (re-deliveries are turned away before, by `claim_event`)."""
         [terms] = await terms_off_loop([message.content])
-        async with self._session() as session:
-            row = Message(
-                conversation_id=conversation_id,
-                role=message.role,
-                author_id=message.author_id,
-                author_name=message.author_name,
-                content=message.content,
-                tokens=message.tokens,
-                platform_message_id=message.platform_message_id,
-                terms=terms,
+        async with self.engine.begin() as connection:
+            result = await connection.execute(
+                insert(Message)
+                .values(
+                    conversation_id=conversation_id,
+                    role=message.role,
+                    author_id=message.author_id,
+                    author_name=message.author_name,
+                    content=message.content,
+                    tokens=message.tokens,
+                    platform_message_id=message.platform_message_id,
+                    terms=terms,
+                )
+                .returning(Message.id)
             )
-            session.add(row)
-            await session.commit()
-            return row.id
+            return result.scalar_one()
 
     async def window(
         self, conversation: ConversationState, before_id: int, budget: int, per_message: int
     ) -> list[StoredMessage]:
         """The newest messages before `before_id` whose tokens fit `budget`, oldest first."""
-        async with self._session() as session:
+        async with self.engine.connect() as connection:
             rows = await _newest_fitting(
-                session, _COLUMNS, conversation, before_id, budget, per_message
+                connection, _COLUMNS, conversation, before_id, budget, per_message
             )
         return [StoredMessage(*row) for row in reversed(rows)]
 
@@ -196,9 +210,14 @@ class Store:
         self, conversation: ConversationState, before_id: int, budget: int, per_message: int
     ) -> int | None:
         """The id of the oldest message `window` would return (None: nothing fits)."""
-        async with self._session() as session:
+        async with self.engine.connect() as connection:
             rows = await _newest_fitting(
-                session, (Message.id, Message.tokens), conversation, before_id, budget, per_message
+                connection,
+                (Message.id, Message.tokens),
+                conversation,
+                before_id,
+                budget,
+                per_message,
             )
         return rows[-1].id if rows else None
 
@@ -295,7 +314,7 @@ class Store:
 
 
 async def _newest_fitting(
-    session: AsyncSession,
+    connection: AsyncConnection,
     columns: Sequence[InstrumentedAttribute[Any]],
     conversation: ConversationState,
     before_id: int,
@@ -314,7 +333,7 @@ async def _newest_fitting(
     batch = min(max(budget // _TOKENS_GUESS, _FIRST_BATCH), _MAX_BATCH)
     while True:
         rows = (
-            await session.execute(
+            await connection.execute(
                 select(*columns)
                 .where(
                     Message.conversation_id == conversation.id,
