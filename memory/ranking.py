@@ -2,7 +2,7 @@
 `ranked(id, score)`: the best `:limit` rows of a table matching any search word, with
 `:after < id < {before}`, highest score first (newest first among equals).
 
-Every word reads only its newest _PER_TERM matches (FTS5 and a backward index scan both stop
+Every word reads only its newest PER_TERM matches (FTS5 and a backward index scan both stop
 early), so the work does not grow with the history; the candidates are ranked in the same
 statement, which callers extend (recall adds the window start and the adjacent turns), so a
 search costs one round trip however many words it has.
@@ -30,9 +30,12 @@ def prefix(term: str) -> bool:
     return (not term.isascii() and not has_cjk(term)) or lone_han_kana(term)
 
 
-def fts5_query(terms: Sequence[str], conversation_ids: Sequence[int]) -> str:
-    """An FTS5 MATCH expression: any of `terms`, only in the given conversations."""
+def fts5_query(terms: Sequence[str], conversation_ids: Sequence[int] = ()) -> str:
+    """An FTS5 MATCH expression: any of `terms`, only in the given conversations (none given:
+    in any)."""
     words = " OR ".join(f'"{t}"*' if prefix(t) else f'"{t}"' for t in terms)
+    if not conversation_ids:
+        return f"- {{conversation_id}} : ({words})"
     conversations = " OR ".join(f'"{int(c)}"' for c in conversation_ids)
     return f"{{conversation_id}} : ({conversations}) AND - {{conversation_id}} : ({words})"
 
@@ -48,47 +51,72 @@ def ranked_sql(
     conversation_ids: Sequence[int],
     terms: Sequence[str],
     before: str = ":before",
+    dense: bool = False,
 ) -> tuple[str, dict[str, Any]]:
     """CTEs (without `WITH`) ending in `ranked(id, score)`, and their parameters besides
-    `:after`, `:limit` and whatever `before` (an SQL expression) names."""
-    values: dict[str, Any] = {"per_term": PER_TERM}
-    candidates = []
-    for n, term in enumerate(terms):
-        if sqlite:
-            fts = FTS_TABLES[table]
-            values[f"q{n}"] = fts5_query([term], conversation_ids)
-            candidates.append(
-                f"SELECT {n} AS term, rowid AS id FROM (SELECT rowid FROM {fts} "
-                f"WHERE {fts} MATCH :q{n} AND rowid > :after AND rowid < {before} "
-                "ORDER BY rowid DESC LIMIT :per_term)"
-            )
-        else:
-            values[f"q{n}"] = tsquery([term])
-            candidates.append(
-                f"SELECT {n} AS term, id FROM (SELECT id FROM {table} "
-                f"WHERE conversation_id IN ({_ints(conversation_ids)}) AND id > :after "
-                f"AND id < {before} AND search @@ to_tsquery('english', :q{n}) "
-                f"ORDER BY id DESC LIMIT :per_term) AS t{n}"
-            )
-    hits = f"hits AS ({' UNION ALL '.join(candidates)})"
+    `:after`, `:limit` and whatever `before` (an SQL expression) names.
+
+    `dense` (SQLite, one conversation): the conversation holds most rows of the range searched.
+    FTS5 intersects a word with the conversation's token by walking the conversation's whole
+    list (~1 ms a word at a million messages); in a dense conversation it is cheaper to read
+    the word's newest matches from the whole index and keep those of the conversation (one
+    indexed seek each). Word frequencies are then those of the whole range.
+    """
     if not sqlite:
-        values["query"] = tsquery(terms)
-        return (
-            f"{hits}, ranked AS (SELECT c.id, ts_rank(c.search, q) AS score "
-            f"FROM {table} AS c, to_tsquery('english', :query) AS q "
-            "WHERE c.id IN (SELECT id FROM hits) ORDER BY score DESC, c.id DESC LIMIT :limit)",
-            values,
+        return _tsvector(table, conversation_ids, terms, before)
+    fts = FTS_TABLES[table]
+    values: dict[str, Any] = {"per_term": PER_TERM}
+    arms = []
+    for n, term in enumerate(terms):
+        values[f"q{n}"] = fts5_query([term], () if dense else conversation_ids)
+        arms.append(
+            f"SELECT {n} AS term, rowid AS id FROM (SELECT rowid FROM {fts} "
+            f"WHERE {fts} MATCH :q{n} AND rowid > :after AND rowid < {before} "
+            "ORDER BY rowid DESC LIMIT :per_term)"
         )
+    mine = (
+        f"EXISTS (SELECT 1 FROM {table} AS own WHERE own.conversation_id = "
+        f"{int(conversation_ids[0])} AND own.id = scanned.id)"
+        if dense
+        else "1 = 1"
+    )
     return (
-        f"{hits}, "
+        f"scanned AS ({' UNION ALL '.join(arms)}), "
+        f"hits AS (SELECT term, id FROM scanned WHERE {mine}), "
+        # A word's frequency: counted when all its matches were read, else extrapolated from
+        # how far back its newest matches reach.
         "stats AS (SELECT term, count(*) AS n, max(id) AS newest, min(id) AS oldest "
-        "FROM hits GROUP BY term), "
+        "FROM scanned GROUP BY term), "
         "span AS (SELECT max(newest) - :after + 1 AS searched FROM stats), "
         "weights AS (SELECT term, ln(1.0 + searched * 1.0 / (CASE WHEN n < :per_term THEN n "
         "ELSE min(searched, n * (newest - :after) * 1.0 / max(newest - oldest, 1)) END)) "
         "AS weight FROM stats, span), "
         "ranked AS (SELECT id, sum(weight) AS score FROM hits JOIN weights USING (term) "
         "GROUP BY id ORDER BY score DESC, id DESC LIMIT :limit)",
+        values,
+    )
+
+
+def _tsvector(
+    table: Table, conversation_ids: Sequence[int], terms: Sequence[str], before: str
+) -> tuple[str, dict[str, Any]]:
+    """Each word's newest matches (GIN or a backward index scan, whichever the planner
+    expects to stop sooner), ranked by ts_rank."""
+    values: dict[str, Any] = {"per_term": PER_TERM, "query": tsquery(terms)}
+    arms = []
+    for n, term in enumerate(terms):
+        values[f"q{n}"] = tsquery([term])
+        arms.append(
+            f"SELECT id FROM (SELECT id FROM {table} "
+            f"WHERE conversation_id IN ({_ints(conversation_ids)}) AND id > :after "
+            f"AND id < {before} AND search @@ to_tsquery('english', :q{n}) "
+            f"ORDER BY id DESC LIMIT :per_term) AS t{n}"
+        )
+    return (
+        f"hits AS ({' UNION ALL '.join(arms)}), "
+        "ranked AS (SELECT c.id, ts_rank(c.search, q) AS score "
+        f"FROM {table} AS c, to_tsquery('english', :query) AS q "
+        "WHERE c.id IN (SELECT id FROM hits) ORDER BY score DESC, c.id DESC LIMIT :limit)",
         values,
     )
 

@@ -8,6 +8,7 @@ other only inside the database, so one statement carries them all.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +28,11 @@ _WINDOW_START = (
     "ORDER BY id DESC LIMIT :rows), "
     "start AS (SELECT coalesce((SELECT min(id) FROM (SELECT id, sum(tokens + :per) "
     "OVER (ORDER BY id DESC) AS spent FROM recent) AS fitting WHERE spent <= :window), :all) "
-    "AS id)"
+    "AS id), "
+    # Whether the conversation holds most rows of its id range (`dense` in memory/ranking.py):
+    # judged on its newest rows, when there are enough of them to be a sample.
+    "density AS (SELECT count(*) >= :rows AND count(*) * 2 > max(id) - min(id) + 1 AS dense "
+    "FROM recent)"
 )
 _TURNS = (
     # Each hit with the ids of the turns before and after it (after_id < id < start).
@@ -40,6 +45,10 @@ _TURNS = (
     "own.score, own.prev, own.next FROM messages AS m LEFT JOIN own ON own.id = m.id "
     "WHERE m.id IN (SELECT id FROM own UNION SELECT prev FROM own UNION SELECT next FROM own))"
 )
+
+
+# Conversations whose density is remembered.
+_DENSITY_CACHE = 4096
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,18 @@ class RecallQuery:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._sqlite = engine.dialect.name == "sqlite"
+        # Conversations found dense by their last recall (a hint for the next: either way of
+        # searching finds the conversation's own messages), least recently used first.
+        self._dense: OrderedDict[int, bool] = OrderedDict()
+
+    def _is_dense(self, conversation_id: int) -> bool:
+        return self._dense.get(conversation_id, False)
+
+    def _note_density(self, conversation_id: int, dense: bool) -> None:
+        self._dense[conversation_id] = dense
+        self._dense.move_to_end(conversation_id)
+        if len(self._dense) > _DENSITY_CACHE:
+            self._dense.popitem(last=False)
 
     async def find(
         self,
@@ -67,15 +88,19 @@ class RecallQuery:
         """The best `limit` messages matching `terms` below the window as it starts when it has
         `window[0]` tokens (for the next message: the newest one included)."""
         tokens, per = window
-        ranked, values = _ranked(self._sqlite, conversation.id, terms)
+        ranked, values = _ranked(
+            self._sqlite, conversation.id, terms, self._is_dense(conversation.id)
+        )
         documents = ", ".join(str(int(i)) for i in conversation_ids)
         statement = text(
             f"WITH {_WINDOW_START}, {ranked}, {_TURNS} "
             f"SELECT s.id AS start, EXISTS (SELECT 1 FROM documents WHERE conversation_id "
-            f"IN ({documents})) AS documents, picked.* FROM start AS s LEFT JOIN picked ON 1 = 1"
+            f"IN ({documents})) AS documents, (SELECT dense FROM density) AS dense, picked.* "
+            "FROM start AS s LEFT JOIN picked ON 1 = 1"
         ).columns(
             column("start", Integer),
             column("documents", Boolean),
+            column("dense", Boolean),
             *_HIT_COLUMNS,
             column("score", Float),
             column("prev", Integer),
@@ -92,6 +117,7 @@ class RecallQuery:
         )
         async with self._engine.connect() as connection:
             rows = (await connection.execute(statement, values)).all()
+        self._note_density(conversation.id, bool(rows[0].dense))
         found = {row.id: message_hit(row) for row in rows if row.id is not None}
         ranked_rows = sorted(
             (row for row in rows if row.score is not None), key=lambda r: (-r.score, -r.id)
@@ -113,7 +139,16 @@ _HIT_COLUMNS = (
 )
 
 
-def _ranked(sqlite: bool, conversation_id: int, terms: Sequence[str]) -> tuple[str, dict[str, Any]]:
+def _ranked(
+    sqlite: bool, conversation_id: int, terms: Sequence[str], dense: bool
+) -> tuple[str, dict[str, Any]]:
     if not terms:  # semantic ranking only
         return "ranked AS (SELECT id, 0.0 AS score FROM messages WHERE 1 = 0)", {}
-    return ranked_sql(sqlite, "messages", [conversation_id], terms, "(SELECT id FROM start)")
+    return ranked_sql(
+        sqlite,
+        "messages",
+        [conversation_id],
+        terms,
+        "(SELECT id FROM start)",
+        dense,
+    )
