@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Boolean, Float, Integer, column, text
+from sqlalchemy import Boolean, Float, Integer, Row, column, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from memory.ranking import ranked_sql
@@ -22,17 +22,20 @@ from memory.store import AFTER_ALL, ConversationState
 from memory.tables import Message
 
 _WINDOW_START = (
-    # The newest messages that fit `:window` tokens, newest first, stopping at the first that
-    # does not (each costs at least :per, so :rows rows always reach past the budget).
+    # The newest :rows messages, the ids of those that fit `:window` tokens (newest first,
+    # stopping at the first that does not), and whether the budget outlasted the rows read
+    # (`short`: read more to find the start).
     "recent AS (SELECT id, tokens FROM messages WHERE conversation_id = :c AND id > :after "
     "ORDER BY id DESC LIMIT :rows), "
-    "start AS (SELECT coalesce((SELECT min(id) FROM (SELECT id, sum(tokens + :per) "
-    "OVER (ORDER BY id DESC) AS spent FROM recent) AS fitting WHERE spent <= :window), :all) "
-    "AS id), "
+    "fitting AS (SELECT id FROM (SELECT id, sum(tokens + :per) OVER (ORDER BY id DESC) "
+    "AS spent FROM recent) AS r WHERE spent <= :window), "
+    "start AS (SELECT coalesce((SELECT min(id) FROM fitting), :all) AS id, "
+    "(SELECT count(*) FROM fitting) >= :rows AS short, "
+    "(SELECT avg(tokens) FROM recent) AS size), "
     # Whether the conversation holds most rows of its id range (`dense` in memory/ranking.py):
     # judged on its newest rows, when there are enough of them to be a sample.
-    "density AS (SELECT count(*) >= :rows AND count(*) * 2 > max(id) - min(id) + 1 AS dense "
-    "FROM recent)"
+    "density AS (SELECT count(*) >= (CASE WHEN :rows < :sample THEN :rows ELSE :sample END) "
+    "AND count(*) * 2 > max(id) - min(id) + 1 AS dense FROM recent)"
 )
 _TURNS = (
     # Each hit with the ids of the turns before and after it (after_id < id < start).
@@ -47,8 +50,18 @@ _TURNS = (
 )
 
 
-# Conversations whose density is remembered.
-_DENSITY_CACHE = 4096
+# Conversations whose hints are remembered.
+_HINTS = 4096
+# Tokens per message guessed for a conversation not seen yet.
+_TOKENS_GUESS = 16.0
+# Messages that tell whether a conversation is dense.
+_SAMPLE = 64
+
+
+@dataclass(frozen=True)
+class _Hint:
+    dense: bool  # see `dense` in memory/ranking.py
+    size: float  # average tokens of its newest messages
 
 
 @dataclass(frozen=True)
@@ -64,18 +77,15 @@ class RecallQuery:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._sqlite = engine.dialect.name == "sqlite"
-        # Conversations found dense by their last recall (a hint for the next: either way of
-        # searching finds the conversation's own messages), least recently used first.
-        self._dense: OrderedDict[int, bool] = OrderedDict()
+        # What the last recall in a conversation found, to plan the next (any plan finds the
+        # same messages): least recently used first.
+        self._hints: OrderedDict[int, _Hint] = OrderedDict()
 
-    def _is_dense(self, conversation_id: int) -> bool:
-        return self._dense.get(conversation_id, False)
-
-    def _note_density(self, conversation_id: int, dense: bool) -> None:
-        self._dense[conversation_id] = dense
-        self._dense.move_to_end(conversation_id)
-        if len(self._dense) > _DENSITY_CACHE:
-            self._dense.popitem(last=False)
+    def _remember(self, conversation_id: int, hint: _Hint) -> None:
+        self._hints[conversation_id] = hint
+        self._hints.move_to_end(conversation_id)
+        if len(self._hints) > _HINTS:
+            self._hints.popitem(last=False)
 
     async def find(
         self,
@@ -88,46 +98,45 @@ class RecallQuery:
         """The best `limit` messages matching `terms` below the window as it starts when it has
         `window[0]` tokens (for the next message: the newest one included)."""
         tokens, per = window
-        ranked, values = _ranked(
-            self._sqlite, conversation.id, terms, self._is_dense(conversation.id)
-        )
+        hint = self._hints.get(conversation.id, _Hint(False, _TOKENS_GUESS))
+        ranked, values = _ranked(self._sqlite, conversation.id, terms, hint.dense)
         documents = ", ".join(str(int(i)) for i in conversation_ids)
         statement = text(
             f"WITH {_WINDOW_START}, {ranked}, {_TURNS} "
             f"SELECT s.id AS start, EXISTS (SELECT 1 FROM documents WHERE conversation_id "
-            f"IN ({documents})) AS documents, (SELECT dense FROM density) AS dense, picked.* "
-            "FROM start AS s LEFT JOIN picked ON 1 = 1"
-        ).columns(
-            column("start", Integer),
-            column("documents", Boolean),
-            column("dense", Boolean),
-            *_HIT_COLUMNS,
-            column("score", Float),
-            column("prev", Integer),
-            column("next", Integer),
-        )
+            f"IN ({documents})) AS documents, (SELECT dense FROM density) AS dense, s.short, "
+            "s.size, picked.* FROM start AS s LEFT JOIN picked ON 1 = 1"
+        ).columns(*_COLUMNS)
         values.update(
             c=conversation.id,
             after=conversation.reset_after,
-            rows=tokens // max(per, 1) + 1,
             per=per,
             window=tokens,
             all=AFTER_ALL,
             limit=limit,
+            sample=_SAMPLE,
         )
+        # Enough rows for the window if messages are at least half their usual size; else all
+        # the rows it could hold (every message costs at least `per`).
+        most = tokens // max(per, 1) + 1
+        values["rows"] = min(tokens // (per + int(hint.size) // 2) + 1, most)
         async with self._engine.connect() as connection:
             rows = (await connection.execute(statement, values)).all()
-        self._note_density(conversation.id, bool(rows[0].dense))
-        found = {row.id: message_hit(row) for row in rows if row.id is not None}
-        ranked_rows = sorted(
-            (row for row in rows if row.score is not None), key=lambda r: (-r.score, -r.id)
-        )
-        return Found(
-            int(rows[0].start),
-            [found[row.id] for row in ranked_rows],
-            {row.id: (found.get(row.prev), found.get(row.next)) for row in ranked_rows},
-            bool(rows[0].documents),
-        )
+            if rows[0].short and values["rows"] < most:
+                rows = (await connection.execute(statement, {**values, "rows": most})).all()
+        self._remember(conversation.id, _Hint(bool(rows[0].dense), rows[0].size or hint.size))
+        return _found(rows)
+
+
+def _found(rows: Sequence[Row[Any]]) -> Found:
+    hits = {row.id: message_hit(row) for row in rows if row.id is not None}
+    ranked = sorted((row for row in rows if row.score is not None), key=lambda r: (-r.score, -r.id))
+    return Found(
+        int(rows[0].start),
+        [hits[row.id] for row in ranked],
+        {row.id: (hits.get(row.prev), hits.get(row.next)) for row in ranked},
+        bool(rows[0].documents),
+    )
 
 
 _HIT_COLUMNS = (
@@ -136,6 +145,17 @@ _HIT_COLUMNS = (
     Message.content,
     Message.created_at,
     Message.conversation_id,
+)
+_COLUMNS = (
+    column("start", Integer),
+    column("documents", Boolean),
+    column("dense", Boolean),
+    column("short", Boolean),
+    column("size", Float),
+    *_HIT_COLUMNS,
+    column("score", Float),
+    column("prev", Integer),
+    column("next", Integer),
 )
 
 
