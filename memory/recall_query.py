@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Boolean, Float, Integer, Row, column, text
+from sqlalchemy import Boolean, Float, Integer, Row, column
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from memory.ranking import ranked_sql
+from memory.ranking import ranked_sql, statement
 from memory.search import Hit, message_hit
 from memory.store import AFTER_ALL, ConversationState
 from memory.tables import Message
@@ -100,12 +100,13 @@ class RecallQuery:
         tokens, per = window
         hint = self._hints.get(conversation.id, _Hint(False, _TOKENS_GUESS))
         ranked, values = _ranked(self._sqlite, conversation.id, terms, hint.dense)
-        documents = ", ".join(str(int(i)) for i in conversation_ids)
-        statement = text(
+        values["documents"] = list(conversation_ids)
+        query = statement(
             f"WITH {_WINDOW_START}, {ranked}, {_TURNS} "
-            f"SELECT s.id AS start, EXISTS (SELECT 1 FROM documents WHERE conversation_id "
-            f"IN ({documents})) AS documents, (SELECT dense FROM density) AS dense, s.short, "
-            "s.size, picked.* FROM start AS s LEFT JOIN picked ON 1 = 1"
+            "SELECT s.id AS start, EXISTS (SELECT 1 FROM documents WHERE conversation_id "
+            "IN :documents) AS documents, (SELECT dense FROM density) AS dense, s.short, "
+            "s.size, picked.* FROM start AS s LEFT JOIN picked ON 1 = 1",
+            values,
         ).columns(*_COLUMNS)
         values.update(
             c=conversation.id,
@@ -121,9 +122,9 @@ class RecallQuery:
         most = tokens // max(per, 1) + 1
         values["rows"] = min(tokens // (per + int(hint.size) // 2) + 1, most)
         async with self._engine.connect() as connection:
-            rows = (await connection.execute(statement, values)).all()
+            rows = (await connection.execute(query, values)).all()
             if rows[0].short and values["rows"] < most:
-                rows = (await connection.execute(statement, {**values, "rows": most})).all()
+                rows = (await connection.execute(query, {**values, "rows": most})).all()
         self._remember(conversation.id, _Hint(bool(rows[0].dense), rows[0].size or hint.size))
         return _found(rows)
 

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from memory.analysis import cjk_words, has_cjk
-from memory.ranking import ranked_sql
+from memory.ranking import ranked_sql, statement
 from memory.tables import Document, Message, Passage
 
 _WORD = re.compile(r"[^\W_]+")
@@ -159,14 +159,15 @@ class FullText:
         if not terms or not conversation_ids:
             return []
         ranked, values = ranked_sql(self._sqlite, "messages", conversation_ids, terms)
-        statement = text(
+        query = statement(
             f"WITH {ranked} SELECT m.id, m.author_name, m.content, m.created_at, "
             "m.conversation_id FROM ranked JOIN messages AS m ON m.id = ranked.id "
-            "ORDER BY ranked.score DESC, m.id DESC"
+            "ORDER BY ranked.score DESC, m.id DESC",
+            values,
         ).columns(*_MESSAGE_HIT)
         values.update(after=after_id, before=_below(before_id), limit=limit)
         async with self._session() as session:
-            return [message_hit(row) for row in await session.execute(statement, values)]
+            return [message_hit(row) for row in await session.execute(query, values)]
 
     async def passages(
         self, conversation_ids: Sequence[int], terms: Sequence[str], limit: int
@@ -175,10 +176,11 @@ class FullText:
         if not terms or not conversation_ids:
             return []
         ranked, values = ranked_sql(self._sqlite, "document_passages", conversation_ids, terms)
-        statement = text(
+        query = statement(
             f"WITH {ranked} SELECT p.id, d.author_name, p.content, d.created_at, d.filename, "
             "p.conversation_id FROM ranked JOIN document_passages AS p ON p.id = ranked.id "
-            "JOIN documents AS d ON d.id = p.document_id ORDER BY ranked.score DESC, p.id DESC"
+            "JOIN documents AS d ON d.id = p.document_id ORDER BY ranked.score DESC, p.id DESC",
+            values,
         ).columns(
             Passage.id,
             Document.author_name,
@@ -189,7 +191,7 @@ class FullText:
         )
         values.update(after=0, before=_below(None), limit=limit)
         async with self._session() as session:
-            return [Hit(*row) for row in await session.execute(statement, values)]
+            return [Hit(*row) for row in await session.execute(query, values)]
 
     async def hits(self, message_ids: Sequence[int], passage_ids: Sequence[int]) -> list[Hit]:
         """The given messages, then the given passages, each in the order given."""
