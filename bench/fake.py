@@ -40,26 +40,8 @@ _STREAM = (
     _chunk({"role": "assistant", "content": "Noted, "})
     + _chunk({"content": "thanks."})
     + _chunk({}, "stop")
+    + b"data: [DONE]\n\n"
 )
-_DONE = b"data: [DONE]\n\n"
-_INCLUDE_USAGE = re.compile(rb'"include_usage"\s*:\s*true')
-
-
-def _usage(body: bytes) -> bytes:
-    """The usage chunk a real server sends when asked (`stream_options.include_usage`), so the
-    bot records it rather than counting the prompt itself. Approximate counts (4 bytes a
-    token): the fake must not spend the machine's CPU on tokenizing."""
-    usage = {"prompt_tokens": len(body) // 4, "completion_tokens": 3, "total_tokens": 0}
-    usage["total_tokens"] = usage["prompt_tokens"] + 3
-    chunk = {
-        "id": "chatcmpl-bench",
-        "object": "chat.completion.chunk",
-        "created": 0,
-        "model": "gpt-4o-mini",
-        "choices": [],
-        "usage": usage,
-    }
-    return b"data: " + json.dumps(chunk).encode() + b"\n\n"
 
 
 class InstantModel:
@@ -73,8 +55,7 @@ class InstantModel:
         markers = _MARKER.findall(body)
         if markers:
             self.arrivals[int(markers[-1])] = arrived
-        usage = _usage(body) if _INCLUDE_USAGE.search(body) else b""
-        return web.Response(body=_STREAM + usage + _DONE, content_type="text/event-stream")
+        return web.Response(body=_STREAM, content_type="text/event-stream")
 
     async def take_arrivals(self, _request: web.Request) -> web.Response:
         arrivals, self.arrivals = self.arrivals, {}
