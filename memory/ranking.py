@@ -15,11 +15,23 @@ candidate's tsvector: 15 ms for 600 candidates.)
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import Enum
+from functools import lru_cache
 from typing import Any, Literal
 
-from sqlalchemy import BindParameter, TextClause, bindparam, text
+from sqlalchemy import (
+    BindParameter,
+    Boolean,
+    Float,
+    Integer,
+    TextualSelect,
+    bindparam,
+    column,
+    text,
+)
 
 from memory.analysis import has_cjk, lone_han_kana
+from memory.tables import Document, Message, Passage
 
 Table = Literal["messages", "document_passages"]
 FTS_TABLES: dict[Table, str] = {"messages": "messages_fts", "document_passages": "passages_fts"}
@@ -123,10 +135,46 @@ def _tsvector_arm(table: Table, n: int, before: str) -> str:
     )
 
 
-def statement(sql: str, values: dict[str, Any]) -> TextClause:
-    """`sql` as a statement whose list parameters expand (`IN :name`): the text stays the same
-    for every conversation, so it is compiled and prepared once, not once per conversation."""
-    lists: list[BindParameter[Any]] = [
-        bindparam(name, expanding=True) for name, value in values.items() if isinstance(value, list)
-    ]
-    return text(sql).bindparams(*lists)
+def statement(sql: str, values: dict[str, Any], columns: Columns) -> TextualSelect:
+    """`sql` as a statement selecting `columns`, whose list parameters expand (`IN :name`):
+    one text for every conversation, so it is compiled and prepared once. Built once per text
+    too (building it left cyclic garbage for the collector on every message)."""
+    lists = tuple(name for name, value in values.items() if isinstance(value, list))
+    return _statement(sql, lists, columns)
+
+
+@lru_cache(maxsize=256)
+def _statement(sql: str, lists: tuple[str, ...], columns: Columns) -> TextualSelect:
+    expanding: list[BindParameter[Any]] = [bindparam(name, expanding=True) for name in lists]
+    return text(sql).bindparams(*expanding).columns(*columns.value)
+
+
+class Columns(Enum):
+    """What a ranked search selects (an Enum: hashable, so statements can be cached by it)."""
+
+    MESSAGE_HITS = (
+        Message.id,
+        Message.author_name,
+        Message.content,
+        Message.created_at,
+        Message.conversation_id,
+    )
+    PASSAGE_HITS = (
+        Passage.id,
+        Document.author_name,
+        Passage.content,
+        Document.created_at,
+        Document.filename,
+        Passage.conversation_id,
+    )
+    RECALL = (
+        column("start", Integer),
+        column("documents", Boolean),
+        column("dense", Boolean),
+        column("short", Boolean),
+        column("size", Float),
+        *MESSAGE_HITS,
+        column("score", Float),
+        column("prev", Integer),
+        column("next", Integer),
+    )

@@ -13,13 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Boolean, Float, Integer, Row, column
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from memory.ranking import ranked_sql, statement
+from memory.ranking import Columns, ranked_sql, statement
 from memory.search import Hit, message_hit
 from memory.store import AFTER_ALL, ConversationState
-from memory.tables import Message
 
 _WINDOW_START = (
     # The newest :rows messages, the ids of those that fit `:window` tokens (newest first,
@@ -107,7 +106,8 @@ class RecallQuery:
             "IN :documents) AS documents, (SELECT dense FROM density) AS dense, s.short, "
             "s.size, picked.* FROM start AS s LEFT JOIN picked ON 1 = 1",
             values,
-        ).columns(*_COLUMNS)
+            Columns.RECALL,
+        )
         values.update(
             c=conversation.id,
             after=conversation.reset_after,
@@ -138,26 +138,6 @@ def _found(rows: Sequence[Row[Any]]) -> Found:
         {row.id: (hits.get(row.prev), hits.get(row.next)) for row in ranked},
         bool(rows[0].documents),
     )
-
-
-_HIT_COLUMNS = (
-    Message.id,
-    Message.author_name,
-    Message.content,
-    Message.created_at,
-    Message.conversation_id,
-)
-_COLUMNS = (
-    column("start", Integer),
-    column("documents", Boolean),
-    column("dense", Boolean),
-    column("short", Boolean),
-    column("size", Float),
-    *_HIT_COLUMNS,
-    column("score", Float),
-    column("prev", Integer),
-    column("next", Integer),
-)
 
 
 def _ranked(

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from memory.analysis import cjk_words, has_cjk
-from memory.ranking import ranked_sql, statement
+from memory.ranking import Columns, ranked_sql, statement
 from memory.tables import Document, Message, Passage
 
 _WORD = re.compile(r"[^\W_]+")
@@ -164,7 +164,8 @@ class FullText:
             "m.conversation_id FROM ranked JOIN messages AS m ON m.id = ranked.id "
             "ORDER BY ranked.score DESC, m.id DESC",
             values,
-        ).columns(*_MESSAGE_HIT)
+            Columns.MESSAGE_HITS,
+        )
         values.update(after=after_id, before=_below(before_id), limit=limit)
         async with self._session() as session:
             return [message_hit(row) for row in await session.execute(query, values)]
@@ -181,13 +182,7 @@ class FullText:
             "p.conversation_id FROM ranked JOIN document_passages AS p ON p.id = ranked.id "
             "JOIN documents AS d ON d.id = p.document_id ORDER BY ranked.score DESC, p.id DESC",
             values,
-        ).columns(
-            Passage.id,
-            Document.author_name,
-            Passage.content,
-            Document.created_at,
-            Document.filename,
-            Passage.conversation_id,
+            Columns.PASSAGE_HITS,
         )
         values.update(after=0, before=_below(None), limit=limit)
         async with self._session() as session:
@@ -202,21 +197,11 @@ class FullText:
             ]
 
 
-# The columns of a message Hit, as text() statements select them.
-_MESSAGE_HIT = (
-    Message.id,
-    Message.author_name,
-    Message.content,
-    Message.created_at,
-    Message.conversation_id,
-)
-
-
 def _below(before_id: int | None) -> int:
     return before_id if before_id is not None else 2**62
 
 
-def message_hit(row: Any) -> Hit:  # a Row of _MESSAGE_HIT
+def message_hit(row: Any) -> Hit:  # a Row of Columns.MESSAGE_HITS
     return Hit(
         row.id, row.author_name, row.content, row.created_at, conversation_id=row.conversation_id
     )
@@ -226,7 +211,9 @@ async def message_hits(session: AsyncSession, ids: Sequence[int]) -> list[Hit]:
     rows = (
         {
             row.id: row
-            for row in await session.execute(select(*_MESSAGE_HIT).where(Message.id.in_(ids)))
+            for row in await session.execute(
+                select(*Columns.MESSAGE_HITS.value).where(Message.id.in_(ids))
+            )
         }
         if ids
         else {}

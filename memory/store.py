@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, func, insert, select, update
+from sqlalchemy import ColumnElement, Row, Select, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
@@ -36,6 +36,17 @@ _CONVERSATION = (
     Conversation.reset_after,
     Conversation.kind,
 )
+_CONVERSATION_AT = (
+    select(*_CONVERSATION, Summary.content, Summary.covers_until)
+    .outerjoin(Summary)
+    .where(
+        (Conversation.platform == bindparam("platform"))
+        & (Conversation.workspace == bindparam("workspace"))
+        & (Conversation.channel == bindparam("channel"))
+        & (Conversation.thread == bindparam("thread"))
+    )
+)
+_INSERT = insert(Message).returning(Message.id)
 # Tokens per message assumed when sizing the first read of a window (chat lines are short;
 # a longer guess would mean a second read more often, a shorter one reading rows not used).
 _TOKENS_GUESS = 16
@@ -124,17 +135,18 @@ class Store:
     ) -> ConversationState:
         """The conversation at `key`, created on first use; `kind` is stored when known (a
         channel may turn private)."""
-        read = (
-            select(*_CONVERSATION, Summary.content, Summary.covers_until)
-            .outerjoin(Summary)
-            .where(conversation_at(key))
-        )
+        at = {
+            "platform": key.platform,
+            "workspace": key.workspace,
+            "channel": key.channel,
+            "thread": key.thread,
+        }
         async with self.engine.connect() as connection:
-            row = (await connection.execute(read)).first()
+            row = (await connection.execute(_CONVERSATION_AT, at)).first()
         if row is None:
             await self._create(key, kind)
             async with self.engine.connect() as connection:
-                row = (await connection.execute(read)).one()
+                row = (await connection.execute(_CONVERSATION_AT, at)).one()
         if kind is not ChannelKind.UNKNOWN and row.kind != kind:
             async with self.engine.begin() as connection:
                 await connection.execute(
@@ -181,20 +193,19 @@ class Store:
         [terms] = await terms_off_loop([message.content])
         async with self.engine.begin() as connection:
             result = await connection.execute(
-                insert(Message)
-                .values(
-                    conversation_id=conversation_id,
-                    role=message.role,
-                    author_id=message.author_id,
-                    author_name=message.author_name,
-                    content=message.content,
-                    tokens=message.tokens,
-                    platform_message_id=message.platform_message_id,
-                    terms=terms,
-                )
-                .returning(Message.id)
+                _INSERT,
+                {
+                    "conversation_id": conversation_id,
+                    "role": message.role,
+                    "author_id": message.author_id,
+                    "author_name": message.author_name,
+                    "content": message.content,
+                    "tokens": message.tokens,
+                    "platform_message_id": message.platform_message_id,
+                    "terms": terms,
+                },
             )
-            return result.scalar_one()
+            return int(result.scalar_one())
 
     async def window(
         self, conversation: ConversationState, before_id: int, budget: int, per_message: int
@@ -202,24 +213,9 @@ class Store:
         """The newest messages before `before_id` whose tokens fit `budget`, oldest first."""
         async with self.engine.connect() as connection:
             rows = await _newest_fitting(
-                connection, _COLUMNS, conversation, before_id, budget, per_message
+                connection, _WINDOW, conversation, before_id, budget, per_message
             )
         return [StoredMessage(*row) for row in reversed(rows)]
-
-    async def window_start(
-        self, conversation: ConversationState, before_id: int, budget: int, per_message: int
-    ) -> int | None:
-        """The id of the oldest message `window` would return (None: nothing fits)."""
-        async with self.engine.connect() as connection:
-            rows = await _newest_fitting(
-                connection,
-                (Message.id, Message.tokens),
-                conversation,
-                before_id,
-                budget,
-                per_message,
-            )
-        return rows[-1].id if rows else None
 
     async def usage(self, conversation: ConversationState) -> Usage:
         """How much is stored since the last reset."""
@@ -313,9 +309,27 @@ class Store:
             return [StoredMessage(*row) for row in rows]
 
 
+def _newest_first(columns: Sequence[InstrumentedAttribute[Any]]) -> Select[Any]:
+    return (
+        select(*columns)
+        .where(
+            Message.conversation_id == bindparam("c"),
+            Message.id > bindparam("after"),
+            Message.id < bindparam("before"),
+        )
+        .order_by(Message.id.desc())
+        .limit(bindparam("batch"))
+    )
+
+
+# Built once: building SQL expressions per message cost CPU and left ~150 objects of cyclic
+# garbage a message for the collector (whose full passes stalled the event loop).
+_WINDOW = _newest_first(_COLUMNS)
+
+
 async def _newest_fitting(
     connection: AsyncConnection,
-    columns: Sequence[InstrumentedAttribute[Any]],
+    statement: Select[Any],
     conversation: ConversationState,
     before_id: int,
     budget: int,
@@ -334,14 +348,9 @@ async def _newest_fitting(
     while True:
         rows = (
             await connection.execute(
-                select(*columns)
-                .where(
-                    Message.conversation_id == conversation.id,
-                    Message.id > conversation.reset_after,
-                    Message.id < cursor,
-                )
-                .order_by(Message.id.desc())
-                .limit(batch)
+                statement,
+                {"c": conversation.id, "after": conversation.reset_after, "before": cursor}
+                | {"batch": batch},
             )
         ).all()
         for row in rows:
