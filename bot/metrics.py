@@ -27,6 +27,7 @@ MODEL_ERRORS = frozenset(
         Outcome.RATE_LIMITED,
         Outcome.QUOTA,
         Outcome.TIMEOUT,
+        Outcome.INTERRUPTED,
         Outcome.UNREACHABLE,
         Outcome.AUTH,
         Outcome.MODEL_NOT_FOUND,
@@ -93,6 +94,12 @@ class Metrics:
         self.active_conversations = Gauge(
             "parley_active_conversations",
             "Conversations with a reply being written now.",
+            registry=self.registry,
+        )
+        self.missed = Gauge(
+            "parley_messages_missed",
+            "Stored messages found unanswered after PARLEY_RESUME_WINDOW by this process and "
+            "marked missed (no reply), since it started.",
             registry=self.registry,
         )
         self._active: Tally[ConversationKey] = Tally()

@@ -60,6 +60,8 @@ def _comma_separated(value: object) -> object:
 
 # A set of ids (or names) written as "a,b,c" in the environment or a list in parley.toml.
 IdList = Annotated[frozenset[str], NoDecode, BeforeValidator(_comma_separated)]
+# Whole numbers written the same way ("0,1" or a toml list).
+NumberList = Annotated[tuple[int, ...], NoDecode, BeforeValidator(_comma_separated)]
 
 
 def default_data_dir() -> Path:
@@ -294,6 +296,23 @@ class Settings(SettingsSection):
             "turn (in order per conversation). Unset: no cap.",
         ),
     ] = None
+    reply_workers: Annotated[
+        int,
+        Field(
+            gt=0,
+            le=1000,
+            description="Stored messages this process answers at once (each conversation one "
+            "at a time, in order); more wait in the database.",
+        ),
+    ] = 16
+    resume_window: Annotated[
+        float,
+        Field(
+            ge=0,
+            description="Seconds after which a message left unanswered by a crash or stop is "
+            "marked missed at start instead of answered late.",
+        ),
+    ] = 600.0
     prices: Annotated[
         Path | None,
         Field(

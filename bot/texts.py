@@ -20,6 +20,9 @@ EN: dict[str, str] = {
     "https://discord.com/developers/applications (Bot → Reset Token).",
     "discord.no_token": "DISCORD_TOKEN is not set: copy the bot's token from "
     "https://discord.com/developers/applications (Bot → Reset Token).",
+    "discord.sharding_required": "Discord requires more shards for this bot's number of "
+    "servers: set PARLEY_DISCORD_SHARD_COUNT (`parley doctor` shows the count Discord "
+    "recommends) and split the shards among processes with PARLEY_DISCORD_SHARD_IDS.",
     "discord.content_empty": "A server message arrived without text: Discord withholds it "
     'unless "Message Content Intent" is enabled for the bot (Bot → '
     "Privileged Gateway Intents).",
@@ -149,6 +152,8 @@ EN: dict[str, str] = {
     "error.quota": "The model provider says the API quota is used up. The bot's owner needs to "
     "check the account's billing or limits.",
     "error.timeout": "The model took too long to answer. Please try again.",
+    "error.interrupted": "The model's answer stream was interrupted before it finished. Please "
+    "try again.",
     "error.unreachable": "I can't reach the model endpoint ({url}). The bot's owner should check "
     "that the server is running and OPENAI_BASE_URL is right.",
     "error.auth": "The model endpoint rejected the API key. The bot's owner should check "
@@ -229,6 +234,9 @@ EN: dict[str, str] = {
     "messages outside DMs and mentions",
     "doctor.discord.intent_fix": "Developer Portal → your app → Bot → Privileged Gateway "
     "Intents → enable MESSAGE CONTENT INTENT, then save.",
+    "doctor.discord.unsharded": "one connection for all servers (Discord recommends {count})",
+    "doctor.discord.shards": "this process runs shard(s) {ids} of {total} "
+    "(Discord recommends {count}; {concurrency} may connect at once)",
     "doctor.slack.ok": "token valid: @{user} in {team}",
     "doctor.slack.bad_token": "auth.test failed: {error}",
     "doctor.slack.token_fix": "Set SLACK_BOT_TOKEN to the Bot User OAuth Token (xoxb-…) from "
@@ -268,6 +276,10 @@ EN: dict[str, str] = {
     "OpenAI-compatible server such as Ollama.",
     "config.slack_mode": "SLACK_BOT_TOKEN is set but neither SLACK_APP_TOKEN (Socket Mode) nor "
     "SLACK_SIGNING_SECRET (HTTP mode) is: set one of them.",
+    "config.discord_shard_ids_alone": "PARLEY_DISCORD_SHARD_IDS is set but "
+    "PARLEY_DISCORD_SHARD_COUNT is not: set the total number of shards of all processes too.",
+    "config.discord_shard_range": "PARLEY_DISCORD_SHARD_IDS: shard {shard} does not exist with "
+    "PARLEY_DISCORD_SHARD_COUNT={count} (shard ids are 0 to {last}).",
     "config.searxng_url": "PARLEY_SEARCH_URL is not set: searxng needs the address of your "
     "instance, e.g. http://localhost:8888 (with the JSON format enabled).",
     "config.tavily_key": "TAVILY_API_KEY is not set: the tavily search provider needs an API key.",
@@ -284,6 +296,8 @@ EN: dict[str, str] = {
     "command.listen": "answer every message in this channel, or only when called (on/off: admins)",
     # Models and servers (#13): windows, cut replies, tokenizers, tools, embeddings.
     "reply.cut": "\n\n[… reply cut off: it reached the model's length limit …]",
+    "reply.interrupted": "\n\n[… cut off: the answer stream was interrupted before it finished. "
+    "This part is not kept; please ask again …]",
     "window.setting": "PARLEY_CONTEXT_TOKENS",
     "window.server": "reported by the server: {where}",
     "window.table": "the known-models table",
@@ -428,6 +442,7 @@ EN: dict[str, str] = {
     "doctor.name.platforms": "platforms",
     "doctor.name.discord": "discord",
     "doctor.name.discord intents": "discord intents",
+    "doctor.name.discord shards": "discord shards",
     "doctor.name.slack": "slack",
     "doctor.name.slack scopes": "slack scopes",
     "doctor.name.slack mode": "slack mode",
@@ -541,6 +556,9 @@ KO: dict[str, str] = {
     "discord.no_token": "DISCORD_TOKEN이 설정되지 않았어요: "
     "https://discord.com/developers/applications (Bot → Reset Token)에서 "
     "봇 토큰을 복사하세요.",
+    "discord.sharding_required": "이 봇의 서버 수에는 샤드가 더 필요하다고 Discord가 "
+    "알려왔어요: PARLEY_DISCORD_SHARD_COUNT를 설정하고 (권장 개수는 `parley doctor`가 보여줘요) "
+    "PARLEY_DISCORD_SHARD_IDS로 샤드를 프로세스들에 나누세요.",
     "discord.content_empty": '서버 메시지가 내용 없이 도착했어요: 봇에 "Message Content '
     'Intent"가 켜져 있지 않으면 Discord가 내용을 보내지 않아요 (Bot → '
     "Privileged Gateway Intents).",
@@ -666,6 +684,7 @@ KO: dict[str, str] = {
     "error.quota": "모델 제공자가 API 사용 한도를 다 썼다고 해요. 봇 관리자가 계정의 결제나 "
     "한도를 확인해야 해요.",
     "error.timeout": "모델의 답이 너무 오래 걸렸어요. 다시 시도해 주세요.",
+    "error.interrupted": "모델의 답변 스트림이 끝나기 전에 끊겼어요. 다시 시도해 주세요.",
     "error.unreachable": "모델 엔드포인트({url})에 연결할 수 없어요. 봇 관리자가 서버가 실행 "
     "중인지, OPENAI_BASE_URL이 맞는지 확인해야 해요.",
     "error.auth": "모델 엔드포인트가 API 키를 거부했어요. 봇 관리자가 OPENAI_API_KEY를 확인해야 "
@@ -745,6 +764,9 @@ KO: dict[str, str] = {
     "Parley에게 빈 메시지가 보여요",
     "doctor.discord.intent_fix": "Developer Portal → 앱 → Bot → Privileged Gateway Intents → "
     "MESSAGE CONTENT INTENT를 켜고 저장하세요.",
+    "doctor.discord.unsharded": "모든 서버를 연결 하나로 (Discord 권장: {count})",
+    "doctor.discord.shards": "이 프로세스가 샤드 {total}개 중 {ids}번을 실행해요 "
+    "(Discord 권장: {count}; 동시에 {concurrency}개 연결 가능)",
     "doctor.slack.ok": "토큰 유효: {team}의 @{user}",
     "doctor.slack.bad_token": "auth.test 실패: {error}",
     "doctor.slack.token_fix": "앱의 OAuth & Permissions 페이지에 있는 Bot User OAuth Token"
@@ -785,6 +807,10 @@ KO: dict[str, str] = {
     "Ollama 같은 로컬 OpenAI 호환 서버로 지정하세요.",
     "config.slack_mode": "SLACK_BOT_TOKEN은 설정됐지만 SLACK_APP_TOKEN(Socket Mode)도 "
     "SLACK_SIGNING_SECRET(HTTP 모드)도 없어요: 둘 중 하나를 설정하세요.",
+    "config.discord_shard_ids_alone": "PARLEY_DISCORD_SHARD_IDS는 설정됐지만 "
+    "PARLEY_DISCORD_SHARD_COUNT가 없어요: 모든 프로세스의 샤드 총개수도 설정하세요.",
+    "config.discord_shard_range": "PARLEY_DISCORD_SHARD_IDS: PARLEY_DISCORD_SHARD_COUNT={count}"
+    "에는 샤드 {shard}이(가) 없어요 (샤드 id는 0부터 {last}까지).",
     "config.searxng_url": "PARLEY_SEARCH_URL이 설정되지 않았어요: searxng에는 인스턴스 주소가 "
     "필요해요. 예: http://localhost:8888 (JSON 형식 활성화).",
     "config.tavily_key": "TAVILY_API_KEY가 설정되지 않았어요: tavily 검색에는 API 키가 필요해요.",
@@ -802,6 +828,8 @@ KO: dict[str, str] = {
     "command.listen": "이 채널의 모든 메시지에 답하기 보기·켜기·끄기 (켜기/끄기: 관리자)",
     # 모델과 서버 (#13)
     "reply.cut": "\n\n[… 모델의 길이 제한에 걸려 답변이 잘렸어요 …]",
+    "reply.interrupted": "\n\n[… 답변 스트림이 끝나기 전에 끊겨서 여기서 잘렸어요. 이 답변은 "
+    "저장하지 않았어요. 다시 물어봐 주세요 …]",
     "window.setting": "PARLEY_CONTEXT_TOKENS",
     "window.server": "서버가 알려 준 값: {where}",
     "window.table": "알려진 모델 표",
@@ -944,6 +972,7 @@ KO: dict[str, str] = {
     "doctor.name.platforms": "플랫폼",
     "doctor.name.discord": "Discord",
     "doctor.name.discord intents": "Discord 인텐트",
+    "doctor.name.discord shards": "Discord 샤드",
     "doctor.name.slack": "Slack",
     "doctor.name.slack scopes": "Slack 권한 범위",
     "doctor.name.slack mode": "Slack 연결 방식",
@@ -1048,6 +1077,7 @@ _ERRORS: dict[Outcome, str] = {
     Outcome.RATE_LIMITED: "error.rate_limited",
     Outcome.QUOTA: "error.quota",
     Outcome.TIMEOUT: "error.timeout",
+    Outcome.INTERRUPTED: "error.interrupted",
     Outcome.UNREACHABLE: "error.unreachable",
     Outcome.AUTH: "error.auth",
     Outcome.MODEL_NOT_FOUND: "error.model_not_found",

@@ -4,7 +4,6 @@ core admit them, and streams the replies."""
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -12,11 +11,11 @@ import discord
 import yarl
 from discord import app_commands
 
+from adapters.discord.answers import CONVERSATION_TYPES, DiscordAnswers, lane, route_of
 from adapters.discord.inbound import (
     author,
     channel_kind,
     conversation_key,
-    download,
     membership,
     plain_text,
 )
@@ -25,21 +24,19 @@ from adapters.discord.settings import (
     DEFAULT_DISCORD_GATEWAY_URL,
     DiscordSettings,
 )
+from adapters.discord.shards import IdentifyPacer, shard_of
 from adapters.discord.slash import add_commands
-from adapters.discord.surface import ChannelSurface, InteractionSurface
 from bot.core import Parley
-from bot.messages import Command, ConversationKey, Facts, Inbound
-from bot.policy import Admission, Verdict
+from bot.messages import Command, Facts, Inbound
+from bot.policy import Verdict
+from bot.queued import Route
 from bot.settings import ConfigError
-from bot.streaming import Surface
 from bot.texts import say
 
 log = logging.getLogger(__name__)
 
-# On a mention, at most this many earlier channel messages are caught up on (recorded).
-CATCH_UP_LIMIT = 25
-_CONVERSATION_TYPES = (discord.MessageType.default, discord.MessageType.reply)
 _NO_PINGS = discord.AllowedMentions.none()
+SHARDING_REQUIRED = 4011  # gateway close code: too many servers for the shards identified
 
 
 def intents() -> discord.Intents:
@@ -66,20 +63,35 @@ class ParleyClient(discord.Client):
         self.section = section
         self.sync_commands = sync_commands
         self.tree: app_commands.CommandTree[ParleyClient] = app_commands.CommandTree(self)
+        self.answers = DiscordAnswers(self)
         add_commands(self.tree, parley.commands, self.run_command)
         self._warned_empty = False
 
+    @property
+    def served_shards(self) -> tuple[int, ...]:
+        """The shards this process receives events of."""
+        return self.section.served_shards
+
+    def shard_for(self, guild_id: int | None) -> int:
+        """The shard an event of this server (None: a DM) arrived on."""
+        return shard_of(guild_id, self.shard_count)
+
     async def setup_hook(self) -> None:
-        await self._mend_left_over()
+        for shard in self.served_shards:  # only this process answers its shards' messages
+            await self.parley.pipeline.serve(lane(shard), self.answers)
+        await self.mend_left_over()  # after `serve` ended the claims of stopped processes
         # Here, not in on_ready: that fires on every reconnect, and syncs are rate-limited.
-        if self.sync_commands:
+        # Commands are global: of several shard processes, the one with shard 0 registers them.
+        if self.sync_commands and 0 in self.served_shards:
             synced = await self.tree.sync()
             log.info("registered %d slash commands with Discord", len(synced))
 
-    async def _mend_left_over(self) -> None:
+    async def mend_left_over(self) -> None:
         """Replies a crash cut off ("…" or a half reply): the first message becomes a notice,
         the rest are removed."""
         for left in await self.parley.delivery.left_over("discord"):
+            if not await self._serves(int(left.place)):
+                continue  # another shard's process mends it
             channel = self.get_partial_messageable(int(left.place))
             posted = [channel.get_partial_message(int(m)) for m in left.posted]
             try:
@@ -92,51 +104,48 @@ class ParleyClient(discord.Client):
                 log.warning("could not mend a cut-off reply in channel %s: %s", left.place, exc)
             await self.parley.delivery.mended(left)
 
+    async def _serves(self, channel_id: int) -> bool:
+        """Whether this process receives the channel's events (an unsharded client: all)."""
+        return True
+
     # ------------------------------------------------------------------ messages
 
     async def on_message(self, message: discord.Message) -> None:
         try:
             await self._on_message(message)
         except discord.HTTPException as exc:
+            guild_id = message.guild.id if message.guild is not None else None
             log.warning(
-                "Discord error answering message %s in channel %s (guild %s): %s",
+                "Discord error answering message %s in channel %s (guild %s, shard %s): %s",
                 message.id,
                 message.channel.id,
-                message.guild and message.guild.id,
+                guild_id,
+                self.shard_for(guild_id),
                 exc,
             )
 
     async def _on_message(self, message: discord.Message) -> None:
         me = self.user
-        if me is None or message.author.bot or message.type not in _CONVERSATION_TYPES:
+        if me is None or message.author.bot or message.type not in CONVERSATION_TYPES:
             return
         self._check_content(message)
         key = conversation_key(message.channel, message.guild)
-        admission = await self.parley.admit(
+        shard = self.shard_for(message.guild.id if message.guild is not None else None)
+        admission = await self.parley.accept(
             Inbound(
                 key,
                 author(message.author),
-                plain_text(message, self._own_ids(message)),
+                plain_text(message, self.own_ids(message)),
                 message_id=str(message.id),
                 facts=await self._facts(message, me),
-            )
+            ),
+            # Answered when its turn comes (`DiscordAnswers`), files downloaded then.
+            Route(lane(shard), str(message.id), route_of(message)),
         )
         if admission.verdict is Verdict.REFUSE:
             await message.channel.send(admission.notice, allowed_mentions=_NO_PINGS)
-        if admission.verdict is not Verdict.ANSWER:
-            return
-        async with message.channel.typing():
-            if admission.catch_up:
-                await self._catch_up(message, key)
-            inbound = replace(
-                admission.message,
-                attachments=await download(message.attachments, self.parley.settings),
-            )
-            await self._answer(
-                inbound, ChannelSurface(message.channel, message), say("discord.placeholder")
-            )
 
-    def _own_ids(self, message: discord.Message) -> set[int]:
+    def own_ids(self, message: discord.Message) -> set[int]:
         """Parley's user id, and its managed role's (people often @mention that instead)."""
         me = self.user
         ids = {me.id} if me else set()
@@ -146,7 +155,7 @@ class ParleyClient(discord.Client):
         return ids
 
     async def _facts(self, message: discord.Message, me: discord.ClientUser) -> Facts:
-        own = self._own_ids(message)
+        own = self.own_ids(message)
         mentioned = any(user.id in own for user in message.mentions) or any(
             role.id in own for role in message.role_mentions
         )
@@ -179,35 +188,6 @@ class ParleyClient(discord.Client):
                 return False
         return isinstance(target, discord.Message) and target.author.id == me.id
 
-    async def _catch_up(self, message: discord.Message, key: ConversationKey) -> None:
-        """Remember what was said since the last stored message before answering a mention, so
-        the model knows the conversation it was called into. Re-recording is a no-op."""
-        since = await self.parley.last_recorded(key)
-        after = int(since) if since and since.isdigit() else 0
-        try:
-            earlier = [
-                m async for m in message.channel.history(limit=CATCH_UP_LIMIT, before=message)
-            ]
-        except discord.Forbidden:
-            log.info(
-                "no Read Message History permission in channel %s: answering without catching up",
-                message.channel.id,
-            )
-            return
-        facts = Facts(kind=channel_kind(message.channel, message.guild))
-        for said in reversed(earlier):
-            if said.id <= after or said.author.bot or said.type not in _CONVERSATION_TYPES:
-                continue
-            await self.parley.record(
-                Inbound(
-                    key,
-                    author(said.author),
-                    plain_text(said, self._own_ids(said)),
-                    message_id=str(said.id),
-                    facts=facts,
-                )
-            )
-
     def _check_content(self, message: discord.Message) -> None:
         empty = not (
             message.content
@@ -220,9 +200,6 @@ class ParleyClient(discord.Client):
             self._warned_empty = True
             log.warning(say("discord.content_empty"))
 
-    async def _answer(self, inbound: Inbound, surface: Surface, placeholder: str | None) -> None:
-        await self.parley.deliver(inbound, surface, placeholder)
-
     # ------------------------------------------------------------------ slash commands
 
     async def run_command(self, interaction: discord.Interaction, name: str, args: str) -> None:
@@ -230,10 +207,11 @@ class ParleyClient(discord.Client):
             await self._run_command(interaction, name, args)
         except discord.HTTPException as exc:
             log.warning(
-                "Discord error running /%s (interaction %s) in channel %s: %s",
+                "Discord error running /%s (interaction %s) in channel %s (shard %s): %s",
                 name,
                 interaction.id,
                 interaction.channel_id,
+                self.shard_for(interaction.guild_id),
                 exc,
             )
 
@@ -244,26 +222,83 @@ class ParleyClient(discord.Client):
         if interaction.channel_id is None:
             await interaction.response.send_message(say("not_allowed"), ephemeral=True)
             return
-        admission = await self.parley.admit(
-            Inbound(
-                conversation_key(channel, guild),
-                author(user),
-                "",
-                message_id=str(interaction.id),
-                command=Command(name, args),
-                facts=Facts(kind=channel_kind(channel, guild), member_of=membership(self, user.id)),
-            )
+        message = Inbound(
+            conversation_key(channel, guild),
+            author(user),
+            "",
+            message_id=str(interaction.id),
+            command=Command(name, args),
+            facts=Facts(kind=channel_kind(channel, guild), member_of=membership(self, user.id)),
         )
-        if admission.verdict is Verdict.REFUSE:
-            await interaction.response.send_message(admission.notice, ephemeral=True)
+        verdict = await self.parley.policy.admit(message)
+        if verdict.verdict is Verdict.REFUSE:
+            await interaction.response.send_message(verdict.notice, ephemeral=True)
             return
-        if admission.verdict is Verdict.ANSWER:
-            await self._answer_command(interaction, admission)
-
-    async def _answer_command(self, interaction: discord.Interaction, admission: Admission) -> None:
-        # First, within Discord's 3 s: the answer may take a while.
+        if verdict.verdict is not Verdict.ANSWER:
+            return
+        # First, within Discord's 3 s (storing and waiting for its turn may take longer).
         await interaction.response.defer(thinking=True)
-        await self._answer(admission.message, InteractionSurface(interaction), None)
+        shard = self.shard_for(guild.id if guild is not None else None)
+        route = Route(lane(shard), str(interaction.id), self.answers.deferred(interaction))
+        admission = await self.parley.accept(message, route)
+        if admission.verdict is not Verdict.ANSWER:  # a re-delivery: answered by the first
+            self.answers.interactions.pop(interaction.id, None)
+
+
+class ShardedParleyClient(ParleyClient, discord.AutoShardedClient):
+    """Runs the shards PARLEY_DISCORD_SHARD_IDS of PARLEY_DISCORD_SHARD_COUNT; other processes
+    run the rest."""
+
+    def __init__(self, parley: Parley, section: DiscordSettings, **options: Any) -> None:
+        shard_ids = section.shard_ids
+        assert shard_ids is not None  # built only for a sharded layout (see `make_client`)
+        super().__init__(
+            parley,
+            section,
+            shard_count=section.discord_shard_count,
+            shard_ids=list(shard_ids),
+            **options,
+        )
+        self._pacer = IdentifyPacer()
+
+    async def setup_hook(self) -> None:
+        try:
+            limits = await self.fetch_session_start_limits()
+        except discord.GatewayNotFound as exc:
+            log.warning("could not read Discord's session start limits (%s): one at a time", exc)
+        else:
+            self._pacer = IdentifyPacer(limits.max_concurrency)
+            if limits.remaining < len(self.served_shards):
+                log.warning(
+                    "Discord allows %d more session starts for %.0f s: some shards wait",
+                    limits.remaining,
+                    limits.reset_after / 1000,
+                )
+        log.info(
+            "Discord shards %s of %s in this process",
+            ",".join(map(str, self.served_shards)),
+            self.shard_count,
+        )
+        await super().setup_hook()
+
+    async def _serves(self, channel_id: int) -> bool:
+        try:
+            channel = await self.fetch_channel(channel_id)
+        except (discord.HTTPException, discord.InvalidData):
+            return 0 in self.served_shards  # gone or out of reach: shard 0's process forgets it
+        guild = getattr(channel, "guild", None)
+        return self.shard_for(guild.id if guild is not None else None) in self.served_shards
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        await self._pacer.wait(shard_id or 0)
+
+
+def make_client(parley: Parley, section: DiscordSettings, **options: Any) -> ParleyClient:
+    """The client for this process's shard layout: unsharded, one connection for every server
+    (as before sharding was configurable), else the configured shards."""
+    if section.shard_ids is None:
+        return ParleyClient(parley, section, **options)
+    return ShardedParleyClient(parley, section, **options)
 
 
 async def sync_commands(parley: Parley, section: DiscordSettings) -> list[str]:
@@ -297,9 +332,7 @@ class DiscordAdapter:
 
     async def run(self, parley: Parley) -> None:
         _use_endpoints(self.section)
-        client = ParleyClient(
-            parley, self.section, sync_commands=self.section.discord_sync_commands
-        )
+        client = make_client(parley, self.section, sync_commands=self.section.discord_sync_commands)
         try:
             async with client:
                 await client.start(self.section.discord_token or "")
@@ -309,3 +342,7 @@ class DiscordAdapter:
             raise ConfigError(say("discord.bad_token")) from exc
         except (discord.HTTPException, aiohttp.ClientError) as exc:
             raise ConfigError(say("discord.unreachable", error=exc)) from exc
+        except discord.ConnectionClosed as exc:
+            if exc.code == SHARDING_REQUIRED:
+                raise ConfigError(say("discord.sharding_required")) from exc
+            raise
