@@ -78,7 +78,8 @@ class Summarizer:
             self._running.discard(conversation.id)
 
     async def _update(self, conversation: ConversationState, window_start: int) -> None:
-        current = await self.summaries.get(conversation)
+        # Read again: an earlier background update may have moved it since the message came.
+        current = await self.summaries.get(conversation, fresh=True)
         covered = current.covers_until if current else conversation.reset_after
         # The newest unsummarized messages just outside the window, up to one batch. After a
         # long gap (e.g. an import), older ones are skipped: recall still finds them.

@@ -16,7 +16,7 @@ from typing import Literal
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from memory.search import Hit, message_hits
+from memory.search import Hit, message_hit, message_hits
 from memory.tables import Message
 
 # Neighbours further apart than this belong to another exchange.
@@ -64,6 +64,20 @@ def _asks(hit: Hit) -> bool:
     return hit.content.rstrip().endswith(_QUESTION_MARKS)
 
 
+def completing(hit: Hit, before: Hit | None, after: Hit | None) -> list[Hit]:
+    """Of the turns just before and after `hit`, those that complete it: the question it
+    answers (the turn before, when that asks something) and the answer to the question it asks
+    (the turn after), within one exchange (close in time)."""
+    return [
+        turn
+        for turn in (
+            before if before is not None and _asks(before) else None,
+            after if _asks(hit) else None,
+        )
+        if turn is not None and abs(turn.created_at - hit.created_at) <= _SAME_EXCHANGE
+    ]
+
+
 class Surroundings:
     def __init__(self, engine: AsyncEngine) -> None:
         self._session = async_sessionmaker(engine, expire_on_commit=False)
@@ -71,10 +85,8 @@ class Surroundings:
     async def adjacent(
         self, conversation_id: int, hits: Sequence[Hit], after_id: int, before_id: int
     ) -> dict[int, list[Hit]]:
-        """For each message hit, the turns that complete it, keyed by the hit's id: the question
-        it answers (the turn before, when that asks something) and the answer to the question it
-        asks (the turn after), within one exchange (close in time) and after_id < id < before_id.
-        """
+        """For each message hit, the turns that complete it (see `completing`), keyed by the
+        hit's id, with after_id < id < before_id."""
         messages = [hit for hit in hits if hit.filename is None]
         if not messages:
             return {}
@@ -101,31 +113,16 @@ class Surroundings:
         values: dict[str, int] = {"c": conversation_id, "a": after_id, "b": before_id}
         values.update({f"h{n}": hit.id for n, hit in enumerate(messages)})
         async with self._session() as session:
-            found = {
-                row.id: Hit(
-                    row.id,
-                    row.author_name,
-                    row.content,
-                    row.created_at,
-                    conversation_id=row.conversation_id,
-                )
-                for row in await session.execute(statement, values)
-            }
+            found = {row.id: message_hit(row) for row in await session.execute(statement, values)}
         ids = sorted(found)
-        result: dict[int, list[Hit]] = {}
-        for hit in messages:
-            before = max((i for i in ids if i < hit.id), default=None)
-            after = min((i for i in ids if i > hit.id), default=None)
-            completing = (
-                before if before in found and _asks(found[before]) else None,
-                after if _asks(hit) else None,
+        return {
+            hit.id: completing(
+                hit,
+                found.get(max((i for i in ids if i < hit.id), default=-1)),
+                found.get(min((i for i in ids if i > hit.id), default=-1)),
             )
-            result[hit.id] = [
-                found[i]
-                for i in completing
-                if i in found and abs(found[i].created_at - hit.created_at) <= _SAME_EXCHANGE
-            ]
-        return result
+            for hit in messages
+        }
 
     async def spoken_by(
         self, conversation_id: int, authors: Sequence[str], low: int, high: int, first: bool, n: int

@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from memory.context import TIME_WORDS, Surroundings, named, period_asked
+from memory.context import TIME_WORDS, Surroundings, completing, named, period_asked
 from memory.embeddings import SemanticRanking
+from memory.recall_query import RecallQuery
 from memory.search import FullText, Hit, query_terms
-from memory.store import AFTER_ALL, ConversationState, Store
+from memory.store import ConversationState, Store
 from memory.tokens import TOKENS_PER_MESSAGE
 
 # Candidates fetched per list; more than ever fit, so the prompt's share decides.
@@ -67,6 +68,7 @@ class Recall:
         self.store = store
         self.search = search
         self.surroundings = Surroundings(store.engine)
+        self.query = RecallQuery(store.engine)
         self.workspace = workspace
         self.semantic = semantic
 
@@ -79,21 +81,23 @@ class Recall:
         terms = await query_terms(text)
         if not (terms or self.semantic):
             return []
-        start = (
-            await self.store.window_start(
-                conversation, AFTER_ALL, window_tokens, TOKENS_PER_MESSAGE
-            )
-            or AFTER_ALL  # None: not even the newest message fits, all of history is older
-        )
-        own = await self.search.messages(
-            [conversation.id], terms, _CANDIDATES, conversation.reset_after, start
-        )
-        period = await self._period(conversation, text, terms, start)
-        rankings = [own, period]
         others = await self.store.workspace_conversations(conversation.id) if self.workspace else []
+        found = await self.query.find(
+            conversation,
+            terms,
+            _CANDIDATES,
+            (window_tokens, TOKENS_PER_MESSAGE),
+            [conversation.id, *others],
+        )
+        start = found.start
+        period = await self._period(conversation, text, terms, start)
+        rankings = [found.hits, period]
         if others:
             rankings.append(await self.search.messages(others, terms, _CANDIDATES))
-        rankings.append(await self.search.passages([conversation.id, *others], terms, _CANDIDATES))
+        if found.documents:
+            rankings.append(
+                await self.search.passages([conversation.id, *others], terms, _CANDIDATES)
+            )
         # What was said in the period a question asks about is matched on its event and its time
         # at once: it weighs double.
         weights = [1.0, 2.0] + [1.0] * (len(rankings) - 2)
@@ -113,12 +117,20 @@ class Recall:
         # not push the keyword candidates out (the share decides what fits).
         kept = _CANDIDATES + len(period) + (_CANDIDATES if self.semantic is not None else 0)
         fused = fuse(rankings, weights)[:kept]
-        adjacent = await self.surroundings.adjacent(
-            conversation.id,
-            [hit for hit, _score in fused if hit.conversation_id == conversation.id],
-            conversation.reset_after,
-            start,
-        )
+        own = [
+            hit
+            for hit, _score in fused
+            if hit.conversation_id == conversation.id and hit.filename is None
+        ]
+        # The turns next to the keyword hits came with them; others' are read now.
+        adjacent = {
+            hit.id: completing(hit, *found.turns[hit.id]) for hit in own if hit.id in found.turns
+        }
+        missing = [hit for hit in own if hit.id not in found.turns]
+        if missing:
+            adjacent |= await self.surroundings.adjacent(
+                conversation.id, missing, conversation.reset_after, start
+            )
         return [
             Recalled(hit, tuple(sorted([hit, *adjacent.get(hit.id, [])], key=_order)), score)
             for hit, score in fused

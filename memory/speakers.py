@@ -5,6 +5,7 @@ a display name nor a line break in the text may produce a line that looks like s
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 # Longest display name kept: platforms allow 32 (Discord) to 80 (Slack) characters.
 MAX_NAME = 80
@@ -16,6 +17,7 @@ _SPEAKER_LIKE = re.compile(
 )
 
 
+@lru_cache(maxsize=1024)  # rendered for every message of every window: few distinct names
 def speaker_name(name: str) -> str:
     """A display name on one line, without brackets or control characters."""
     printable = "".join(ch if ch.isprintable() else " " for ch in name)
@@ -25,4 +27,6 @@ def speaker_name(name: str) -> str:
 def escape_lines(text: str) -> str:
     """`text` with every later line that starts like a speaker's ("[name] …") escaped as
     "\\[name] …", so it cannot pose as someone else's line."""
+    if text.isprintable():  # no line break of any kind: one line (checked at C speed)
+        return text
     return _SPEAKER_LIKE.sub(r"\1\\[", text)

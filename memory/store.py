@@ -7,15 +7,25 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Executable, Row, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Executable,
+    Row,
+    Select,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 
 from memory.analysis import terms_off_loop
 from memory.keys import ConversationKey
 from memory.kinds import SHARED_KINDS, ChannelKind
-from memory.tables import Conversation, Message
+from memory.tables import Conversation, Message, Summary
 
 # Plain columns, not ORM objects: building entities dominated the cost of large windows.
 _COLUMNS = (
@@ -29,6 +39,24 @@ _COLUMNS = (
 )
 _FIRST_BATCH = 32
 _MAX_BATCH = 4096
+# What a message's conversation lookup reads (with its summary).
+_CONVERSATION = (
+    Conversation.id,
+    Conversation.persona,
+    Conversation.reset_after,
+    Conversation.kind,
+)
+_CONVERSATION_AT = (
+    select(*_CONVERSATION, Summary.content, Summary.covers_until)
+    .outerjoin(Summary)
+    .where(
+        (Conversation.platform == bindparam("platform"))
+        & (Conversation.workspace == bindparam("workspace"))
+        & (Conversation.channel == bindparam("channel"))
+        & (Conversation.thread == bindparam("thread"))
+    )
+)
+_INSERT = insert(Message).returning(Message.id)
 # Tokens per message assumed when sizing the first read of a window (chat lines are short;
 # a longer guess would mean a second read more often, a shorter one reading rows not used).
 _TOKENS_GUESS = 16
@@ -37,10 +65,20 @@ AFTER_ALL = 2**62
 
 
 @dataclass(frozen=True)
+class SummaryState:
+    content: str
+    covers_until: int  # id of the newest message the summary covers
+
+
+@dataclass(frozen=True)
 class ConversationState:
     id: int
     persona: str | None
     reset_after: int
+    # The rolling summary as read with the conversation (one statement for both); only
+    # meaningful when `summary_read` (see memory/summary.py).
+    summary: SummaryState | None = None
+    summary_read: bool = False
 
 
 @dataclass(frozen=True)
@@ -117,11 +155,30 @@ class Store:
     ) -> ConversationState:
         """The conversation at `key`, created on first use; `kind` is stored when known (a
         channel may turn private)."""
-        where = conversation_at(key)
+        at = {
+            "platform": key.platform,
+            "workspace": key.workspace,
+            "channel": key.channel,
+            "thread": key.thread,
+        }
+        async with self.engine.connect() as connection:
+            row = (await connection.execute(_CONVERSATION_AT, at)).first()
+        if row is None:
+            await self._create(key, kind)
+            async with self.engine.connect() as connection:
+                row = (await connection.execute(_CONVERSATION_AT, at)).one()
+        if kind is not ChannelKind.UNKNOWN and row.kind != kind:
+            async with self.engine.begin() as connection:
+                await connection.execute(
+                    update(Conversation).where(Conversation.id == row.id).values(kind=kind)
+                )
+        summary = None if row.content is None else SummaryState(row.content, row.covers_until)
+        return ConversationState(row.id, row.persona, row.reset_after, summary, summary_read=True)
+
+    async def _create(self, key: ConversationKey, kind: ChannelKind) -> None:
         async with self._session() as session:
-            row = await session.scalar(select(Conversation).where(where))
-            if row is None:
-                row = Conversation(
+            session.add(
+                Conversation(
                     platform=key.platform,
                     workspace=key.workspace,
                     channel=key.channel,
@@ -129,16 +186,11 @@ class Store:
                     kind=kind,
                     reset_after=0,
                 )
-                session.add(row)
-                try:
-                    await session.commit()
-                except IntegrityError:  # another task created it first
-                    await session.rollback()
-                    row = (await session.scalars(select(Conversation).where(where))).one()
-            if kind is not ChannelKind.UNKNOWN and row.kind != kind:
-                row.kind = kind
+            )
+            try:
                 await session.commit()
-            return ConversationState(row.id, row.persona, row.reset_after)
+            except IntegrityError:  # another task created it first
+                await session.rollback()
 
     async def exists(self, key: ConversationKey) -> bool:
         """Whether a conversation was ever started at `key` (without creating it)."""
@@ -152,43 +204,34 @@ class Store:
         """Append a message, and run `then` in the same transaction (e.g. ending the inbound
         item it answers). Re-deliveries are turned away before, by the inbound queue."""
         [terms] = await terms_off_loop([message.content])
-        async with self._session() as session:
-            row = Message(
-                conversation_id=conversation_id,
-                role=message.role,
-                author_id=message.author_id,
-                author_name=message.author_name,
-                content=message.content,
-                tokens=message.tokens,
-                platform_message_id=message.platform_message_id,
-                terms=terms,
+        async with self.engine.begin() as connection:
+            result = await connection.execute(
+                _INSERT,
+                {
+                    "conversation_id": conversation_id,
+                    "role": message.role,
+                    "author_id": message.author_id,
+                    "author_name": message.author_name,
+                    "content": message.content,
+                    "tokens": message.tokens,
+                    "platform_message_id": message.platform_message_id,
+                    "terms": terms,
+                },
             )
-            session.add(row)
-            await session.flush()
+            stored = int(result.scalar_one())
             if then is not None:
-                await session.execute(then)
-            await session.commit()
-            return row.id
+                await connection.execute(then)
+            return stored
 
     async def window(
         self, conversation: ConversationState, before_id: int, budget: int, per_message: int
     ) -> list[StoredMessage]:
         """The newest messages before `before_id` whose tokens fit `budget`, oldest first."""
-        async with self._session() as session:
+        async with self.engine.connect() as connection:
             rows = await _newest_fitting(
-                session, _COLUMNS, conversation, before_id, budget, per_message
+                connection, _WINDOW, conversation, before_id, budget, per_message
             )
         return [StoredMessage(*row) for row in reversed(rows)]
-
-    async def window_start(
-        self, conversation: ConversationState, before_id: int, budget: int, per_message: int
-    ) -> int | None:
-        """The id of the oldest message `window` would return (None: nothing fits)."""
-        async with self._session() as session:
-            rows = await _newest_fitting(
-                session, (Message.id, Message.tokens), conversation, before_id, budget, per_message
-            )
-        return rows[-1].id if rows else None
 
     async def usage(self, conversation: ConversationState) -> Usage:
         """How much is stored since the last reset."""
@@ -282,9 +325,27 @@ class Store:
             return [StoredMessage(*row) for row in rows]
 
 
+def _newest_first(columns: Sequence[InstrumentedAttribute[Any]]) -> Select[Any]:
+    return (
+        select(*columns)
+        .where(
+            Message.conversation_id == bindparam("c"),
+            Message.id > bindparam("after"),
+            Message.id < bindparam("before"),
+        )
+        .order_by(Message.id.desc())
+        .limit(bindparam("batch"))
+    )
+
+
+# Built once: building SQL expressions per message cost CPU and left ~150 objects of cyclic
+# garbage a message for the collector (whose full passes stalled the event loop).
+_WINDOW = _newest_first(_COLUMNS)
+
+
 async def _newest_fitting(
-    session: AsyncSession,
-    columns: Sequence[InstrumentedAttribute[Any]],
+    connection: AsyncConnection,
+    statement: Select[Any],
     conversation: ConversationState,
     before_id: int,
     budget: int,
@@ -302,15 +363,10 @@ async def _newest_fitting(
     batch = min(max(budget // _TOKENS_GUESS, _FIRST_BATCH), _MAX_BATCH)
     while True:
         rows = (
-            await session.execute(
-                select(*columns)
-                .where(
-                    Message.conversation_id == conversation.id,
-                    Message.id > conversation.reset_after,
-                    Message.id < cursor,
-                )
-                .order_by(Message.id.desc())
-                .limit(batch)
+            await connection.execute(
+                statement,
+                {"c": conversation.id, "after": conversation.reset_after, "before": cursor}
+                | {"batch": batch},
             )
         ).all()
         for row in rows:

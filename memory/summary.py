@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from memory.store import ConversationState
+from memory.store import ConversationState, SummaryState
 from memory.tables import Summary, utcnow
 
-
-@dataclass(frozen=True)
-class SummaryState:
-    content: str
-    covers_until: int  # id of the newest message the summary covers
+__all__ = ["Summaries", "SummaryState"]
 
 
 class Summaries:
@@ -22,13 +16,20 @@ class Summaries:
     def __init__(self, engine: AsyncEngine) -> None:
         self._session = async_sessionmaker(engine, expire_on_commit=False)
 
-    async def get(self, conversation: ConversationState) -> SummaryState | None:
-        """The summary, unless the conversation was reset after what it covers."""
-        async with self._session() as session:
-            row = await session.get(Summary, conversation.id)
-        if row is None or row.covers_until <= conversation.reset_after:
+    async def get(
+        self, conversation: ConversationState, fresh: bool = False
+    ) -> SummaryState | None:
+        """The summary, unless the conversation was reset after what it covers: as read with
+        the conversation when it was (not `fresh`), from the database otherwise."""
+        if conversation.summary_read and not fresh:
+            state = conversation.summary
+        else:
+            async with self._session() as session:
+                row = await session.get(Summary, conversation.id)
+            state = None if row is None else SummaryState(row.content, row.covers_until)
+        if state is None or state.covers_until <= conversation.reset_after:
             return None
-        return SummaryState(row.content, row.covers_until)
+        return state
 
     async def save(self, conversation_id: int, state: SummaryState) -> None:
         async with self._session() as session, session.begin():

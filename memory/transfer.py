@@ -20,6 +20,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from memory.analysis import terms_off_loop
+from memory.bulk_index import resume_indexing, suspend_indexing
 from memory.keys import ConversationKey
 from memory.problems import Problem
 from memory.store import conversation_at
@@ -207,17 +208,20 @@ async def import_file(
     engine: AsyncEngine, path: Path, target: ConversationKey | None, counter: TokenCounter
 ) -> Imported:
     """Stream a JSON Lines file into the store: read, checked and stored one batch at a time
-    (memory stays bounded by a batch), in one transaction, so a bad line stores nothing.
+    (memory stays bounded by a batch), in one transaction, so a bad line stores nothing; on
+    SQLite indexed for search at the end (memory/bulk_index.py).
     Raises InvalidImport, or OSError when the file cannot be read."""
     source = await asyncio.to_thread(path.open, encoding="utf-8-sig", errors="replace")
     ids: dict[ConversationKey, int] = {}
     stored, read, first = 0, 0, 1
     try:
         async with AsyncSession(engine) as session, session.begin():
+            suspended = await suspend_indexing(session)
             while lines := await asyncio.to_thread(_next_lines, source):
                 rows = await asyncio.to_thread(parse_import, lines, target, counter, first)
                 stored += await _store_rows(session, rows, ids)
                 read, first = read + len(rows), first + len(lines)
+            await resume_indexing(session, suspended)
     finally:
         await asyncio.to_thread(source.close)
     return Imported(stored, read - stored)
@@ -248,8 +252,9 @@ async def _store_rows(
                 new.append(row)
     if new:
         terms = await terms_off_loop([str(row.values["content"]) for row in new])
+        # Core, not the ORM's bulk insert: no per-row bookkeeping.
         await session.execute(
-            insert(Message),
+            insert(Message.metadata.tables["messages"]),
             [
                 {**row.values, "conversation_id": ids[row.key], "terms": words}
                 for row, words in zip(new, terms, strict=True)

@@ -78,6 +78,17 @@ class UsageStore:
         self._admitting: AbstractAsyncContextManager[object] = (
             nullcontext() if self._postgres else asyncio.Lock()
         )
+        # Built once, not per call: each build made a table alias (`excluded`) that became
+        # cyclic garbage, the most of what a message left for the collector.
+        insert = (postgresql.insert if self._postgres else sqlite.insert)(UsageDay)
+        table = UsageDay.__table__.c
+        self._upsert = insert.on_conflict_do_update(
+            index_elements=["day", "platform", "user_id", "conversation_id", "model", "kind"],
+            set_={
+                name: table[name] + insert.excluded[name]
+                for name in ("calls", "prompt_tokens", "reply_tokens", "estimated_calls")
+            },
+        )
 
     async def record(self, usage: UsageRecord, day: date | None = None) -> None:
         """Add one call to its day's row (created on the first call)."""
@@ -93,17 +104,8 @@ class UsageStore:
             "reply_tokens": usage.reply_tokens,
             "estimated_calls": int(usage.estimated),
         }
-        insert = (postgresql.insert if self._postgres else sqlite.insert)(UsageDay).values(values)
-        table = UsageDay.__table__.c
-        statement = insert.on_conflict_do_update(
-            index_elements=["day", "platform", "user_id", "conversation_id", "model", "kind"],
-            set_={
-                name: table[name] + insert.excluded[name]
-                for name in ("calls", "prompt_tokens", "reply_tokens", "estimated_calls")
-            },
-        )
         async with self._session() as session, session.begin():
-            await session.execute(statement)
+            await session.execute(self._upsert, values)
 
     async def tokens_on(self, platform: str, user_id: str, day: date) -> int:
         """Prompt and reply tokens a person used on `day` (UTC)."""

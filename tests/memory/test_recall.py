@@ -7,7 +7,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.messages import Inbound
 from memory.db import create_engine, migrate
-from memory.search import FullText, fts5_query, search_terms, tsquery
+from memory.ranking import fts5_query, tsquery
+from memory.search import FullText, search_terms
 from tests.conftest import SettingsFactory
 from tests.fakes.model_server import FakeModel
 from tests.helpers import (

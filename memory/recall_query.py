@@ -1,0 +1,155 @@
+"""Recall's main read in one statement: where the window starts, the conversation's best
+matching older messages with the turns next to each, and whether documents were shared.
+
+Recall runs on every message; done as separate reads (window start, one search per word, the
+rows, their neighbours, the documents) it cost a dozen round trips. The parts depend on each
+other only inside the database, so one statement carries them all.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from memory.ranking import Columns, ranked_sql, statement
+from memory.search import Hit, message_hit
+from memory.store import AFTER_ALL, ConversationState
+
+_WINDOW_START = (
+    # The newest :rows messages, the ids of those that fit `:window` tokens (newest first,
+    # stopping at the first that does not), and whether the budget outlasted the rows read
+    # (`short`: read more to find the start).
+    "recent AS (SELECT id, tokens FROM messages WHERE conversation_id = :c AND id > :after "
+    "ORDER BY id DESC LIMIT :rows), "
+    "fitting AS (SELECT id FROM (SELECT id, sum(tokens + :per) OVER (ORDER BY id DESC) "
+    "AS spent FROM recent) AS r WHERE spent <= :window), "
+    "start AS (SELECT coalesce((SELECT min(id) FROM fitting), :all) AS id, "
+    "(SELECT count(*) FROM fitting) >= :rows AS short, "
+    "(SELECT avg(tokens) FROM recent) AS size), "
+    # Whether the conversation holds most rows of its id range (`dense` in memory/ranking.py):
+    # judged on its newest rows, when there are enough of them to be a sample.
+    "density AS (SELECT count(*) >= (CASE WHEN :rows < :sample THEN :rows ELSE :sample END) "
+    "AND count(*) * 2 > max(id) - min(id) + 1 AS dense FROM recent)"
+)
+_TURNS = (
+    # Each hit with the ids of the turns before and after it (after_id < id < start).
+    "own AS MATERIALIZED (SELECT r.id, r.score, "
+    "(SELECT max(m.id) FROM messages AS m WHERE m.conversation_id = :c AND m.id < r.id "
+    "AND m.id > :after) AS prev, "
+    "(SELECT min(m.id) FROM messages AS m WHERE m.conversation_id = :c AND m.id > r.id "
+    "AND m.id < (SELECT id FROM start)) AS next FROM ranked AS r), "
+    "picked AS (SELECT m.id, m.author_name, m.content, m.created_at, m.conversation_id, "
+    "own.score, own.prev, own.next FROM messages AS m LEFT JOIN own ON own.id = m.id "
+    "WHERE m.id IN (SELECT id FROM own UNION SELECT prev FROM own UNION SELECT next FROM own))"
+)
+
+
+# Conversations whose hints are remembered.
+_HINTS = 4096
+# Tokens per message guessed for a conversation not seen yet.
+_TOKENS_GUESS = 16.0
+# Messages that tell whether a conversation is dense.
+_SAMPLE = 64
+
+
+@dataclass(frozen=True)
+class _Hint:
+    dense: bool  # see `dense` in memory/ranking.py
+    size: float  # average tokens of its newest messages
+
+
+@dataclass(frozen=True)
+class Found:
+    start: int  # the window's first id (AFTER_ALL: not even the newest message fits)
+    hits: list[Hit]  # best first
+    # Of each hit's id: the turns just before and just after it (None: none in range).
+    turns: dict[int, tuple[Hit | None, Hit | None]] = field(default_factory=dict)
+    documents: bool = False  # documents were shared in the searched conversations
+
+
+class RecallQuery:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._sqlite = engine.dialect.name == "sqlite"
+        # What the last recall in a conversation found, to plan the next (any plan finds the
+        # same messages): least recently used first.
+        self._hints: OrderedDict[int, _Hint] = OrderedDict()
+
+    def _remember(self, conversation_id: int, hint: _Hint) -> None:
+        self._hints[conversation_id] = hint
+        self._hints.move_to_end(conversation_id)
+        if len(self._hints) > _HINTS:
+            self._hints.popitem(last=False)
+
+    async def find(
+        self,
+        conversation: ConversationState,
+        terms: Sequence[str],
+        limit: int,
+        window: tuple[int, int],  # the window's tokens, and the tokens each message adds
+        conversation_ids: Sequence[int],  # whose documents count (this one first)
+    ) -> Found:
+        """The best `limit` messages matching `terms` below the window as it starts when it has
+        `window[0]` tokens (for the next message: the newest one included)."""
+        tokens, per = window
+        hint = self._hints.get(conversation.id, _Hint(False, _TOKENS_GUESS))
+        ranked, values = _ranked(self._sqlite, conversation.id, terms, hint.dense)
+        values["documents"] = list(conversation_ids)
+        query = statement(
+            f"WITH {_WINDOW_START}, {ranked}, {_TURNS} "
+            "SELECT s.id AS start, EXISTS (SELECT 1 FROM documents WHERE conversation_id "
+            "IN :documents) AS documents, (SELECT dense FROM density) AS dense, s.short, "
+            "s.size, picked.* FROM start AS s LEFT JOIN picked ON 1 = 1",
+            values,
+            Columns.RECALL,
+        )
+        values.update(
+            c=conversation.id,
+            after=conversation.reset_after,
+            per=per,
+            window=tokens,
+            all=AFTER_ALL,
+            limit=limit,
+            sample=_SAMPLE,
+        )
+        # Enough rows for the window if messages are at least half their usual size; else all
+        # the rows it could hold (every message costs at least `per`).
+        most = tokens // max(per, 1) + 1
+        values["rows"] = min(tokens // (per + int(hint.size) // 2) + 1, most)
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query, values)).all()
+            if rows[0].short and values["rows"] < most:
+                rows = (await connection.execute(query, {**values, "rows": most})).all()
+        self._remember(conversation.id, _Hint(bool(rows[0].dense), rows[0].size or hint.size))
+        return _found(rows)
+
+
+def _found(rows: Sequence[Row[Any]]) -> Found:
+    hits = {row.id: message_hit(row) for row in rows if row.id is not None}
+    ranked = sorted((row for row in rows if row.score is not None), key=lambda r: (-r.score, -r.id))
+    return Found(
+        int(rows[0].start),
+        [hits[row.id] for row in ranked],
+        {row.id: (hits.get(row.prev), hits.get(row.next)) for row in ranked},
+        bool(rows[0].documents),
+    )
+
+
+def _ranked(
+    sqlite: bool, conversation_id: int, terms: Sequence[str], dense: bool
+) -> tuple[str, dict[str, Any]]:
+    if not terms:  # semantic ranking only
+        return "ranked AS (SELECT id, 0.0 AS score FROM messages WHERE 1 = 0)", {}
+    return ranked_sql(
+        sqlite,
+        "messages",
+        [conversation_id],
+        terms,
+        "(SELECT id FROM start)",
+        dense,
+    )

@@ -1,0 +1,86 @@
+"""A streamed import indexes its messages for search at the end, in its own transaction."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from memory.db import migrated_engine
+from memory.keys import ConversationKey
+from memory.search import FullText
+from memory.store import NewMessage, Store
+from memory.tokens import TokenCounter
+from memory.transfer import Imported, InvalidImport, import_file
+
+KEY = ConversationKey("terminal", "local", "imported")
+
+
+def _lines(*contents: str) -> str:
+    return "".join(
+        json.dumps(
+            {
+                "conversation": str(KEY),
+                "author": "Ann",
+                "role": "user",
+                "content": content,
+                "time": f"2026-01-01T10:00:{n:02d}+00:00",
+            }
+        )
+        + "\n"
+        for n, content in enumerate(contents)
+    )
+
+
+async def _trigger(url: str) -> int:
+    """Whether the insert trigger is there, after checking that the index matches the stored
+    messages (FTS5's integrity check raises otherwise)."""
+    async with migrated_engine(url) as engine, engine.begin() as connection:
+        await connection.execute(
+            text("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
+        )
+        found = await connection.scalar(
+            text("SELECT count(*) FROM sqlite_master WHERE name = 'messages_fts_insert'")
+        )
+    return int(found or 0)
+
+
+async def test_imported_messages_are_found_and_later_ones_indexed_again(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"
+    source = tmp_path / "in.jsonl"
+    source.write_text(_lines("the kumquat harvest", "a quince pie"), encoding="utf-8")
+    counter = TokenCounter("gpt-4o-mini")
+    async with migrated_engine(url) as engine:
+        store = Store(engine)
+        before = await store.add((await store.conversation(KEY)).id, _message("old quince jam"))
+        assert await import_file(engine, source, None, counter) == Imported(2, 0)
+        conversation = await store.conversation(KEY)
+        after = await store.add(conversation.id, _message("fresh quince tart"))
+        found = await FullText(engine).messages([conversation.id], ["quince"], 10)
+        kumquat = await FullText(engine).messages([conversation.id], ["kumquat"], 10)
+    # The import's rows indexed at the end, the others by the trigger.
+    assert [hit.content for hit in found] == ["fresh quince tart", "a quince pie", "old quince jam"]
+    assert [hit.content for hit in kumquat] == ["the kumquat harvest"]
+    assert before < after
+    assert await _trigger(url) == 1
+
+
+async def test_a_failed_import_keeps_the_trigger(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"
+    source = tmp_path / "in.jsonl"
+    source.write_text(_lines("good line") + "not json\n", encoding="utf-8")
+    async with migrated_engine(url) as engine:
+        with pytest.raises(InvalidImport):
+            await import_file(engine, source, None, TokenCounter("gpt-4o-mini"))
+        store = Store(engine)
+        conversation = await store.conversation(KEY)
+        await store.add(conversation.id, _message("pomelo salad"))
+        found = await FullText(engine).messages([conversation.id], ["pomelo"], 10)
+    assert [hit.content for hit in found] == ["pomelo salad"]
+    assert await _trigger(url) == 1
+
+
+def _message(content: str) -> NewMessage:
+    return NewMessage("user", "ann", "Ann", content, 5)

@@ -1,0 +1,65 @@
+"""Recall's one-statement read (memory/recall_query.py), on SQLite and PostgreSQL: the window
+start however the first guess of its size turns out, the best matches below it with their
+neighbours, and whether documents exist."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from memory.db import create_engine, migrate
+from memory.keys import ConversationKey
+from memory.recall_query import RecallQuery
+from memory.store import NewMessage, Store
+
+KEY = ConversationKey("test", "w", "recall-query")
+PER = 4
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    engine = create_engine(database_url)
+    await migrate(engine)
+    yield Store(engine)
+    await engine.dispose()
+
+
+async def _fill(store: Store, contents: list[str], tokens: int) -> list[int]:
+    conversation = await store.conversation(KEY)
+    return [
+        await store.add(conversation.id, NewMessage("user", "ann", "Ann", text, tokens))
+        for text in contents
+    ]
+
+
+async def test_the_window_start_is_exact_when_messages_are_smaller_than_guessed(
+    store: Store,
+) -> None:
+    # 2-token messages: the first read, sized for 16-token ones, is all within the budget,
+    # so the statement reads again with every row the budget could hold.
+    ids = await _fill(store, [f"note {n}" for n in range(200)], tokens=2)
+    conversation = await store.conversation(KEY)
+    query = RecallQuery(store.engine)
+    everything = await query.find(conversation, ["note"], 5, (2000, PER), [conversation.id])
+    assert everything.start == ids[0]  # all 200 fit: nothing older to recall
+    assert everything.hits == []
+    part = await query.find(conversation, ["note"], 5, (600, PER), [conversation.id])
+    assert part.start == ids[-100]  # 600 tokens hold 100 messages of 2 + 4
+    assert [hit.id for hit in part.hits] == ids[-101:-106:-1]  # newest first below the window
+
+
+async def test_matches_come_with_their_neighbours_and_documents_are_noticed(
+    store: Store,
+) -> None:
+    contents = ["Did you find a venue?", "Yes, the zebra lounge.", "Great!"]
+    ids = await _fill(store, contents + [f"filler {n}" for n in range(60)], tokens=20)
+    conversation = await store.conversation(KEY)
+    query = RecallQuery(store.engine)
+    for _ in range(2):  # the second plans from what the first found (density, message size)
+        found = await query.find(conversation, ["zebra"], 5, (400, PER), [conversation.id])
+        assert [hit.id for hit in found.hits] == [ids[1]]
+        before, after = found.turns[ids[1]]
+        assert before is not None and before.content == contents[0]
+        assert after is not None and after.content == contents[2]
+        assert not found.documents
