@@ -1,9 +1,10 @@
 """The conversation core: one message in, a streamed reply out, history kept in the store.
 
-Follow a message: `reply()` → command or `_converse()` → store the user's message → build the
-prompt within the budget (`PromptBuilder`) → stream from the chat API (`ChatClient`; `ToolRun` runs
-the tools the model calls, e.g. web search) → store the finished reply. A failed call stores
-nothing for the reply, so it leaves no half-written row.
+Follow a message: `reply()` → a command (`bot.commands`), or store the user's message and hand it
+to an `Exchange` (`bot.exchange`): build the prompt within the budget (`PromptBuilder`) → stream
+from the chat API (`ChatClient`; `ToolRun` runs the tools the model calls, e.g. web search) →
+store the finished reply. A failed call stores nothing for the reply, so it leaves no
+half-written row.
 """
 
 from __future__ import annotations
@@ -12,17 +13,19 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.attachments import ChatPart, prepare, with_images
+from bot.attachments import prepare
 from bot.calibration import Calibrator
-from bot.chat import ChatClient, ChatError, ContextTooLong, EmptyStream
+from bot.chat import ChatClient, ChatError
 from bot.commands import CommandContext, CommandRegistry, default_commands, unavailable
 from bot.delivery import Delivery
 from bot.documents import DocumentIntake, document_limits
-from bot.fitting import Fit, Fitter, reply_reserve
+from bot.exchange import Exchange
+from bot.fitting import Fitter, reply_reserve
+from bot.hooks import ContextProvider, MessageGuard, ReplyCheck, ReplyListener
 from bot.lifecycle import ReplyGate
 from bot.locks import KeyedLocks
 from bot.logs import Redactor, ReplyLog, settings_secrets
@@ -36,16 +39,15 @@ from bot.messages import (
     Inbound,
     Outcome,
     ReplyEvent,
-    TokenUsage,
 )
 from bot.model_tokenizer import ModelTokenizer
 from bot.observe import ReplyObserver, observe
 from bot.policy import Admission, PlatformRules, Policy
-from bot.prompt import Newest, NoRoom, Prompt, PromptBuilder, Section
+from bot.prompt import Newest, PromptBuilder
 from bot.settings import Settings
 from bot.streaming import Surface
 from bot.texts import error_text, say
-from bot.tools import Tool, ToolResult, ToolRun, ToolSource, ToolUse, available, footer, reserve
+from bot.tools import Tool, ToolSource, ToolUse
 from bot.usage import attribute_calls
 from bot.window import Window
 from memory.documents import Documents, document_kind
@@ -55,10 +57,6 @@ from memory.tokens import TOKENS_PER_MESSAGE, TokenCounter, is_native, render
 
 log = logging.getLogger(__name__)
 
-# Overflows one message may meet (each tightens the calibration) before the person is told.
-_OVERFLOW_RETRIES = 3
-# Builds of one prompt while its measure says it does not fit.
-_FIT_ATTEMPTS = 3
 # Text longer than this is tokenized in a worker thread.
 _OFFLOAD_CHARS = 20_000
 
@@ -69,51 +67,6 @@ def _is_document(attachment: Attachment) -> bool:
         bool(attachment.data)
         and document_kind(attachment.filename, attachment.content_type) is not None
     )
-
-
-def _as_overflow(error: ChatError, empty_is_overflow: bool) -> ContextTooLong | None:
-    """An overflow error as such; an empty stream for a large prompt as a probable one."""
-    if isinstance(error, ContextTooLong):
-        return error
-    return ContextTooLong(error.detail, empty=True) if empty_is_overflow else None
-
-
-def _refuses_tools(error: ChatError) -> bool:
-    """A 400 about tools: the model or server has no function calling."""
-    return error.outcome is Outcome.BAD_REQUEST and "tool" in error.detail.lower()
-
-
-class ContextProvider(Protocol):
-    """Adds context to a prompt (recalled excerpts, a summary, search results…).
-
-    `budget` is what the conversation's messages could use; a provider takes its own share of
-    it and reports exact token counts in its Sections, which are charged before history.
-    """
-
-    async def sections(
-        self, conversation: ConversationState, message: Inbound, budget: int
-    ) -> list[Section]: ...
-
-
-class ReplyListener(Protocol):
-    """Work after a reply is stored (e.g. a rolling summary). Runs in the background: it never
-    delays the reply, and its failure never reaches the person."""
-
-    async def after_reply(self, conversation: ConversationState, prompt: Prompt) -> None: ...
-
-
-class MessageGuard(Protocol):
-    """Checks a message before the model sees it (limits, moderation)."""
-
-    async def admit(self, message: Inbound) -> str | None:
-        """None: answer it; otherwise what to tell the person instead (nothing is stored)."""
-
-
-class ReplyCheck(Protocol):
-    """Checks a finished reply before it is shown or stored (reply moderation)."""
-
-    async def check_reply(self, text: str) -> str | None:
-        """None: show it; otherwise what to show instead (the reply is not stored)."""
 
 
 class Parley:
@@ -227,9 +180,8 @@ class Parley:
                     return
                 # Notices (skipped files, documents added) go above the reply, never stored.
                 notice = "".join(f"{note}\n\n" for note in (files.notice, *notes) if note)
-                async for event in self._converse(
-                    conversation, newest, message, force, files.images
-                ):
+                exchange = Exchange(self, conversation, newest, message, files.images)
+                async for event in exchange.run(force):
                     if isinstance(event, Delta):
                         yield Delta(notice + event.text)
                     else:
@@ -322,123 +274,6 @@ class Parley:
         )
         return Newest(stored_id, text, tokens)
 
-    async def _converse(
-        self,
-        conversation: ConversationState,
-        newest: Newest,
-        message: Inbound,
-        force: str | None = None,
-        images: tuple[ChatPart, ...] = (),
-    ) -> AsyncIterator[ReplyEvent]:
-        """Answer `newest`, already stored: prompt within the budget, stream, store the reply."""
-        system = conversation.persona or self.settings.system_prompt
-        system_tokens = await self.count(system)
-        shares = await self.fitter.shares(f"{system}\n{newest.text}")
-        forced = await self._force(
-            force,
-            message.text,
-            self.prompts.message_budget(system_tokens, self.fitter.factor(shares)),
-        )
-        # A forced tool's results are already in the prompt: nothing more to offer the model.
-        offered = (
-            []
-            if forced or self.tools_refused
-            else available(self.tools, self.tool_sources, self.policy.admin_tools(message))
-        )
-        overflows = 0
-        while True:
-            try:
-                prompt, fit = await self._fitted(
-                    conversation, message, newest, (system, system_tokens), shares, forced, offered
-                )
-            except NoRoom:
-                yield Final(say("error.no_room"), Outcome.BAD_REQUEST)
-                return
-            # Images go with this prompt only (history keeps their names): their token cost
-            # depends on the model, so they are not budgeted; an overflow re-trims.
-            prompt = replace(prompt, messages=with_images(prompt.messages, images))
-            window = self.fitter.window - self.prompts.reply_reserve
-            room = int(window / self.fitter.factor(fit.shares)) - prompt.tokens
-            run = ToolRun(self.chat, offered, self.counter, self.settings.tool_rounds, room)
-            try:
-                async for event in self._stream(conversation, prompt, run, forced, fit, images):
-                    yield event
-                return
-            except (ContextTooLong, EmptyStream) as exc:
-                overflow = _as_overflow(exc, self.fitter.empty_means_overflow(fit))
-                if overflow is None:
-                    yield Final(say("empty_reply"), Outcome.SERVER_ERROR)
-                    return
-                overflows += 1
-                await self.fitter.overflowed(fit, overflow)
-                if overflows > _OVERFLOW_RETRIES:
-                    log.warning("prompt still too long in %s: %s", message.key, overflow.detail)
-                    yield Final(say("error.context"), Outcome.BAD_REQUEST)
-                    return
-                log.info("context overflow in %s (%s); re-trimming", message.key, overflow.detail)
-                shares = fit.shares
-            except ChatError as exc:
-                if offered and _refuses_tools(exc):
-                    # Ollama, vLLM and others refuse `tools` for some models: answer without
-                    # them from now on rather than fail every message.
-                    log.warning(
-                        "the endpoint refused function calling (%s); answering without "
-                        "tools. Set PARLEY_SEARCH_MODE=always to search on every "
-                        "message instead.",
-                        exc.detail[:200],
-                    )
-                    self.tools_refused = True
-                    offered = []
-                    continue
-                yield Final(self._error_text(exc), exc.outcome)
-                return
-
-    async def _fitted(
-        self,
-        conversation: ConversationState,
-        message: Inbound,
-        newest: Newest,
-        system: tuple[str, int],
-        shares: dict[str, float],
-        forced: tuple[str, ToolResult] | None,
-        offered: list[Tool],
-    ) -> tuple[Prompt, Fit]:
-        """The prompt built for the factor of `shares`, measured in the model's tokens; built
-        again (a few times at most) while the measure says it does not leave the reply room."""
-        for _attempt in range(_FIT_ATTEMPTS):
-            factor = self.fitter.factor(shares)
-            budget = self.prompts.message_budget(system[1], factor)
-            sections = await self._sections(conversation, message, budget)
-            if forced is not None:
-                sections += (
-                    Section({"role": "user", "content": forced[1].content}, forced[1].tokens),
-                )
-            kept = reserve(offered, self.counter, budget, results=not self.tool_use.ignored)
-            prompt = await self.prompts.build(conversation, system, newest, sections, factor, kept)
-            fit = await self.fitter.measure(prompt.messages, prompt.tokens)
-            if fit.fits:
-                break
-            shares = fit.shares
-        return prompt, fit
-
-    async def _force(
-        self, name: str | None, text: str, message_budget: int
-    ) -> tuple[str, ToolResult] | None:
-        """Run the tool a person asked for (`/search`) on their message, before the model."""
-        tool = self.tools.get(name or "")
-        if tool is None:
-            return None
-        budget = min(tool.room, message_budget // 3)
-        return tool.name, await tool.run(tool.arguments_for(text), max(budget, 0), 1)
-
-    async def _sections(
-        self, conversation: ConversationState, message: Inbound, budget: int
-    ) -> tuple[Section, ...]:
-        found: list[Section] = []
-        for provider in self.providers:
-            found += await provider.sections(conversation, message, budget)
-        return tuple(found)
-
     def background(self, job: Coroutine[Any, Any, None], what: str) -> None:
         """Run `job` after the reply without delaying it; failures are logged, never raised."""
 
@@ -457,73 +292,7 @@ class Parley:
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
 
-    async def _stream(
-        self,
-        conversation: ConversationState,
-        prompt: Prompt,
-        run: ToolRun,
-        forced: tuple[str, ToolResult] | None,
-        fit: Fit,
-        images: tuple[ChatPart, ...],
-    ) -> AsyncIterator[ReplyEvent]:
-        text = ""
-        # Told above the reply (not stored): the model saw only the message's beginning.
-        cut = f"{say('shortened.notice')}\n\n" if prompt.shortened else ""
-        async for piece in run.stream(prompt.messages, self.fitter.reply_limit(fit)):
-            text += piece
-            if self.reply_check is None:  # a checked reply is shown whole, once it passed
-                yield Delta(cut + text)
-        self.tool_use.note(run)
-        if not images and run.calls:  # an image's cost is the model's own: nothing to learn
-            await self.fitter.learn(fit, run.calls[0].usage, run.definition_tokens)
-        if not text.strip():
-            yield Final(say("empty_reply"), Outcome.SERVER_ERROR)
-            return
-        if self.reply_check and (refusal := await self.reply_check.check_reply(text)):
-            yield Final(refusal, Outcome.DENIED)
-            return
-        if run.calls and run.calls[-1].cut:
-            log.info("reply in conversation %s was cut off", conversation.id)
-            text += say("reply.cut")
-        used = ([forced] if forced else []) + run.results
-        tokens = await self._store_reply(conversation, text, used)
-        for listener in self.listeners:
-            self.background(
-                listener.after_reply(conversation, prompt), f"{type(listener).__name__} after reply"
-            )
-        shown, sources = footer([result for _, result in used], text)
-        yield Final(cut + text + shown, sources=sources, usage=TokenUsage(prompt.tokens, tokens))
-
-    async def _store_reply(
-        self, conversation: ConversationState, text: str, used: list[tuple[str, ToolResult]]
-    ) -> int:
-        """Store the reply after its tool records; returns its token count."""
-        # Compact records of the tool calls go before the reply, so follow-ups can use them.
-        for name, result in used:
-            if result.record:
-                await self.store.add(
-                    conversation.id,
-                    NewMessage(
-                        role="system",
-                        author_id=name,
-                        author_name=name,
-                        content=result.record,
-                        tokens=result.record_tokens,
-                    ),
-                )
-        await self.store.add(
-            conversation.id,
-            NewMessage(
-                role="assistant",
-                author_id="parley",
-                author_name="Parley",
-                content=text,
-                tokens=(tokens := await self.count(text)),
-            ),
-        )
-        return tokens
-
-    def _error_text(self, error: ChatError) -> str:
+    def error_text(self, error: ChatError) -> str:
         # The endpoint's own words and its URL reach the chat: never with a credential.
         text = error_text(
             error.outcome,

@@ -29,7 +29,7 @@ def _wait(seconds: float) -> str:
 
 
 class Limits:
-    """A MessageGuard (see bot.core): admits a message to the model or says why not."""
+    """A MessageGuard (see bot.hooks): admits a message to the model or says why not."""
 
     def __init__(self, settings: Settings, store: UsageStore) -> None:
         self.per_minute = settings.user_messages_per_minute

@@ -86,7 +86,7 @@ class EndpointModeration:
 
 
 class Moderation:
-    """A MessageGuard and ReplyCheck (see bot.core)."""
+    """A MessageGuard and ReplyCheck (see bot.hooks)."""
 
     def __init__(
         self,

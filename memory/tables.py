@@ -89,6 +89,34 @@ class ProcessedEvent(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class InboundItem(Base):
+    """A message (or command) a platform delivered, stored before the platform is told it
+    arrived: the work item the answering workers claim (see `memory.inbound`). Unique per
+    platform event, so a re-delivery is recognised here and nowhere else."""
+
+    __tablename__ = "inbound"
+    __table_args__ = (
+        UniqueConstraint("platform", "event_key"),
+        Index("ix_inbound_conversation_order_key", "conversation", "order_key"),
+        Index("ix_inbound_state_id", "state", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    event_key: Mapped[str] = mapped_column(String(256))
+    # The conversation key as one string: claims compare it in a correlated subquery.
+    conversation: Mapped[str] = mapped_column(String(512))
+    # The platform's order (Slack ts, Discord snowflake), padded so text order is that order.
+    order_key: Mapped[str] = mapped_column(String(40))
+    lane: Mapped[str] = mapped_column(String(64))  # which processes may answer it
+    message: Mapped[str] = mapped_column(Text)  # the neutral message as JSON; "" once done
+    route: Mapped[str] = mapped_column(Text)  # the adapter's own JSON; "" once done
+    state: Mapped[str] = mapped_column(String(16))  # pending, answering, answered, missed
+    owner: Mapped[str | None] = mapped_column(String(64), default=None)
+    lease_until: Mapped[float] = mapped_column(Float, default=0.0)  # Unix time
+    received_at: Mapped[float] = mapped_column(Float)  # Unix time
+
+
 class ReplyInFlight(Base):
     """A reply being shown on a platform, with the ids of the messages posted for it so far
     (a JSON list). Deleted once delivered: a row left at start-up is a reply a crash cut off

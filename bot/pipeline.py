@@ -1,0 +1,222 @@
+"""The durable message pipeline: store, then acknowledge; answer from the database.
+
+An adapter hands what it received to `Parley.accept` before it acknowledges the platform: the
+message is stored in the inbound queue (`memory.inbound`), where its platform id is unique, so a
+re-delivery is recognised whichever process it reaches. A bounded pool of workers claims stored
+items, one conversation at a time and in the platform's order, and hands each to the `Responder`
+its adapter registered for the item's lane; the item is ended in the transaction that stores
+the reply (`finishing`), or once a failure, a command's answer or a notice was shown. A burst
+larger than the workers waits in the database, not in memory.
+
+Items of a process that died are taken over when their lease runs out; at start-up, items
+older than the resume window (and while running, expired claims that old) are marked missed
+and get no reply: answering a question long after it was asked helps no one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import Update
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.lifecycle import ReplyGate
+from bot.messages import Inbound
+from bot.queued import Route, conversation_of, from_data, to_data
+from memory.inbound import Claimed, InboundQueue, NewItem, State, order_key
+
+log = logging.getLogger(__name__)
+
+# Seconds between looks for items stored by other processes (this process's wake at once).
+POLL_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class Job:
+    """A stored message to answer now, as its adapter handed it over."""
+
+    message: Inbound
+    route: dict[str, Any]
+    catch_up: bool  # called in by a mention or a reply: read what was said before first
+
+
+class Responder(Protocol):
+    """An adapter's side: shows the answer to `job` on its platform (name look-ups, downloads,
+    catching up and `Parley.deliver` happen here, when the job's turn has come)."""
+
+    async def answer(self, job: Job) -> None: ...
+
+
+@dataclass
+class _Working:
+    """The item the current task answers: ended with its reply, or by the worker."""
+
+    id: int
+    ended: bool = False
+
+
+_working: contextvars.ContextVar[_Working | None] = contextvars.ContextVar(
+    "parley_inbound_item", default=None
+)
+
+
+def event_key(message: Inbound) -> str:
+    """A message's id, unique on its platform (ids are unique per channel at least)."""
+    return f"{message.key.channel}/{message.message_id}"
+
+
+class Pipeline:
+    def __init__(
+        self, queue: InboundQueue, gate: ReplyGate, workers: int, resume_window: float
+    ) -> None:
+        self.queue = queue
+        self.gate = gate
+        self.workers = workers
+        self.resume_window = resume_window
+        self.responders: dict[str, Responder] = {}
+        self.missed = 0  # items marked missed by this process
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def store(self, message: Inbound, route: Route, catch_up: bool) -> bool:
+        """Store a message to answer; False when it was stored before (a re-delivery)."""
+        queued = await self.queue.add(
+            NewItem(
+                platform=message.key.platform,
+                event_key=event_key(message),
+                conversation=conversation_of(message.key),
+                order_key=order_key(route.order),
+                lane=route.lane,
+                message=json.dumps(
+                    {"catch_up": catch_up, "message": to_data(message)}, ensure_ascii=False
+                ),
+                route=json.dumps(route.data, ensure_ascii=False),
+            )
+        )
+        if queued is None:
+            return False
+        self._wake.set()
+        return True
+
+    async def remember(self, message: Inbound) -> bool:
+        """Note a message that is recorded, not answered; False when it was seen before."""
+        item = NewItem(
+            platform=message.key.platform,
+            event_key=event_key(message),
+            conversation=conversation_of(message.key),
+            order_key=order_key(message.message_id or ""),
+            lane=message.key.platform,
+            message="",
+            route="",
+        )
+        return await self.queue.add(item, State.ANSWERED) is not None
+
+    def finishing(self) -> Update | None:
+        """The statement ending the item this task answers, to run in the transaction that
+        stores its reply (None outside the pipeline: the terminal, tests)."""
+        working = _working.get()
+        if working is None or working.ended:
+            return None
+        working.ended = True
+        return self.queue.finishing(working.id)
+
+    async def serve(self, lane: str, responder: Responder) -> None:
+        """Answer the items of `lane` with `responder`, from now on (an adapter calls it once
+        it can show replies, before it takes events)."""
+        self.responders[lane] = responder
+        missed = await self.queue.miss_stale([lane], self.resume_window, pending=True)
+        self._missed(missed, lane)
+        self._wake.set()
+        if not self._tasks:
+            self._tasks = [asyncio.create_task(self._work()) for _ in range(self.workers)]
+            self._tasks.append(asyncio.create_task(self._sweep()))
+
+    async def stop(self) -> None:
+        """Stop the workers (after the gate closed: replies in progress are finished)."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    def _missed(self, count: int, lane: str) -> None:
+        if count:
+            self.missed += count
+            log.warning(
+                "%d unanswered messages in %s were older than the resume window (%.0f s): "
+                "marked missed, not answered",
+                count,
+                lane,
+                self.resume_window,
+            )
+
+    async def _work(self) -> None:
+        while not self.gate.closing:
+            # Cleared before looking: a message stored after the look sets it again.
+            self._wake.clear()
+            try:
+                claimed = await self.queue.claim(list(self.responders))
+            except SQLAlchemyError:
+                log.exception("could not claim a stored message; trying again")
+                claimed = None
+            if claimed is not None:
+                await self._answer(claimed)
+                continue
+            try:
+                async with asyncio.timeout(POLL_SECONDS):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+
+    async def _answer(self, claimed: Claimed) -> None:
+        stored = json.loads(claimed.message)
+        job = Job(from_data(stored["message"]), json.loads(claimed.route), stored["catch_up"])
+        working = _Working(claimed.id)
+        _working.set(working)
+        renewing = asyncio.create_task(self._renew(claimed.id))
+        try:
+            with self.gate.track():
+                await self.responders[claimed.lane].answer(job)
+        except asyncio.CancelledError:  # cut off by the shutdown: the person saw a notice
+            await asyncio.shield(self._end(working))
+            raise
+        except Exception:  # one message's failure must not stop the worker
+            log.exception("answering stored message %d failed", claimed.id)
+        finally:
+            renewing.cancel()
+        await self._end(working)
+
+    async def _end(self, working: _Working) -> None:
+        if working.ended:
+            return
+        working.ended = True
+        try:
+            await self.queue.finish(working.id)
+        except SQLAlchemyError:  # it will be answered again once its lease runs out
+            log.exception("could not mark stored message %d answered", working.id)
+
+    async def _renew(self, item: int) -> None:
+        while True:
+            await asyncio.sleep(self.queue.lease / 3)
+            try:
+                if not await self.queue.renew(item):
+                    log.warning("lost the claim on stored message %d (lease ran out)", item)
+                    return
+            except SQLAlchemyError:
+                log.exception("could not renew the claim on stored message %d", item)
+
+    async def _sweep(self) -> None:
+        """Claims of dead processes that are older than the resume window: missed."""
+        while True:
+            await asyncio.sleep(self.queue.lease)
+            lanes = list(self.responders)
+            try:
+                count = await self.queue.miss_stale(lanes, self.resume_window, pending=False)
+            except SQLAlchemyError:
+                log.exception("could not check for stale claims")
+                continue
+            self._missed(count, ", ".join(lanes))

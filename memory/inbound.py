@@ -1,0 +1,245 @@
+"""The inbound queue: messages a platform delivered, stored before the platform is told they
+arrived, and claimed one at a time per conversation by the answering workers of any process.
+
+A row is unique per (platform, event key): a re-delivery (a retry, a reconnect, another
+process behind a load balancer) is recognised by that constraint alone. Claims are one UPDATE
+of the oldest item that is the head of its conversation (nothing earlier unfinished) and whose
+conversation has no live claim; on PostgreSQL the candidate row is taken `FOR UPDATE SKIP
+LOCKED`, so processes never claim one item twice or two items of one conversation at once.
+A claim is a lease: renewed while the reply runs, taken over by any process serving the lane
+once it expires (its process died). SQLite runs the same statements in one process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import ColumnElement, Update, and_, exists, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.orm import aliased
+
+from memory.tables import InboundItem
+
+log = logging.getLogger(__name__)
+
+# Digits of a platform id's integer part (a Discord snowflake has at most 20) and fraction
+# (a Slack ts has 6), so that comparing the padded texts compares the numbers.
+_WHOLE_DIGITS = 20
+_FRACTION_DIGITS = 6
+
+
+class State(StrEnum):
+    PENDING = "pending"
+    ANSWERING = "answering"
+    ANSWERED = "answered"  # also: a failure told to the person, a message only recorded
+    MISSED = "missed"  # found unanswered after its resume window: no reply
+
+
+@dataclass(frozen=True)
+class NewItem:
+    platform: str
+    event_key: str  # the platform's id of the event (unique per platform)
+    conversation: str  # the conversation key as one string
+    order_key: str  # see `order_key`
+    lane: str
+    message: str  # JSON
+    route: str  # JSON
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    lane: str
+    message: str
+    route: str
+    received_at: float
+
+
+def order_key(platform_id: str, fallback: float | None = None) -> str:
+    """A platform id ("1700000000.000100", a snowflake) as text that sorts like the number;
+    ids that are not numbers (and missing ones) sort by `fallback`, a Unix time."""
+    whole, _, fraction = platform_id.partition(".")
+    if not (whole.isdigit() and (fraction.isdigit() or not fraction)):
+        return order_key(f"{time.time() if fallback is None else fallback:.6f}")
+    fraction = fraction[:_FRACTION_DIGITS].ljust(_FRACTION_DIGITS, "0")
+    return f"{whole.zfill(_WHOLE_DIGITS)}.{fraction}"
+
+
+def process_owner() -> str:
+    """A name for this process's claims, unique across hosts and restarts."""
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _open(item: type[InboundItem], now: float) -> ColumnElement[bool]:
+    """Waiting to be answered: pending, or claimed by a process whose lease ran out."""
+    return or_(
+        item.state == State.PENDING,
+        and_(item.state == State.ANSWERING, item.lease_until < now),
+    )
+
+
+class InboundQueue:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        owner: str,
+        lease: float = 30.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._session = async_sessionmaker(engine, expire_on_commit=False)
+        self._locking = engine.dialect.name == "postgresql"
+        self.owner = owner
+        self.lease = lease
+        self._clock = clock
+
+    async def add(self, item: NewItem, state: State = State.PENDING) -> int | None:
+        """Store a delivered message; None when it was stored before (a re-delivery)."""
+        row = InboundItem(
+            platform=item.platform,
+            event_key=item.event_key,
+            conversation=item.conversation,
+            order_key=item.order_key,
+            lane=item.lane,
+            message=item.message if state is State.PENDING else "",
+            route=item.route if state is State.PENDING else "",
+            state=state,
+            lease_until=0.0,
+            received_at=self._clock(),
+        )
+        async with self._session() as session:
+            session.add(row)
+            try:
+                await session.commit()
+            except IntegrityError:
+                return None
+            return row.id
+
+    async def claim(self, lanes: Sequence[str]) -> Claimed | None:
+        """Take the oldest item of `lanes` that its conversation is ready for, if any."""
+        if not lanes:
+            return None
+        now = self._clock()
+        candidate = aliased(InboundItem, name="candidate")
+        other = aliased(InboundItem, name="other")
+        blocked = exists().where(
+            other.conversation == candidate.conversation,
+            other.id != candidate.id,
+            or_(
+                # Something earlier is still to be answered: it goes first.
+                and_(
+                    other.state.in_((State.PENDING, State.ANSWERING)),
+                    other.order_key < candidate.order_key,
+                ),
+                # Someone is answering in this conversation right now.
+                and_(other.state == State.ANSWERING, other.lease_until >= now),
+            ),
+        )
+        chosen = (
+            select(candidate.id)
+            .where(candidate.lane.in_(lanes), _open(candidate, now), ~blocked)
+            .order_by(candidate.id)
+            .limit(1)
+        )
+        if self._locking:
+            chosen = chosen.with_for_update(skip_locked=True)
+        statement = (
+            update(InboundItem)
+            .where(InboundItem.id == chosen.scalar_subquery(), _open(InboundItem, now))
+            .values(state=State.ANSWERING, owner=self.owner, lease_until=now + self.lease)
+            .returning(
+                InboundItem.id,
+                InboundItem.lane,
+                InboundItem.message,
+                InboundItem.route,
+                InboundItem.received_at,
+            )
+        )
+        async with self._session() as session:
+            row = (await session.execute(statement)).first()
+            await session.commit()
+        return None if row is None else Claimed(*row)
+
+    async def renew(self, item: int) -> bool:
+        """Extend the claim on `item`; False if this process no longer holds it."""
+        async with self._session() as session:
+            result = await session.execute(
+                update(InboundItem)
+                .where(
+                    InboundItem.id == item,
+                    InboundItem.owner == self.owner,
+                    InboundItem.state == State.ANSWERING,
+                )
+                .values(lease_until=self._clock() + self.lease)
+            )
+            await session.commit()
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def finishing(self, item: int, state: State = State.ANSWERED) -> Update:
+        """The statement that ends `item` (run it in the transaction that stores the reply, so
+        a restart never answers it twice). Its text is dropped: history keeps it."""
+        return (
+            update(InboundItem)
+            .where(InboundItem.id == item, InboundItem.owner == self.owner)
+            .values(state=state, owner=None, message="", route="")
+        )
+
+    async def finish(self, item: int, state: State = State.ANSWERED) -> bool:
+        """End `item`; False if it was ended already (with its reply) or taken over."""
+        async with self._session() as session:
+            result = await session.execute(
+                self.finishing(item, state).where(InboundItem.state == State.ANSWERING)
+            )
+            await session.commit()
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def release(self, item: int) -> None:
+        """Give `item` back unanswered (e.g. shutting down before it was started)."""
+        async with self._session() as session:
+            await session.execute(
+                update(InboundItem)
+                .where(
+                    InboundItem.id == item,
+                    InboundItem.owner == self.owner,
+                    InboundItem.state == State.ANSWERING,
+                )
+                .values(state=State.PENDING, owner=None, lease_until=0.0)
+            )
+            await session.commit()
+
+    async def miss_stale(self, lanes: Sequence[str], window: float, pending: bool) -> int:
+        """Mark items of `lanes` received more than `window` seconds ago whose process died
+        (and, with `pending`, those never started: at start-up) as missed; how many."""
+        now = self._clock()
+        waiting = (
+            _open(InboundItem, now)
+            if pending
+            else and_(InboundItem.state == State.ANSWERING, InboundItem.lease_until < now)
+        )
+        async with self._session() as session:
+            result = await session.execute(
+                update(InboundItem)
+                .where(
+                    InboundItem.lane.in_(lanes),
+                    InboundItem.received_at < now - window,
+                    waiting,
+                )
+                .values(state=State.MISSED, owner=None, message="", route="")
+            )
+            await session.commit()
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def counts(self) -> dict[str, int]:
+        """Items per state (for tests, metrics and benchmarks)."""
+        async with self._session() as session:
+            rows = await session.execute(
+                select(InboundItem.state, func.count()).group_by(InboundItem.state)
+            )
+            return {state: int(count) for state, count in rows}
