@@ -18,10 +18,15 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Mapping
+import uuid
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.fakes.faulty_model import FaultPlan, FaultyModel
 from tests.fakes.model_server import FakeModel
@@ -259,3 +264,19 @@ async def _drive(this: Run, plan: FaultPlan) -> Figures:
     if sender.refused:
         figures.problems.append(f"{sender.refused} events never acknowledged")
     return figures
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(admin_url: str, prefix: str) -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database on the server of `admin_url` (an asyncpg SQLAlchemy
+    URL), dropped afterwards; yields its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
