@@ -37,7 +37,7 @@ def _report(show: Show, name: str, scenario: Scenario, figures: Figures) -> None
         f"{figures.acknowledged:,} ack, {figures.stored:,} stored",
         "all stored",
         f"{scenario.conversations} conversations x {scenario.messages} messages; "
-        f"{scenario.fault_rate:.0%} model faults; SIGKILL at {scenario.kill_at:.0%}",
+        f"{scenario.fault_rate:.0%} model faults; SIGKILL at {scenario.kill_at or 0:.0%}",
     )
     show(
         "  answered / told a failure",

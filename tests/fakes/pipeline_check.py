@@ -30,7 +30,7 @@ from tests.fakes.slack_server import FakeSlack, Message
 from tests.fakes.slack_traffic import Conversation
 
 # Texts that tell the person a reply failed or was cut off (English: the tests' locale).
-_NOTICE_KEYS = re.compile(r"^(error\.|reply\.|empty_reply$)")
+_NOTICE_KEYS = re.compile(r"^(error\.|reply\.|stream\.|empty_reply$)")
 _SHOWN_AT_MOST = 20  # problems listed in a report
 
 
@@ -166,7 +166,7 @@ def _compare(
     for earlier, later in itertools.pairwise(answers):
         if later <= earlier:
             figures.problem("out_of_order", f"answer {later} after {earlier} in {conversation}")
-    figures.answered += sum(1 for n, k in shown if k == "answer" and (n, k) in expected)
+    figures.answered += len({n for n, k in shown if k == "answer"} & {n for n, _ in expected})
     figures.told += min(
         sum(k == "notice" for _, k in shown), sum(k == "notice" for _, k in expected)
     )

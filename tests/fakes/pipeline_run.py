@@ -147,7 +147,7 @@ class Scenario:
     redeliver: float = 0.1
     gap: tuple[float, float] = (0.02, 0.25)  # seconds between a conversation's messages
     spread: float = 3.0  # the conversations begin within this many seconds
-    kill_at: float = 0.5  # share of the messages acknowledged when process 0 is killed
+    kill_at: float | None = 0.5  # share of the messages acknowledged at the SIGKILL (None: none)
     replay: int = 10  # events acknowledged before the kill, sent again after it
     within: float = 60.0  # seconds for every reply after the last acknowledgement
     env: dict[str, str] = field(default_factory=dict)
@@ -187,6 +187,8 @@ async def _crash(run: Run, sender: Sender) -> None:
     """Kill process 0 once `kill_at` of the messages are acknowledged; start it again (or
     not); re-send events acknowledged shortly before the kill."""
     scenario = run.scenario
+    if scenario.kill_at is None:
+        return
     total = scenario.conversations * scenario.messages
     await sender.acknowledged_at_least(total * scenario.kill_at)
     await run.processes[0].kill()

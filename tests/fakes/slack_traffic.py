@@ -72,7 +72,9 @@ def write(fake: FakeSlack, conversation: Conversation) -> Sent:
     """The conversation's next message as a Slack event (recorded in the fake's history)."""
     number = len(conversation.sent)
     mark = marker(conversation.number, number)
-    text = f"note {mark}: item {number} 회의 메모"
+    # Some people write Korean (Parley's first audience), so its text analysis runs too.
+    korean = conversation.number % 4 == 1
+    text = f"메모 {mark}: 회의 {number}번" if korean else f"note {mark}: item {number}"
     if conversation.dm:
         body = fake.dm_event(text, user=conversation.user)
     else:
