@@ -182,7 +182,7 @@ def check_prompt(figures: Figures, call: ModelCall, plan: FaultPlan) -> None:
         return
     people = [n for turn in earlier if turn.role == "user" for _, n in turn.markers]
     if people != list(range(number)):
-        kind = "duplicated" if sorted(set(people)) == list(range(number)) else "out_of_order"
+        kind = "duplicated" if len(set(people)) < len(people) else "out_of_order"
         figures.problem(kind, f"prompt of {call.asked} (attempt {call.attempt}): {people}")
     answers = [n for turn in earlier if turn.role == "assistant" for _, n in turn.markers[:1]]
     due = [n for n in range(number) if plan.answered(f"q{conversation:04d}m{n:04d}")]
