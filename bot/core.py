@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from bot.attachments import prepare
 from bot.calibration import Calibrator
@@ -27,7 +27,6 @@ from bot.exchange import Exchange
 from bot.fitting import Fitter, reply_reserve
 from bot.hooks import ContextProvider, MessageGuard, ReplyCheck, ReplyListener
 from bot.lifecycle import ReplyGate
-from bot.locks import KeyedLocks
 from bot.logs import Redactor, ReplyLog, settings_secrets
 from bot.messages import (
     Attachment,
@@ -42,8 +41,10 @@ from bot.messages import (
 )
 from bot.model_tokenizer import ModelTokenizer
 from bot.observe import ReplyObserver, observe
-from bot.policy import Admission, PlatformRules, Policy
+from bot.pipeline import Pipeline
+from bot.policy import Admission, PlatformRules, Policy, Verdict
 from bot.prompt import Newest, PromptBuilder
+from bot.queued import Route
 from bot.settings import Settings
 from bot.streaming import Surface
 from bot.texts import error_text, say
@@ -51,6 +52,7 @@ from bot.tools import Tool, ToolSource, ToolUse
 from bot.usage import attribute_calls
 from bot.window import Window
 from memory.documents import Documents, document_kind
+from memory.inbound import InboundQueue, process_owner
 from memory.inflight import RepliesInFlight
 from memory.store import ConversationState, NewMessage, Store
 from memory.tokens import TOKENS_PER_MESSAGE, TokenCounter, is_native, render
@@ -82,7 +84,10 @@ class Parley:
     ) -> None:
         self.settings = settings
         self.store = store
-        self.policy = Policy(store, rules or {})
+        self.gate = ReplyGate()  # closed at shutdown: new messages are turned away
+        queue = InboundQueue(store.engine, process_owner())
+        self.pipeline = Pipeline(queue, self.gate, settings.reply_workers, settings.resume_window)
+        self.policy = Policy(store, rules or {}, queue.known)
         self.chat = chat
         self.counter = counter
         self.window = window  # as discovered at start-up (the builder's may shrink later)
@@ -108,11 +113,9 @@ class Parley:
         self.forced_tool: str | None = None
         self.tools_refused = False  # the endpoint rejected function calling once
         self.observers: list[ReplyObserver] = [ReplyLog()]
-        self.gate = ReplyGate()  # closed at shutdown: new messages are turned away
         self.delivery = Delivery(self.gate, RepliesInFlight(store.engine), settings.stream_interval)
         self._redact = Redactor(settings_secrets(settings))
         self.intake = DocumentIntake(Documents(store.engine, counter, document_limits(settings)))
-        self._locks = KeyedLocks[ConversationKey]()
         self._background: set[asyncio.Task[None]] = set()
 
     async def count(self, text: str) -> int:
@@ -121,16 +124,27 @@ class Parley:
         return self.counter.count(text)
 
     async def admit(self, message: Inbound) -> Admission:
-        """Whether to answer what an adapter received (see `bot.policy`): call it first, and
-        answer `admission.message` (its author's admin status decided). A re-delivered message
-        or command is recognised here, before anything is shown or downloaded."""
+        """Whether to answer a message (see `bot.policy`), for callers that answer it at once
+        with `reply` (the terminal); platform adapters `accept` instead."""
         return await self.policy.admit(message)
+
+    async def accept(self, message: Inbound, route: Route) -> Admission:
+        """What an adapter received, before it acknowledges the platform: admitted by the
+        policy and, when it is to be answered, stored (`bot.pipeline`); a re-delivered message
+        or command is recognised by the database and ignored. The answer comes later, through
+        the `Responder` the adapter registered with `pipeline.serve` for `route.lane`."""
+        admission = await self.policy.admit(message)
+        if admission.verdict is not Verdict.ANSWER:
+            return admission
+        if not await self.pipeline.store(admission.message, route, admission.catch_up):
+            return Admission(Verdict.IGNORE, admission.message)
+        return admission
 
     async def reply(self, message: Inbound) -> AsyncIterator[ReplyEvent]:
         """Answer one admitted message. Yields Deltas while the model writes, then one Final.
 
-        Consume it to the end (or `aclose()` it): the conversation stays locked while it runs,
-        so its messages are answered in order.
+        One conversation's messages must be answered one at a time: the pipeline's claims see
+        to it for platforms; a direct caller (the terminal) waits for each reply.
         """
         with self.gate.track():
             async for event in observe(message, self._answer(message), self.observers):
@@ -163,33 +177,31 @@ class Parley:
             yield Final(files.notice or say("empty"), Outcome.EMPTY)
             return
         message = replace(message, text=files.text)
-        # Reading a document is slow: done before the lock, so the conversation is not held.
         read = [await self.intake.read(a) for a in documents]
-        async with self._locks.hold(message.key):
-            try:
-                if files.answerable and (refusal := await self._refusal(message)):
-                    yield Final(refusal, Outcome.DENIED)
-                    return
-                conversation = await self._conversation(message)
-                attribute_calls(message.key.platform, message.author.id, conversation.id)
-                newest = await self._store_user_message(conversation, message)
-                notes = [await self.intake.store(conversation.id, message.author, r) for r in read]
-                if not files.answerable:  # documents only: nothing to ask the model
-                    told = "\n".join(note for note in (*notes, files.notice) if note)
-                    yield Final(told, Outcome.COMMAND)
-                    return
-                # Notices (skipped files, documents added) go above the reply, never stored.
-                notice = "".join(f"{note}\n\n" for note in (files.notice, *notes) if note)
-                exchange = Exchange(self, conversation, newest, message, files.images)
-                async for event in exchange.run(force):
-                    if isinstance(event, Delta):
-                        yield Delta(notice + event.text)
-                    else:
-                        yield replace(event, text=notice + event.text)
-            except SQLAlchemyError:
-                # The database is down or full: tell the person rather than go silent.
-                log.exception("storage failed while answering in %s", message.key)
-                yield Final(say("error.storage"), Outcome.SERVER_ERROR)
+        try:
+            if files.answerable and (refusal := await self._refusal(message)):
+                yield Final(refusal, Outcome.DENIED)
+                return
+            conversation = await self._conversation(message)
+            attribute_calls(message.key.platform, message.author.id, conversation.id)
+            newest = await self._store_user_message(conversation, message)
+            notes = [await self.intake.store(conversation.id, message.author, r) for r in read]
+            if not files.answerable:  # documents only: nothing to ask the model
+                told = "\n".join(note for note in (*notes, files.notice) if note)
+                yield Final(told, Outcome.COMMAND)
+                return
+            # Notices (skipped files, documents added) go above the reply, never stored.
+            notice = "".join(f"{note}\n\n" for note in (files.notice, *notes) if note)
+            exchange = Exchange(self, conversation, newest, message, files.images)
+            async for event in exchange.run(force):
+                if isinstance(event, Delta):
+                    yield Delta(notice + event.text)
+                else:
+                    yield replace(event, text=notice + event.text)
+        except SQLAlchemyError:
+            # The database is down or full: tell the person rather than go silent.
+            log.exception("storage failed while answering in %s", message.key)
+            yield Final(say("error.storage"), Outcome.SERVER_ERROR)
 
     async def _refusal(self, message: Inbound) -> str | None:
         for guard in self.guards:
@@ -205,14 +217,13 @@ class Parley:
         rules = self.policy.rules_for(message.key.platform)
         if not text.strip() or not self.policy.allowed(message, rules):
             return
-        if not await self.policy.claim(message):
+        if message.message_id is not None and not await self.pipeline.remember(message):
             return
         read = [await self.intake.read(a) for a in message.attachments if _is_document(a)]
-        async with self._locks.hold(message.key):
-            conversation = await self._conversation(message)
-            await self._store_user_message(conversation, replace(message, text=text))
-            for pending in read:
-                await self.intake.store(conversation.id, message.author, pending)
+        conversation = await self._conversation(message)
+        await self._store_user_message(conversation, replace(message, text=text))
+        for pending in read:
+            await self.intake.store(conversation.id, message.author, pending)
 
     async def last_recorded(self, key: ConversationKey) -> str | None:
         """The platform id of the newest message stored at `key` (adapters catch up from
@@ -247,13 +258,12 @@ class Parley:
             return Final(unavailable(command.name), Outcome.COMMAND)
         if spec.admin_only and not message.author.is_admin:
             return Final(say("admin_only", name=command.name), Outcome.DENIED)
-        async with self._locks.hold(message.key):
-            try:
-                conversation = await self._conversation(message)
-                text = await spec.handler(CommandContext(self, message, conversation), command.args)
-            except SQLAlchemyError:
-                log.exception("storage failed running /%s in %s", command.name, message.key)
-                return Final(say("error.storage"), Outcome.SERVER_ERROR)
+        try:
+            conversation = await self._conversation(message)
+            text = await spec.handler(CommandContext(self, message, conversation), command.args)
+        except SQLAlchemyError:
+            log.exception("storage failed running /%s in %s", command.name, message.key)
+            return Final(say("error.storage"), Outcome.SERVER_ERROR)
         return Final(text, Outcome.COMMAND)
 
     async def _store_user_message(
@@ -261,17 +271,22 @@ class Parley:
     ) -> Newest:
         text = render("user", message.author.name, message.text)
         tokens = await self.count(text)
-        stored_id = await self.store.add(
-            conversation.id,
-            NewMessage(
-                role="user",
-                author_id=message.author.id,
-                author_name=message.author.name,
-                content=message.text,
-                tokens=tokens,
-                platform_message_id=message.message_id,
-            ),
+        new = NewMessage(
+            role="user",
+            author_id=message.author.id,
+            author_name=message.author.name,
+            content=message.text,
+            tokens=tokens,
+            platform_message_id=message.message_id,
         )
+        try:
+            stored_id = await self.store.add(conversation.id, new)
+        except IntegrityError:
+            # Stored before a crash cut its answer off: answered now, from where it is.
+            found = await self.store.platform_message(conversation.id, message.message_id or "")
+            if found is None:
+                raise
+            stored_id = found
         return Newest(stored_id, text, tokens)
 
     def background(self, job: Coroutine[Any, Any, None], what: str) -> None:

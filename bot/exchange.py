@@ -228,5 +228,6 @@ class Exchange:
         reply = NewMessage(
             role="assistant", author_id="parley", author_name="Parley", content=text, tokens=tokens
         )
-        await store.add(conversation_id, reply)
+        # The inbound item ends with its reply: a restart never answers it twice.
+        await store.add(conversation_id, reply, self.parley.pipeline.finishing())
         return tokens

@@ -27,8 +27,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.lifecycle import ReplyGate
 from bot.messages import Inbound
-from bot.queued import Route, conversation_of, from_data, to_data
-from memory.inbound import Claimed, InboundQueue, NewItem, State, order_key
+from bot.queued import Route, from_data, to_data
+from memory.inbound import Claimed, InboundQueue, NewItem, State, conversation_of, order_key
 
 log = logging.getLogger(__name__)
 
@@ -173,12 +173,12 @@ class Pipeline:
                 pass
 
     async def _answer(self, claimed: Claimed) -> None:
-        stored = json.loads(claimed.message)
-        job = Job(from_data(stored["message"]), json.loads(claimed.route), stored["catch_up"])
         working = _Working(claimed.id)
         _working.set(working)
         renewing = asyncio.create_task(self._renew(claimed.id))
         try:
+            stored = json.loads(claimed.message)
+            job = Job(from_data(stored["message"]), json.loads(claimed.route), stored["catch_up"])
             with self.gate.track():
                 await self.responders[claimed.lane].answer(job)
         except asyncio.CancelledError:  # cut off by the shutdown: the person saw a notice

@@ -1,23 +1,23 @@
-"""Whether Parley answers a message, who is an admin, and re-deliveries: decided here, once, for
+"""Whether Parley answers a message and who is an admin: decided here, once, for
 every platform, from the neutral facts an adapter reports (`Inbound.facts`, the author's roles)
 and the platform's rules (its settings section's allow-lists, admins, DM switch).
 
 Order: the allow-lists (a message from elsewhere is ignored; a command is refused), then the
 trigger (a command, a DM, a mention, a reply to Parley, a channel that answers everything, a
-thread Parley takes part in), then the DM rules (refused with a reason, once per person), then
-the re-delivery check: the store claims the platform's message id, once.
+thread Parley takes part in), then the DM rules (refused with a reason, once per person).
+Re-deliveries are recognised when the message is stored (`bot.pipeline`).
 """
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Hashable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from bot.messages import Author, Facts, Inbound
+from bot.messages import Author, ConversationKey, Facts, Inbound
 from bot.texts import say
 
 if TYPE_CHECKING:  # plug-in modules import the rules: keep them light
@@ -81,9 +81,16 @@ class _Bounded:
 
 
 class Policy:
-    def __init__(self, store: Store, rules: Mapping[str, PlatformRules]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        rules: Mapping[str, PlatformRules],
+        queued: Callable[[ConversationKey], Awaitable[bool]] | None = None,
+    ) -> None:
         self.store = store
         self.rules = dict(rules)
+        # Whether messages of a conversation wait to be answered (it exists once they are).
+        self._queued = queued
         self._told = _Bounded(_NOTICES_KEPT)
         # (platform, user, workspace) → (until when it holds, member or not)
         self._members = _Bounded(_MEMBERSHIPS_KEPT)
@@ -108,17 +115,7 @@ class Policy:
         refusal = await self._dm_refusal(message, rules)
         if refusal:
             return self._refuse(message, refusal)
-        if not await self.claim(message):
-            return _ignore(message)
         return Admission(Verdict.ANSWER, message, catch_up=trigger)
-
-    async def claim(self, message: Inbound) -> bool:
-        """False for a message (or command) already handled: the one re-delivery check, the
-        store's uniqueness on the platform's id."""
-        if message.message_id is None:
-            return True
-        key = message.key
-        return await self.store.claim_event(key.platform, f"{key.channel}/{message.message_id}")
 
     def allowed(self, message: Inbound, rules: PlatformRules) -> bool:
         """The allow-lists; server and channel lists restrict servers only, not DMs."""
@@ -169,7 +166,9 @@ class Policy:
         survives restarts)."""
         if message.key in self._threads.items:
             return True
-        if await self.store.exists(message.key):
+        if await self.store.exists(message.key) or (
+            self._queued is not None and await self._queued(message.key)
+        ):
             self._threads.put(message.key)
             return True
         return False

@@ -8,7 +8,6 @@ answered, so a burst waits in the database rather than in memory.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,16 +23,13 @@ class Route:
     data: dict[str, Any] = field(default_factory=dict)  # the adapter's own (JSON-ready)
 
 
-def conversation_of(key: ConversationKey) -> str:
-    """The conversation key as one string (the queue compares it)."""
-    return json.dumps([key.workspace, key.channel, key.thread], ensure_ascii=False)
-
-
 def to_data(message: Inbound) -> dict[str, Any]:
     """The message as JSON-ready data."""
     author, facts, command = message.author, message.facts, message.command
     return {
-        "key": [message.key.platform, message.key.workspace, message.key.channel],
+        "platform": message.key.platform,
+        "workspace": message.key.workspace,
+        "channel": message.key.channel,
         "thread": message.key.thread,
         "author": {
             "id": author.id,

@@ -135,6 +135,7 @@ async def open_parley(settings: Settings, mcp_servers: bool = True) -> AsyncIter
                 yield parley
             finally:
                 await parley.gate.close(settings.shutdown_timeout)  # deliveries end with writes
+                await parley.pipeline.stop()  # idle workers; busy ones ended with the gate
                 await parley.drain()
     finally:
         if retention is not None:

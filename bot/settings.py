@@ -294,6 +294,23 @@ class Settings(SettingsSection):
             "turn (in order per conversation). Unset: no cap.",
         ),
     ] = None
+    reply_workers: Annotated[
+        int,
+        Field(
+            gt=0,
+            le=1000,
+            description="Stored messages this process answers at once (each conversation one "
+            "at a time, in order); more wait in the database.",
+        ),
+    ] = 16
+    resume_window: Annotated[
+        float,
+        Field(
+            ge=0,
+            description="Seconds after which a message left unanswered by a crash or stop is "
+            "marked missed at start instead of answered late.",
+        ),
+    ] = 600.0
     prices: Annotated[
         Path | None,
         Field(

@@ -12,6 +12,7 @@ once it expires (its process died). SQLite runs the same statements in one proce
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -26,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import aliased
 
+from memory.keys import ConversationKey
 from memory.tables import InboundItem
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,9 @@ class State(StrEnum):
     ANSWERING = "answering"
     ANSWERED = "answered"  # also: a failure told to the person, a message only recorded
     MISSED = "missed"  # found unanswered after its resume window: no reply
+
+
+FINISHED = (State.ANSWERED, State.MISSED)
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,11 @@ def order_key(platform_id: str, fallback: float | None = None) -> str:
         return order_key(f"{time.time() if fallback is None else fallback:.6f}")
     fraction = fraction[:_FRACTION_DIGITS].ljust(_FRACTION_DIGITS, "0")
     return f"{whole.zfill(_WHOLE_DIGITS)}.{fraction}"
+
+
+def conversation_of(key: ConversationKey) -> str:
+    """The conversation key as one string (claims compare it)."""
+    return json.dumps([key.workspace, key.channel, key.thread], ensure_ascii=False)
 
 
 def process_owner() -> str:
@@ -235,6 +245,19 @@ class InboundQueue:
             )
             await session.commit()
         return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def known(self, key: ConversationKey) -> bool:
+        """Whether any message of the conversation at `key` was stored to be answered."""
+        async with self._session() as session:
+            found = await session.scalar(
+                select(InboundItem.id)
+                .where(
+                    InboundItem.platform == key.platform,
+                    InboundItem.conversation == conversation_of(key),
+                )
+                .limit(1)
+            )
+        return found is not None
 
     async def counts(self) -> dict[str, int]:
         """Items per state (for tests, metrics and benchmarks)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -18,8 +19,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import aliased
 
+from memory.inbound import FINISHED
 from memory.kinds import ChannelKind
-from memory.tables import Conversation, Document, Message, ProcessedEvent, Summary, utcnow
+from memory.tables import Conversation, Document, InboundItem, Message, Summary, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -133,11 +135,14 @@ async def prune(engine: AsyncEngine, days: int) -> int:
 
 
 async def prune_events(engine: AsyncEngine) -> int:
-    """Forget processed-event ids old enough that no platform will re-deliver them."""
+    """Forget finished inbound items old enough that no platform will re-deliver them."""
     async with AsyncSession(engine) as session, session.begin():
         result = await session.execute(
-            delete(ProcessedEvent)
-            .where(ProcessedEvent.created_at < utcnow() - EVENT_MEMORY)
+            delete(InboundItem)
+            .where(
+                InboundItem.state.in_(FINISHED),
+                InboundItem.received_at < time.time() - EVENT_MEMORY.total_seconds(),
+            )
             .execution_options(**_BULK)
         )
     return int(result.rowcount)  # type: ignore[attr-defined]

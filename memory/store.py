@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, func, select, update
+from sqlalchemy import ColumnElement, Executable, Row, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
@@ -15,7 +15,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from memory.analysis import terms_off_loop
 from memory.keys import ConversationKey
 from memory.kinds import SHARED_KINDS, ChannelKind
-from memory.tables import Conversation, Message, ProcessedEvent
+from memory.tables import Conversation, Message
 
 # Plain columns, not ORM objects: building entities dominated the cost of large windows.
 _COLUMNS = (
@@ -102,6 +102,16 @@ class Store:
                 .limit(1)
             )
 
+    async def platform_message(self, conversation_id: int, platform_id: str) -> int | None:
+        """The id of the message stored with the platform's id `platform_id`, if any."""
+        async with self._session() as session:
+            return await session.scalar(
+                select(Message.id).where(
+                    Message.conversation_id == conversation_id,
+                    Message.platform_message_id == platform_id,
+                )
+            )
+
     async def conversation(
         self, key: ConversationKey, kind: ChannelKind = ChannelKind.UNKNOWN
     ) -> ConversationState:
@@ -136,18 +146,11 @@ class Store:
             found = await session.scalar(select(Conversation.id).where(conversation_at(key)))
             return found is not None
 
-    async def claim_event(self, platform: str, event_id: str) -> bool:
-        """True the first time an event is claimed, False for every re-delivery of it."""
-        async with self._session() as session:
-            session.add(ProcessedEvent(platform=platform, event_id=event_id))
-            try:
-                await session.commit()
-            except IntegrityError:
-                return False
-            return True
-
-    async def add(self, conversation_id: int, message: NewMessage) -> int:
-        """Append a message (re-deliveries are turned away before, by `claim_event`)."""
+    async def add(
+        self, conversation_id: int, message: NewMessage, then: Executable | None = None
+    ) -> int:
+        """Append a message, and run `then` in the same transaction (e.g. ending the inbound
+        item it answers). Re-deliveries are turned away before, by the inbound queue."""
         [terms] = await terms_off_loop([message.content])
         async with self._session() as session:
             row = Message(
@@ -161,6 +164,9 @@ class Store:
                 terms=terms,
             )
             session.add(row)
+            await session.flush()
+            if then is not None:
+                await session.execute(then)
             await session.commit()
             return row.id
 

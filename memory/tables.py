@@ -79,16 +79,6 @@ class Message(Base):
     terms: Mapped[str | None] = mapped_column(Text, default=None)
 
 
-class ProcessedEvent(Base):
-    """A platform event handled once and for all (see `Store.claim_event`)."""
-
-    __tablename__ = "processed_events"
-
-    platform: Mapped[str] = mapped_column(String(32), primary_key=True)
-    event_id: Mapped[str] = mapped_column(String(256), primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
 class InboundItem(Base):
     """A message (or command) a platform delivered, stored before the platform is told it
     arrived: the work item the answering workers claim (see `memory.inbound`). Unique per

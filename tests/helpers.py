@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core import Parley
-from bot.messages import Attachment, Author, ConversationKey, Final, Inbound, ReplyEvent
+from bot.messages import Attachment, Author, ConversationKey, Facts, Final, Inbound, ReplyEvent
+from bot.pipeline import Job
+from bot.policy import Verdict
+from bot.queued import Route
 from bot.quoting import OPEN
 from bot.runtime import open_parley
 from bot.texts import EN
@@ -41,6 +45,61 @@ async def ask(
     )
     assert events and isinstance(events[-1], Final), events
     return events[-1]
+
+
+def mention(text: str, author: Author = ALICE, key: ConversationKey = KEY) -> Inbound:
+    """A message that @mentions Parley (so the policy admits it anywhere)."""
+    return Inbound(key, author, text, facts=Facts(mentioned=True))
+
+
+class Answers:
+    """A test adapter's side of the pipeline: answers each stored message with `Parley.reply`
+    (lane "test") and keeps its Final, in the order they were answered. Files stand in for
+    downloads: handed over when a message's turn comes."""
+
+    def __init__(self, parley: Parley) -> None:
+        self.parley = parley
+        self.finals: list[tuple[Inbound, Final]] = []
+        self.files: dict[str | None, tuple[Attachment, ...]] = {}
+
+    async def answer(self, job: Job) -> None:
+        files = self.files.get(job.message.message_id, ())
+        events = await collect(self.parley, replace(job.message, attachments=files))
+        assert isinstance(events[-1], Final)
+        self.finals.append((job.message, events[-1]))
+
+
+async def through_pipeline(
+    parley: Parley, messages: list[Inbound], within: float = 20.0
+) -> list[Final]:
+    """Accept `messages` (stored at once, in this order) and wait until the pipeline answered
+    every admitted one; their Finals in the order the messages were given."""
+    answers = Answers(parley)
+    await parley.pipeline.serve("test", answers)
+    accepted = []
+    for number, message in enumerate(messages):
+        if message.message_id is None:
+            message = replace(message, message_id=f"m{number}")
+        answers.files[message.message_id] = message.attachments
+        admission = await parley.accept(message, Route("test", str(number + 1)))
+        if admission.verdict is Verdict.ANSWER:
+            accepted.append(message.message_id)
+    await until(lambda: len(answers.finals) >= len(accepted), within)
+    finals = {message.message_id: final for message, final in answers.finals}
+    return [finals[message_id] for message_id in accepted]
+
+
+async def settled(parley: Parley, within: float = 20.0) -> None:
+    """Wait until every stored message is answered (or missed), then for background work."""
+
+    async def waiting() -> bool:
+        counts = await parley.pipeline.queue.counts()
+        return bool(counts.get("pending") or counts.get("answering"))
+
+    async with asyncio.timeout(within):
+        while await waiting():  # noqa: ASYNC110 - the state is in the database
+            await asyncio.sleep(0.02)
+    await parley.drain()
 
 
 async def until(condition: Callable[[], object], within: float = 5.0) -> None:

@@ -63,8 +63,15 @@ class SlackAdapter:
                 say("slack.unreachable", url=settings.slack_api_url, error=exc)
             ) from exc
         await mend_left_over(parley, client)
-        app = AsyncApp(client=client, signing_secret=settings.slack_signing_secret or "")
-        SlackListeners(parley, client, str(identity["user_id"])).register(app)
+        # Events are acknowledged once their listener returned, i.e. once they are stored.
+        app = AsyncApp(
+            client=client,
+            signing_secret=settings.slack_signing_secret or "",
+            process_before_response=True,
+        )
+        listeners = SlackListeners(parley, client, str(identity["user_id"]))
+        await parley.pipeline.serve(PLATFORM, listeners)
+        listeners.register(app)
         await self._transport(app).serve(self._serving)
 
     def _transport(self, app: AsyncApp) -> Transport:

@@ -1,15 +1,18 @@
 """bolt listeners: Slack events and slash commands → `Inbound`s with their facts; the core
-admits them; replies are rendered back.
+admits and stores them (`Parley.accept`) before Slack is acknowledged, and answers them later,
+in order, through `SlackListeners.answer`.
 
-Every listener acknowledges at once (bolt acks events itself; commands call `ack` first) and
-leaves the work to `Parley.background`, so Slack never waits more than a moment and never
-re-sends for a slow ack. A re-sent event is still possible (network, reconnects, restarts): the
-core recognises it when admitting it, so it shows nothing at all.
+The app runs with `process_before_response`, so bolt acknowledges an event only after its
+listener returned, i.e. after the message was stored; commands call `ack` after `accept`.
+Storing is quick (no name look-up, no download: those wait for the message's turn), so Slack
+is not kept waiting. A re-sent event (a retry, a reconnect, another process behind a load
+balancer) is recognised by the database, so it shows nothing at all.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -21,6 +24,7 @@ from adapters.slack.events import (
     PLATFORM,
     EventBody,
     MessageEvent,
+    SlackFile,
     SlashCommand,
     command_kind,
     from_slack,
@@ -32,7 +36,9 @@ from adapters.slack.mrkdwn import to_mrkdwn
 from adapters.slack.surface import SlackSurface
 from bot.core import Parley
 from bot.messages import Author, Command, ConversationKey, Facts, Final, Inbound
+from bot.pipeline import Job
 from bot.policy import Verdict
+from bot.queued import Route
 from bot.texts import say
 
 log = logging.getLogger(__name__)
@@ -62,65 +68,74 @@ class SlackListeners:
     # ------------------------------------------------------------------ events
 
     async def on_mention(self, body: EventBody, event: MessageEvent) -> None:
-        self._handle_later(body, event, event.get("thread_ts") or event["ts"], mentioned=True)
+        await self._accept(body, event, event.get("thread_ts") or event["ts"], mentioned=True)
 
     async def on_message(self, body: EventBody, event: MessageEvent) -> None:
         # A channel message mentioning Parley also comes as `app_mention`: answered from there.
         if event.get("channel_type") != "im" and mention(self.bot_user_id) in event.get("text", ""):
             return
-        self._handle_later(body, event, event.get("thread_ts", ""), mentioned=False)
+        await self._accept(body, event, event.get("thread_ts", ""), mentioned=False)
 
-    def _handle_later(
+    async def _accept(
         self, body: EventBody, event: MessageEvent, thread: str, *, mentioned: bool
     ) -> None:
         user = person(event, self.bot_user_id)
         if user is None:
             return
         key = ConversationKey(PLATFORM, body.get("team_id", ""), event["channel"], thread)
-        self.parley.background(
-            self._handle(key, user, event, mentioned), f"Slack message {event['ts']} in {key}"
-        )
-
-    async def _handle(
-        self, key: ConversationKey, user: str, event: MessageEvent, mentioned: bool
-    ) -> None:
         kind = await self.kinds.of(key.channel, event.get("channel_type"))
-        admission = await self.parley.admit(
+        admission = await self.parley.accept(
             Inbound(
                 key,
-                Author(user, user),  # the name is looked up only for a message answered
+                Author(user, user),  # the name is looked up when the message's turn comes
                 from_slack(event.get("text", ""), self.bot_user_id),
                 # The same ts arrives with app_mention and message events, and with every retry.
                 message_id=event["ts"],
                 facts=Facts(kind=kind, mentioned=mentioned),
-            )
+            ),
+            # Files are downloaded when the message is answered: only their references wait.
+            Route(PLATFORM, event["ts"], {"kind": "event", "files": event.get("files", [])}),
         )
-        try:
-            if admission.verdict is Verdict.REFUSE:
+        if admission.verdict is Verdict.REFUSE:
+            try:
                 await self.client.chat_postMessage(
                     channel=key.channel,
                     thread_ts=key.thread or None,
                     text=to_mrkdwn(admission.notice),
                 )
-            if admission.verdict is not Verdict.ANSWER:
-                return
-            message = admission.message
+            except SlackApiError as exc:
+                log.warning("could not post a notice in %s: %s", key, exc.response.get("error"))
+
+    async def answer(self, job: Job) -> None:
+        """Show the answer to a stored message or command, now that its turn has come."""
+        message = job.message
+        message = replace(
+            message, author=replace(message.author, name=await self._name(message.author.id))
+        )
+        kind = job.route.get("kind")
+        if kind == "event":
+            await self._answer_event(message, job.route.get("files", []))
+            return
+        respond = AsyncRespond(response_url=job.route.get("response_url"))
+        if kind == "ask":
+            await self._ask(message, respond)
+        else:
+            await self._answer_privately(message, respond)
+
+    async def _answer_event(self, message: Inbound, files: list[SlackFile]) -> None:
+        try:
             message = replace(
                 message,
-                author=replace(message.author, name=await self._name(user)),
                 attachments=await download(
-                    event.get("files", []),
-                    self.client.token or "",
-                    self.client.base_url,
-                    self.parley.settings,
+                    files, self.client.token or "", self.client.base_url, self.parley.settings
                 ),
             )
             await self._stream(message)
         except SlackApiError as exc:
             log.warning(
                 "could not post a reply to %s in %s: %s",
-                event["ts"],
-                key,
+                message.message_id,
+                message.key,
                 exc.response.get("error"),
             )
 
@@ -136,7 +151,17 @@ class SlackListeners:
         spec = self.parley.commands.get(name)
         user, channel = command["user_id"], command["channel_id"]
         args = from_slack(command.get("text", ""), self.bot_user_id)
-        admission = await self.parley.admit(
+        model_answers = spec is not None and spec.handler is None
+        if spec is not None and model_answers and not args:
+            await ack(text=say("command.usage", usage=spec.usage))
+            return
+        # Commands carry no ts: the time they arrived orders them (Slack's ts is Unix time).
+        route = Route(
+            PLATFORM,
+            f"{time.time():.6f}",
+            {"kind": "ask" if model_answers else "command", "response_url": respond.response_url},
+        )
+        admission = await self.parley.accept(
             Inbound(
                 ConversationKey(PLATFORM, command.get("team_id", ""), channel),
                 Author(user, user),
@@ -144,25 +169,14 @@ class SlackListeners:
                 message_id=command.get("trigger_id"),
                 command=Command(name, args),
                 facts=Facts(kind=command_kind(command)),
-            )
+            ),
+            route,
         )
         if admission.verdict is not Verdict.ANSWER:
             await ack(text=admission.notice) if admission.notice else await ack()
             return
-        model_answers = spec is not None and spec.handler is None
-        if spec is not None and model_answers and not args:
-            await ack(text=say("command.usage", usage=spec.usage))
-            return
         # The question is shown in the channel, above the answer posted there.
         await ack({"response_type": "in_channel"} if model_answers else "")
-        message = admission.message
-        message = replace(message, author=replace(message.author, name=await self._name(user)))
-        job = (
-            self._ask(message, respond)
-            if model_answers
-            else self._answer_privately(message, respond)
-        )
-        self.parley.background(job, f"Slack /{name} in {channel}")
 
     async def _ask(self, message: Inbound, respond: AsyncRespond) -> None:
         try:

@@ -37,6 +37,7 @@ from tests.fakes.slack_server import (
     Message,
     SignedResponse,
 )
+from tests.helpers import settled
 
 Json = dict[str, Any]
 INTERVAL = 0.2  # the smallest stream interval the settings allow
@@ -53,9 +54,8 @@ class Running:
         return await self.fake.post_signed(self.adapter.address, payload, **kwargs)
 
     async def settle(self) -> None:
-        """Let listeners start their work, then wait for all of it (replies included)."""
-        await asyncio.sleep(0.1)
-        await self.parley.drain()
+        """Wait for every stored message's answer, and background work."""
+        await settled(self.parley)
 
     async def final(self, channel: str, ts: str | None = None, *, text: str = "") -> Message:
         """The bot's newest message in `channel` (in thread `ts`) once it is finished."""
@@ -101,7 +101,7 @@ async def running(fake: FakeSlack, settings: Any) -> AsyncIterator[Running]:
             async with asyncio.timeout(5):
                 await adapter.ready.wait()
             yield Running(fake, parley, adapter)
-            await parley.drain()
+            await settled(parley)
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)

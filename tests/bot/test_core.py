@@ -9,10 +9,20 @@ from bot.core import Parley
 from bot.messages import ConversationKey, Delta, Facts, Final, Inbound, Outcome
 from bot.policy import Verdict
 from bot.prompt import alternate_roles
+from bot.queued import Route
 from bot.runtime import open_parley
 from tests.conftest import SettingsFactory
 from tests.fakes.model_server import BreakStream, Fail, FakeModel, Hang, Reply
-from tests.helpers import ALICE, BOB, KEY, ask, collect, requests_for
+from tests.helpers import (
+    ALICE,
+    BOB,
+    KEY,
+    ask,
+    collect,
+    mention,
+    requests_for,
+    through_pipeline,
+)
 
 
 async def test_reply_streams_then_is_stored(parley: Parley, fake_model: FakeModel) -> None:
@@ -43,13 +53,13 @@ async def test_history_and_speaker_names_reach_the_model(
     assert fake_model.requests[-1]["max_tokens"] == parley.settings.max_reply_tokens
 
 
-async def test_redelivered_message_is_admitted_once(parley: Parley, fake_model: FakeModel) -> None:
+async def test_redelivered_message_is_answered_once(parley: Parley, fake_model: FakeModel) -> None:
     message = Inbound(KEY, ALICE, "hello", message_id="m-1", facts=Facts(mentioned=True))
-    first = await parley.admit(message)
-    assert first.verdict is Verdict.ANSWER
-    await collect(parley, first.message)
-    again = await parley.admit(message)
+    [final] = await through_pipeline(parley, [message])
+    assert final.outcome is Outcome.OK
+    again = await parley.accept(message, Route("test", "1"))
     assert again.verdict is Verdict.IGNORE and not again.notice
+    assert await through_pipeline(parley, [message]) == []
     assert len(fake_model.requests) == 1
 
 
@@ -163,7 +173,7 @@ async def test_other_bad_request_is_reported_not_retried(
 
 async def test_one_conversation_is_answered_in_order(parley: Parley, fake_model: FakeModel) -> None:
     fake_model.script(Reply("first answer", delay=0.3), Reply("second answer"))
-    first, second = await asyncio.gather(ask(parley, "first"), ask(parley, "second"))
+    first, second = await through_pipeline(parley, [mention("first"), mention("second")])
     assert (first.text, second.text) == ("first answer", "second answer")
     # The second prompt was built after the first reply was stored.
     assert fake_model.requests[1]["messages"][-2] == {

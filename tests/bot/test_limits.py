@@ -11,7 +11,7 @@ from bot.messages import ConversationKey, Outcome
 from bot.texts import use_locale
 from tests.conftest import SettingsFactory
 from tests.fakes.model_server import FakeModel, Reply
-from tests.helpers import ALICE, BOB, KEY, ask, parley_on
+from tests.helpers import ALICE, BOB, KEY, ask, mention, parley_on, through_pipeline
 
 
 async def stored(parley: Parley, key: ConversationKey = KEY) -> list[str]:
@@ -104,9 +104,10 @@ async def test_concurrency_cap_queues_and_answers_everything_in_order(
     fake_model.max_in_flight = 0
     async with parley_on(make_settings, sqlite_url, max_concurrent_replies=2) as parley:
         elsewhere = [ConversationKey("test", "w", f"c{n}") for n in range(4)]
-        finals = await asyncio.gather(
-            *(ask(parley, f"m{n}", BOB) for n in range(4)),
-            *(ask(parley, "hi", BOB, key) for key in elsewhere),
+        finals = await through_pipeline(
+            parley,
+            [mention(f"m{n}", BOB) for n in range(4)]
+            + [mention("hi", BOB, key) for key in elsewhere],
         )
         history = await stored(parley)
     assert all(final.outcome is Outcome.OK for final in finals)

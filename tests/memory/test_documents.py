@@ -8,13 +8,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.messages import Attachment, Facts, Inbound, Outcome
 from bot.policy import Verdict
+from bot.queued import Route
 from bot.texts import explain
 from memory.documents import UnreadableDocument, split_passages
 from memory.tables import Document
 from tests.conftest import SettingsFactory
 from tests.fakes.model_server import FakeModel
 from tests.fakes.pdf import make_pdf
-from tests.helpers import ALICE, BOB, GENERAL, ask, filler, parley_on, reply_prompt
+from tests.helpers import (
+    ALICE,
+    BOB,
+    GENERAL,
+    ask,
+    filler,
+    parley_on,
+    reply_prompt,
+    through_pipeline,
+)
 
 
 async def test_a_shared_pdf_answers_a_later_question(
@@ -74,13 +84,12 @@ async def test_a_redelivered_message_stores_its_document_once(
         attachments=(Attachment("notes.md", "text/markdown", b"# Notes\n\nThe budget is 40k.\n"),),
     )
     async with parley_on(make_settings, database_url) as parley:
-        admitted = await parley.admit(shared)
-        first = [event async for event in parley.reply(admitted.message)]
-        again = await parley.admit(shared)
+        [first] = await through_pipeline(parley, [shared])
+        again = await parley.accept(shared, Route("test", "2"))
         await parley.record(shared)
         async with AsyncSession(parley.store.engine) as session:
             documents = await session.scalar(select(func.count()).select_from(Document))
-    assert "notes.md" in first[-1].text and again.verdict is Verdict.IGNORE
+    assert "notes.md" in first.text and again.verdict is Verdict.IGNORE
     assert documents == 1
 
 

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bot.core import Parley
 from bot.messages import ConversationKey, Inbound
 from memory.db import migrated_engine
+from memory.inbound import InboundQueue, NewItem, State, order_key
 from memory.privacy import prune, prune_events
 from memory.search import FullText
-from memory.store import Store
-from memory.tables import Document, Message, MessageVectors, Passage, ProcessedEvent, Summary
+from memory.tables import Document, Message, MessageVectors, Passage, Summary
 from memory.transfer import import_rows, parse_import
 from tests.conftest import SettingsFactory
 from tests.fakes.model_server import FakeModel, Reply, tool_call
@@ -108,19 +109,21 @@ async def test_retention_prunes_old_messages_at_start_up(
 
 
 async def test_old_event_ids_are_forgotten_recent_ones_kept(database_url: str) -> None:
-    # A bare store: Parley's own background pruning would race with this test.
+    # A bare queue: Parley's own background pruning would race with this test.
     async with migrated_engine(database_url) as engine:
-        store = Store(engine)
-        assert await store.claim_event("slack", "old") and await store.claim_event("slack", "new")
-        async with AsyncSession(engine) as session, session.begin():
-            await session.execute(
-                update(ProcessedEvent)
-                .where(ProcessedEvent.event_id == "old")
-                .values(created_at=datetime.now(UTC) - timedelta(days=8))
-            )
+        week_ago = time.time() - timedelta(days=8).total_seconds()
+        old = InboundQueue(engine, "p", clock=lambda: week_ago)
+        queue = InboundQueue(engine, "p")
+
+        def event(key: str) -> NewItem:
+            return NewItem("slack", key, "c", order_key("1.0"), "slack", "{}", "{}")
+
+        assert await old.add(event("old"), State.ANSWERED)
+        assert await old.add(event("old-waiting"))  # never answered: kept (it is missed)
+        assert await queue.add(event("new"), State.ANSWERED)
         assert await prune_events(engine) == 1
-        assert await store.claim_event("slack", "old")  # forgotten: claimable again
-        assert not await store.claim_event("slack", "new")  # still a re-delivery
+        assert await queue.add(event("old"), State.ANSWERED)  # forgotten: stored again
+        assert await queue.add(event("new")) is None  # still a re-delivery
 
 
 async def test_forget_me_takes_replies_searches_dms_summaries_and_vectors(

@@ -39,9 +39,16 @@ def upgrade() -> None:
     )
     op.create_index("ix_inbound_conversation_order_key", "inbound", ["conversation", "order_key"])
     op.create_index("ix_inbound_state_id", "inbound", ["state", "id"])
+    op.drop_table("processed_events")
 
 
 def downgrade() -> None:
+    op.create_table(
+        "processed_events",
+        sa.Column("platform", sa.String(32), primary_key=True),
+        sa.Column("event_id", sa.String(256), primary_key=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
     op.drop_index("ix_inbound_state_id", "inbound")
     op.drop_index("ix_inbound_conversation_order_key", "inbound")
     op.drop_table("inbound")
