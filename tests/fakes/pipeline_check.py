@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from adapters.slack.mrkdwn import to_mrkdwn
@@ -78,13 +78,20 @@ class Figures:
         return self.acknowledged / self.seconds if self.seconds else 0.0
 
 
-async def stored_markers(database_url: str) -> Counter[tuple[int, int]]:
-    """How often each message is in the history (people's messages only)."""
+async def stored(database_url: str) -> tuple[dict[str, str] | None, Counter[tuple[int, int]]]:
+    """What the database holds: the state of each stored event by its Slack ts (None without
+    an inbound queue), and how often each message is in the history (people's messages)."""
     engine = create_async_engine(database_url)
     try:
         async with engine.connect() as connection:
             rows = await connection.execute(text("SELECT content FROM messages WHERE role='user'"))
-            return Counter(found for (content,) in rows for found in parse(content)[-1:])
+            history = Counter(found for (content,) in rows for found in parse(content)[-1:])
+            if not await connection.run_sync(lambda sync: inspect(sync).has_table("inbound")):
+                return None, history
+            rows = await connection.execute(
+                text("SELECT event_key, state FROM inbound WHERE platform='slack'")
+            )
+            return {key.rsplit("/", 1)[-1]: state for key, state in rows}, history
     finally:
         await engine.dispose()
 
@@ -191,16 +198,27 @@ def check_prompt(figures: Figures, call: ModelCall, plan: FaultPlan) -> None:
 
 
 def check_stored(
-    figures: Figures, stored: Counter[tuple[int, int]], conversations: list[Conversation]
+    figures: Figures,
+    items: dict[str, str] | None,
+    history: Counter[tuple[int, int]],
+    conversations: list[Conversation],
 ) -> None:
+    """Every acknowledged message is stored (an inbound item, answered by now) and in the
+    history once."""
     for conversation in conversations:
         for sent in conversation.sent:
             if not sent.acknowledged:
                 continue
-            count = stored[(conversation.number, sent.number)]
             figures.acknowledged += 1
-            figures.stored += count > 0
-            if count == 0:
+            count = history[(conversation.number, sent.number)]
+            state = items.get(str(sent.body["event"]["ts"])) if items is not None else None
+            if (items is None and count == 0) or (items is not None and state is None):
                 figures.problem("lost", f"{sent.mark} acknowledged but never stored")
-            elif count > 1:
-                figures.problem("duplicated", f"{sent.mark} stored {count} times")
+                continue
+            figures.stored += 1
+            if state not in (None, "answered"):
+                figures.problem("lost", f"{sent.mark} left {state}")
+            elif count == 0:
+                figures.problem("lost", f"{sent.mark} answered but not in the history")
+            if count > 1:
+                figures.problem("duplicated", f"{sent.mark} in the history {count} times")

@@ -36,7 +36,7 @@ from tests.fakes.pipeline_check import (
     check_replies,
     check_stored,
     replies_done,
-    stored_markers,
+    stored,
 )
 from tests.fakes.slack_server import FakeSlack
 from tests.fakes.slack_traffic import Conversation, Sender, conversations
@@ -226,7 +226,7 @@ async def run(
                 await process.kill()
     for call in model.calls:
         check_prompt(figures, call, plan)
-    check_stored(figures, await stored_markers(database_url), this.talks)
+    check_stored(figures, *await stored(database_url), this.talks)
     for talk in this.talks:
         check_replies(figures, fake, talk, plan)
     for process in this.processes:
