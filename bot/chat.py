@@ -29,6 +29,7 @@ from openai.types.chat import (
 from bot.chat_errors import ChatError as ChatError
 from bot.chat_errors import ContextTooLong as ContextTooLong
 from bot.chat_errors import EmptyStream as EmptyStream
+from bot.chat_errors import StreamCut as StreamCut
 from bot.chat_errors import classify as classify
 from bot.messages import Outcome
 from bot.model_calls import ReplyFirst, retry_delay
@@ -234,15 +235,21 @@ class ChatClient:
         self, stream: openai.AsyncStream[ChatCompletionChunk]
     ) -> AsyncIterator[ChatCompletionChunk]:
         # Text may already be shown: a failure now is never retried (it would repeat words).
+        began = False
         try:
             async with stream:
                 async for chunk in stream:
+                    began = True
                     yield chunk
         except openai.APIError as exc:
             error = classify(exc)
             if error.outcome is Outcome.TIMEOUT:
                 self.turns.still_computing(self._timeout)
             log.warning("chat stream failed: %s", error, extra={"model": self.model})
+            # The endpoint was reached (its stream had begun): never "unreachable".
+            dropped = error.outcome is Outcome.UNREACHABLE
+            if dropped or (began and not isinstance(error, ContextTooLong)):
+                raise StreamCut(error.detail) from exc
             raise error from exc
 
     def _call(

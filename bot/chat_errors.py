@@ -37,6 +37,14 @@ class EmptyStream(ChatError):
         super().__init__(Outcome.SERVER_ERROR, "the endpoint sent an empty stream")
 
 
+class StreamCut(ChatError):
+    """The stream broke off after it began: the connection dropped, or it ended without a
+    finish reason. What arrived is not a complete answer."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(Outcome.INTERRUPTED, detail)
+
+
 def _detail(exc: openai.APIError) -> str:
     """The error's message; servers that send `{"error": "text"}` (LM Studio, Ollama) or plain
     text have it only in the body."""

@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bot.attachments import ChatPart, with_images
-from bot.chat import ChatError, ContextTooLong, EmptyStream
+from bot.chat import ChatError, ContextTooLong, EmptyStream, StreamCut
 from bot.fitting import Fit
 from bot.messages import Delta, Final, Inbound, Outcome, ReplyEvent, TokenUsage
 from bot.prompt import Newest, NoRoom, Prompt, Section
@@ -186,10 +186,18 @@ class Exchange:
         text = ""
         # Told above the reply (not stored): the model saw only the message's beginning.
         cut = f"{say('shortened.notice')}\n\n" if prompt.shortened else ""
-        async for piece in run.stream(prompt.messages, parley.fitter.reply_limit(fit)):
-            text += piece
-            if parley.reply_check is None:  # a checked reply is shown whole, once it passed
-                yield Delta(cut + text)
+        try:
+            async for piece in run.stream(prompt.messages, parley.fitter.reply_limit(fit)):
+                text += piece
+                if parley.reply_check is None:  # a checked reply is shown whole, once it passed
+                    yield Delta(cut + text)
+        except StreamCut as exc:
+            log.info("reply in conversation %s was interrupted: %s", self.conversation.id, exc)
+            if not text.strip() or parley.reply_check is not None:
+                raise
+            # Shown as it came, marked, and not stored: it is not an answer.
+            yield Final(cut + text + say("reply.interrupted"), Outcome.INTERRUPTED)
+            return
         parley.tool_use.note(run)
         if not self.images and run.calls:  # an image's cost is the model's own: nothing to learn
             await parley.fitter.learn(fit, run.calls[0].usage, run.definition_tokens)

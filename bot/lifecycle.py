@@ -56,6 +56,10 @@ class ReplyGate:
             if not self._writers:
                 self._idle.set()
 
+    async def idle(self) -> None:
+        """Wait until no reply is being written or delivered."""
+        await self._idle.wait()
+
     async def close(self, grace: float) -> int:
         """Refuse new messages, wait up to `grace` s for replies in progress (delivery
         included), then cancel the rest. Returns how many were cancelled."""

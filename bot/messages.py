@@ -90,6 +90,7 @@ class Outcome(StrEnum):
     RATE_LIMITED = "rate_limited"
     QUOTA = "quota"
     TIMEOUT = "timeout"
+    INTERRUPTED = "interrupted"  # the stream broke off (no finish, a dropped connection)
     UNREACHABLE = "unreachable"
     AUTH = "auth"
     MODEL_NOT_FOUND = "model_not_found"

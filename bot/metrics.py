@@ -27,6 +27,7 @@ MODEL_ERRORS = frozenset(
         Outcome.RATE_LIMITED,
         Outcome.QUOTA,
         Outcome.TIMEOUT,
+        Outcome.INTERRUPTED,
         Outcome.UNREACHABLE,
         Outcome.AUTH,
         Outcome.MODEL_NOT_FOUND,

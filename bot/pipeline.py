@@ -137,10 +137,16 @@ class Pipeline:
             self._tasks.append(asyncio.create_task(self._sweep()))
 
     async def stop(self) -> None:
-        """Stop the workers (after the gate closed: replies in progress are finished)."""
+        """Stop the workers (after the gate closed: replies in progress are finished), and give
+        back what they had claimed but not started, for the next start or another process."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            try:
+                await self.queue.release_all()
+            except SQLAlchemyError:  # their leases run out instead
+                log.exception("could not give back unanswered messages")
         self._tasks = []
 
     def _missed(self, count: int, lane: str) -> None:
@@ -163,6 +169,9 @@ class Pipeline:
             except SQLAlchemyError:
                 log.exception("could not claim a stored message; trying again")
                 claimed = None
+            if claimed is not None and self.gate.closing:  # left for the next start
+                await self.queue.release(claimed.id)
+                return
             if claimed is not None:
                 await self._answer(claimed)
                 continue
@@ -179,16 +188,17 @@ class Pipeline:
         try:
             stored = json.loads(claimed.message)
             job = Job(from_data(stored["message"]), json.loads(claimed.route), stored["catch_up"])
-            with self.gate.track():
-                await self.responders[claimed.lane].answer(job)
-        except asyncio.CancelledError:  # cut off by the shutdown: the person saw a notice
-            await asyncio.shield(self._end(working))
-            raise
-        except Exception:  # one message's failure must not stop the worker
-            log.exception("answering stored message %d failed", claimed.id)
+            with self.gate.track():  # the shutdown waits until the item is ended too
+                try:
+                    await self.responders[claimed.lane].answer(job)
+                except asyncio.CancelledError:  # cut off by the shutdown: the person was told
+                    await asyncio.shield(self._end(working))
+                    raise
+                except Exception:  # one message's failure must not stop the worker
+                    log.exception("answering stored message %d failed", claimed.id)
+                await self._end(working)
         finally:
             renewing.cancel()
-        await self._end(working)
 
     async def _end(self, working: _Working) -> None:
         if working.ended:

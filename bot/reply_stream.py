@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageFunctionToolCallParam
 from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
 
-from bot.chat_errors import EmptyStream
+from bot.chat_errors import EmptyStream, StreamCut
 from bot.reasoning import ThinkingFilter
 
 
@@ -51,8 +51,8 @@ class ReplyStream:
 
     @property
     def cut(self) -> bool:
-        """The reply stopped before its end: its token limit, or a stream without a finish."""
-        return self.finish_reason in (None, "length")
+        """The reply stopped at its token limit (a stream without a finish raises StreamCut)."""
+        return self.finish_reason == "length"
 
     async def __aiter__(self) -> AsyncIterator[str]:
         seen = False
@@ -71,6 +71,8 @@ class ReplyStream:
             self._collect(choice.delta.tool_calls or ())
         if not seen:
             raise EmptyStream
+        if self.finish_reason is None:
+            raise StreamCut("the stream ended without a finish reason")
         rest = self.thinking.finish()
         if rest:
             yield rest

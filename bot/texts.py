@@ -149,6 +149,8 @@ EN: dict[str, str] = {
     "error.quota": "The model provider says the API quota is used up. The bot's owner needs to "
     "check the account's billing or limits.",
     "error.timeout": "The model took too long to answer. Please try again.",
+    "error.interrupted": "The model's answer stream was interrupted before it finished. Please "
+    "try again.",
     "error.unreachable": "I can't reach the model endpoint ({url}). The bot's owner should check "
     "that the server is running and OPENAI_BASE_URL is right.",
     "error.auth": "The model endpoint rejected the API key. The bot's owner should check "
@@ -284,6 +286,8 @@ EN: dict[str, str] = {
     "command.listen": "answer every message in this channel, or only when called (on/off: admins)",
     # Models and servers (#13): windows, cut replies, tokenizers, tools, embeddings.
     "reply.cut": "\n\n[… reply cut off: it reached the model's length limit …]",
+    "reply.interrupted": "\n\n[… cut off: the answer stream was interrupted before it finished. "
+    "This part is not kept; please ask again …]",
     "window.setting": "PARLEY_CONTEXT_TOKENS",
     "window.server": "reported by the server: {where}",
     "window.table": "the known-models table",
@@ -666,6 +670,7 @@ KO: dict[str, str] = {
     "error.quota": "모델 제공자가 API 사용 한도를 다 썼다고 해요. 봇 관리자가 계정의 결제나 "
     "한도를 확인해야 해요.",
     "error.timeout": "모델의 답이 너무 오래 걸렸어요. 다시 시도해 주세요.",
+    "error.interrupted": "모델의 답변 스트림이 끝나기 전에 끊겼어요. 다시 시도해 주세요.",
     "error.unreachable": "모델 엔드포인트({url})에 연결할 수 없어요. 봇 관리자가 서버가 실행 "
     "중인지, OPENAI_BASE_URL이 맞는지 확인해야 해요.",
     "error.auth": "모델 엔드포인트가 API 키를 거부했어요. 봇 관리자가 OPENAI_API_KEY를 확인해야 "
@@ -802,6 +807,8 @@ KO: dict[str, str] = {
     "command.listen": "이 채널의 모든 메시지에 답하기 보기·켜기·끄기 (켜기/끄기: 관리자)",
     # 모델과 서버 (#13)
     "reply.cut": "\n\n[… 모델의 길이 제한에 걸려 답변이 잘렸어요 …]",
+    "reply.interrupted": "\n\n[… 답변 스트림이 끝나기 전에 끊겨서 여기서 잘렸어요. 이 답변은 "
+    "저장하지 않았어요. 다시 물어봐 주세요 …]",
     "window.setting": "PARLEY_CONTEXT_TOKENS",
     "window.server": "서버가 알려 준 값: {where}",
     "window.table": "알려진 모델 표",
@@ -1048,6 +1055,7 @@ _ERRORS: dict[Outcome, str] = {
     Outcome.RATE_LIMITED: "error.rate_limited",
     Outcome.QUOTA: "error.quota",
     Outcome.TIMEOUT: "error.timeout",
+    Outcome.INTERRUPTED: "error.interrupted",
     Outcome.UNREACHABLE: "error.unreachable",
     Outcome.AUTH: "error.auth",
     Outcome.MODEL_NOT_FOUND: "error.model_not_found",

@@ -224,6 +224,16 @@ class InboundQueue:
             )
             await session.commit()
 
+    async def release_all(self) -> None:
+        """Give back every item this process holds (it is stopping)."""
+        async with self._session() as session:
+            await session.execute(
+                update(InboundItem)
+                .where(InboundItem.owner == self.owner, InboundItem.state == State.ANSWERING)
+                .values(state=State.PENDING, owner=None, lease_until=0.0)
+            )
+            await session.commit()
+
     async def miss_stale(self, lanes: Sequence[str], window: float, pending: bool) -> int:
         """Mark items of `lanes` received more than `window` seconds ago whose process died
         (and, with `pending`, those never started: at start-up) as missed; how many."""

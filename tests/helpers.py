@@ -90,7 +90,8 @@ async def through_pipeline(
 
 
 async def settled(parley: Parley, within: float = 20.0) -> None:
-    """Wait until every stored message is answered (or missed), then for background work."""
+    """Wait until every stored message is answered (or missed) and shown, then for background
+    work."""
 
     async def waiting() -> bool:
         counts = await parley.pipeline.queue.counts()
@@ -99,6 +100,7 @@ async def settled(parley: Parley, within: float = 20.0) -> None:
     async with asyncio.timeout(within):
         while await waiting():  # noqa: ASYNC110 - the state is in the database
             await asyncio.sleep(0.02)
+        await parley.gate.idle()  # final edits: an item ends when its reply is stored
     await parley.drain()
 
 

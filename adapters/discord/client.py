@@ -4,7 +4,6 @@ core admit them, and streams the replies."""
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -12,11 +11,11 @@ import discord
 import yarl
 from discord import app_commands
 
+from adapters.discord.answers import CONVERSATION_TYPES, DiscordAnswers, lane, route_of
 from adapters.discord.inbound import (
     author,
     channel_kind,
     conversation_key,
-    download,
     membership,
     plain_text,
 )
@@ -26,19 +25,15 @@ from adapters.discord.settings import (
     DiscordSettings,
 )
 from adapters.discord.slash import add_commands
-from adapters.discord.surface import ChannelSurface, InteractionSurface
 from bot.core import Parley
-from bot.messages import Command, ConversationKey, Facts, Inbound
-from bot.policy import Admission, Verdict
+from bot.messages import Command, Facts, Inbound
+from bot.policy import Verdict
+from bot.queued import Route
 from bot.settings import ConfigError
-from bot.streaming import Surface
 from bot.texts import say
 
 log = logging.getLogger(__name__)
 
-# On a mention, at most this many earlier channel messages are caught up on (recorded).
-CATCH_UP_LIMIT = 25
-_CONVERSATION_TYPES = (discord.MessageType.default, discord.MessageType.reply)
 _NO_PINGS = discord.AllowedMentions.none()
 
 
@@ -66,15 +61,26 @@ class ParleyClient(discord.Client):
         self.section = section
         self.sync_commands = sync_commands
         self.tree: app_commands.CommandTree[ParleyClient] = app_commands.CommandTree(self)
+        self.answers = DiscordAnswers(self)
         add_commands(self.tree, parley.commands, self.run_command)
         self._warned_empty = False
 
     async def setup_hook(self) -> None:
         await self._mend_left_over()
+        for shard in self.lane_shards():
+            await self.parley.pipeline.serve(lane(shard), self.answers)
         # Here, not in on_ready: that fires on every reconnect, and syncs are rate-limited.
         if self.sync_commands:
             synced = await self.tree.sync()
             log.info("registered %d slash commands with Discord", len(synced))
+
+    def lane_shards(self) -> list[int]:
+        """The shards this process runs, whose messages it answers (all, unless sharded)."""
+        ids = getattr(self, "shard_ids", None)
+        if ids:
+            return list(ids)
+        count = self.shard_count or 1
+        return [self.shard_id] if self.shard_id is not None else list(range(count))
 
     async def _mend_left_over(self) -> None:
         """Replies a crash cut off ("…" or a half reply): the first message becomes a notice,
@@ -108,35 +114,26 @@ class ParleyClient(discord.Client):
 
     async def _on_message(self, message: discord.Message) -> None:
         me = self.user
-        if me is None or message.author.bot or message.type not in _CONVERSATION_TYPES:
+        if me is None or message.author.bot or message.type not in CONVERSATION_TYPES:
             return
         self._check_content(message)
         key = conversation_key(message.channel, message.guild)
-        admission = await self.parley.admit(
+        shard = message.guild.shard_id if message.guild is not None else 0  # DMs: shard 0
+        admission = await self.parley.accept(
             Inbound(
                 key,
                 author(message.author),
-                plain_text(message, self._own_ids(message)),
+                plain_text(message, self.own_ids(message)),
                 message_id=str(message.id),
                 facts=await self._facts(message, me),
-            )
+            ),
+            # Answered when its turn comes (`DiscordAnswers`), files downloaded then.
+            Route(lane(shard), str(message.id), route_of(message)),
         )
         if admission.verdict is Verdict.REFUSE:
             await message.channel.send(admission.notice, allowed_mentions=_NO_PINGS)
-        if admission.verdict is not Verdict.ANSWER:
-            return
-        async with message.channel.typing():
-            if admission.catch_up:
-                await self._catch_up(message, key)
-            inbound = replace(
-                admission.message,
-                attachments=await download(message.attachments, self.parley.settings),
-            )
-            await self._answer(
-                inbound, ChannelSurface(message.channel, message), say("discord.placeholder")
-            )
 
-    def _own_ids(self, message: discord.Message) -> set[int]:
+    def own_ids(self, message: discord.Message) -> set[int]:
         """Parley's user id, and its managed role's (people often @mention that instead)."""
         me = self.user
         ids = {me.id} if me else set()
@@ -146,7 +143,7 @@ class ParleyClient(discord.Client):
         return ids
 
     async def _facts(self, message: discord.Message, me: discord.ClientUser) -> Facts:
-        own = self._own_ids(message)
+        own = self.own_ids(message)
         mentioned = any(user.id in own for user in message.mentions) or any(
             role.id in own for role in message.role_mentions
         )
@@ -179,35 +176,6 @@ class ParleyClient(discord.Client):
                 return False
         return isinstance(target, discord.Message) and target.author.id == me.id
 
-    async def _catch_up(self, message: discord.Message, key: ConversationKey) -> None:
-        """Remember what was said since the last stored message before answering a mention, so
-        the model knows the conversation it was called into. Re-recording is a no-op."""
-        since = await self.parley.last_recorded(key)
-        after = int(since) if since and since.isdigit() else 0
-        try:
-            earlier = [
-                m async for m in message.channel.history(limit=CATCH_UP_LIMIT, before=message)
-            ]
-        except discord.Forbidden:
-            log.info(
-                "no Read Message History permission in channel %s: answering without catching up",
-                message.channel.id,
-            )
-            return
-        facts = Facts(kind=channel_kind(message.channel, message.guild))
-        for said in reversed(earlier):
-            if said.id <= after or said.author.bot or said.type not in _CONVERSATION_TYPES:
-                continue
-            await self.parley.record(
-                Inbound(
-                    key,
-                    author(said.author),
-                    plain_text(said, self._own_ids(said)),
-                    message_id=str(said.id),
-                    facts=facts,
-                )
-            )
-
     def _check_content(self, message: discord.Message) -> None:
         empty = not (
             message.content
@@ -219,9 +187,6 @@ class ParleyClient(discord.Client):
         if message.guild is not None and empty and not self._warned_empty:
             self._warned_empty = True
             log.warning(say("discord.content_empty"))
-
-    async def _answer(self, inbound: Inbound, surface: Surface, placeholder: str | None) -> None:
-        await self.parley.deliver(inbound, surface, placeholder)
 
     # ------------------------------------------------------------------ slash commands
 
@@ -244,26 +209,27 @@ class ParleyClient(discord.Client):
         if interaction.channel_id is None:
             await interaction.response.send_message(say("not_allowed"), ephemeral=True)
             return
-        admission = await self.parley.admit(
-            Inbound(
-                conversation_key(channel, guild),
-                author(user),
-                "",
-                message_id=str(interaction.id),
-                command=Command(name, args),
-                facts=Facts(kind=channel_kind(channel, guild), member_of=membership(self, user.id)),
-            )
+        message = Inbound(
+            conversation_key(channel, guild),
+            author(user),
+            "",
+            message_id=str(interaction.id),
+            command=Command(name, args),
+            facts=Facts(kind=channel_kind(channel, guild), member_of=membership(self, user.id)),
         )
-        if admission.verdict is Verdict.REFUSE:
-            await interaction.response.send_message(admission.notice, ephemeral=True)
+        verdict = await self.parley.policy.admit(message)
+        if verdict.verdict is Verdict.REFUSE:
+            await interaction.response.send_message(verdict.notice, ephemeral=True)
             return
-        if admission.verdict is Verdict.ANSWER:
-            await self._answer_command(interaction, admission)
-
-    async def _answer_command(self, interaction: discord.Interaction, admission: Admission) -> None:
-        # First, within Discord's 3 s: the answer may take a while.
+        if verdict.verdict is not Verdict.ANSWER:
+            return
+        # First, within Discord's 3 s (storing and waiting for its turn may take longer).
         await interaction.response.defer(thinking=True)
-        await self._answer(admission.message, InteractionSurface(interaction), None)
+        shard = guild.shard_id if guild is not None else 0
+        route = Route(lane(shard), str(interaction.id), self.answers.deferred(interaction))
+        admission = await self.parley.accept(message, route)
+        if admission.verdict is not Verdict.ANSWER:  # a re-delivery: answered by the first
+            self.answers.interactions.pop(interaction.id, None)
 
 
 async def sync_commands(parley: Parley, section: DiscordSettings) -> list[str]:

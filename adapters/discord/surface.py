@@ -43,7 +43,11 @@ def without_previews(text: str, limit: int = LIMIT) -> str:
 class ChannelSurface:
     limit = LIMIT
 
-    def __init__(self, channel: discord.abc.Messageable, reply_to: discord.Message | None) -> None:
+    def __init__(
+        self,
+        channel: discord.abc.Messageable,
+        reply_to: discord.Message | discord.PartialMessage | None,
+    ) -> None:
         self.channel = channel
         self.place = str(getattr(channel, "id", ""))
         self.reply_to = reply_to

@@ -100,7 +100,7 @@ async def test_server_error_timeout_and_broken_stream_store_no_reply(
     async with open_parley(make_settings(request_timeout=0.5)) as parley:
         outcomes = [(await ask(parley, f"q{i}")).outcome for i in range(3)]
         stored = await parley.store.messages((await parley.store.conversation(KEY)).id)
-    assert outcomes == [Outcome.SERVER_ERROR, Outcome.TIMEOUT, Outcome.UNREACHABLE]
+    assert outcomes == [Outcome.SERVER_ERROR, Outcome.TIMEOUT, Outcome.INTERRUPTED]
     assert {m.role for m in stored} == {"user"}
 
 

@@ -17,7 +17,7 @@ from bot.runtime import open_parley
 from bot.texts import say
 from bot.tools import ToolRun
 from tests.conftest import SettingsFactory
-from tests.fakes.model_server import FakeModel, Hang, Reply, tool_call
+from tests.fakes.model_server import BreakStream, FakeModel, Hang, Reply, tool_call
 from tests.fakes.search_server import FakeSearch
 from tests.helpers import ALICE, KEY, ask, collect
 
@@ -37,12 +37,27 @@ async def test_a_reply_cut_at_its_limit_is_marked_shown_and_stored(
     assert (await _stored(parley))[-1] == ("assistant", final.text)
 
 
-async def test_a_stream_ending_without_a_finish_is_marked_as_cut(
+async def test_a_stream_ending_without_a_finish_is_shown_cut_and_not_stored(
     parley: Parley, fake_model: FakeModel
 ) -> None:
     fake_model.script(Reply("Half an answer", finish=None))
     final = await ask(parley, "go on")
-    assert final.text.endswith(say("reply.cut"))
+    assert final.outcome is Outcome.INTERRUPTED
+    assert final.text == "Half an answer" + say("reply.interrupted")
+    assert await _stored(parley) == [("user", "go on")]  # no half answer in the history
+
+
+async def test_a_dropped_stream_says_it_was_interrupted(
+    parley: Parley, fake_model: FakeModel
+) -> None:
+    fake_model.script(BreakStream("The beginning of"), BreakStream(""))
+    cut = await ask(parley, "tell me")
+    assert cut.outcome is Outcome.INTERRUPTED
+    assert cut.text == "The beginning of" + say("reply.interrupted")
+    assert "reach" not in cut.text
+    nothing = await ask(parley, "again")  # dropped before a word: told so, not "unreachable"
+    assert (nothing.outcome, nothing.text) == (Outcome.INTERRUPTED, say("error.interrupted"))
+    assert await _stored(parley) == [("user", "tell me"), ("user", "again")]
 
 
 async def test_a_finished_reply_is_not_marked(parley: Parley) -> None:
