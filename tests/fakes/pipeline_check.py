@@ -1,13 +1,15 @@
 """The invariants of a pipeline run, checked from the outside: the database's history, the
 fake Slack's posts and the prompts the fake model received.
 
-- stored once: every acknowledged message is in the history exactly once;
+- stored once: every acknowledged event is an inbound item (answered by the end) and its
+  message is in the history exactly once;
 - answered once: one final reply per message in its conversation (a placeholder a crash left
   is edited into the restart notice, which is not a reply), the real answer for messages the
   fault plan lets through and a notice for the others — never silence, a "Thinking…"
   placeholder or a cursor;
 - order: replies are posted in the order of the messages, and every prompt holds exactly the
-  earlier messages of its conversation in order, and the answers to them;
+  earlier messages of its conversation in order, and the answers to them — and no failed
+  (cut, interrupted) reply, which is never stored as if complete;
 - no leaks: a prompt or a reply holds only its own conversation's markers.
 """
 
@@ -25,7 +27,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from adapters.slack.mrkdwn import to_mrkdwn
 from bot.streaming import CURSOR
 from bot.texts import EN
-from tests.fakes.faulty_model import FaultPlan, ModelCall, parse
+from tests.fakes.faulty_model import FaultPlan, ModelCall, marker, parse
 from tests.fakes.slack_server import FakeSlack, Message
 from tests.fakes.slack_traffic import Conversation
 
@@ -62,8 +64,9 @@ class Figures:
     out_of_order: int = 0
     stuck: int = 0  # left at a placeholder or a cursor
     leaked: int = 0
+    cut_stored: int = 0  # a failed (cut, interrupted) reply stored as if complete
     mended: int = 0  # replies a crash cut off, edited into the restart notice
-    seconds: float = 0.0
+    seconds: float = 0.0  # from the first event posted to the last reply shown
     slowest_ack: float = 0.0  # seconds
     posts: Counter[str] = field(default_factory=Counter)  # Slack's posts of events, by outcome
     problems: list[str] = field(default_factory=list)
@@ -192,9 +195,11 @@ def check_prompt(figures: Figures, call: ModelCall, plan: FaultPlan) -> None:
         kind = "duplicated" if len(set(people)) < len(people) else "out_of_order"
         figures.problem(kind, f"prompt of {call.asked} (attempt {call.attempt}): {people}")
     answers = [n for turn in earlier if turn.role == "assistant" for _, n in turn.markers[:1]]
-    due = [n for n in range(number) if plan.answered(f"q{conversation:04d}m{n:04d}")]
+    due = [n for n in range(number) if plan.answered(marker(conversation, n))]
     if [n for n in answers if n in due] != due:
         figures.problem("out_of_order", f"answers in the prompt of {call.asked}: {answers}")
+    if cut := [n for n in answers if n not in due]:
+        figures.problem("cut_stored", f"failed replies {cut} in the prompt of {call.asked}")
 
 
 def check_stored(

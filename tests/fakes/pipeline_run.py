@@ -257,12 +257,13 @@ async def _drive(this: Run, plan: FaultPlan) -> Figures:
         if this.all_done():
             break
         await asyncio.sleep(_POLL)
+    await asyncio.sleep(1.0)  # a late second answer would show now
+    shown = [m.edits[-1].at if m.edits else m.posted_at for m in this.fake.all_messages()]
     figures = Figures(
-        seconds=time.monotonic() - sender.first_sent,
+        seconds=max(shown, default=sender.first_sent) - sender.first_sent,
         slowest_ack=sender.slowest_ack,
         posts=sender.outcomes,
     )
-    await asyncio.sleep(1.0)  # a late second answer would show now
     if sender.refused:
         figures.problems.append(f"{sender.refused} events never acknowledged")
     return figures
