@@ -85,7 +85,8 @@ class Parley:
         self.settings = settings
         self.store = store
         self.gate = ReplyGate()  # closed at shutdown: new messages are turned away
-        queue = InboundQueue(store.engine, process_owner())
+        owner = process_owner()  # this process's name on its claims and replies in flight
+        queue = InboundQueue(store.engine, owner)
         self.pipeline = Pipeline(queue, self.gate, settings.reply_workers, settings.resume_window)
         self.policy = Policy(store, rules or {}, queue.known)
         self.chat = chat
@@ -113,7 +114,8 @@ class Parley:
         self.forced_tool: str | None = None
         self.tools_refused = False  # the endpoint rejected function calling once
         self.observers: list[ReplyObserver] = [ReplyLog()]
-        self.delivery = Delivery(self.gate, RepliesInFlight(store.engine), settings.stream_interval)
+        in_flight = RepliesInFlight(store.engine, owner)
+        self.delivery = Delivery(self.gate, in_flight, settings.stream_interval)
         self._redact = Redactor(settings_secrets(settings))
         self.intake = DocumentIntake(Documents(store.engine, counter, document_limits(settings)))
         self._background: set[asyncio.Task[None]] = set()

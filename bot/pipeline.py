@@ -51,6 +51,10 @@ class Responder(Protocol):
 
     async def answer(self, job: Job) -> None: ...
 
+    async def mend(self) -> None:
+        """Edit replies a dead process left half-shown into a notice (`Delivery.left_over`);
+        called now and then, as other processes may die at any time."""
+
 
 @dataclass
 class _Working:
@@ -80,7 +84,9 @@ class Pipeline:
         self.resume_window = resume_window
         self.responders: dict[str, Responder] = {}
         self.missed = 0  # items marked missed by this process
-        self._wake = asyncio.Event()
+        # Signals to idle workers (a semaphore: none is lost, each wakes one worker).
+        self._signals = asyncio.Semaphore(0)
+        self._owed = 0  # signals that found nothing (see `_work`)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def store(self, message: Inbound, route: Route, catch_up: bool) -> bool:
@@ -100,7 +106,7 @@ class Pipeline:
         )
         if queued is None:
             return False
-        self._wake.set()
+        self._signals.release()
         return True
 
     async def remember(self, message: Inbound) -> bool:
@@ -129,11 +135,14 @@ class Pipeline:
         """Answer the items of `lane` with `responder`, from now on (an adapter calls it once
         it can show replies, before it takes events)."""
         self.responders[lane] = responder
+        if await self.queue.expire_dead():
+            log.info("taking over the messages a stopped process on this host was answering")
         missed = await self.queue.miss_stale([lane], self.resume_window, pending=True)
         self._missed(missed, lane)
-        self._wake.set()
+        for _ in range(self.workers):  # messages left from before may wait: look at once
+            self._signals.release()
         if not self._tasks:
-            self._tasks = [asyncio.create_task(self._work()) for _ in range(self.workers)]
+            self._tasks = [asyncio.create_task(self._work(n == 0)) for n in range(self.workers)]
             self._tasks.append(asyncio.create_task(self._sweep()))
 
     async def stop(self) -> None:
@@ -160,10 +169,14 @@ class Pipeline:
                 self.resume_window,
             )
 
-    async def _work(self) -> None:
+    async def _work(self, poller: bool) -> None:
+        """Claim and answer until the shutdown. An idle worker waits for a signal, one per
+        message stored here. A signal that found nothing may mean a message waits for its
+        conversation's earlier one: after an answer, a worker looks again while such signals
+        are owed. The poller also looks every POLL_SECONDS for messages stored by other
+        processes (or before a restart), and signals another worker when it finds one."""
+        signalled = True
         while not self.gate.closing:
-            # Cleared before looking: a message stored after the look sets it again.
-            self._wake.clear()
             try:
                 claimed = await self.queue.claim(list(self.responders))
             except SQLAlchemyError:
@@ -173,13 +186,20 @@ class Pipeline:
                 await self.queue.release(claimed.id)
                 return
             if claimed is not None:
+                if poller:  # found by looking: more may wait
+                    self._signals.release()
                 await self._answer(claimed)
-                continue
+                if self._owed:
+                    self._owed -= 1
+                    continue
+            elif signalled:
+                self._owed += 1
             try:
-                async with asyncio.timeout(POLL_SECONDS):
-                    await self._wake.wait()
+                async with asyncio.timeout(POLL_SECONDS if poller else None):
+                    await self._signals.acquire()
+                signalled = True
             except TimeoutError:
-                pass
+                signalled = False
 
     async def _answer(self, claimed: Claimed) -> None:
         working = _Working(claimed.id)
@@ -220,13 +240,15 @@ class Pipeline:
                 log.exception("could not renew the claim on stored message %d", item)
 
     async def _sweep(self) -> None:
-        """Claims of dead processes that are older than the resume window: missed."""
+        """What dead processes left: claims older than the resume window (missed), and replies
+        half-shown (mended by their adapters)."""
         while True:
             await asyncio.sleep(self.queue.lease)
             lanes = list(self.responders)
             try:
                 count = await self.queue.miss_stale(lanes, self.resume_window, pending=False)
+                self._missed(count, ", ".join(lanes))
+                for responder in {id(r): r for r in self.responders.values()}.values():
+                    await responder.mend()
             except SQLAlchemyError:
-                log.exception("could not check for stale claims")
-                continue
-            self._missed(count, ", ".join(lanes))
+                log.exception("could not look for what stopped processes left")

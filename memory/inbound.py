@@ -85,7 +85,30 @@ def conversation_of(key: ConversationKey) -> str:
 
 def process_owner() -> str:
     """A name for this process's claims, unique across hosts and restarts."""
-    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    return f"{_host()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _host() -> str:
+    return socket.gethostname()[:30]
+
+
+def gone(owner: str, me: str) -> bool:
+    """Whether the process named `owner` is known to be dead: one on this host whose pid no
+    longer runs, or is now this process (a restart in a container reuses its pid). Processes
+    elsewhere are only known dead once their claims run out."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != _host() or not pid.isdigit() or owner == me:
+        return False
+    if int(pid) == os.getpid():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 def _open(item: type[InboundItem], now: float) -> ColumnElement[bool]:
@@ -178,15 +201,12 @@ class InboundQueue:
         return None if row is None else Claimed(*row)
 
     async def renew(self, item: int) -> bool:
-        """Extend the claim on `item`; False if this process no longer holds it."""
+        """Extend the claim on `item` (answered, until its reply is shown); False if this
+        process no longer holds it."""
         async with self._session() as session:
             result = await session.execute(
                 update(InboundItem)
-                .where(
-                    InboundItem.id == item,
-                    InboundItem.owner == self.owner,
-                    InboundItem.state == State.ANSWERING,
-                )
+                .where(InboundItem.id == item, InboundItem.owner == self.owner)
                 .values(lease_until=self._clock() + self.lease)
             )
             await session.commit()
@@ -194,11 +214,12 @@ class InboundQueue:
 
     def finishing(self, item: int, state: State = State.ANSWERED) -> Update:
         """The statement that ends `item` (run it in the transaction that stores the reply, so
-        a restart never answers it twice). Its text is dropped: history keeps it."""
+        a restart never answers it twice). Its text is dropped: history keeps it. The claim
+        stays (renewed until the reply is shown): it tells other processes this one lives."""
         return (
             update(InboundItem)
             .where(InboundItem.id == item, InboundItem.owner == self.owner)
-            .values(state=state, owner=None, message="", route="")
+            .values(state=state, message="", route="")
         )
 
     async def finish(self, item: int, state: State = State.ANSWERED) -> bool:
@@ -223,6 +244,26 @@ class InboundQueue:
                 .values(state=State.PENDING, owner=None, lease_until=0.0)
             )
             await session.commit()
+
+    async def expire_dead(self) -> int:
+        """End the claims of processes on this host that are gone (a restart need not wait
+        for their leases to run out); how many processes."""
+        now = self._clock()
+        async with self._session() as session:
+            owners = await session.scalars(
+                select(InboundItem.owner)
+                .where(InboundItem.owner.is_not(None), InboundItem.lease_until >= now)
+                .distinct()
+            )
+            dead = [owner for owner in owners if owner and gone(owner, self.owner)]
+            if dead:
+                await session.execute(
+                    update(InboundItem)
+                    .where(InboundItem.owner.in_(dead), InboundItem.lease_until >= now)
+                    .values(lease_until=now - 1)
+                )
+                await session.commit()
+        return len(dead)
 
     async def release_all(self) -> None:
         """Give back every item this process holds (it is stopping)."""

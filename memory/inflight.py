@@ -2,18 +2,22 @@
 posted and forgotten once the reply is delivered. What a crash leaves behind is found again at
 start-up, so its placeholder or half reply can be edited into a notice instead of hanging there.
 
-Single-process: every row left at start-up belongs to a process that is gone.
+Several processes may share the database: a row is left over only once the process that wrote
+it holds no live claim in the inbound queue (`memory.inbound`: claims are renewed while a reply
+is delivered, and run out within a lease after a process dies).
 """
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from memory.tables import ReplyInFlight
+from memory.tables import InboundItem, ReplyInFlight
 
 
 @dataclass(frozen=True)
@@ -26,13 +30,22 @@ class LeftOver:
 
 
 class RepliesInFlight:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(
+        self, engine: AsyncEngine, owner: str, clock: Callable[[], float] = time.time
+    ) -> None:
         self._session = async_sessionmaker(engine, expire_on_commit=False)
+        self.owner = owner
+        self._clock = clock
 
     async def start(self, platform: str, place: str, message_ids: list[str]) -> int:
         """A reply has posted its first message(s)."""
         async with self._session() as session:
-            row = ReplyInFlight(platform=platform, channel=place, posted=json.dumps(message_ids))
+            row = ReplyInFlight(
+                platform=platform,
+                channel=place,
+                posted=json.dumps(message_ids),
+                owner=self.owner,
+            )
             session.add(row)
             await session.commit()
             return row.id
@@ -53,10 +66,18 @@ class RepliesInFlight:
             await session.commit()
 
     async def left_over(self, platform: str) -> list[LeftOver]:
+        """Replies on `platform` whose process is gone (never this process's own)."""
+        alive = exists().where(
+            InboundItem.owner == ReplyInFlight.owner, InboundItem.lease_until >= self._clock()
+        )
         async with self._session() as session:
             rows = await session.execute(
                 select(ReplyInFlight.id, ReplyInFlight.channel, ReplyInFlight.posted)
-                .where(ReplyInFlight.platform == platform)
+                .where(
+                    ReplyInFlight.platform == platform,
+                    or_(ReplyInFlight.owner.is_(None), ReplyInFlight.owner != self.owner),
+                    ~alive,
+                )
                 .order_by(ReplyInFlight.id)
             )
             return [

@@ -109,8 +109,8 @@ class InboundItem(Base):
 
 class ReplyInFlight(Base):
     """A reply being shown on a platform, with the ids of the messages posted for it so far
-    (a JSON list). Deleted once delivered: a row left at start-up is a reply a crash cut off
-    (see `memory.inflight`)."""
+    (a JSON list). Deleted once delivered: a row whose process holds no live claim any more is a
+    reply a crash cut off (see `memory.inflight`)."""
 
     __tablename__ = "replies_in_flight"
 
@@ -118,6 +118,8 @@ class ReplyInFlight(Base):
     platform: Mapped[str] = mapped_column(String(32), index=True)
     channel: Mapped[str] = mapped_column(String(128))
     posted: Mapped[str] = mapped_column(Text, default="[]")
+    # The process showing it (`memory.inbound` claims); None: written before 0011_inbound.
+    owner: Mapped[str | None] = mapped_column(String(64), default=None)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -62,6 +62,9 @@ class Answers:
         self.finals: list[tuple[Inbound, Final]] = []
         self.files: dict[str | None, tuple[Attachment, ...]] = {}
 
+    async def mend(self) -> None:
+        """Nothing to mend: this adapter shows nothing on a platform."""
+
     async def answer(self, job: Job) -> None:
         files = self.files.get(job.message.message_id, ())
         events = await collect(self.parley, replace(job.message, attachments=files))

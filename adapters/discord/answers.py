@@ -60,6 +60,9 @@ class DiscordAnswers:
             self.interactions.popitem(last=False)
         return {"kind": "command", "channel": interaction.channel_id, "interaction": interaction.id}
 
+    async def mend(self) -> None:
+        await self.client.mend_left_over()
+
     async def answer(self, job: Job) -> None:
         try:
             if job.route["kind"] == "command":

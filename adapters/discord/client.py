@@ -66,9 +66,9 @@ class ParleyClient(discord.Client):
         self._warned_empty = False
 
     async def setup_hook(self) -> None:
-        await self._mend_left_over()
         for shard in self.lane_shards():
             await self.parley.pipeline.serve(lane(shard), self.answers)
+        await self.mend_left_over()  # after `serve` ended the claims of stopped processes
         # Here, not in on_ready: that fires on every reconnect, and syncs are rate-limited.
         if self.sync_commands:
             synced = await self.tree.sync()
@@ -82,7 +82,7 @@ class ParleyClient(discord.Client):
         count = self.shard_count or 1
         return [self.shard_id] if self.shard_id is not None else list(range(count))
 
-    async def _mend_left_over(self) -> None:
+    async def mend_left_over(self) -> None:
         """Replies a crash cut off ("…" or a half reply): the first message becomes a notice,
         the rest are removed."""
         for left in await self.parley.delivery.left_over("discord"):

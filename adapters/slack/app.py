@@ -16,7 +16,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.events import PLATFORM
 from adapters.slack.listeners import SlackListeners
-from adapters.slack.mrkdwn import to_mrkdwn
 from adapters.slack.settings import SlackSettings
 from adapters.slack.transports import HttpTransport, SocketModeTransport, Transport
 from bot.core import Parley
@@ -62,7 +61,6 @@ class SlackAdapter:
             raise ConfigError(
                 say("slack.unreachable", url=settings.slack_api_url, error=exc)
             ) from exc
-        await mend_left_over(parley, client)
         # Events are acknowledged once their listener returned, i.e. once they are stored.
         app = AsyncApp(
             client=client,
@@ -70,7 +68,10 @@ class SlackAdapter:
             process_before_response=True,
         )
         listeners = SlackListeners(parley, client, str(identity["user_id"]))
+        # Serving first ends the claims of this host's stopped processes, so what they left
+        # half-shown is mended now, not once their leases run out.
         await parley.pipeline.serve(PLATFORM, listeners)
+        await listeners.mend()
         listeners.register(app)
         await self._transport(app).serve(self._serving)
 
@@ -88,21 +89,3 @@ class SlackAdapter:
         log.info("Slack is serving: %s", address)
         self.address = address
         self.ready.set()
-
-
-async def mend_left_over(parley: Parley, client: AsyncWebClient) -> None:
-    """Replies a crash cut off ("Thinking…" or a half reply): the first message becomes a
-    notice, the rest are removed."""
-    for left in await parley.delivery.left_over(PLATFORM):
-        try:
-            for index, ts in enumerate(left.posted):
-                if index == 0:
-                    notice = to_mrkdwn(say("shutdown.cut"))
-                    await client.chat_update(channel=left.place, ts=ts, text=notice)
-                else:
-                    await client.chat_delete(channel=left.place, ts=ts)
-        except SlackApiError as exc:  # deleted meanwhile, or no access any more
-            log.warning(
-                "could not mend a cut-off reply in %s: %s", left.place, exc.response.get("error")
-            )
-        await parley.delivery.mended(left)

@@ -200,6 +200,25 @@ class SlackListeners:
                         response.body,
                     )
 
+    async def mend(self) -> None:
+        """Replies a crash cut off ("Thinking…" or a half reply): the first message becomes a
+        notice, the rest are removed."""
+        for left in await self.parley.delivery.left_over(PLATFORM):
+            try:
+                for index, ts in enumerate(left.posted):
+                    if index == 0:
+                        notice = to_mrkdwn(say("shutdown.cut"))
+                        await self.client.chat_update(channel=left.place, ts=ts, text=notice)
+                    else:
+                        await self.client.chat_delete(channel=left.place, ts=ts)
+            except SlackApiError as exc:  # deleted meanwhile, or no access any more
+                log.warning(
+                    "could not mend a cut-off reply in %s: %s",
+                    left.place,
+                    exc.response.get("error"),
+                )
+            await self.parley.delivery.mended(left)
+
     # ------------------------------------------------------------------ people
 
     async def _name(self, user: str) -> str:

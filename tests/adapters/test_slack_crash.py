@@ -1,6 +1,7 @@
 """A crash through the real Slack adapter: a real `parley run` process in HTTP mode against the
 fake Slack is killed with SIGKILL mid-reply. At the next start the half reply is edited into a
-notice, and Slack's retry of the same event is not answered again."""
+notice, the stored message is answered (it never was), and Slack's retry of the same event is
+not answered again."""
 
 # ruff: noqa: F811  (pytest fixtures imported by name)
 
@@ -73,11 +74,18 @@ async def test_a_crash_leaves_no_half_reply_and_no_second_answer(
     async with parley_running("run", env=env) as restarted:
         notice = to_mrkdwn(say("shutdown.cut"))
         await fake_slack.wait_for(lambda: cut.text == notice, 20, what="the reply mended")
-        # Slack never got the reply: it retries the event, which must not be answered again.
+        # Stored before the crash, never answered: answered now (well within the window).
+        answer = await fake_slack.wait_for(
+            lambda: [m for m in fake_slack.messages[GENERAL] if m.text.startswith("echo:")],
+            20,
+            what="the message answered after the restart",
+        )
+        # Slack retries the event too: recognised, not answered again.
         retried = await post_when_up(fake_slack, url, body, retry_num=1)
         assert retried.status == 200
         await asyncio.sleep(1.0)
         done = await terminate(restarted)
     assert done.code == 0, done.stderr
-    assert [m.ts for m in fake_slack.messages[GENERAL]] == [cut.ts]
-    assert len(fake_model.requests) == 1
+    assert [m.ts for m in fake_slack.messages[GENERAL]] == [cut.ts, answer[0].ts]
+    assert answer[0].thread_ts == body["event"]["ts"]
+    assert len(fake_model.requests) == 2

@@ -1,6 +1,7 @@
 """The inbound queue: every message a platform delivered, stored before it is acknowledged and
 answered from here in the platform's order; it replaces `processed_events` as the one record of
-re-deliveries.
+re-deliveries. Replies in flight name the process showing them, so another process can tell
+those of a dead one (no live claim) from its own.
 
 Revision ID: 0011_inbound
 Revises: 0009_replies_in_flight
@@ -40,9 +41,13 @@ def upgrade() -> None:
     op.create_index("ix_inbound_conversation_order_key", "inbound", ["conversation", "order_key"])
     op.create_index("ix_inbound_state_id", "inbound", ["state", "id"])
     op.drop_table("processed_events")
+    with op.batch_alter_table("replies_in_flight") as table:
+        table.add_column(sa.Column("owner", sa.String(64), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("replies_in_flight") as table:
+        table.drop_column("owner")
     op.create_table(
         "processed_events",
         sa.Column("platform", sa.String(32), primary_key=True),
