@@ -266,6 +266,9 @@ async def _drive(this: Run, plan: FaultPlan) -> Figures:
     )
     if sender.refused:
         figures.problems.append(f"{sender.refused} events never acknowledged")
+    for status, count in sender.outcomes.items():
+        if status.isdigit() and status != "200":  # Slack would keep re-sending these
+            figures.problems.append(f"{count} posts of events answered HTTP {status}")
     return figures
 
 
