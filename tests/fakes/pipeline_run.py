@@ -150,6 +150,10 @@ class Scenario:
     kill_at: float | None = 0.5  # share of the messages acknowledged at the SIGKILL (None: none)
     replay: int = 10  # events acknowledged before the kill, sent again after it
     within: float = 60.0  # seconds for every reply after the last acknowledgement
+    # One conversation in this many in Korean (0: none). Off by default: the first Korean
+    # text loads its analyzer, which stalls the process for seconds (acks come late, model
+    # calls in flight time out), so outcomes would no longer follow the fault plan alone.
+    korean_every: int = 0
     env: dict[str, str] = field(default_factory=dict)
 
 
@@ -208,7 +212,8 @@ async def run(
     """Run the scenario; the figures and the problems found (none, when the pipeline holds)."""
     plan = FaultPlan(scenario.seed, scenario.fault_rate, hang=REQUEST_TIMEOUT + 1.5)
     model = FaultyModel(fake_model, plan)
-    this = Run(scenario, fake, database_url, tmp, talks=conversations(fake, scenario.conversations))
+    talks = conversations(fake, scenario.conversations, scenario.korean_every)
+    this = Run(scenario, fake, database_url, tmp, talks=talks)
     env = this.settings(fake_model)
     this.processes = [
         ParleyProcess(env, tmp / f"parley-{n}.log") for n in range(scenario.processes)

@@ -47,6 +47,7 @@ class Conversation:
     channel: str
     user: str
     dm: bool
+    korean: bool = False  # the person writes Korean (Parley's first audience)
     root: str | None = None  # a thread's first ts, once its first message is written
     sent: list[Sent] = field(default_factory=list)
 
@@ -56,15 +57,17 @@ class Conversation:
         return None if self.dm else self.root
 
 
-def conversations(fake: FakeSlack, count: int) -> list[Conversation]:
-    """`count` conversations, every third a DM; each has its own person."""
+def conversations(fake: FakeSlack, count: int, korean_every: int = 0) -> list[Conversation]:
+    """`count` conversations, every third a DM, one in `korean_every` in Korean (0: none);
+    each has its own person."""
     made = []
     for number in range(count):
         user = f"U0P{number:04d}"
         fake.add_user(user, f"person{number}", f"Person {number}")
         dm = number % 3 == 0
         channel = fake.dm_channel(user).id if dm else (GENERAL, RANDOM)[number % 2]
-        made.append(Conversation(number, channel, user, dm))
+        korean = korean_every > 0 and number % korean_every == 1
+        made.append(Conversation(number, channel, user, dm, korean))
     return made
 
 
@@ -72,9 +75,7 @@ def write(fake: FakeSlack, conversation: Conversation) -> Sent:
     """The conversation's next message as a Slack event (recorded in the fake's history)."""
     number = len(conversation.sent)
     mark = marker(conversation.number, number)
-    # Some people write Korean (Parley's first audience), so its text analysis runs too.
-    korean = conversation.number % 4 == 1
-    text = f"메모 {mark}: 회의 {number}번" if korean else f"note {mark}: item {number}"
+    text = f"메모 {mark}: 회의 {number}번" if conversation.korean else f"note {mark}: item {number}"
     if conversation.dm:
         body = fake.dm_event(text, user=conversation.user)
     else:
