@@ -44,7 +44,7 @@ from tests.fakes.slack_traffic import Conversation, Sender, conversations
 REPO = Path(__file__).resolve().parent.parent.parent
 _OUR_VARS = ("PARLEY_", "OPENAI_", "DISCORD_", "SLACK_", "TAVILY_", "BRAVE_")
 # Seconds the client waits for the model; a hung call waits longer.
-REQUEST_TIMEOUT = 1.5
+REQUEST_TIMEOUT = 3.0
 # Seconds between looks at the fake Slack while waiting for the last replies.
 _POLL = 0.2
 
