@@ -96,6 +96,12 @@ class Metrics:
             "Conversations with a reply being written now.",
             registry=self.registry,
         )
+        self.missed = Gauge(
+            "parley_messages_missed",
+            "Stored messages found unanswered after PARLEY_RESUME_WINDOW by this process and "
+            "marked missed (no reply), since it started.",
+            registry=self.registry,
+        )
         self._active: Tally[ConversationKey] = Tally()
 
     def reply_started(self, message: Inbound) -> None:

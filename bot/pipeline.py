@@ -19,7 +19,9 @@ import asyncio
 import contextvars
 import json
 import logging
+import uuid
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Protocol
 
 from sqlalchemy import Update
@@ -69,9 +71,43 @@ _working: contextvars.ContextVar[_Working | None] = contextvars.ContextVar(
 )
 
 
+class _Woken(Enum):
+    STORED = "stored"  # a message was stored here
+    LOOK = "look"  # look for messages stored elsewhere or earlier
+    OWED = "owed"  # look again after an answer
+
+
+class _Wakeups:
+    """Wake-ups of idle workers: none is lost (a semaphore), each wakes one worker."""
+
+    def __init__(self) -> None:
+        self._semaphore = asyncio.Semaphore(0)
+        self._looks = 0
+        self.owed = 0  # wake-ups for stored messages that found nothing
+
+    def stored(self) -> None:
+        self._semaphore.release()
+
+    def look(self) -> None:
+        self._looks += 1
+        self._semaphore.release()
+
+    async def wait(self, poll: float | None) -> _Woken:
+        try:
+            async with asyncio.timeout(poll):
+                await self._semaphore.acquire()
+        except TimeoutError:
+            return _Woken.LOOK
+        if self._looks:
+            self._looks -= 1
+            return _Woken.LOOK
+        return _Woken.STORED
+
+
 def event_key(message: Inbound) -> str:
-    """A message's id, unique on its platform (ids are unique per channel at least)."""
-    return f"{message.key.channel}/{message.message_id}"
+    """A message's id, unique on its platform (ids are unique per channel at least); one
+    without an id cannot be re-delivered recognisably, so it gets one of its own."""
+    return f"{message.key.channel}/{message.message_id or uuid.uuid4().hex}"
 
 
 class Pipeline:
@@ -84,9 +120,7 @@ class Pipeline:
         self.resume_window = resume_window
         self.responders: dict[str, Responder] = {}
         self.missed = 0  # items marked missed by this process
-        # Signals to idle workers (a semaphore: none is lost, each wakes one worker).
-        self._signals = asyncio.Semaphore(0)
-        self._owed = 0  # signals that found nothing (see `_work`)
+        self._wakeups = _Wakeups()
         self._tasks: list[asyncio.Task[None]] = []
 
     async def store(self, message: Inbound, route: Route, catch_up: bool) -> bool:
@@ -106,7 +140,7 @@ class Pipeline:
         )
         if queued is None:
             return False
-        self._signals.release()
+        self._wakeups.stored()
         return True
 
     async def remember(self, message: Inbound) -> bool:
@@ -139,11 +173,11 @@ class Pipeline:
             log.info("taking over the messages a stopped process on this host was answering")
         missed = await self.queue.miss_stale([lane], self.resume_window, pending=True)
         self._missed(missed, lane)
-        for _ in range(self.workers):  # messages left from before may wait: look at once
-            self._signals.release()
-        if not self._tasks:
-            self._tasks = [asyncio.create_task(self._work(n == 0)) for n in range(self.workers)]
-            self._tasks.append(asyncio.create_task(self._sweep()))
+        if self._tasks:  # a lane added later: look for its messages
+            self._wakeups.look()
+            return
+        self._tasks = [asyncio.create_task(self._work(n == 0)) for n in range(self.workers)]
+        self._tasks.append(asyncio.create_task(self._sweep()))
 
     async def stop(self) -> None:
         """Stop the workers (after the gate closed: replies in progress are finished), and give
@@ -170,12 +204,12 @@ class Pipeline:
             )
 
     async def _work(self, poller: bool) -> None:
-        """Claim and answer until the shutdown. An idle worker waits for a signal, one per
-        message stored here. A signal that found nothing may mean a message waits for its
-        conversation's earlier one: after an answer, a worker looks again while such signals
-        are owed. The poller also looks every POLL_SECONDS for messages stored by other
-        processes (or before a restart), and signals another worker when it finds one."""
-        signalled = True
+        """Claim and answer until the shutdown. Idle workers wait for a wake-up (`_Wakeups`):
+        a message stored here wakes one; a message found by looking (at start, by the poller
+        every POLL_SECONDS, by a worker so woken) wakes another, as more may wait. A stored
+        message's wake-up that found nothing may mean it waits for its conversation's earlier
+        one: after an answer, a worker looks again while such wake-ups are owed."""
+        woken = _Woken.LOOK  # at start: messages from before may wait
         while not self.gate.closing:
             try:
                 claimed = await self.queue.claim(list(self.responders))
@@ -185,21 +219,18 @@ class Pipeline:
             if claimed is not None and self.gate.closing:  # left for the next start
                 await self.queue.release(claimed.id)
                 return
-            if claimed is not None:
-                if poller:  # found by looking: more may wait
-                    self._signals.release()
+            if claimed is None:
+                if woken is _Woken.STORED:
+                    self._wakeups.owed += 1
+            else:
+                if woken is _Woken.LOOK:
+                    self._wakeups.look()
                 await self._answer(claimed)
-                if self._owed:
-                    self._owed -= 1
+                if self._wakeups.owed:
+                    self._wakeups.owed -= 1
+                    woken = _Woken.OWED
                     continue
-            elif signalled:
-                self._owed += 1
-            try:
-                async with asyncio.timeout(POLL_SECONDS if poller else None):
-                    await self._signals.acquire()
-                signalled = True
-            except TimeoutError:
-                signalled = False
+            woken = await self._wakeups.wait(POLL_SECONDS if poller else None)
 
     async def _answer(self, claimed: Claimed) -> None:
         working = _Working(claimed.id)
@@ -248,7 +279,10 @@ class Pipeline:
             try:
                 count = await self.queue.miss_stale(lanes, self.resume_window, pending=False)
                 self._missed(count, ", ".join(lanes))
-                for responder in {id(r): r for r in self.responders.values()}.values():
-                    await responder.mend()
             except SQLAlchemyError:
-                log.exception("could not look for what stopped processes left")
+                log.exception("could not look for stale claims")
+            for responder in {id(r): r for r in self.responders.values()}.values():
+                try:
+                    await responder.mend()
+                except Exception:  # a platform or network failure: try again next time
+                    log.exception("could not mend replies stopped processes left")

@@ -171,6 +171,7 @@ async def metrics_server(parley: Parley) -> AsyncIterator[int | None]:
         yield None
         return
     metrics = Metrics()
+    metrics.missed.set_function(lambda: parley.pipeline.missed)
     parley.observers.append(metrics)
     if isinstance(parley.chat.meter, UsageMeter):
         parley.chat.meter.observers.append(metrics)

@@ -60,6 +60,8 @@ def _comma_separated(value: object) -> object:
 
 # A set of ids (or names) written as "a,b,c" in the environment or a list in parley.toml.
 IdList = Annotated[frozenset[str], NoDecode, BeforeValidator(_comma_separated)]
+# Whole numbers written the same way ("0,1" or a toml list).
+NumberList = Annotated[tuple[int, ...], NoDecode, BeforeValidator(_comma_separated)]
 
 
 def default_data_dir() -> Path:

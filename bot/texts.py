@@ -20,6 +20,9 @@ EN: dict[str, str] = {
     "https://discord.com/developers/applications (Bot → Reset Token).",
     "discord.no_token": "DISCORD_TOKEN is not set: copy the bot's token from "
     "https://discord.com/developers/applications (Bot → Reset Token).",
+    "discord.sharding_required": "Discord requires more shards for this bot's number of "
+    "servers: set PARLEY_DISCORD_SHARD_COUNT (`parley doctor` shows the count Discord "
+    "recommends) and split the shards among processes with PARLEY_DISCORD_SHARD_IDS.",
     "discord.content_empty": "A server message arrived without text: Discord withholds it "
     'unless "Message Content Intent" is enabled for the bot (Bot → '
     "Privileged Gateway Intents).",
@@ -231,6 +234,9 @@ EN: dict[str, str] = {
     "messages outside DMs and mentions",
     "doctor.discord.intent_fix": "Developer Portal → your app → Bot → Privileged Gateway "
     "Intents → enable MESSAGE CONTENT INTENT, then save.",
+    "doctor.discord.unsharded": "one connection for all servers (Discord recommends {count})",
+    "doctor.discord.shards": "this process runs shard(s) {ids} of {total} "
+    "(Discord recommends {count}; {concurrency} may connect at once)",
     "doctor.slack.ok": "token valid: @{user} in {team}",
     "doctor.slack.bad_token": "auth.test failed: {error}",
     "doctor.slack.token_fix": "Set SLACK_BOT_TOKEN to the Bot User OAuth Token (xoxb-…) from "
@@ -270,6 +276,10 @@ EN: dict[str, str] = {
     "OpenAI-compatible server such as Ollama.",
     "config.slack_mode": "SLACK_BOT_TOKEN is set but neither SLACK_APP_TOKEN (Socket Mode) nor "
     "SLACK_SIGNING_SECRET (HTTP mode) is: set one of them.",
+    "config.discord_shard_ids_alone": "PARLEY_DISCORD_SHARD_IDS is set but "
+    "PARLEY_DISCORD_SHARD_COUNT is not: set the total number of shards of all processes too.",
+    "config.discord_shard_range": "PARLEY_DISCORD_SHARD_IDS: shard {shard} does not exist with "
+    "PARLEY_DISCORD_SHARD_COUNT={count} (shard ids are 0 to {last}).",
     "config.searxng_url": "PARLEY_SEARCH_URL is not set: searxng needs the address of your "
     "instance, e.g. http://localhost:8888 (with the JSON format enabled).",
     "config.tavily_key": "TAVILY_API_KEY is not set: the tavily search provider needs an API key.",
@@ -432,6 +442,7 @@ EN: dict[str, str] = {
     "doctor.name.platforms": "platforms",
     "doctor.name.discord": "discord",
     "doctor.name.discord intents": "discord intents",
+    "doctor.name.discord shards": "discord shards",
     "doctor.name.slack": "slack",
     "doctor.name.slack scopes": "slack scopes",
     "doctor.name.slack mode": "slack mode",
@@ -545,6 +556,9 @@ KO: dict[str, str] = {
     "discord.no_token": "DISCORD_TOKEN이 설정되지 않았어요: "
     "https://discord.com/developers/applications (Bot → Reset Token)에서 "
     "봇 토큰을 복사하세요.",
+    "discord.sharding_required": "이 봇의 서버 수에는 샤드가 더 필요하다고 Discord가 "
+    "알려왔어요: PARLEY_DISCORD_SHARD_COUNT를 설정하고 (권장 개수는 `parley doctor`가 보여줘요) "
+    "PARLEY_DISCORD_SHARD_IDS로 샤드를 프로세스들에 나누세요.",
     "discord.content_empty": '서버 메시지가 내용 없이 도착했어요: 봇에 "Message Content '
     'Intent"가 켜져 있지 않으면 Discord가 내용을 보내지 않아요 (Bot → '
     "Privileged Gateway Intents).",
@@ -750,6 +764,9 @@ KO: dict[str, str] = {
     "Parley에게 빈 메시지가 보여요",
     "doctor.discord.intent_fix": "Developer Portal → 앱 → Bot → Privileged Gateway Intents → "
     "MESSAGE CONTENT INTENT를 켜고 저장하세요.",
+    "doctor.discord.unsharded": "모든 서버를 연결 하나로 (Discord 권장: {count})",
+    "doctor.discord.shards": "이 프로세스가 샤드 {total}개 중 {ids}번을 실행해요 "
+    "(Discord 권장: {count}; 동시에 {concurrency}개 연결 가능)",
     "doctor.slack.ok": "토큰 유효: {team}의 @{user}",
     "doctor.slack.bad_token": "auth.test 실패: {error}",
     "doctor.slack.token_fix": "앱의 OAuth & Permissions 페이지에 있는 Bot User OAuth Token"
@@ -790,6 +807,10 @@ KO: dict[str, str] = {
     "Ollama 같은 로컬 OpenAI 호환 서버로 지정하세요.",
     "config.slack_mode": "SLACK_BOT_TOKEN은 설정됐지만 SLACK_APP_TOKEN(Socket Mode)도 "
     "SLACK_SIGNING_SECRET(HTTP 모드)도 없어요: 둘 중 하나를 설정하세요.",
+    "config.discord_shard_ids_alone": "PARLEY_DISCORD_SHARD_IDS는 설정됐지만 "
+    "PARLEY_DISCORD_SHARD_COUNT가 없어요: 모든 프로세스의 샤드 총개수도 설정하세요.",
+    "config.discord_shard_range": "PARLEY_DISCORD_SHARD_IDS: PARLEY_DISCORD_SHARD_COUNT={count}"
+    "에는 샤드 {shard}이(가) 없어요 (샤드 id는 0부터 {last}까지).",
     "config.searxng_url": "PARLEY_SEARCH_URL이 설정되지 않았어요: searxng에는 인스턴스 주소가 "
     "필요해요. 예: http://localhost:8888 (JSON 형식 활성화).",
     "config.tavily_key": "TAVILY_API_KEY가 설정되지 않았어요: tavily 검색에는 API 키가 필요해요.",
@@ -951,6 +972,7 @@ KO: dict[str, str] = {
     "doctor.name.platforms": "플랫폼",
     "doctor.name.discord": "Discord",
     "doctor.name.discord intents": "Discord 인텐트",
+    "doctor.name.discord shards": "Discord 샤드",
     "doctor.name.slack": "Slack",
     "doctor.name.slack scopes": "Slack 권한 범위",
     "doctor.name.slack mode": "Slack 연결 방식",

@@ -16,8 +16,11 @@ import pytest
 import yaml
 
 from adapters.discord.permissions import BOT_PERMISSIONS, bot_permissions
+from adapters.discord.settings import DiscordSettings
 from adapters.slack.manifest import MODES, manifest_path, render
 from adapters.slack.scopes import BOT_EVENTS, BOT_SCOPES
+from adapters.slack.settings import SlackSettings
+from adapters.slack.transports import EVENTS_PATH
 from bot.commands import every_command
 from tests.process import REPO
 from tests.test_install import SOURCES
@@ -205,3 +208,111 @@ def test_docs_exist_and_link_the_manifests() -> None:
     discord = (REPO / "docs" / "discord-setup.md").read_text()
     assert "MESSAGE CONTENT INTENT" in discord and "applications.commands" in discord
     assert "deploy/Dockerfile" in (REPO / "docs" / "deploy.md").read_text()
+
+
+def _parley_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        name: service
+        for name, service in compose["services"].items()
+        if service.get("image") == "parley:latest"
+    }
+
+
+def test_multi_process_compose_file() -> None:
+    """Two Slack replicas (HTTP mode) behind the proxy and two Discord shards, all on one
+    PostgreSQL, the schema migrated once before they start."""
+    compose = load("compose.multi.yml")
+    parleys = _parley_services(compose)
+    assert set(parleys) == {
+        "migrate",
+        "parley-slack-1",
+        "parley-slack-2",
+        "parley-discord-0",
+        "parley-discord-1",
+    }
+    assert compose["services"]["db"]["image"].startswith("postgres:")
+    for name, service in parleys.items():
+        assert service["build"] == {"context": "..", "dockerfile": "deploy/Dockerfile"}, name
+        assert service["env_file"] == "../.env" and service["stop_grace_period"] == "30s"
+        toml = service["volumes"][0]
+        assert toml["source"] == "../parley.toml" and toml["target"] == "/config/parley.toml"
+        assert toml["read_only"] and toml["bind"]["create_host_path"] is False
+        url = service["environment"]["PARLEY_DATABASE_URL"]
+        assert url.startswith("postgresql+asyncpg://parley:${POSTGRES_PASSWORD") and "@db:" in url
+    migrate = parleys.pop("migrate")
+    assert migrate["command"] == ["db", "upgrade"] and migrate["restart"] == "no"
+    assert migrate["depends_on"]["db"]["condition"] == "service_healthy"
+    for service in parleys.values():
+        assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    slack = [parleys[f"parley-slack-{n}"]["environment"] for n in (1, 2)]
+    # HTTP mode (no app token), no Discord connection of their own.
+    assert all(env["SLACK_APP_TOKEN"] == "" and env["DISCORD_TOKEN"] == "" for env in slack)
+
+
+def test_multi_process_compose_splits_the_shards() -> None:
+    """Each shard of PARLEY_DISCORD_SHARD_COUNT runs in exactly one service, with a layout the
+    settings accept."""
+    parleys = _parley_services(load("compose.multi.yml"))
+    counts: set[int | None] = set()
+    served: list[int] = []
+    for name in ("parley-discord-0", "parley-discord-1"):
+        env = parleys[name]["environment"]
+        assert env["SLACK_BOT_TOKEN"] == ""
+        section = DiscordSettings(
+            _env_file=None,  # type: ignore[call-arg]
+            discord_shard_count=env["PARLEY_DISCORD_SHARD_COUNT"],
+            discord_shard_ids=env["PARLEY_DISCORD_SHARD_IDS"],
+        )
+        assert section.problem() is None and section.shard_ids is not None
+        counts.add(section.discord_shard_count)
+        served += section.shard_ids
+    assert len(counts) == 1 and sorted(served) == list(range(counts.pop() or 0))
+
+
+def test_multi_process_proxy_sends_slack_to_every_replica() -> None:
+    compose = load("compose.multi.yml")
+    proxy = compose["services"]["proxy"]
+    assert proxy["image"].startswith("caddy:")
+    mount = "./Caddyfile:/etc/caddy/Caddyfile:ro"
+    assert mount in proxy["volumes"] and (DEPLOY / "Caddyfile").is_file()
+    caddyfile = (DEPLOY / "Caddyfile").read_text(encoding="utf-8")
+    routed = re.search(rf"handle {EVENTS_PATH} {{\s*reverse_proxy ([^{{]+){{", caddyfile)
+    assert routed is not None
+    replicas = sorted(n for n in _parley_services(compose) if n.startswith("parley-slack-"))
+    port = SlackSettings.model_fields["slack_port"].default
+    assert routed[1].split() == [f"{name}:{port}" for name in replicas]
+    assert "health_uri /healthz" in caddyfile  # a stopping replica gets no new events
+    assert sorted(proxy["depends_on"]) == replicas
+
+
+def test_compose_files_hold_no_secrets() -> None:
+    """Credentials come from .env (env_file) or ${...} interpolation, never written inline."""
+    for path in sorted(DEPLOY.glob("compose.*.yml")):
+        for name, service in load(path.name)["services"].items():
+            for key, value in (service.get("environment") or {}).items():
+                if re.search(r"TOKEN|SECRET|PASSWORD|KEY", key):
+                    assert value == "" or str(value).startswith("${"), (path.name, name, key)
+                if key.endswith("_URL") and "@" in str(value):
+                    assert ":${POSTGRES_PASSWORD" in str(value), (path.name, name, key)
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"xox[abp]-|xapp-|sk-[A-Za-z0-9]{8}", text), path.name
+
+
+def test_several_processes_are_documented() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Running several processes") :]
+    section = section[: section.index("\n## ", 1)]
+    for needed in (
+        "PARLEY_DISCORD_SHARD_COUNT",
+        "PARLEY_DISCORD_SHARD_IDS",
+        "PARLEY_RESUME_WINDOW",
+        "HTTP mode",
+        "deploy/compose.multi.yml",
+        "parley db upgrade",
+        "**SQLite**",
+    ):
+        assert needed in section, needed
+    header = (DEPLOY / "compose.multi.yml").read_text(encoding="utf-8")
+    docs = (REPO / "docs" / "deploy.md").read_text(encoding="utf-8")
+    command = "docker compose --env-file .env -f deploy/compose.multi.yml up -d --build"
+    assert command in header and command in docs

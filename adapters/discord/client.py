@@ -24,6 +24,7 @@ from adapters.discord.settings import (
     DEFAULT_DISCORD_GATEWAY_URL,
     DiscordSettings,
 )
+from adapters.discord.shards import IdentifyPacer, shard_of
 from adapters.discord.slash import add_commands
 from bot.core import Parley
 from bot.messages import Command, Facts, Inbound
@@ -35,6 +36,7 @@ from bot.texts import say
 log = logging.getLogger(__name__)
 
 _NO_PINGS = discord.AllowedMentions.none()
+SHARDING_REQUIRED = 4011  # gateway close code: too many servers for the shards identified
 
 
 def intents() -> discord.Intents:
@@ -65,27 +67,31 @@ class ParleyClient(discord.Client):
         add_commands(self.tree, parley.commands, self.run_command)
         self._warned_empty = False
 
+    @property
+    def served_shards(self) -> tuple[int, ...]:
+        """The shards this process receives events of."""
+        return self.section.served_shards
+
+    def shard_for(self, guild_id: int | None) -> int:
+        """The shard an event of this server (None: a DM) arrived on."""
+        return shard_of(guild_id, self.shard_count)
+
     async def setup_hook(self) -> None:
-        for shard in self.lane_shards():
+        for shard in self.served_shards:  # only this process answers its shards' messages
             await self.parley.pipeline.serve(lane(shard), self.answers)
         await self.mend_left_over()  # after `serve` ended the claims of stopped processes
         # Here, not in on_ready: that fires on every reconnect, and syncs are rate-limited.
-        if self.sync_commands:
+        # Commands are global: of several shard processes, the one with shard 0 registers them.
+        if self.sync_commands and 0 in self.served_shards:
             synced = await self.tree.sync()
             log.info("registered %d slash commands with Discord", len(synced))
-
-    def lane_shards(self) -> list[int]:
-        """The shards this process runs, whose messages it answers (all, unless sharded)."""
-        ids = getattr(self, "shard_ids", None)
-        if ids:
-            return list(ids)
-        count = self.shard_count or 1
-        return [self.shard_id] if self.shard_id is not None else list(range(count))
 
     async def mend_left_over(self) -> None:
         """Replies a crash cut off ("…" or a half reply): the first message becomes a notice,
         the rest are removed."""
         for left in await self.parley.delivery.left_over("discord"):
+            if not await self._serves(int(left.place)):
+                continue  # another shard's process mends it
             channel = self.get_partial_messageable(int(left.place))
             posted = [channel.get_partial_message(int(m)) for m in left.posted]
             try:
@@ -98,17 +104,23 @@ class ParleyClient(discord.Client):
                 log.warning("could not mend a cut-off reply in channel %s: %s", left.place, exc)
             await self.parley.delivery.mended(left)
 
+    async def _serves(self, channel_id: int) -> bool:
+        """Whether this process receives the channel's events (an unsharded client: all)."""
+        return True
+
     # ------------------------------------------------------------------ messages
 
     async def on_message(self, message: discord.Message) -> None:
         try:
             await self._on_message(message)
         except discord.HTTPException as exc:
+            guild_id = message.guild.id if message.guild is not None else None
             log.warning(
-                "Discord error answering message %s in channel %s (guild %s): %s",
+                "Discord error answering message %s in channel %s (guild %s, shard %s): %s",
                 message.id,
                 message.channel.id,
-                message.guild and message.guild.id,
+                guild_id,
+                self.shard_for(guild_id),
                 exc,
             )
 
@@ -118,7 +130,7 @@ class ParleyClient(discord.Client):
             return
         self._check_content(message)
         key = conversation_key(message.channel, message.guild)
-        shard = message.guild.shard_id if message.guild is not None else 0  # DMs: shard 0
+        shard = self.shard_for(message.guild.id if message.guild is not None else None)
         admission = await self.parley.accept(
             Inbound(
                 key,
@@ -195,10 +207,11 @@ class ParleyClient(discord.Client):
             await self._run_command(interaction, name, args)
         except discord.HTTPException as exc:
             log.warning(
-                "Discord error running /%s (interaction %s) in channel %s: %s",
+                "Discord error running /%s (interaction %s) in channel %s (shard %s): %s",
                 name,
                 interaction.id,
                 interaction.channel_id,
+                self.shard_for(interaction.guild_id),
                 exc,
             )
 
@@ -225,11 +238,67 @@ class ParleyClient(discord.Client):
             return
         # First, within Discord's 3 s (storing and waiting for its turn may take longer).
         await interaction.response.defer(thinking=True)
-        shard = guild.shard_id if guild is not None else 0
+        shard = self.shard_for(guild.id if guild is not None else None)
         route = Route(lane(shard), str(interaction.id), self.answers.deferred(interaction))
         admission = await self.parley.accept(message, route)
         if admission.verdict is not Verdict.ANSWER:  # a re-delivery: answered by the first
             self.answers.interactions.pop(interaction.id, None)
+
+
+class ShardedParleyClient(ParleyClient, discord.AutoShardedClient):
+    """Runs the shards PARLEY_DISCORD_SHARD_IDS of PARLEY_DISCORD_SHARD_COUNT; other processes
+    run the rest."""
+
+    def __init__(self, parley: Parley, section: DiscordSettings, **options: Any) -> None:
+        shard_ids = section.shard_ids
+        assert shard_ids is not None  # built only for a sharded layout (see `make_client`)
+        super().__init__(
+            parley,
+            section,
+            shard_count=section.discord_shard_count,
+            shard_ids=list(shard_ids),
+            **options,
+        )
+        self._pacer = IdentifyPacer()
+
+    async def setup_hook(self) -> None:
+        try:
+            limits = await self.fetch_session_start_limits()
+        except discord.GatewayNotFound as exc:
+            log.warning("could not read Discord's session start limits (%s): one at a time", exc)
+        else:
+            self._pacer = IdentifyPacer(limits.max_concurrency)
+            if limits.remaining < len(self.served_shards):
+                log.warning(
+                    "Discord allows %d more session starts for %.0f s: some shards wait",
+                    limits.remaining,
+                    limits.reset_after / 1000,
+                )
+        log.info(
+            "Discord shards %s of %s in this process",
+            ",".join(map(str, self.served_shards)),
+            self.shard_count,
+        )
+        await super().setup_hook()
+
+    async def _serves(self, channel_id: int) -> bool:
+        try:
+            channel = await self.fetch_channel(channel_id)
+        except (discord.HTTPException, discord.InvalidData):
+            return 0 in self.served_shards  # gone or out of reach: shard 0's process forgets it
+        guild = getattr(channel, "guild", None)
+        return self.shard_for(guild.id if guild is not None else None) in self.served_shards
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        await self._pacer.wait(shard_id or 0)
+
+
+def make_client(parley: Parley, section: DiscordSettings, **options: Any) -> ParleyClient:
+    """The client for this process's shard layout: unsharded, one connection for every server
+    (as before sharding was configurable), else the configured shards."""
+    if section.shard_ids is None:
+        return ParleyClient(parley, section, **options)
+    return ShardedParleyClient(parley, section, **options)
 
 
 async def sync_commands(parley: Parley, section: DiscordSettings) -> list[str]:
@@ -263,9 +332,7 @@ class DiscordAdapter:
 
     async def run(self, parley: Parley) -> None:
         _use_endpoints(self.section)
-        client = ParleyClient(
-            parley, self.section, sync_commands=self.section.discord_sync_commands
-        )
+        client = make_client(parley, self.section, sync_commands=self.section.discord_sync_commands)
         try:
             async with client:
                 await client.start(self.section.discord_token or "")
@@ -275,3 +342,7 @@ class DiscordAdapter:
             raise ConfigError(say("discord.bad_token")) from exc
         except (discord.HTTPException, aiohttp.ClientError) as exc:
             raise ConfigError(say("discord.unreachable", error=exc)) from exc
+        except discord.ConnectionClosed as exc:
+            if exc.code == SHARDING_REQUIRED:
+                raise ConfigError(say("discord.sharding_required")) from exc
+            raise

@@ -8,7 +8,8 @@ from typing import Annotated
 from pydantic import Field
 
 from bot.policy import PlatformRules
-from bot.settings import IdList, SettingsSection, env_alias
+from bot.settings import IdList, NumberList, SettingsSection, env_alias
+from bot.texts import say
 
 DEFAULT_DISCORD_API_URL = "https://discord.com/api/v10"
 DEFAULT_DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
@@ -90,6 +91,42 @@ class DiscordSettings(SettingsSection):
             "proxy or a test server.",
         ),
     ] = DEFAULT_DISCORD_GATEWAY_URL
+    discord_shard_count: Annotated[
+        int | None,
+        Field(
+            ge=1,
+            description="Total number of Discord shards, over all processes; unset: one "
+            "connection for all servers (enough below ~2,500 servers).",
+        ),
+    ] = None
+    discord_shard_ids: Annotated[
+        NumberList,
+        Field(
+            description="The shards this process runs, e.g. 0,1 (needs "
+            "PARLEY_DISCORD_SHARD_COUNT); unset: all of them.",
+        ),
+    ] = ()
+
+    def problem(self) -> str | None:
+        count = self.discord_shard_count
+        if count is None:
+            return say("config.discord_shard_ids_alone") if self.discord_shard_ids else None
+        for shard in self.discord_shard_ids:
+            if not 0 <= shard < count:
+                return say("config.discord_shard_range", shard=shard, count=count, last=count - 1)
+        return None
+
+    @property
+    def shard_ids(self) -> tuple[int, ...] | None:
+        """The shards this process runs, in order; None when unsharded (one connection)."""
+        if self.discord_shard_count is None:
+            return None
+        return tuple(sorted(set(self.discord_shard_ids))) or tuple(range(self.discord_shard_count))
+
+    @property
+    def served_shards(self) -> tuple[int, ...]:
+        """The shards whose events this process receives (unsharded, everything is shard 0)."""
+        return self.shard_ids or (0,)
 
     def rules(self) -> PlatformRules:
         return PlatformRules(

@@ -57,6 +57,7 @@ async def test_everything_configured_passes(
         "token counts",
         "discord",
         "discord intents",
+        "discord shards",
         "slack",
         "slack scopes",
         "slack mode",
@@ -66,7 +67,7 @@ async def test_everything_configured_passes(
     assert "up to date" in found["schema"].detail
     assert "parley" in found["discord"].detail
     assert "Socket Mode" in found["slack mode"].detail
-    assert report(checks).endswith("13 passed, 0 failed.")
+    assert report(checks).endswith("14 passed, 0 failed.")
 
 
 async def test_new_database_is_fine_and_says_schema_comes_at_start(

@@ -79,12 +79,13 @@ async def test_http_endpoints_and_healthcheck_command(make_settings: SettingsFac
     ):
         assert port
         await ask(parley, "hello")
+        parley.pipeline.missed = 2  # as a start-up that found two stale messages would count
         async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
             assert response.status == 200
             assert response.content_type == "text/plain"
-            assert (
-                'parley_messages_total{outcome="ok",platform="test"} 1.0' in await response.text()
-            )
+            text = await response.text()
+            assert 'parley_messages_total{outcome="ok",platform="test"} 1.0' in text
+            assert "parley_messages_missed 2.0" in text
         async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
             assert response.status == 200 and await response.json() == {"status": "ok"}
         env = parley_env(OPENAI_API_KEY="sk-test", PARLEY_METRICS_PORT=str(port))

@@ -26,6 +26,12 @@ Usage::
 Recorded state: ``messages`` (bot posts per channel, edits applied, with ``edits`` history),
 ``history(channel_id)`` (every message), ``interactions``, ``typing_calls``, ``command_syncs``,
 ``threads_created``, ``reactions``, ``requests``, ``identifies`` / ``intents`` and ``unhandled``.
+
+Shards: ``add_guild(name, shard=1, shard_count=2)`` adds a server whose id puts it on that shard
+(``(guild_id >> 22) % count``); each gateway session gets READY/GUILD_CREATE only for the guilds
+of the shard its IDENTIFY names, and events of a guild go only to the session of its shard (DMs
+to shard 0). ``FakeDiscord(shards=2, max_concurrency=2)`` sets what ``GET /gateway/bot``
+recommends; with ``required_shards=2`` an IDENTIFY with fewer shards is closed with 4011.
 Faults: ``fail_next("PATCH", "/channels/*/messages/*", status=429, retry_after=0.1)``;
 ``FakeDiscord(message_content_enabled=False)`` refuses the privileged intent (close code 4014).
 """
@@ -197,6 +203,7 @@ class FakeChannel:
     owner_id: int | None = None  # threads: who created them
     recipient: FakeUser | None = None  # DMs: the other user
     private: bool = False  # @everyone may not view it (a permission overwrite)
+    guild_id: int | None = None  # guild channels: their server (None: the fake's first guild)
 
     @property
     def in_guild(self) -> bool:
@@ -383,6 +390,16 @@ class _Uploaded:
     files: list[FakeFile]
 
 
+@dataclass
+class _Session:
+    """A gateway session: one shard's connection (``ws`` None while disconnected)."""
+
+    id: str
+    shard: int
+    ws: web.WebSocketResponse | None
+    seq: int = 0
+
+
 class FakeDiscord:
     """Fake Discord server; use ``async with FakeDiscord() as fake`` or ``start()``/``close()``."""
 
@@ -393,6 +410,9 @@ class FakeDiscord:
         ack_deadline: float = 3.0,
         application_flags: int = 1 << 19,
         message_content_enabled: bool = True,
+        shards: int = 1,
+        max_concurrency: int = 1,
+        required_shards: int = 1,
     ) -> None:
         self.echo_bot_messages = echo_bot_messages  # Discord sends the bot its own messages too
         # The developer portal's "Message Content Intent" toggle: when off, an IDENTIFY asking
@@ -403,6 +423,11 @@ class FakeDiscord:
         self.application_id = _FIXED_BASE + 1
         self.guild_id = _FIXED_BASE + 2
         self.guild_name = "Parley Test Guild"
+        self.guilds: dict[int, str] = {self.guild_id: self.guild_name}  # id → name
+        self.recommended_shards = shards  # what GET /gateway/bot says
+        # Fewer shards than this in an IDENTIFY: closed with 4011, "sharding required".
+        self.required_shards = required_shards
+        self.max_concurrency = max_concurrency
         self._ids = _Snowflakes()
         self.roles: dict[str, FakeRole] = {}
         self.users: dict[str, FakeUser] = {}
@@ -429,9 +454,8 @@ class FakeDiscord:
         self._changed = asyncio.Event()
         self.member_lookups = 0  # GET /guilds/{id}/members/{user}
         self._sockets: set[web.WebSocketResponse] = set()
-        self._session_ws: web.WebSocketResponse | None = None
-        self._session_id = ""
-        self._seq = 0
+        self._sessions: dict[int, _Session] = {}  # by shard id
+        self.shard_count = 1  # of the latest IDENTIFY: how events are routed to sessions
         self._stack = contextlib.AsyncExitStack()
         self.port = 0
         self._saved_base: str | None = None
@@ -470,6 +494,39 @@ class FakeDiscord:
         )
         self.users[name] = user
         return user
+
+    def add_guild(
+        self, name: str, channels: Sequence[str], *, shard: int = 0, shard_count: int = 1
+    ) -> int:
+        """Add a server with text channels named ``channels`` (names unique over all guilds);
+        its id puts it on ``shard`` of ``shard_count``. Every member of the first guild is a
+        member here too. Returns the guild id."""
+        taken = {*self.guilds, *self.channels, *(u.id for u in self.users.values())}
+        step = (_FIXED_BASE >> 22) + 2
+        while step % shard_count != shard or any(i >> 22 == step for i in taken):
+            step += 1
+        guild_id = step << 22
+        self.guilds[guild_id] = name
+        for position, channel_name in enumerate(channels):
+            channel = FakeChannel(
+                guild_id + 10 + position, channel_name, position=position, guild_id=guild_id
+            )
+            self.channels[channel.id] = channel
+        return guild_id
+
+    def guild_of(self, channel: FakeChannel) -> int:
+        """The server of a guild channel or thread."""
+        return channel.guild_id or self.guild_id
+
+    def shard_of(self, channel: FakeChannel) -> int:
+        """The shard a channel's events go to (DMs: shard 0), with the latest shard count."""
+        if not channel.in_guild:
+            return 0
+        return (self.guild_of(channel) >> 22) % self.shard_count
+
+    def _live(self, shard: int) -> bool:
+        session = self._sessions.get(shard)
+        return session is not None and session.ws is not None and not session.ws.closed
 
     def user(self, who: FakeUser | str | None) -> FakeUser:
         """A user by name (``None`` -> alice, the default human author)."""
@@ -702,12 +759,15 @@ class FakeDiscord:
 
     # ----------------------------------------------------------------- gateway
 
-    async def _dispatch(self, event: str, data: JSON) -> None:
-        ws = self._session_ws
-        if ws is None or ws.closed:
-            raise RuntimeError(f"cannot dispatch {event}: no bot is connected to the fake gateway")
-        self._seq += 1
-        await ws.send_str(json.dumps({"op": 0, "t": event, "s": self._seq, "d": data}))
+    async def _dispatch(self, event: str, data: JSON, shard: int = 0) -> None:
+        session = self._sessions.get(shard)
+        ws = session.ws if session is not None else None
+        if session is None or ws is None or ws.closed:
+            raise RuntimeError(
+                f"cannot dispatch {event}: no bot is connected to shard {shard} of the fake gateway"
+            )
+        session.seq += 1
+        await ws.send_str(json.dumps({"op": 0, "t": event, "s": session.seq, "d": data}))
 
     async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(timeout=2.0)
@@ -720,8 +780,9 @@ class FakeDiscord:
                     await self._on_gateway_op(ws, json.loads(msg.data))
         finally:
             self._sockets.discard(ws)
-            if self._session_ws is ws:
-                self._session_ws = None
+            for session in self._sessions.values():
+                if session.ws is ws:
+                    session.ws = None  # kept: the client may RESUME it
             self._notify()
         return ws
 
@@ -744,54 +805,69 @@ class FakeDiscord:
         ):
             await ws.close(code=4014, message=b"Disallowed intent(s).")
             return
-        self._session_ws = ws
-        self._session_id = f"fake-session-{self._ids.next()}"
-        self._seq = 0
+        shard, count = data.get("shard") or [0, 1]
+        if count < self.required_shards:
+            await ws.close(code=4011, message=b"Sharding required.")
+            return
+        self.shard_count = count
+        session = _Session(f"fake-session-{self._ids.next()}", shard, ws)
+        self._sessions[shard] = session
+        guilds = [g for g in self.guilds if (g >> 22) % count == shard]
         ready: JSON = {
             "v": 10,
             "user": self.bot_user.payload() | {"verified": True, "mfa_enabled": False},
-            "guilds": [{"id": str(self.guild_id), "unavailable": True}],
-            "session_id": self._session_id,
+            "guilds": [{"id": str(g), "unavailable": True} for g in guilds],
+            "session_id": session.id,
             "session_type": "normal",
             "resume_gateway_url": self.gateway_url,  # must be loopback: reconnects go here
             "application": {"id": str(self.application_id), "flags": self.application_flags},
-            "shard": data.get("shard", [0, 1]),
+            "shard": [shard, count],
             "private_channels": [],
             "relationships": [],
             "presences": [],
             "_trace": ["fake-discord"],
         }
-        await self._dispatch("READY", ready)
-        await self._dispatch("GUILD_CREATE", self._guild_payload())
+        await self._dispatch("READY", ready, shard)
+        for guild_id in guilds:
+            await self._dispatch("GUILD_CREATE", self._guild_payload(guild_id), shard)
 
     async def _resume(self, ws: web.WebSocketResponse, data: JSON) -> None:
-        if data.get("session_id") != self._session_id:
+        session = next((s for s in self._sessions.values() if s.id == data.get("session_id")), None)
+        if session is None:
             await ws.send_json({"op": 9, "d": False})  # invalid session: client re-identifies
             return
-        self._session_ws = ws
-        await self._dispatch("RESUMED", {"_trace": ["fake-discord"]})
+        session.ws = ws
+        await self._dispatch("RESUMED", {"_trace": ["fake-discord"]}, session.shard)
 
     async def _send_member_chunk(self, ws: web.WebSocketResponse, data: JSON) -> None:
-        chunk = {
-            "guild_id": str(self.guild_id),
-            "members": [u.member_payload() for u in self.users.values() if u.member],
-            "chunk_index": 0,
-            "chunk_count": 1,
-            "nonce": data.get("nonce"),
-        }
-        if ws is self._session_ws:
-            await self._dispatch("GUILD_MEMBERS_CHUNK", chunk)
+        session = next((s for s in self._sessions.values() if s.ws is ws), None)
+        wanted = data.get("guild_id", str(self.guild_id))
+        for guild_id in wanted if isinstance(wanted, list) else [wanted]:
+            chunk = {
+                "guild_id": str(guild_id),
+                "members": [u.member_payload() for u in self.users.values() if u.member],
+                "chunk_index": 0,
+                "chunk_count": 1,
+                "nonce": data.get("nonce"),
+            }
+            if session is not None:
+                await self._dispatch("GUILD_MEMBERS_CHUNK", chunk, session.shard)
 
-    async def request_reconnect(self) -> None:
+    async def request_reconnect(self, shard: int = 0) -> None:
         """Send op 7 RECONNECT: the client reconnects to resume_gateway_url and RESUMEs."""
-        if self._session_ws is not None:
-            await self._session_ws.send_json({"op": 7, "d": None})
+        session = self._sessions.get(shard)
+        if session is not None and session.ws is not None:
+            await session.ws.send_json({"op": 7, "d": None})
 
-    def _guild_payload(self) -> JSON:
-        guild_channels = [c for c in self.channels.values() if c.in_guild]
+    def _guild_payload(self, guild_id: int) -> JSON:
+        guild_channels = [
+            c for c in self.channels.values() if c.in_guild and self.guild_of(c) == guild_id
+        ]
+        everyone = FakeRole(guild_id, "@everyone", _EVERYONE_PERMISSIONS)
+        roles = [everyone, *(r for name, r in self.roles.items() if name != "@everyone")]
         return {
-            "id": str(self.guild_id),
-            "name": self.guild_name,
+            "id": str(guild_id),
+            "name": self.guilds[guild_id],
             "icon": None,
             "owner_id": str(self.users["alice"].id),
             "unavailable": False,
@@ -799,10 +875,10 @@ class FakeDiscord:
             # member_count == len(members) marks the guild chunked: no REQUEST_GUILD_MEMBERS.
             "member_count": sum(u.member for u in self.users.values()),
             "joined_at": "2024-01-01T00:00:00+00:00",
-            "roles": [r.payload() for r in self.roles.values()],
+            "roles": [r.payload() for r in roles],
             "members": [u.member_payload() for u in self.users.values() if u.member],
-            "channels": [c.payload(self.guild_id) for c in guild_channels if not c.is_thread],
-            "threads": [c.payload(self.guild_id) for c in guild_channels if c.is_thread],
+            "channels": [c.payload(guild_id) for c in guild_channels if not c.is_thread],
+            "threads": [c.payload(guild_id) for c in guild_channels if c.is_thread],
             "presences": [],
             "voice_states": [],
             "emojis": [],
@@ -853,7 +929,9 @@ class FakeDiscord:
         if reference_message_id is not None:
             self._attach_reference(payload, channel, reference_message_id)
         record = self._record(RecordedMessage(payload, files=list(attachments)))
-        await self._dispatch("MESSAGE_CREATE", self._visible(record.payload))
+        await self._dispatch(
+            "MESSAGE_CREATE", self._visible(record.payload), self.shard_of(channel)
+        )
         self._notify()
         return record.id
 
@@ -897,12 +975,14 @@ class FakeDiscord:
 
         With ``starter_message_id`` the thread id equals that message's id, as on Discord.
         """
+        parent = self.channels[parent_id or self.channel_id("general")]
         thread = FakeChannel(
             starter_message_id or self._ids.next(),
             name,
             type=PRIVATE_THREAD if private else PUBLIC_THREAD,
-            parent_id=parent_id or self.channel_id("general"),
+            parent_id=parent.id,
             owner_id=self.user(owner).id,
+            guild_id=parent.guild_id,
         )
         await self._add_thread(thread)
         return thread.id
@@ -910,7 +990,9 @@ class FakeDiscord:
     async def _add_thread(self, thread: FakeChannel) -> None:
         self.channels[thread.id] = thread
         await self._dispatch(
-            "THREAD_CREATE", thread.payload(self.guild_id) | {"newly_created": True}
+            "THREAD_CREATE",
+            thread.payload(self.guild_of(thread)) | {"newly_created": True},
+            self.shard_of(thread),
         )
         self._notify()
 
@@ -918,9 +1000,10 @@ class FakeDiscord:
         """A user deletes a message: later fetches 404 and MESSAGE_DELETE is dispatched."""
         self._by_id[message_id].deleted = True
         data: JSON = {"id": str(message_id), "channel_id": str(channel_id)}
-        if self.channels[channel_id].in_guild:
-            data["guild_id"] = str(self.guild_id)
-        await self._dispatch("MESSAGE_DELETE", data)
+        channel = self.channels[channel_id]
+        if channel.in_guild:
+            data["guild_id"] = str(self.guild_of(channel))
+        await self._dispatch("MESSAGE_DELETE", data, self.shard_of(channel))
         self._notify()
 
     async def send_interaction(
@@ -949,7 +1032,7 @@ class FakeDiscord:
         interaction.token = f"fake-interaction-token-{interaction.id}"
         self.interactions[interaction.id] = interaction
         payload = self._interaction_payload(interaction, channel, invoker, options, resolved)
-        await self._dispatch("INTERACTION_CREATE", payload)
+        await self._dispatch("INTERACTION_CREATE", payload, self.shard_of(channel))
         self._notify()
         return interaction
 
@@ -969,8 +1052,9 @@ class FakeDiscord:
         }
         if resolved is not None:
             data["resolved"] = resolved
-        if any(c["name"] == interaction.name for c in self.commands.get(self.guild_id, [])):
-            data["guild_id"] = str(self.guild_id)  # guild command: the tree looks it up by guild
+        guild_id = self.guild_of(channel)
+        if any(c["name"] == interaction.name for c in self.commands.get(guild_id, [])):
+            data["guild_id"] = str(guild_id)  # guild command: the tree looks it up by guild
         payload: JSON = {
             "id": str(interaction.id),
             "application_id": str(self.application_id),
@@ -979,7 +1063,7 @@ class FakeDiscord:
             "version": 1,
             "data": data,
             "channel_id": str(channel.id),
-            "channel": channel.payload(self.guild_id),
+            "channel": channel.payload(guild_id),
             "locale": "en-US",
             "entitlements": [],
             "attachment_size_limit": 10 * 1024 * 1024,  # required by discord.py 2.7
@@ -990,11 +1074,11 @@ class FakeDiscord:
                 "permissions": str(self.member_permissions(invoker))
             }
             payload |= {
-                "guild_id": str(self.guild_id),
+                "guild_id": str(guild_id),
                 "guild_locale": "en-US",
                 "member": member,
                 "context": 0,
-                "authorizing_integration_owners": {"0": str(self.guild_id)},
+                "authorizing_integration_owners": {"0": str(guild_id)},
             }
         else:
             payload |= {
@@ -1040,7 +1124,7 @@ class FakeDiscord:
             "flags": 0,
         }
         if channel.in_guild:
-            payload["guild_id"] = str(self.guild_id)
+            payload["guild_id"] = str(self.guild_of(channel))
             payload["member"] = author.member_payload(with_user=False)
         return payload
 
@@ -1055,7 +1139,7 @@ class FakeDiscord:
             "type": 0,
             "message_id": str(message_id),
             "channel_id": str(channel.id),
-            **({"guild_id": str(self.guild_id)} if channel.in_guild else {}),
+            **({"guild_id": str(self.guild_of(channel))} if channel.in_guild else {}),
         }
         target = self._by_id.get(message_id)
         # Discord sends referenced_message: null when the target was deleted.
@@ -1186,8 +1270,19 @@ class FakeDiscord:
     # ----------------------------------------------------------------- REST: identity
 
     async def _get_gateway(self, request: web.Request) -> web.Response:
-        limit = {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}
-        return _json_response({"url": self.gateway_url, "shards": 1, "session_start_limit": limit})
+        limit = {
+            "total": 1000,
+            "remaining": 999,
+            "reset_after": 0,
+            "max_concurrency": self.max_concurrency,
+        }
+        return _json_response(
+            {
+                "url": self.gateway_url,
+                "shards": self.recommended_shards,
+                "session_start_limit": limit,
+            }
+        )
 
     async def _get_me(self, request: web.Request) -> web.Response:
         return _json_response(self.bot_user.payload() | {"verified": True, "mfa_enabled": False})
@@ -1229,7 +1324,7 @@ class FakeDiscord:
     async def _get_member(self, request: web.Request) -> web.Response:
         self.member_lookups += 1
         user = self._user_by_id(int(request.match_info["user"]))
-        if int(request.match_info["guild"]) != self.guild_id or user is None or not user.member:
+        if int(request.match_info["guild"]) not in self.guilds or user is None or not user.member:
             return _error(404, 10007, "Unknown Member")
         return _json_response(user.member_payload())
 
@@ -1249,7 +1344,7 @@ class FakeDiscord:
         channel = self._channel(request)
         if channel is None:
             return _error(404, 10003, "Unknown Channel")
-        return _json_response(channel.payload(self.guild_id))
+        return _json_response(channel.payload(self.guild_of(channel)))
 
     async def _typing(self, request: web.Request) -> web.Response:
         if self._channel(request) is None:
@@ -1339,8 +1434,9 @@ class FakeDiscord:
 
     async def _echo(self, event: str, record: RecordedMessage) -> None:
         # Like Discord, tell the bot about its own messages (bots must ignore author.bot).
-        if self.echo_bot_messages and self._session_ws is not None:
-            await self._dispatch(event, record.payload)
+        shard = self.shard_of(self.channels[record.channel_id])
+        if self.echo_bot_messages and self._live(shard):
+            await self._dispatch(event, record.payload, shard)
 
     async def _get_message(self, request: web.Request) -> web.Response:
         record = self._message(request)
@@ -1417,13 +1513,14 @@ class FakeDiscord:
             type=PRIVATE_THREAD if is_private else PUBLIC_THREAD,
             parent_id=parent.id,
             owner_id=self.bot_user.id,
+            guild_id=parent.guild_id,
         )
         self.threads_created.append(thread)
-        if self._session_ws is not None:
+        if self._live(self.shard_of(thread)):
             await self._add_thread(thread)
         else:
             self.channels[thread.id] = thread
-        return _json_response(thread.payload(self.guild_id), 201)
+        return _json_response(thread.payload(self.guild_of(thread)), 201)
 
     # ----------------------------------------------------------------- REST: interactions
 
