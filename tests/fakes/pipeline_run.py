@@ -189,15 +189,19 @@ class Run:
 
 async def _crash(run: Run, sender: Sender) -> None:
     """Kill process 0 once `kill_at` of the messages are acknowledged; start it again (or
-    not); re-send events acknowledged shortly before the kill."""
+    not); re-send events acknowledged before the kill."""
     scenario = run.scenario
     if scenario.kill_at is None:
         return
     total = scenario.conversations * scenario.messages
     await sender.acknowledged_at_least(total * scenario.kill_at)
     await run.processes[0].kill()
-    before = [s for talk in run.talks for s in talk.sent if s.acknowledged]
-    chosen = random.Random(scenario.seed).sample(before, min(scenario.replay, len(before)))
+    # Half the newest (likely still being answered), half any acknowledged before.
+    newest = sender.acknowledged_events[-(scenario.replay // 2) :]
+    older = sender.acknowledged_events[: -(scenario.replay // 2)]
+    chosen = newest + random.Random(scenario.seed).sample(
+        older, min(scenario.replay // 2, len(older))
+    )
     if scenario.restart:
         await asyncio.sleep(0.5)
         await run.processes[0].start()
@@ -221,7 +225,7 @@ async def run(
     for process in this.processes:
         await process.start()
     try:
-        figures = await _drive(this, plan)
+        figures = await _drive(this)
         for process in this.processes:
             if process.running and await process.stop() != 0:
                 figures.problems.append(f"parley run exited badly:\n{process.output()[-3000:]}")
@@ -240,7 +244,7 @@ async def run(
     return figures
 
 
-async def _drive(this: Run, plan: FaultPlan) -> Figures:
+async def _drive(this: Run) -> Figures:
     """Send the traffic, crash midway, wait for the replies; the run's duration."""
     scenario = this.scenario
     for process in this.processes:

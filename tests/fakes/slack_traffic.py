@@ -96,7 +96,7 @@ class Sender:
     urls: list[str]
     seed: int
     redeliver: float = 0.1  # share of acknowledged events Slack sends once more
-    acknowledged: int = 0
+    acknowledged_events: list[Sent] = field(default_factory=list)  # in the order of their acks
     refused: int = 0  # events never acknowledged
     outcomes: Counter[str] = field(default_factory=Counter)
     slowest_ack: float = 0.0
@@ -132,7 +132,7 @@ class Sender:
             status = await self.post(sent.body, target, attempt or None)
             if status == 200:
                 sent.acknowledged = True
-                self.acknowledged += 1
+                self.acknowledged_events.append(sent)
                 self._acked.set()
                 if self._random.random() < self.redeliver:
                     self.again(sent, target + 1, self._random.uniform(0.1, 2.0))
@@ -142,7 +142,7 @@ class Sender:
         self.refused += 1
 
     async def acknowledged_at_least(self, count: float) -> None:
-        while self.acknowledged < count:
+        while len(self.acknowledged_events) < count:
             self._acked.clear()
             await self._acked.wait()
 
