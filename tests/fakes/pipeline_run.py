@@ -197,11 +197,9 @@ async def _crash(run: Run, sender: Sender) -> None:
     await sender.acknowledged_at_least(total * scenario.kill_at)
     await run.processes[0].kill()
     # Half the newest (likely still being answered), half any acknowledged before.
-    newest = sender.acknowledged_events[-(scenario.replay // 2) :]
-    older = sender.acknowledged_events[: -(scenario.replay // 2)]
-    chosen = newest + random.Random(scenario.seed).sample(
-        older, min(scenario.replay // 2, len(older))
-    )
+    acked, half = sender.acknowledged_events, scenario.replay // 2
+    older, newest = acked[: len(acked) - half], acked[len(acked) - half :]
+    chosen = newest + random.Random(scenario.seed).sample(older, min(half, len(older)))
     if scenario.restart:
         await asyncio.sleep(0.5)
         await run.processes[0].start()
