@@ -71,7 +71,7 @@ async def pipeline(show: Show, full: bool) -> None:
             messages=10,
             processes=processes,
             seed=processes,
-            within=600.0,
+            within=120.0,
         )
         if processes == 1:
             _report(show, "SQLite, 1 process", scenario, await _measure(scenario, None))
