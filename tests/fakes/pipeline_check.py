@@ -66,7 +66,7 @@ class Figures:
     leaked: int = 0
     cut_stored: int = 0  # a failed (cut, interrupted) reply stored as if complete
     mended: int = 0  # replies a crash cut off, edited into the restart notice
-    seconds: float = 0.0  # from the first event posted to the last reply shown
+    seconds: float = 0.0  # from the first event posted to the last reply shown (mends aside)
     slowest_ack: float = 0.0  # seconds
     posts: Counter[str] = field(default_factory=Counter)  # Slack's posts of events, by outcome
     problems: list[str] = field(default_factory=list)

@@ -35,6 +35,7 @@ from tests.fakes.pipeline_check import (
     check_prompt,
     check_replies,
     check_stored,
+    kind_of,
     replies_done,
     stored,
 )
@@ -265,7 +266,11 @@ async def _drive(this: Run) -> Figures:
             break
         await asyncio.sleep(_POLL)
     await asyncio.sleep(1.0)  # a late second answer would show now
-    shown = [m.edits[-1].at if m.edits else m.posted_at for m in this.fake.all_messages()]
+    shown = [  # replies, not the notices mending what a crash cut off
+        m.edits[-1].at if m.edits else m.posted_at
+        for m in this.fake.all_messages()
+        if kind_of(m) != "restarted"
+    ]
     figures = Figures(
         seconds=max(shown, default=sender.first_sent) - sender.first_sent,
         slowest_ack=sender.slowest_ack,
