@@ -2,7 +2,7 @@
 latency at 1M messages.
 
     PYTHONPATH=. python bench/recall_bench.py [--seed 7] [--sessions 40] [--million] \
-        [--embeddings]
+        [--embeddings [fake|real|both]]
 
 1. Evidence recall. `bench/dialogues.py` builds, from `random.Random(seed)` alone, a group chat
    of four people over `--sessions` dated sessions (about 1,400 turns over five months) with 60
@@ -16,9 +16,11 @@ latency at 1M messages.
 2. Latency (`--million`). A SQLite file gets one conversation of 1,000,000 generated messages
    (bulk executemany; the FTS triggers index them), built once and kept under
    $TMPDIR/parley-bench/ for later runs; then the recall provider is timed on 50 questions.
-3. `--embeddings`: both again with PARLEY_EMBEDDING_MODEL set, served by the test suite's fake
-   model (deterministic 512-dimension bag-of-words vectors over local HTTP). For the latency
-   run the newest 20,000 messages get vectors (what the semantic pool reads).
+3. `--embeddings [fake|real|both]`: recall again with PARLEY_EMBEDDING_MODEL set. `fake` (the
+   default): the test suite's fake model (deterministic 512-dimension bag-of-words vectors over
+   local HTTP), which measures cost, not meaning; `real`: multilingual-e5-small served by
+   bench/embedding_server.py (needs the `bench-embeddings` extra). For the latency run the
+   newest 20,000 messages get vectors (what the semantic pool reads).
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ import sqlite3
 import statistics
 import tempfile
 import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -48,7 +53,7 @@ from memory.transfer import ImportRow, import_rows
 from tests.fakes.model_server import FakeModel, bag_of_words
 
 WINDOW = 4096
-EMBEDDING_MODEL = "bag-of-words"
+FAKE_MODEL = "bag-of-words"
 EMBEDDED = 20_000  # newest messages given vectors in the latency run
 KEY = ConversationKey("bench", "w", "c")
 LANGUAGES: tuple[Language, ...] = ("en", "ko")
@@ -125,16 +130,52 @@ def word(rng: random.Random, syllables: int) -> str:
     )
 
 
-def settings(database: Path, recall: bool, embeddings: str | None = None) -> Settings:
-    """`embeddings`: the base URL of an embedding endpoint (None: off)."""
+@dataclass(frozen=True)
+class Embeddings:
+    """An embedding endpoint the bench started, and how to embed texts without it (latency)."""
+
+    label: str
+    base_url: str
+    model: str
+    vectors: Callable[[list[str]], list[list[float]]]
+
+
+def _real_vectors(texts: list[str]) -> list[list[float]]:
+    from bench.embedding_server import embed
+
+    return embed(texts)[0]
+
+
+@asynccontextmanager
+async def endpoints(which: str | None) -> AsyncIterator[list[Embeddings]]:
+    """The endpoints `--embeddings` asks for (fake, real or both), running while in the block."""
+    async with AsyncExitStack() as stack:
+        found: list[Embeddings] = []
+        if which in ("fake", "both"):
+            fake = await stack.enter_async_context(FakeModel())
+            found.append(Embeddings("+ fake emb.", fake.base_url, FAKE_MODEL, _fake_vectors))
+        if which in ("real", "both"):
+            from bench.embedding_server import MODEL, serving
+
+            url = await stack.enter_async_context(serving())
+            found.append(Embeddings("+ e5 emb.", url, MODEL, _real_vectors))
+        yield found
+
+
+def _fake_vectors(texts: list[str]) -> list[list[float]]:
+    return [bag_of_words(text) for text in texts]
+
+
+def settings(database: Path, recall: bool, embeddings: Embeddings | None = None) -> Settings:
+    """`embeddings`: an embedding endpoint (None: off)."""
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
-        openai_base_url=embeddings or "http://127.0.0.1:9/v1",
+        openai_base_url=embeddings.base_url if embeddings else "http://127.0.0.1:9/v1",
         database_url=f"sqlite+aiosqlite:///{database}",
         context_tokens=WINDOW,
         max_reply_tokens=512,
         recall=recall,
-        embedding_model=EMBEDDING_MODEL if embeddings else None,
+        embedding_model=embeddings.model if embeddings else None,
     )
 
 
@@ -162,7 +203,7 @@ async def assemble(parley: Parley, asker: str, text: str) -> str:
 
 
 async def _run(
-    dialogue: Dialogue, database: Path, recall: bool, embeddings: str | None
+    dialogue: Dialogue, database: Path, recall: bool, embeddings: Embeddings | None
 ) -> dict[str, float]:
     """Share of questions (per type, and "all") whose every evidence turn is in the prompt."""
     async with open_parley(settings(database, recall, embeddings)) as parley:
@@ -198,30 +239,34 @@ async def _run(
 
 
 async def evidence_recall(
-    seed: int, sessions: int, directory: Path, embeddings: str | None
+    seed: int, sessions: int, directory: Path, embeddings: list[Embeddings]
 ) -> dict[tuple[str, str], dict[str, float]]:
     """{(language, run): {question type: evidence recall}}, printed as a table."""
-    runs: list[tuple[str, bool, str | None]] = [
+    runs: list[tuple[str, bool, Embeddings | None]] = [
         ("plain window", False, None),
         ("recall", True, None),
     ]
-    if embeddings:
-        runs.append(("+ embeddings", True, embeddings))
+    runs += [(endpoint.label, True, endpoint) for endpoint in embeddings]
     results: dict[tuple[str, str], dict[str, float]] = {}
+    seconds: dict[tuple[str, str], float] = {}
     for language in LANGUAGES:
         dialogue = build(seed, language, sessions)
         for label, recall, endpoint in runs:
             database = directory / f"{language}-{label}.db"
+            began = time.perf_counter()
             results[language, label] = await _run(dialogue, database, recall, endpoint)
+            seconds[language, label] = time.perf_counter() - began
     kinds = ("all", "single", "multi-hop", "temporal")
     print(
         f"evidence recall, {len(dialogue.turns):,} turns, {len(dialogue.questions)} questions, "
         f"{WINDOW:,}-token window (seed {seed}):"
     )
-    print(f"  {'':>16}" + "".join(f"{kind:>11}" for kind in kinds))
+    print(
+        f"  {'':>16}" + "".join(f"{kind:>11}" for kind in kinds) + "  seconds (import, index, ask)"
+    )
     for (name, label), shares in results.items():
         row = "".join(f"{shares.get(kind, 0.0):>11.1%}" for kind in kinds)
-        print(f"  {name} {label:>13}{row}")
+        print(f"  {name} {label:>13}{row}{seconds[name, label]:>9.0f}")
     return results
 
 
@@ -249,33 +294,38 @@ def _bulk_fill(path: Path, conversation_id: int, count: int, seed: int) -> None:
     connection.close()
 
 
-def _embed_newest(path: Path, conversation_id: int, count: int) -> None:
-    """Vectors for the newest `count` messages, as the indexer would store them."""
+def _embed_newest(path: Path, conversation_id: int, count: int, embeddings: Embeddings) -> None:
+    """Vectors for the newest `count` messages, as the indexer would store them (replacing
+    another model's)."""
     connection = sqlite3.connect(path)
     rows = connection.execute(
         "SELECT id, content FROM messages WHERE conversation_id = ? ORDER BY id DESC LIMIT ?",
         (conversation_id, count),
     ).fetchall()
+    vectors = embeddings.vectors([content for _id, content in rows])
+    connection.execute("DELETE FROM message_vectors WHERE conversation_id = ?", (conversation_id,))
     connection.executemany(
         "INSERT INTO message_vectors (id, conversation_id, model, vector) VALUES (?, ?, ?, ?)",
         [
-            (row_id, conversation_id, EMBEDDING_MODEL, pack(bag_of_words(content)))
-            for row_id, content in rows
+            (row_id, conversation_id, embeddings.model, pack(vector))
+            for (row_id, _content), vector in zip(rows, vectors, strict=True)
         ],
     )
     connection.commit()
     connection.close()
 
 
-async def latency(seed: int, embeddings: str | None, count: int = 1_000_000) -> list[float]:
+async def latency(seed: int, embeddings: Embeddings | None, count: int = 1_000_000) -> list[float]:
     # Built once per seed and size, then reused (the markers say which steps completed).
     directory = Path(tempfile.gettempdir()) / "parley-bench"
     directory.mkdir(exist_ok=True)
     path = directory / f"million-{seed}-{count}.db"
-    filled, embedded = path.with_suffix(".filled"), path.with_suffix(".embedded")
+    filled = path.with_suffix(".filled")
+    embedded = path.with_suffix(f".embedded-{embeddings.model}" if embeddings else ".embedded")
     if not filled.exists():
         path.unlink(missing_ok=True)
-        embedded.unlink(missing_ok=True)
+        for marker in directory.glob(f"{path.stem}.embedded*"):
+            marker.unlink()
     async with open_parley(settings(path, True)) as parley:
         conversation = await parley.store.conversation(KEY)
     began = time.perf_counter()
@@ -284,7 +334,9 @@ async def latency(seed: int, embeddings: str | None, count: int = 1_000_000) -> 
         filled.touch()
         print(f"generated {count:,} messages in {time.perf_counter() - began:.0f} s ({path})")
     if embeddings and not embedded.exists():
-        await asyncio.to_thread(_embed_newest, path, conversation.id, EMBEDDED)
+        for marker in directory.glob(f"{path.stem}.embedded*"):
+            marker.unlink()  # one model's vectors at a time
+        await asyncio.to_thread(_embed_newest, path, conversation.id, EMBEDDED, embeddings)
         embedded.touch()
     rng = random.Random(seed + 1)
     async with open_parley(settings(path, True, embeddings)) as parley:
@@ -302,7 +354,7 @@ async def latency(seed: int, embeddings: str | None, count: int = 1_000_000) -> 
     timings.sort()
     print(
         f"recall latency on one {count:,}-message conversation, {len(timings)} questions"
-        f"{' (embeddings on)' if embeddings else ''}: "
+        f"{f' (embeddings: {embeddings.model})' if embeddings else ''}: "
         f"median {statistics.median(timings):.1f} ms, p95 "
         f"{timings[int(len(timings) * 0.95) - 1]:.1f} ms, max {timings[-1]:.1f} ms"
     )
@@ -316,16 +368,25 @@ async def main() -> None:
     parser.add_argument("--million", action="store_true", help="also time recall at 1M messages")
     parser.add_argument(
         "--embeddings",
-        action="store_true",
-        help="also with an embedding model (a local deterministic fake)",
+        nargs="?",
+        const="fake",
+        choices=("fake", "real", "both"),
+        help="also with an embedding model: fake (the default: the tests' deterministic "
+        "bag-of-words), real (multilingual-e5-small; the bench-embeddings extra) or both",
     )
     args = parser.parse_args()
+    if args.embeddings in ("real", "both"):
+        from bench.embedding_server import MISSING, installed
+
+        if not installed():
+            parser.error(MISSING)
     with tempfile.TemporaryDirectory() as directory:
-        async with FakeModel() as model:
-            endpoint = model.base_url if args.embeddings else None
-            await evidence_recall(args.seed, args.sessions, Path(directory), endpoint)
+        async with endpoints(args.embeddings) as embeddings:
+            await evidence_recall(args.seed, args.sessions, Path(directory), embeddings)
             if args.million:
-                await latency(args.seed, endpoint)
+                timed: list[Embeddings | None] = [*embeddings] or [None]
+                for endpoint in timed:
+                    await latency(args.seed, endpoint)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import sys
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -144,7 +145,7 @@ async def test_failures_never_break_a_reply(
     with_mcp: OpenWith, fake_model: FakeModel, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="bot.mcp")
-    marker = f"marker-{tmp_path.name}"
+    marker = f"marker-{uuid.uuid4().hex}"  # unique: other test runs may be alive
     servers = {
         "fake": stdio_command(marker),
         "ghost": {"command": str(tmp_path / "no-such-server")},
@@ -212,7 +213,7 @@ async def test_failures_never_break_a_reply(
 
 
 async def test_a_server_that_hangs_at_start_is_given_up_on(tmp_path: Path) -> None:
-    marker = f"marker-{tmp_path.name}"
+    marker = f"marker-{uuid.uuid4().hex}"  # unique: other test runs may be alive
     config = StdioServer(**stdio_command("--hang-on-start", marker))
     server = McpServer("stuck", config, timeout=5, redact=Redactor(), start_timeout=0.5)
     with pytest.raises(ServerUnavailable, match=r"did not answer within 0\.5 s"):

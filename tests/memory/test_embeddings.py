@@ -9,6 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core import Parley
 from bot.messages import ConversationKey, Inbound
+from bot.recall import RecallProvider
+from memory import embeddings
 from memory.privacy import prune
 from memory.tables import Message, MessageVectors, PassageVectors
 from tests.conftest import SettingsFactory
@@ -178,3 +180,53 @@ async def test_vectors_of_another_size_are_never_mixed_and_get_re_embedded(
         assert sizes == {256 * 4}
         await ask(parley, key=GENERAL, author=ALICE, text="Once more: " + QUESTION)
         assert "Biscuit" in reply_prompt(fake_model, "Once more: " + QUESTION)
+
+
+async def test_messages_are_embedded_with_their_speaker(
+    make_settings: SettingsFactory, fake_model: FakeModel, database_url: str
+) -> None:
+    """ "My puppy" means nothing without who said it: a message is embedded as the model sees
+    it, "[Alice] …", so a question naming Alice matches her messages."""
+    async with parley_on(make_settings, database_url, embedding_model=MODEL) as parley:
+        await parley.record(Inbound(GENERAL, ALICE, FACT))
+        await _history_then_index(parley, GENERAL, fillers=1)
+    embedded = [text for body in fake_model.embedding_requests for text in body["input"]]
+    assert f"[Alice] {FACT}" in embedded
+    assert FACT not in embedded
+
+
+@pytest.mark.parametrize(("fillers", "found"), [(60, True), (140, False)])
+async def test_the_semantic_pool_reaches_deep_history_down_to_its_bound(
+    make_settings: SettingsFactory,
+    fake_model: FakeModel,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    fillers: int,
+    found: bool,
+) -> None:
+    """The paraphrase (no word in common with the question) is found far below the window, but
+    never deeper than the pool's bound."""
+    monkeypatch.setattr(embeddings, "_MESSAGE_POOL", 64)
+    async with parley_on(make_settings, database_url, embedding_model=MODEL) as parley:
+        await parley.record(Inbound(GENERAL, ALICE, FACT))
+        await _history_then_index(parley, GENERAL, fillers)
+        await ask(parley, key=GENERAL, author=ALICE, text=QUESTION)
+        assert ("Biscuit" in reply_prompt(fake_model, QUESTION)) is found
+
+
+async def test_semantic_candidates_never_push_keyword_candidates_out(
+    make_settings: SettingsFactory, database_url: str
+) -> None:
+    """Twelve messages match the question's words, twelve others only its meaning: recall
+    keeps all of them as candidates (the share decides what fits)."""
+    by_word = [f"Walked the dog along route {n} today, the long way round." for n in range(12)]
+    by_meaning = [f"Puppy name idea number {n}: something short." for n in range(12)]
+    async with parley_on(make_settings, database_url, embedding_model=MODEL) as parley:
+        for text in by_word + by_meaning:
+            await parley.record(Inbound(GENERAL, ALICE, text))
+        await _history_then_index(parley, GENERAL)
+        recall = next(p for p in parley.providers if isinstance(p, RecallProvider)).recall
+        conversation = await parley.store.conversation(GENERAL)
+        found = {r.hit.content for r in await recall.hits(conversation, QUESTION, 500)}
+    assert set(by_word) <= found
+    assert set(by_meaning) <= found
