@@ -19,14 +19,14 @@ import tempfile
 import time
 from typing import Any
 
-from bench import importing, peer, postgres
+from bench import importing, peer, pipeline, postgres
 from bench.fake import instant_model
 from bench.fixtures import reset, sqlite_fixture
 from bench.overhead import bench_settings, measure
 from bot.runtime import open_parley
 
 _LOAD = (sys.executable, "-m", "bench.load")
-SECTIONS = ("overhead", "throughput", "peer", "footprint", "import")
+SECTIONS = ("overhead", "throughput", "peer", "footprint", "import", "pipeline")
 
 
 def show(figure: str, value: str, target: str, what: str) -> None:
@@ -199,6 +199,8 @@ async def main(args: argparse.Namespace) -> None:
             await asyncio.to_thread(footprint, model, args.full)
     if "import" in chosen:
         await asyncio.to_thread(import_figures, args.full)
+    if "pipeline" in chosen:
+        await pipeline.pipeline(show, args.full)
 
 
 if __name__ == "__main__":

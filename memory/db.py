@@ -13,7 +13,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -22,6 +22,8 @@ from memory.files import private_database
 log = logging.getLogger(__name__)
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+# The PostgreSQL advisory lock held while migrating (any constant unique to Parley).
+_MIGRATING = 0x7061726C6579  # "parley"
 # Seconds a task may queue for SQLite's one connection before giving up (a storage error).
 _QUEUE_WAIT = 120.0
 
@@ -80,8 +82,14 @@ async def migrated_engine(url: str) -> AsyncIterator[AsyncEngine]:
 
 
 async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the schema up to date (or to `revision`); history is never dropped by an upgrade."""
+    """Bring the schema up to date (or to `revision`); history is never dropped by an upgrade.
+
+    On PostgreSQL processes starting at once (replicas) take turns: the first migrates, the
+    others then find the schema current."""
     async with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            lock = text("SELECT pg_advisory_xact_lock(:key)")
+            await connection.execute(lock, {"key": _MIGRATING})
         await connection.run_sync(_upgrade, revision)
 
 

@@ -25,6 +25,7 @@ Quirks of real local servers, each off by default:
 - `report_window`: the window in `/v1/models` (llama-server `meta.n_ctx`, vLLM
   `max_model_len`), Ollama's `/api/show` `num_ctx` or LM Studio's `/api/v0/models/<id>`.
 - `per_token_embeddings`: `/v1/embeddings` returns a list of vectors (one per word) per input.
+- `Drop()` closes the connection before a byte of the answer (the client cannot connect).
 - Replies: `Reply(finish="length")` or `Reply(finish=None)` (a stream ending without a finish);
   `Reply(reasoning=…)` streams `reasoning_content` before the answer.
 Streams asked for usage (`stream_options.include_usage`) end with a usage chunk: the exact
@@ -90,7 +91,12 @@ class BreakStream:
     text: str
 
 
-Behaviour = Reply | Fail | Hang | BreakStream
+@dataclass
+class Drop:
+    """Close the connection before answering at all (a server that crashed or restarted)."""
+
+
+Behaviour = Reply | Fail | Hang | BreakStream | Drop
 
 
 def tool_call(name: str, arguments: dict[str, Any], call_id: str = "call_1") -> dict[str, Any]:
@@ -304,6 +310,10 @@ class FakeModel(ServerQuirks):
             return _error(Fail(504, "hung"))
         if isinstance(behaviour, BreakStream):
             return await self._break(request, behaviour)
+        if isinstance(behaviour, Drop):
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=500)  # never reaches the client
         await asyncio.sleep(behaviour.delay)
         if body.get("stream"):
             return await self._stream(request, body, behaviour)
