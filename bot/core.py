@@ -115,7 +115,9 @@ class Parley:
         self.tools_refused = False  # the endpoint rejected function calling once
         self.observers: list[ReplyObserver] = [ReplyLog()]
         in_flight = RepliesInFlight(store.engine, owner)
-        self.delivery = Delivery(self.gate, in_flight, settings.stream_interval)
+        self.delivery = Delivery(
+            self.gate, in_flight, settings.stream_interval, self.pipeline.finishing
+        )
         self._redact = Redactor(settings_secrets(settings))
         self.intake = DocumentIntake(Documents(store.engine, counter, document_limits(settings)))
         self._background: set[asyncio.Task[None]] = set()
@@ -194,7 +196,7 @@ class Parley:
                 return
             # Notices (skipped files, documents added) go above the reply, never stored.
             notice = "".join(f"{note}\n\n" for note in (files.notice, *notes) if note)
-            exchange = Exchange(self, conversation, newest, message, files.images)
+            exchange = Exchange(self, conversation, newest, message, files.images, notice)
             async for event in exchange.run(force):
                 if isinstance(event, Delta):
                     yield Delta(notice + event.text)

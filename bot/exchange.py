@@ -55,8 +55,10 @@ class Exchange:
         newest: Newest,
         message: Inbound,
         images: tuple[ChatPart, ...] = (),
+        notice: str = "",
     ) -> None:
         self.parley = parley
+        self.notice = notice  # shown above the reply by the caller
         self.conversation = conversation
         self.newest = newest
         self.message = message
@@ -211,15 +213,17 @@ class Exchange:
             log.info("reply in conversation %s was cut off", self.conversation.id)
             text += say("reply.cut")
         used = ([self.forced] if self.forced else []) + run.results
-        tokens = await self._store_reply(text, used)
+        shown, sources = footer([result for _, result in used], text)
+        final = cut + text + shown
+        tokens = await self._store_reply(text, used, self.notice + final)
         for listener in parley.listeners:
             job = listener.after_reply(self.conversation, prompt)
             parley.background(job, f"{type(listener).__name__} after reply")
-        shown, sources = footer([result for _, result in used], text)
-        yield Final(cut + text + shown, sources=sources, usage=TokenUsage(prompt.tokens, tokens))
+        yield Final(final, sources=sources, usage=TokenUsage(prompt.tokens, tokens))
 
-    async def _store_reply(self, text: str, used: list[Forced]) -> int:
-        """Store the reply after its tool records; returns its token count."""
+    async def _store_reply(self, text: str, used: list[Forced], shown: str) -> int:
+        """Store the reply after its tool records; returns its token count. `shown`: the whole
+        text the person will see (kept for a crash during its last edit)."""
         store, conversation_id = self.parley.store, self.conversation.id
         # Compact records of the tool calls go before the reply, so follow-ups can use them.
         for name, result in used:
@@ -236,6 +240,8 @@ class Exchange:
         reply = NewMessage(
             role="assistant", author_id="parley", author_name="Parley", content=text, tokens=tokens
         )
-        # The inbound item ends with its reply: a restart never answers it twice.
-        await store.add(conversation_id, reply, self.parley.pipeline.finishing())
+        # The inbound item ends with its reply, and the reply in flight keeps what it will show:
+        # a restart neither answers the message twice nor hides the answer.
+        then = (self.parley.pipeline.finishing(), self.parley.delivery.keeping(shown))
+        await store.add(conversation_id, reply, [step for step in then if step is not None])
         return tokens

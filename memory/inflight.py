@@ -13,8 +13,9 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from sqlalchemy import delete, exists, or_, select, update
+from sqlalchemy import Executable, delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from memory.tables import InboundItem, ReplyInFlight
@@ -27,6 +28,10 @@ class LeftOver:
     id: int
     place: str  # the channel its messages are in
     posted: tuple[str, ...]  # empty if it had taken its placeholder away
+    final: str | None = None  # the finished reply, if the crash came during its last edit
+    # When it began (epoch seconds): with nothing posted yet recorded, a placeholder posted
+    # since then may still be there, unrecorded.
+    started: float = 0.0
 
 
 class RepliesInFlight:
@@ -60,6 +65,23 @@ class RepliesInFlight:
             )
             await session.commit()
 
+    @staticmethod
+    def keeping(reply: int, text: str) -> Executable:
+        """The statement keeping `text` as what the reply will show once finished."""
+        return update(ReplyInFlight).where(ReplyInFlight.id == reply).values(final=text)
+
+    async def finished(self, reply: int | None, text: str, then: Executable | None) -> None:
+        """The reply is ready to be shown whole as `text`; `then` (ending its inbound item) runs
+        in the same transaction, so a restart neither answers it again nor hides it."""
+        if reply is None and then is None:
+            return
+        async with self._session() as session:
+            if reply is not None:
+                await session.execute(self.keeping(reply, text))
+            if then is not None:
+                await session.execute(then)
+            await session.commit()
+
     async def forget(self, reply: int) -> None:
         async with self._session() as session:
             await session.execute(delete(ReplyInFlight).where(ReplyInFlight.id == reply))
@@ -72,7 +94,13 @@ class RepliesInFlight:
         )
         async with self._session() as session:
             rows = await session.execute(
-                select(ReplyInFlight.id, ReplyInFlight.channel, ReplyInFlight.posted)
+                select(
+                    ReplyInFlight.id,
+                    ReplyInFlight.channel,
+                    ReplyInFlight.posted,
+                    ReplyInFlight.final,
+                    ReplyInFlight.started_at,
+                )
                 .where(
                     ReplyInFlight.platform == platform,
                     or_(ReplyInFlight.owner.is_(None), ReplyInFlight.owner != self.owner),
@@ -81,5 +109,11 @@ class RepliesInFlight:
                 .order_by(ReplyInFlight.id)
             )
             return [
-                LeftOver(id, channel, tuple(json.loads(posted))) for id, channel, posted in rows
+                LeftOver(id, channel, tuple(json.loads(posted)), final, _epoch(started))
+                for id, channel, posted, final, started in rows
             ]
+
+
+def _epoch(moment: datetime) -> float:
+    # SQLite hands back naive datetimes (stored in UTC).
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()

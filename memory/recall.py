@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from memory.context import TIME_WORDS, Surroundings, completing, named, period_asked
 from memory.embeddings import SemanticRanking
-from memory.recall_query import RecallQuery
+from memory.recall_query import Found, RecallQuery
 from memory.search import FullText, Hit, query_terms
 from memory.store import ConversationState, Store
 from memory.tokens import TOKENS_PER_MESSAGE
@@ -116,7 +116,16 @@ class Recall:
         # All of the period stays a candidate, and so do the semantic ranking's own: they must
         # not push the keyword candidates out (the share decides what fits).
         kept = _CANDIDATES + len(period) + (_CANDIDATES if self.semantic is not None else 0)
-        fused = fuse(rankings, weights)[:kept]
+        return await self._with_turns(conversation, fuse(rankings, weights)[:kept], found, start)
+
+    async def _with_turns(
+        self,
+        conversation: ConversationState,
+        fused: list[tuple[Hit, float]],
+        found: Found,
+        start: int,
+    ) -> list[Recalled]:
+        """Each hit with the adjacent turns that complete it."""
         own = [
             hit
             for hit, _score in fused

@@ -199,7 +199,7 @@ class Store:
             return found is not None
 
     async def add(
-        self, conversation_id: int, message: NewMessage, then: Executable | None = None
+        self, conversation_id: int, message: NewMessage, then: Sequence[Executable] = ()
     ) -> int:
         """Append a message, and run `then` in the same transaction (e.g. ending the inbound
         item it answers). Re-deliveries are turned away before, by the inbound queue."""
@@ -219,8 +219,8 @@ class Store:
                 },
             )
             stored = int(result.scalar_one())
-            if then is not None:
-                await connection.execute(then)
+            for step in then:
+                await connection.execute(step)
             return stored
 
     async def window(

@@ -120,6 +120,8 @@ class ReplyInFlight(Base):
     posted: Mapped[str] = mapped_column(Text, default="[]")
     # The process showing it (`memory.inbound` claims); None: written before 0011_inbound.
     owner: Mapped[str | None] = mapped_column(String(64), default=None)
+    # What the reply shows once finished, written just before its last edit (None: unfinished).
+    final: Mapped[str | None] = mapped_column(Text, default=None)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -26,7 +26,9 @@ from adapters.discord.settings import (
 )
 from adapters.discord.shards import IdentifyPacer, shard_of
 from adapters.discord.slash import add_commands
+from adapters.discord.surface import LIMIT
 from bot.core import Parley
+from bot.delivery import mending
 from bot.messages import Command, Facts, Inbound
 from bot.policy import Verdict
 from bot.queued import Route
@@ -87,17 +89,17 @@ class ParleyClient(discord.Client):
             log.info("registered %d slash commands with Discord", len(synced))
 
     async def mend_left_over(self) -> None:
-        """Replies a crash cut off ("…" or a half reply): the first message becomes a notice,
-        the rest are removed."""
+        """Replies a crash cut off ("…" or a half reply) show a notice, or the finished reply if
+        it was ready (`bot.delivery.mending`); messages left over are removed."""
         for left in await self.parley.delivery.left_over("discord"):
             if not await self._serves(int(left.place)):
                 continue  # another shard's process mends it
             channel = self.get_partial_messageable(int(left.place))
             posted = [channel.get_partial_message(int(m)) for m in left.posted]
             try:
-                for index, message in enumerate(posted):
-                    if index == 0:
-                        await message.edit(content=say("shutdown.cut"), allowed_mentions=_NO_PINGS)
+                for message, text in zip(posted, mending(left, LIMIT), strict=True):
+                    if text:
+                        await message.edit(content=text, allowed_mentions=_NO_PINGS)
                     else:
                         await message.delete()
             except discord.HTTPException as exc:  # deleted meanwhile, or no access any more

@@ -33,8 +33,9 @@ from adapters.slack.events import (
 )
 from adapters.slack.files import download
 from adapters.slack.mrkdwn import to_mrkdwn
-from adapters.slack.surface import SlackSurface
+from adapters.slack.surface import SPLIT_LIMIT, SlackSurface
 from bot.core import Parley
+from bot.delivery import mending
 from bot.messages import Author, Command, ConversationKey, Facts, Final, Inbound
 from bot.pipeline import Job
 from bot.policy import Verdict
@@ -45,6 +46,8 @@ log = logging.getLogger(__name__)
 
 # Display names looked up with users.info, kept for this many people.
 _NAME_CACHE = 1000
+# Seconds Slack's clock (message ts) may differ from ours.
+_CLOCK_SKEW = 5.0
 # Posting there is impossible until someone invites Parley.
 _CANNOT_POST = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
 
@@ -201,23 +204,45 @@ class SlackListeners:
                     )
 
     async def mend(self) -> None:
-        """Replies a crash cut off ("Thinking…" or a half reply): the first message becomes a
-        notice, the rest are removed."""
+        """Replies a crash cut off ("Thinking…" or a half reply) show a notice, or the finished
+        reply if it was ready (`bot.delivery.mending`); messages left over are removed."""
         for left in await self.parley.delivery.left_over(PLATFORM):
+            channel, _, thread = left.place.partition("/")
             try:
-                for index, ts in enumerate(left.posted):
-                    if index == 0:
-                        notice = to_mrkdwn(say("shutdown.cut"))
-                        await self.client.chat_update(channel=left.place, ts=ts, text=notice)
+                if not left.posted:
+                    await self._mend_unrecorded(channel, thread, left.started)
+                for ts, text in zip(left.posted, mending(left, SPLIT_LIMIT), strict=True):
+                    if text:
+                        await self.client.chat_update(channel=channel, ts=ts, text=to_mrkdwn(text))
                     else:
-                        await self.client.chat_delete(channel=left.place, ts=ts)
+                        await self.client.chat_delete(channel=channel, ts=ts)
             except SlackApiError as exc:  # deleted meanwhile, or no access any more
                 log.warning(
-                    "could not mend a cut-off reply in %s: %s",
-                    left.place,
-                    exc.response.get("error"),
+                    "could not mend a cut-off reply in %s: %s", channel, exc.response.get("error")
                 )
             await self.parley.delivery.mended(left)
+
+    async def _mend_unrecorded(self, channel: str, thread: str, since: float) -> None:
+        """A placeholder the crash came right after: posted, its ts not yet stored. Parley's
+        messages there since the reply began that still say only "Thinking…" are it (a live
+        reply's placeholder would be edited again by its own delivery)."""
+        oldest = f"{since - _CLOCK_SKEW:.6f}"
+        if thread:
+            page = await self.client.conversations_replies(
+                channel=channel, ts=thread, oldest=oldest
+            )
+        else:
+            page = await self.client.conversations_history(channel=channel, oldest=oldest)
+        placeholder = to_mrkdwn(say("slack.placeholder"))
+        messages: list[MessageEvent] = page.get("messages", [])
+        for message in messages:
+            if (
+                message.get("user") == self.bot_user_id
+                and message.get("text") == placeholder
+                and float(message.get("ts", 0)) >= since - _CLOCK_SKEW
+            ):
+                notice = to_mrkdwn(say("shutdown.cut"))
+                await self.client.chat_update(channel=channel, ts=message["ts"], text=notice)
 
     # ------------------------------------------------------------------ people
 

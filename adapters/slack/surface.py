@@ -31,7 +31,8 @@ class SlackSurface:
     def __init__(self, client: AsyncWebClient, channel: str, thread_ts: str = "") -> None:
         self.client = client
         self.channel = channel
-        self.place = channel
+        # Where a crash's left-overs are looked for: the channel, and the thread if any.
+        self.place = f"{channel}/{thread_ts}" if thread_ts else channel
         self.thread_ts = thread_ts or None
         self.max_chars = SLACK_MAX_CHARS
         # The Slack ts of each part of each message posted so far.

@@ -1,7 +1,8 @@
 """The inbound queue: every message a platform delivered, stored before it is acknowledged and
 answered from here in the platform's order; it replaces `processed_events` as the one record of
 re-deliveries. Replies in flight name the process showing them, so another process can tell
-those of a dead one (no live claim) from its own.
+those of a dead one (no live claim) from its own, and keep their final text once it is ready, so
+a crash during the last edit leaves the answer shown, not a notice.
 
 Revision ID: 0011_inbound
 Revises: 0009_replies_in_flight
@@ -43,10 +44,12 @@ def upgrade() -> None:
     op.drop_table("processed_events")
     with op.batch_alter_table("replies_in_flight") as table:
         table.add_column(sa.Column("owner", sa.String(64), nullable=True))
+        table.add_column(sa.Column("final", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("replies_in_flight") as table:
+        table.drop_column("final")
         table.drop_column("owner")
     op.create_table(
         "processed_events",
