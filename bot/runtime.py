@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 
 # A full collection walks the live state of every reply in flight (50-150 ms with the loop
 # stopped, at 1,000 conversations); replies leave little cyclic garbage and the young
-# generations free it, so a full pass runs after 100 middle-generation passes, not 10.
+# generations free it, so a full pass runs after 100 middle-generation passes, not 10
+# (python -m bench --only throughput: 14 full passes in the run -> 1; see bench/README.md).
 _FULL_COLLECTION_AFTER = 100
 
 _HEALTH_TIMEOUT = 5.0
