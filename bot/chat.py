@@ -80,7 +80,8 @@ class Embeddings:
 class ModelCall:
     """One finished model call, for usage records. The token figures are the server's (None
     when it reported none); `request` (messages sent or texts embedded) and `received` (text
-    and tool-call arguments) let the recorder count them itself instead."""
+    and tool-call arguments) let the recorder count them itself instead, unless `counted`
+    already holds the request's tokens as budgeted when it was built."""
 
     model: str
     request: list[ChatMessage] | list[str]
@@ -88,6 +89,7 @@ class ModelCall:
     prompt_tokens: int | None
     reply_tokens: int | None
     embedding: bool = False
+    counted: int | None = None
 
 
 class CallMeter(Protocol):
@@ -156,6 +158,7 @@ class ChatClient:
         tools: list[ChatCompletionFunctionToolParam] | None = None,
         allow_calls: bool = True,
         background: bool = False,
+        counted: int | None = None,
     ) -> ReplyStream:
         """The reply to `messages`, streamed; iterating it raises ChatError on failure.
 
@@ -163,11 +166,14 @@ class ChatClient:
         With `tools` the calls the model makes end up in `tool_calls`; with `allow_calls` off
         the tools are still described (the history may hold earlier calls) but the model is
         told to answer in text. A `background` call (a summary) waits until no reply is in
-        flight.
+        flight. `counted`: the request's tokens (tool definitions included) as budgeted, recorded
+        as its usage when the server reports none.
         """
         limit = min(max_tokens or self.max_reply_tokens, self.max_reply_tokens)
         choice: ChatCompletionToolChoiceOptionParam = "auto" if allow_calls else "none"
-        return ReplyStream(self._chunks(messages, max(limit, 1), tools, choice, background))
+        return ReplyStream(
+            self._chunks(messages, max(limit, 1), tools, choice, background, counted)
+        )
 
     async def _chunks(
         self,
@@ -176,6 +182,7 @@ class ChatClient:
         tools: list[ChatCompletionFunctionToolParam] | None,
         tool_choice: ChatCompletionToolChoiceOptionParam,
         background: bool,
+        counted: int | None,
     ) -> AsyncIterator[ChatCompletionChunk]:
         attempt = 0
         # The slot (PARLEY_MAX_CONCURRENT_REPLIES) is held while retries wait too.
@@ -204,9 +211,9 @@ class ChatClient:
                         yield chunk
                 except ChatError:
                     if received:  # cut after it began: what was sent is still paid for
-                        await self._record(self._call(messages, received, usage))
+                        await self._record(self._call(messages, received, usage, counted))
                     raise
-                await self._record(self._call(messages, received, usage))
+                await self._record(self._call(messages, received, usage, counted))
                 return
 
     def _body(
@@ -253,7 +260,11 @@ class ChatClient:
             raise error from exc
 
     def _call(
-        self, messages: list[ChatMessage], received: list[str], usage: CompletionUsage | None
+        self,
+        messages: list[ChatMessage],
+        received: list[str],
+        usage: CompletionUsage | None,
+        counted: int | None,
     ) -> ModelCall:
         return ModelCall(
             self.model,
@@ -261,6 +272,7 @@ class ChatClient:
             "".join(received),
             usage.prompt_tokens if usage else None,
             usage.completion_tokens if usage else None,
+            counted=counted,
         )
 
     async def _may_retry(

@@ -189,7 +189,9 @@ class Exchange:
         # Told above the reply (not stored): the model saw only the message's beginning.
         cut = f"{say('shortened.notice')}\n\n" if prompt.shortened else ""
         try:
-            async for piece in run.stream(prompt.messages, parley.fitter.reply_limit(fit)):
+            async for piece in run.stream(
+                prompt.messages, parley.fitter.reply_limit(fit), prompt.tokens
+            ):
                 text += piece
                 if parley.reply_check is None:  # a checked reply is shown whole, once it passed
                     yield Delta(cut + text)

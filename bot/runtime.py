@@ -6,7 +6,7 @@ import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -16,7 +16,6 @@ from bot.chat import ChatClient
 from bot.commands import search_command
 from bot.core import Parley
 from bot.embedder import Embedder, IndexAfterReply
-from bot.mcp.toolbox import open_mcp
 from bot.metrics import Metrics, serve_metrics
 from bot.model_tokenizer import ModelTokenizer, open_tokenizer
 from bot.plugins import plugin_rules
@@ -39,6 +38,12 @@ from memory.summary import Summaries
 from memory.tokens import TokenCounter, is_native
 
 log = logging.getLogger(__name__)
+
+# A full collection walks the live state of every reply in flight (50-150 ms with the loop
+# stopped, at 1,000 conversations); replies leave little cyclic garbage and the young
+# generations free it, so a full pass runs after 100 middle-generation passes, not 10
+# (python -m bench --only throughput: 14 full passes in the run -> 1; see bench/README.md).
+_FULL_COLLECTION_AFTER = 100
 
 _HEALTH_TIMEOUT = 5.0
 
@@ -92,6 +97,18 @@ def install_tools(parley: Parley, search: Tool | None, mcp: ToolSource | None) -
         parley.tool_sources.append(mcp)
 
 
+def open_tool_servers(
+    settings: Settings, counter: TokenCounter, start: bool
+) -> AbstractAsyncContextManager[ToolSource | None]:
+    """The MCP servers' tools; the `mcp` package (~28 MB resident) is loaded only when
+    servers are configured and to be started."""
+    if settings.mcp_config is None or not start:
+        return nullcontext(None)
+    from bot.mcp.toolbox import open_mcp
+
+    return open_mcp(settings.mcp_config, settings, counter)
+
+
 @asynccontextmanager
 async def open_parley(settings: Settings, mcp_servers: bool = True) -> AsyncIterator[Parley]:
     """A ready Parley on an up-to-date database; everything is closed on exit. Commands that
@@ -125,12 +142,14 @@ async def open_parley(settings: Settings, mcp_servers: bool = True) -> AsyncIter
         retention = asyncio.create_task(keep_pruning(engine, settings.retention_days, stop_pruning))
         async with (
             open_web_search(settings, counter) as search,
-            open_mcp(settings, counter, mcp_servers) as mcp,
+            open_tool_servers(settings, counter, mcp_servers) as mcp,
         ):
             install_tools(parley, search, mcp)
             # Everything loaded so far lives as long as the process: keep it out of the
             # collector's full passes, which otherwise pause the event loop for ~100 ms.
             gc.freeze()
+            young, middle, _ = gc.get_threshold()
+            gc.set_threshold(young, middle, _FULL_COLLECTION_AFTER)
             try:
                 yield parley
             finally:

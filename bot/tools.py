@@ -167,11 +167,13 @@ class ToolRun:
         return sum(len(result.sources) for _, result in self.results)
 
     async def stream(
-        self, messages: list[ChatMessage], max_tokens: int | None = None
+        self, messages: list[ChatMessage], max_tokens: int | None = None, counted: int | None = None
     ) -> AsyncIterator[str]:
-        """The reply's text; every model call made is kept in `calls` (usage, how it ended)."""
+        """The reply's text; every model call made is kept in `calls` (usage, how it ended).
+        `counted`: the tokens of `messages` as budgeted, so that usage records need not count
+        each request again."""
         if not self.tools:
-            reply = self.chat.stream(messages, max_tokens=max_tokens)
+            reply = self.chat.stream(messages, max_tokens=max_tokens, counted=counted)
             self.calls.append(reply)
             async for piece in reply:
                 yield piece
@@ -179,13 +181,20 @@ class ToolRun:
         messages = list(messages)
         definitions = [tool.definition for tool in self.tools.values()]
         self.definition_tokens = self.counter.count(json.dumps(definitions))
+        first_room = self.room
         self.room -= self.definition_tokens
         said = False
         while True:
             text = ""
             allowed = self.can_call
+            # The definitions and every message added since are what the room was charged.
+            sent = None if counted is None else counted + first_room - self.room
             reply = self.chat.stream(
-                messages, max_tokens=max_tokens, tools=definitions, allow_calls=allowed
+                messages,
+                max_tokens=max_tokens,
+                tools=definitions,
+                allow_calls=allowed,
+                counted=sent,
             )
             self.calls.append(reply)
             async for part in reply:

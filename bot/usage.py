@@ -161,19 +161,22 @@ class UsageMeter:
     async def _figures(self, call: ModelCall) -> tuple[int, int, bool]:
         if call.prompt_tokens is not None and call.reply_tokens is not None:
             return call.prompt_tokens, call.reply_tokens, False
+        prompt = call.prompt_tokens
+        if prompt is None:
+            prompt = call.counted if call.counted is not None else await self._count_request(call)
+        reply = call.reply_tokens
+        if reply is None:
+            reply = self.counter.count(call.received)
+        return prompt, reply, True
+
+    async def _count_request(self, call: ModelCall) -> int:
+        """The request's tokens, for a call whose builder did not count them (a summary's)."""
         texts = [_text(item) for item in call.request]
         if sum(len(text) for text in texts) > _OFFLOAD_CHARS:
-            prompt = await asyncio.to_thread(self._count_request, call, texts)
-        else:
-            prompt = self._count_request(call, texts)
-        reply = self.counter.count(call.received)
-        return (
-            call.prompt_tokens if call.prompt_tokens is not None else prompt,
-            call.reply_tokens if call.reply_tokens is not None else reply,
-            True,
-        )
+            return await asyncio.to_thread(self._count_texts, call, texts)
+        return self._count_texts(call, texts)
 
-    def _count_request(self, call: ModelCall, texts: list[str]) -> int:
+    def _count_texts(self, call: ModelCall, texts: list[str]) -> int:
         if call.embedding:
             return sum(self.counter.count(text) for text in texts)
         return TOKENS_PER_REPLY + sum(TOKENS_PER_MESSAGE + self.counter.count(t) for t in texts)

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import mcp_types as types
 
@@ -73,15 +74,11 @@ async def _start(server: McpServer) -> None:
 
 @asynccontextmanager
 async def open_mcp(
-    settings: Settings, counter: TokenCounter, start: bool = True
-) -> AsyncIterator[McpToolbox | None]:
-    """The configured MCP servers, started (None without PARLEY_MCP_CONFIG, or when not to
-    `start`); stopped on exit."""
-    if settings.mcp_config is None or not start:
-        yield None
-        return
+    path: Path, settings: Settings, counter: TokenCounter
+) -> AsyncIterator[McpToolbox]:
+    """The servers of the MCP config at `path`, started; stopped on exit."""
     try:
-        config = await asyncio.to_thread(load_mcp_config, settings.mcp_config)
+        config = await asyncio.to_thread(load_mcp_config, path)
     except McpConfigError as exc:
         raise ConfigError(str(exc)) from exc
     redact = Redactor(config.secrets())

@@ -7,8 +7,8 @@ import sys
 
 from tests.process import REPO, parley_env
 
-# numpy (embeddings), trafilatura/lxml (web pages), pypdf (shared PDFs).
-_HEAVY = ("numpy", "trafilatura", "lxml", "pypdf")
+# numpy (embeddings), trafilatura/lxml (web pages), pypdf (shared PDFs), mcp (MCP servers).
+_HEAVY = ("numpy", "trafilatura", "lxml", "pypdf", "mcp", "mcp_types")
 
 
 def test_starting_the_bot_loads_no_optional_stack() -> None:

@@ -123,6 +123,36 @@ async def test_parley_counts_when_the_endpoint_reports_nothing(
     assert row["reply_tokens"] == fake_model.counter.count("Hello there, Bob.")
 
 
+async def test_without_usage_reports_each_call_records_its_prompt_as_budgeted(
+    make_settings: SettingsFactory, fake_model: FakeModel, sqlite_url: str
+) -> None:
+    # The prompt's count from when it was built (history, recall, a tool round's definitions,
+    # calls and results) is recorded, and it is the count of what was sent.
+    fake_model.report_usage = False
+    fake_model.default = echo
+    fake_model.script(
+        Reply("Noted."),
+        Reply("Noted again."),
+        Reply("Let me see.", tool_calls=[tool_call("lookup", {})]),
+        Reply("It is 42."),
+    )
+    async with parley_on(make_settings, sqlite_url) as parley:
+        await ask(parley, "My sister Dana lives in Busan.", BOB)
+        await ask(parley, _turn(1), BOB)
+        parley.tools["lookup"] = Lookup()
+        assert (await ask(parley, "Where does Dana live? look it up", BOB)).text.endswith("42.")
+        rows = [row for row in await usage_rows(parley) if row["kind"] != "embedding"]
+    sent: dict[str, int] = {"reply": 0, "tool": 0}
+    for body in fake_model.requests:
+        kind = "tool" if body["messages"][-1]["role"] == "tool" else "reply"
+        sent[kind] += prompt_tokens(body["messages"], fake_model.counter, body.get("tools"))
+    recorded = {row["kind"]: row for row in rows}
+    assert sorted(recorded) == ["reply", "tool"]
+    assert (recorded["reply"]["calls"], recorded["reply"]["estimated_calls"]) == (3, 3)
+    assert (recorded["tool"]["calls"], recorded["tool"]["estimated_calls"]) == (1, 1)
+    assert {kind: row["prompt_tokens"] for kind, row in recorded.items()} == sent
+
+
 async def test_a_cut_stream_is_recorded_with_what_was_sent(
     make_settings: SettingsFactory, fake_model: FakeModel, sqlite_url: str
 ) -> None:
