@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import Executable, delete, exists, or_, select, update
@@ -31,7 +31,7 @@ class LeftOver:
     final: str | None = None  # the finished reply, if the crash came during its last edit
     # When it began (epoch seconds): with nothing posted yet recorded, a placeholder posted
     # since then may still be there, unrecorded.
-    started: float = 0.0
+    started: float = field(default=0.0, compare=False)
 
 
 class RepliesInFlight:

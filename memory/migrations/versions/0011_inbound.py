@@ -2,7 +2,7 @@
 answered from here in the platform's order; it replaces `processed_events` as the one record of
 re-deliveries. Replies in flight name the process showing them, so another process can tell
 those of a dead one (no live claim) from its own, and keep their final text once it is ready, so
-a crash during the last edit leaves the answer shown, not a notice.
+a process stopped during the last edit leaves the answer shown, not a notice.
 
 Revision ID: 0011_inbound
 Revises: 0009_replies_in_flight
