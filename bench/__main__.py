@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import subprocess
 import sys
@@ -138,7 +139,13 @@ async def throughput(model: str, full: bool) -> None:
         show("PostgreSQL 2 processes / 1", f"{rates[1] / rates[0]:.2f}x", ">=1.6x", "")
 
 
+PEER_MISSING = "LangChain is not installed: pip install -e '.[bench]'"
+
+
 async def against_peer(model: str, full: bool) -> None:
+    if importlib.util.find_spec("langchain_core") is None:
+        show("prompt assembly vs trim_messages", "skipped", ">=50x at 10k", PEER_MISSING)
+        return
     sizes = [1_000, 10_000, 100_000] if full else [1_000, 10_000]
     for size in sizes:
         url = await asyncio.to_thread(sqlite_fixture, size)
