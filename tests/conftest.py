@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,8 @@ from bot.plugins import discover
 from bot.runtime import open_parley
 from bot.settings import Settings
 from bot.texts import use_locale
+from memory.db import create_engine, migrate
+from memory.store import Store
 from tests.fakes.model_server import FakeModel
 from tests.fakes.search_server import fake_search  # noqa: F401  (a fixture)
 
@@ -70,20 +73,44 @@ async def _drop_postgres_database(url: str) -> None:
     await admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A fresh, empty database: a SQLite file, then the real PostgreSQL on this machine."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'parley.db'}"
-        return
+@asynccontextmanager
+async def own_postgres_database() -> AsyncIterator[str]:
+    """A database of its own on the real PostgreSQL, dropped after (skips without one)."""
     if not POSTGRES_URL:
         pytest.skip(
             "PostgreSQL tests need PARLEY_TEST_POSTGRES_URL "
             "(e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test)"
         )
     url = await _create_postgres_database()
-    yield url
-    await _drop_postgres_database(url)
+    try:
+        yield url
+    finally:
+        await _drop_postgres_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh, empty database: a SQLite file, then the real PostgreSQL on this machine."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'parley.db'}"
+        return
+    async with own_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A database of its own on the real PostgreSQL (for several processes), dropped after."""
+    async with own_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    engine = create_engine(database_url)
+    await migrate(engine)
+    yield Store(engine)
+    await engine.dispose()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -24,12 +23,7 @@ from memory.db import create_engine
 from memory.inflight import RepliesInFlight
 from tests.adapters.test_discord import done
 from tests.adapters.test_discord_shutdown import bot_env
-from tests.conftest import (
-    POSTGRES_URL,
-    SettingsFactory,
-    _create_postgres_database,
-    _drop_postgres_database,
-)
+from tests.conftest import SettingsFactory
 from tests.fakes.discord_server import API_PREFIX, FakeDiscord, RecordedMessage
 from tests.fakes.model_server import FakeModel, Reply
 from tests.process import parley_running, run_parley
@@ -184,19 +178,6 @@ async def test_doctor_shows_the_layout(make_settings: SettingsFactory) -> None:
 
 
 # ---------------------------------------------------------------------------- two processes
-
-
-@pytest.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    """A database of its own on the real PostgreSQL, dropped after the test."""
-    if not POSTGRES_URL:
-        pytest.skip(
-            "PostgreSQL tests need PARLEY_TEST_POSTGRES_URL "
-            "(e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test)"
-        )
-    url = await _create_postgres_database()
-    yield url
-    await _drop_postgres_database(url)
 
 
 def _asked(model: FakeModel) -> list[str]:

@@ -4,25 +4,12 @@ neighbours, and whether documents exist."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
-from memory.db import create_engine, migrate
 from memory.keys import ConversationKey
 from memory.recall_query import RecallQuery
 from memory.store import NewMessage, Store
 
 KEY = ConversationKey("test", "w", "recall-query")
 PER = 4
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    engine = create_engine(database_url)
-    await migrate(engine)
-    yield Store(engine)
-    await engine.dispose()
 
 
 async def _fill(store: Store, contents: list[str], tokens: int) -> list[int]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import inspect, text
@@ -16,14 +15,6 @@ from memory.store import NewMessage, Store
 from tests.helpers import old_conversation
 
 KEY = ConversationKey("test", "w", "c")
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    engine = create_engine(database_url)
-    await migrate(engine)
-    yield Store(engine)
-    await engine.dispose()
 
 
 def message(content: str, platform_id: str | None = None, tokens: int = 5) -> NewMessage:
