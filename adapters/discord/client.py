@@ -4,6 +4,7 @@ core admit them, and streams the replies."""
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -38,6 +39,10 @@ from bot.texts import say
 log = logging.getLogger(__name__)
 
 _NO_PINGS = discord.AllowedMentions.none()
+# Seconds Discord's clock (message snowflakes) may differ from ours.
+_CLOCK_SKEW = 5.0
+# Messages read after a crash's unrecorded placeholder may be (the channel may have moved on).
+_MEND_SCAN = 50
 SHARDING_REQUIRED = 4011  # gateway close code: too many servers for the shards identified
 
 
@@ -97,6 +102,8 @@ class ParleyClient(discord.Client):
             channel = self.get_partial_messageable(int(left.place))
             posted = [channel.get_partial_message(int(m)) for m in left.posted]
             try:
+                if not posted:
+                    await self._mend_unrecorded(channel, left.started)
                 for message, text in zip(posted, mending(left, LIMIT), strict=True):
                     if text:
                         await message.edit(content=text, allowed_mentions=_NO_PINGS)
@@ -105,6 +112,18 @@ class ParleyClient(discord.Client):
             except discord.HTTPException as exc:  # deleted meanwhile, or no access any more
                 log.warning("could not mend a cut-off reply in channel %s: %s", left.place, exc)
             await self.parley.delivery.mended(left)
+
+    async def _mend_unrecorded(self, channel: discord.PartialMessageable, since: float) -> None:
+        """A placeholder the crash came right after: posted, its id not yet stored. Parley's
+        messages there since the reply began that still say only the placeholder are it (a live
+        reply's placeholder would be edited again by its own delivery)."""
+        moment = datetime.fromtimestamp(since - _CLOCK_SKEW, UTC)
+        after = discord.Object(discord.utils.time_snowflake(moment))
+        placeholder = say("discord.placeholder")
+        async for message in channel.history(after=after, limit=_MEND_SCAN):
+            mine = self.user is not None and message.author.id == self.user.id
+            if mine and message.content == placeholder:
+                await message.edit(content=say("shutdown.cut"), allowed_mentions=_NO_PINGS)
 
     async def _serves(self, channel_id: int) -> bool:
         """Whether this process receives the channel's events (an unsharded client: all)."""

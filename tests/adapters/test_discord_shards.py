@@ -19,14 +19,17 @@ from bot.doctor import diagnose
 from bot.runtime import open_parley
 from bot.settings import ConfigError, load_settings
 from bot.texts import say
-from memory.db import create_engine
+from memory.db import create_engine, migrate
 from memory.inflight import RepliesInFlight
 from tests.adapters.test_discord import done
 from tests.adapters.test_discord_shutdown import bot_env
 from tests.conftest import SettingsFactory
+from tests.fakes.discord_fixtures import fake_discord
 from tests.fakes.discord_server import API_PREFIX, FakeDiscord, RecordedMessage
 from tests.fakes.model_server import FakeModel, Reply
-from tests.process import parley_running, run_parley
+from tests.process import parley_running, run_parley, terminate
+
+__all__ = ["fake_discord"]  # the fixture is used by name; keep the import
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -232,26 +235,54 @@ async def test_two_processes_each_answer_their_own_shard(postgres_url: str) -> N
     assert await _left_over(postgres_url) == []
 
 
-async def _cut_reply(fake: FakeDiscord, url: str, channel: str) -> RecordedMessage:
+async def _cut_reply(
+    fake: FakeDiscord,
+    url: str,
+    channel: str,
+    content: str = "half a reply▌",
+    recorded: bool = True,
+) -> RecordedMessage:
     """A reply a crash left half-shown in `channel`: posted, and still in flight in the
-    database."""
+    database (`recorded`: with its message's id; else the crash came before the id was
+    stored)."""
     channel_id = fake.channel_id(channel)
-    async with (
-        aiohttp.ClientSession(headers={"Authorization": "Bot fake-token"}) as http,
-        http.post(
-            f"{fake.base_url}{API_PREFIX}/channels/{channel_id}/messages",
-            json={"content": "half a reply▌"},
-        ) as response,
-    ):
-        assert response.status == 200
     engine = create_engine(url)
     try:
-        await RepliesInFlight(engine, "crashed").start(
-            "discord", str(channel_id), [str(fake.messages[channel_id][0].id)]
-        )
+        await migrate(engine)
+        in_flight = RepliesInFlight(engine, "crashed")
+        row = await in_flight.start("discord", str(channel_id), [])
+        async with (
+            aiohttp.ClientSession(headers={"Authorization": "Bot fake-token"}) as http,
+            http.post(
+                f"{fake.base_url}{API_PREFIX}/channels/{channel_id}/messages",
+                json={"content": content},
+            ) as response,
+        ):
+            assert response.status == 200
+        if recorded:
+            await in_flight.posted(row, [str(fake.messages[channel_id][-1].id)])
     finally:
         await engine.dispose()
-    return fake.messages[channel_id][0]
+    return fake.messages[channel_id][-1]
+
+
+async def test_a_placeholder_posted_just_before_a_crash_is_found_and_mended(
+    fake_discord: FakeDiscord, fake_model: FakeModel, sqlite_url: str
+) -> None:
+    older = await _cut_reply(fake_discord, sqlite_url, "general", say("discord.placeholder"))
+    unrecorded = await _cut_reply(
+        fake_discord, sqlite_url, "general", say("discord.placeholder"), recorded=False
+    )
+    async with parley_running("run", env=bot_env(fake_discord, fake_model, sqlite_url)) as run:
+        await fake_discord.wait_for(lambda: unrecorded.content == say("shutdown.cut"), 20)
+        assert older.content == say("shutdown.cut")
+        for _ in range(100):  # the rows go once each message is edited
+            if not await _left_over(sqlite_url):
+                break
+            await asyncio.sleep(0.1)
+        finished = await terminate(run)
+    assert finished.code == 0, finished.stderr
+    assert await _left_over(sqlite_url) == []
 
 
 async def _left_over(url: str) -> list[object]:
