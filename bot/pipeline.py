@@ -272,9 +272,10 @@ class Pipeline:
 
     async def _sweep(self) -> None:
         """What dead processes left: claims older than the resume window (missed), and replies
-        half-shown (mended by their adapters)."""
+        half-shown (mended by their adapters). Looked for a few times a lease, so what a dead
+        process showed is mended soon after its claims run out."""
         while True:
-            await asyncio.sleep(self.queue.lease)
+            await asyncio.sleep(self.queue.lease / 3)
             lanes = list(self.responders)
             try:
                 count = await self.queue.miss_stale(lanes, self.resume_window, pending=False)

@@ -17,6 +17,8 @@ import termios
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
+
 from tests.fakes.model_server import FakeModel, Reply
 from tests.process import parley_env
 
@@ -75,6 +77,7 @@ async def terminal_chat(env: dict[str, str]) -> AsyncIterator[Terminal]:
         os.close(master)
 
 
+@pytest.mark.timeout(120)  # start-up alone may take a minute on a loaded machine
 async def test_interactive_chat(fake_model: FakeModel, tmp_path: Path) -> None:
     env = parley_env(
         OPENAI_API_KEY="sk-test",
