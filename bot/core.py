@@ -33,7 +33,6 @@ from bot.messages import (
     Author,
     Command,
     ConversationKey,
-    Delta,
     Final,
     Inbound,
     Outcome,
@@ -198,10 +197,7 @@ class Parley:
             notice = "".join(f"{note}\n\n" for note in (files.notice, *notes) if note)
             exchange = Exchange(self, conversation, newest, message, files.images, notice)
             async for event in exchange.run(force):
-                if isinstance(event, Delta):
-                    yield Delta(notice + event.text)
-                else:
-                    yield replace(event, text=notice + event.text)
+                yield event
         except SQLAlchemyError:
             # The database is down or full: tell the person rather than go silent.
             log.exception("storage failed while answering in %s", message.key)

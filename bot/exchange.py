@@ -58,7 +58,7 @@ class Exchange:
         notice: str = "",
     ) -> None:
         self.parley = parley
-        self.notice = notice  # shown above the reply by the caller
+        self.notice = notice  # shown above the reply (skipped files, documents added)
         self.conversation = conversation
         self.newest = newest
         self.message = message
@@ -70,6 +70,14 @@ class Exchange:
         self.offered: list[Tool] = []
 
     async def run(self, force: str | None) -> AsyncIterator[ReplyEvent]:
+        """The reply's events, each below the notice (never stored)."""
+        async for event in self._events(force):
+            if isinstance(event, Delta):
+                yield Delta(self.notice + event.text)
+            else:
+                yield replace(event, text=self.notice + event.text)
+
+    async def _events(self, force: str | None) -> AsyncIterator[ReplyEvent]:
         await self._prepare(force)
         overflows = 0
         while True:

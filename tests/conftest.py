@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.core import Parley
 from bot.plugins import discover
 from bot.runtime import open_parley
 from bot.settings import Settings
 from bot.texts import use_locale
-from memory.db import create_engine, migrate
+from memory.db import migrated_engine
 from memory.store import Store
 from tests.fakes.model_server import FakeModel
 from tests.fakes.search_server import fake_search  # noqa: F401  (a fixture)
@@ -106,11 +106,15 @@ async def postgres_url() -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    engine = create_engine(database_url)
-    await migrate(engine)
-    yield Store(engine)
-    await engine.dispose()
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on a migrated fresh database (SQLite, then PostgreSQL)."""
+    async with migrated_engine(database_url) as engine:
+        yield engine
+
+
+@pytest.fixture
+def store(engine: AsyncEngine) -> Store:
+    return Store(engine)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from bot.doctor import diagnose
 from bot.runtime import open_parley
 from bot.settings import ConfigError, load_settings
 from bot.texts import say
-from memory.db import create_engine, migrate
+from memory.db import create_engine, migrated_engine
 from memory.inflight import RepliesInFlight
 from tests.adapters.test_discord import done
 from tests.adapters.test_discord_shutdown import bot_env
@@ -246,9 +246,7 @@ async def _cut_reply(
     database (`recorded`: with its message's id; else the crash came before the id was
     stored)."""
     channel_id = fake.channel_id(channel)
-    engine = create_engine(url)
-    try:
-        await migrate(engine)
+    async with migrated_engine(url) as engine:
         in_flight = RepliesInFlight(engine, "crashed")
         row = await in_flight.start("discord", str(channel_id), [])
         async with (
@@ -261,8 +259,6 @@ async def _cut_reply(
             assert response.status == 200
         if recorded:
             await in_flight.posted(row, [str(fake.messages[channel_id][-1].id)])
-    finally:
-        await engine.dispose()
     return fake.messages[channel_id][-1]
 
 

@@ -9,15 +9,13 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.calibration import DEFAULT_FACTORS, MARGIN, Calibrator, mix
-from memory.db import create_engine, migrate
+from memory.db import migrated_engine
 
 
 @pytest.fixture
 async def engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(sqlite_url)
-    await migrate(engine)
-    yield engine
-    await engine.dispose()
+    async with migrated_engine(sqlite_url) as engine:
+        yield engine
 
 
 @pytest.fixture
