@@ -110,6 +110,19 @@ def event_key(message: Inbound) -> str:
     return f"{message.key.channel}/{message.message_id or uuid.uuid4().hex}"
 
 
+def _item(message: Inbound, route: Route, body: dict[str, Any] | None = None) -> NewItem:
+    """The queue's row for `message` (`body`: what answering it needs; none: recorded only)."""
+    return NewItem(
+        platform=message.key.platform,
+        event_key=event_key(message),
+        conversation=conversation_of(message.key),
+        order_key=order_key(route.order),
+        lane=route.lane,
+        message=json.dumps(body, ensure_ascii=False) if body else "",
+        route=json.dumps(route.data, ensure_ascii=False) if body else "",
+    )
+
+
 class Pipeline:
     def __init__(
         self, queue: InboundQueue, gate: ReplyGate, workers: int, resume_window: float
@@ -125,36 +138,16 @@ class Pipeline:
 
     async def store(self, message: Inbound, route: Route, catch_up: bool) -> bool:
         """Store a message to answer; False when it was stored before (a re-delivery)."""
-        queued = await self.queue.add(
-            NewItem(
-                platform=message.key.platform,
-                event_key=event_key(message),
-                conversation=conversation_of(message.key),
-                order_key=order_key(route.order),
-                lane=route.lane,
-                message=json.dumps(
-                    {"catch_up": catch_up, "message": to_data(message)}, ensure_ascii=False
-                ),
-                route=json.dumps(route.data, ensure_ascii=False),
-            )
-        )
-        if queued is None:
+        body = {"catch_up": catch_up, "message": to_data(message)}
+        if await self.queue.add(_item(message, route, body)) is None:
             return False
         self._wakeups.stored()
         return True
 
     async def remember(self, message: Inbound) -> bool:
         """Note a message that is recorded, not answered; False when it was seen before."""
-        item = NewItem(
-            platform=message.key.platform,
-            event_key=event_key(message),
-            conversation=conversation_of(message.key),
-            order_key=order_key(message.message_id or ""),
-            lane=message.key.platform,
-            message="",
-            route="",
-        )
-        return await self.queue.add(item, State.ANSWERED) is not None
+        route = Route(lane=message.key.platform, order=message.message_id or "")
+        return await self.queue.add(_item(message, route), State.ANSWERED) is not None
 
     def finishing(self) -> Update | None:
         """The statement ending the item this task answers, to run in the transaction that

@@ -233,17 +233,7 @@ class InboundQueue:
 
     async def release(self, item: int) -> None:
         """Give `item` back unanswered (e.g. shutting down before it was started)."""
-        async with self._session() as session:
-            await session.execute(
-                update(InboundItem)
-                .where(
-                    InboundItem.id == item,
-                    InboundItem.owner == self.owner,
-                    InboundItem.state == State.ANSWERING,
-                )
-                .values(state=State.PENDING, owner=None, lease_until=0.0)
-            )
-            await session.commit()
+        await self._give_back(InboundItem.id == item)
 
     async def expire_dead(self) -> int:
         """End the claims of processes on this host that are gone (a restart need not wait
@@ -267,10 +257,15 @@ class InboundQueue:
 
     async def release_all(self) -> None:
         """Give back every item this process holds (it is stopping)."""
+        await self._give_back()
+
+    async def _give_back(self, *where: ColumnElement[bool]) -> None:
         async with self._session() as session:
             await session.execute(
                 update(InboundItem)
-                .where(InboundItem.owner == self.owner, InboundItem.state == State.ANSWERING)
+                .where(
+                    InboundItem.owner == self.owner, InboundItem.state == State.ANSWERING, *where
+                )
                 .values(state=State.PENDING, owner=None, lease_until=0.0)
             )
             await session.commit()
