@@ -51,10 +51,12 @@ class InstantModel:
     async def completions(self, request: web.Request) -> web.Response:
         body = await request.read()
         arrived = time.monotonic()
-        # The last marker is the message being answered (history may hold older ones).
+        # The last marker is the message being answered (history may hold older ones). Only its
+        # first request counts: a later summary of the history ends with an older message's
+        # marker, and used to overwrite that message's arrival (the p99s of seconds).
         markers = _MARKER.findall(body)
         if markers:
-            self.arrivals[int(markers[-1])] = arrived
+            self.arrivals.setdefault(int(markers[-1]), arrived)
         return web.Response(body=_STREAM, content_type="text/event-stream")
 
     async def take_arrivals(self, _request: web.Request) -> web.Response:
