@@ -14,7 +14,7 @@ import logging
 import re
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from memory.tables import Calibration, utcnow
@@ -46,6 +46,10 @@ _TIGHTEN = 1.25
 _LOWEST = 0.3
 # Share of a text's tokens one script must have for an observation to be its alone.
 _DOMINANT = 0.6
+# A ratio is written when it moved this far (relative) from the value the database holds:
+# smaller steps refine it in memory only, so a settled model costs no write per reply, and a
+# restart resumes within this step of where it was.
+_WRITE_STEP = 0.01
 
 
 def mix(text: str) -> dict[str, float]:
@@ -69,14 +73,17 @@ class Calibrator:
 
     def __init__(self, engine: AsyncEngine, model: str, native: bool) -> None:
         self._session = async_sessionmaker(engine, expire_on_commit=False)
+        self._postgres = engine.dialect.name == "postgresql"
         self.model = model
         self.native = native
         self._ratios: dict[str, tuple[float, int]] = {}  # script → (ratio, samples)
+        self._written: dict[str, float] = {}  # script → the ratio the database holds
 
     async def load(self) -> None:
         async with self._session() as session:
             rows = await session.scalars(select(Calibration).where(Calibration.model == self.model))
             self._ratios = {row.script: (row.ratio, row.samples) for row in rows}
+        self._written = {script: ratio for script, (ratio, _) in self._ratios.items()}
 
     def script_factor(self, script: str) -> float:
         learnt = self._ratios.get(script)
@@ -135,31 +142,37 @@ class Calibrator:
             ratio = (
                 value if force or value >= old or samples == 0 else old - (old - value) * _EASE_DOWN
             )
-            if samples and abs(ratio - old) < 0.005 * old and samples > 20:
-                self._ratios[script] = (old, samples + 1)  # steady: spare the database a write
-                continue
-            changed[script] = (ratio, samples + 1)
+            self._ratios[script] = (ratio, samples + 1)
+            written = self._written.get(script)
+            if force or written is None or abs(ratio - written) >= _WRITE_STEP * written:
+                changed[script] = (ratio, samples + 1)
         if not changed:
             return
-        self._ratios.update(changed)
-        try:
-            async with self._session() as session, session.begin():
-                for script, (ratio, samples) in changed.items():
-                    await session.merge(
-                        Calibration(
-                            model=self.model,
-                            script=script,
-                            ratio=ratio,
-                            samples=samples,
-                            updated_at=utcnow(),
-                        )
-                    )
-        except IntegrityError:
-            # Another process stored the first row at the same moment: its value is as good,
-            # and ours stays in use here until the next observation writes it.
-            log.info("token calibration of %s written concurrently; kept in memory", self.model)
+        await self._write(changed)
+        self._written.update({script: ratio for script, (ratio, _) in changed.items()})
         log.info(
             "token calibration of %s: %s",
             self.model,
             ", ".join(f"{s} x{r:.2f}" for s, (r, _) in sorted(changed.items())),
         )
+
+    async def _write(self, changed: dict[str, tuple[float, int]]) -> None:
+        # One upsert: processes learning the same model at once each leave their latest value.
+        insert = (postgresql.insert if self._postgres else sqlite.insert)(Calibration).values(
+            [
+                {
+                    "model": self.model,
+                    "script": script,
+                    "ratio": ratio,
+                    "samples": samples,
+                    "updated_at": utcnow(),
+                }
+                for script, (ratio, samples) in changed.items()
+            ]
+        )
+        statement = insert.on_conflict_do_update(
+            index_elements=["model", "script"],
+            set_={name: insert.excluded[name] for name in ("ratio", "samples", "updated_at")},
+        )
+        async with self._session() as session, session.begin():
+            await session.execute(statement)

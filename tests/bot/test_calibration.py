@@ -3,19 +3,15 @@ and slowly downwards, mixed texts, and the safety margin."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.calibration import DEFAULT_FACTORS, MARGIN, Calibrator, mix
-from memory.db import migrated_engine
 
-
-@pytest.fixture
-async def engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
-    async with migrated_engine(sqlite_url) as engine:
-        yield engine
+# `engine` (conftest): a migrated SQLite file and a PostgreSQL database in turn.
 
 
 @pytest.fixture
@@ -47,6 +43,30 @@ async def test_an_unknown_model_starts_conservative_and_learns(
     reloaded = Calibrator(engine, "local-model", native=False)
     await reloaded.load()
     assert reloaded.factor(korean) == pytest.approx(4.2 * MARGIN)
+
+
+async def test_a_settled_model_costs_no_write_per_reply(
+    engine: AsyncEngine, calibrator: Calibrator
+) -> None:
+    statements: list[str] = []
+
+    def executed(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        statements.append(statement)
+
+    korean = {"hangul": 1.0}
+    await calibrator.observe(korean, counted=100, theirs=370)
+    event.listen(engine.sync_engine, "before_cursor_execute", executed)
+    for theirs in (371, 370, 369, 370):  # within 1% of what was written
+        await calibrator.observe(korean, counted=100, theirs=theirs)
+    assert statements == []
+    await calibrator.observe(korean, counted=100, theirs=400)
+    assert len(statements) == 1  # one upsert
+    # Another process learning the same model: its latest value is what a restart loads.
+    other = Calibrator(engine, "local-model", native=False)
+    await other.observe(korean, counted=100, theirs=450)
+    reloaded = Calibrator(engine, "local-model", native=False)
+    await reloaded.load()
+    assert reloaded.factor(korean) == pytest.approx(4.5 * MARGIN)
 
 
 async def test_a_mixed_text_that_costs_more_raises_every_script_in_it(

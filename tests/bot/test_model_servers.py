@@ -70,7 +70,8 @@ async def test_calibration_is_learnt_from_usage_and_kept(
             rows = (await session.scalars(select(Calibration))).all()
         assert {(row.model, row.script) for row in rows} == {(LOCAL, "other")}
     async with open_parley(settings) as parley:
-        assert parley.fitter.calibrator.script_factor("other") == pytest.approx(learnt)
+        # Written when it moves by 1% or more (not on every reply): kept within that step.
+        assert parley.fitter.calibrator.script_factor("other") == pytest.approx(learnt, rel=0.01)
         assert parley.fitter.calibrator.script_factor("hangul") == 4.0  # nothing learnt yet
 
 
