@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -15,7 +16,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from memory.files import private_database
 
@@ -26,6 +29,8 @@ _MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATING = 0x7061726C6579  # "parley"
 # Seconds a task may queue for SQLite's one connection before giving up (a storage error).
 _QUEUE_WAIT = 120.0
+# A pooled PostgreSQL connection idle for this many seconds is pinged before use.
+PING_IDLE = 5.0
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -55,7 +60,36 @@ def create_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(url, **pool)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_pre_ping=True)
+    engine = create_async_engine(url)
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """Ping a pooled connection before use when it has been idle for PING_IDLE seconds, so a
+    database restart or an idle timeout costs a reconnect rather than a failed reply.
+
+    `pool_pre_ping` pinged on every checkout: a round trip before each of a reply's statements
+    (~0.4 ms of CPU each here). Connections in steady use are not pinged; one the server dropped
+    while it was busy fails its statement (a storage error, told to the person) and is replaced.
+    """
+    dialect = engine.sync_engine.dialect
+
+    def checked_in(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    def checked_out(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")  # none yet: a fresh connection
+        if idle_since is None or time.monotonic() - idle_since < PING_IDLE:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            # The pool discards the connection and checks out another (a fresh one).
+            raise DisconnectionError("an idle pooled connection was closed") from error
+
+    event.listen(engine.sync_engine.pool, "checkin", checked_in)
+    event.listen(engine.sync_engine.pool, "checkout", checked_out)
 
 
 def _alembic_config() -> Config:

@@ -1,0 +1,74 @@
+"""Pooled PostgreSQL connections: pinged before use only after being idle, so a connection the
+server closed meanwhile is replaced without failing a reply, and a busy one costs no ping."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+import memory.db
+from memory.db import create_engine
+
+_PID = text("SELECT pg_backend_pid()")
+
+
+async def _pid(engine: AsyncEngine) -> int:
+    async with engine.connect() as connection:
+        return int((await connection.execute(_PID)).scalar_one())
+
+
+async def _terminate(url: str, pid: int) -> None:
+    admin = create_async_engine(url)
+    async with admin.connect() as connection:
+        await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    await admin.dispose()
+
+
+async def test_an_idle_connection_the_server_closed_is_replaced(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(memory.db, "PING_IDLE", 0.05)
+    engine = create_engine(postgres_url)
+    try:
+        first = await _pid(engine)
+        await _terminate(postgres_url, first)
+        await asyncio.sleep(0.2)
+        assert await _pid(engine) != first  # no error: pinged, found closed, replaced
+    finally:
+        await engine.dispose()
+
+
+async def test_a_connection_in_steady_use_is_not_pinged(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = create_engine(postgres_url)
+    dialect = engine.sync_engine.dialect
+    pings: list[object] = []
+
+    def ping(dbapi_connection: Any) -> bool:
+        pings.append(dbapi_connection)
+        return bool(type(dialect).do_ping(dialect, dbapi_connection))
+
+    monkeypatch.setattr(dialect, "do_ping", ping)
+    monkeypatch.setattr(memory.db, "PING_IDLE", 60.0)
+    try:
+        for _ in range(5):
+            await _pid(engine)
+        assert pings == []
+        # The trade-off: closed while in steady use, it fails one statement, then is replaced.
+        first = await _pid(engine)
+        await _terminate(postgres_url, first)
+        with pytest.raises(DBAPIError):
+            await _pid(engine)
+        assert await _pid(engine) != first
+        monkeypatch.setattr(memory.db, "PING_IDLE", 0.05)
+        await asyncio.sleep(0.1)
+        await _pid(engine)
+        assert len(pings) == 1  # idle long enough: pinged once
+    finally:
+        await engine.dispose()
