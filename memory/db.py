@@ -27,8 +27,13 @@ log = logging.getLogger(__name__)
 _MIGRATIONS = Path(__file__).parent / "migrations"
 # The PostgreSQL advisory lock held while migrating (any constant unique to Parley).
 _MIGRATING = 0x7061726C6579  # "parley"
-# Seconds a task may queue for SQLite's one connection before giving up (a storage error).
+# Seconds a task may queue for a connection before giving up (a storage error): a burst of
+# replies waits its turn rather than failing after SQLAlchemy's default 30 s.
 _QUEUE_WAIT = 120.0
+# PostgreSQL connections per process: kept open, and at most opened under load. Four processes
+# (two Slack replicas, two Discord shards) stay within the server's default 100.
+_POOL_SIZE = 5
+_POOL_OVERFLOW = 15
 # A pooled PostgreSQL connection idle for this many seconds is pinged before use.
 PING_IDLE = 5.0
 
@@ -60,7 +65,9 @@ def create_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(url, **pool)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    engine = create_async_engine(url)
+    engine = create_async_engine(
+        url, pool_size=_POOL_SIZE, max_overflow=_POOL_OVERFLOW, pool_timeout=_QUEUE_WAIT
+    )
     _ping_when_idle(engine)
     return engine
 
