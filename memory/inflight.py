@@ -15,10 +15,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import Executable, delete, exists, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy import Executable, bindparam, delete, exists, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from memory.tables import InboundItem, ReplyInFlight
+
+# Every platform reply runs these: built once, through Core connections (an ORM session's unit
+# of work cost more CPU than the statement itself).
+_START = insert(ReplyInFlight).returning(ReplyInFlight.id)
+_POSTED = (
+    update(ReplyInFlight)
+    .where(ReplyInFlight.id == bindparam("reply"))
+    .values(posted=bindparam("ids"))
+)
+_FORGET = delete(ReplyInFlight).where(ReplyInFlight.id == bindparam("reply"))
 
 
 @dataclass(frozen=True)
@@ -38,32 +48,25 @@ class RepliesInFlight:
     def __init__(
         self, engine: AsyncEngine, owner: str, clock: Callable[[], float] = time.time
     ) -> None:
-        self._session = async_sessionmaker(engine, expire_on_commit=False)
+        self._engine = engine
         self.owner = owner
         self._clock = clock
 
     async def start(self, platform: str, place: str, message_ids: list[str]) -> int:
         """A reply has posted its first message(s)."""
-        async with self._session() as session:
-            row = ReplyInFlight(
-                platform=platform,
-                channel=place,
-                posted=json.dumps(message_ids),
-                owner=self.owner,
-            )
-            session.add(row)
-            await session.commit()
-            return row.id
+        row = {
+            "platform": platform,
+            "channel": place,
+            "posted": json.dumps(message_ids),
+            "owner": self.owner,
+        }
+        async with self._engine.begin() as connection:
+            return int((await connection.execute(_START, row)).scalar_one())
 
     async def posted(self, reply: int, message_ids: list[str]) -> None:
         """Every message the reply shows now (set as each one is posted)."""
-        async with self._session() as session:
-            await session.execute(
-                update(ReplyInFlight)
-                .where(ReplyInFlight.id == reply)
-                .values(posted=json.dumps(message_ids))
-            )
-            await session.commit()
+        async with self._engine.begin() as connection:
+            await connection.execute(_POSTED, {"reply": reply, "ids": json.dumps(message_ids)})
 
     @staticmethod
     def keeping(reply: int, text: str) -> Executable:
@@ -75,25 +78,23 @@ class RepliesInFlight:
         in the same transaction, so a restart neither answers it again nor hides it."""
         if reply is None and then is None:
             return
-        async with self._session() as session:
+        async with self._engine.begin() as connection:
             if reply is not None:
-                await session.execute(self.keeping(reply, text))
+                await connection.execute(self.keeping(reply, text))
             if then is not None:
-                await session.execute(then)
-            await session.commit()
+                await connection.execute(then)
 
     async def forget(self, reply: int) -> None:
-        async with self._session() as session:
-            await session.execute(delete(ReplyInFlight).where(ReplyInFlight.id == reply))
-            await session.commit()
+        async with self._engine.begin() as connection:
+            await connection.execute(_FORGET, {"reply": reply})
 
     async def left_over(self, platform: str) -> list[LeftOver]:
         """Replies on `platform` whose process is gone (never this process's own)."""
         alive = exists().where(
             InboundItem.owner == ReplyInFlight.owner, InboundItem.lease_until >= self._clock()
         )
-        async with self._session() as session:
-            rows = await session.execute(
+        async with self._engine.connect() as connection:
+            rows = await connection.execute(
                 select(
                     ReplyInFlight.id,
                     ReplyInFlight.channel,
