@@ -93,6 +93,37 @@ class StoredMessage:
 
 
 @dataclass(frozen=True)
+class Earlier:
+    """The messages just before a window that its read returned too (newest first): every
+    message above `after` and below the window is among them."""
+
+    rows: Sequence[Row[Any]]
+    after: int
+
+    def fitting(self, after_id: int, budget: int, per_message: int) -> list[StoredMessage] | None:
+        """What `Store.window` would read before the window, down to `after_id`, for `budget`;
+        None when this read did not reach back far enough to tell."""
+        fitting: list[StoredMessage] = []
+        spent = 0
+        for row in self.rows:
+            spent += row.tokens + per_message
+            if row.id <= after_id or spent > budget:
+                return fitting[::-1]
+            fitting.append(StoredMessage(*tuple(row)))
+        return fitting[::-1] if self.after <= after_id else None
+
+
+# Nothing known of the messages before a window (a prompt built without a read).
+EARLIER_UNKNOWN = Earlier((), AFTER_ALL)
+
+
+@dataclass(frozen=True)
+class WindowRead:
+    messages: list[StoredMessage]  # oldest first
+    earlier: Earlier
+
+
+@dataclass(frozen=True)
 class NewMessage:
     role: str
     author_id: str
@@ -227,11 +258,23 @@ class Store:
         self, conversation: ConversationState, before_id: int, budget: int, per_message: int
     ) -> list[StoredMessage]:
         """The newest messages before `before_id` whose tokens fit `budget`, oldest first."""
+        return (await self.window_read(conversation, before_id, budget, per_message)).messages
+
+    async def window_read(
+        self,
+        conversation: ConversationState,
+        before_id: int,
+        budget: int,
+        per_message: int,
+        floor: int = 0,
+    ) -> WindowRead:
+        """`window`, kept above `floor`, with the earlier messages its read returned (the
+        summary's next batch is usually among them: no second read)."""
         async with self.engine.connect() as connection:
-            rows = await _newest_fitting(
-                connection, _WINDOW, conversation, before_id, budget, per_message
+            rows, earlier = await _newest_fitting(
+                connection, _WINDOW, conversation, before_id, budget, per_message, floor
             )
-        return [StoredMessage(*row) for row in reversed(rows)]
+        return WindowRead([StoredMessage(*row) for row in reversed(rows)], earlier)
 
     async def usage(self, conversation: ConversationState) -> Usage:
         """How much is stored since the last reset."""
@@ -350,8 +393,10 @@ async def _newest_fitting(
     before_id: int,
     budget: int,
     per_message: int,
-) -> list[Row[Any]]:
-    """The newest rows before `before_id` that fit `budget`, newest first.
+    floor: int = 0,
+) -> tuple[list[Row[Any]], Earlier]:
+    """The newest rows before `before_id` and above `floor` that fit `budget`, newest first,
+    and the rows of the last batch that did not.
 
     Reads newest-first and stops at the first message that does not fit, so the work follows
     the budget, not the history. The first read is sized from the budget, so a window usually
@@ -369,12 +414,15 @@ async def _newest_fitting(
                 | {"batch": batch},
             )
         ).all()
-        for row in rows:
+        for index, row in enumerate(rows):
             spent += row.tokens + per_message
-            if spent > budget:
-                return fitting
+            if spent > budget or row.id <= floor:
+                rest = rows[index:]
+                # A short batch read everything down to the conversation's start.
+                after = conversation.reset_after if len(rows) < batch else rest[-1].id - 1
+                return fitting, Earlier(rest, after)
             fitting.append(row)
         if len(rows) < batch:
-            return fitting
+            return fitting, Earlier((), conversation.reset_after)
         cursor = rows[-1].id
         batch = min(batch * 2, _MAX_BATCH)
