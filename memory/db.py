@@ -18,7 +18,7 @@ from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState
 
 from memory.files import private_database
 
@@ -43,6 +43,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _end_open_transaction(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
+    # The pool's own reset rolls back every connection returned, each a thread hop through
+    # aiosqlite, though most come back committed (or ended by their Connection): only an
+    # open transaction is rolled back.
+    if state.asyncio_safe and dbapi_connection.driver_connection.in_transaction:
+        dbapi_connection.rollback()
+
+
 def create_engine(url: str) -> AsyncEngine:
     """An async engine; for SQLite the file and its directory are made private (0600, 0700)
     and WAL is switched on."""
@@ -57,8 +65,9 @@ def create_engine(url: str) -> AsyncEngine:
             # Through one connection statements queue in order instead, and memory holds one
             # page cache and one thread.
             pool = {"pool_size": 1, "max_overflow": 0, "pool_timeout": _QUEUE_WAIT}
-        engine = create_async_engine(url, **pool)
+        engine = create_async_engine(url, pool_reset_on_return=None, **pool)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine.pool, "reset", _end_open_transaction)
         return engine
     engine = create_async_engine(url)
     _ping_when_idle(engine)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -56,7 +56,9 @@ _CONVERSATION_AT = (
         & (Conversation.thread == bindparam("thread"))
     )
 )
-_INSERT = insert(Message).returning(Message.id)
+# The new id is the driver's: no RETURNING row to fetch (a thread hop through aiosqlite), and
+# PostgreSQL's dialect adds its own RETURNING.
+_INSERT = insert(Message)
 # Tokens per message assumed when sizing the first read of a window (chat lines are short;
 # a longer guess would mean a second read more often, a shorter one reading rows not used).
 _TOKENS_GUESS = 16
@@ -249,7 +251,7 @@ class Store:
                     "terms": terms,
                 },
             )
-            stored = int(result.scalar_one())
+            (stored,) = cast("Row[int]", result.inserted_primary_key)  # one row: set
             for step in then:
                 await connection.execute(step)
             return stored

@@ -152,3 +152,23 @@ async def test_a_window_read_tells_what_a_read_before_it_would_find(store: Store
                 assert found == expected
                 told += 1
     assert told >= 12, told
+
+
+async def test_a_connection_returned_in_a_transaction_is_rolled_back(sqlite_url: str) -> None:
+    """Committed connections go back to the pool as they are (no rollback round trip through
+    aiosqlite); one returned with a transaction open is still rolled back."""
+    engine = create_engine(sqlite_url)
+    await migrate(engine)
+    store = Store(engine)
+    conversation = await store.conversation(KEY)
+    async with engine.connect() as connection:
+        # Past SQLAlchemy's own transaction: only the pool's reset can end it.
+        await connection.run_sync(
+            lambda sync: sync.connection.dbapi_connection.cursor().execute(
+                "UPDATE conversations SET persona = 'left open'"
+            )
+        )
+    assert (await store.conversation(KEY)).persona is None
+    await store.set_persona(conversation.id, "terse")  # the database is not left locked
+    assert (await store.conversation(KEY)).persona == "terse"
+    await engine.dispose()
