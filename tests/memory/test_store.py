@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import Connection, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from memory.db import create_engine, migrate
@@ -154,6 +154,13 @@ async def test_a_window_read_tells_what_a_read_before_it_would_find(store: Store
     assert told >= 12, told
 
 
+def _write_past_sqlalchemy(connection: Connection) -> None:
+    # Outside SQLAlchemy's own transaction: only the pool's reset can end it.
+    dbapi = connection.connection.dbapi_connection
+    assert dbapi is not None
+    dbapi.cursor().execute("UPDATE conversations SET persona = 'left open'")
+
+
 async def test_a_connection_returned_in_a_transaction_is_rolled_back(sqlite_url: str) -> None:
     """Committed connections go back to the pool as they are (no rollback round trip through
     aiosqlite); one returned with a transaction open is still rolled back."""
@@ -162,12 +169,7 @@ async def test_a_connection_returned_in_a_transaction_is_rolled_back(sqlite_url:
     store = Store(engine)
     conversation = await store.conversation(KEY)
     async with engine.connect() as connection:
-        # Past SQLAlchemy's own transaction: only the pool's reset can end it.
-        await connection.run_sync(
-            lambda sync: sync.connection.dbapi_connection.cursor().execute(
-                "UPDATE conversations SET persona = 'left open'"
-            )
-        )
+        await connection.run_sync(_write_past_sqlalchemy)
     assert (await store.conversation(KEY)).persona is None
     await store.set_persona(conversation.id, "terse")  # the database is not left locked
     assert (await store.conversation(KEY)).persona == "terse"
