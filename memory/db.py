@@ -18,7 +18,7 @@ from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from memory.files import private_database
 
@@ -43,11 +43,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _end_open_transaction(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
-    # The pool's own reset rolls back every connection returned, each a thread hop through
-    # aiosqlite, though most come back committed (or ended by their Connection): only an
-    # open transaction is rolled back.
-    if state.asyncio_safe and dbapi_connection.driver_connection.in_transaction:
+def _rollback_if_open(dbapi_connection: Any) -> None:
+    # aiosqlite takes every rollback to its thread and back, though SQLite itself skips one
+    # with no transaction open: most (after a commit, after a read) have none.
+    try:
+        open_transaction = dbapi_connection.driver_connection.in_transaction
+    except ValueError:  # aiosqlite's connection is closed: nothing to roll back
+        return
+    if open_transaction:
         dbapi_connection.rollback()
 
 
@@ -65,9 +68,9 @@ def create_engine(url: str) -> AsyncEngine:
             # Through one connection statements queue in order instead, and memory holds one
             # page cache and one thread.
             pool = {"pool_size": 1, "max_overflow": 0, "pool_timeout": _QUEUE_WAIT}
-        engine = create_async_engine(url, pool_reset_on_return=None, **pool)
+        engine = create_async_engine(url, **pool)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        event.listen(engine.sync_engine.pool, "reset", _end_open_transaction)
+        engine.sync_engine.dialect.do_rollback = _rollback_if_open  # type: ignore[method-assign]
         return engine
     engine = create_async_engine(url)
     _ping_when_idle(engine)

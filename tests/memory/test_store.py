@@ -162,8 +162,8 @@ def _write_past_sqlalchemy(connection: Connection) -> None:
 
 
 async def test_a_connection_returned_in_a_transaction_is_rolled_back(sqlite_url: str) -> None:
-    """Committed connections go back to the pool as they are (no rollback round trip through
-    aiosqlite); one returned with a transaction open is still rolled back."""
+    """Rollbacks with no transaction open are skipped (a round trip through aiosqlite each);
+    a connection returned with one open is still rolled back."""
     engine = create_engine(sqlite_url)
     await migrate(engine)
     store = Store(engine)
