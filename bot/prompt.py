@@ -13,8 +13,9 @@ from typing import Literal
 
 from bot.chat import ChatMessage, stored_message, text_of
 from bot.texts import say
-from memory.store import EARLIER_UNKNOWN, ConversationState, Earlier, Store, StoredMessage
+from memory.store import ConversationState, Store, StoredMessage
 from memory.tokens import TOKENS_PER_MESSAGE, TOKENS_PER_REPLY, TokenCounter, render
+from memory.window import EARLIER_UNKNOWN, Earlier
 
 
 @dataclass(frozen=True)
