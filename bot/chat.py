@@ -17,10 +17,9 @@ from typing import Any, Protocol
 
 import openai
 from openai import AsyncOpenAI, AsyncStream, omit
-from openai.types import CompletionUsage, Moderation
+from openai.types import Moderation
 from openai.types.chat import (
     ChatCompletion,
-    ChatCompletionChunk,
     ChatCompletionFunctionToolParam,
     ChatCompletionMessageParam,
     ChatCompletionToolChoiceOptionParam,
@@ -35,7 +34,15 @@ from bot.messages import Outcome
 from bot.model_calls import ReplyFirst, retry_delay
 from bot.model_limits import is_reasoning_model
 from bot.quoting import quoted_record
-from bot.reply_stream import ReplyStream
+from bot.reply_stream import (
+    Chunk,
+    ReplyStream,
+    Usage,
+    delta_of,
+    function_of,
+    tool_pieces,
+    usage_of,
+)
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -101,16 +108,11 @@ class CallMeter(Protocol):
     async def record(self, call: ModelCall) -> None: ...
 
 
-def _received(chunk: ChatCompletionChunk) -> str:
-    if not chunk.choices:
-        return ""
-    delta = chunk.choices[0].delta
-    calls = "".join(
-        (piece.function.name or "") + (piece.function.arguments or "")
-        for piece in delta.tool_calls or ()
-        if piece.function is not None
-    )
-    return (delta.content or "") + calls
+def _received(chunk: Chunk) -> str:
+    delta, _finish = delta_of(chunk)
+    content = delta.get("content")
+    calls = "".join("".join(function_of(piece)) for piece in tool_pieces(delta))
+    return (content if isinstance(content, str) else "") + calls
 
 
 def _pooled(vector: list[Any]) -> list[float]:
@@ -183,7 +185,7 @@ class ChatClient:
         tool_choice: ChatCompletionToolChoiceOptionParam,
         background: bool,
         counted: int | None,
-    ) -> AsyncIterator[ChatCompletionChunk]:
+    ) -> AsyncIterator[Chunk]:
         attempt = 0
         # The slot (PARLEY_MAX_CONCURRENT_REPLIES) is held while retries wait too.
         async with self.turns.turn(background), self._slot():
@@ -203,10 +205,10 @@ class ChatClient:
                     attempt += 1
                     continue
                 received: list[str] = []
-                usage: CompletionUsage | None = None
+                usage: Usage | None = None
                 try:
                     async for chunk in self._read(stream):
-                        usage = chunk.usage or usage
+                        usage = usage_of(chunk) or usage
                         received.append(_received(chunk))
                         yield chunk
                 except ChatError:
@@ -238,16 +240,15 @@ class ChatClient:
             body["tool_choice"] = tool_choice
         return body
 
-    async def _read(
-        self, stream: openai.AsyncStream[ChatCompletionChunk]
-    ) -> AsyncIterator[ChatCompletionChunk]:
+    async def _read(self, stream: AsyncStream[object]) -> AsyncIterator[Chunk]:
         # Text may already be shown: a failure now is never retried (it would repeat words).
         began = False
         try:
             async with stream:
                 async for chunk in stream:
                     began = True
-                    yield chunk
+                    if isinstance(chunk, dict):  # anything else carries nothing to read
+                        yield chunk
         except openai.APIError as exc:
             error = classify(exc)
             if error.outcome is Outcome.TIMEOUT:
@@ -263,7 +264,7 @@ class ChatClient:
         self,
         messages: list[ChatMessage],
         received: list[str],
-        usage: CompletionUsage | None,
+        usage: Usage | None,
         counted: int | None,
     ) -> ModelCall:
         return ModelCall(
@@ -299,16 +300,15 @@ class ChatClient:
         self._usage_option = False
         return True
 
-    async def _post_stream(
-        self, body: dict[str, object], large: bool
-    ) -> AsyncStream[ChatCompletionChunk]:
+    async def _post_stream(self, body: dict[str, object], large: bool) -> AsyncStream[object]:
         """POST a chat request whose body is already plain JSON data.
 
         `chat.completions.create` first runs the package's recursive type transform over every
         message (~0.1 ms each, on the event loop: most of the time spent around the model).
         Our messages are plain dicts of strings, so the request goes out through the client's
         own `post` (same auth and errors) as JSON encoded here; a large prompt is
-        encoded in a worker thread.
+        encoded in a worker thread. The stream yields each chunk's JSON as sent (the client
+        still decodes the events, raises the errors sent in them and stops at `[DONE]`).
         """
         encoded = await asyncio.to_thread(_json_bytes, body) if large else _json_bytes(body)
         return await self._client.post(
@@ -316,7 +316,7 @@ class ChatClient:
             content=encoded,
             cast_to=ChatCompletion,
             stream=True,
-            stream_cls=AsyncStream[ChatCompletionChunk],
+            stream_cls=AsyncStream[object],
         )
 
     async def embed(self, model: str, texts: list[str], waiting: bool = False) -> Embeddings:

@@ -8,13 +8,14 @@ Stored messages carry their token counts, so history is never re-tokenized here.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal
 
 from bot.chat import ChatMessage, stored_message, text_of
 from bot.texts import say
 from memory.store import ConversationState, Store, StoredMessage
 from memory.tokens import TOKENS_PER_MESSAGE, TOKENS_PER_REPLY, TokenCounter, render
+from memory.window import EARLIER_UNKNOWN, Earlier
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class Prompt:
     tokens: int
     history: list[StoredMessage] = field(default_factory=list)
     shortened: bool = False
+    # Messages before the history that its read returned too (for the summary).
+    earlier: Earlier = EARLIER_UNKNOWN
 
 
 class NoRoom(Exception):
@@ -126,12 +129,14 @@ class PromptBuilder:
             text += marker
             tokens, shortened = self.counter.count(text), True
 
-        floor = max((s.floor for s in sections), default=0)
-        if floor > conversation.reset_after:
-            conversation = replace(conversation, reset_after=floor)
-        history = await self.store.window(
-            conversation, newest.id, budget - tokens - TOKENS_PER_MESSAGE, TOKENS_PER_MESSAGE
+        read = await self.store.window_read(
+            conversation,
+            newest.id,
+            budget - tokens - TOKENS_PER_MESSAGE,
+            TOKENS_PER_MESSAGE,
+            floor=max((s.floor for s in sections), default=0),
         )
+        history = read.messages
         messages: list[ChatMessage] = [{"role": "system", "content": system_text}]
         messages += [s.message for s in sections]
         messages += [
@@ -148,4 +153,4 @@ class PromptBuilder:
         )
         if self.strict_roles:
             messages = alternate_roles(messages)
-        return Prompt(messages, used, history, shortened)
+        return Prompt(messages, used, history, shortened, read.earlier)

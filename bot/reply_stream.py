@@ -1,12 +1,17 @@
-"""One streamed reply as it arrives: its text (reasoning left out), then how it ended."""
+"""One streamed reply as it arrives: its text (reasoning left out), then how it ended.
+
+Chunks are read as the JSON the server sent: building the openai package's pydantic model of
+each one cost more than the rest of reading the stream. Servers differ in what they leave out,
+so every field is optional here.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
-from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageFunctionToolCallParam
-from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
+from openai.types.chat import ChatCompletionMessageFunctionToolCallParam
 
 from bot.chat_errors import EmptyStream, StreamCut
 from bot.reasoning import ThinkingFilter
@@ -37,11 +42,51 @@ class Usage:
     completion_tokens: int
 
 
+Chunk = dict[str, Any]  # one streamed chunk's JSON
+
+
+def usage_of(chunk: Chunk) -> Usage | None:
+    """The usage a chunk reports (the last one, when asked for), if it reports it whole."""
+    usage = chunk.get("usage")
+    if not isinstance(usage, dict):
+        return None
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    if not isinstance(prompt, int) or not isinstance(completion, int):
+        return None
+    return Usage(prompt, completion)
+
+
+def delta_of(chunk: Chunk) -> tuple[dict[str, Any], str | None]:
+    """The first choice's delta and finish reason (empty and None in a usage-only chunk)."""
+    choices = chunk.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices else None
+    if not isinstance(choice, dict):
+        return {}, None
+    delta, finish_reason = choice.get("delta"), choice.get("finish_reason")
+    return (
+        delta if isinstance(delta, dict) else {},
+        finish_reason if isinstance(finish_reason, str) else None,
+    )
+
+
+def tool_pieces(delta: dict[str, Any]) -> list[dict[str, Any]]:
+    pieces = delta.get("tool_calls")
+    return [piece for piece in pieces if isinstance(piece, dict)] if pieces else []
+
+
+def function_of(piece: dict[str, Any]) -> tuple[str, str]:
+    """A tool call piece's name and arguments parts (either may be missing)."""
+    function = piece.get("function")
+    if not isinstance(function, dict):
+        return "", ""
+    return function.get("name") or "", function.get("arguments") or ""
+
+
 class ReplyStream:
     """One streamed reply. Iterate it for the answer's text (reasoning left out); once it is
     done, `usage`, `finish_reason`, `cut` and `tool_calls` tell how it ended."""
 
-    def __init__(self, chunks: AsyncIterator[ChatCompletionChunk]) -> None:
+    def __init__(self, chunks: AsyncIterator[Chunk]) -> None:
         self._chunks = chunks
         self.usage: Usage | None = None  # None: the server did not report it
         self.finish_reason: str | None = None
@@ -58,17 +103,15 @@ class ReplyStream:
         seen = False
         async for chunk in self._chunks:
             seen = True
-            if chunk.usage is not None:
-                self.usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
-            if not chunk.choices:
-                continue
-            choice = chunk.choices[0]
-            self.finish_reason = choice.finish_reason or self.finish_reason
-            # `reasoning_content` (and `reasoning`) are extra fields: never read as the answer.
-            text = self.thinking.feed(choice.delta.content) if choice.delta.content else ""
+            self.usage = usage_of(chunk) or self.usage
+            delta, finish_reason = delta_of(chunk)
+            self.finish_reason = finish_reason or self.finish_reason
+            # `reasoning_content` (and `reasoning`) are other fields: never read as the answer.
+            content = delta.get("content")
+            text = self.thinking.feed(content) if isinstance(content, str) and content else ""
             if text:
                 yield text
-            self._collect(choice.delta.tool_calls or ())
+            self._collect(tool_pieces(delta))
         if not seen:
             raise EmptyStream
         if self.finish_reason is None:
@@ -82,11 +125,14 @@ class ReplyStream:
             if part["name"]
         ]
 
-    def _collect(self, pieces: Iterable[ChoiceDeltaToolCall]) -> None:
+    def _collect(self, pieces: list[dict[str, Any]]) -> None:
         # A call streams as pieces sharing an index: id and name first, arguments in parts.
         for piece in pieces:
-            part = self._parts.setdefault(piece.index, {"id": "", "name": "", "arguments": ""})
-            part["id"] = piece.id or part["id"]
-            if piece.function is not None:
-                part["name"] += piece.function.name or ""
-                part["arguments"] += piece.function.arguments or ""
+            index = piece.get("index")
+            part = self._parts.setdefault(
+                index if isinstance(index, int) else 0, {"id": "", "name": "", "arguments": ""}
+            )
+            part["id"] = piece.get("id") or part["id"]
+            name, arguments = function_of(piece)
+            part["name"] += name
+            part["arguments"] += arguments

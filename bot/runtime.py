@@ -80,6 +80,7 @@ def install_memory(parley: Parley) -> None:
             parley.store,
             summaries,
             parley.chat,
+            parley.counter,
             batch_tokens=budget // 2,
             summary_tokens=max(int(budget * settings.summary_share), 64),
         )

@@ -14,7 +14,7 @@ from bot.texts import say
 from bot.usage import call_kind
 from memory.store import ConversationState, Store, StoredMessage
 from memory.summary import Summaries, SummaryState
-from memory.tokens import TOKENS_PER_MESSAGE, TokenCounter, render
+from memory.tokens import TOKENS_PER_MESSAGE, TOKENS_PER_REPLY, TokenCounter, render
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +54,14 @@ class Summarizer:
         store: Store,
         summaries: Summaries,
         chat: ChatClient,
+        counter: TokenCounter,
         batch_tokens: int,
         summary_tokens: int,
     ) -> None:
         self.store = store
         self.summaries = summaries
         self.chat = chat
+        self.counter = counter
         self.batch_tokens = batch_tokens  # transcript per summary call: must fit the window
         self.summary_tokens = summary_tokens
         self._running: set[int] = set()
@@ -71,50 +73,87 @@ class Summarizer:
             return
         self._running.add(conversation.id)
         try:
-            await self._update(conversation, prompt.history[0].id)
+            await self._update(conversation, prompt)
         except ChatError as exc:
             log.warning("summary of conversation %s not updated: %s", conversation.id, exc)
         finally:
             self._running.discard(conversation.id)
 
-    async def _update(self, conversation: ConversationState, window_start: int) -> None:
+    async def _update(self, conversation: ConversationState, prompt: Prompt) -> None:
+        # Most replies leave too little to summarize: the summary read with the conversation
+        # and the messages read with the window tell so without a statement. (A background
+        # update since then only covers more, leaving less.)
+        known = await self.summaries.get(conversation)
+        pending = self._pending(conversation, known, prompt)
+        if pending is not None and len(pending) < MIN_MESSAGES:
+            return
         # Read again: an earlier background update may have moved it since the message came.
         current = await self.summaries.get(conversation, fresh=True)
-        covered = current.covers_until if current else conversation.reset_after
-        # The newest unsummarized messages just outside the window, up to one batch. After a
-        # long gap (e.g. an import), older ones are skipped: recall still finds them.
-        pending = await self.store.window(
-            replace(conversation, reset_after=covered),
-            window_start,
-            self.batch_tokens,
-            TOKENS_PER_MESSAGE,
-        )
+        pending = self._pending(conversation, current, prompt)
+        if pending is None:
+            # The newest unsummarized messages just outside the window, up to one batch.
+            # After a long gap (e.g. an import), older ones are skipped: recall still finds
+            # them.
+            covered = current.covers_until if current else conversation.reset_after
+            pending = await self.store.window(
+                replace(conversation, reset_after=covered),
+                prompt.history[0].id,
+                self.batch_tokens,
+                TOKENS_PER_MESSAGE,
+            )
         if len(pending) < MIN_MESSAGES:
             return
+        await self._summarize(conversation.id, current, pending)
+
+    def _pending(
+        self, conversation: ConversationState, summary: SummaryState | None, prompt: Prompt
+    ) -> list[StoredMessage] | None:
+        """The batch to summarize as far as the prompt's read tells (None: it does not)."""
+        covered = summary.covers_until if summary else conversation.reset_after
+        return prompt.earlier.fitting(covered, self.batch_tokens, TOKENS_PER_MESSAGE)
+
+    async def _summarize(
+        self, conversation_id: int, current: SummaryState | None, pending: list[StoredMessage]
+    ) -> None:
+        instruction = say("summary.instruction", tokens=self.summary_tokens)
+        previous = current.content if current else say("summary.none")
+        transcript = _transcript(pending)
         request: list[ChatMessage] = [
-            {"role": "system", "content": say("summary.instruction", tokens=self.summary_tokens)},
-            {
-                "role": "user",
-                "content": quote(
-                    say("quote.transcript"),
-                    say(
-                        "summary.request",
-                        previous=current.content if current else say("summary.none"),
-                        transcript=_transcript(pending),
-                    ),
-                ),
-            },
+            {"role": "system", "content": instruction},
+            {"role": "user", "content": _request(previous, transcript)},
         ]
+        # The transcript's tokens from the stored counts (re-counting it cost milliseconds).
+        counted = (
+            TOKENS_PER_REPLY
+            + 2 * TOKENS_PER_MESSAGE
+            + self.counter.count(instruction)
+            + self.counter.count(_request(previous, ""))
+            + sum(m.tokens + self.counter.count(_line_head(m)) for m in pending)
+        )
         # In the background: it waits for a moment without a reply in flight.
         with call_kind("summary"):
-            reply = self.chat.stream(request, background=True)
+            reply = self.chat.stream(request, background=True, counted=counted)
             text = "".join([piece async for piece in reply]).strip()
         if reply.cut:
             # Half a summary would replace a whole one: keep the old until the next try.
-            log.info("summary of conversation %s was cut off; discarded", conversation.id)
+            log.info("summary of conversation %s was cut off; discarded", conversation_id)
             return
         if text:
-            await self.summaries.save(conversation.id, SummaryState(text, pending[-1].id))
+            await self.summaries.save(conversation_id, SummaryState(text, pending[-1].id))
+
+
+def _request(previous: str, transcript: str) -> str:
+    return quote(
+        say("quote.transcript"),
+        say("summary.request", previous=previous, transcript=transcript),
+    )
+
+
+def _line_head(message: StoredMessage) -> str:
+    """What a transcript line adds to the message as its tokens were counted: the time, and
+    the speaker's name where the stored form has none (a reply's, a tool record's)."""
+    named = "" if message.role == "user" else render("user", message.author_name, "")
+    return f"{message.created_at:%Y-%m-%d %H:%M} {named}"
 
 
 def _transcript(messages: list[StoredMessage]) -> str:

@@ -48,6 +48,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _rollback_if_open(dbapi_connection: Any) -> None:
+    # aiosqlite takes every rollback to its thread and back, though SQLite itself skips one
+    # with no transaction open: most (after a commit, after a read) have none.
+    try:
+        open_transaction = dbapi_connection.driver_connection.in_transaction
+    except ValueError:  # aiosqlite's connection is closed: nothing to roll back
+        return
+    if open_transaction:
+        dbapi_connection.rollback()
+
+
 def create_engine(url: str) -> AsyncEngine:
     """An async engine; for SQLite the file and its directory are made private (0600, 0700)
     and WAL is switched on."""
@@ -64,6 +75,7 @@ def create_engine(url: str) -> AsyncEngine:
             pool = {"pool_size": 1, "max_overflow": 0, "pool_timeout": _QUEUE_WAIT}
         engine = create_async_engine(url, **pool)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        engine.sync_engine.dialect.do_rollback = _rollback_if_open  # type: ignore[method-assign]
         return engine
     engine = create_async_engine(
         url, pool_size=_POOL_SIZE, max_overflow=_POOL_OVERFLOW, pool_timeout=_QUEUE_WAIT

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
-from typing import Any
+from typing import cast
 
 from sqlalchemy import (
     ColumnElement,
     Executable,
     Row,
-    Select,
     bindparam,
     func,
     insert,
@@ -19,26 +17,16 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from memory.analysis import terms_off_loop
 from memory.keys import ConversationKey
 from memory.kinds import SHARED_KINDS, ChannelKind
 from memory.tables import Conversation, Message, Summary
+from memory.window import AFTER_ALL as AFTER_ALL
+from memory.window import COLUMNS, WindowRead, read_window
+from memory.window import StoredMessage as StoredMessage
 
-# Plain columns, not ORM objects: building entities dominated the cost of large windows.
-_COLUMNS = (
-    Message.id,
-    Message.role,
-    Message.author_id,
-    Message.author_name,
-    Message.content,
-    Message.tokens,
-    Message.created_at,
-)
-_FIRST_BATCH = 32
-_MAX_BATCH = 4096
 # What a message's conversation lookup reads (with its summary).
 _CONVERSATION = (
     Conversation.id,
@@ -56,12 +44,9 @@ _CONVERSATION_AT = (
         & (Conversation.thread == bindparam("thread"))
     )
 )
-_INSERT = insert(Message).returning(Message.id)
-# Tokens per message assumed when sizing the first read of a window (chat lines are short;
-# a longer guess would mean a second read more often, a shorter one reading rows not used).
-_TOKENS_GUESS = 16
-# Larger than any message id: "the window as it would be for the next message".
-AFTER_ALL = 2**62
+# The new id is the driver's: no RETURNING row to fetch (a thread hop through aiosqlite), and
+# PostgreSQL's dialect adds its own RETURNING.
+_INSERT = insert(Message)
 
 
 @dataclass(frozen=True)
@@ -79,17 +64,6 @@ class ConversationState:
     # meaningful when `summary_read` (see memory/summary.py).
     summary: SummaryState | None = None
     summary_read: bool = False
-
-
-@dataclass(frozen=True)
-class StoredMessage:
-    id: int
-    role: str
-    author_id: str
-    author_name: str
-    content: str
-    tokens: int
-    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -218,7 +192,7 @@ class Store:
                     "terms": terms,
                 },
             )
-            stored = int(result.scalar_one())
+            (stored,) = cast("Row[int]", result.inserted_primary_key)  # one row: set
             for step in then:
                 await connection.execute(step)
             return stored
@@ -227,11 +201,28 @@ class Store:
         self, conversation: ConversationState, before_id: int, budget: int, per_message: int
     ) -> list[StoredMessage]:
         """The newest messages before `before_id` whose tokens fit `budget`, oldest first."""
+        return (await self.window_read(conversation, before_id, budget, per_message)).messages
+
+    async def window_read(
+        self,
+        conversation: ConversationState,
+        before_id: int,
+        budget: int,
+        per_message: int,
+        floor: int = 0,
+    ) -> WindowRead:
+        """`window`, kept above `floor`, with the earlier messages its read returned (the
+        summary's next batch is usually among them: no second read)."""
         async with self.engine.connect() as connection:
-            rows = await _newest_fitting(
-                connection, _WINDOW, conversation, before_id, budget, per_message
+            return await read_window(
+                connection,
+                conversation.id,
+                conversation.reset_after,
+                before_id,
+                budget,
+                per_message,
+                floor,
             )
-        return [StoredMessage(*row) for row in reversed(rows)]
 
     async def usage(self, conversation: ConversationState) -> Usage:
         """How much is stored since the last reset."""
@@ -318,63 +309,8 @@ class Store:
         """Every stored message of a conversation, oldest first (for export and tests)."""
         async with self._session() as session:
             rows = await session.execute(
-                select(*_COLUMNS)
+                select(*COLUMNS)
                 .where(Message.conversation_id == conversation_id)
                 .order_by(Message.id)
             )
             return [StoredMessage(*row) for row in rows]
-
-
-def _newest_first(columns: Sequence[InstrumentedAttribute[Any]]) -> Select[Any]:
-    return (
-        select(*columns)
-        .where(
-            Message.conversation_id == bindparam("c"),
-            Message.id > bindparam("after"),
-            Message.id < bindparam("before"),
-        )
-        .order_by(Message.id.desc())
-        .limit(bindparam("batch"))
-    )
-
-
-# Built once: building SQL expressions per message cost CPU and left ~150 objects of cyclic
-# garbage a message for the collector (whose full passes stalled the event loop).
-_WINDOW = _newest_first(_COLUMNS)
-
-
-async def _newest_fitting(
-    connection: AsyncConnection,
-    statement: Select[Any],
-    conversation: ConversationState,
-    before_id: int,
-    budget: int,
-    per_message: int,
-) -> list[Row[Any]]:
-    """The newest rows before `before_id` that fit `budget`, newest first.
-
-    Reads newest-first and stops at the first message that does not fit, so the work follows
-    the budget, not the history. The first read is sized from the budget, so a window usually
-    takes one statement; a conversation of tiny messages reads more in doubling batches.
-    """
-    fitting: list[Row[Any]] = []
-    spent = 0
-    cursor = before_id
-    batch = min(max(budget // _TOKENS_GUESS, _FIRST_BATCH), _MAX_BATCH)
-    while True:
-        rows = (
-            await connection.execute(
-                statement,
-                {"c": conversation.id, "after": conversation.reset_after, "before": cursor}
-                | {"batch": batch},
-            )
-        ).all()
-        for row in rows:
-            spent += row.tokens + per_message
-            if spent > budget:
-                return fitting
-            fitting.append(row)
-        if len(rows) < batch:
-            return fitting
-        cursor = rows[-1].id
-        batch = min(batch * 2, _MAX_BATCH)

@@ -104,8 +104,9 @@ class UsageStore:
             "reply_tokens": usage.reply_tokens,
             "estimated_calls": int(usage.estimated),
         }
-        async with self._session() as session, session.begin():
-            await session.execute(self._upsert, values)
+        # A plain connection: the ORM session's machinery cost more than the statement.
+        async with self.engine.begin() as connection:
+            await connection.execute(self._upsert, values)
 
     async def tokens_on(self, platform: str, user_id: str, day: date) -> int:
         """Prompt and reply tokens a person used on `day` (UTC)."""

@@ -7,8 +7,9 @@ import asyncio
 import json
 
 import pytest
+from aiohttp import web
 
-from bot.chat import ChatClient, ChatError
+from bot.chat import ChatClient, ChatError, StreamCut
 from bot.core import Parley
 from bot.messages import Delta, Final, Inbound, Outcome
 from bot.reasoning import ThinkingFilter
@@ -19,6 +20,7 @@ from bot.tools import ToolRun
 from tests.conftest import SettingsFactory
 from tests.fakes.model_server import BreakStream, FakeModel, Hang, Reply, tool_call
 from tests.fakes.search_server import FakeSearch
+from tests.fakes.serve import serve
 from tests.helpers import ALICE, KEY, ask, collect
 
 
@@ -218,3 +220,64 @@ async def test_background_calls_wait_while_the_server_may_still_compute_a_timed_
 
 async def _read(reply: ReplyStream) -> str:
     return "".join([piece async for piece in reply])
+
+
+def _events(*chunks: object) -> bytes:
+    return b"".join(b"data: " + json.dumps(chunk).encode() + b"\n\n" for chunk in chunks)
+
+
+async def _raw_stream(make_settings: SettingsFactory, body: bytes) -> tuple[ReplyStream, str]:
+    """The client reading `body` as a server's whole SSE answer: the stream and its text."""
+
+    async def completions(_request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="text/event-stream")
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", completions)
+    async with serve(app) as port:
+        chat = ChatClient(make_settings(openai_base_url=f"http://127.0.0.1:{port}/v1"))
+        try:
+            reply = chat.stream([{"role": "user", "content": "x"}])
+            text = "".join([piece async for piece in reply])
+        finally:
+            await chat.close()
+    return reply, text
+
+
+async def test_chunks_are_read_as_sent_by_terse_servers(make_settings: SettingsFactory) -> None:
+    """Chunks as plain JSON: fields servers leave out (a call's index, a delta, usage figures),
+    a tool call in pieces, keep-alive comments, a usage-only chunk, then `[DONE]`."""
+    body = (
+        _events(
+            {"choices": [{"delta": {"role": "assistant", "content": "Looking"}}]},
+            {"choices": [{"delta": {"tool_calls": [{"id": "c1", "function": {"name": "find"}}]}}]},
+            {"choices": [{"delta": {"tool_calls": [{"function": {"arguments": '{"q":'}}]}}]},
+        )
+        + b": keep-alive\n\n"
+        + _events(
+            {
+                "choices": [
+                    {"delta": {"tool_calls": [{"index": 0, "function": {"arguments": "1}"}}]}}
+                ]
+            },
+            {"choices": [{"finish_reason": "tool_calls"}]},
+            {"choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 5}},
+        )
+        + b"data: [DONE]\n\n"
+        + _events({"choices": [{"delta": {"content": "after the end"}}]})
+    )
+    reply, text = await _raw_stream(make_settings, body)
+    assert text == "Looking"
+    assert [(c.id, c.name, c.arguments) for c in reply.tool_calls] == [("c1", "find", '{"q":1}')]
+    assert reply.usage == Usage(12, 5) and reply.finish_reason == "tool_calls"
+
+
+async def test_an_error_sent_inside_the_stream_cuts_the_reply(
+    make_settings: SettingsFactory,
+) -> None:
+    body = _events(
+        {"choices": [{"index": 0, "delta": {"content": "Half an ans"}}]},
+        {"error": {"message": "the server is overloaded", "type": "server_error"}},
+    )
+    with pytest.raises(StreamCut, match="overloaded"):
+        await _raw_stream(make_settings, body)

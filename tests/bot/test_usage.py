@@ -153,6 +153,32 @@ async def test_without_usage_reports_each_call_records_its_prompt_as_budgeted(
     assert {kind: row["prompt_tokens"] for kind, row in recorded.items()} == sent
 
 
+async def test_a_summary_without_usage_reports_is_recorded_from_the_stored_counts(
+    make_settings: SettingsFactory, fake_model: FakeModel, sqlite_url: str
+) -> None:
+    # The transcript's messages carry their counts: the request is not tokenized again.
+    fake_model.report_usage = False
+
+    def model(body: dict[str, Any]) -> Behaviour:
+        return Reply("A summary.") if is_summary_request(body) else echo(body)
+
+    fake_model.default = model
+    async with parley_on(make_settings, sqlite_url, context_tokens=700, max_reply_tokens=64) as p:
+        for number in range(16):
+            await ask(p, _turn(number), ALICE, GENERAL)
+            await p.drain()
+        rows = [row for row in await usage_rows(p) if row["kind"] == "summary"]
+    sent = [
+        prompt_tokens(body["messages"], fake_model.counter)
+        for body in fake_model.requests
+        if is_summary_request(body)
+    ]
+    assert sent and sum(row["calls"] for row in rows) == len(sent)
+    assert sum(row["estimated_calls"] for row in rows) == len(sent)
+    recorded = sum(row["prompt_tokens"] for row in rows)
+    assert abs(recorded - sum(sent)) <= sum(sent) * 0.03, (recorded, sum(sent))
+
+
 async def test_a_cut_stream_is_recorded_with_what_was_sent(
     make_settings: SettingsFactory, fake_model: FakeModel, sqlite_url: str
 ) -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import Connection, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from memory.db import create_engine, migrate
@@ -128,4 +129,48 @@ async def test_channel_kind_migrates_and_keeps_private_conversations_out_of_work
     await store.conversation(ConversationKey("slack", "T1", "C1"), ChannelKind.CHANNEL)
     await store.conversation(ConversationKey("slack", "T1", "C1"))
     assert unknown in await store.workspace_conversations(public.id)
+    await engine.dispose()
+
+
+async def test_a_window_read_tells_what_a_read_before_it_would_find(store: Store) -> None:
+    """The earlier messages a window's read returned answer a second read before the window
+    (the summary's) exactly, or say they cannot."""
+    conversation = await store.conversation(KEY)
+    ids = [await store.add(conversation.id, message(f"m{n}", tokens=3 + n % 7)) for n in range(120)]
+    state = await store.conversation(KEY)
+    told = 0
+    for budget, floor in [(60, 0), (200, 0), (200, ids[100]), (20_000, 0), (400, ids[110])]:
+        read = await store.window_read(state, ids[-1], budget, 4, floor=floor)
+        assert read.messages == await store.window(
+            replace(state, reset_after=max(floor, state.reset_after)), ids[-1], budget, 4
+        )
+        start = read.messages[0].id if read.messages else ids[-1]
+        for after, batch in [(0, 100), (ids[40], 100), (ids[90], 1000), (0, 10_000)]:
+            found = read.earlier.fitting(after, batch, 4)
+            if found is not None:
+                expected = await store.window(replace(state, reset_after=after), start, batch, 4)
+                assert found == expected
+                told += 1
+    assert told >= 12, told
+
+
+def _write_past_sqlalchemy(connection: Connection) -> None:
+    # Outside SQLAlchemy's own transaction: only the pool's reset can end it.
+    dbapi = connection.connection.dbapi_connection
+    assert dbapi is not None
+    dbapi.cursor().execute("UPDATE conversations SET persona = 'left open'")
+
+
+async def test_a_connection_returned_in_a_transaction_is_rolled_back(sqlite_url: str) -> None:
+    """Rollbacks with no transaction open are skipped (a round trip through aiosqlite each);
+    a connection returned with one open is still rolled back."""
+    engine = create_engine(sqlite_url)
+    await migrate(engine)
+    store = Store(engine)
+    conversation = await store.conversation(KEY)
+    async with engine.connect() as connection:
+        await connection.run_sync(_write_past_sqlalchemy)
+    assert (await store.conversation(KEY)).persona is None
+    await store.set_persona(conversation.id, "terse")  # the database is not left locked
+    assert (await store.conversation(KEY)).persona == "terse"
     await engine.dispose()

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from tests.conftest import SettingsFactory
 from tests.fakes.model_server import Behaviour, Fail, FakeModel, Reply, echo
@@ -82,3 +83,36 @@ async def test_a_cut_off_summary_is_discarded(
     assert any(is_summary_request(body) for body in fake_model.requests)
     last = [body for body in fake_model.requests if not is_summary_request(body)][-1]
     assert not any(SUMMARY in str(m["content"]) for m in last["messages"])
+
+
+async def test_replies_leaving_too_little_to_summarize_cost_it_no_statement(
+    make_settings: SettingsFactory, fake_model: FakeModel, database_url: str
+) -> None:
+    """The summary as read with the conversation and the messages the window's read returned
+    tell when there is nothing to summarize yet."""
+
+    def model(body: dict[str, Any]) -> Behaviour:
+        return Reply(SUMMARY) if is_summary_request(body) else echo(body)
+
+    fake_model.default = model
+    statements = 0
+
+    def counted(*_args: object) -> None:
+        nonlocal statements
+        statements += 1
+
+    quiet = summarized = 0
+    async with parley_on(
+        make_settings, database_url, context_tokens=700, max_reply_tokens=64
+    ) as parley:
+        event.listen(parley.store.engine.sync_engine, "before_cursor_execute", counted)
+        for number in range(24):
+            await ask(parley, key=GENERAL, author=ALICE, text=_turn(number))
+            requests, statements = len(fake_model.requests), 0
+            await parley.drain()
+            if len(fake_model.requests) == requests:
+                quiet += 1
+                assert statements == 0
+            else:
+                summarized += 1
+    assert quiet >= 10 and summarized >= 2
