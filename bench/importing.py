@@ -11,7 +11,6 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.fixtures import CACHE, history
@@ -26,13 +25,12 @@ class ImportRun:
 
 
 def jsonl_file(size: int) -> Path:
-    """A cached export-format file of `size` messages in one conversation."""
-    path = CACHE / f"import-{size}.jsonl"
+    """A cached export-format file of `size` messages in one conversation, 30 s apart."""
+    path = CACHE / f"import-{size}-v2.jsonl"
     if path.exists():
         return path
     CACHE.mkdir(parents=True, exist_ok=True)
     building = path.with_suffix(".building")
-    start = datetime(2026, 1, 1, tzinfo=UTC)
     with building.open("w", encoding="utf-8") as out:
         for rows in history(size, seed=3):
             out.writelines(
@@ -43,12 +41,12 @@ def jsonl_file(size: int) -> Path:
                         "author_id": author_id,
                         "role": role,
                         "content": content,
-                        "time": (start + timedelta(seconds=n)).isoformat(),
+                        "time": at.isoformat(),
                     },
                     ensure_ascii=False,
                 )
                 + "\n"
-                for n, (role, author_id, name, content, _tokens, _at) in enumerate(rows)
+                for role, author_id, name, content, _tokens, at in rows
             )
     building.replace(path)
     return path
