@@ -1,6 +1,6 @@
 """`parley memory import` of a generated JSON Lines file, run as the real command in a child
-process: messages per second over the command's whole run (start-up included) and its peak
-resident memory (the child's `ru_maxrss`)."""
+process: messages per second over the command's whole run (start-up included), its CPU time
+and its peak resident memory (the child's `ru_maxrss`)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from bench.fixtures import CACHE, history
 class ImportRun:
     messages: int
     per_second: float
+    cpu_seconds: float  # the child's, all threads: wall time is noise on a shared machine
     peak_mb: float
     ok: bool
 
@@ -70,4 +71,5 @@ def run_import(size: int) -> ImportRun:
         )
         _pid, status, usage = os.wait4(process.pid, 0)
         elapsed = time.perf_counter() - started
-    return ImportRun(size, size / elapsed, usage.ru_maxrss / 1024, status == 0)
+    cpu = usage.ru_utime + usage.ru_stime
+    return ImportRun(size, size / elapsed, cpu, usage.ru_maxrss / 1024, status == 0)

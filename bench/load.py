@@ -123,6 +123,8 @@ def _resident_mb() -> tuple[float, float]:
 
 async def footprint(database: str, model: str, count: int) -> None:
     async with open_parley(bench_settings(model, database, _WINDOW)) as parley:
+        gc.collect()
+        start, _peak = _resident_mb()
         at_once = asyncio.Semaphore(100)
         failed = 0
 
@@ -136,7 +138,7 @@ async def footprint(database: str, model: str, count: int) -> None:
         await parley.drain()
         gc.collect()
         rss, peak = _resident_mb()
-    print(json.dumps({"rss_mb": rss, "peak_mb": peak, "failed": failed}))
+    print(json.dumps({"start_mb": start, "rss_mb": rss, "peak_mb": peak, "failed": failed}))
 
 
 if __name__ == "__main__":

@@ -78,7 +78,11 @@ def is_native(model: str) -> bool:
 def encoding_named(name: str) -> tiktoken.Encoding:
     """A bundled encoding by name (o200k_base, cl100k_base)."""
     _install_bundled(name)
-    return tiktoken.get_encoding(name)
+    encoding = tiktoken.get_encoding(name)
+    # tiktoken keeps a Python copy of the ranks only to pickle the encoding (its Rust core has
+    # its own): ~27 MB resident for o200k_base. Nothing pickles encodings here.
+    encoding.__dict__.pop("_mergeable_ranks", None)
+    return encoding
 
 
 @cache
