@@ -136,6 +136,9 @@ async def footprint(database: str, model: str, count: int) -> None:
 
         await asyncio.gather(*(talk(n) for n in range(count)))
         await parley.drain()
+        # Until this task yields, the loop's handle that woke it holds the finished gather
+        # and, through it, every conversation's task: the harness's, not the bot's memory.
+        await asyncio.sleep(0)
         gc.collect()
         rss, peak = _resident_mb()
     print(json.dumps({"start_mb": start, "rss_mb": rss, "peak_mb": peak, "failed": failed}))
