@@ -178,7 +178,8 @@ def footprint(model: str, full: bool) -> None:
         f"resident memory after {count:,} conversations",
         f"{result['rss_mb']:.0f} MB (peak {result['peak_mb']:.0f})",
         "<=160 MB at 10k",
-        "VmRSS of the bot process after each conversation got a reply; search, embeddings off",
+        "VmRSS of the bot process after each conversation got a reply; search, embeddings off; "
+        f"{result['start_mb']:.0f} MB at start",
     )
 
 
@@ -189,7 +190,8 @@ def import_figures(full: bool) -> None:
         f"parley memory import, {size:,} messages",
         f"{run.per_second:,.0f} msg/s, {run.peak_mb:.0f} MB",
         ">=100k msg/s, <=300 MB",
-        "the whole command (start-up included); peak RSS" + ("" if run.ok else " - FAILED"),
+        f"the whole command (start-up included); peak RSS; {run.cpu_seconds:.1f} s CPU"
+        + ("" if run.ok else " - FAILED"),
     )
 
 

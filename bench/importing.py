@@ -1,6 +1,6 @@
 """`parley memory import` of a generated JSON Lines file, run as the real command in a child
-process: messages per second over the command's whole run (start-up included) and its peak
-resident memory (the child's `ru_maxrss`)."""
+process: messages per second over the command's whole run (start-up included), its CPU time
+and its peak resident memory (the child's `ru_maxrss`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.fixtures import CACHE, history
@@ -21,18 +20,18 @@ from bench.fixtures import CACHE, history
 class ImportRun:
     messages: int
     per_second: float
+    cpu_seconds: float  # the child's, all threads: wall time is noise on a shared machine
     peak_mb: float
     ok: bool
 
 
 def jsonl_file(size: int) -> Path:
-    """A cached export-format file of `size` messages in one conversation."""
-    path = CACHE / f"import-{size}.jsonl"
+    """A cached export-format file of `size` messages in one conversation, 30 s apart."""
+    path = CACHE / f"import-{size}-v2.jsonl"
     if path.exists():
         return path
     CACHE.mkdir(parents=True, exist_ok=True)
     building = path.with_suffix(".building")
-    start = datetime(2026, 1, 1, tzinfo=UTC)
     with building.open("w", encoding="utf-8") as out:
         for rows in history(size, seed=3):
             out.writelines(
@@ -43,12 +42,12 @@ def jsonl_file(size: int) -> Path:
                         "author_id": author_id,
                         "role": role,
                         "content": content,
-                        "time": (start + timedelta(seconds=n)).isoformat(),
+                        "time": at.isoformat(),
                     },
                     ensure_ascii=False,
                 )
                 + "\n"
-                for n, (role, author_id, name, content, _tokens, _at) in enumerate(rows)
+                for role, author_id, name, content, _tokens, at in rows
             )
     building.replace(path)
     return path
@@ -72,4 +71,5 @@ def run_import(size: int) -> ImportRun:
         )
         _pid, status, usage = os.wait4(process.pid, 0)
         elapsed = time.perf_counter() - started
-    return ImportRun(size, size / elapsed, usage.ru_maxrss / 1024, status == 0)
+    cpu = usage.ru_utime + usage.ru_stime
+    return ImportRun(size, size / elapsed, cpu, usage.ru_maxrss / 1024, status == 0)

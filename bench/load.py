@@ -123,6 +123,8 @@ def _resident_mb() -> tuple[float, float]:
 
 async def footprint(database: str, model: str, count: int) -> None:
     async with open_parley(bench_settings(model, database, _WINDOW)) as parley:
+        gc.collect()
+        start, _peak = _resident_mb()
         at_once = asyncio.Semaphore(100)
         failed = 0
 
@@ -134,9 +136,12 @@ async def footprint(database: str, model: str, count: int) -> None:
 
         await asyncio.gather(*(talk(n) for n in range(count)))
         await parley.drain()
+        # Until this task yields, the loop's handle that woke it holds the finished gather
+        # and, through it, every conversation's task: the harness's, not the bot's memory.
+        await asyncio.sleep(0)
         gc.collect()
         rss, peak = _resident_mb()
-    print(json.dumps({"rss_mb": rss, "peak_mb": peak, "failed": failed}))
+    print(json.dumps({"start_mb": start, "rss_mb": rss, "peak_mb": peak, "failed": failed}))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ from bot.chat import ChatClient
 from bot.commands import search_command
 from bot.core import Parley
 from bot.embedder import Embedder, IndexAfterReply
-from bot.metrics import Metrics, serve_metrics
 from bot.model_tokenizer import ModelTokenizer, open_tokenizer
 from bot.plugins import plugin_rules
 from bot.recall import RecallConfig, RecallProvider
@@ -190,6 +189,8 @@ async def metrics_server(parley: Parley) -> AsyncIterator[int | None]:
     if port is None:
         yield None
         return
+    from bot.metrics import Metrics, serve_metrics  # prometheus_client: only when serving
+
     metrics = Metrics()
     metrics.missed.set_function(lambda: parley.pipeline.missed)
     parley.observers.append(metrics)

@@ -12,6 +12,7 @@ import hashlib
 import logging
 import os
 import tempfile
+from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -77,7 +78,11 @@ def is_native(model: str) -> bool:
 def encoding_named(name: str) -> tiktoken.Encoding:
     """A bundled encoding by name (o200k_base, cl100k_base)."""
     _install_bundled(name)
-    return tiktoken.get_encoding(name)
+    encoding = tiktoken.get_encoding(name)
+    # tiktoken keeps a Python copy of the ranks only to pickle the encoding (its Rust core has
+    # its own): ~27 MB resident for o200k_base. Nothing pickles encodings here.
+    encoding.__dict__.pop("_mergeable_ranks", None)
+    return encoding
 
 
 @cache
@@ -106,6 +111,11 @@ class TokenCounter:
 
     def count(self, text: str) -> int:
         return len(self.encoding.encode(text, disallowed_special=()))
+
+    def count_many(self, texts: Sequence[str]) -> list[int]:
+        """`count` of each text (the same figures: special tokens' text counted as text)."""
+        encode = self.encoding.encode_ordinary
+        return [len(encode(text)) for text in texts]
 
     def truncate(self, text: str, max_tokens: int) -> str:
         """The longest prefix of `text` that is at most `max_tokens` tokens."""

@@ -13,14 +13,15 @@ import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from memory.analysis import terms_off_loop
-from memory.bulk_index import resume_indexing, suspend_indexing
+from memory.bulk_index import BulkWriter, bulk_writing
 from memory.keys import ConversationKey
 from memory.problems import Problem
 from memory.store import conversation_at
@@ -121,21 +122,33 @@ def _parse(number: int, raw: str, target: ConversationKey | None) -> ImportRow:
         raise InvalidImport(number, "import.not_json", error=exc.msg) from exc
     if not isinstance(record, dict):
         raise InvalidImport(number, "import.not_object")
-    for field in (*_FIELDS, *(() if target else ("conversation",))):
-        if not isinstance(record.get(field), str):
-            raise InvalidImport(number, "import.field", field=field)
-    if record["role"] not in _ROLES:
-        raise InvalidImport(number, "import.role", role=record["role"])
+    get = record.get
+    author, role, content, when = get("author"), get("role"), get("content"), get("time")
+    if not (
+        isinstance(author, str)
+        and isinstance(role, str)
+        and isinstance(content, str)
+        and isinstance(when, str)
+        and (target or isinstance(get("conversation"), str))
+    ):
+        fields = (*_FIELDS, *(() if target else ("conversation",)))
+        field = next(field for field in fields if not isinstance(get(field), str))
+        raise InvalidImport(number, "import.field", field=field)
+    if role not in _ROLES:
+        raise InvalidImport(number, "import.role", role=role)
     try:
-        key = target or parse_key(record["conversation"])
+        key = target or _conversation_key(record["conversation"])
     except ValueError as exc:
         raise InvalidImport(number, "import.conversation") from exc
     try:
-        time = datetime.fromisoformat(record["time"])
+        time = datetime.fromisoformat(when)
     except ValueError as exc:
-        raise InvalidImport(number, "import.time", time=record["time"]) from exc
-    author_id = record.get("author_id")
-    role, author, content = record["role"], record["author"], record["content"]
+        raise InvalidImport(number, "import.time", time=when) from exc
+    if time.tzinfo is None:
+        time = time.replace(tzinfo=UTC)
+    elif time.tzinfo is not UTC:
+        time = time.astimezone(UTC)
+    author_id = get("author_id")
     return ImportRow(
         key,
         {
@@ -143,9 +156,15 @@ def _parse(number: int, raw: str, target: ConversationKey | None) -> ImportRow:
             "author_id": author_id if isinstance(author_id, str) else author,
             "author_name": author,
             "content": content,
-            "created_at": time.replace(tzinfo=time.tzinfo or UTC).astimezone(UTC),
+            "created_at": time,
         },
     )
+
+
+@lru_cache(maxsize=256)
+def _conversation_key(text: str) -> ConversationKey:
+    """`parse_key`, once per conversation of a file rather than once per line."""
+    return parse_key(text)
 
 
 def parse_import(
@@ -156,11 +175,11 @@ def parse_import(
     rows = [
         _parse(number, raw, target) for number, raw in enumerate(lines, start=first) if raw.strip()
     ]
-    for row in rows:
-        values = row.values
-        values["tokens"] = counter.count(
-            render(values["role"], values["author_name"], values["content"])
-        )
+    counts = counter.count_many(
+        [render(v["role"], v["author_name"], v["content"]) for v in (row.values for row in rows)]
+    )
+    for row, tokens in zip(rows, counts, strict=True):
+        row.values["tokens"] = tokens
     return rows
 
 
@@ -170,69 +189,101 @@ class Imported:
     skipped: int  # already in the database (an earlier import, or the export's own source)
 
 
-# What makes a message the same one again: conversation, role, author, time and text.
-Identity = tuple[int, str, str, datetime, str]
+# What makes a message the same one again within its conversation: role, author, time and
+# text.
+Identity = tuple[str, str, datetime, str]
 
 
-def _identity(conversation_id: int, values: dict[str, Any]) -> Identity:
-    created = values["created_at"]
+def _identity(values: dict[str, Any]) -> Identity:
+    return (
+        values["role"],
+        values["author_id"],
+        _naive_utc(values["created_at"]),
+        values["content"],
+    )
+
+
+def _naive_utc(time: datetime) -> datetime:
     # SQLite gives times back without a zone: compare everything as naive UTC.
-    if created.tzinfo is not None:
-        created = created.astimezone(UTC).replace(tzinfo=None)
-    return (conversation_id, values["role"], values["author_id"], created, values["content"])
+    if time.tzinfo is UTC:
+        return time.replace(tzinfo=None)
+    if time.tzinfo is not None:
+        return time.astimezone(UTC).replace(tzinfo=None)
+    return time
 
 
 async def _stored_identities(
-    session: AsyncSession, conversation_id: int, rows: Sequence[ImportRow]
+    connection: AsyncConnection, conversation_id: int, rows: Sequence[ImportRow]
 ) -> set[Identity]:
     times = [row.values["created_at"] for row in rows]
-    found = await session.execute(
+    found = await connection.execute(
         select(Message.role, Message.author_id, Message.created_at, Message.content).where(
-            Message.conversation_id == conversation_id,
+            # `+ 0`: found through the time index. Through the conversation's (SQLite's choice,
+            # without statistics) every batch read all of the conversation's stored rows: an
+            # import of 1M messages into one conversation grew quadratically.
+            Message.conversation_id + 0 == conversation_id,
             Message.created_at >= min(times) - _SLACK,
             Message.created_at <= max(times) + _SLACK,
         )
     )
-    return {_identity(conversation_id, dict(row._mapping)) for row in found}
+    return {(role, author, _naive_utc(at), content) for role, author, at, content in found}
 
 
 async def import_rows(engine: AsyncEngine, rows: Sequence[ImportRow]) -> Imported:
     """Store parsed rows in one transaction: all of them or none; rows already stored are
     skipped (see `_store_rows`)."""
-    async with AsyncSession(engine) as session, session.begin():
-        stored = await _store_rows(session, rows, {})
+    async with engine.begin() as connection, bulk_writing(connection) as writer:
+        stored = await _store_rows(connection, writer, rows, {})
     return Imported(stored, len(rows) - stored)
+
+
+@dataclass(frozen=True)
+class _Batch:
+    rows: list[ImportRow]
+    lines: int  # read, blank ones included: the next batch's first line number follows them
+
+
+def _read_batch(
+    source: TextIO, target: ConversationKey | None, counter: TokenCounter, first: int
+) -> _Batch:
+    lines = list(itertools.islice(source, _IMPORT_BATCH))
+    return _Batch(parse_import(lines, target, counter, first), len(lines))
 
 
 async def import_file(
     engine: AsyncEngine, path: Path, target: ConversationKey | None, counter: TokenCounter
 ) -> Imported:
     """Stream a JSON Lines file into the store: read, checked and stored one batch at a time
-    (memory stays bounded by a batch), in one transaction, so a bad line stores nothing; on
-    SQLite indexed for search at the end (memory/bulk_index.py).
+    (memory stays bounded by two batches: the next one is read and counted in a worker thread
+    while this one is stored), in one transaction, so a bad line stores nothing; on SQLite
+    indexed for search a batch at a time (memory/bulk_index.py).
     Raises InvalidImport, or OSError when the file cannot be read."""
     source = await asyncio.to_thread(path.open, encoding="utf-8-sig", errors="replace")
     ids: dict[ConversationKey, int] = {}
-    stored, read, first = 0, 0, 1
+    stored, read = 0, 0
+    reading = asyncio.ensure_future(asyncio.to_thread(_read_batch, source, target, counter, 1))
     try:
-        async with AsyncSession(engine) as session, session.begin():
-            suspended = await suspend_indexing(session)
-            while lines := await asyncio.to_thread(_next_lines, source):
-                rows = await asyncio.to_thread(parse_import, lines, target, counter, first)
-                stored += await _store_rows(session, rows, ids)
-                read, first = read + len(rows), first + len(lines)
-            await resume_indexing(session, suspended)
+        async with engine.begin() as connection, bulk_writing(connection) as writer:
+            first = 1
+            while (batch := await reading).lines:
+                first += batch.lines
+                reading = asyncio.ensure_future(
+                    asyncio.to_thread(_read_batch, source, target, counter, first)
+                )
+                stored += await _store_rows(connection, writer, batch.rows, ids)
+                read += len(batch.rows)
     finally:
+        # The thread reading ahead must be done with the file before it is closed.
+        await asyncio.gather(reading, return_exceptions=True)
         await asyncio.to_thread(source.close)
     return Imported(stored, read - stored)
 
 
-def _next_lines(source: TextIO) -> list[str]:
-    return list(itertools.islice(source, _IMPORT_BATCH))
-
-
 async def _store_rows(
-    session: AsyncSession, rows: Sequence[ImportRow], ids: dict[ConversationKey, int]
+    connection: AsyncConnection,
+    writer: BulkWriter,
+    rows: Sequence[ImportRow],
+    ids: dict[ConversationKey, int],
 ) -> int:
     """Store the rows not stored already (same conversation, role, author, time and text), so
     importing a file twice, or an export into the database it came from, duplicates nothing.
@@ -240,40 +291,50 @@ async def _store_rows(
     by_key: dict[ConversationKey, list[ImportRow]] = {}
     for row in rows:
         by_key.setdefault(row.key, []).append(row)
-    new: list[ImportRow] = []
+    new: list[tuple[int, dict[str, Any]]] = []
     for key, group in by_key.items():
         if key not in ids:
-            ids[key] = await _conversation_id(session, key)
-        seen = await _stored_identities(session, ids[key], group)
+            ids[key] = await _conversation_id(connection, key)
+        conversation_id = ids[key]
+        seen = await _stored_identities(connection, conversation_id, group)
         for row in group:
-            identity = _identity(ids[key], row.values)
+            identity = _identity(row.values)
             if identity not in seen:
                 seen.add(identity)
-                new.append(row)
+                new.append((conversation_id, row.values))
     if new:
-        terms = await terms_off_loop([str(row.values["content"]) for row in new])
-        # Core, not the ORM's bulk insert: no per-row bookkeeping.
-        await session.execute(
-            insert(Message.metadata.tables["messages"]),
+        terms = await terms_off_loop([str(values["content"]) for _id, values in new])
+        await writer.insert(
             [
-                {**row.values, "conversation_id": ids[row.key], "terms": words}
-                for row, words in zip(new, terms, strict=True)
+                (
+                    conversation_id,
+                    values["role"],
+                    values["author_id"],
+                    values["author_name"],
+                    values["content"],
+                    values["tokens"],
+                    values["created_at"],
+                    words,
+                )
+                for (conversation_id, values), words in zip(new, terms, strict=True)
             ],
         )
     return len(new)
 
 
-async def _conversation_id(session: AsyncSession, key: ConversationKey) -> int:
-    found = await session.scalar(select(Conversation.id).where(conversation_at(key)))
+async def _conversation_id(connection: AsyncConnection, key: ConversationKey) -> int:
+    found = await connection.scalar(select(Conversation.id).where(conversation_at(key)))
     if found is not None:
         return found
-    row = Conversation(
-        platform=key.platform,
-        workspace=key.workspace,
-        channel=key.channel,
-        thread=key.thread,
-        reset_after=0,
+    created = await connection.execute(
+        insert(Conversation)
+        .values(
+            platform=key.platform,
+            workspace=key.workspace,
+            channel=key.channel,
+            thread=key.thread,
+            reset_after=0,
+        )
+        .returning(Conversation.id)
     )
-    session.add(row)
-    await session.flush()
-    return row.id
+    return created.scalar_one()

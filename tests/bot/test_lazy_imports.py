@@ -7,8 +7,22 @@ import sys
 
 from tests.process import REPO, parley_env
 
-# numpy (embeddings), trafilatura/lxml (web pages), pypdf (shared PDFs), mcp (MCP servers).
-_HEAVY = ("numpy", "trafilatura", "lxml", "pypdf", "mcp", "mcp_types")
+# numpy (embeddings), trafilatura/lxml (web pages), ddgs (web search), pypdf (shared PDFs), mcp
+# (MCP servers), prometheus_client (PARLEY_METRICS_PORT), kiwipiepy (Korean), rich and
+# prompt_toolkit (the interactive terminal).
+_HEAVY = (
+    "numpy",
+    "trafilatura",
+    "lxml",
+    "ddgs",
+    "pypdf",
+    "mcp",
+    "mcp_types",
+    "prometheus_client",
+    "kiwipiepy",
+    "rich",
+    "prompt_toolkit",
+)
 
 
 def test_starting_the_bot_loads_no_optional_stack() -> None:

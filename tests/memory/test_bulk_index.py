@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import DateTime, text
 
 from memory.db import migrated_engine
 from memory.keys import ConversationKey
@@ -84,3 +85,20 @@ async def test_a_failed_import_keeps_the_trigger(tmp_path: Path) -> None:
 
 def _message(content: str) -> NewMessage:
     return NewMessage("user", "ann", "Ann", content, 5)
+
+
+async def test_imported_times_are_stored_as_sqlalchemy_stores_them(tmp_path: Path) -> None:
+    # Rows go to the driver unprocessed: their times must still compare (as text, in SQLite)
+    # with the times SQLAlchemy writes.
+    url = f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"
+    source = tmp_path / "in.jsonl"
+    source.write_text(_lines("on the hour"), encoding="utf-8")
+    async with migrated_engine(url) as engine:
+        await import_file(engine, source, None, TokenCounter("gpt-4o-mini"))
+        async with engine.connect() as connection:
+            stored = await connection.scalar(text("SELECT created_at FROM messages"))
+        written = (
+            DateTime(timezone=True).dialect_impl(engine.dialect).bind_processor(engine.dialect)
+        )
+    assert written is not None
+    assert stored == written(datetime(2026, 1, 1, 10, 0, tzinfo=UTC))
