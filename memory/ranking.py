@@ -81,14 +81,20 @@ def ranked_sql(
         values["own"] = conversation_ids[0]
     elif not sqlite:
         values["conversations"] = list(conversation_ids)
-    arms = []
     for n, term in enumerate(terms):
-        if sqlite:
-            values[f"q{n}"] = fts5_query([term], () if dense else conversation_ids)
-            arms.append(_fts5_arm(FTS_TABLES[table], n, before))
-        else:
-            values[f"q{n}"] = tsquery([term])
-            arms.append(_tsvector_arm(table, n, before))
+        values[f"q{n}"] = (
+            fts5_query([term], () if dense else conversation_ids) if sqlite else tsquery([term])
+        )
+    return _ranked_text(sqlite, table, len(terms), before, dense), values
+
+
+@lru_cache(maxsize=256)
+def _ranked_text(sqlite: bool, table: Table, terms: int, before: str, dense: bool) -> str:
+    """The SQL of `ranked_sql` (it depends on the number of words, not on the words)."""
+    arms = [
+        _fts5_arm(FTS_TABLES[table], n, before) if sqlite else _tsvector_arm(table, n, before)
+        for n in range(terms)
+    ]
     mine = (
         f"EXISTS (SELECT 1 FROM {table} AS own WHERE own.conversation_id = :own "
         "AND own.id = scanned.id)"
@@ -109,8 +115,7 @@ def ranked_sql(
         f"n < :per_term THEN n ELSE {least}(searched, n * CAST(newest - :after AS DOUBLE "
         f"PRECISION) / {greatest}(newest - oldest, 1)) END)) AS weight FROM stats, span), "
         "ranked AS (SELECT id, sum(weight) AS score FROM hits JOIN weights USING (term) "
-        "GROUP BY id ORDER BY score DESC, id DESC LIMIT :limit)",
-        values,
+        "GROUP BY id ORDER BY score DESC, id DESC LIMIT :limit)"
     )
 
 
@@ -158,6 +163,7 @@ class Columns(Enum):
         Message.content,
         Message.created_at,
         Message.conversation_id,
+        Message.tokens,
     )
     PASSAGE_HITS = (
         Passage.id,
@@ -166,6 +172,7 @@ class Columns(Enum):
         Document.created_at,
         Document.filename,
         Passage.conversation_id,
+        Passage.tokens,
     )
     RECALL = (
         column("start", Integer),

@@ -4,6 +4,7 @@ neighbours, and whether documents exist."""
 
 from __future__ import annotations
 
+from memory.context import BLANK
 from memory.keys import ConversationKey
 from memory.recall_query import RecallQuery
 from memory.store import NewMessage, Store
@@ -36,10 +37,17 @@ async def test_the_window_start_is_exact_when_messages_are_smaller_than_guessed(
     assert [hit.id for hit in part.hits] == ids[-101:-106:-1]  # newest first below the window
 
 
-async def test_matches_come_with_their_neighbours_and_documents_are_noticed(
+async def test_matches_come_with_the_turns_that_complete_them_and_documents_are_noticed(
     store: Store,
 ) -> None:
-    contents = ["Did you find a venue?", "Yes, the zebra lounge.", "Great!"]
+    contents = [
+        "Did you find a venue?",  # asks: completes the answer after it
+        "Yes, the zebra lounge.",
+        "Great!",  # the answer asks nothing: not needed
+        "Morning all.",
+        "Is the yak café open on Sundays? \u3000",  # asks (trailing blanks as rstrip() sees them)
+        "Yes, from ten.",  # answers the question before it
+    ]
     ids = await _fill(store, contents + [f"filler {n}" for n in range(60)], tokens=20)
     conversation = await store.conversation(KEY)
     query = RecallQuery(store.engine)
@@ -48,5 +56,14 @@ async def test_matches_come_with_their_neighbours_and_documents_are_noticed(
         assert [hit.id for hit in found.hits] == [ids[1]]
         before, after = found.turns[ids[1]]
         assert before is not None and before.content == contents[0]
-        assert after is not None and after.content == contents[2]
+        assert after is None
         assert not found.documents
+    found = await query.find(conversation, ["yak"], 5, (400, PER), [conversation.id])
+    assert [hit.id for hit in found.hits] == [ids[4]]
+    before, after = found.turns[ids[4]]
+    assert before is None  # "Morning all." asks nothing
+    assert after is not None and after.content == contents[5]
+
+
+def test_blank_is_what_rstrip_strips() -> None:
+    assert "".join(c for c in map(chr, range(0x110000)) if c.isspace()) == BLANK
