@@ -14,7 +14,7 @@ from memory.recall import Recall, Recalled
 from memory.search import Hit
 from memory.speakers import escape_lines, speaker_name
 from memory.store import ConversationState
-from memory.tokens import TOKENS_PER_MESSAGE, TokenCounter
+from memory.tokens import TOKENS_PER_MESSAGE, TokenCounter, render
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class RecallProvider:
         spent = self.counter.count(quote(what, ""))
         # Chosen on estimates (stored token counts: no tokenizing of every candidate), then the
         # joined text is counted exactly.
-        headers: dict[tuple[str, str | None], int] = {}
+        headers: dict[tuple[str, str | None, str | None], int] = {}
         picked: dict[tuple[bool, int], tuple[Hit, int]] = {}  # by (passage?, id): hit, rank
         for rank, item in enumerate(recalled):
             new = [t for t in item.turns if _key(t) not in picked]
@@ -113,15 +113,17 @@ class RecallProvider:
             lines = [chosen for chosen in lines if chosen[2] != worst]
         return None
 
-    def _estimate(self, hit: Hit, headers: dict[tuple[str, str | None], int]) -> int:
+    def _estimate(self, hit: Hit, headers: dict[tuple[str, str | None, str | None], int]) -> int:
         """Tokens of `hit`'s excerpt line and its line break: its stored count (cut at
-        _EXCERPT_TOKENS) and its header's (the same for one author: dates are alike). A
-        person's stored message already holds their name: a few tokens to spare."""
+        _EXCERPT_TOKENS), less what the window adds to it (a person's name), plus its header
+        (the same for one author: dates are alike)."""
         if not hit.tokens:
             return self.counter.count(self._excerpt(hit)) + 1
-        key = (hit.author_name, hit.filename)
+        key = (hit.author_name, hit.filename, hit.role)
         if key not in headers:
-            headers[key] = self.counter.count(self._excerpt(hit._replace(content="")))
+            header = self.counter.count(self._excerpt(hit._replace(content="")))
+            named = self.counter.count(render(hit.role, hit.author_name, "")) if hit.role else 0
+            headers[key] = header - named
         return headers[key] + min(hit.tokens, _EXCERPT_TOKENS + 1) + 1
 
     def _excerpt(self, hit: Hit) -> str:

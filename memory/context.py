@@ -113,7 +113,8 @@ class Surroundings:
             f"{previous.format(n=n)}, {following.format(n=n)}" for n in range(len(messages))
         )
         statement = text(
-            "SELECT id, author_name, content, created_at, conversation_id, tokens FROM messages "
+            "SELECT id, author_name, content, created_at, conversation_id, tokens, role "
+            "FROM messages "
             f"WHERE id IN ({neighbours})"
         ).columns(*Columns.MESSAGE_HITS.value)
         values: dict[str, int] = {"c": conversation_id, "a": after_id, "b": before_id}

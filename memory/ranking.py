@@ -164,6 +164,7 @@ class Columns(Enum):
         Message.created_at,
         Message.conversation_id,
         Message.tokens,
+        Message.role,
     )
     PASSAGE_HITS = (
         Passage.id,

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from memory.context import BLANK, asks_sql
 from memory.ranking import Columns, ranked_sql, statement
-from memory.search import Hit
+from memory.search import Hit, message_hit
 from memory.store import AFTER_ALL, ConversationState
 
 _WINDOW_START = (
@@ -48,7 +48,8 @@ _TURNS = (
     # The hits, and of their neighbours those that can complete one (memory/context.py
     # `completing`): a turn before that asks, the turn after one that asks.
     "picked AS (SELECT m.id, m.author_name, m.content, m.created_at, m.conversation_id, "
-    "m.tokens, own.score, own.prev, own.next FROM messages AS m LEFT JOIN own ON own.id = m.id "
+    "m.tokens, m.role, own.score, own.prev, own.next "
+    "FROM messages AS m LEFT JOIN own ON own.id = m.id "
     "WHERE m.id IN (SELECT id FROM own UNION SELECT prev FROM own UNION SELECT next FROM own "
     f"WHERE asks) AND (own.id IS NOT NULL OR {asks_sql('m')} "
     "OR m.id IN (SELECT next FROM own WHERE asks)))"
@@ -145,11 +146,11 @@ def _found(start: int, documents: bool, rows: Sequence[Sequence[Any]]) -> Found:
     hits: dict[int, Hit] = {}
     ranked: list[tuple[float, int, Any, Any]] = []  # score, id, prev, next
     for row in rows:
-        id_, author_name, content, created_at, conversation_id, tokens, score, prev, next_ = row[5:]
-        if id_ is not None:
-            hits[id_] = Hit(id_, author_name, content, created_at, None, conversation_id, tokens)
+        message, (score, prev, next_) = row[5:12], row[12:]
+        if message[0] is not None:
+            hits[message[0]] = message_hit(message)
             if score is not None:
-                ranked.append((score, id_, prev, next_))
+                ranked.append((score, message[0], prev, next_))
     ranked.sort(key=lambda r: (-r[0], -r[1]))
     return Found(
         start,

@@ -138,9 +138,10 @@ class Hit(NamedTuple):
     created_at: datetime
     filename: str | None = None  # set for document passages
     conversation_id: int = 0
-    # As stored: a message's tokens as the window renders it (memory.tokens.render), a
-    # passage's own; 0: not known.
+    # As stored: a message's tokens as the window renders it (memory.tokens.render, by its
+    # role), a passage's own; 0: not known.
     tokens: int = 0
+    role: str | None = None  # a message's
 
 
 class FullText:
@@ -162,7 +163,8 @@ class FullText:
         ranked, values = ranked_sql(self._sqlite, "messages", conversation_ids, terms)
         query = statement(
             f"WITH {ranked} SELECT m.id, m.author_name, m.content, m.created_at, "
-            "m.conversation_id, m.tokens FROM ranked JOIN messages AS m ON m.id = ranked.id "
+            "m.conversation_id, m.tokens, m.role FROM ranked "
+            "JOIN messages AS m ON m.id = ranked.id "
             "ORDER BY ranked.score DESC, m.id DESC",
             values,
             Columns.MESSAGE_HITS,
@@ -205,8 +207,8 @@ def _below(before_id: int | None) -> int:
 
 def message_hit(row: Any) -> Hit:  # a Row of Columns.MESSAGE_HITS
     # By position: a Row's attributes are looked up by name, several times slower.
-    id_, author_name, content, created_at, conversation_id, tokens = row
-    return Hit(id_, author_name, content, created_at, None, conversation_id, tokens)
+    id_, author_name, content, created_at, conversation_id, tokens, role = row
+    return Hit(id_, author_name, content, created_at, None, conversation_id, tokens, role)
 
 
 async def message_hits(session: AsyncSession, ids: Sequence[int]) -> list[Hit]:
