@@ -67,3 +67,23 @@ async def test_matches_come_with_the_turns_that_complete_them_and_documents_are_
 
 def test_blank_is_what_rstrip_strips() -> None:
     assert "".join(c for c in map(chr, range(0x110000)) if c.isspace()) == BLANK
+
+
+async def test_a_conversation_holding_most_rows_gets_its_own_best_matches(store: Store) -> None:
+    # Another conversation's rows match better and sit among this one's: once the first read
+    # found this conversation dense, the second ranks every match and keeps its own in order.
+    mine = await store.conversation(KEY)
+    other = await store.conversation(ConversationKey("test", "w", "elsewhere"))
+    ids: list[int] = []
+    for n in range(200):
+        if n % 10 == 5:
+            await store.add(other.id, NewMessage("user", "bo", "Bo", f"zebra yak {n}", 20))
+        text = "zebra yak here" if n == 50 else f"zebra note {n}" if n % 7 == 0 else f"note {n}"
+        ids.append(await store.add(mine.id, NewMessage("user", "ann", "Ann", text, 20)))
+    # Both words, then the newest with one below the window (its 400 tokens: the newest 16).
+    best = [ids[50], ids[182], ids[175], ids[168], ids[161]]
+    query = RecallQuery(store.engine)
+    for _ in range(2):
+        found = await query.find(mine, ["zebra", "yak"], 5, (400, PER), [mine.id])
+        assert [hit.id for hit in found.hits] == best
+        assert {hit.conversation_id for hit in found.hits} == {mine.id}
