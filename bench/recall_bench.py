@@ -16,6 +16,9 @@ latency at 1M messages.
 2. Latency (`--million`). A SQLite file gets one conversation of 1,000,000 generated messages
    (bulk executemany; the FTS triggers index them), built once and kept under
    $TMPDIR/parley-bench/ for later runs; then the recall provider is timed on 50 questions.
+   Then the same on PostgreSQL ($PARLEY_BENCH_POSTGRES_URL's server, skipped when unreachable):
+   bench/postgres.py's fixture of 1,000,000 messages (`parley_bench_1000000_<schema>`, filled
+   by COPY once, a few minutes, and kept).
 3. `--embeddings [fake|real|both]`: recall again with PARLEY_EMBEDDING_MODEL set. `fake` (the
    default): the test suite's fake model (deterministic 512-dimension bag-of-words vectors over
    local HTTP), which measures cost, not meaning; `real`: multilingual-e5-small served by

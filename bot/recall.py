@@ -25,6 +25,8 @@ _EXCERPT_CHARS = 4 * _EXCERPT_TOKENS
 # list alone gives at most 1/60); this many such excerpts double the share.
 _AGREED = 1.5 / 60
 _AGREED_FOR_DOUBLE = 4
+# Authors whose excerpt headers are remembered (see RecallProvider._headers).
+_HEADERS = 1024
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,9 @@ class RecallProvider:
         self.recall = recall
         self.counter = counter
         self.config = config
+        # Tokens of an excerpt's header less what the window adds to a stored message, by
+        # (author, filename, role); dates are alike. Bounded: emptied when full.
+        self._headers: dict[tuple[str, str | None, str | None], int] = {}
 
     async def sections(
         self, conversation: ConversationState, message: Inbound, budget: int
@@ -84,11 +89,10 @@ class RecallProvider:
         spent = self.counter.count(quote(what, ""))
         # Chosen on estimates (stored token counts: no tokenizing of every candidate), then the
         # joined text is counted exactly.
-        headers: dict[tuple[str, str | None, str | None], int] = {}
         picked: dict[tuple[bool, int], tuple[Hit, int]] = {}  # by (passage?, id): hit, rank
         for rank, item in enumerate(recalled):
             new = [t for t in item.turns if _key(t) not in picked]
-            tokens = sum(self._estimate(t, headers) for t in new)
+            tokens = sum(self._estimate(t) for t in new)
             if new and spent + tokens <= share:
                 picked.update((_key(t), (t, rank)) for t in new)
                 spent += tokens
@@ -113,18 +117,19 @@ class RecallProvider:
             lines = [chosen for chosen in lines if chosen[2] != worst]
         return None
 
-    def _estimate(self, hit: Hit, headers: dict[tuple[str, str | None, str | None], int]) -> int:
+    def _estimate(self, hit: Hit) -> int:
         """Tokens of `hit`'s excerpt line and its line break: its stored count (cut at
-        _EXCERPT_TOKENS), less what the window adds to it (a person's name), plus its header
-        (the same for one author: dates are alike)."""
+        _EXCERPT_TOKENS), less what the window adds to it (a person's name), plus its header."""
         if not hit.tokens:
             return self.counter.count(self._excerpt(hit)) + 1
         key = (hit.author_name, hit.filename, hit.role)
-        if key not in headers:
+        if key not in self._headers:
+            if len(self._headers) >= _HEADERS:
+                self._headers.clear()
             header = self.counter.count(self._excerpt(hit._replace(content="")))
             named = self.counter.count(render(hit.role, hit.author_name, "")) if hit.role else 0
-            headers[key] = header - named
-        return headers[key] + min(hit.tokens, _EXCERPT_TOKENS + 1) + 1
+            self._headers[key] = header - named
+        return self._headers[key] + min(hit.tokens, _EXCERPT_TOKENS + 1) + 1
 
     def _excerpt(self, hit: Hit) -> str:
         content = hit.content
