@@ -2,8 +2,9 @@
 
 SQLite: FTS5 tables (Porter-stemmed words), ranked by the rarity of the matched words;
 PostgreSQL: the generated `search` tsvector ('english' configuration: the same stemming), ranked
-by ts_rank. Both index the content and its `terms` column, the analyzed words of Korean, Chinese
-and Japanese text (memory/analysis.py, migration 0008_recall_index); queries are analyzed alike.
+the same way (memory/ranking.py). Both index the content and its `terms` column, the analyzed
+words of Korean, Chinese and Japanese text (memory/analysis.py, migration 0008_recall_index);
+queries are analyzed alike.
 Queries are built from plain words only (every other character is dropped), so a person's text
 can never be a syntax error in either query language. Words are ORed: ranking, not matching
 every word, decides what is relevant (memory/ranking.py: one statement per search, however
