@@ -16,6 +16,9 @@ latency at 1M messages.
 2. Latency (`--million`). A SQLite file gets one conversation of 1,000,000 generated messages
    (bulk executemany; the FTS triggers index them), built once and kept under
    $TMPDIR/parley-bench/ for later runs; then the recall provider is timed on 50 questions.
+   Then the same on PostgreSQL ($PARLEY_BENCH_POSTGRES_URL's server, skipped when unreachable):
+   bench/postgres.py's fixture of 1,000,000 messages (`parley_bench_1000000_<schema>`, filled
+   by COPY once, a few minutes, and kept).
 3. `--embeddings [fake|real|both]`: recall again with PARLEY_EMBEDDING_MODEL set. `fake` (the
    default): the test suite's fake model (deterministic 512-dimension bag-of-words vectors over
    local HTTP), which measures cost, not meaning; `real`: multilingual-e5-small served by
@@ -39,6 +42,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from bench import fixtures, postgres
 from bench.dialogues import Dialogue, Language, build
 from bot.core import Parley
 from bot.embedder import IndexAfterReply
@@ -166,12 +170,13 @@ def _fake_vectors(texts: list[str]) -> list[list[float]]:
     return [bag_of_words(text) for text in texts]
 
 
-def settings(database: Path, recall: bool, embeddings: Embeddings | None = None) -> Settings:
-    """`embeddings`: an embedding endpoint (None: off)."""
+def settings(database: Path | str, recall: bool, embeddings: Embeddings | None = None) -> Settings:
+    """`database`: a SQLite file or a database URL; `embeddings`: an embedding endpoint (None:
+    off)."""
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         openai_base_url=embeddings.base_url if embeddings else "http://127.0.0.1:9/v1",
-        database_url=f"sqlite+aiosqlite:///{database}",
+        database_url=database if isinstance(database, str) else f"sqlite+aiosqlite:///{database}",
         context_tokens=WINDOW,
         max_reply_tokens=512,
         recall=recall,
@@ -338,24 +343,47 @@ async def latency(seed: int, embeddings: Embeddings | None, count: int = 1_000_0
             marker.unlink()  # one model's vectors at a time
         await asyncio.to_thread(_embed_newest, path, conversation.id, EMBEDDED, embeddings)
         embedded.touch()
-    rng = random.Random(seed + 1)
     async with open_parley(settings(path, True, embeddings)) as parley:
-        sample = [m.content for m in await parley.store.window(conversation, count // 2, 4000, 4)]
-        queries = [
-            " ".join(rng.sample(text.split(), min(4, len(text.split())))) for text in sample[:50]
-        ]
-        timings = []
-        for text in queries:
-            began = time.perf_counter()
-            budget = parley.prompts.message_budget(0)
-            for provider in parley.providers:
-                await provider.sections(conversation, Inbound(KEY, Author("u", "U"), text), budget)
-            timings.append((time.perf_counter() - began) * 1000)
+        return await _timed(
+            parley,
+            seed,
+            count,
+            f" (embeddings: {embeddings.model})" if embeddings else "",
+        )
+
+
+async def postgres_latency(seed: int, count: int = 1_000_000) -> list[float] | None:
+    """The same timing on PostgreSQL: bench/postgres.py's fixture of `count` messages (built
+    once by COPY, a few minutes); skipped when the server is unreachable."""
+    if not await postgres.available():
+        print(f"recall latency on PostgreSQL: skipped (no server at {postgres.ADMIN_URL})")
+        return None
+    url = await postgres.fixture(count)
+    await fixtures.reset(url, count)
+    async with open_parley(settings(url, True)) as parley:
+        return await _timed(parley, seed, count, " on PostgreSQL")
+
+
+async def _timed(parley: Parley, seed: int, count: int, label: str) -> list[float]:
+    """The summary and recall providers timed on 50 questions made of words of the middle of
+    the conversation."""
+    rng = random.Random(seed + 1)
+    conversation = await parley.store.conversation(KEY)
+    sample = [m.content for m in await parley.store.window(conversation, count // 2, 4000, 4)]
+    queries = [
+        " ".join(rng.sample(text.split(), min(4, len(text.split())))) for text in sample[:50]
+    ]
+    timings = []
+    for text in queries:
+        began = time.perf_counter()
+        budget = parley.prompts.message_budget(0)
+        for provider in parley.providers:
+            await provider.sections(conversation, Inbound(KEY, Author("u", "U"), text), budget)
+        timings.append((time.perf_counter() - began) * 1000)
     timings.sort()
     print(
-        f"recall latency on one {count:,}-message conversation, {len(timings)} questions"
-        f"{f' (embeddings: {embeddings.model})' if embeddings else ''}: "
-        f"median {statistics.median(timings):.1f} ms, p95 "
+        f"recall latency on one {count:,}-message conversation{label}, {len(timings)} "
+        f"questions: median {statistics.median(timings):.1f} ms, p95 "
         f"{timings[int(len(timings) * 0.95) - 1]:.1f} ms, max {timings[-1]:.1f} ms"
     )
     return timings
@@ -387,6 +415,7 @@ async def main() -> None:
                 timed: list[Embeddings | None] = [*embeddings] or [None]
                 for endpoint in timed:
                     await latency(args.seed, endpoint)
+                await postgres_latency(args.seed)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from memory.recall import Recall, Recalled
 from memory.search import Hit
 from memory.speakers import escape_lines, speaker_name
 from memory.store import ConversationState
-from memory.tokens import TOKENS_PER_MESSAGE, TokenCounter
+from memory.tokens import TOKENS_PER_MESSAGE, TokenCounter, render
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,8 @@ _EXCERPT_CHARS = 4 * _EXCERPT_TOKENS
 # list alone gives at most 1/60); this many such excerpts double the share.
 _AGREED = 1.5 / 60
 _AGREED_FOR_DOUBLE = 4
+# Authors whose excerpt headers are remembered (see RecallProvider._headers).
+_HEADERS = 1024
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,9 @@ class RecallProvider:
         self.recall = recall
         self.counter = counter
         self.config = config
+        # Tokens of an excerpt's header less what the window adds to a stored message, by
+        # (author, filename, role); dates are alike. Bounded: emptied when full.
+        self._headers: dict[tuple[str, str | None, str | None], int] = {}
 
     async def sections(
         self, conversation: ConversationState, message: Inbound, budget: int
@@ -65,7 +70,7 @@ class RecallProvider:
         # hit or as a turn next to one.
         asked = message.text.strip()
         recalled = [
-            replace(found, turns=tuple(t for t in found.turns if not _is_asked(t, asked)))
+            _without(found, asked)
             for found in await self.recall.hits(conversation, message.text, window)
             if not _is_asked(found.hit, asked)
         ]
@@ -82,38 +87,57 @@ class RecallProvider:
         """The most relevant excerpts (with their adjacent turns) that fit `share`."""
         what = say("recall.header")
         spent = self.counter.count(quote(what, ""))
-        lines: dict[tuple[bool, int], tuple[Hit, str, int]] = {}  # by (passage?, id)
+        # Chosen on estimates (stored token counts: no tokenizing of every candidate), then the
+        # joined text is counted exactly.
+        picked: dict[tuple[bool, int], tuple[Hit, int]] = {}  # by (passage?, id): hit, rank
         for rank, item in enumerate(recalled):
-            new = [t for t in item.turns if _key(t) not in lines]
-            rendered = [(t, self._excerpt(t)) for t in new]
-            tokens = sum(self.counter.count(line) + 1 for _t, line in rendered)  # + line break
+            new = [t for t in item.turns if _key(t) not in picked]
+            tokens = sum(self._estimate(t) for t in new)
             if new and spent + tokens <= share:
-                lines.update((_key(t), (t, line, rank)) for t, line in rendered)
+                picked.update((_key(t), (t, rank)) for t in new)
                 spent += tokens
+        # Time order, documents last.
+        lines = [(hit, self._excerpt(hit), rank) for _place, (hit, rank) in sorted(picked.items())]
         # Joined text can tokenize differently from its parts: count it as sent, and drop the
         # least relevant excerpt while it does not fit.
         while lines:
-            chosen = sorted(lines.values(), key=lambda c: _key(c[0]))  # time order, documents last
-            text = quote(what, "\n".join(line for _hit, line, _rank in chosen))
+            text = quote(what, "\n".join(line for _hit, line, _rank in lines))
             tokens = self.counter.count(text)
             if tokens <= share:
                 floor = max(
                     (
                         hit.id
-                        for hit, _line, _rank in chosen
+                        for hit, _line, _rank in lines
                         if hit.filename is None and hit.conversation_id == conversation_id
                     ),
                     default=0,
                 )
                 return Section({"role": "user", "content": text}, tokens, floor)
-            worst = max(rank for _hit, _line, rank in chosen)
-            lines = {k: v for k, v in lines.items() if v[2] != worst}
+            worst = max(rank for _hit, _line, rank in lines)
+            lines = [chosen for chosen in lines if chosen[2] != worst]
         return None
 
+    def _estimate(self, hit: Hit) -> int:
+        """Tokens of `hit`'s excerpt line and its line break: its stored count (cut at
+        _EXCERPT_TOKENS), less what the window adds to it (a person's name), plus its header."""
+        if not hit.tokens:
+            return self.counter.count(self._excerpt(hit)) + 1
+        key = (hit.author_name, hit.filename, hit.role)
+        if key not in self._headers:
+            if len(self._headers) >= _HEADERS:
+                self._headers.clear()
+            header = self.counter.count(self._excerpt(hit._replace(content="")))
+            named = self.counter.count(render(hit.role, hit.author_name, "")) if hit.role else 0
+            self._headers[key] = header - named
+        return self._headers[key] + min(hit.tokens, _EXCERPT_TOKENS + 1) + 1
+
     def _excerpt(self, hit: Hit) -> str:
-        content = self.counter.truncate(hit.content[:_EXCERPT_CHARS], _EXCERPT_TOKENS)
-        if content != hit.content:
-            content += " …"
+        content = hit.content
+        # A stored count within the limit needs no tokenizing (it holds the content's).
+        if not (0 < hit.tokens <= _EXCERPT_TOKENS and len(content) <= _EXCERPT_CHARS):
+            content = self.counter.truncate(content[:_EXCERPT_CHARS], _EXCERPT_TOKENS)
+            if content != hit.content:
+                content += " …"
         # One line per excerpt: its text and names cannot start a line of their own.
         content, author = escape_lines(content), speaker_name(hit.author_name)
         if hit.filename is not None:
@@ -134,3 +158,9 @@ class RecallProvider:
 
 def _key(hit: Hit) -> tuple[bool, int]:
     return hit.filename is not None, hit.id
+
+
+def _without(found: Recalled, asked: str) -> Recalled:
+    """`found` without the message being answered among its turns."""
+    turns = tuple(t for t in found.turns if not _is_asked(t, asked))
+    return found if len(turns) == len(found.turns) else replace(found, turns=turns)

@@ -16,12 +16,18 @@ from typing import Literal
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from memory.ranking import Columns
 from memory.search import Hit, message_hit, message_hits
 from memory.tables import Message
 
 # Neighbours further apart than this belong to another exchange.
 _SAME_EXCHANGE = timedelta(minutes=20)
 _QUESTION_MARKS = ("?", "？")  # noqa: RUF001 (the full-width mark of Chinese and Japanese)
+# What str.rstrip() strips (every character whose isspace() is true): `asks_sql` trims the same.
+BLANK = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 
 Direction = Literal["after", "before"]
 _AFTER = frozenset(
@@ -64,6 +70,12 @@ def _asks(hit: Hit) -> bool:
     return hit.content.rstrip().endswith(_QUESTION_MARKS)
 
 
+def asks_sql(alias: str) -> str:
+    """SQL: whether the message `alias` asks something (as `_asks`; `:blank` is BLANK)."""
+    trimmed = f"rtrim({alias}.content, :blank)"
+    return "(" + " OR ".join(f"{trimmed} LIKE '%{mark}'" for mark in _QUESTION_MARKS) + ")"
+
+
 def completing(hit: Hit, before: Hit | None, after: Hit | None) -> list[Hit]:
     """Of the turns just before and after `hit`, those that complete it: the question it
     answers (the turn before, when that asks something) and the answer to the question it asks
@@ -101,15 +113,10 @@ class Surroundings:
             f"{previous.format(n=n)}, {following.format(n=n)}" for n in range(len(messages))
         )
         statement = text(
-            "SELECT id, author_name, content, created_at, conversation_id FROM messages "
+            "SELECT id, author_name, content, created_at, conversation_id, tokens, role "
+            "FROM messages "
             f"WHERE id IN ({neighbours})"
-        ).columns(
-            Message.id,
-            Message.author_name,
-            Message.content,
-            Message.created_at,
-            Message.conversation_id,
-        )
+        ).columns(*Columns.MESSAGE_HITS.value)
         values: dict[str, int] = {"c": conversation_id, "a": after_id, "b": before_id}
         values.update({f"h{n}": hit.id for n, hit in enumerate(messages)})
         async with self._session() as session:

@@ -73,32 +73,46 @@ def ranked_sql(
     `dense` (SQLite, one conversation): the conversation holds most rows of the range searched.
     FTS5 intersects a word with the conversation's token by walking the conversation's whole
     list (~1 ms a word at a million messages); in a dense conversation it is cheaper to read
-    the word's newest matches from the whole index and keep those of the conversation (one
-    indexed seek each). Word frequencies are then those of the whole range.
+    the word's newest matches from the whole index, rank them all, and keep the conversation's
+    in rank order until there are `:limit` (one indexed seek each for the few read, not for
+    every match). Word frequencies are then those of the whole range.
     """
     values: dict[str, Any] = {"per_term": PER_TERM}
     if dense and sqlite:
         values["own"] = conversation_ids[0]
     elif not sqlite:
         values["conversations"] = list(conversation_ids)
-    arms = []
     for n, term in enumerate(terms):
-        if sqlite:
-            values[f"q{n}"] = fts5_query([term], () if dense else conversation_ids)
-            arms.append(_fts5_arm(FTS_TABLES[table], n, before))
-        else:
-            values[f"q{n}"] = tsquery([term])
-            arms.append(_tsvector_arm(table, n, before))
-    mine = (
-        f"EXISTS (SELECT 1 FROM {table} AS own WHERE own.conversation_id = :own "
-        "AND own.id = scanned.id)"
+        values[f"q{n}"] = (
+            fts5_query([term], () if dense else conversation_ids) if sqlite else tsquery([term])
+        )
+    return _ranked_text(sqlite, table, len(terms), before, dense), values
+
+
+@lru_cache(maxsize=256)
+def _ranked_text(sqlite: bool, table: Table, terms: int, before: str, dense: bool) -> str:
+    """The SQL of `ranked_sql` (it depends on the number of words, not on the words)."""
+    arms = [
+        _fts5_arm(FTS_TABLES[table], n, before) if sqlite else _tsvector_arm(table, n, before)
+        for n in range(terms)
+    ]
+    scores = (
+        "SELECT id, sum(weight) AS score FROM scanned JOIN weights USING (term) "
+        "GROUP BY id ORDER BY score DESC, id DESC"
+    )
+    ranked = (
+        # Checked one by one in rank order (~1.5 ms less than checking every match at 1,000
+        # matches): `LIMIT -1` keeps the subquery ordered and apart (SQLite neither drops the
+        # ORDER BY of a subquery with a LIMIT nor moves the outer WHERE into it), so the outer
+        # LIMIT takes the best rows that pass.
+        f"ranked AS (SELECT id, score FROM ({scores} LIMIT -1) AS g WHERE EXISTS (SELECT 1 "
+        f"FROM {table} AS own WHERE own.conversation_id = :own AND own.id = g.id) LIMIT :limit)"
         if dense and sqlite
-        else "1 = 1"
+        else f"ranked AS ({scores} LIMIT :limit)"
     )
     least, greatest = ("min", "max") if sqlite else ("least", "greatest")
     return (
         f"scanned AS ({' UNION ALL '.join(arms)}), "
-        f"hits AS (SELECT term, id FROM scanned WHERE {mine}), "
         # A word's frequency: counted when all its matches were read, else extrapolated from
         # how far back its newest matches reach.
         "stats AS (SELECT term, count(*) AS n, max(id) AS newest, min(id) AS oldest "
@@ -108,9 +122,7 @@ def ranked_sql(
         "weights AS (SELECT term, ln(1 + CAST(searched AS DOUBLE PRECISION) / (CASE WHEN "
         f"n < :per_term THEN n ELSE {least}(searched, n * CAST(newest - :after AS DOUBLE "
         f"PRECISION) / {greatest}(newest - oldest, 1)) END)) AS weight FROM stats, span), "
-        "ranked AS (SELECT id, sum(weight) AS score FROM hits JOIN weights USING (term) "
-        "GROUP BY id ORDER BY score DESC, id DESC LIMIT :limit)",
-        values,
+        f"{ranked}"
     )
 
 
@@ -158,6 +170,8 @@ class Columns(Enum):
         Message.content,
         Message.created_at,
         Message.conversation_id,
+        Message.tokens,
+        Message.role,
     )
     PASSAGE_HITS = (
         Passage.id,
@@ -166,6 +180,7 @@ class Columns(Enum):
         Document.created_at,
         Document.filename,
         Passage.conversation_id,
+        Passage.tokens,
     )
     RECALL = (
         column("start", Integer),

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from memory.context import BLANK, asks_sql
 from memory.ranking import Columns, ranked_sql, statement
 from memory.search import Hit, message_hit
 from memory.store import AFTER_ALL, ConversationState
@@ -37,15 +37,22 @@ _WINDOW_START = (
     "AND count(*) * 2 > max(id) - min(id) + 1 AS dense FROM recent)"
 )
 _TURNS = (
-    # Each hit with the ids of the turns before and after it (after_id < id < start).
+    # Each hit with the ids of the turns before and after it (after_id < id < start), and
+    # whether it asks something.
     "own AS MATERIALIZED (SELECT r.id, r.score, "
     "(SELECT max(m.id) FROM messages AS m WHERE m.conversation_id = :c AND m.id < r.id "
     "AND m.id > :after) AS prev, "
     "(SELECT min(m.id) FROM messages AS m WHERE m.conversation_id = :c AND m.id > r.id "
-    "AND m.id < (SELECT id FROM start)) AS next FROM ranked AS r), "
+    f"AND m.id < (SELECT id FROM start)) AS next, {asks_sql('h')} AS asks "
+    "FROM ranked AS r JOIN messages AS h ON h.id = r.id), "
+    # The hits, and of their neighbours those that can complete one (memory/context.py
+    # `completing`): a turn before that asks, the turn after one that asks.
     "picked AS (SELECT m.id, m.author_name, m.content, m.created_at, m.conversation_id, "
-    "own.score, own.prev, own.next FROM messages AS m LEFT JOIN own ON own.id = m.id "
-    "WHERE m.id IN (SELECT id FROM own UNION SELECT prev FROM own UNION SELECT next FROM own))"
+    "m.tokens, m.role, own.score, own.prev, own.next "
+    "FROM messages AS m LEFT JOIN own ON own.id = m.id "
+    "WHERE m.id IN (SELECT id FROM own UNION SELECT prev FROM own UNION SELECT next FROM own "
+    f"WHERE asks) AND (own.id IS NOT NULL OR {asks_sql('m')} "
+    "OR m.id IN (SELECT next FROM own WHERE asks)))"
 )
 
 
@@ -67,7 +74,8 @@ class _Hint:
 class Found:
     start: int  # the window's first id (AFTER_ALL: not even the newest message fits)
     hits: list[Hit]  # best first
-    # Of each hit's id: the turns just before and just after it (None: none in range).
+    # Of each hit's id: the turns just before and just after it that can complete it (None:
+    # none in range, or one that cannot).
     turns: dict[int, tuple[Hit | None, Hit | None]] = field(default_factory=dict)
     documents: bool = False  # documents were shared in the searched conversations
 
@@ -116,6 +124,7 @@ class RecallQuery:
             all=AFTER_ALL,
             limit=limit,
             sample=_SAMPLE,
+            blank=BLANK,
         )
         # Enough rows for the window if messages are at least half their usual size; else all
         # the rows it could hold (every message costs at least `per`).
@@ -123,20 +132,31 @@ class RecallQuery:
         values["rows"] = min(tokens // (per + int(hint.size) // 2) + 1, most)
         async with self._engine.connect() as connection:
             rows = (await connection.execute(query, values)).all()
-            if rows[0].short and values["rows"] < most:
+            # Rows by position (a Row's attributes are looked up by name: several times slower).
+            start, documents, dense, short, size = rows[0][:5]
+            if short and values["rows"] < most:
                 rows = (await connection.execute(query, {**values, "rows": most})).all()
-        self._remember(conversation.id, _Hint(bool(rows[0].dense), rows[0].size or hint.size))
-        return _found(rows)
+                start, documents, dense, short, size = rows[0][:5]
+        self._remember(conversation.id, _Hint(bool(dense), size or hint.size))
+        return _found(int(start), bool(documents), rows)
 
 
-def _found(rows: Sequence[Row[Any]]) -> Found:
-    hits = {row.id: message_hit(row) for row in rows if row.id is not None}
-    ranked = sorted((row for row in rows if row.score is not None), key=lambda r: (-r.score, -r.id))
+def _found(start: int, documents: bool, rows: Sequence[Sequence[Any]]) -> Found:
+    # After the first five columns of Columns.RECALL: the message, score, prev, next.
+    hits: dict[int, Hit] = {}
+    ranked: list[tuple[float, int, Any, Any]] = []  # score, id, prev, next
+    for row in rows:
+        message, (score, prev, next_) = row[5:12], row[12:]
+        if message[0] is not None:
+            hits[message[0]] = message_hit(message)
+            if score is not None:
+                ranked.append((score, message[0], prev, next_))
+    ranked.sort(key=lambda r: (-r[0], -r[1]))
     return Found(
-        int(rows[0].start),
-        [hits[row.id] for row in ranked],
-        {row.id: (hits.get(row.prev), hits.get(row.next)) for row in ranked},
-        bool(rows[0].documents),
+        start,
+        [hits[id_] for _score, id_, _prev, _next in ranked],
+        {id_: (hits.get(prev), hits.get(next_)) for _score, id_, prev, next_ in ranked},
+        documents,
     )
 
 

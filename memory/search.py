@@ -2,8 +2,9 @@
 
 SQLite: FTS5 tables (Porter-stemmed words), ranked by the rarity of the matched words;
 PostgreSQL: the generated `search` tsvector ('english' configuration: the same stemming), ranked
-by ts_rank. Both index the content and its `terms` column, the analyzed words of Korean, Chinese
-and Japanese text (memory/analysis.py, migration 0008_recall_index); queries are analyzed alike.
+the same way (memory/ranking.py). Both index the content and its `terms` column, the analyzed
+words of Korean, Chinese and Japanese text (memory/analysis.py, migration 0008_recall_index);
+queries are analyzed alike.
 Queries are built from plain words only (every other character is dropped), so a person's text
 can never be a syntax error in either query language. Words are ORed: ranking, not matching
 every word, decides what is relevant (memory/ranking.py: one statement per search, however
@@ -15,9 +16,8 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -130,9 +130,8 @@ async def query_terms(text: str) -> list[str]:
     return search_terms(text)
 
 
-@dataclass(frozen=True)
-class Hit:
-    """A recalled message or document passage."""
+class Hit(NamedTuple):
+    """A recalled message or document passage (a tuple: recall builds dozens per message)."""
 
     id: int
     author_name: str
@@ -140,6 +139,10 @@ class Hit:
     created_at: datetime
     filename: str | None = None  # set for document passages
     conversation_id: int = 0
+    # As stored: a message's tokens as the window renders it (memory.tokens.render, by its
+    # role), a passage's own; 0: not known.
+    tokens: int = 0
+    role: str | None = None  # a message's
 
 
 class FullText:
@@ -161,7 +164,8 @@ class FullText:
         ranked, values = ranked_sql(self._sqlite, "messages", conversation_ids, terms)
         query = statement(
             f"WITH {ranked} SELECT m.id, m.author_name, m.content, m.created_at, "
-            "m.conversation_id FROM ranked JOIN messages AS m ON m.id = ranked.id "
+            "m.conversation_id, m.tokens, m.role FROM ranked "
+            "JOIN messages AS m ON m.id = ranked.id "
             "ORDER BY ranked.score DESC, m.id DESC",
             values,
             Columns.MESSAGE_HITS,
@@ -179,7 +183,8 @@ class FullText:
         ranked, values = ranked_sql(self._sqlite, "document_passages", conversation_ids, terms)
         query = statement(
             f"WITH {ranked} SELECT p.id, d.author_name, p.content, d.created_at, d.filename, "
-            "p.conversation_id FROM ranked JOIN document_passages AS p ON p.id = ranked.id "
+            "p.conversation_id, p.tokens FROM ranked "
+            "JOIN document_passages AS p ON p.id = ranked.id "
             "JOIN documents AS d ON d.id = p.document_id ORDER BY ranked.score DESC, p.id DESC",
             values,
             Columns.PASSAGE_HITS,
@@ -202,9 +207,9 @@ def _below(before_id: int | None) -> int:
 
 
 def message_hit(row: Any) -> Hit:  # a Row of Columns.MESSAGE_HITS
-    return Hit(
-        row.id, row.author_name, row.content, row.created_at, conversation_id=row.conversation_id
-    )
+    # By position: a Row's attributes are looked up by name, several times slower.
+    id_, author_name, content, created_at, conversation_id, tokens, role = row
+    return Hit(id_, author_name, content, created_at, None, conversation_id, tokens, role)
 
 
 async def message_hits(session: AsyncSession, ids: Sequence[int]) -> list[Hit]:
@@ -235,6 +240,6 @@ async def _passage_hits(session: AsyncSession, ids: Sequence[int]) -> list[Hit]:
         else {}
     )
     return [
-        Hit(p.id, d.author_name, p.content, d.created_at, d.filename, p.conversation_id)
+        Hit(p.id, d.author_name, p.content, d.created_at, d.filename, p.conversation_id, p.tokens)
         for p, d in (rows[i] for i in ids if i in rows)
     ]

@@ -4,6 +4,7 @@ neighbours, and whether documents exist."""
 
 from __future__ import annotations
 
+from memory.context import BLANK
 from memory.keys import ConversationKey
 from memory.recall_query import RecallQuery
 from memory.store import NewMessage, Store
@@ -36,10 +37,17 @@ async def test_the_window_start_is_exact_when_messages_are_smaller_than_guessed(
     assert [hit.id for hit in part.hits] == ids[-101:-106:-1]  # newest first below the window
 
 
-async def test_matches_come_with_their_neighbours_and_documents_are_noticed(
+async def test_matches_come_with_the_turns_that_complete_them_and_documents_are_noticed(
     store: Store,
 ) -> None:
-    contents = ["Did you find a venue?", "Yes, the zebra lounge.", "Great!"]
+    contents = [
+        "Did you find a venue?",  # asks: completes the answer after it
+        "Yes, the zebra lounge.",
+        "Great!",  # the answer asks nothing: not needed
+        "Morning all.",
+        "Is the yak café open on Sundays? \u3000",  # asks (trailing blanks as rstrip() sees them)
+        "Yes, from ten.",  # answers the question before it
+    ]
     ids = await _fill(store, contents + [f"filler {n}" for n in range(60)], tokens=20)
     conversation = await store.conversation(KEY)
     query = RecallQuery(store.engine)
@@ -48,5 +56,34 @@ async def test_matches_come_with_their_neighbours_and_documents_are_noticed(
         assert [hit.id for hit in found.hits] == [ids[1]]
         before, after = found.turns[ids[1]]
         assert before is not None and before.content == contents[0]
-        assert after is not None and after.content == contents[2]
+        assert after is None
         assert not found.documents
+    found = await query.find(conversation, ["yak"], 5, (400, PER), [conversation.id])
+    assert [hit.id for hit in found.hits] == [ids[4]]
+    before, after = found.turns[ids[4]]
+    assert before is None  # "Morning all." asks nothing
+    assert after is not None and after.content == contents[5]
+
+
+def test_blank_is_what_rstrip_strips() -> None:
+    assert "".join(c for c in map(chr, range(0x110000)) if c.isspace()) == BLANK
+
+
+async def test_a_conversation_holding_most_rows_gets_its_own_best_matches(store: Store) -> None:
+    # Another conversation's rows match better and sit among this one's: once the first read
+    # found this conversation dense, the second ranks every match and keeps its own in order.
+    mine = await store.conversation(KEY)
+    other = await store.conversation(ConversationKey("test", "w", "elsewhere"))
+    ids: list[int] = []
+    for n in range(200):
+        if n % 10 == 5:
+            await store.add(other.id, NewMessage("user", "bo", "Bo", f"zebra yak {n}", 20))
+        text = "zebra yak here" if n == 50 else f"zebra note {n}" if n % 7 == 0 else f"note {n}"
+        ids.append(await store.add(mine.id, NewMessage("user", "ann", "Ann", text, 20)))
+    # Both words, then the newest with one below the window (its 400 tokens: the newest 16).
+    best = [ids[50], ids[182], ids[175], ids[168], ids[161]]
+    query = RecallQuery(store.engine)
+    for _ in range(2):
+        found = await query.find(mine, ["zebra", "yak"], 5, (400, PER), [mine.id])
+        assert [hit.id for hit in found.hits] == best
+        assert {hit.conversation_id for hit in found.hits} == {mine.id}
