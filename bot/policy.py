@@ -11,14 +11,14 @@ Re-deliveries are recognised when the message is stored (`bot.pipeline`).
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from bot.messages import Author, ConversationKey, Facts, Inbound
 from bot.texts import say
+from memory.bounded import Bounded
 
 if TYPE_CHECKING:  # plug-in modules import the rules: keep them light
     from memory.store import Store
@@ -66,20 +66,6 @@ def channel_ids(message: Inbound) -> set[str]:
     return {message.key.channel, message.key.thread} - {""}
 
 
-class _Bounded:
-    """A bounded map, oldest entries dropped first."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.items: OrderedDict[Hashable, object] = OrderedDict()
-
-    def put(self, key: Hashable, value: object = None) -> None:
-        self.items[key] = value
-        self.items.move_to_end(key)
-        while len(self.items) > self.size:
-            self.items.popitem(last=False)
-
-
 class Policy:
     def __init__(
         self,
@@ -91,10 +77,12 @@ class Policy:
         self.rules = dict(rules)
         # Whether messages of a conversation wait to be answered (it exists once they are).
         self._queued = queued
-        self._told = _Bounded(_NOTICES_KEPT)
+        self._told: Bounded[tuple[str, str, str], bool] = Bounded(_NOTICES_KEPT)
         # (platform, user, workspace) → (until when it holds, member or not)
-        self._members = _Bounded(_MEMBERSHIPS_KEPT)
-        self._threads = _Bounded(_THREADS_KEPT)
+        self._members: Bounded[tuple[str, str, str], tuple[float, bool]] = Bounded(
+            _MEMBERSHIPS_KEPT
+        )
+        self._threads: Bounded[ConversationKey, bool] = Bounded(_THREADS_KEPT)
 
     def rules_for(self, platform: str) -> PlatformRules:
         return self.rules.get(platform, PlatformRules())
@@ -164,12 +152,12 @@ class Policy:
     async def _takes_part(self, message: Inbound) -> bool:
         """Parley was mentioned or used in the thread before: its conversation exists (that
         survives restarts)."""
-        if message.key in self._threads.items:
+        if message.key in self._threads:
             return True
         if await self.store.exists(message.key) or (
             self._queued is not None and await self._queued(message.key)
         ):
-            self._threads.put(message.key)
+            self._threads.put(message.key, True)
             return True
         return False
 
@@ -190,9 +178,9 @@ class Policy:
         now = time.monotonic()
         for workspace in sorted(workspaces):
             key = (message.key.platform, message.author.id, workspace)
-            known = self._members.items.get(key)
-            if isinstance(known, tuple) and known[0] > now:
-                member = bool(known[1])
+            known = self._members.get(key)
+            if known is not None and known[0] > now:
+                member = known[1]
             else:  # asked again after a while: people join and leave
                 member = await ask(workspace)
                 self._members.put(key, (now + _MEMBERSHIP_SECONDS, member))
@@ -205,9 +193,9 @@ class Policy:
         refusal is told once per person and reason."""
         if message.command is None:
             told = (message.key.platform, message.author.id, notice)
-            if told in self._told.items:
+            if told in self._told:
                 return _ignore(message)
-            self._told.put(told)
+            self._told.put(told, True)
         return Admission(Verdict.REFUSE, message, notice=notice)
 
 

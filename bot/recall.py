@@ -10,6 +10,7 @@ from bot.messages import Inbound
 from bot.prompt import Section
 from bot.quoting import quote
 from bot.texts import say
+from memory.bounded import Bounded
 from memory.recall import Recall, Recalled
 from memory.search import Hit
 from memory.speakers import escape_lines, speaker_name
@@ -55,8 +56,8 @@ class RecallProvider:
         self.counter = counter
         self.config = config
         # Tokens of an excerpt's header less what the window adds to a stored message, by
-        # (author, filename, role); dates are alike. Bounded: emptied when full.
-        self._headers: dict[tuple[str, str | None, str | None], int] = {}
+        # (author, filename, role); dates are alike.
+        self._headers: Bounded[tuple[str, str | None, str | None], int] = Bounded(_HEADERS)
 
     async def sections(
         self, conversation: ConversationState, message: Inbound, budget: int
@@ -123,13 +124,12 @@ class RecallProvider:
         if not hit.tokens:
             return self.counter.count(self._excerpt(hit)) + 1
         key = (hit.author_name, hit.filename, hit.role)
-        if key not in self._headers:
-            if len(self._headers) >= _HEADERS:
-                self._headers.clear()
-            header = self.counter.count(self._excerpt(hit._replace(content="")))
+        header = self._headers.get(key)
+        if header is None:
             named = self.counter.count(render(hit.role, hit.author_name, "")) if hit.role else 0
-            self._headers[key] = header - named
-        return self._headers[key] + min(hit.tokens, _EXCERPT_TOKENS + 1) + 1
+            header = self.counter.count(self._excerpt(hit._replace(content=""))) - named
+            self._headers.put(key, header)
+        return header + min(hit.tokens, _EXCERPT_TOKENS + 1) + 1
 
     def _excerpt(self, hit: Hit) -> str:
         content = hit.content

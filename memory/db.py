@@ -8,12 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
@@ -21,6 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from memory.files import private_database
+from memory.schema_version import is_current
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -112,12 +112,17 @@ def _ping_when_idle(engine: AsyncEngine) -> None:
 
 
 def _alembic_config() -> Config:
+    # Alembic is imported only to migrate or report (see memory.schema_version).
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     return config
 
 
 def _upgrade(connection: Connection, revision: str) -> None:
+    from alembic import command
+
     config = _alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, revision)
@@ -139,6 +144,8 @@ async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
 
     On PostgreSQL processes starting at once (replicas) take turns: the first migrates, the
     others then find the schema current."""
+    if revision == "head" and await is_current(engine):
+        return
     async with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             lock = text("SELECT pg_advisory_xact_lock(:key)")
@@ -155,6 +162,9 @@ class SchemaStatus:
 
 
 def _status(connection: Connection) -> SchemaStatus:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(_alembic_config())
     known = {revision.revision for revision in script.walk_revisions()}
     current = tuple(MigrationContext.configure(connection).get_current_heads())

@@ -8,13 +8,13 @@ other only inside the database, so one statement carries them all.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from memory.bounded import Bounded
 from memory.context import BLANK, asks_sql
 from memory.ranking import Columns, ranked_sql, statement
 from memory.search import Hit, message_hit
@@ -86,13 +86,7 @@ class RecallQuery:
         self._sqlite = engine.dialect.name == "sqlite"
         # What the last recall in a conversation found, to plan the next (any plan finds the
         # same messages): least recently used first.
-        self._hints: OrderedDict[int, _Hint] = OrderedDict()
-
-    def _remember(self, conversation_id: int, hint: _Hint) -> None:
-        self._hints[conversation_id] = hint
-        self._hints.move_to_end(conversation_id)
-        if len(self._hints) > _HINTS:
-            self._hints.popitem(last=False)
+        self._hints: Bounded[int, _Hint] = Bounded(_HINTS)
 
     async def find(
         self,
@@ -105,7 +99,7 @@ class RecallQuery:
         """The best `limit` messages matching `terms` below the window as it starts when it has
         `window[0]` tokens (for the next message: the newest one included)."""
         tokens, per = window
-        hint = self._hints.get(conversation.id, _Hint(False, _TOKENS_GUESS))
+        hint = self._hints.get(conversation.id) or _Hint(False, _TOKENS_GUESS)
         ranked, values = _ranked(self._sqlite, conversation.id, terms, hint.dense)
         values["documents"] = list(conversation_ids)
         query = statement(
@@ -137,7 +131,7 @@ class RecallQuery:
             if short and values["rows"] < most:
                 rows = (await connection.execute(query, {**values, "rows": most})).all()
                 start, documents, dense, short, size = rows[0][:5]
-        self._remember(conversation.id, _Hint(bool(dense), size or hint.size))
+        self._hints.put(conversation.id, _Hint(bool(dense), size or hint.size))
         return _found(int(start), bool(documents), rows)
 
 

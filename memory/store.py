@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import cast
@@ -20,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from memory.analysis import terms_off_loop
+from memory.bounded import Bounded
 from memory.keys import ConversationKey
 from memory.kinds import SHARED_KINDS, ChannelKind
 from memory.tables import Conversation, Message, Summary
@@ -47,6 +49,10 @@ _CONVERSATION_AT = (
 # The new id is the driver's: no RETURNING row to fetch (a thread hop through aiosqlite), and
 # PostgreSQL's dialect adds its own RETURNING.
 _INSERT = insert(Message)
+# Channels whose `/listen` setting is remembered, and for how many seconds: a switch made by
+# another process sharing the database takes effect here within that time.
+_CHANNELS_KEPT = 10_000
+_LISTENING_TRUSTED = 10.0
 
 
 @dataclass(frozen=True)
@@ -96,9 +102,9 @@ class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._session = async_sessionmaker(engine, expire_on_commit=False)
-        # Asked for every un-triggered channel message: one entry per channel, kept up to date
-        # by `set_listening` (a single process owns the bot).
-        self._listening: dict[ConversationKey, bool] = {}
+        # Asked for every un-triggered channel message: per channel, whether it listens and
+        # until when that is trusted (another process sharing the database may switch it).
+        self._listening: Bounded[ConversationKey, tuple[bool, float]] = Bounded(_CHANNELS_KEPT)
 
     async def latest_platform_message_id(self, conversation_id: int) -> str | None:
         """The platform id of the newest stored message that has one (adapters catch up from
@@ -251,13 +257,15 @@ class Store:
     async def listening(self, key: ConversationKey) -> bool:
         """Whether `/listen` is on in `key`'s channel (its top level; `key.thread` is ignored)."""
         channel = replace(key, thread="")
-        if channel not in self._listening:
-            async with self._session() as session:
-                on = await session.scalar(
-                    select(Conversation.listening).where(conversation_at(channel))
-                )
-            self._listening[channel] = bool(on)
-        return self._listening[channel]
+        known = self._listening.get(channel)
+        if known is not None and known[1] > time.monotonic():
+            return known[0]
+        async with self._session() as session:
+            on = bool(
+                await session.scalar(select(Conversation.listening).where(conversation_at(channel)))
+            )
+        self._listening.put(channel, (on, time.monotonic() + _LISTENING_TRUSTED))
+        return on
 
     async def set_listening(self, key: ConversationKey, on: bool) -> None:
         """Answer every message in `key`'s channel, or only the usual triggers again."""
@@ -268,7 +276,7 @@ class Store:
                 update(Conversation).where(Conversation.id == conversation.id).values(listening=on)
             )
             await session.commit()
-        self._listening[channel] = on
+        self._listening.put(channel, (on, time.monotonic() + _LISTENING_TRUSTED))
 
     async def reset(self, conversation_id: int) -> None:
         """Start afresh: later windows ignore everything stored so far (it stays on disk)."""

@@ -1,9 +1,13 @@
 """Pooled PostgreSQL connections: pinged before use only after being idle, so a connection the
-server closed meanwhile is replaced without failing a reply, and a busy one costs no ping."""
+server closed meanwhile is replaced without failing a reply, and a busy one costs no ping. A
+start on a current schema tells so without loading alembic."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 import memory.db
 from memory.db import create_engine
+from memory.schema_version import VERSIONS, heads, is_current
+from tests.process import REPO
 
 _PID = text("SELECT pg_backend_pid()")
 
@@ -70,5 +76,41 @@ async def test_a_connection_in_steady_use_is_not_pinged(
         await asyncio.sleep(0.1)
         await _pid(engine)
         assert len(pings) == 1  # idle long enough: pinged once
+    finally:
+        await engine.dispose()
+
+
+def test_the_heads_read_from_the_files_are_alembics() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(VERSIONS.parent))
+    assert heads() == frozenset(ScriptDirectory.from_config(config).get_heads())
+
+
+async def test_a_start_on_a_current_database_does_not_load_alembic(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'parley.db'}"
+    script = (
+        "import asyncio, sys\n"
+        "from memory.db import migrated_engine\n"
+        "async def main():\n"
+        f"    async with migrated_engine({url!r}):\n"
+        "        pass\n"
+        "asyncio.run(main())\n"
+        "print(any(name.split('.')[0] == 'alembic' for name in sys.modules))\n"
+    )
+
+    def start() -> str:
+        run = subprocess.run(
+            [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True
+        )
+        return run.stdout.strip()
+
+    assert start() == "True"  # a new database: migrated
+    assert start() == "False"  # current: only compared
+    engine = create_engine(url)
+    try:
+        assert await is_current(engine)
     finally:
         await engine.dispose()

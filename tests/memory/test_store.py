@@ -8,7 +8,9 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+import memory.store
 from memory.db import create_engine, migrate
 from memory.keys import ConversationKey
 from memory.kinds import ChannelKind
@@ -102,6 +104,22 @@ async def test_listening_is_stored_per_channel_and_migrates_off(database_url: st
     assert not await store.listening(ConversationKey("test", "w", "other"))
     assert not await store.exists(ConversationKey("test", "w", "c", thread="t1"))
     await engine.dispose()
+
+
+async def test_listen_switched_by_another_process_takes_effect_here(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here, there = Store(engine), Store(engine)  # two processes sharing the database
+    channel = ConversationKey("test", "w", "c")
+    assert not await here.listening(channel)
+    await there.set_listening(channel, on=True)
+    assert not await here.listening(channel)  # remembered for a while, not asked each message
+    monkeypatch.setattr(memory.store, "_LISTENING_TRUSTED", 0.0)
+    await there.set_listening(channel, on=False)
+    await here.set_listening(channel, on=True)
+    assert await here.listening(channel)
+    await there.set_listening(channel, on=False)
+    assert not await here.listening(channel)
 
 
 async def test_channel_kind_migrates_and_keeps_private_conversations_out_of_workspace_recall(
