@@ -92,6 +92,12 @@ async def test_a_reply_cut_by_a_crash_is_mended_at_the_next_start(
 
     async with parley_running("run", env=env) as restarted:
         await fake_discord.wait_for(lambda: cut.content == say("shutdown.cut"), timeout=20)
+        # Stored, unanswered and younger than the resume window: answered anew, below the notice
+        # (the fake model echoes it), once.
+        again = await fake_discord.wait_for_message(
+            general, lambda m: m.id != cut.id and m.content.startswith("echo:"), 30
+        )
         done = await terminate(restarted)
     assert done.code == 0, done.stderr
-    assert [m.id for m in fake_discord.messages[general]] == [cut.id]  # nothing posted again
+    assert "tell me slowly" in again.content
+    assert [m.id for m in fake_discord.messages[general]] == [cut.id, again.id]
