@@ -183,11 +183,12 @@ async def test_one_conversation_is_answered_in_order(parley: Parley, fake_model:
 
 
 async def test_conversations_proceed_concurrently(parley: Parley, fake_model: FakeModel) -> None:
-    fake_model.script(Reply("slow", delay=0.5), Reply("fast", delay=0.5))
+    fake_model.script(Reply("slow", delay=1.0), Reply("fast", delay=1.0))
     other = ConversationKey("test", "workspace", "random")
     started = asyncio.get_running_loop().time()
     await asyncio.gather(ask(parley, "a"), ask(parley, "b", key=other))
-    assert asyncio.get_running_loop().time() - started < 0.9
+    # One after the other would take 2 s; the rest is slack for a loaded machine.
+    assert asyncio.get_running_loop().time() - started < 1.8
 
 
 async def test_reasoning_models_get_max_completion_tokens(
