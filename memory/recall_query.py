@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from memory.bounded import Bounded
 from memory.context import BLANK, asks_sql
+from memory.db import reading
 from memory.ranking import Columns, ranked_sql, statement
 from memory.search import Hit, message_hit
 from memory.store import AFTER_ALL, ConversationState
@@ -82,7 +83,7 @@ class Found:
 
 class RecallQuery:
     def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+        self._reads = reading(engine)
         self._sqlite = engine.dialect.name == "sqlite"
         # What the last recall in a conversation found, to plan the next (any plan finds the
         # same messages): least recently used first.
@@ -124,7 +125,7 @@ class RecallQuery:
         # the rows it could hold (every message costs at least `per`).
         most = tokens // max(per, 1) + 1
         values["rows"] = min(tokens // (per + int(hint.size) // 2) + 1, most)
-        async with self._engine.connect() as connection:
+        async with self._reads.connect() as connection:
             rows = (await connection.execute(query, values)).all()
             # Rows by position (a Row's attributes are looked up by name: several times slower).
             start, documents, dense, short, size = rows[0][:5]

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from memory.analysis import terms_off_loop
 from memory.bounded import Bounded
+from memory.db import reading
 from memory.keys import ConversationKey
 from memory.kinds import SHARED_KINDS, ChannelKind
 from memory.tables import Conversation, Message, Summary
@@ -101,6 +102,7 @@ def conversation_at(key: ConversationKey) -> ColumnElement[bool]:
 class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._reads = reading(engine)  # a message's lookups: no transaction needed
         self._session = async_sessionmaker(engine, expire_on_commit=False)
         # Asked for every un-triggered channel message: per channel, whether it listens and
         # until when that is trusted (another process sharing the database may switch it).
@@ -141,11 +143,11 @@ class Store:
             "channel": key.channel,
             "thread": key.thread,
         }
-        async with self.engine.connect() as connection:
+        async with self._reads.connect() as connection:
             row = (await connection.execute(_CONVERSATION_AT, at)).first()
         if row is None:
             await self._create(key, kind)
-            async with self.engine.connect() as connection:
+            async with self._reads.connect() as connection:
                 row = (await connection.execute(_CONVERSATION_AT, at)).one()
         if kind is not ChannelKind.UNKNOWN and row.kind != kind:
             async with self.engine.begin() as connection:
@@ -219,7 +221,7 @@ class Store:
     ) -> WindowRead:
         """`window`, kept above `floor`, with the earlier messages its read returned (the
         summary's next batch is usually among them: no second read)."""
-        async with self.engine.connect() as connection:
+        async with self._reads.connect() as connection:
             return await read_window(
                 connection,
                 conversation.id,

@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 import memory.db
-from memory.db import create_engine
+from memory.db import create_engine, reading
 from memory.schema_version import VERSIONS, heads, is_current
 from tests.process import REPO
 
@@ -112,5 +112,21 @@ async def test_a_start_on_a_current_database_does_not_load_alembic(tmp_path: Pat
     engine = create_engine(url)
     try:
         assert await is_current(engine)
+    finally:
+        await engine.dispose()
+
+
+async def test_reads_on_postgresql_open_no_transaction(postgres_url: str) -> None:
+    engine = create_engine(postgres_url)
+    clock = text("SELECT now()")  # a transaction's start: the same for all its statements
+    try:
+        async with reading(engine).connect() as connection:
+            first = (await connection.execute(clock)).scalar_one()
+            await asyncio.sleep(0.05)
+            assert (await connection.execute(clock)).scalar_one() > first  # each its own
+        async with engine.connect() as connection:  # writes keep their transactions
+            first = (await connection.execute(clock)).scalar_one()
+            await asyncio.sleep(0.05)
+            assert (await connection.execute(clock)).scalar_one() == first
     finally:
         await engine.dispose()
