@@ -23,8 +23,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from memory.analysis import cjk_words, has_cjk
-from memory.ranking import Columns, ranked_sql, statement
+from memory.ranking import Columns, Table, ranked_sql, statement
 from memory.tables import Document, Message, Passage
+from memory.window import AFTER_ALL
 
 _WORD = re.compile(r"[^\W_]+")
 _MAX_TERMS = 16
@@ -156,42 +157,54 @@ class FullText:
         terms: Sequence[str],
         limit: int,
         after_id: int = 0,
-        before_id: int | None = None,
+        before_id: int = AFTER_ALL,
     ) -> list[Hit]:
         """The best `limit` messages matching `terms` with after_id < id < before_id."""
-        if not terms or not conversation_ids:
-            return []
-        ranked, values = ranked_sql(self._sqlite, "messages", conversation_ids, terms)
-        query = statement(
-            f"WITH {ranked} SELECT m.id, m.author_name, m.content, m.created_at, "
-            "m.conversation_id, m.tokens, m.role FROM ranked "
-            "JOIN messages AS m ON m.id = ranked.id "
+        rows = await self._best(
+            "messages",
+            "SELECT m.id, m.author_name, m.content, m.created_at, m.conversation_id, m.tokens, "
+            "m.role FROM ranked JOIN messages AS m ON m.id = ranked.id "
             "ORDER BY ranked.score DESC, m.id DESC",
-            values,
             Columns.MESSAGE_HITS,
+            conversation_ids,
+            terms,
+            {"after": after_id, "before": before_id, "limit": limit},
         )
-        values.update(after=after_id, before=_below(before_id), limit=limit)
-        async with self._session() as session:
-            return [message_hit(row) for row in await session.execute(query, values)]
+        return [message_hit(row) for row in rows]
 
     async def passages(
         self, conversation_ids: Sequence[int], terms: Sequence[str], limit: int
     ) -> list[Hit]:
         """The best `limit` passages of documents shared in the given conversations."""
+        rows = await self._best(
+            "document_passages",
+            "SELECT p.id, d.author_name, p.content, d.created_at, d.filename, p.conversation_id, "
+            "p.tokens FROM ranked JOIN document_passages AS p ON p.id = ranked.id "
+            "JOIN documents AS d ON d.id = p.document_id ORDER BY ranked.score DESC, p.id DESC",
+            Columns.PASSAGE_HITS,
+            conversation_ids,
+            terms,
+            {"after": 0, "before": AFTER_ALL, "limit": limit},
+        )
+        return [Hit(*row) for row in rows]
+
+    async def _best(
+        self,
+        table: Table,
+        select_ranked: str,
+        columns: Columns,
+        conversation_ids: Sequence[int],
+        terms: Sequence[str],
+        bounds: dict[str, int],
+    ) -> list[Any]:
+        """The rows `select_ranked` picks from `table`'s matches of `terms`, ranked
+        (memory/ranking.py), within `bounds` (after, before: ids; limit)."""
         if not terms or not conversation_ids:
             return []
-        ranked, values = ranked_sql(self._sqlite, "document_passages", conversation_ids, terms)
-        query = statement(
-            f"WITH {ranked} SELECT p.id, d.author_name, p.content, d.created_at, d.filename, "
-            "p.conversation_id, p.tokens FROM ranked "
-            "JOIN document_passages AS p ON p.id = ranked.id "
-            "JOIN documents AS d ON d.id = p.document_id ORDER BY ranked.score DESC, p.id DESC",
-            values,
-            Columns.PASSAGE_HITS,
-        )
-        values.update(after=0, before=_below(None), limit=limit)
+        ranked, values = ranked_sql(self._sqlite, table, conversation_ids, terms)
+        query = statement(f"WITH {ranked} {select_ranked}", values, columns)
         async with self._session() as session:
-            return [Hit(*row) for row in await session.execute(query, values)]
+            return list(await session.execute(query, values | bounds))
 
     async def hits(self, message_ids: Sequence[int], passage_ids: Sequence[int]) -> list[Hit]:
         """The given messages, then the given passages, each in the order given."""
@@ -200,10 +213,6 @@ class FullText:
                 *await message_hits(session, message_ids),
                 *await _passage_hits(session, passage_ids),
             ]
-
-
-def _below(before_id: int | None) -> int:
-    return before_id if before_id is not None else 2**62
 
 
 def message_hit(row: Any) -> Hit:  # a Row of Columns.MESSAGE_HITS
