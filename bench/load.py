@@ -125,19 +125,21 @@ async def footprint(database: str, model: str, count: int) -> None:
     async with open_parley(bench_settings(model, database, _WINDOW)) as parley:
         gc.collect()
         start, _peak = _resident_mb()
-        at_once = asyncio.Semaphore(100)
+        numbers = iter(range(count))
         failed = 0
 
-        async def talk(n: int) -> None:
+        async def talk() -> None:
+            # 100 conversations at a time, as people arrive: a task per conversation made up
+            # front (10,000 waiting on a semaphore) was the harness's memory, not the bot's.
             nonlocal failed
-            async with at_once:
+            for n in numbers:
                 final = await answer(parley, _key(n), f"Hi, this is person {n}.", f"f{n}")
                 failed += final.failed
 
-        await asyncio.gather(*(talk(n) for n in range(count)))
+        await asyncio.gather(*(talk() for _ in range(100)))
         await parley.drain()
         # Until this task yields, the loop's handle that woke it holds the finished gather
-        # and, through it, every conversation's task: the harness's, not the bot's memory.
+        # and, through it, the talkers' tasks: the harness's, not the bot's memory.
         await asyncio.sleep(0)
         gc.collect()
         rss, peak = _resident_mb()
