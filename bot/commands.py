@@ -105,12 +105,13 @@ async def _memory(ctx: CommandContext, _args: str) -> str:
 async def _forget(ctx: CommandContext, args: str) -> str:
     if args.strip().lower() != "me":
         return say("forget.usage")
-    forgotten = await forget_author(
-        ctx.parley.store.engine, ctx.message.key.platform, ctx.message.author.id
-    )
+    platform, author = ctx.message.key.platform, ctx.message.author.id
+    # Those still waiting first: once answered they would be stored after the deletion.
+    waiting = await ctx.parley.pipeline.forget_waiting(platform, author)
+    forgotten = await forget_author(ctx.parley.store.engine, platform, author)
     return say(
         "forget.done",
-        messages=counted("message", forgotten.messages),
+        messages=counted("message", forgotten.messages + waiting),
         documents=counted("document", forgotten.documents),
     )
 

@@ -149,6 +149,20 @@ class Pipeline:
         route = Route(lane=message.key.platform, order=message.message_id or "")
         return await self.queue.add(_item(message, route), State.ANSWERED) is not None
 
+    async def forget_waiting(self, platform: str, author_id: str) -> int:
+        """Drop `author_id`'s messages on `platform` that wait to be answered (`/forget me`:
+        stored once answered, they would outlive the forgetting); how many. Those sent after
+        the message this task answers stay: they came after the request."""
+        working = _working.get()
+        theirs = [
+            item
+            for item, text in await self.queue.waiting(
+                platform, None if working is None else working.id
+            )
+            if text and json.loads(text)["message"]["author"]["id"] == author_id
+        ]
+        return await self.queue.drop(theirs)
+
     def finishing(self) -> Update | None:
         """The statement ending the item this task answers, to run in the transaction that
         stores its reply (None outside the pipeline: the terminal, tests)."""

@@ -322,6 +322,31 @@ class InboundQueue:
             await session.commit()
         return int(result.rowcount)  # type: ignore[attr-defined]
 
+    async def waiting(self, platform: str, before: int | None = None) -> list[tuple[int, str]]:
+        """Items of `platform` that no process has started (stored before item `before`, if
+        given), with their message (JSON)."""
+        query = select(InboundItem.id, InboundItem.message).where(
+            InboundItem.platform == platform, InboundItem.state == State.PENDING
+        )
+        if before is not None:
+            query = query.where(InboundItem.id < before)
+        async with self._session() as session:
+            rows = await session.execute(query)
+            return [(int(id_), message) for id_, message in rows]
+
+    async def drop(self, items: Sequence[int]) -> int:
+        """End `items` unanswered, with their text, unless a process started them; how many."""
+        if not items:
+            return 0
+        async with self._session() as session:
+            result = await session.execute(
+                update(InboundItem)
+                .where(InboundItem.id.in_(items), InboundItem.state == State.PENDING)
+                .values(state=State.MISSED, message="", route="")
+            )
+            await session.commit()
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
     async def known(self, key: ConversationKey) -> bool:
         """Whether any message of the conversation at `key` was stored to be answered."""
         async with self._session() as session:

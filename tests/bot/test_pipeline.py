@@ -4,16 +4,19 @@ survives the trip through the database."""
 
 from __future__ import annotations
 
+import json
 import time
+from dataclasses import replace
 
 from sqlalchemy import update
 
 from bot.messages import Author, ChannelKind, Command, ConversationKey, Facts, Inbound
+from bot.policy import Verdict
 from bot.queued import Route, from_data, to_data
 from memory.tables import InboundItem
 from tests.conftest import SettingsFactory
 from tests.fakes.model_server import FakeModel
-from tests.helpers import KEY, Answers, mention, parley_on, settled, until
+from tests.helpers import ALICE, KEY, Answers, mention, parley_on, settled, until
 
 
 def test_a_stored_message_comes_back_as_it_was() -> None:
@@ -58,3 +61,25 @@ async def test_a_restart_answers_young_messages_and_misses_old_ones(
     assert counts == {"answered": 1, "missed": 1}
     assert restarted.pipeline.missed == 1
     assert len(fake_model.requests) == 1
+
+
+async def test_forget_me_drops_what_waits_from_before_and_keeps_what_came_after(
+    make_settings: SettingsFactory, sqlite_url: str, fake_model: FakeModel
+) -> None:
+    other = ConversationKey("test", "w", "elsewhere")
+    async with parley_on(make_settings, sqlite_url) as parley:
+        for order, lane, message in [
+            ("1", "busy", mention("my locker code is 4471", key=other)),
+            ("2", "test", Inbound(KEY, ALICE, "", "forget", command=Command("forget", "me"))),
+            ("3", "busy", mention("hello again", key=other)),
+        ]:
+            message = replace(message, message_id=message.message_id or order)
+            assert (await parley.accept(message, Route(lane, order))).verdict is Verdict.ANSWER
+        answers = Answers(parley)
+        await parley.pipeline.serve("test", answers)  # "busy" has no worker: both wait
+        await until(lambda: answers.finals, 10)
+        waiting = await parley.pipeline.queue.waiting("test")
+        counts = await parley.pipeline.queue.counts()
+    assert "deleted 1 message (yours" in answers.finals[0][1].text
+    assert [json.loads(text)["message"]["text"] for _id, text in waiting] == ["hello again"]
+    assert counts == {"answered": 1, "missed": 1, "pending": 1}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -11,11 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bot.core import Parley
 from bot.messages import ConversationKey, Inbound
+from bot.queued import Route
 from memory.db import migrated_engine
 from memory.inbound import InboundQueue, NewItem, State, order_key
 from memory.privacy import prune, prune_events
 from memory.search import FullText
-from memory.tables import Document, Message, MessageVectors, Passage, Summary
+from memory.tables import Document, InboundItem, Message, MessageVectors, Passage, Summary
 from memory.transfer import import_rows, parse_import
 from tests.conftest import SettingsFactory
 from tests.fakes.model_server import FakeModel, Reply, tool_call
@@ -72,6 +74,30 @@ async def test_forget_me_leaves_no_trace(make_settings: SettingsFactory, databas
             assert not await FullText(engine).passages([conversation.id], ["zq81xk"], 5)
         assert await _count(parley, Document) == 0 and await _count(parley, Passage) == 0
         assert await _indexed(engine, "pelican") == 1
+
+
+async def test_forget_me_drops_their_messages_still_waiting(
+    make_settings: SettingsFactory, database_url: str
+) -> None:
+    async with parley_on(make_settings, database_url) as parley:
+        queue = parley.pipeline.queue
+        for n, (key, author) in enumerate([(RANDOM, ALICE), (RANDOM, BOB), (SLACK, ALICE)]):
+            message = Inbound(key, author, f"queued zq81xk {n}", message_id=f"{n}.0")
+            route = Route(lane=key.platform, order=f"{n}.0")
+            assert await parley.pipeline.store(message, route, catch_up=False)
+
+        done = await ask(parley, key=GENERAL, author=ALICE, text="/forget me")
+        assert "deleted 1 message (yours" in done.text
+
+        left = {json.loads(text)["message"]["text"] for _id, text in await queue.waiting("discord")}
+        assert left == {"queued zq81xk 1"}  # Bob's
+        assert len(await queue.waiting("slack")) == 1  # another platform's Alice
+        assert (await queue.counts())[State.MISSED] == 1
+        async with AsyncSession(parley.store.engine) as session:
+            dropped = await session.scalar(
+                select(InboundItem.message).where(InboundItem.state == State.MISSED)
+            )
+        assert dropped == ""  # its text is gone too
 
 
 def _old_rows(days: int) -> list[str]:
