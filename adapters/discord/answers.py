@@ -3,15 +3,16 @@ catch up on the channel, download the files, stream the reply.
 
 What was received is stored with a route of plain ids (channel, message, attachments as
 Discord's own payloads), so any process running the shard can answer it, also after a restart.
-A slash command's interaction lives in the process that deferred it; answered elsewhere (after
-a crash), the answer is posted in its channel instead.
+A slash command's route keeps its interaction's token (cleared with the route once answered):
+any process edits the deferred response through the interaction's webhook while Discord keeps it
+(15 minutes), then the answer is posted in its channel instead.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from dataclasses import replace
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -30,13 +31,24 @@ log = logging.getLogger(__name__)
 # On a mention, at most this many earlier channel messages are caught up on (recorded).
 CATCH_UP_LIMIT = 25
 CONVERSATION_TYPES = (discord.MessageType.default, discord.MessageType.reply)
-# Deferred interactions waiting for their turn, kept for this many (Discord drops them in 15 min).
-_INTERACTIONS_KEPT = 1000
+# How long a deferred interaction's token is used (Discord's 15 minutes, less a margin for the
+# reply itself).
+_INTERACTION_LIFE = timedelta(minutes=13)
 
 
 def lane(shard: int) -> str:
     """The pipeline lane of a shard: only processes running it answer its messages."""
     return f"discord/{shard}"
+
+
+def deferred(interaction: discord.Interaction) -> dict[str, Any]:
+    """The route of a deferred slash command."""
+    return {
+        "kind": "command",
+        "channel": interaction.channel_id,
+        "interaction": interaction.id,
+        "token": interaction.token,
+    }
 
 
 def route_of(message: discord.Message) -> dict[str, Any]:
@@ -51,14 +63,6 @@ def route_of(message: discord.Message) -> dict[str, Any]:
 class DiscordAnswers:
     def __init__(self, client: ParleyClient) -> None:
         self.client = client
-        self.interactions: OrderedDict[int, discord.Interaction] = OrderedDict()
-
-    def deferred(self, interaction: discord.Interaction) -> dict[str, Any]:
-        """Keep a deferred interaction for its answer; its route."""
-        self.interactions[interaction.id] = interaction
-        while len(self.interactions) > _INTERACTIONS_KEPT:
-            self.interactions.popitem(last=False)
-        return {"kind": "command", "channel": interaction.channel_id, "interaction": interaction.id}
 
     async def mend(self) -> None:
         await self.client.mend_left_over()
@@ -78,14 +82,13 @@ class DiscordAnswers:
             )
 
     async def _command(self, job: Job) -> None:
-        interaction = self.interactions.pop(job.route["interaction"], None)
-        if interaction is not None:
-            await self.client.parley.deliver(job.message, InteractionSurface(interaction))
+        route, application = job.route, self.client.application_id
+        age = discord.utils.utcnow() - discord.utils.snowflake_time(route["interaction"])
+        if application is not None and age < _INTERACTION_LIFE:
+            webhook = discord.Webhook.partial(application, route["token"], client=self.client)
+            await self.client.parley.deliver(job.message, InteractionSurface(webhook))
             return
-        log.info(
-            "interaction %s was deferred by another process: answering in its channel",
-            job.route["interaction"],
-        )
+        log.info("interaction %s expired: answering in its channel", route["interaction"])
         channel = self.client.get_partial_messageable(job.route["channel"])
         await self.client.parley.deliver(job.message, ChannelSurface(channel, None))
 

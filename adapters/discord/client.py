@@ -12,7 +12,13 @@ import discord
 import yarl
 from discord import app_commands
 
-from adapters.discord.answers import CONVERSATION_TYPES, DiscordAnswers, lane, route_of
+from adapters.discord.answers import (
+    CONVERSATION_TYPES,
+    DiscordAnswers,
+    deferred,
+    lane,
+    route_of,
+)
 from adapters.discord.inbound import (
     author,
     channel_kind,
@@ -260,10 +266,9 @@ class ParleyClient(discord.Client):
         # First, within Discord's 3 s (storing and waiting for its turn may take longer).
         await interaction.response.defer(thinking=True)
         shard = self.shard_for(guild.id if guild is not None else None)
-        route = Route(lane(shard), str(interaction.id), self.answers.deferred(interaction))
-        admission = await self.parley.accept(message, route)
-        if admission.verdict is not Verdict.ANSWER:  # a re-delivery: answered by the first
-            self.answers.interactions.pop(interaction.id, None)
+        await self.parley.accept(
+            message, Route(lane(shard), str(interaction.id), deferred(interaction))
+        )
 
 
 class ShardedParleyClient(ParleyClient, discord.AutoShardedClient):

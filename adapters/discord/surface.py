@@ -9,11 +9,15 @@ flags, gets its links wrapped in `<…>` (Discord's own "no preview" form).
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import discord
 
 LIMIT = 2000
 _NO_PINGS = discord.AllowedMentions.none()
+# The deferred response in a webhook message path (`messages/@original`), where discord.py types
+# an id.
+_ORIGINAL: Any = "@original"
 # Outside code: a Markdown link's target, or a bare URL (neither already in <…>).
 _CODE = re.compile(r"```.*?(?:```|$)|`[^`\n]*`", re.DOTALL)
 _URL = re.compile(
@@ -79,19 +83,21 @@ class ChannelSurface:
 
 
 class InteractionSurface:
-    """The deferred response is message 0 (it already shows "thinking…"); more are follow-ups."""
+    """The deferred response is message 0 (it already shows "thinking…"); more are follow-ups.
+    Both go through the interaction's webhook (its application id and token), which any
+    process can rebuild from the stored route."""
 
     limit = LIMIT
 
-    def __init__(self, interaction: discord.Interaction) -> None:
-        self.interaction = interaction
+    def __init__(self, webhook: discord.Webhook) -> None:
+        self.webhook = webhook
         self.shown = False
         self.followups: list[discord.WebhookMessage] = []
 
     async def send(self, text: str) -> None:
         if self.shown:
             self.followups.append(
-                await self.interaction.followup.send(
+                await self.webhook.send(
                     text, wait=True, allowed_mentions=_NO_PINGS, suppress_embeds=True
                 )
             )
@@ -101,8 +107,8 @@ class InteractionSurface:
 
     async def edit(self, index: int, text: str) -> None:
         if index == 0:
-            await self.interaction.edit_original_response(
-                content=without_previews(text), allowed_mentions=_NO_PINGS
+            await self.webhook.edit_message(
+                _ORIGINAL, content=without_previews(text), allowed_mentions=_NO_PINGS
             )
         else:
             self.followups[index - 1] = await self.followups[index - 1].edit(
@@ -111,7 +117,7 @@ class InteractionSurface:
 
     async def delete(self, index: int) -> None:
         if index == 0:
-            await self.interaction.delete_original_response()
+            await self.webhook.delete_message(_ORIGINAL)
             self.shown = False
         else:
             await self.followups.pop(index - 1).delete()

@@ -6,9 +6,13 @@ notice when Parley starts again."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bot.texts import say
+from memory.db import create_engine
+from memory.inbound import InboundQueue
 from tests.fakes.discord_fixtures import fake_discord
 from tests.fakes.discord_server import API_PREFIX, FakeDiscord, RecordedMessage
 from tests.fakes.model_server import FakeModel, Hang, Reply
@@ -51,6 +55,18 @@ async def sigterm_mid_reply(
     reply = fake.last_message(general)
     assert reply is not None
     return done, reply
+
+
+async def until_waiting(url: str) -> None:
+    """Until a message is stored and waits for its turn."""
+    engine = create_engine(url)
+    try:
+        queue = InboundQueue(engine, "inspector")
+        async with asyncio.timeout(20):
+            while not (await queue.counts()).get("pending"):  # noqa: ASYNC110 - in the database
+                await asyncio.sleep(0.05)
+    finally:
+        await engine.dispose()
 
 
 async def test_sigterm_waits_for_the_final_edit(
@@ -101,3 +117,30 @@ async def test_a_reply_cut_by_a_crash_is_mended_at_the_next_start(
     assert done.code == 0, done.stderr
     assert "tell me slowly" in again.content
     assert [m.id for m in fake_discord.messages[general]] == [cut.id, again.id]
+
+
+async def test_a_slash_command_waiting_at_a_crash_is_answered_in_its_response_after(
+    fake_discord: FakeDiscord, fake_model: FakeModel, sqlite_url: str
+) -> None:
+    fake_model.script(Reply(ANSWER * 20, chunk=4, chunk_delay=0.05))
+    env = bot_env(fake_discord, fake_model, sqlite_url)
+    general = fake_discord.channel_id("general")
+    async with parley_running("run", env=env):  # killed with SIGKILL at the end
+        await fake_discord.wait_for(lambda: fake_discord.identifies, timeout=20)
+        await fake_discord.send_message(general, "tell me slowly", mentions_bot=True)
+        await fake_discord.wait_for_message(general, lambda m: m.content.endswith("▌"), 20)
+        # Deferred and stored; it waits behind the reply being streamed in its channel.
+        asked = await fake_discord.send_interaction("ask", {"question": "and the weather?"})
+        await until_waiting(sqlite_url)
+        assert asked.callback_type == 5
+
+    async with parley_running("run", env=env) as restarted:
+        # Another process: the deferred response is still edited, through the stored token.
+        await fake_discord.wait_for(
+            lambda: asked.original is not None and "and the weather?" in asked.original.content,
+            timeout=30,
+        )
+        done = await terminate(restarted)
+    assert done.code == 0, done.stderr
+    assert not any("and the weather?" in m.content for m in fake_discord.messages[general])
+    assert fake_discord.unhandled == []
