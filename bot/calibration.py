@@ -13,11 +13,9 @@ from __future__ import annotations
 import logging
 import re
 
-from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from memory.tables import Calibration, utcnow
+from memory.calibrations import CalibrationStore, Ratios
 
 log = logging.getLogger(__name__)
 
@@ -72,17 +70,14 @@ class Calibrator:
     they start at 1 and only go up if the server counts more."""
 
     def __init__(self, engine: AsyncEngine, model: str, native: bool) -> None:
-        self._session = async_sessionmaker(engine, expire_on_commit=False)
-        self._postgres = engine.dialect.name == "postgresql"
+        self._store = CalibrationStore(engine, model)
         self.model = model
         self.native = native
-        self._ratios: dict[str, tuple[float, int]] = {}  # script → (ratio, samples)
+        self._ratios: Ratios = {}
         self._written: dict[str, float] = {}  # script → the ratio the database holds
 
     async def load(self) -> None:
-        async with self._session() as session:
-            rows = await session.scalars(select(Calibration).where(Calibration.model == self.model))
-            self._ratios = {row.script: (row.ratio, row.samples) for row in rows}
+        self._ratios = await self._store.load()
         self._written = {script: ratio for script, (ratio, _) in self._ratios.items()}
 
     def script_factor(self, script: str) -> float:
@@ -136,7 +131,7 @@ class Calibrator:
         return 1.0 if self.native else DEFAULT_FACTORS[script] / MARGIN
 
     async def _update(self, observed: dict[str, float], force: bool = False) -> None:
-        changed: dict[str, tuple[float, int]] = {}
+        changed: Ratios = {}
         for script, value in observed.items():
             old, samples = self._ratios.get(script, (value, 0))
             ratio = (
@@ -148,31 +143,10 @@ class Calibrator:
                 changed[script] = (ratio, samples + 1)
         if not changed:
             return
-        await self._write(changed)
+        await self._store.write(changed)
         self._written.update({script: ratio for script, (ratio, _) in changed.items()})
         log.info(
             "token calibration of %s: %s",
             self.model,
             ", ".join(f"{s} x{r:.2f}" for s, (r, _) in sorted(changed.items())),
         )
-
-    async def _write(self, changed: dict[str, tuple[float, int]]) -> None:
-        # One upsert: processes learning the same model at once each leave their latest value.
-        insert = (postgresql.insert if self._postgres else sqlite.insert)(Calibration).values(
-            [
-                {
-                    "model": self.model,
-                    "script": script,
-                    "ratio": ratio,
-                    "samples": samples,
-                    "updated_at": utcnow(),
-                }
-                for script, (ratio, samples) in changed.items()
-            ]
-        )
-        statement = insert.on_conflict_do_update(
-            index_elements=["model", "script"],
-            set_={name: insert.excluded[name] for name in ("ratio", "samples", "updated_at")},
-        )
-        async with self._session() as session, session.begin():
-            await session.execute(statement)

@@ -16,11 +16,11 @@ from datetime import UTC, date, datetime
 from typing import Literal
 
 from sqlalchemy import RowMapping, Select, case, delete, func, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from memory.keys import ConversationKey
 from memory.tables import Conversation, Message, RateEvent, UsageDay
+from memory.upsert import upsert
 
 # How far back the per-minute limit looks.
 MINUTE = 60.0
@@ -78,14 +78,13 @@ class UsageStore:
         self._admitting: AbstractAsyncContextManager[object] = (
             nullcontext() if self._postgres else asyncio.Lock()
         )
-        # Built once, not per call: each build made a table alias (`excluded`) that became
-        # cyclic garbage, the most of what a message left for the collector.
-        insert = (postgresql.insert if self._postgres else sqlite.insert)(UsageDay)
         table = UsageDay.__table__.c
-        self._upsert = insert.on_conflict_do_update(
-            index_elements=["day", "platform", "user_id", "conversation_id", "model", "kind"],
-            set_={
-                name: table[name] + insert.excluded[name]
+        self._upsert = upsert(
+            engine,
+            UsageDay,
+            ["day", "platform", "user_id", "conversation_id", "model", "kind"],
+            lambda proposed: {
+                name: table[name] + proposed[name]
                 for name in ("calls", "prompt_tokens", "reply_tokens", "estimated_calls")
             },
         )
