@@ -92,7 +92,7 @@ async def test_the_shutdown_timeout_edits_a_notice_into_the_reply(
     assert reply.content == say("shutdown.cut")  # not the placeholder left hanging
 
 
-async def test_a_reply_cut_by_a_crash_is_mended_at_the_next_start(
+async def test_a_reply_cut_by_a_crash_is_mended_and_all_answered_at_the_next_start(
     fake_discord: FakeDiscord, fake_model: FakeModel, sqlite_url: str
 ) -> None:
     fake_model.script(Reply(ANSWER * 20, chunk=4, chunk_delay=0.05))
@@ -103,6 +103,10 @@ async def test_a_reply_cut_by_a_crash_is_mended_at_the_next_start(
         await fake_discord.send_message(general, "tell me slowly", mentions_bot=True)
         # Streaming: shown with the cursor, far from finished.
         await fake_discord.wait_for_message(general, lambda m: m.content.endswith("▌"), 20)
+        # A slash command, deferred and stored, waits behind it in the channel.
+        asked = await fake_discord.send_interaction("ask", {"question": "and the weather?"})
+        await until_waiting(sqlite_url)
+        assert asked.callback_type == 5
     cut = fake_discord.last_message(general)
     assert cut is not None and cut.content.endswith("▌")
 
@@ -113,34 +117,14 @@ async def test_a_reply_cut_by_a_crash_is_mended_at_the_next_start(
         again = await fake_discord.wait_for_message(
             general, lambda m: m.id != cut.id and m.content.startswith("echo:"), 30
         )
-        done = await terminate(restarted)
-    assert done.code == 0, done.stderr
-    assert "tell me slowly" in again.content
-    assert [m.id for m in fake_discord.messages[general]] == [cut.id, again.id]
-
-
-async def test_a_slash_command_waiting_at_a_crash_is_answered_in_its_response_after(
-    fake_discord: FakeDiscord, fake_model: FakeModel, sqlite_url: str
-) -> None:
-    fake_model.script(Reply(ANSWER * 20, chunk=4, chunk_delay=0.05))
-    env = bot_env(fake_discord, fake_model, sqlite_url)
-    general = fake_discord.channel_id("general")
-    async with parley_running("run", env=env):  # killed with SIGKILL at the end
-        await fake_discord.wait_for(lambda: fake_discord.identifies, timeout=20)
-        await fake_discord.send_message(general, "tell me slowly", mentions_bot=True)
-        await fake_discord.wait_for_message(general, lambda m: m.content.endswith("▌"), 20)
-        # Deferred and stored; it waits behind the reply being streamed in its channel.
-        asked = await fake_discord.send_interaction("ask", {"question": "and the weather?"})
-        await until_waiting(sqlite_url)
-        assert asked.callback_type == 5
-
-    async with parley_running("run", env=env) as restarted:
-        # Another process: the deferred response is still edited, through the stored token.
+        # The slash command too, by this other process: in its deferred response (edited
+        # through the token its route kept), not in the channel.
         await fake_discord.wait_for(
             lambda: asked.original is not None and "and the weather?" in asked.original.content,
             timeout=30,
         )
         done = await terminate(restarted)
     assert done.code == 0, done.stderr
-    assert not any("and the weather?" in m.content for m in fake_discord.messages[general])
+    assert "tell me slowly" in again.content
+    assert [m.id for m in fake_discord.messages[general]] == [cut.id, again.id]
     assert fake_discord.unhandled == []
