@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
+import socket
 import sys
 from asyncio.subprocess import Process
 from collections.abc import AsyncIterator
@@ -14,6 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+# Ports for `parley run` processes that a test restarts on the same port: below the kernel's
+# ephemeral range (32768 and up here), where servers bound to port 0 and outgoing connections
+# land, and a block per xdist worker, so no other test's server takes one while its process is
+# down after a kill.
+_PORTS_FROM = 20_000
+_PORTS_PER_WORKER = 1_000
 
 
 @dataclass
@@ -21,6 +29,20 @@ class Finished:
     code: int
     stdout: str
     stderr: str
+
+
+def free_port() -> int:
+    """A port nothing listens on, for a `parley run` the test starts (see `_PORTS_FROM`)."""
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    first = _PORTS_FROM + worker * _PORTS_PER_WORKER
+    for port in random.sample(range(first, first + _PORTS_PER_WORKER), _PORTS_PER_WORKER):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise OSError(f"no free port in {first}-{first + _PORTS_PER_WORKER - 1}")
 
 
 def parley_env(**values: str) -> dict[str, str]:

@@ -8,7 +8,6 @@ not answered again."""
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import pytest
 from aiohttp import ClientConnectionError
@@ -19,15 +18,9 @@ from bot.texts import say
 from tests.fakes.model_server import FakeModel, Reply
 from tests.fakes.slack_fixtures import fake_slack  # noqa: F401
 from tests.fakes.slack_server import GENERAL, FakeSlack, Json, SignedResponse
-from tests.process import parley_env, parley_running, terminate
+from tests.process import free_port, parley_env, parley_running, terminate
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def post_when_up(

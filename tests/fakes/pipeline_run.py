@@ -15,7 +15,6 @@ import contextlib
 import os
 import random
 import signal
-import socket
 import sys
 import time
 import uuid
@@ -41,6 +40,7 @@ from tests.fakes.pipeline_check import (
 )
 from tests.fakes.slack_server import FakeSlack
 from tests.fakes.slack_traffic import Conversation, Sender, conversations
+from tests.process import free_port
 
 REPO = Path(__file__).resolve().parent.parent.parent
 _OUR_VARS = ("PARLEY_", "OPENAI_", "DISCORD_", "SLACK_", "TAVILY_", "BRAVE_")
@@ -48,12 +48,6 @@ _OUR_VARS = ("PARLEY_", "OPENAI_", "DISCORD_", "SLACK_", "TAVILY_", "BRAVE_")
 REQUEST_TIMEOUT = 3.0
 # Seconds between looks at the fake Slack while waiting for the last replies.
 _POLL = 0.2
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class ParleyProcess:
