@@ -135,6 +135,12 @@ class RecallQuery:
         self._hints.put(conversation.id, _Hint(bool(dense), size or hint.size))
         return _found(int(start), bool(documents), rows)
 
+    def dense(self, conversation_id: int) -> bool:
+        """Whether the last recall in the conversation found it dense (see `dense` in
+        memory/ranking.py); False before any."""
+        hint = self._hints.get(conversation_id)
+        return hint is not None and hint.dense
+
 
 def _found(start: int, documents: bool, rows: Sequence[Sequence[Any]]) -> Found:
     # After the first five columns of Columns.RECALL: the message, score, prev, next.

@@ -4,10 +4,17 @@ neighbours, and whether documents exist."""
 
 from __future__ import annotations
 
-from memory.context import BLANK
+import sqlite3
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import event
+
+from memory.context import BLANK, Surroundings
 from memory.keys import ConversationKey
 from memory.recall_query import RecallQuery
 from memory.store import NewMessage, Store
+from memory.transfer import ImportRow, import_rows
 
 KEY = ConversationKey("test", "w", "recall-query")
 PER = 4
@@ -87,3 +94,44 @@ async def test_a_conversation_holding_most_rows_gets_its_own_best_matches(store:
         found = await query.find(mine, ["zebra", "yak"], 5, (400, PER), [mine.id])
         assert [hit.id for hit in found.hits] == best
         assert {hit.conversation_id for hit in found.hits} == {mine.id}
+
+
+async def test_a_dense_conversations_period_is_read_through_the_time_index(store: Store) -> None:
+    # One message an hour for ten days, another conversation's every tenth: the period's ids
+    # are the same whichever index reads them, and a dense one's is read through the time
+    # index (not every row of the conversation).
+    mine, other = KEY, ConversationKey("test", "w", "elsewhere")
+    begin = datetime(2026, 3, 1)
+    await import_rows(
+        store.engine,
+        [
+            ImportRow(
+                other if n % 10 == 0 else mine,
+                {"role": "user", "author_id": "ann", "author_name": "Ann", "content": f"note {n}"}
+                | {"tokens": 4, "created_at": begin + timedelta(hours=n)},
+            )
+            for n in range(240)
+        ],
+    )
+    conversation = await store.conversation(mine)
+    stored = await store.messages(conversation.id)
+    start, end = stored[60].created_at, stored[100].created_at  # as the database gives them
+    inside = [m.id for m in stored if start < m.created_at <= end]
+    expected = (inside[0] - 1, inside[-1] + 1)
+    statements: list[tuple[str, Any]] = []
+
+    def seen(*args: Any) -> None:
+        statements.append((args[2], args[3]))  # the SQL and its parameters
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", seen)
+    surroundings = Surroundings(store.engine)
+    assert await surroundings.period(conversation.id, start, end) == expected
+    assert await surroundings.period(conversation.id, start, end, dense=True) == expected
+    if store.engine.dialect.name == "sqlite":
+        plans = []
+        with sqlite3.connect(str(store.engine.url.database)) as connection:
+            for sql, parameters in statements:
+                plan = connection.execute(f"EXPLAIN QUERY PLAN {sql}", parameters).fetchall()
+                plans.append(" ".join(str(step[-1]) for step in plan))
+        assert "ix_messages_conversation_id_id" in plans[0]
+        assert "ix_messages_created_at" in plans[1]
