@@ -72,6 +72,27 @@ async def test_matches_come_with_the_turns_that_complete_them_and_documents_are_
     assert after is not None and after.content == contents[5]
 
 
+async def test_hits_are_read_as_the_store_reads_them(store: Store) -> None:
+    # On SQLite the statement runs on the driver, whose rows hold dates as stored text.
+    ids = await _fill(store, ["the zebra lounge", "Did you see it?", "Yes."] * 20, tokens=20)
+    conversation = await store.conversation(KEY)
+    stored = {m.id: m for m in await store.messages(conversation.id)}
+    found = await RecallQuery(store.engine).find(
+        conversation, ["zebra", "lounge"], 5, (200, PER), [conversation.id]
+    )
+    assert found.hits and {hit.id for hit in found.hits} <= set(ids)
+    for hit in [*found.hits, *(t for turns in found.turns.values() for t in turns if t)]:
+        message = stored[hit.id]
+        assert (hit.content, hit.author_name, hit.role, hit.tokens) == (
+            message.content,
+            message.author_name,
+            message.role,
+            message.tokens,
+        )
+        assert hit.created_at == message.created_at
+        assert isinstance(hit.created_at, datetime)
+
+
 def test_blank_is_what_rstrip_strips() -> None:
     assert "".join(c for c in map(chr, range(0x110000)) if c.isspace()) == BLANK
 
