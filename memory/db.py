@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -99,9 +100,15 @@ async def sqlite_rows(
     """The rows of a read on a SQLite connection (`sql` with `:name` parameters), run by the
     driver in one trip to aiosqlite's thread. Through SQLAlchemy a statement takes four trips
     (cursor, execute, fetch, close) and per-row result processing: ~0.45 ms of CPU on recall's
-    statement, whose SQL takes ~1.3 ms. Values arrive as SQLite stores them (dates as text)."""
+    statement, whose SQL takes ~1.3 ms. Values arrive as SQLite stores them (dates as text).
+    Errors are raised as SQLAlchemy's, like every other statement's (callers tell the person
+    storage failed)."""
     driver = cast("aiosqlite.Connection", (await connection.get_raw_connection()).driver_connection)
-    return cast("list[tuple[Any, ...]]", await driver.execute_fetchall(sql, values))
+    try:
+        rows = await driver.execute_fetchall(sql, values)
+    except sqlite3.Error as error:
+        raise DBAPIError.instance(sql, dict(values), error, sqlite3.Error) from error
+    return cast("list[tuple[Any, ...]]", rows)
 
 
 def _ping_when_idle(engine: AsyncEngine) -> None:

@@ -8,7 +8,9 @@ import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from memory.context import BLANK, Surroundings
 from memory.keys import ConversationKey
@@ -91,6 +93,19 @@ async def test_hits_are_read_as_the_store_reads_them(store: Store) -> None:
         )
         assert hit.created_at == message.created_at
         assert isinstance(hit.created_at, datetime)
+
+
+async def test_a_failing_read_is_a_storage_error(store: Store) -> None:
+    # Callers tell the person storage failed on SQLAlchemy's errors, whichever way it ran.
+    await _fill(store, ["the zebra lounge"], tokens=20)
+    conversation = await store.conversation(KEY)
+    cascade = " CASCADE" if store.engine.dialect.name == "postgresql" else ""
+    async with store.engine.begin() as connection:
+        await connection.execute(text(f"DROP TABLE documents{cascade}"))
+    with pytest.raises(SQLAlchemyError):
+        await RecallQuery(store.engine).find(
+            conversation, ["zebra"], 5, (200, PER), [conversation.id]
+        )
 
 
 def test_blank_is_what_rstrip_strips() -> None:
