@@ -102,8 +102,12 @@ async def sqlite_rows(
     (cursor, execute, fetch, close) and per-row result processing: ~0.45 ms of CPU on recall's
     statement, whose SQL takes ~1.3 ms. Values arrive as SQLite stores them (dates as text).
     Errors are raised as SQLAlchemy's, like every other statement's (callers tell the person
-    storage failed)."""
+    storage failed), and the engine's `before_cursor_execute` listeners see the statement, with
+    no cursor (bench/overhead.py counts statements so)."""
     driver = cast("aiosqlite.Connection", (await connection.get_raw_connection()).driver_connection)
+    sync = cast("Connection", connection.sync_connection)  # started by get_raw_connection
+    for listener in sync.dispatch.before_cursor_execute:
+        listener(sync, cast("Any", None), sql, dict(values), None, False)
     try:
         rows = await driver.execute_fetchall(sql, values)
     except sqlite3.Error as error:

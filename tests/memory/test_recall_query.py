@@ -95,6 +95,24 @@ async def test_hits_are_read_as_the_store_reads_them(store: Store) -> None:
         assert isinstance(hit.created_at, datetime)
 
 
+async def test_recall_is_one_statement_that_statement_listeners_see(store: Store) -> None:
+    # Counted as every statement is (bench/overhead.py), however it runs on either database.
+    await _fill(store, [f"zebra note {n}" for n in range(40)], tokens=20)
+    conversation = await store.conversation(KEY)
+    query = RecallQuery(store.engine)
+    await query.find(conversation, ["zebra"], 5, (200, PER), [conversation.id])  # sizes known
+    statements: list[str] = []
+
+    def seen(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", seen)
+    found = await query.find(conversation, ["zebra"], 5, (200, PER), [conversation.id])
+    event.remove(store.engine.sync_engine, "before_cursor_execute", seen)
+    assert len(found.hits) == 5
+    assert len(statements) == 1 and statements[0].startswith("WITH recent AS")
+
+
 async def test_a_failing_read_is_a_storage_error(store: Store) -> None:
     # Callers tell the person storage failed on SQLAlchemy's errors, whichever way it ran.
     await _fill(store, ["the zebra lounge"], tokens=20)
