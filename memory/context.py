@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import func, select, text
+from sqlalchemy import ColumnElement, func, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from memory.ranking import Columns
@@ -93,6 +93,7 @@ def completing(hit: Hit, before: Hit | None, after: Hit | None) -> list[Hit]:
 class Surroundings:
     def __init__(self, engine: AsyncEngine) -> None:
         self._session = async_sessionmaker(engine, expire_on_commit=False)
+        self._sqlite = engine.dialect.name == "sqlite"
 
     async def adjacent(
         self, conversation_id: int, hits: Sequence[Hit], after_id: int, before_id: int
@@ -152,14 +153,22 @@ class Surroundings:
             return await message_hits(session, ids)
 
     async def period(
-        self, conversation_id: int, start: datetime, end: datetime
+        self, conversation_id: int, start: datetime, end: datetime, dense: bool = False
     ) -> tuple[int, int] | None:
-        """(first id - 1, last id + 1) of the conversation's messages between start and end."""
+        """(first id - 1, last id + 1) of the conversation's messages between start and end;
+        `dense`: the conversation holds most rows of its id range (memory/ranking.py)."""
+        owner: ColumnElement[int] = Message.conversation_id.expression
+        if dense and self._sqlite:
+            # SQLite, without statistics, reads the conversation through its (conversation_id,
+            # id) index: every row of a dense one (~190 ms CPU at a million messages). The time
+            # index reads only the period's rows, in a dense conversation mostly its own
+            # (~6 ms); `+ 0` keeps the conversation's index out of the plan.
+            owner = owner + literal_column("0")
         async with self._session() as session:
             low, high = (
                 await session.execute(
                     select(func.min(Message.id), func.max(Message.id)).where(
-                        Message.conversation_id == conversation_id,
+                        owner == conversation_id,
                         Message.created_at > start,
                         Message.created_at <= end,
                     )

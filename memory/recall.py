@@ -159,6 +159,8 @@ class Recall:
         if asked is None:
             return []
         direction, span = asked
+        # Planned as the main read found the conversation (memory/ranking.py `dense`).
+        dense = self.query.dense(conversation.id)
         # The event is what the question names besides its time words ("the trip", not "after").
         events = await self.search.messages(
             [conversation.id],
@@ -166,6 +168,7 @@ class Recall:
             _CANDIDATES,
             conversation.reset_after,
             start,
+            dense,
         )
         speakers = named(events, text, terms)
         anchors = sorted(events, key=lambda hit: hit.author_name not in speakers)
@@ -178,7 +181,7 @@ class Recall:
                 if direction == "after"
                 else (when - span, when - _LATER)
             )
-            ids = await self.surroundings.period(conversation.id, begin, end)
+            ids = await self.surroundings.period(conversation.id, begin, end, dense)
             if ids is None:
                 continue
             low, high = max(ids[0], conversation.reset_after), min(ids[1], start)
@@ -187,7 +190,9 @@ class Recall:
                     conversation.id, speakers, low, high, direction == "after", _PER_SPEAKER
                 )
                 if speakers
-                else await self.search.messages([conversation.id], terms, _PER_ANCHOR, low, high)
+                else await self.search.messages(
+                    [conversation.id], terms, _PER_ANCHOR, low, high, dense
+                )
             )
         return [hit for hit in found if hit.id not in {a.id for a in anchors}]
 

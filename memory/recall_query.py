@@ -8,18 +8,20 @@ other only inside the database, so one statement carries them all.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from memory.bounded import Bounded
 from memory.context import BLANK, asks_sql
-from memory.db import reading
+from memory.db import reading, sqlite_rows
 from memory.ranking import Columns, ranked_sql, statement
-from memory.search import Hit, message_hit
+from memory.search import Hit
 from memory.store import AFTER_ALL, ConversationState
+from memory.tables import Message
 
 _WINDOW_START = (
     # The newest :rows messages, the ids of those that fit `:window` tokens (newest first,
@@ -85,6 +87,9 @@ class RecallQuery:
     def __init__(self, engine: AsyncEngine) -> None:
         self._reads = reading(engine)
         self._sqlite = engine.dialect.name == "sqlite"
+        # On SQLite the driver's rows hold dates as stored (text): read as SQLAlchemy reads them.
+        created_at = Message.__table__.c.created_at.type.dialect_impl(engine.dialect)
+        self._date = created_at.result_processor(engine.dialect, None) if self._sqlite else None
         # What the last recall in a conversation found, to plan the next (any plan finds the
         # same messages): least recently used first.
         self._hints: Bounded[int, _Hint] = Bounded(_HINTS)
@@ -102,14 +107,15 @@ class RecallQuery:
         tokens, per = window
         hint = self._hints.get(conversation.id) or _Hint(False, _TOKENS_GUESS)
         ranked, values = _ranked(self._sqlite, conversation.id, terms, hint.dense)
-        values["documents"] = list(conversation_ids)
-        query = statement(
+        if self._sqlite:  # integers from the database, inlined (see `_read`)
+            documents = f"({', '.join(str(int(i)) for i in conversation_ids)})"
+        else:  # expanding: one prepared text for any number
+            documents, values["documents"] = ":documents", list(conversation_ids)
+        sql = (
             f"WITH {_WINDOW_START}, {ranked}, {_TURNS} "
             "SELECT s.id AS start, EXISTS (SELECT 1 FROM documents WHERE conversation_id "
-            "IN :documents) AS documents, (SELECT dense FROM density) AS dense, s.short, "
-            "s.size, picked.* FROM start AS s LEFT JOIN picked ON 1 = 1",
-            values,
-            Columns.RECALL,
+            f"IN {documents}) AS documents, (SELECT dense FROM density) AS dense, s.short, "
+            "s.size, picked.* FROM start AS s LEFT JOIN picked ON 1 = 1"
         )
         values.update(
             c=conversation.id,
@@ -126,26 +132,52 @@ class RecallQuery:
         most = tokens // max(per, 1) + 1
         values["rows"] = min(tokens // (per + int(hint.size) // 2) + 1, most)
         async with self._reads.connect() as connection:
-            rows = (await connection.execute(query, values)).all()
+            read = self._read(connection, sql)
+            rows = await read(values)
             # Rows by position (a Row's attributes are looked up by name: several times slower).
             start, documents, dense, short, size = rows[0][:5]
             if short and values["rows"] < most:
-                rows = (await connection.execute(query, {**values, "rows": most})).all()
+                rows = await read({**values, "rows": most})
                 start, documents, dense, short, size = rows[0][:5]
         self._hints.put(conversation.id, _Hint(bool(dense), size or hint.size))
-        return _found(int(start), bool(documents), rows)
+        return _found(int(start), bool(documents), rows, self._date)
+
+    def _read(
+        self, connection: AsyncConnection, sql: str
+    ) -> Callable[[dict[str, Any]], Awaitable[Sequence[Sequence[Any]]]]:
+        """How to run the statement: on SQLite by the driver directly (memory/db.py
+        `sqlite_rows`: it takes no expanding parameter, hence the inlined ids), elsewhere
+        through SQLAlchemy."""
+        if self._sqlite:
+            return partial(sqlite_rows, connection, sql)
+
+        async def through_sqlalchemy(values: dict[str, Any]) -> Sequence[Sequence[Any]]:
+            return (await connection.execute(statement(sql, values, Columns.RECALL), values)).all()
+
+        return through_sqlalchemy
+
+    def dense(self, conversation_id: int) -> bool:
+        """Whether the last recall in the conversation found it dense (see `dense` in
+        memory/ranking.py); False before any."""
+        hint = self._hints.get(conversation_id)
+        return hint is not None and hint.dense
 
 
-def _found(start: int, documents: bool, rows: Sequence[Sequence[Any]]) -> Found:
+def _found(
+    start: int, documents: bool, rows: Sequence[Sequence[Any]], date: Callable[[Any], Any] | None
+) -> Found:
+    """`date`: what turns a stored date into a datetime (None: the rows hold datetimes)."""
     # After the first five columns of Columns.RECALL: the message, score, prev, next.
     hits: dict[int, Hit] = {}
     ranked: list[tuple[float, int, Any, Any]] = []  # score, id, prev, next
     for row in rows:
-        message, (score, prev, next_) = row[5:12], row[12:]
-        if message[0] is not None:
-            hits[message[0]] = message_hit(message)
+        id_, author_name, content, created_at, conversation_id, tokens, role = row[5:12]
+        score, prev, next_ = row[12:]
+        if id_ is not None:
+            when = created_at if date is None else date(created_at)
+            hits[id_] = Hit(id_, author_name, content, when, None, conversation_id, tokens, role)
             if score is not None:
-                ranked.append((score, message[0], prev, next_))
+                ranked.append((score, id_, prev, next_))
     ranked.sort(key=lambda r: (-r[0], -r[1]))
     return Found(
         start,

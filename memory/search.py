@@ -158,8 +158,10 @@ class FullText:
         limit: int,
         after_id: int = 0,
         before_id: int = AFTER_ALL,
+        dense: bool = False,
     ) -> list[Hit]:
-        """The best `limit` messages matching `terms` with after_id < id < before_id."""
+        """The best `limit` messages matching `terms` with after_id < id < before_id; `dense`:
+        the one conversation given holds most rows of that range (see memory/ranking.py)."""
         rows = await self._best(
             "messages",
             "SELECT m.id, m.author_name, m.content, m.created_at, m.conversation_id, m.tokens, "
@@ -169,6 +171,7 @@ class FullText:
             conversation_ids,
             terms,
             {"after": after_id, "before": before_id, "limit": limit},
+            dense,
         )
         return [message_hit(row) for row in rows]
 
@@ -196,12 +199,14 @@ class FullText:
         conversation_ids: Sequence[int],
         terms: Sequence[str],
         bounds: dict[str, int],
+        dense: bool = False,
     ) -> list[Any]:
         """The rows `select_ranked` picks from `table`'s matches of `terms`, ranked
         (memory/ranking.py), within `bounds` (after, before: ids; limit)."""
         if not terms or not conversation_ids:
             return []
-        ranked, values = ranked_sql(self._sqlite, table, conversation_ids, terms)
+        dense = dense and len(conversation_ids) == 1
+        ranked, values = ranked_sql(self._sqlite, table, conversation_ids, terms, dense=dense)
         query = statement(f"WITH {ranked} {select_ranked}", values, columns)
         async with self._session() as session:
             return list(await session.execute(query, values | bounds))

@@ -4,10 +4,19 @@ neighbours, and whether documents exist."""
 
 from __future__ import annotations
 
-from memory.context import BLANK
+import sqlite3
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from memory.context import BLANK, Surroundings
 from memory.keys import ConversationKey
 from memory.recall_query import RecallQuery
 from memory.store import NewMessage, Store
+from memory.transfer import ImportRow, import_rows
 
 KEY = ConversationKey("test", "w", "recall-query")
 PER = 4
@@ -65,6 +74,58 @@ async def test_matches_come_with_the_turns_that_complete_them_and_documents_are_
     assert after is not None and after.content == contents[5]
 
 
+async def test_hits_are_read_as_the_store_reads_them(store: Store) -> None:
+    # On SQLite the statement runs on the driver, whose rows hold dates as stored text.
+    ids = await _fill(store, ["the zebra lounge", "Did you see it?", "Yes."] * 20, tokens=20)
+    conversation = await store.conversation(KEY)
+    stored = {m.id: m for m in await store.messages(conversation.id)}
+    found = await RecallQuery(store.engine).find(
+        conversation, ["zebra", "lounge"], 5, (200, PER), [conversation.id]
+    )
+    assert found.hits and {hit.id for hit in found.hits} <= set(ids)
+    for hit in [*found.hits, *(t for turns in found.turns.values() for t in turns if t)]:
+        message = stored[hit.id]
+        assert (hit.content, hit.author_name, hit.role, hit.tokens) == (
+            message.content,
+            message.author_name,
+            message.role,
+            message.tokens,
+        )
+        assert hit.created_at == message.created_at
+        assert isinstance(hit.created_at, datetime)
+
+
+async def test_recall_is_one_statement_that_statement_listeners_see(store: Store) -> None:
+    # Counted as every statement is (bench/overhead.py), however it runs on either database.
+    await _fill(store, [f"zebra note {n}" for n in range(40)], tokens=20)
+    conversation = await store.conversation(KEY)
+    query = RecallQuery(store.engine)
+    await query.find(conversation, ["zebra"], 5, (200, PER), [conversation.id])  # sizes known
+    statements: list[str] = []
+
+    def seen(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", seen)
+    found = await query.find(conversation, ["zebra"], 5, (200, PER), [conversation.id])
+    event.remove(store.engine.sync_engine, "before_cursor_execute", seen)
+    assert len(found.hits) == 5
+    assert len(statements) == 1 and statements[0].startswith("WITH recent AS")
+
+
+async def test_a_failing_read_is_a_storage_error(store: Store) -> None:
+    # Callers tell the person storage failed on SQLAlchemy's errors, whichever way it ran.
+    await _fill(store, ["the zebra lounge"], tokens=20)
+    conversation = await store.conversation(KEY)
+    cascade = " CASCADE" if store.engine.dialect.name == "postgresql" else ""
+    async with store.engine.begin() as connection:
+        await connection.execute(text(f"DROP TABLE documents{cascade}"))
+    with pytest.raises(SQLAlchemyError):
+        await RecallQuery(store.engine).find(
+            conversation, ["zebra"], 5, (200, PER), [conversation.id]
+        )
+
+
 def test_blank_is_what_rstrip_strips() -> None:
     assert "".join(c for c in map(chr, range(0x110000)) if c.isspace()) == BLANK
 
@@ -87,3 +148,44 @@ async def test_a_conversation_holding_most_rows_gets_its_own_best_matches(store:
         found = await query.find(mine, ["zebra", "yak"], 5, (400, PER), [mine.id])
         assert [hit.id for hit in found.hits] == best
         assert {hit.conversation_id for hit in found.hits} == {mine.id}
+
+
+async def test_a_dense_conversations_period_is_read_through_the_time_index(store: Store) -> None:
+    # One message an hour for ten days, another conversation's every tenth: the period's ids
+    # are the same whichever index reads them, and a dense one's is read through the time
+    # index (not every row of the conversation).
+    mine, other = KEY, ConversationKey("test", "w", "elsewhere")
+    begin = datetime(2026, 3, 1)
+    await import_rows(
+        store.engine,
+        [
+            ImportRow(
+                other if n % 10 == 0 else mine,
+                {"role": "user", "author_id": "ann", "author_name": "Ann", "content": f"note {n}"}
+                | {"tokens": 4, "created_at": begin + timedelta(hours=n)},
+            )
+            for n in range(240)
+        ],
+    )
+    conversation = await store.conversation(mine)
+    stored = await store.messages(conversation.id)
+    start, end = stored[60].created_at, stored[100].created_at  # as the database gives them
+    inside = [m.id for m in stored if start < m.created_at <= end]
+    expected = (inside[0] - 1, inside[-1] + 1)
+    statements: list[tuple[str, Any]] = []
+
+    def seen(*args: Any) -> None:
+        statements.append((args[2], args[3]))  # the SQL and its parameters
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", seen)
+    surroundings = Surroundings(store.engine)
+    assert await surroundings.period(conversation.id, start, end) == expected
+    assert await surroundings.period(conversation.id, start, end, dense=True) == expected
+    if store.engine.dialect.name == "sqlite":
+        plans = []
+        with sqlite3.connect(str(store.engine.url.database)) as connection:
+            for sql, parameters in statements:
+                plan = connection.execute(f"EXPLAIN QUERY PLAN {sql}", parameters).fetchall()
+                plans.append(" ".join(str(step[-1]) for step in plan))
+        assert "ix_messages_conversation_id_id" in plans[0]
+        assert "ix_messages_created_at" in plans[1]
