@@ -27,7 +27,7 @@ from memory.keys import ConversationKey
 from memory.kinds import SHARED_KINDS, ChannelKind
 from memory.tables import Conversation, Message, Summary
 from memory.window import AFTER_ALL as AFTER_ALL
-from memory.window import COLUMNS, WindowRead, read_window
+from memory.window import COLUMNS, TOKENS_GUESS, WindowRead, read_window
 from memory.window import StoredMessage as StoredMessage
 
 # What a message's conversation lookup reads (with its summary).
@@ -53,6 +53,7 @@ _INSERT = insert(Message)
 # Channels whose `/listen` setting is remembered, and for how many seconds: a switch made by
 # another process sharing the database takes effect here within that time.
 _CHANNELS_KEPT = 10_000
+_SIZES_KEPT = 10_000
 _LISTENING_TRUSTED = 10.0
 
 
@@ -107,6 +108,8 @@ class Store:
         # Asked for every un-triggered channel message: per channel, whether it listens and
         # until when that is trusted (another process sharing the database may switch it).
         self._listening: Bounded[ConversationKey, tuple[bool, float]] = Bounded(_CHANNELS_KEPT)
+        # Per conversation, the tokens per message its last window read found (sizes the next).
+        self._sizes: Bounded[int, float] = Bounded(_SIZES_KEPT)
 
     async def latest_platform_message_id(self, conversation_id: int) -> str | None:
         """The platform id of the newest stored message that has one (adapters catch up from
@@ -222,7 +225,7 @@ class Store:
         """`window`, kept above `floor`, with the earlier messages its read returned (the
         summary's next batch is usually among them: no second read)."""
         async with self._reads.connect() as connection:
-            return await read_window(
+            read = await read_window(
                 connection,
                 conversation.id,
                 conversation.reset_after,
@@ -230,7 +233,10 @@ class Store:
                 budget,
                 per_message,
                 floor,
+                self._sizes.get(conversation.id) or TOKENS_GUESS,
             )
+        self._sizes.put(conversation.id, read.size)
+        return read
 
     async def usage(self, conversation: ConversationState) -> Usage:
         """How much is stored since the last reset."""
@@ -323,4 +329,4 @@ class Store:
                 .where(Message.conversation_id == conversation_id)
                 .order_by(Message.id)
             )
-            return [StoredMessage(*row) for row in rows]
+            return [StoredMessage._make(row) for row in rows]

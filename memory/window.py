@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Row, Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -23,17 +23,25 @@ COLUMNS = (
     Message.tokens,
     Message.created_at,
 )
-_FIRST_BATCH = 32
+_MIN_BATCH = 32
 _MAX_BATCH = 4096
-# Tokens per message assumed when sizing the first read of a window (chat lines are short;
-# a longer guess would mean a second read more often, a shorter one reading rows not used).
-_TOKENS_GUESS = 16
+# Tokens per message assumed when sizing the first read of a conversation's window (chat lines
+# are short; a longer guess would mean a second read more often, a shorter one reading rows not
+# used). Later reads use the size the last one found.
+TOKENS_GUESS = 16.0
+# A read takes a quarter more rows than the window is expected to hold: the window's size
+# varies, and the summary's next batch begins just before it (see `Earlier`).
+_MARGIN = 1.25
+# Positions in COLUMNS (rows are read by position: attribute lookups cost more).
+_ID, _TOKENS = 0, 5
 # Larger than any message id: "the window as it would be for the next message".
 AFTER_ALL = 2**62
 
 
-@dataclass(frozen=True)
-class StoredMessage:
+class StoredMessage(NamedTuple):
+    """A stored message as read. A tuple: one is built per row of a window (thousands at a
+    128k budget), and a frozen dataclass's `__init__` cost ~1 µs a row more."""
+
     id: int
     role: str
     author_id: str
@@ -57,10 +65,10 @@ class Earlier:
         fitting: list[StoredMessage] = []
         spent = 0
         for row in self.rows:
-            spent += row.tokens + per_message
-            if row.id <= after_id or spent > budget:
+            spent += row[_TOKENS] + per_message
+            if row[_ID] <= after_id or spent > budget:
                 return fitting[::-1]
-            fitting.append(StoredMessage(*tuple(row)))
+            fitting.append(StoredMessage._make(row))
         return fitting[::-1] if self.after <= after_id else None
 
 
@@ -72,6 +80,7 @@ EARLIER_UNKNOWN = Earlier((), AFTER_ALL)
 class WindowRead:
     messages: list[StoredMessage]  # oldest first
     earlier: Earlier
+    size: float  # tokens per message read (with `per_message`): sizes the next read
 
 
 def _newest_first(columns: Sequence[Any]) -> Select[Any]:
@@ -100,19 +109,21 @@ async def read_window(
     budget: int,
     per_message: int,
     floor: int = 0,
+    size: float = TOKENS_GUESS,
 ) -> WindowRead:
     """The newest messages after `reset_after`, before `before_id` and above `floor` that fit
     `budget`, and the rows of the last batch that did not.
 
     Reads newest-first and stops at the first message that does not fit, so the work follows
-    the budget, not the history. The first read is sized from the budget, so a window usually
-    takes one statement; a conversation of tiny messages reads more in doubling batches.
+    the budget, not the history. Each read is sized from the budget left and the tokens per
+    message (`size`: what the conversation's last read found), so a window usually takes one
+    statement without reading many rows it does not use.
     """
     fitting: list[Row[Any]] = []
     spent = 0
     cursor = before_id
-    batch = min(max(budget // _TOKENS_GUESS, _FIRST_BATCH), _MAX_BATCH)
     while True:
+        batch = _batch(budget - spent, size)
         rows = (
             await connection.execute(
                 _WINDOW,
@@ -120,18 +131,24 @@ async def read_window(
             )
         ).all()
         for index, row in enumerate(rows):
-            spent += row.tokens + per_message
-            if spent > budget or row.id <= floor:
+            spent += row[_TOKENS] + per_message
+            if spent > budget or row[_ID] <= floor:
                 rest = rows[index:]
                 # A short batch read everything down to the conversation's start.
-                after = reset_after if len(rows) < batch else rest[-1].id - 1
-                return _read(fitting, Earlier(rest, after))
+                after = reset_after if len(rows) < batch else rest[-1][_ID] - 1
+                return _read(fitting, Earlier(rest, after), spent)
             fitting.append(row)
         if len(rows) < batch:
-            return _read(fitting, Earlier((), reset_after))
-        cursor = rows[-1].id
-        batch = min(batch * 2, _MAX_BATCH)
+            return _read(fitting, Earlier((), reset_after), spent)
+        cursor = rows[-1][_ID]
+        size = spent / len(fitting)
 
 
-def _read(fitting: list[Row[Any]], earlier: Earlier) -> WindowRead:
-    return WindowRead([StoredMessage(*row) for row in reversed(fitting)], earlier)
+def _batch(budget: int, size: float) -> int:
+    return min(max(int(budget / max(size, 1.0) * _MARGIN), _MIN_BATCH), _MAX_BATCH)
+
+
+def _read(fitting: list[Row[Any]], earlier: Earlier, spent: int) -> WindowRead:
+    # `spent` counts the first row that did not fit too: a size, not a sum of the window.
+    size = spent / (len(fitting) + 1) if fitting else TOKENS_GUESS
+    return WindowRead([StoredMessage._make(row) for row in reversed(fitting)], earlier, size)
