@@ -82,19 +82,32 @@ def ranked_sql(
         values["own"] = conversation_ids[0]
     elif not sqlite:
         values["conversations"] = list(conversation_ids)
+    words = not sqlite and table == "messages"
     for n, term in enumerate(terms):
         values[f"q{n}"] = (
-            fts5_query([term], () if dense else conversation_ids) if sqlite else tsquery([term])
+            fts5_query([term], () if dense else conversation_ids)
+            if sqlite
+            else term
+            if words
+            else tsquery([term])
         )
-    return _ranked_text(sqlite, table, len(terms), before, dense), values
+    prefixes = tuple(words and prefix(term) for term in terms)
+    return _ranked_text(sqlite, table, prefixes, before, dense), values
 
 
 @lru_cache(maxsize=256)
-def _ranked_text(sqlite: bool, table: Table, terms: int, before: str, dense: bool) -> str:
-    """The SQL of `ranked_sql` (it depends on the number of words, not on the words)."""
+def _ranked_text(
+    sqlite: bool, table: Table, prefixes: tuple[bool, ...], before: str, dense: bool
+) -> str:
+    """The SQL of `ranked_sql` (it depends on the number of words and which are searched as
+    prefixes in the word table, not on the words)."""
     arms = [
-        _fts5_arm(FTS_TABLES[table], n, before) if sqlite else _tsvector_arm(table, n, before)
-        for n in range(terms)
+        _fts5_arm(FTS_TABLES[table], n, before)
+        if sqlite
+        else _words_arm(n, before, prefixed)
+        if table == "messages"
+        else _tsvector_arm(table, n, before)
+        for n, prefixed in enumerate(prefixes)
     ]
     scores = (
         "SELECT id, sum(weight) AS score FROM scanned JOIN weights USING (term) "
@@ -144,6 +157,27 @@ def _tsvector_arm(table: Table, n: int, before: str) -> str:
         # whole id range (10 ms a word at 100k messages).
         f"AND id + 0 < {before} AND search @@ to_tsquery('english', :q{n}) "
         f"ORDER BY id DESC LIMIT :per_term) AS t{n}"
+    )
+
+
+def _words_arm(n: int, before: str, prefixed: bool) -> str:
+    # PostgreSQL messages: the word table's primary key (conversation_id, word, id) read
+    # backwards, index only, in each conversation (then the newest of those), so the rows of a
+    # word's older matches are never read (migration 0012_message_words). The term becomes the
+    # word its tsvector stores ('english': stemmed; none for a stop word: no match). A term the
+    # parser splits (rare: letters around a superscript or a fraction, "x²y") is searched by
+    # the first of its words in tsvector order, not as a phrase.
+    word = f"(tsvector_to_array(to_tsvector('english', CAST(:q{n} AS text))))[1] COLLATE \"C\""
+    matching = (
+        # Words compare bytewise: those starting with `word` sort right after it. Read all of
+        # them and sorted by id, which is acceptable for prefixes only (rare, see `prefix`).
+        f"word >= {word} AND word < {word} || chr(1114111)" if prefixed else f"word = {word}"
+    )
+    return (
+        f"SELECT {n} AS term, id FROM (SELECT w.id FROM conversations AS c CROSS JOIN LATERAL "
+        f"(SELECT id FROM message_words WHERE conversation_id = c.id AND {matching} "
+        f"AND id > :after AND id < {before} ORDER BY id DESC LIMIT :per_term) AS w "
+        f"WHERE c.id IN :conversations ORDER BY w.id DESC LIMIT :per_term) AS t{n}"
     )
 
 
