@@ -2,8 +2,9 @@
 `ranked(id, score)`: the best `:limit` rows of a table matching any search word, with
 `:after < id < {before}`, highest score first (newest first among equals).
 
-Every word reads only its newest PER_TERM matches (FTS5 and a backward index scan both stop
-early), so the work does not grow with the history; the candidates are ranked in the same
+Every word reads only its newest PER_TERM matches (FTS5, and on PostgreSQL the messages' word
+table, read a word's matches newest first and stop early; passages: GIN or a backward index
+scan), so the work does not grow with the history; the candidates are ranked in the same
 statement, which callers extend (recall adds the window start and the adjacent turns), so a
 search costs one round trip however many words it has.
 
@@ -82,15 +83,12 @@ def ranked_sql(
         values["own"] = conversation_ids[0]
     elif not sqlite:
         values["conversations"] = list(conversation_ids)
-    words = not sqlite and table == "messages"
+    words = not sqlite and table == "messages"  # read from the word table (`_words_arm`)
     for n, term in enumerate(terms):
-        values[f"q{n}"] = (
-            fts5_query([term], () if dense else conversation_ids)
-            if sqlite
-            else term
-            if words
-            else tsquery([term])
-        )
+        if sqlite:
+            values[f"q{n}"] = fts5_query([term], () if dense else conversation_ids)
+        else:
+            values[f"q{n}"] = term if words else tsquery([term])
     prefixes = tuple(words and prefix(term) for term in terms)
     return _ranked_text(sqlite, table, prefixes, before, dense), values
 
@@ -101,14 +99,7 @@ def _ranked_text(
 ) -> str:
     """The SQL of `ranked_sql` (it depends on the number of words and which are searched as
     prefixes in the word table, not on the words)."""
-    arms = [
-        _fts5_arm(FTS_TABLES[table], n, before)
-        if sqlite
-        else _words_arm(n, before, prefixed)
-        if table == "messages"
-        else _tsvector_arm(table, n, before)
-        for n, prefixed in enumerate(prefixes)
-    ]
+    arms = [_arm(sqlite, table, n, before, prefixed) for n, prefixed in enumerate(prefixes)]
     scores = (
         "SELECT id, sum(weight) AS score FROM scanned JOIN weights USING (term) "
         "GROUP BY id ORDER BY score DESC, id DESC"
@@ -139,6 +130,15 @@ def _ranked_text(
     )
 
 
+def _arm(sqlite: bool, table: Table, n: int, before: str, prefixed: bool) -> str:
+    """The SQL reading word `n`'s newest matches, as (term, id) rows."""
+    if sqlite:
+        return _fts5_arm(FTS_TABLES[table], n, before)
+    if table == "messages":
+        return _words_arm(n, before, prefixed)
+    return _tsvector_arm(table, n, before)
+
+
 def _fts5_arm(fts: str, n: int, before: str) -> str:
     return (
         f"SELECT {n} AS term, rowid AS id FROM (SELECT rowid FROM {fts} "
@@ -148,7 +148,8 @@ def _fts5_arm(fts: str, n: int, before: str) -> str:
 
 
 def _tsvector_arm(table: Table, n: int, before: str) -> str:
-    # GIN or a backward index scan, whichever the planner expects to stop sooner.
+    # PostgreSQL passages: GIN or a backward index scan, whichever the planner expects to stop
+    # sooner (both read the row of every candidate; passages are far fewer than messages).
     return (
         f"SELECT {n} AS term, id FROM (SELECT id FROM {table} "
         "WHERE conversation_id IN :conversations AND id > :after "

@@ -208,3 +208,19 @@ async def test_terms_match_as_the_index_stores_words(database_url: str) -> None:
         assert await found("runn") == []  # Latin words are whole words, not starts
     finally:
         await engine.dispose()
+
+
+async def test_several_conversations_are_searched_each_to_its_newest(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        await migrate(engine)
+        store = Store(engine)
+        general, random = await store.conversation(GENERAL), await store.conversation(RANDOM)
+        for n in range(6):
+            conversation = general if n % 2 else random
+            await store.add(conversation.id, NewMessage("user", "u", "Ann", f"kumquat {n}", 3))
+        await store.add(general.id, NewMessage("user", "u", "Ann", "no fruit here", 3))
+        hits = await FullText(engine).messages([general.id, random.id], ["kumquat"], 4)
+        assert [hit.content for hit in hits] == [f"kumquat {n}" for n in (5, 4, 3, 2)]
+    finally:
+        await engine.dispose()
