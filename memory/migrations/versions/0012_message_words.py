@@ -28,6 +28,8 @@ depends_on = None
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
+    # No message may be stored between the fill and the triggers (reads go on meanwhile).
+    op.execute("LOCK TABLE messages IN SHARE ROW EXCLUSIVE MODE")
     create_message_words()
     op.execute("DROP INDEX ix_messages_search")
 
