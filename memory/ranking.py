@@ -2,8 +2,9 @@
 `ranked(id, score)`: the best `:limit` rows of a table matching any search word, with
 `:after < id < {before}`, highest score first (newest first among equals).
 
-Every word reads only its newest PER_TERM matches (FTS5 and a backward index scan both stop
-early), so the work does not grow with the history; the candidates are ranked in the same
+Every word reads only its newest PER_TERM matches (FTS5, and on PostgreSQL the messages' word
+table, read a word's matches newest first and stop early; passages: GIN or a backward index
+scan), so the work does not grow with the history; the candidates are ranked in the same
 statement, which callers extend (recall adds the window start and the adjacent turns), so a
 search costs one round trip however many words it has.
 
@@ -82,20 +83,23 @@ def ranked_sql(
         values["own"] = conversation_ids[0]
     elif not sqlite:
         values["conversations"] = list(conversation_ids)
+    words = not sqlite and table == "messages"  # read from the word table (`_words_arm`)
     for n, term in enumerate(terms):
-        values[f"q{n}"] = (
-            fts5_query([term], () if dense else conversation_ids) if sqlite else tsquery([term])
-        )
-    return _ranked_text(sqlite, table, len(terms), before, dense), values
+        if sqlite:
+            values[f"q{n}"] = fts5_query([term], () if dense else conversation_ids)
+        else:
+            values[f"q{n}"] = term if words else tsquery([term])
+    prefixes = tuple(words and prefix(term) for term in terms)
+    return _ranked_text(sqlite, table, prefixes, before, dense), values
 
 
 @lru_cache(maxsize=256)
-def _ranked_text(sqlite: bool, table: Table, terms: int, before: str, dense: bool) -> str:
-    """The SQL of `ranked_sql` (it depends on the number of words, not on the words)."""
-    arms = [
-        _fts5_arm(FTS_TABLES[table], n, before) if sqlite else _tsvector_arm(table, n, before)
-        for n in range(terms)
-    ]
+def _ranked_text(
+    sqlite: bool, table: Table, prefixes: tuple[bool, ...], before: str, dense: bool
+) -> str:
+    """The SQL of `ranked_sql` (it depends on the number of words and which are searched as
+    prefixes in the word table, not on the words)."""
+    arms = [_arm(sqlite, table, n, before, prefixed) for n, prefixed in enumerate(prefixes)]
     scores = (
         "SELECT id, sum(weight) AS score FROM scanned JOIN weights USING (term) "
         "GROUP BY id ORDER BY score DESC, id DESC"
@@ -126,6 +130,15 @@ def _ranked_text(sqlite: bool, table: Table, terms: int, before: str, dense: boo
     )
 
 
+def _arm(sqlite: bool, table: Table, n: int, before: str, prefixed: bool) -> str:
+    """The SQL reading word `n`'s newest matches, as (term, id) rows."""
+    if sqlite:
+        return _fts5_arm(FTS_TABLES[table], n, before)
+    if table == "messages":
+        return _words_arm(n, before, prefixed)
+    return _tsvector_arm(table, n, before)
+
+
 def _fts5_arm(fts: str, n: int, before: str) -> str:
     return (
         f"SELECT {n} AS term, rowid AS id FROM (SELECT rowid FROM {fts} "
@@ -135,7 +148,8 @@ def _fts5_arm(fts: str, n: int, before: str) -> str:
 
 
 def _tsvector_arm(table: Table, n: int, before: str) -> str:
-    # GIN or a backward index scan, whichever the planner expects to stop sooner.
+    # PostgreSQL passages: GIN or a backward index scan, whichever the planner expects to stop
+    # sooner (both read the row of every candidate; passages are far fewer than messages).
     return (
         f"SELECT {n} AS term, id FROM (SELECT id FROM {table} "
         "WHERE conversation_id IN :conversations AND id > :after "
@@ -144,6 +158,27 @@ def _tsvector_arm(table: Table, n: int, before: str) -> str:
         # whole id range (10 ms a word at 100k messages).
         f"AND id + 0 < {before} AND search @@ to_tsquery('english', :q{n}) "
         f"ORDER BY id DESC LIMIT :per_term) AS t{n}"
+    )
+
+
+def _words_arm(n: int, before: str, prefixed: bool) -> str:
+    # PostgreSQL messages: the word table's primary key (conversation_id, word, id) read
+    # backwards, index only, in each conversation (then the newest of those), so the rows of a
+    # word's older matches are never read (migration 0012_message_words). The term becomes the
+    # word its tsvector stores ('english': stemmed; none for a stop word: no match). A term the
+    # parser splits (rare: letters around a superscript or a fraction, "x²y") is searched by
+    # the first of its words in tsvector order, not as a phrase.
+    word = f"(tsvector_to_array(to_tsvector('english', CAST(:q{n} AS text))))[1] COLLATE \"C\""
+    matching = (
+        # Words compare bytewise: those starting with `word` sort right after it. Read all of
+        # them and sorted by id, which is acceptable for prefixes only (rare, see `prefix`).
+        f"word >= {word} AND word < {word} || chr(1114111)" if prefixed else f"word = {word}"
+    )
+    return (
+        f"SELECT {n} AS term, id FROM (SELECT w.id FROM conversations AS c CROSS JOIN LATERAL "
+        f"(SELECT id FROM message_words WHERE conversation_id = c.id AND {matching} "
+        f"AND id > :after AND id < {before} ORDER BY id DESC LIMIT :per_term) AS w "
+        f"WHERE c.id IN :conversations ORDER BY w.id DESC LIMIT :per_term) AS t{n}"
     )
 
 

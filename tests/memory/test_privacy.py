@@ -36,10 +36,10 @@ async def _indexed(engine: AsyncEngine, word: str) -> int:
                 "(SELECT count(*) FROM passages_fts WHERE passages_fts MATCH :w)"
             )
         else:
+            # Messages are searched through their word table (0012_message_words).
             query = (
-                "SELECT (SELECT count(*) FROM messages WHERE search @@ "
-                "to_tsquery('simple', :w)) + (SELECT count(*) FROM document_passages "
-                "WHERE search @@ to_tsquery('simple', :w))"
+                "SELECT (SELECT count(*) FROM message_words WHERE word = :w) + "
+                "(SELECT count(*) FROM document_passages WHERE search @@ to_tsquery('simple', :w))"
             )
         return int((await session.execute(text(query), {"w": word})).scalar_one())
 
