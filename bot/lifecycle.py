@@ -60,6 +60,10 @@ class ReplyGate:
         """Wait until no reply is being written or delivered."""
         await self._idle.wait()
 
+    def idle_now(self) -> bool:
+        """No reply is being written or delivered."""
+        return self._idle.is_set()
+
     async def close(self, grace: float) -> int:
         """Refuse new messages, wait up to `grace` s for replies in progress (delivery
         included), then cancel the rest. Returns how many were cancelled."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
@@ -13,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.accounting import install_accounting
 from bot.chat import ChatClient
+from bot.collector import full_passes_when_idle
 from bot.commands import search_command
 from bot.core import Parley
 from bot.embedder import Embedder, IndexAfterReply
@@ -38,11 +38,6 @@ from memory.tokens import TokenCounter, is_native
 
 log = logging.getLogger(__name__)
 
-# A full collection walks the live state of every reply in flight (50-150 ms with the loop
-# stopped, at 1,000 conversations); replies leave little cyclic garbage and the young
-# generations free it, so a full pass runs after 100 middle-generation passes, not 10
-# (python -m bench --only throughput: 14 full passes in the run -> 1; see bench/README.md).
-_FULL_COLLECTION_AFTER = 100
 
 _HEALTH_TIMEOUT = 5.0
 
@@ -145,17 +140,13 @@ async def open_parley(settings: Settings, mcp_servers: bool = True) -> AsyncIter
             open_tool_servers(settings, counter, mcp_servers) as mcp,
         ):
             install_tools(parley, search, mcp)
-            # Everything loaded so far lives as long as the process: keep it out of the
-            # collector's full passes, which otherwise pause the event loop for ~100 ms.
-            gc.freeze()
-            young, middle, _ = gc.get_threshold()
-            gc.set_threshold(young, middle, _FULL_COLLECTION_AFTER)
-            try:
-                yield parley
-            finally:
-                await parley.gate.close(settings.shutdown_timeout)  # deliveries end with writes
-                await parley.pipeline.stop()  # idle workers; busy ones ended with the gate
-                await parley.drain()
+            async with full_passes_when_idle(parley.gate):
+                try:
+                    yield parley
+                finally:
+                    await parley.gate.close(settings.shutdown_timeout)  # deliveries end with writes
+                    await parley.pipeline.stop()  # idle workers; busy ones ended with the gate
+                    await parley.drain()
     finally:
         if retention is not None:
             stop_pruning.set()
