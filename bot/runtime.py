@@ -38,7 +38,6 @@ from memory.tokens import TokenCounter, is_native
 
 log = logging.getLogger(__name__)
 
-
 _HEALTH_TIMEOUT = 5.0
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from typing import Any
 
 import pytest
-from sqlalchemy import Connection, inspect, text
+from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -170,6 +171,28 @@ async def test_a_window_read_tells_what_a_read_before_it_would_find(store: Store
                 assert found == expected
                 told += 1
     assert told >= 12, told
+
+
+async def test_a_window_read_is_sized_from_the_conversations_messages(store: Store) -> None:
+    """The first read guesses the messages' size; later ones ask for about as many rows as the
+    window holds, a quarter more (not a fixed batch), in one statement."""
+    conversation = await store.conversation(KEY)
+    ids = [await store.add(conversation.id, message(f"m{n}", tokens=20)) for n in range(600)]
+    asked: list[int] = []
+
+    def batch(*args: Any) -> None:
+        named = args[4].compiled_parameters[0]  # the execution context's, by name
+        if "batch" in named:
+            asked.append(named["batch"])
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", batch)
+    reads = [await store.window_read(conversation, ids[-1] + 1, 4000, 4) for _ in range(2)]
+    event.remove(store.engine.sync_engine, "before_cursor_execute", batch)
+    fitting = 4000 // 24
+    assert [len(read.messages) for read in reads] == [fitting, fitting]
+    assert reads[0].messages == reads[1].messages
+    assert len(asked) == 2  # one statement each
+    assert asked[1] < asked[0] and fitting < asked[1] <= fitting * 1.25 + 1
 
 
 def _write_past_sqlalchemy(connection: Connection) -> None:
