@@ -19,7 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from tests.fakes.slack_fixtures import fake_slack, slack_client  # noqa: F401
 from tests.fakes.slack_server import ALICE, BOB, GENERAL, FakeSlack, serve_aiohttp
 
-RESPOND_DELAY = 0.3  # the /ask listener works this long after acking
+RESPOND_DELAY = 1.0  # the /ask listener works this long after acking (ack timings share 2 cores)
 
 
 def build_app(fake: FakeSlack) -> AsyncApp:
