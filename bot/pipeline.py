@@ -159,7 +159,7 @@ class Pipeline:
             for item, text in await self.queue.waiting(
                 platform, None if working is None else working.id
             )
-            if text and json.loads(text)["message"]["author"]["id"] == author_id
+            if text and from_data(json.loads(text)["message"]).author.id == author_id
         ]
         return await self.queue.drop(theirs)
 

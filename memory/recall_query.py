@@ -19,7 +19,7 @@ from memory.bounded import Bounded
 from memory.context import BLANK, asks_sql
 from memory.db import reading, sqlite_rows
 from memory.ranking import Columns, ranked_sql, statement
-from memory.search import Hit
+from memory.search import Hit, message_hit
 from memory.store import AFTER_ALL, ConversationState
 from memory.tables import Message
 
@@ -171,13 +171,12 @@ def _found(
     hits: dict[int, Hit] = {}
     ranked: list[tuple[float, int, Any, Any]] = []  # score, id, prev, next
     for row in rows:
-        id_, author_name, content, created_at, conversation_id, tokens, role = row[5:12]
-        score, prev, next_ = row[12:]
-        if id_ is not None:
-            when = created_at if date is None else date(created_at)
-            hits[id_] = Hit(id_, author_name, content, when, None, conversation_id, tokens, role)
+        message, (score, prev, next_) = row[5:12], row[12:]
+        if message[0] is not None:
+            hit = message_hit(message)
+            hits[hit.id] = hit if date is None else hit._replace(created_at=date(hit.created_at))
             if score is not None:
-                ranked.append((score, id_, prev, next_))
+                ranked.append((score, hit.id, prev, next_))
     ranked.sort(key=lambda r: (-r[0], -r[1]))
     return Found(
         start,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+from functools import cache
 from pathlib import Path
 
 from sqlalchemy import text
@@ -34,6 +35,7 @@ def _assigned(path: Path) -> dict[str, object]:
     return found
 
 
+@cache  # the files do not change while the process runs
 def heads() -> frozenset[str]:
     """The revisions no migration builds on: what an upgrade to "head" ends at."""
     revisions: set[str] = set()

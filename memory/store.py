@@ -53,8 +53,9 @@ _INSERT = insert(Message)
 # Channels whose `/listen` setting is remembered, and for how many seconds: a switch made by
 # another process sharing the database takes effect here within that time.
 _CHANNELS_KEPT = 10_000
-_SIZES_KEPT = 10_000
 _LISTENING_TRUSTED = 10.0
+# Conversations whose message size (tokens per message) is remembered to size window reads.
+_SIZES_KEPT = 10_000
 
 
 @dataclass(frozen=True)

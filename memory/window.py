@@ -136,19 +136,18 @@ async def read_window(
                 rest = rows[index:]
                 # A short batch read everything down to the conversation's start.
                 after = reset_after if len(rows) < batch else rest[-1][_ID] - 1
-                return _read(fitting, Earlier(rest, after), spent)
+                # `spent` counts this row too: the size of every row read so far.
+                return _read(fitting, Earlier(rest, after), spent / (len(fitting) + 1))
             fitting.append(row)
+        size = spent / len(fitting) if fitting else TOKENS_GUESS
         if len(rows) < batch:
-            return _read(fitting, Earlier((), reset_after), spent)
+            return _read(fitting, Earlier((), reset_after), size)
         cursor = rows[-1][_ID]
-        size = spent / len(fitting)
 
 
 def _batch(budget: int, size: float) -> int:
     return min(max(int(budget / max(size, 1.0) * _MARGIN), _MIN_BATCH), _MAX_BATCH)
 
 
-def _read(fitting: list[Row[Any]], earlier: Earlier, spent: int) -> WindowRead:
-    # `spent` counts the first row that did not fit too: a size, not a sum of the window.
-    size = spent / (len(fitting) + 1) if fitting else TOKENS_GUESS
+def _read(fitting: list[Row[Any]], earlier: Earlier, size: float) -> WindowRead:
     return WindowRead([StoredMessage._make(row) for row in reversed(fitting)], earlier, size)
