@@ -1,7 +1,9 @@
 """The chat-API client: any OpenAI-compatible endpoint, streamed, with errors sorted by cause.
 
-Retries of 429/5xx/timeouts (with backoff, honouring Retry-After) are the openai client's own;
-they happen before any text streams, so a retry never repeats words the person already saw.
+Chat streams go out through `bot.chat_http` (aiohttp); embeddings and moderation through the
+openai package. Retries of 429/5xx/timeouts (with backoff, honouring Retry-After) are
+`ChatClient`'s; they happen before any text streams, so a retry never repeats words the person
+already saw.
 """
 
 from __future__ import annotations
@@ -16,10 +18,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import openai
-from openai import AsyncOpenAI, AsyncStream, omit
+from openai import AsyncOpenAI, omit
 from openai.types import Moderation
 from openai.types.chat import (
-    ChatCompletion,
     ChatCompletionFunctionToolParam,
     ChatCompletionMessageParam,
     ChatCompletionToolChoiceOptionParam,
@@ -30,6 +31,7 @@ from bot.chat_errors import ContextTooLong as ContextTooLong
 from bot.chat_errors import EmptyStream as EmptyStream
 from bot.chat_errors import StreamCut as StreamCut
 from bot.chat_errors import classify as classify
+from bot.chat_http import ChatHttp, StreamedReply
 from bot.messages import Outcome
 from bot.model_calls import ReplyFirst, retry_delay
 from bot.model_limits import is_reasoning_model
@@ -143,6 +145,7 @@ class ChatClient:
             timeout=settings.request_timeout,
             max_retries=0,
         )
+        self._http = ChatHttp(self._client, settings.request_timeout)
         self.meter: CallMeter | None = None  # set by the runtime: usage and concurrency
 
     def _slot(self) -> AbstractAsyncContextManager[object]:
@@ -240,15 +243,13 @@ class ChatClient:
             body["tool_choice"] = tool_choice
         return body
 
-    async def _read(self, stream: AsyncStream[object]) -> AsyncIterator[Chunk]:
+    async def _read(self, stream: StreamedReply) -> AsyncIterator[Chunk]:
         # Text may already be shown: a failure now is never retried (it would repeat words).
         began = False
         try:
-            async with stream:
-                async for chunk in stream:
-                    began = True
-                    if isinstance(chunk, dict):  # anything else carries nothing to read
-                        yield chunk
+            async for chunk in stream.chunks():
+                began = True
+                yield chunk
         except openai.APIError as exc:
             error = classify(exc)
             if error.outcome is Outcome.TIMEOUT:
@@ -300,24 +301,17 @@ class ChatClient:
         self._usage_option = False
         return True
 
-    async def _post_stream(self, body: dict[str, object], large: bool) -> AsyncStream[object]:
+    async def _post_stream(self, body: dict[str, object], large: bool) -> StreamedReply:
         """POST a chat request whose body is already plain JSON data.
 
-        `chat.completions.create` first runs the package's recursive type transform over every
-        message (~0.1 ms each, on the event loop: most of the time spent around the model).
-        Our messages are plain dicts of strings, so the request goes out through the client's
-        own `post` (same auth and errors) as JSON encoded here; a large prompt is
-        encoded in a worker thread. The stream yields each chunk's JSON as sent (the client
-        still decodes the events, raises the errors sent in them and stops at `[DONE]`).
+        `chat.completions.create` first runs the openai package's recursive type transform over
+        every message (~0.1 ms each, on the event loop), and its request path costs more than
+        the rest of a reply's work around the model: our messages are plain dicts of strings,
+        encoded here (a large prompt in a worker thread) and sent by `ChatHttp`. The stream
+        yields each chunk's JSON as sent.
         """
         encoded = await asyncio.to_thread(_json_bytes, body) if large else _json_bytes(body)
-        return await self._client.post(
-            "/chat/completions",
-            content=encoded,
-            cast_to=ChatCompletion,
-            stream=True,
-            stream_cls=AsyncStream[object],
-        )
+        return await self._http.post(encoded)
 
     async def embed(self, model: str, texts: list[str], waiting: bool = False) -> Embeddings:
         """One vector per text from `/v1/embeddings` (same endpoint and key as chat); raise
@@ -355,4 +349,5 @@ class ChatClient:
         return response.results
 
     async def close(self) -> None:
+        await self._http.close()
         await self._client.close()

@@ -1,0 +1,175 @@
+"""The chat stream's wire (bot/chat_http.py): server-sent events however a server frames them,
+its errors sorted like the openai package's, its headers the openai client's."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+from aiohttp import web
+from multidict import CIMultiDictProxy
+
+from bot.chat import ChatClient, ChatError, StreamCut
+from bot.messages import Outcome
+from tests.conftest import SettingsFactory
+from tests.fakes.serve import serve
+
+
+def _chunk(text: str) -> dict[str, object]:
+    return {"choices": [{"delta": {"content": text}}]}
+
+
+def _finish() -> dict[str, object]:
+    return {"choices": [{"delta": {}, "finish_reason": "stop"}]}
+
+
+def _data(payload: object) -> bytes:
+    return b"data: " + json.dumps(payload).encode() + b"\n\n"
+
+
+@asynccontextmanager
+async def _client(
+    make_settings: SettingsFactory, pieces: list[bytes], hold: float = 0.0, status: int = 200
+) -> AsyncIterator[tuple[ChatClient, list[tuple[CIMultiDictProxy[str], object]]]]:
+    """A ChatClient whose endpoint writes `pieces` one write each (then keeps the connection
+    open `hold` seconds before ending the body), with the requests it received (their headers
+    and JSON bodies)."""
+    received: list[tuple[CIMultiDictProxy[str], object]] = []
+
+    async def completions(request: web.Request) -> web.StreamResponse:
+        received.append((request.headers, await request.json()))
+        response = web.StreamResponse(status=status, headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for piece in pieces:
+            await response.write(piece)
+            await asyncio.sleep(0.01)  # separate reads on the client's side
+        await asyncio.sleep(hold)
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", completions)
+    async with serve(app) as port:
+        chat = ChatClient(
+            make_settings(openai_base_url=f"http://127.0.0.1:{port}/v1", model_retries=0)
+        )
+        try:
+            yield chat, received
+        finally:
+            await chat.close()
+
+
+async def _text(chat: ChatClient) -> str:
+    return "".join([piece async for piece in chat.stream([{"role": "user", "content": "x"}])])
+
+
+async def test_events_are_read_however_the_server_frames_them(
+    make_settings: SettingsFactory,
+) -> None:
+    """CRLF line ends, comments and other fields, a data line split across writes, `data:`
+    without its space, an event's data on two lines, and one chunk larger than 128 KB."""
+    long = "word " * 40_000
+    two_lines = json.dumps(_chunk("B")).replace('"delta": ', '"delta":\n').encode()
+    pieces = [
+        b": keep-alive\r\n\r\n",
+        b"event: message\r\nid: 1\r\n" + _data(_chunk("A")).replace(b"\n", b"\r\n"),
+        b"data:" + two_lines.split(b"\n")[0] + b"\ndata: " + two_lines.split(b"\n")[1] + b"\n\n",
+        _data(_chunk(long))[:70_000],
+        _data(_chunk(long))[70_000:],
+        _data(_finish()),
+        b"data: [DONE]\n\n",
+    ]
+    async with _client(make_settings, pieces) as (chat, _received):
+        assert await _text(chat) == "AB" + long
+
+
+async def test_a_server_holding_the_connection_after_done_does_not_hold_the_reply(
+    make_settings: SettingsFactory,
+) -> None:
+    pieces = [_data(_chunk("done")), _data(_finish()), b"data: [DONE]\n\n"]
+    async with _client(make_settings, pieces, hold=3.0) as (chat, _received):
+        started = time.monotonic()
+        assert await _text(chat) == "done"
+        assert time.monotonic() - started < 1.5
+
+
+async def test_an_error_event_is_a_chat_error_before_text_and_a_cut_after(
+    make_settings: SettingsFactory,
+) -> None:
+    error = {"error": {"message": "the model crashed", "type": "server_error"}}
+    async with _client(make_settings, [_data(error)]) as (chat, _received):
+        with pytest.raises(ChatError) as failed:
+            await _text(chat)
+        assert failed.value.outcome is Outcome.SERVER_ERROR
+        assert "the model crashed" in failed.value.detail
+    async with _client(make_settings, [_data(_chunk("Half")), _data(error)]) as (chat, _):
+        with pytest.raises(StreamCut):
+            await _text(chat)
+
+
+async def test_malformed_data_is_a_chat_error_not_a_crash(make_settings: SettingsFactory) -> None:
+    async with _client(make_settings, [b"data: {not json\n\n"]) as (chat, _received):
+        with pytest.raises(ChatError) as failed:
+            await _text(chat)
+        assert failed.value.outcome is Outcome.SERVER_ERROR
+        assert "malformed" in failed.value.detail
+
+
+async def test_a_status_error_carries_the_servers_words_and_kind(
+    make_settings: SettingsFactory,
+) -> None:
+    said = {"error": {"message": "no such model: tiny", "code": "model_not_found"}}
+    async with _client(make_settings, [json.dumps(said).encode()], status=404) as (chat, _):
+        with pytest.raises(ChatError) as failed:
+            await _text(chat)
+        assert failed.value.outcome is Outcome.MODEL_NOT_FOUND
+        assert "no such model: tiny" in failed.value.detail
+    async with _client(make_settings, [b"upstream exploded"], status=502) as (chat, _):
+        with pytest.raises(ChatError) as failed:
+            await _text(chat)
+        assert failed.value.outcome is Outcome.SERVER_ERROR
+        assert "upstream exploded" in failed.value.detail
+
+
+async def test_requests_carry_the_openai_clients_headers(
+    make_settings: SettingsFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key as a bearer token, and the organization and project the openai package reads
+    from the environment (embeddings and moderation go through it with the same)."""
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-parley")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj-parley")
+    pieces = [_data(_chunk("hi")), _data(_finish()), b"data: [DONE]\n\n"]
+    async with _client(make_settings, pieces) as (chat, received):
+        assert await _text(chat) == "hi"
+        assert await _text(chat) == "hi"
+    headers, body = received[-1]
+    assert headers["Authorization"] == f"Bearer {make_settings().openai_api_key}"
+    assert headers["OpenAI-Organization"] == "org-parley"
+    assert headers["OpenAI-Project"] == "proj-parley"
+    assert headers["Content-Type"] == "application/json"
+    assert isinstance(body, dict) and body["stream"] is True
+
+
+async def test_credentials_in_the_address_are_sent_as_basic_auth_not_shown(
+    make_settings: SettingsFactory,
+) -> None:
+    """A proxy's user and password in PARLEY's address replace the key (as the openai client
+    did), and stay out of what an error says."""
+    async with _client(make_settings, [b"no"], status=503) as (chat, received):
+        port = chat._http._url.port
+        proxied = ChatClient(
+            make_settings(
+                openai_base_url=f"http://parley:hunter2@127.0.0.1:{port}/v1", model_retries=0
+            )
+        )
+        try:
+            with pytest.raises(ChatError) as failed:
+                await _text(proxied)
+        finally:
+            await proxied.close()
+    assert received[-1][0]["Authorization"] == "Basic cGFybGV5Omh1bnRlcjI="
+    assert "hunter2" not in str(failed.value) and "hunter2" not in repr(failed.value.__cause__)
