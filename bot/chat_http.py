@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import httpx2
 import openai
+from aiohttp.helpers import get_env_proxy_for_url
 from openai import AsyncOpenAI
 from yarl import URL
 
@@ -49,6 +50,12 @@ class ChatHttp:
         basic = aiohttp.BasicAuth.from_url(url)
         self._basic = {"Authorization": basic.encode()} if basic else None
         self._url = url.with_user(None)
+        # The environment's proxy (HTTPS_PROXY, NO_PROXY…), read once as httpx2 did: aiohttp's
+        # `trust_env` reads it, and ~/.netrc, in a worker thread on every request.
+        try:
+            self._proxy: tuple[URL | None, aiohttp.BasicAuth | None] = get_env_proxy_for_url(url)
+        except LookupError:
+            self._proxy = (None, None)
         # As the openai client's float timeout: connecting, and each wait for more bytes.
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
         self._session: aiohttp.ClientSession | None = None
@@ -67,7 +74,6 @@ class ChatHttp:
                 connector=aiohttp.TCPConnector(limit=_CONNECTIONS),
                 headers=headers,
                 timeout=self._timeout,
-                trust_env=True,
             )
         return self._session
 
@@ -75,7 +81,10 @@ class ChatHttp:
         """Send `body` (JSON) and return once the reply's headers arrived; raise the openai
         package's error for a failed status, a timeout or an unreachable endpoint."""
         try:
-            response = await self._opened().post(self._url, data=body)
+            proxy, proxy_auth = self._proxy
+            response = await self._opened().post(
+                self._url, data=body, proxy=proxy, proxy_auth=proxy_auth
+            )
         except TimeoutError as exc:  # before ClientError: aiohttp's timeouts are both
             raise openai.APITimeoutError(self._request()) from exc
         except aiohttp.ClientError as exc:

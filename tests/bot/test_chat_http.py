@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 import pytest
 from aiohttp import web
@@ -31,13 +32,19 @@ def _data(payload: object) -> bytes:
     return b"data: " + json.dumps(payload).encode() + b"\n\n"
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    chat: ChatClient  # a client of it
+    received: list[tuple[CIMultiDictProxy[str], object]]  # requests' headers and JSON bodies
+    port: int
+
+
 @asynccontextmanager
 async def _client(
     make_settings: SettingsFactory, pieces: list[bytes], hold: float = 0.0, status: int = 200
-) -> AsyncIterator[tuple[ChatClient, list[tuple[CIMultiDictProxy[str], object]]]]:
+) -> AsyncIterator[Endpoint]:
     """A ChatClient whose endpoint writes `pieces` one write each (then keeps the connection
-    open `hold` seconds before ending the body), with the requests it received (their headers
-    and JSON bodies)."""
+    open `hold` seconds before ending the body)."""
     received: list[tuple[CIMultiDictProxy[str], object]] = []
 
     async def completions(request: web.Request) -> web.StreamResponse:
@@ -58,7 +65,7 @@ async def _client(
             make_settings(openai_base_url=f"http://127.0.0.1:{port}/v1", model_retries=0)
         )
         try:
-            yield chat, received
+            yield Endpoint(chat, received, port)
         finally:
             await chat.close()
 
@@ -83,7 +90,8 @@ async def test_events_are_read_however_the_server_frames_them(
         _data(_finish()),
         b"data: [DONE]\n\n",
     ]
-    async with _client(make_settings, pieces) as (chat, _received):
+    async with _client(make_settings, pieces) as endpoint:
+        chat = endpoint.chat
         assert await _text(chat) == "AB" + long
 
 
@@ -91,7 +99,8 @@ async def test_a_server_holding_the_connection_after_done_does_not_hold_the_repl
     make_settings: SettingsFactory,
 ) -> None:
     pieces = [_data(_chunk("done")), _data(_finish()), b"data: [DONE]\n\n"]
-    async with _client(make_settings, pieces, hold=3.0) as (chat, _received):
+    async with _client(make_settings, pieces, hold=3.0) as endpoint:
+        chat = endpoint.chat
         started = time.monotonic()
         assert await _text(chat) == "done"
         assert time.monotonic() - started < 1.5
@@ -101,18 +110,21 @@ async def test_an_error_event_is_a_chat_error_before_text_and_a_cut_after(
     make_settings: SettingsFactory,
 ) -> None:
     error = {"error": {"message": "the model crashed", "type": "server_error"}}
-    async with _client(make_settings, [_data(error)]) as (chat, _received):
+    async with _client(make_settings, [_data(error)]) as endpoint:
+        chat = endpoint.chat
         with pytest.raises(ChatError) as failed:
             await _text(chat)
         assert failed.value.outcome is Outcome.SERVER_ERROR
         assert "the model crashed" in failed.value.detail
-    async with _client(make_settings, [_data(_chunk("Half")), _data(error)]) as (chat, _):
+    async with _client(make_settings, [_data(_chunk("Half")), _data(error)]) as endpoint:
+        chat = endpoint.chat
         with pytest.raises(StreamCut):
             await _text(chat)
 
 
 async def test_malformed_data_is_a_chat_error_not_a_crash(make_settings: SettingsFactory) -> None:
-    async with _client(make_settings, [b"data: {not json\n\n"]) as (chat, _received):
+    async with _client(make_settings, [b"data: {not json\n\n"]) as endpoint:
+        chat = endpoint.chat
         with pytest.raises(ChatError) as failed:
             await _text(chat)
         assert failed.value.outcome is Outcome.SERVER_ERROR
@@ -123,12 +135,14 @@ async def test_a_status_error_carries_the_servers_words_and_kind(
     make_settings: SettingsFactory,
 ) -> None:
     said = {"error": {"message": "no such model: tiny", "code": "model_not_found"}}
-    async with _client(make_settings, [json.dumps(said).encode()], status=404) as (chat, _):
+    async with _client(make_settings, [json.dumps(said).encode()], status=404) as endpoint:
+        chat = endpoint.chat
         with pytest.raises(ChatError) as failed:
             await _text(chat)
         assert failed.value.outcome is Outcome.MODEL_NOT_FOUND
         assert "no such model: tiny" in failed.value.detail
-    async with _client(make_settings, [b"upstream exploded"], status=502) as (chat, _):
+    async with _client(make_settings, [b"upstream exploded"], status=502) as endpoint:
+        chat = endpoint.chat
         with pytest.raises(ChatError) as failed:
             await _text(chat)
         assert failed.value.outcome is Outcome.SERVER_ERROR
@@ -143,7 +157,8 @@ async def test_requests_carry_the_openai_clients_headers(
     monkeypatch.setenv("OPENAI_ORG_ID", "org-parley")
     monkeypatch.setenv("OPENAI_PROJECT_ID", "proj-parley")
     pieces = [_data(_chunk("hi")), _data(_finish()), b"data: [DONE]\n\n"]
-    async with _client(make_settings, pieces) as (chat, received):
+    async with _client(make_settings, pieces) as endpoint:
+        chat, received = endpoint.chat, endpoint.received
         assert await _text(chat) == "hi"
         assert await _text(chat) == "hi"
     headers, body = received[-1]
@@ -159,8 +174,8 @@ async def test_credentials_in_the_address_are_sent_as_basic_auth_not_shown(
 ) -> None:
     """A proxy's user and password in PARLEY's address replace the key (as the openai client
     did), and stay out of what an error says."""
-    async with _client(make_settings, [b"no"], status=503) as (chat, received):
-        port = chat._http._url.port
+    async with _client(make_settings, [b"no"], status=503) as endpoint:
+        received, port = endpoint.received, endpoint.port
         proxied = ChatClient(
             make_settings(
                 openai_base_url=f"http://parley:hunter2@127.0.0.1:{port}/v1", model_retries=0
@@ -173,3 +188,24 @@ async def test_credentials_in_the_address_are_sent_as_basic_auth_not_shown(
             await proxied.close()
     assert received[-1][0]["Authorization"] == "Basic cGFybGV5Omh1bnRlcjI="
     assert "hunter2" not in str(failed.value) and "hunter2" not in repr(failed.value.__cause__)
+
+
+async def test_the_environments_proxy_carries_the_requests(
+    make_settings: SettingsFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HTTP_PROXY is honoured (read once, not per request): the endpoint's host need not
+    resolve, the proxy (here the fake endpoint itself) receives the request."""
+    pieces = [_data(_chunk("via proxy")), _data(_finish()), b"data: [DONE]\n\n"]
+    async with _client(make_settings, pieces) as endpoint:
+        received = endpoint.received
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{endpoint.port}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        proxied = ChatClient(
+            make_settings(openai_base_url="http://model.invalid/v1", model_retries=0)
+        )
+        try:
+            assert await _text(proxied) == "via proxy"
+        finally:
+            await proxied.close()
+    assert received[-1][0]["Host"] == "model.invalid"
