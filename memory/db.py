@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, Select, event, text
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -113,6 +114,49 @@ async def sqlite_rows(
     except sqlite3.Error as error:
         raise DBAPIError.instance(sql, dict(values), error, sqlite3.Error) from error
     return cast("list[tuple[Any, ...]]", rows)
+
+
+# Compiles statements for `sqlite_rows` (":name" parameters).
+_NAMED_PARAMETERS = SQLiteDialect_pysqlite(paramstyle="named")
+
+
+class Read:
+    """A SELECT built once, read for its rows by position: on SQLite in one trip to the driver
+    (`sqlite_rows`), each value made what SQLAlchemy makes of it (dates stored as text); elsewhere
+    through SQLAlchemy. For the reads every message makes."""
+
+    def __init__(self, statement: Select[*tuple[Any, ...]]) -> None:
+        self.statement = statement
+        compiled = statement.compile(dialect=_NAMED_PARAMETERS)
+        self._sql = str(compiled)
+        # Parameters the statement sets itself (SQLite's `OFFSET 0` after a LIMIT).
+        self._own = {name: value for name, value in compiled.params.items() if value is not None}
+        # SQLite's conversions by column position (known once a connection tells the dialect).
+        self._conversions: list[tuple[int, Callable[[Any], Any]]] | None = None
+
+    async def rows(
+        self, connection: AsyncConnection, values: Mapping[str, Any]
+    ) -> Sequence[Sequence[Any]]:
+        dialect = connection.dialect
+        if dialect.name != "sqlite":
+            result = await connection.execute(self.statement, values)
+            return cast("Sequence[Sequence[Any]]", result.all())
+        if self._conversions is None:
+            self._conversions = [
+                (index, convert)
+                for index, column in enumerate(self.statement.selected_columns)
+                if (convert := column.type.dialect_impl(dialect).result_processor(dialect, None))
+            ]
+        rows = await sqlite_rows(connection, self._sql, {**self._own, **values})
+        if not self._conversions:
+            return rows
+        converted: list[tuple[Any, ...]] = []
+        for row in rows:
+            fields = list(row)
+            for index, conversion in self._conversions:
+                fields[index] = conversion(fields[index])
+            converted.append(tuple(fields))
+        return converted
 
 
 def _ping_when_idle(engine: AsyncEngine) -> None:

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from memory.analysis import terms_off_loop
 from memory.bounded import Bounded
-from memory.db import reading
+from memory.db import Read, reading
 from memory.keys import ConversationKey
 from memory.kinds import SHARED_KINDS, ChannelKind
 from memory.tables import Conversation, Message, Summary
@@ -37,7 +37,7 @@ _CONVERSATION = (
     Conversation.reset_after,
     Conversation.kind,
 )
-_CONVERSATION_AT = (
+_CONVERSATION_AT = Read(
     select(*_CONVERSATION, Summary.content, Summary.covers_until)
     .outerjoin(Summary)
     .where(
@@ -148,18 +148,19 @@ class Store:
             "thread": key.thread,
         }
         async with self._reads.connect() as connection:
-            row = (await connection.execute(_CONVERSATION_AT, at)).first()
-        if row is None:
+            rows = await _CONVERSATION_AT.rows(connection, at)
+        if not rows:
             await self._create(key, kind)
             async with self._reads.connect() as connection:
-                row = (await connection.execute(_CONVERSATION_AT, at)).one()
-        if kind is not ChannelKind.UNKNOWN and row.kind != kind:
+                rows = await _CONVERSATION_AT.rows(connection, at)
+        id_, persona, reset_after, stored_kind, content, covers_until = rows[0]
+        if kind is not ChannelKind.UNKNOWN and stored_kind != kind:
             async with self.engine.begin() as connection:
                 await connection.execute(
-                    update(Conversation).where(Conversation.id == row.id).values(kind=kind)
+                    update(Conversation).where(Conversation.id == id_).values(kind=kind)
                 )
-        summary = None if row.content is None else SummaryState(row.content, row.covers_until)
-        return ConversationState(row.id, row.persona, row.reset_after, summary, summary_read=True)
+        summary = None if content is None else SummaryState(content, covers_until)
+        return ConversationState(id_, persona, reset_after, summary, summary_read=True)
 
     async def _create(self, key: ConversationKey, kind: ChannelKind) -> None:
         async with self._session() as session:

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Row, Select, bindparam, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from memory.db import Read
 from memory.tables import Message
 
 # Plain columns, not ORM objects: building entities dominated the cost of large windows.
@@ -56,7 +57,7 @@ class Earlier:
     """The messages just before a window that its read returned too (newest first): every
     message above `after` and below the window is among them."""
 
-    rows: Sequence[Row[Any]]
+    rows: Sequence[Sequence[Any]]
     after: int
 
     def fitting(self, after_id: int, budget: int, per_message: int) -> list[StoredMessage] | None:
@@ -98,7 +99,7 @@ def _newest_first(columns: Sequence[Any]) -> Select[Any]:
 
 # Built once: building SQL expressions per message cost CPU and left ~150 objects of cyclic
 # garbage a message for the collector (whose full passes stalled the event loop).
-_WINDOW = _newest_first(COLUMNS)
+_WINDOW = Read(_newest_first(COLUMNS))
 
 
 async def read_window(
@@ -119,17 +120,15 @@ async def read_window(
     message (`size`: what the conversation's last read found), so a window usually takes one
     statement without reading many rows it does not use.
     """
-    fitting: list[Row[Any]] = []
+    fitting: list[Sequence[Any]] = []
     spent = 0
     cursor = before_id
     while True:
         batch = _batch(budget - spent, size)
-        rows = (
-            await connection.execute(
-                _WINDOW,
-                {"c": conversation_id, "after": reset_after, "before": cursor, "batch": batch},
-            )
-        ).all()
+        rows = await _WINDOW.rows(
+            connection,
+            {"c": conversation_id, "after": reset_after, "before": cursor, "batch": batch},
+        )
         for index, row in enumerate(rows):
             spent += row[_TOKENS] + per_message
             if spent > budget or row[_ID] <= floor:
@@ -149,5 +148,5 @@ def _batch(budget: int, size: float) -> int:
     return min(max(int(budget / max(size, 1.0) * _MARGIN), _MIN_BATCH), _MAX_BATCH)
 
 
-def _read(fitting: list[Row[Any]], earlier: Earlier, size: float) -> WindowRead:
+def _read(fitting: list[Sequence[Any]], earlier: Earlier, size: float) -> WindowRead:
     return WindowRead([StoredMessage._make(row) for row in reversed(fitting)], earlier, size)

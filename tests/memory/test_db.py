@@ -1,26 +1,33 @@
 """Pooled PostgreSQL connections: pinged before use only after being idle, so a connection the
 server closed meanwhile is replaced without failing a reply, and a busy one costs no ping. A
-start on a current schema tells so without loading alembic."""
+start on a current schema tells so without loading alembic. Reads straight through the SQLite
+driver give what SQLAlchemy gives."""
 
 from __future__ import annotations
 
 import asyncio
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 import memory.db
-from memory.db import create_engine, reading
+from memory.db import Read, create_engine, reading
+from memory.keys import ConversationKey
+from memory.kinds import ChannelKind
 from memory.schema_version import VERSIONS, heads, is_current
+from memory.store import NewMessage, Store
+from memory.tables import Conversation, Message
 from tests.process import REPO
 
 _PID = text("SELECT pg_backend_pid()")
+KEY = ConversationKey("test", "w", "c")
 
 
 async def _pid(engine: AsyncEngine) -> int:
@@ -130,3 +137,23 @@ async def test_reads_on_postgresql_open_no_transaction(postgres_url: str) -> Non
             assert (await connection.execute(clock)).scalar_one() == first
     finally:
         await engine.dispose()
+
+
+async def test_a_read_gives_the_values_sqlalchemy_gives(engine: AsyncEngine) -> None:
+    """`Read` on SQLite goes to the driver directly: dates and nulls come back as
+    SQLAlchemy makes them, a statement's own parameters (a LIMIT's OFFSET) included."""
+    store = Store(engine)
+    conversation = await store.conversation(KEY, ChannelKind.DM)
+    for n in range(3):
+        await store.add(conversation.id, NewMessage("user", "u1", "Alice", f"m{n}", 2))
+    statement = (
+        select(Message.id, Message.content, Message.created_at, Conversation.kind)
+        .join(Conversation)
+        .order_by(Message.id.desc())
+        .limit(bindparam("n"))
+    )
+    async with reading(engine).connect() as connection:
+        fast = await Read(statement).rows(connection, {"n": 2})
+        plain = (await connection.execute(statement, {"n": 2})).all()
+    assert [tuple(row) for row in fast] == [tuple(row) for row in plain]
+    assert isinstance(fast[0][2], datetime) and fast[0][3] == ChannelKind.DM

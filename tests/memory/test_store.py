@@ -181,7 +181,8 @@ async def test_a_window_read_is_sized_from_the_conversations_messages(store: Sto
     asked: list[int] = []
 
     def batch(*args: Any) -> None:
-        named = args[4].compiled_parameters[0]  # the execution context's, by name
+        # By name: the execution context's, or (read by the driver directly) the parameters.
+        named = args[4].compiled_parameters[0] if args[4] is not None else args[3]
         if "batch" in named:
             asked.append(named["batch"])
 
