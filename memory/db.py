@@ -148,15 +148,9 @@ class Read:
                 if (convert := column.type.dialect_impl(dialect).result_processor(dialect, None))
             ]
         rows = await sqlite_rows(connection, self._sql, {**self._own, **values})
-        if not self._conversions:
-            return rows
-        converted: list[tuple[Any, ...]] = []
-        for row in rows:
-            fields = list(row)
-            for index, conversion in self._conversions:
-                fields[index] = conversion(fields[index])
-            converted.append(tuple(fields))
-        return converted
+        for index, conversion in self._conversions:  # a pass per column: there are few
+            rows = [(*row[:index], conversion(row[index]), *row[index + 1 :]) for row in rows]
+        return rows
 
 
 def _ping_when_idle(engine: AsyncEngine) -> None:
