@@ -106,47 +106,38 @@ async def test_a_server_holding_the_connection_after_done_does_not_hold_the_repl
         assert time.monotonic() - started < 1.5
 
 
-async def test_an_error_event_is_a_chat_error_before_text_and_a_cut_after(
-    make_settings: SettingsFactory,
+_MODEL_CRASHED = {"error": {"message": "the model crashed", "type": "server_error"}}
+
+
+@pytest.mark.parametrize(
+    ("pieces", "status", "outcome", "words"),
+    [
+        ([_data(_MODEL_CRASHED)], 200, Outcome.SERVER_ERROR, "the model crashed"),
+        ([b"data: {not json\n\n"], 200, Outcome.SERVER_ERROR, "malformed"),
+        (
+            [b'{"error": {"message": "no such model: tiny", "code": "model_not_found"}}'],
+            404,
+            Outcome.MODEL_NOT_FOUND,
+            "no such model: tiny",
+        ),
+        ([b"upstream exploded"], 502, Outcome.SERVER_ERROR, "upstream exploded"),
+    ],
+    ids=["error event", "malformed data", "404 with the server's words", "502 in plain text"],
+)
+async def test_a_failure_is_a_chat_error_with_the_servers_words(
+    make_settings: SettingsFactory, pieces: list[bytes], status: int, outcome: Outcome, words: str
 ) -> None:
-    error = {"error": {"message": "the model crashed", "type": "server_error"}}
-    async with _client(make_settings, [_data(error)]) as endpoint:
-        chat = endpoint.chat
+    """Sorted as the openai package's errors are, never a crash (malformed JSON included)."""
+    async with _client(make_settings, pieces, status=status) as endpoint:
         with pytest.raises(ChatError) as failed:
-            await _text(chat)
-        assert failed.value.outcome is Outcome.SERVER_ERROR
-        assert "the model crashed" in failed.value.detail
-    async with _client(make_settings, [_data(_chunk("Half")), _data(error)]) as endpoint:
-        chat = endpoint.chat
+            await _text(endpoint.chat)
+    assert failed.value.outcome is outcome and words in failed.value.detail
+
+
+async def test_an_error_event_after_text_is_a_cut(make_settings: SettingsFactory) -> None:
+    async with _client(make_settings, [_data(_chunk("Half")), _data(_MODEL_CRASHED)]) as endpoint:
         with pytest.raises(StreamCut):
-            await _text(chat)
-
-
-async def test_malformed_data_is_a_chat_error_not_a_crash(make_settings: SettingsFactory) -> None:
-    async with _client(make_settings, [b"data: {not json\n\n"]) as endpoint:
-        chat = endpoint.chat
-        with pytest.raises(ChatError) as failed:
-            await _text(chat)
-        assert failed.value.outcome is Outcome.SERVER_ERROR
-        assert "malformed" in failed.value.detail
-
-
-async def test_a_status_error_carries_the_servers_words_and_kind(
-    make_settings: SettingsFactory,
-) -> None:
-    said = {"error": {"message": "no such model: tiny", "code": "model_not_found"}}
-    async with _client(make_settings, [json.dumps(said).encode()], status=404) as endpoint:
-        chat = endpoint.chat
-        with pytest.raises(ChatError) as failed:
-            await _text(chat)
-        assert failed.value.outcome is Outcome.MODEL_NOT_FOUND
-        assert "no such model: tiny" in failed.value.detail
-    async with _client(make_settings, [b"upstream exploded"], status=502) as endpoint:
-        chat = endpoint.chat
-        with pytest.raises(ChatError) as failed:
-            await _text(chat)
-        assert failed.value.outcome is Outcome.SERVER_ERROR
-        assert "upstream exploded" in failed.value.detail
+            await _text(endpoint.chat)
 
 
 async def test_requests_carry_the_openai_clients_headers(
