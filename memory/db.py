@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Connection, Select, event, text
+from sqlalchemy import Connection, Insert, Select, bindparam, event, text
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
@@ -96,7 +96,7 @@ def reading(engine: AsyncEngine) -> AsyncEngine:
 
 
 async def sqlite_rows(
-    connection: AsyncConnection, sql: str, values: Mapping[str, Any]
+    connection: AsyncConnection, sql: str, values: Mapping[str, Any], commit: bool = False
 ) -> list[tuple[Any, ...]]:
     """The rows of a read on a SQLite connection (`sql` with `:name` parameters), run by the
     driver in one trip to aiosqlite's thread. Through SQLAlchemy a statement takes four trips
@@ -104,13 +104,16 @@ async def sqlite_rows(
     statement, whose SQL takes ~1.3 ms. Values arrive as SQLite stores them (dates as text).
     Errors are raised as SQLAlchemy's, like every other statement's (callers tell the person
     storage failed), and the engine's `before_cursor_execute` listeners see the statement, with
-    no cursor (bench/overhead.py counts statements so)."""
+    no cursor (bench/overhead.py counts statements so). With `commit` the statement's
+    transaction is committed (one trip more)."""
     driver = cast("aiosqlite.Connection", (await connection.get_raw_connection()).driver_connection)
     sync = cast("Connection", connection.sync_connection)  # started by get_raw_connection
     for listener in sync.dispatch.before_cursor_execute:
         listener(sync, cast("Any", None), sql, dict(values), None, False)
     try:
         rows = await driver.execute_fetchall(sql, values)
+        if commit:
+            await driver.commit()
     except sqlite3.Error as error:
         raise DBAPIError.instance(sql, dict(values), error, sqlite3.Error) from error
     return cast("list[tuple[Any, ...]]", rows)
@@ -151,6 +154,39 @@ class Read:
         for index, conversion in self._conversions:  # a pass per column: there are few
             rows = [(*row[:index], conversion(row[index]), *row[index + 1 :]) for row in rows]
         return rows
+
+
+class Write:
+    """A one-statement write built once and committed alone, returning its RETURNING rows: on
+    SQLite by the driver in two trips (the statement, the commit), not about six through
+    SQLAlchemy's cursor, result and transaction; elsewhere through SQLAlchemy. The values name
+    every column written (`columns`): Python-side column defaults do not run."""
+
+    def __init__(self, statement: Insert, columns: Sequence[str]) -> None:
+        self.statement = statement.values({name: bindparam(name) for name in columns})
+        self._sql = str(self.statement.compile(dialect=_NAMED_PARAMETERS))
+        self._columns = columns
+        # SQLite's conversions of values by column (dates to text), made on first use.
+        self._conversions: list[tuple[str, Callable[[Any], Any]]] | None = None
+
+    async def run(self, engine: AsyncEngine, values: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
+        dialect = engine.dialect
+        if dialect.name != "sqlite":
+            async with engine.begin() as connection:
+                result = await connection.execute(self.statement, values)
+                return cast("Sequence[Sequence[Any]]", result.all() if result.returns_rows else [])
+        if self._conversions is None:
+            table = self.statement.table
+            self._conversions = [
+                (name, convert)
+                for name in self._columns
+                if (convert := table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+            ]
+        sent = dict(values)
+        for name, conversion in self._conversions:
+            sent[name] = conversion(sent[name])
+        async with engine.connect() as connection:
+            return await sqlite_rows(connection, self._sql, sent, commit=True)
 
 
 def _ping_when_idle(engine: AsyncEngine) -> None:

@@ -22,10 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from memory.analysis import terms_off_loop
 from memory.bounded import Bounded
-from memory.db import Read, reading
+from memory.db import Read, Write, reading
 from memory.keys import ConversationKey
 from memory.kinds import SHARED_KINDS, ChannelKind
-from memory.tables import Conversation, Message, Summary
+from memory.tables import Conversation, Message, Summary, utcnow
 from memory.window import AFTER_ALL as AFTER_ALL
 from memory.window import COLUMNS, TOKENS_GUESS, WindowRead, read_window
 from memory.window import StoredMessage as StoredMessage
@@ -50,6 +50,19 @@ _CONVERSATION_AT = Read(
 # The new id is the driver's: no RETURNING row to fetch (a thread hop through aiosqlite), and
 # PostgreSQL's dialect adds its own RETURNING.
 _INSERT = insert(Message)
+_ADDED = (
+    "conversation_id",
+    "role",
+    "author_id",
+    "author_name",
+    "content",
+    "tokens",
+    "platform_message_id",
+    "terms",
+    "created_at",
+)
+# A message stored alone (no steps in its transaction): two trips to SQLite's driver.
+_ADD = Write(insert(Message).returning(Message.id), _ADDED)
 # Channels whose `/listen` setting is remembered, and for how many seconds: a switch made by
 # another process sharing the database takes effect here within that time.
 _CHANNELS_KEPT = 10_000
@@ -191,20 +204,22 @@ class Store:
         """Append a message, and run `then` in the same transaction (e.g. ending the inbound
         item it answers). Re-deliveries are turned away before, by the inbound queue."""
         [terms] = await terms_off_loop([message.content])
+        values = {
+            "conversation_id": conversation_id,
+            "role": message.role,
+            "author_id": message.author_id,
+            "author_name": message.author_name,
+            "content": message.content,
+            "tokens": message.tokens,
+            "platform_message_id": message.platform_message_id,
+            "terms": terms,
+            "created_at": utcnow(),
+        }
+        if not then:
+            [(stored,)] = await _ADD.run(self.engine, values)
+            return int(stored)
         async with self.engine.begin() as connection:
-            result = await connection.execute(
-                _INSERT,
-                {
-                    "conversation_id": conversation_id,
-                    "role": message.role,
-                    "author_id": message.author_id,
-                    "author_name": message.author_name,
-                    "content": message.content,
-                    "tokens": message.tokens,
-                    "platform_message_id": message.platform_message_id,
-                    "terms": terms,
-                },
-            )
+            result = await connection.execute(_INSERT, values)
             (stored,) = cast("Row[int]", result.inserted_primary_key)  # one row: set
             for step in then:
                 await connection.execute(step)

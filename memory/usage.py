@@ -18,6 +18,7 @@ from typing import Literal
 from sqlalchemy import RowMapping, Select, case, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from memory.db import Write
 from memory.keys import ConversationKey
 from memory.tables import Conversation, Message, RateEvent, UsageDay
 from memory.upsert import upsert
@@ -79,14 +80,16 @@ class UsageStore:
             nullcontext() if self._postgres else asyncio.Lock()
         )
         table = UsageDay.__table__.c
-        self._upsert = upsert(
-            engine,
-            UsageDay,
-            ["day", "platform", "user_id", "conversation_id", "model", "kind"],
-            lambda proposed: {
-                name: table[name] + proposed[name]
-                for name in ("calls", "prompt_tokens", "reply_tokens", "estimated_calls")
-            },
+        keys = ["day", "platform", "user_id", "conversation_id", "model", "kind"]
+        sums = ["calls", "prompt_tokens", "reply_tokens", "estimated_calls"]
+        self._upsert = Write(
+            upsert(
+                engine,
+                UsageDay,
+                keys,
+                lambda proposed: {name: table[name] + proposed[name] for name in sums},
+            ),
+            keys + sums,
         )
 
     async def record(self, usage: UsageRecord, day: date | None = None) -> None:
@@ -103,9 +106,7 @@ class UsageStore:
             "reply_tokens": usage.reply_tokens,
             "estimated_calls": int(usage.estimated),
         }
-        # A plain connection: the ORM session's machinery cost more than the statement.
-        async with self.engine.begin() as connection:
-            await connection.execute(self._upsert, values)
+        await self._upsert.run(self.engine, values)
 
     async def tokens_on(self, platform: str, user_id: str, day: date) -> int:
         """Prompt and reply tokens a person used on `day` (UTC)."""

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import bindparam, select, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 import memory.db
@@ -157,3 +157,23 @@ async def test_a_read_gives_the_values_sqlalchemy_gives(engine: AsyncEngine) -> 
         plain = (await connection.execute(statement, {"n": 2})).all()
     assert [tuple(row) for row in fast] == [tuple(row) for row in plain]
     assert isinstance(fast[0][2], datetime) and fast[0][3] == ChannelKind.DM
+
+
+async def test_a_write_is_committed_and_a_failed_one_leaves_the_connection_usable(
+    engine: AsyncEngine, database_url: str
+) -> None:
+    """`Write` (a message stored alone) on SQLite commits through the driver: another engine
+    sees the row. A failing one raises SQLAlchemy's error and leaves no transaction open."""
+    store = Store(engine)
+    conversation = await store.conversation(KEY)
+    stored = await store.add(conversation.id, NewMessage("user", "u1", "Alice", "kept", 2))
+    with pytest.raises(IntegrityError):  # no such conversation
+        await store.add(10**9, NewMessage("user", "u1", "Alice", "orphan", 2))
+    after = await store.add(conversation.id, NewMessage("user", "u1", "Alice", "after", 2))
+    other = create_engine(database_url)
+    try:
+        async with other.connect() as connection:
+            rows = await connection.execute(select(Message.id, Message.content))
+            assert sorted(rows.all()) == [(stored, "kept"), (after, "after")]
+    finally:
+        await other.dispose()
