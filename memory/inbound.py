@@ -39,6 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import aliased
 
+from memory.db import Write
 from memory.keys import ConversationKey
 from memory.tables import InboundItem
 
@@ -177,7 +178,22 @@ def _claiming(locking: bool) -> Update:
 
 
 # A message's own statements, built once (Core, not ORM sessions: less CPU, no garbage).
-_ADD = insert(InboundItem).returning(InboundItem.id)
+# Every delivered message: two trips to SQLite's driver (see Write).
+_ADD = Write(
+    insert(InboundItem).returning(InboundItem.id),
+    (
+        "platform",
+        "event_key",
+        "conversation",
+        "order_key",
+        "lane",
+        "message",
+        "route",
+        "state",
+        "lease_until",
+        "received_at",
+    ),
+)
 _RENEW = (
     update(InboundItem)
     .where(InboundItem.id == bindparam("item"), InboundItem.owner == bindparam("claimer"))
@@ -215,8 +231,8 @@ class InboundQueue:
             "received_at": self._clock(),
         }
         try:
-            async with self._engine.begin() as connection:
-                return int((await connection.execute(_ADD, row)).scalar_one())
+            [(added,)] = await _ADD.run(self._engine, row)
+            return int(added)
         except IntegrityError:
             return None
 

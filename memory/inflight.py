@@ -18,11 +18,15 @@ from datetime import UTC, datetime
 from sqlalchemy import Executable, bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from memory.tables import InboundItem, ReplyInFlight
+from memory.db import Write
+from memory.tables import InboundItem, ReplyInFlight, utcnow
 
 # Every platform reply runs these: built once, through Core connections (an ORM session's unit
 # of work cost more CPU than the statement itself).
-_START = insert(ReplyInFlight).returning(ReplyInFlight.id)
+_START = Write(
+    insert(ReplyInFlight).returning(ReplyInFlight.id),
+    ("platform", "channel", "posted", "owner", "started_at"),
+)
 _POSTED = (
     update(ReplyInFlight)
     .where(ReplyInFlight.id == bindparam("reply"))
@@ -59,9 +63,10 @@ class RepliesInFlight:
             "channel": place,
             "posted": json.dumps(message_ids),
             "owner": self.owner,
+            "started_at": utcnow(),
         }
-        async with self._engine.begin() as connection:
-            return int((await connection.execute(_START, row)).scalar_one())
+        [(started,)] = await _START.run(self._engine, row)
+        return int(started)
 
     async def posted(self, reply: int, message_ids: list[str]) -> None:
         """Every message the reply shows now (set as each one is posted)."""
