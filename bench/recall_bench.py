@@ -14,8 +14,8 @@ latency at 1M messages.
    its evidence turns is in the prompt. No model is called: assembling a prompt needs none.
    Reported for the plain window (PARLEY_RECALL=false) and with recall on, per question type.
 2. Latency (`--million`). A SQLite file gets one conversation of 1,000,000 generated messages
-   (bulk executemany; the FTS triggers index them), built once and kept under
-   $TMPDIR/parley-bench/ for later runs; then the recall provider is timed on 50 questions.
+   (bulk executemany; the FTS triggers index them), built once per schema revision and kept
+   under $TMPDIR/parley-bench/ for later runs; then the recall provider is timed on 50 questions.
    Then the same on PostgreSQL ($PARLEY_BENCH_POSTGRES_URL's server, skipped when unreachable):
    bench/postgres.py's fixture of 1,000,000 messages (`parley_bench_1000000_<schema>`, filled
    by COPY once, a few minutes, and kept).
@@ -321,10 +321,11 @@ def _embed_newest(path: Path, conversation_id: int, count: int, embeddings: Embe
 
 
 async def latency(seed: int, embeddings: Embeddings | None, count: int = 1_000_000) -> list[float]:
-    # Built once per seed and size, then reused (the markers say which steps completed).
+    # Built once per seed, size and schema (as under it: a migration may change how the index
+    # is kept), then reused (the markers say which steps completed).
     directory = Path(tempfile.gettempdir()) / "parley-bench"
     directory.mkdir(exist_ok=True)
-    path = directory / f"million-{seed}-{count}.db"
+    path = directory / f"million-{seed}-{count}-{fixtures.SCHEMA}.db"
     filled = path.with_suffix(".filled")
     embedded = path.with_suffix(f".embedded-{embeddings.model}" if embeddings else ".embedded")
     if not filled.exists():
