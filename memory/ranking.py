@@ -133,14 +133,15 @@ def _ranked_text(
 
 
 def checked_too_few(dense: bool) -> str:
-    """SQL, after `ranked_sql`'s CTEs (SQLite, `dense`): whether the best `:checked` matches
-    held fewer than `:limit` of the conversation's though more matched, so that checking all
-    of them could find more (then search again with `:checked` -1). FALSE when not dense."""
+    """SQL, after `ranked_sql`'s CTEs (SQLite, `dense`): whether more than `:checked` matches
+    were read but only the best `:checked` checked, and fewer than `:limit` of those were the
+    conversation's: checking them all could find more (search again with `:checked` -1).
+    FALSE when not dense."""
     if not dense:
         return "FALSE"
     return (
         "(:checked >= 0 AND (SELECT count(*) FROM ranked) < :limit "
-        "AND (SELECT count(*) FROM scanned) > :checked)"
+        "AND (SELECT sum(n) FROM stats) > :checked)"  # the matches read (stats: a row a word)
     )
 
 
