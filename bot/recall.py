@@ -145,13 +145,14 @@ class RecallProvider:
                 "recall.passage",
                 filename=speaker_name(hit.filename),
                 author=author,
-                when=f"{hit.created_at:%Y-%m-%d}",
+                when=hit.created_at.isoformat()[:10],
                 text=content,
             )
         return say(
             "recall.message",
             author=author,
-            when=f"{hit.created_at:%Y-%m-%d %H:%M}",
+            # As strftime's "%Y-%m-%d %H:%M", a quarter of its cost (dozens per message).
+            when=hit.created_at.isoformat(" ", "minutes")[:16],
             text=content,
         )
 

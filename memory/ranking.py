@@ -76,11 +76,12 @@ def ranked_sql(
     list (~1 ms a word at a million messages); in a dense conversation it is cheaper to read
     the word's newest matches from the whole index, rank them all, and keep the conversation's
     in rank order until there are `:limit` (one indexed seek each for the few read, not for
-    every match). Word frequencies are then those of the whole range.
+    every match). Word frequencies are then those of the whole range. Only the best `:checked`
+    matches are checked (-1, the value given here: all); see `checked_too_few`.
     """
     values: dict[str, Any] = {"per_term": PER_TERM}
     if dense and sqlite:
-        values["own"] = conversation_ids[0]
+        values.update(own=conversation_ids[0], checked=-1)
     elif not sqlite:
         values["conversations"] = list(conversation_ids)
     words = not sqlite and table == "messages"  # read from the word table (`_words_arm`)
@@ -106,10 +107,11 @@ def _ranked_text(
     )
     ranked = (
         # Checked one by one in rank order (~1.5 ms less than checking every match at 1,000
-        # matches): `LIMIT -1` keeps the subquery ordered and apart (SQLite neither drops the
+        # matches): the subquery's LIMIT keeps it ordered and apart (SQLite neither drops the
         # ORDER BY of a subquery with a LIMIT nor moves the outer WHERE into it), so the outer
-        # LIMIT takes the best rows that pass.
-        f"ranked AS (SELECT id, score FROM ({scores} LIMIT -1) AS g WHERE EXISTS (SELECT 1 "
+        # LIMIT takes the best rows that pass. A bound (`:checked` >= 0) lets SQLite keep only
+        # that many best rows instead of sorting every match (~0.1 ms at 600 matches).
+        f"ranked AS (SELECT id, score FROM ({scores} LIMIT :checked) AS g WHERE EXISTS (SELECT 1 "
         f"FROM {table} AS own WHERE own.conversation_id = :own AND own.id = g.id) LIMIT :limit)"
         if dense and sqlite
         else f"ranked AS ({scores} LIMIT :limit)"
@@ -127,6 +129,19 @@ def _ranked_text(
         f"n < :per_term THEN n ELSE {least}(searched, n * CAST(newest - :after AS DOUBLE "
         f"PRECISION) / {greatest}(newest - oldest, 1)) END)) AS weight FROM stats, span), "
         f"{ranked}"
+    )
+
+
+def checked_too_few(dense: bool) -> str:
+    """SQL, after `ranked_sql`'s CTEs (SQLite, `dense`): whether more than `:checked` matches
+    were read but only the best `:checked` checked, and fewer than `:limit` of those were the
+    conversation's: checking them all could find more (search again with `:checked` -1).
+    FALSE when not dense."""
+    if not dense:
+        return "FALSE"
+    return (
+        "(:checked >= 0 AND (SELECT count(*) FROM ranked) < :limit "
+        "AND (SELECT sum(n) FROM stats) > :checked)"  # the matches read (stats: a row a word)
     )
 
 
@@ -223,6 +238,7 @@ class Columns(Enum):
         column("dense", Boolean),
         column("short", Boolean),
         column("size", Float),
+        column("cut", Boolean),
         *MESSAGE_HITS,
         column("score", Float),
         column("prev", Integer),

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from memory.bounded import Bounded
 from memory.context import BLANK, asks_sql
 from memory.db import reading, sqlite_rows
-from memory.ranking import Columns, ranked_sql, statement
+from memory.ranking import Columns, checked_too_few, ranked_sql, statement
 from memory.search import Hit, message_hit
 from memory.store import AFTER_ALL, ConversationState
 from memory.tables import Message
@@ -29,8 +29,9 @@ _WINDOW_START = (
     # (`short`: read more to find the start).
     "recent AS (SELECT id, tokens FROM messages WHERE conversation_id = :c AND id > :after "
     "ORDER BY id DESC LIMIT :rows), "
-    "fitting AS (SELECT id FROM (SELECT id, sum(tokens + :per) OVER (ORDER BY id DESC) "
-    "AS spent FROM recent) AS r WHERE spent <= :window), "
+    # (ROWS: ids are unique, so the same sums as the default RANGE frame, which compares peers.)
+    "fitting AS (SELECT id FROM (SELECT id, sum(tokens + :per) OVER (ORDER BY id DESC ROWS "
+    "UNBOUNDED PRECEDING) AS spent FROM recent) AS r WHERE spent <= :window), "
     "start AS (SELECT coalesce((SELECT min(id) FROM fitting), :all) AS id, "
     "(SELECT count(*) FROM fitting) >= :rows AS short, "
     "(SELECT avg(tokens) FROM recent) AS size), "
@@ -65,6 +66,9 @@ _HINTS = 4096
 _TOKENS_GUESS = 16.0
 # Messages that tell whether a conversation is dense.
 _SAMPLE = 64
+# Of a dense conversation's matches, the best this many times the hits asked for are checked
+# first (memory/ranking.py `checked_too_few`): in a dense one nearly all are its own.
+_CHECKED = 4
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,7 @@ class RecallQuery:
         tokens, per = window
         hint = self._hints.get(conversation.id) or _Hint(False, _TOKENS_GUESS)
         ranked, values = _ranked(self._sqlite, conversation.id, terms, hint.dense)
+        bounded = "checked" in values  # a dense conversation's matches, checked in rank order
         if self._sqlite:  # integers from the database, inlined (see `_read`)
             documents = f"({', '.join(str(int(i)) for i in conversation_ids)})"
         else:  # expanding: one prepared text for any number
@@ -115,7 +120,8 @@ class RecallQuery:
             f"WITH {_WINDOW_START}, {ranked}, {_TURNS} "
             "SELECT s.id AS start, EXISTS (SELECT 1 FROM documents WHERE conversation_id "
             f"IN {documents}) AS documents, (SELECT dense FROM density) AS dense, s.short, "
-            "s.size, picked.* FROM start AS s LEFT JOIN picked ON 1 = 1"
+            f"s.size, {checked_too_few(bounded)} AS cut, picked.* FROM start AS s "
+            "LEFT JOIN picked ON 1 = 1"
         )
         values.update(
             c=conversation.id,
@@ -131,14 +137,18 @@ class RecallQuery:
         # the rows it could hold (every message costs at least `per`).
         most = tokens // max(per, 1) + 1
         values["rows"] = min(tokens // (per + int(hint.size) // 2) + 1, most)
+        if bounded:
+            values["checked"] = _CHECKED * limit
         async with self._reads.connect() as connection:
             read = self._read(connection, sql)
             rows = await read(values)
             # Rows by position (a Row's attributes are looked up by name: several times slower).
-            start, documents, dense, short, size = rows[0][:5]
-            if short and values["rows"] < most:
-                rows = await read({**values, "rows": most})
-                start, documents, dense, short, size = rows[0][:5]
+            start, documents, dense, short, size, cut = rows[0][:6]
+            short = short and values["rows"] < most
+            if short or cut:  # again, with every row the window could hold, every match checked
+                wider = {"rows": most} | ({"checked": -1} if bounded else {})
+                rows = await read(values | wider)
+                start, documents, dense, short, size, cut = rows[0][:6]
         self._hints.put(conversation.id, _Hint(bool(dense), size or hint.size))
         return _found(int(start), bool(documents), rows, self._date)
 
@@ -167,14 +177,14 @@ def _found(
     start: int, documents: bool, rows: Sequence[Sequence[Any]], date: Callable[[Any], Any] | None
 ) -> Found:
     """`date`: what turns a stored date into a datetime (None: the rows hold datetimes)."""
-    # After the first five columns of Columns.RECALL: the message, score, prev, next.
+    # After the first six columns of Columns.RECALL: the message, score, prev, next.
     hits: dict[int, Hit] = {}
     ranked: list[tuple[float, int, Any, Any]] = []  # score, id, prev, next
     for row in rows:
-        message, (score, prev, next_) = row[5:12], row[12:]
+        message, (score, prev, next_) = row[6:13], row[13:]
         if message[0] is not None:
-            hit = message_hit(message)
-            hits[hit.id] = hit if date is None else hit._replace(created_at=date(hit.created_at))
+            hit = message_hit(message, date)
+            hits[hit.id] = hit
             if score is not None:
                 ranked.append((score, hit.id, prev, next_))
     ranked.sort(key=lambda r: (-r[0], -r[1]))

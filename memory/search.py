@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -220,9 +220,13 @@ class FullText:
             ]
 
 
-def message_hit(row: Any) -> Hit:  # a Row of Columns.MESSAGE_HITS
+def message_hit(row: Any, date: Callable[[Any], datetime] | None = None) -> Hit:
+    """`row`: a Row of Columns.MESSAGE_HITS (or its values); `date`: what turns its stored date
+    into a datetime (None: it is one)."""
     # By position: a Row's attributes are looked up by name, several times slower.
     id_, author_name, content, created_at, conversation_id, tokens, role = row
+    if date is not None:
+        created_at = date(created_at)
     return Hit(id_, author_name, content, created_at, None, conversation_id, tokens, role)
 
 

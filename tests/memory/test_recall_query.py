@@ -150,6 +150,38 @@ async def test_a_conversation_holding_most_rows_gets_its_own_best_matches(store:
         assert {hit.conversation_id for hit in found.hits} == {mine.id}
 
 
+async def test_a_dense_conversation_whose_best_matches_are_others_is_read_again(
+    store: Store,
+) -> None:
+    # Another conversation's 30 rows match both words, this one's 200 one word: its best
+    # matches are all the other's, so the first read, checking only the best 20 (4 x 5), finds
+    # fewer than 5 of this one's and says so; the second checks every match.
+    mine = await store.conversation(KEY)
+    other = await store.conversation(ConversationKey("test", "w", "elsewhere"))
+    ids: list[int] = []
+    for n in range(200):
+        if n % 5 == 0 and n < 150:
+            await store.add(other.id, NewMessage("user", "bo", "Bo", f"zebra yak {n}", 20))
+        text = f"zebra note {n}" if n % 3 == 0 else f"note {n}"
+        ids.append(await store.add(mine.id, NewMessage("user", "ann", "Ann", text, 20)))
+    # Below the window (400 tokens: the newest 16), the newest with "zebra".
+    best = [i for n, i in enumerate(ids[:-16]) if n % 3 == 0][::-1][:5]
+    query = RecallQuery(store.engine)
+    await query.find(mine, ["zebra", "yak"], 5, (400, PER), [mine.id])  # finds it dense
+    assert query.dense(mine.id)
+    statements: list[str] = []
+
+    def seen(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", seen)
+    found = await query.find(mine, ["zebra", "yak"], 5, (400, PER), [mine.id])
+    event.remove(store.engine.sync_engine, "before_cursor_execute", seen)
+    assert [hit.id for hit in found.hits] == best
+    # (PostgreSQL reads a conversation's own matches alone: one statement.)
+    assert len(statements) == (2 if store.engine.dialect.name == "sqlite" else 1)
+
+
 async def test_a_dense_conversations_period_is_read_through_the_time_index(store: Store) -> None:
     # One message an hour for ten days, another conversation's every tenth: the period's ids
     # are the same whichever index reads them, and a dense one's is read through the time
