@@ -14,9 +14,11 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from operator import itemgetter
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, NamedTuple, TextIO
 
+import msgspec
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
@@ -109,13 +111,44 @@ def _markdown(message: Message) -> str:
 _SLACK = timedelta(seconds=1)
 
 
-@dataclass(frozen=True)
-class ImportRow:
+class ImportRow(NamedTuple):
+    """`values`: role, author_id, author_name, content, tokens, created_at (aware). A tuple: a
+    frozen dataclass took a third of a line's parsing time to build."""
+
     key: ConversationKey
     values: dict[str, Any]
 
 
+class _Line(msgspec.Struct, gc=False):
+    """A line as `export` writes it, decoded and type-checked in one C call."""
+
+    author: str
+    role: str
+    content: str
+    time: datetime  # RFC 3339; other ISO 8601 forms take `_checked`'s way
+    conversation: str | None = None
+    author_id: str | None = None
+
+
+_decode_line = msgspec.json.Decoder(_Line).decode
+
+
 def _parse(number: int, raw: str, target: ConversationKey | None) -> ImportRow:
+    """The line's row. Lines as `export` writes them are decoded by msgspec (~0.5 µs against
+    ~4 µs through `json` and the checks in Python); any other line takes `_checked`'s way,
+    which accepts what it always did and names what is wrong."""
+    try:
+        line: _Line | None = _decode_line(raw)
+        key = target or _conversation_key(line.conversation or "")
+    except ValueError:  # msgspec.DecodeError is one
+        line = None
+    if line is None or line.role not in _ROLES:
+        return _checked(number, raw, target)
+    author_id = line.author if line.author_id is None else line.author_id
+    return _row(key, line.role, author_id, line.author, line.content, line.time)
+
+
+def _checked(number: int, raw: str, target: ConversationKey | None) -> ImportRow:
     try:
         record = json.loads(raw)
     except json.JSONDecodeError as exc:
@@ -144,16 +177,23 @@ def _parse(number: int, raw: str, target: ConversationKey | None) -> ImportRow:
         time = datetime.fromisoformat(when)
     except ValueError as exc:
         raise InvalidImport(number, "import.time", time=when) from exc
+    author_id = get("author_id")
+    author_id = author_id if isinstance(author_id, str) else author
+    return _row(key, role, author_id, author, content, time)
+
+
+def _row(
+    key: ConversationKey, role: str, author_id: str, author: str, content: str, time: datetime
+) -> ImportRow:
     if time.tzinfo is None:
         time = time.replace(tzinfo=UTC)
     elif time.tzinfo is not UTC:
         time = time.astimezone(UTC)
-    author_id = get("author_id")
     return ImportRow(
         key,
         {
             "role": role,
-            "author_id": author_id if isinstance(author_id, str) else author,
+            "author_id": author_id,
             "author_name": author,
             "content": content,
             "created_at": time,
@@ -189,33 +229,21 @@ class Imported:
     skipped: int  # already in the database (an earlier import, or the export's own source)
 
 
-# What makes a message the same one again within its conversation: role, author, time and
-# text.
+# What makes a message the same one again within its conversation: role, author, time (aware,
+# UTC) and text.
 Identity = tuple[str, str, datetime, str]
 
 
-def _identity(values: dict[str, Any]) -> Identity:
-    return (
-        values["role"],
-        values["author_id"],
-        _naive_utc(values["created_at"]),
-        values["content"],
-    )
-
-
-def _naive_utc(time: datetime) -> datetime:
-    # SQLite gives times back without a zone: compare everything as naive UTC.
-    if time.tzinfo is UTC:
-        return time.replace(tzinfo=None)
-    if time.tzinfo is not None:
-        return time.astimezone(UTC).replace(tzinfo=None)
-    return time
+# Picked at C speed: a row's identity, and its values in `COLUMNS` order between the
+# conversation's id and the index terms.
+_identity = itemgetter("role", "author_id", "created_at", "content")
+_columns = itemgetter("role", "author_id", "author_name", "content", "tokens", "created_at")
 
 
 async def _stored_identities(
-    connection: AsyncConnection, conversation_id: int, rows: Sequence[ImportRow]
+    connection: AsyncConnection, conversation_id: int, rows: Sequence[dict[str, Any]]
 ) -> set[Identity]:
-    times = [row.values["created_at"] for row in rows]
+    times = [values["created_at"] for values in rows]
     found = await connection.execute(
         select(Message.role, Message.author_id, Message.created_at, Message.content).where(
             # `+ 0`: found through the time index. Through the conversation's (SQLite's choice,
@@ -226,7 +254,12 @@ async def _stored_identities(
             Message.created_at <= max(times) + _SLACK,
         )
     )
-    return {(role, author, _naive_utc(at), content) for role, author, at, content in found}
+    # SQLite gives times back without a zone (all are UTC): the few stored rows are made aware,
+    # rather than every row of the file naive.
+    return {
+        (role, author, at if at.tzinfo else at.replace(tzinfo=UTC), content)
+        for role, author, at, content in found
+    }
 
 
 async def import_rows(engine: AsyncEngine, rows: Sequence[ImportRow]) -> Imported:
@@ -288,37 +321,22 @@ async def _store_rows(
     """Store the rows not stored already (same conversation, role, author, time and text), so
     importing a file twice, or an export into the database it came from, duplicates nothing.
     Returns how many were stored."""
-    by_key: dict[ConversationKey, list[ImportRow]] = {}
-    for row in rows:
-        by_key.setdefault(row.key, []).append(row)
-    new: list[tuple[int, dict[str, Any]]] = []
+    by_key: dict[ConversationKey, list[dict[str, Any]]] = {}
+    for key, values in rows:
+        by_key.setdefault(key, []).append(values)
+    new: list[tuple[Any, ...]] = []
     for key, group in by_key.items():
         if key not in ids:
             ids[key] = await _conversation_id(connection, key)
         conversation_id = ids[key]
         seen = await _stored_identities(connection, conversation_id, group)
-        for row in group:
-            identity = _identity(row.values)
+        terms = await terms_off_loop([str(values["content"]) for values in group])
+        for values, identity, words in zip(group, map(_identity, group), terms, strict=True):
             if identity not in seen:
                 seen.add(identity)
-                new.append((conversation_id, row.values))
+                new.append((conversation_id, *_columns(values), words))
     if new:
-        terms = await terms_off_loop([str(values["content"]) for _id, values in new])
-        await writer.insert(
-            [
-                (
-                    conversation_id,
-                    values["role"],
-                    values["author_id"],
-                    values["author_name"],
-                    values["content"],
-                    values["tokens"],
-                    values["created_at"],
-                    words,
-                )
-                for (conversation_id, values), words in zip(new, terms, strict=True)
-            ],
-        )
+        await writer.insert(new)
     return len(new)
 
 
