@@ -44,7 +44,9 @@ _kiwi: Kiwi | None = None
 
 
 def has_cjk(text: str) -> bool:
-    return _CJK.search(text) is not None
+    # `isascii` reads a flag of the string: ASCII text is not scanned at all (an import's
+    # batch of 5,000 messages: ~1 µs a message through the pattern).
+    return not text.isascii() and _CJK.search(text) is not None
 
 
 def lone_han_kana(term: str) -> bool:

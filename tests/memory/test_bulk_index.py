@@ -164,3 +164,16 @@ async def test_many_rows_are_stored_in_order_indexed_and_the_merge_setting_kept(
     assert automerge == 6
     assert [hit.content for hit in found] == ["fig number 249"]
     assert await _trigger(url) == 1
+
+
+async def test_a_line_twice_in_a_file_is_stored_once(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"
+    source = tmp_path / "in.jsonl"
+    once = _lines("ok", "ok")  # the same text at two times: two messages
+    source.write_text(once + once.splitlines(keepends=True)[0], encoding="utf-8")
+    async with migrated_engine(url) as engine:
+        imported = await import_file(engine, source, None, TokenCounter("gpt-4o-mini"))
+        assert imported == Imported(2, 1)
+        assert await import_file(engine, source, None, TokenCounter("gpt-4o-mini")) == Imported(
+            0, 3
+        )
