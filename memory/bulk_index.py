@@ -1,8 +1,9 @@
 """Writing an import's messages: rows handed to the driver as they are, indexed for search a
 batch at a time.
 
-Rows go to the driver in one call per batch (SQLite `executemany`, PostgreSQL `COPY`): the
-Core insert's per-row parameter processing was most of an import's time after tokenizing.
+Rows go to the driver in one call per batch (on SQLite as INSERTs of 100 rows each, on
+PostgreSQL `COPY`): the Core insert's per-row parameter processing was most of an import's
+time after tokenizing.
 
 On SQLite the FTS5 insert trigger indexes one row at a time, interleaving index pages with
 table pages (100,000 messages: ~10 s with the trigger, ~2 s inserted bare and indexed in one
@@ -19,13 +20,21 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from itertools import chain
 from typing import Any
 
+import msgspec
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 _TRIGGER = "messages_fts_insert"
+# FTS5 merges a level's segments once it holds `automerge` of them (4 by default): during a
+# bulk load, at 16 (its most), the index is merged less often (1M messages: ~25% less index
+# time, the same rows indexed); the index's setting is put back at the end.
+_DEFAULT_AUTOMERGE = 4
+_BULK_AUTOMERGE = 16
 # What `BulkWriter.insert` takes, in this order.
 COLUMNS = (
     "conversation_id",
@@ -37,9 +46,12 @@ COLUMNS = (
     "created_at",
     "terms",
 )
-_SQLITE_INSERT = (
-    f"INSERT INTO messages ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
-)
+_TIME = COLUMNS.index("created_at")
+# Rows per SQLite INSERT: pysqlite hands the GIL back and forth around each statement's
+# execution, so row by row (`executemany`) the thread reading and counting the next batch
+# waited on it at every row (1M messages: ~30% more CPU than the two apart). 100 rows of 8
+# values stay within SQLite's oldest limit of 999 values a statement.
+_SQLITE_ROWS = 100
 
 
 @dataclass
@@ -49,6 +61,7 @@ class _Index:
     trigger: str  # its CREATE statement
     columns: tuple[str, ...]  # of messages_fts, as the trigger fills them
     after: int  # rows above this id are not indexed yet
+    automerge: int  # the index's own setting, put back at the end
 
 
 class BulkWriter:
@@ -63,13 +76,18 @@ class BulkWriter:
         if self._connection.dialect.name == "postgresql":
             await _copy(self._connection, rows)
             return
-        await self._connection.exec_driver_sql(
-            _SQLITE_INSERT,
-            [
-                (conversation, role, author, name, content, tokens, _sqlite_time(at), terms)
-                for conversation, role, author, name, content, tokens, at, terms in rows
-            ],
-        )
+        values = list(chain.from_iterable(rows))
+        values[_TIME :: len(COLUMNS)] = _sqlite_times(values[_TIME :: len(COLUMNS)])
+        width = len(COLUMNS) * _SQLITE_ROWS
+        whole = len(values) - len(values) % width
+        if whole:
+            await self._connection.exec_driver_sql(
+                _sqlite_insert(_SQLITE_ROWS),
+                [tuple(values[start : start + width]) for start in range(0, whole, width)],
+            )
+        if whole < len(values):
+            rest = tuple(values[whole:])
+            await self._connection.exec_driver_sql(_sqlite_insert(len(rest) // len(COLUMNS)), rest)
         if self._index is not None:
             await self._catch_up(self._index)
 
@@ -93,6 +111,7 @@ async def bulk_writing(connection: AsyncConnection) -> AsyncIterator[BulkWriter]
     index = await _suspend_indexing(connection) if connection.dialect.name == "sqlite" else None
     yield BulkWriter(connection, index)
     if index is not None:
+        await _automerge(connection, index.automerge)
         await connection.execute(text(index.trigger))
 
 
@@ -111,16 +130,39 @@ async def _suspend_indexing(connection: AsyncConnection) -> _Index | None:
     )
     after = await _last_id(connection)
     await connection.execute(text(f"DROP TRIGGER {_TRIGGER}"))
-    return _Index(str(trigger), columns, after)
+    automerge = await connection.scalar(
+        text("SELECT v FROM messages_fts_config WHERE k = 'automerge'")
+    )
+    await _automerge(connection, _BULK_AUTOMERGE)
+    return _Index(
+        str(trigger), columns, after, _DEFAULT_AUTOMERGE if automerge is None else int(automerge)
+    )
+
+
+async def _automerge(connection: AsyncConnection, segments: int) -> None:
+    await connection.execute(
+        text("INSERT INTO messages_fts (messages_fts, rank) VALUES ('automerge', :n)"),
+        {"n": segments},
+    )
 
 
 async def _last_id(connection: AsyncConnection) -> int:
     return int(await connection.scalar(text("SELECT coalesce(max(id), 0) FROM messages")) or 0)
 
 
-def _sqlite_time(value: datetime) -> str:
-    """A UTC time as SQLAlchemy stores `DateTime` in SQLite (its default storage format)."""
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+@cache
+def _sqlite_insert(rows: int) -> str:
+    one = f"({', '.join('?' for _ in COLUMNS)})"
+    return f"INSERT INTO messages ({', '.join(COLUMNS)}) VALUES {', '.join([one] * rows)}"
+
+
+def _sqlite_times(values: list[datetime]) -> list[str]:
+    """UTC times as SQLAlchemy stores `DateTime` in SQLite (its default storage format,
+    "2026-01-01 10:00:00.000000"). Written by msgspec's encoder as RFC 3339 and mended with
+    `bytes.replace`: 0.16 µs a time, against ~1.2 µs for `datetime.isoformat`."""
+    encoded = msgspec.json.encode(values).replace(b"T", b" ").replace(b"Z", b"")
+    texts = msgspec.json.decode(encoded, type=list[str])
+    return [t if len(t) == 26 else f"{t}.000000" for t in texts]  # a fraction of 0 is left out
 
 
 async def _copy(connection: AsyncConnection, rows: Sequence[tuple[Any, ...]]) -> None:

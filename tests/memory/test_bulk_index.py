@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import DateTime, text
 
+from memory.bulk_index import _sqlite_times
 from memory.db import migrated_engine
 from memory.keys import ConversationKey
 from memory.search import FullText
@@ -102,3 +103,77 @@ async def test_imported_times_are_stored_as_sqlalchemy_stores_them(tmp_path: Pat
         )
     assert written is not None
     assert stored == written(datetime(2026, 1, 1, 10, 0, tzinfo=UTC))
+
+
+def test_times_are_written_as_sqlalchemy_writes_them() -> None:
+    from sqlalchemy.dialects import sqlite
+
+    dialect = sqlite.dialect()
+    written = DateTime(timezone=True).dialect_impl(dialect).bind_processor(dialect)
+    assert written is not None
+    times = [
+        datetime(2026, 1, 1, 10, 0, tzinfo=UTC),
+        datetime(2026, 1, 1, 10, 0, 0, 250_000, tzinfo=UTC),
+        datetime(2026, 1, 1, 10, 0, 0, 1, tzinfo=UTC),
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+    ]
+    assert _sqlite_times(times) == [written(time) for time in times]
+
+
+async def test_many_rows_are_stored_in_order_indexed_and_the_merge_setting_kept(
+    tmp_path: Path,
+) -> None:
+    # 250 rows: two INSERTs of 100 rows and one of 50. The index's own automerge setting
+    # (here 6) is back after the import.
+    url = f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"
+    source = tmp_path / "in.jsonl"
+    start = datetime(2026, 1, 1, 10, tzinfo=UTC)
+    source.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "conversation": str(KEY),
+                    "author": "Ann",
+                    "role": "user",
+                    "content": f"fig number {n}",
+                    "time": (start + timedelta(seconds=n)).isoformat(),
+                }
+            )
+            + "\n"
+            for n in range(250)
+        ),
+        encoding="utf-8",
+    )
+    async with migrated_engine(url) as engine:
+        async with engine.begin() as connection:
+            await connection.execute(
+                text("INSERT INTO messages_fts (messages_fts, rank) VALUES ('automerge', 6)")
+            )
+        assert await import_file(engine, source, None, TokenCounter("gpt-4o-mini")) == Imported(
+            250, 0
+        )
+        async with engine.connect() as connection:
+            contents = (await connection.scalars(text("SELECT content FROM messages"))).all()
+            automerge = await connection.scalar(
+                text("SELECT v FROM messages_fts_config WHERE k = 'automerge'")
+            )
+        conversation = await Store(engine).conversation(KEY)
+        found = await FullText(engine).messages([conversation.id], ["249"], 10)
+    assert contents == [f"fig number {n}" for n in range(250)]
+    assert automerge == 6
+    assert [hit.content for hit in found] == ["fig number 249"]
+    assert await _trigger(url) == 1
+
+
+async def test_a_line_twice_in_a_file_is_stored_once(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"
+    source = tmp_path / "in.jsonl"
+    once = _lines("ok", "ok")  # the same text at two times: two messages
+    source.write_text(once + once.splitlines(keepends=True)[0], encoding="utf-8")
+    async with migrated_engine(url) as engine:
+        imported = await import_file(engine, source, None, TokenCounter("gpt-4o-mini"))
+        assert imported == Imported(2, 1)
+        assert await import_file(engine, source, None, TokenCounter("gpt-4o-mini")) == Imported(
+            0, 3
+        )

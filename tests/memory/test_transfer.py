@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import memory.transfer
 from bot.cli import app
 from bot.messages import ConversationKey, Inbound
 from bot.texts import explain
+from memory.tokens import TokenCounter
 from memory.transfer import (
     Imported,
     InvalidImport,
@@ -175,3 +177,50 @@ def test_memory_cli_adds_files_exports_and_imports(
     assert result.exit_code == 0 and "manual.pdf" in result.output
     result = runner.invoke(app, ["memory", "add-file", str(tmp_path / "missing.txt")])
     assert result.exit_code == 1 and "Can't read" in result.output
+
+
+def test_lines_in_other_forms_import_as_before() -> None:
+    # msgspec decodes lines as `export` writes them; any other line takes the checks in Python.
+    # Both ways give the same row.
+    counter = TokenCounter("gpt-4o-mini")
+    base = {"conversation": "terminal/local/x", "author": "Ann", "role": "user", "content": "hi"}
+    variants = [
+        {**base, "time": "2026-01-01T10:00:00+00:00"},
+        {**base, "time": "2026-01-01T10:00:00.250000Z"},
+        {**base, "time": "2026-01-01T12:00:00+02:00"},
+        {**base, "time": "2026-01-01 10:00"},  # ISO 8601, not RFC 3339
+        {**base, "time": "2026-01-01T10:00:00"},  # no zone: UTC
+        {**base, "time": "2026-01-01T10:00:00Z", "author_id": None},
+        {**base, "time": "2026-01-01T10:00:00Z", "author_id": 7},  # not text: the name
+        {**base, "time": "2026-01-01T10:00:00Z", "author_id": ""},
+        {**base, "time": "2026-01-01T10:00:00Z", "extra": [1, 2]},
+    ]
+    rows = parse_import([json.dumps(v) for v in variants], None, counter)
+    slow = [memory.transfer._checked(n, json.dumps(v), None) for n, v in enumerate(variants)]
+    for row, checked in zip(rows, slow, strict=True):
+        assert row.key == checked.key
+        assert {k: v for k, v in row.values.items() if k != "tokens"} == checked.values
+    times = [row.values["created_at"] for row in rows]
+    assert times[0] == times[2] == times[3] == times[4] == datetime(2026, 1, 1, 10, tzinfo=UTC)
+    assert all(time.tzinfo is UTC for time in times)
+    assert [row.values["author_id"] for row in rows[5:8]] == ["Ann", "Ann", ""]
+
+
+def test_a_bad_line_is_named_whichever_way_it_is_read() -> None:
+    counter = TokenCounter("gpt-4o-mini")
+    good = {"author": "Ann", "role": "user", "content": "hi", "time": "2026-01-01T10:00:00Z"}
+    for bad, reason in (
+        ({**good}, "import.field"),  # no conversation and none given
+        ({**good, "conversation": "nope"}, "import.conversation"),
+        ({**good, "conversation": ""}, "import.conversation"),
+        ({**good, "conversation": "a/b/c", "role": "system"}, "import.role"),
+        ({**good, "conversation": "a/b/c", "time": "soon"}, "import.time"),
+        ({**good, "conversation": "a/b/c", "content": None}, "import.field"),
+        ([good], "import.not_object"),
+    ):
+        with pytest.raises(InvalidImport) as caught:
+            parse_import(
+                [json.dumps(good | {"conversation": "a/b/c"}), json.dumps(bad)], None, counter
+            )
+        assert caught.value.line == 2
+        assert caught.value.reason == reason
