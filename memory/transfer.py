@@ -127,7 +127,9 @@ class _Line(msgspec.Struct, gc=False):
     author: str
     role: str
     content: str
-    time: datetime  # RFC 3339; other ISO 8601 forms take `_checked`'s way
+    # Text, read by `fromisoformat` as `_checked` reads it (msgspec's datetime rounds a
+    # seventh fractional digit where it truncates: a re-import would store the line again).
+    time: str
     conversation: str | None = None
     author_id: str | None = None
 
@@ -142,12 +144,13 @@ def _parse(number: int, raw: str, target: ConversationKey | None) -> ImportRow:
     try:
         line = _decode_line(raw)
         key = target or _conversation_key(line.conversation or "")
+        time = datetime.fromisoformat(line.time)
     except ValueError:  # msgspec.DecodeError is one
         return _checked(number, raw, target)
     if line.role not in _ROLES:
         return _checked(number, raw, target)
     author_id = line.author if line.author_id is None else line.author_id
-    return _row(key, line.role, author_id, line.author, line.content, line.time)
+    return _row(key, line.role, author_id, line.author, line.content, time)
 
 
 def _checked(number: int, raw: str, target: ConversationKey | None) -> ImportRow:

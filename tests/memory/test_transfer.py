@@ -224,3 +224,13 @@ def test_a_bad_line_is_named_whichever_way_it_is_read() -> None:
             )
         assert caught.value.line == 2
         assert caught.value.reason == reason
+
+
+def test_a_time_with_more_than_six_fractional_digits_reads_the_same_either_way() -> None:
+    """Truncated to the microsecond as `fromisoformat` does (a re-import finds the stored row)."""
+    line = (
+        '{"conversation": "terminal/local/x", "author": "Alice", "role": "user", '
+        '"content": "hi", "time": "2026-11-30T10:00:00.1234567+00:00"}'
+    )
+    [row] = parse_import([line], None, TokenCounter("gpt-4o-mini"))
+    assert row.values["created_at"].microsecond == 123456
