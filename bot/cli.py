@@ -15,7 +15,7 @@ from bot import installed_version
 from bot.logs import Redactor, configure_logging, settings_secrets
 from bot.settings import ConfigError, Settings, load_settings, locale_from_environment
 from bot.texts import counted, explain, say
-from memory.transfer import Format
+from memory.export import Format
 
 # Help texts follow PARLEY_LOCALE (the settings are not loaded before --help).
 locale_from_environment()
@@ -231,8 +231,8 @@ def memory_export(
 ) -> None:
     from bot.local import terminal_key
     from memory.db import migrated_engine
+    from memory.export import export
     from memory.files import write_private
-    from memory.transfer import export
 
     if all_conversations and conversation:
         typer.echo(say("export.all_and_one"), err=True)

@@ -1,4 +1,4 @@
-"""Moving history in and out: JSON Lines (export and import) and Markdown (export).
+"""Moving history in: JSON Lines as `memory.export` writes them.
 
 One JSON object per line: {"conversation": "terminal/local/default", "author": "Ann",
 "author_id": "ann", "role": "user", "content": "…", "time": "2026-11-22T10:00:00+00:00"};
@@ -11,18 +11,18 @@ import asyncio
 import gc
 import itertools
 import json
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, TextIO
+from typing import Any, NamedTuple, TextIO
 
 import msgspec
 from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from memory.analysis import terms_off_loop
 from memory.bulk_index import BulkWriter, bulk_writing
@@ -32,10 +32,8 @@ from memory.store import conversation_at
 from memory.tables import Conversation, Message
 from memory.tokens import TokenCounter, render
 
-Format = Literal["jsonl", "markdown"]
 _ROLES = ("user", "assistant")
 _FIELDS = ("author", "role", "content", "time")
-_EXPORT_BATCH = 1000
 _IMPORT_BATCH = 5000  # lines read, checked and inserted at a time
 
 
@@ -53,60 +51,6 @@ def parse_key(text: str) -> ConversationKey:
     if len(parts) not in (3, 4) or not all(parts):
         raise ValueError(text)
     return ConversationKey(*parts)
-
-
-def _key(row: Conversation) -> ConversationKey:
-    return ConversationKey(row.platform, row.workspace, row.channel, row.thread)
-
-
-async def export(
-    engine: AsyncEngine, key: ConversationKey | None, fmt: Format
-) -> AsyncIterator[str]:
-    """The text of the export in pieces: one conversation (`key`) or all (None)."""
-    async with AsyncSession(engine) as session:
-        query = select(Conversation).order_by(Conversation.id)
-        if key is not None:
-            query = query.where(conversation_at(key))
-        for conversation in list(await session.scalars(query)):
-            name = str(_key(conversation))
-            if fmt == "markdown":
-                yield f"# {name}\n\n"
-            rows = await session.stream_scalars(
-                select(Message)
-                .where(Message.conversation_id == conversation.id)
-                .order_by(Message.id)
-                .execution_options(yield_per=_EXPORT_BATCH)
-            )
-            async for batch in rows.partitions():
-                yield "".join(_jsonl(name, m) if fmt == "jsonl" else _markdown(m) for m in batch)
-
-
-def _time(message: Message) -> datetime:
-    # SQLite returns naive datetimes; every stored time is UTC.
-    return message.created_at.replace(tzinfo=message.created_at.tzinfo or UTC)
-
-
-def _jsonl(conversation: str, message: Message) -> str:
-    return (
-        json.dumps(
-            {
-                "conversation": conversation,
-                "author": message.author_name,
-                "author_id": message.author_id,
-                "role": message.role,
-                "content": message.content,
-                "time": _time(message).isoformat(),
-            },
-            ensure_ascii=False,
-        )
-        + "\n"
-    )
-
-
-def _markdown(message: Message) -> str:
-    return (
-        f"**{message.author_name}** ({_time(message):%Y-%m-%d %H:%M} UTC)\n\n{message.content}\n\n"
-    )
 
 
 # Widens the time range searched for already-stored rows (storage rounding).

@@ -15,11 +15,11 @@ import memory.transfer
 from bot.cli import app
 from bot.messages import ConversationKey, Inbound
 from bot.texts import explain
+from memory.export import export
 from memory.tokens import TokenCounter
 from memory.transfer import (
     Imported,
     InvalidImport,
-    export,
     import_file,
     import_rows,
     parse_import,
