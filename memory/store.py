@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from memory.analysis import terms_off_loop
 from memory.bounded import Bounded
+from memory.bulk_index import COLUMNS as COLUMNS_WRITTEN
 from memory.db import Read, Write, reading
 from memory.keys import ConversationKey
 from memory.kinds import SHARED_KINDS, ChannelKind
@@ -50,19 +51,8 @@ _CONVERSATION_AT = Read(
 # The new id is the driver's: no RETURNING row to fetch (a thread hop through aiosqlite), and
 # PostgreSQL's dialect adds its own RETURNING.
 _INSERT = insert(Message)
-_ADDED = (
-    "conversation_id",
-    "role",
-    "author_id",
-    "author_name",
-    "content",
-    "tokens",
-    "platform_message_id",
-    "terms",
-    "created_at",
-)
 # A message stored alone (no steps in its transaction): two trips to SQLite's driver.
-_ADD = Write(insert(Message).returning(Message.id), _ADDED)
+_ADD = Write(insert(Message).returning(Message.id), (*COLUMNS_WRITTEN, "platform_message_id"))
 # Channels whose `/listen` setting is remembered, and for how many seconds: a switch made by
 # another process sharing the database takes effect here within that time.
 _CHANNELS_KEPT = 10_000
