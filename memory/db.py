@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.sql.schema import ColumnDefault
 
 from memory.files import private_database
 from memory.schema_version import is_current
@@ -159,18 +160,27 @@ class Read:
 class Write:
     """A one-statement write built once and committed alone, returning its RETURNING rows: on
     SQLite by the driver in two trips (the statement, the commit), not about six through
-    SQLAlchemy's cursor, result and transaction; elsewhere through SQLAlchemy. The values name
-    every column written (`columns`): Python-side column defaults do not run."""
+    SQLAlchemy's cursor, result and transaction; elsewhere through SQLAlchemy. The values give
+    `columns`; a column with a Python-side default that they leave out gets it, as SQLAlchemy
+    gives it (the driver knows nothing of those defaults)."""
 
     def __init__(self, statement: Insert, columns: Sequence[str]) -> None:
-        self.statement = statement.values({name: bindparam(name) for name in columns})
+        self._defaults = {
+            column.name: column.default
+            for column in statement.table.c
+            if isinstance(column.default, ColumnDefault)
+            and (column.default.is_scalar or column.default.is_callable)
+        }
+        self._columns = (*columns, *(name for name in self._defaults if name not in columns))
+        self.statement = statement.values({name: bindparam(name) for name in self._columns})
         self._sql = str(self.statement.compile(dialect=_NAMED_PARAMETERS))
-        self._columns = columns
         # SQLite's conversions of values by column (dates to text), made on first use.
         self._conversions: list[tuple[str, Callable[[Any], Any]]] | None = None
 
     async def run(self, engine: AsyncEngine, values: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
         dialect = engine.dialect
+        missing = self._defaults.keys() - values.keys()
+        values = {**values, **{name: _value(self._defaults[name]) for name in missing}}
         if dialect.name != "sqlite":
             async with engine.begin() as connection:
                 result = await connection.execute(self.statement, values)
@@ -187,6 +197,11 @@ class Write:
             sent[name] = conversion(sent[name])
         async with engine.connect() as connection:
             return await sqlite_rows(connection, self._sql, sent, commit=True)
+
+
+def _value(default: ColumnDefault) -> Any:
+    # SQLAlchemy wraps a callable default to take the execution context: ours ignore it.
+    return default.arg(None) if default.is_callable else default.arg
 
 
 def _ping_when_idle(engine: AsyncEngine) -> None:

@@ -19,13 +19,13 @@ from sqlalchemy import Executable, bindparam, delete, exists, insert, or_, selec
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from memory.db import Write
-from memory.tables import InboundItem, ReplyInFlight, utcnow
+from memory.tables import InboundItem, ReplyInFlight
 
 # Every platform reply runs these: built once, through Core connections (an ORM session's unit
 # of work cost more CPU than the statement itself).
 _START = Write(
     insert(ReplyInFlight).returning(ReplyInFlight.id),
-    ("platform", "channel", "posted", "owner", "started_at"),
+    ("platform", "channel", "posted", "owner"),
 )
 _POSTED = (
     update(ReplyInFlight)
@@ -63,7 +63,6 @@ class RepliesInFlight:
             "channel": place,
             "posted": json.dumps(message_ids),
             "owner": self.owner,
-            "started_at": utcnow(),
         }
         [(started,)] = await _START.run(self._engine, row)
         return int(started)

@@ -26,7 +26,7 @@ from memory.bulk_index import COLUMNS as COLUMNS_WRITTEN
 from memory.db import Read, Write, reading
 from memory.keys import ConversationKey
 from memory.kinds import SHARED_KINDS, ChannelKind
-from memory.tables import Conversation, Message, Summary, utcnow
+from memory.tables import Conversation, Message, Summary
 from memory.window import AFTER_ALL as AFTER_ALL
 from memory.window import COLUMNS, TOKENS_GUESS, WindowRead, read_window
 from memory.window import StoredMessage as StoredMessage
@@ -203,7 +203,6 @@ class Store:
             "tokens": message.tokens,
             "platform_message_id": message.platform_message_id,
             "terms": terms,
-            "created_at": utcnow(),
         }
         if not then:
             [(stored,)] = await _ADD.run(self.engine, values)
