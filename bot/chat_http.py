@@ -108,7 +108,9 @@ class ChatHttp:
             body = text
         error = body.get("error", body) if isinstance(body, dict) else body
         said = error.get("message") if isinstance(error, dict) else None
-        message = f"Error code: {response.status}" + (f" - {said}" if isinstance(said, str) else "")
+        message = f"Error code: {response.status}"
+        if isinstance(said, str) and said:  # an empty message adds nothing
+            message += f" - {said}"
         kind = _STATUS_ERRORS.get(response.status)
         if kind is None:
             kind = openai.InternalServerError if response.status >= 500 else openai.APIStatusError
