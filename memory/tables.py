@@ -8,6 +8,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    ColumnElement,
     Date,
     DateTime,
     Float,
@@ -15,11 +16,14 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    SQLColumnExpression,
     String,
     Table,
     Text,
     UniqueConstraint,
     false,
+    literal_column,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -79,6 +83,20 @@ class Message(Base):
     terms: Mapped[str | None] = mapped_column(Text, default=None)
 
 
+# Inbound items still to be answered or being answered, as SQL written out: a partial index is
+# used only for a query that repeats its condition (SQLite: word for word, with no parameters).
+_OPEN_ITEM = "state IN ('pending', 'answering')"
+
+
+def open_item(state: SQLColumnExpression[str]) -> ColumnElement[bool]:
+    """`_OPEN_ITEM` for `state` (of `InboundItem` or an alias of it)."""
+    return state.in_([literal_column("'pending'"), literal_column("'answering'")])
+
+
+def _open_index(name: str, *columns: str) -> Index:
+    return Index(name, *columns, postgresql_where=text(_OPEN_ITEM), sqlite_where=text(_OPEN_ITEM))
+
+
 class InboundItem(Base):
     """A message (or command) a platform delivered, stored before the platform is told it
     arrived: the work item the answering workers claim (see `memory.inbound`). Unique per
@@ -88,7 +106,10 @@ class InboundItem(Base):
     __table_args__ = (
         UniqueConstraint("platform", "event_key"),
         Index("ix_inbound_conversation_order_key", "conversation", "order_key"),
-        Index("ix_inbound_state_id", "state", "id"),
+        # The claim reads open items only, however many finished ones the table keeps
+        # (`memory.privacy` deletes them after weeks).
+        _open_index("ix_inbound_open_id", "id"),
+        _open_index("ix_inbound_open_conversation", "conversation", "order_key"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
