@@ -1,4 +1,5 @@
-"""`count_many` sums cached word counts: the same figures as counting each text whole."""
+"""Token counts are summed from cached word counts: the same figures as tiktoken's count of each
+text whole."""
 
 from __future__ import annotations
 
@@ -18,23 +19,32 @@ _PIECES = [
 ]
 
 
+def _whole(counter: TokenCounter, texts: list[str]) -> list[int]:
+    return [len(counter.encoding.encode(text, disallowed_special=())) for text in texts]
+
+
 @pytest.mark.parametrize("model", ["gpt-4o-mini", "gpt-4"])  # o200k_base, cl100k_base
-def test_count_many_counts_as_count_does(model: str) -> None:
+def test_counts_are_tiktokens(model: str) -> None:
     rng = random.Random(14)
     texts = ["".join(rng.choices(_PIECES, k=rng.randint(0, 30))) for _ in range(20_000)]
     texts += ["", " ", "  ", " a", "a ", "a  b", "a \tb", "a \u00a0b", "x 123 4567 !! ?x"]
+    texts += ["\n".join(texts[n : n + 40]) for n in range(0, 2_000, 40)]  # long ones
     counter = TokenCounter(model)
-    assert counter.count_many(texts) == [counter.count(text) for text in texts]
-    assert counter.count_many(texts) == [counter.count(text) for text in texts]  # cached
+    whole = _whole(counter, texts)
+    for _ in range(2):  # then from the cache
+        assert counter.count_many(texts) == whole
+        assert [counter.count(text) for text in texts] == whole
 
 
-def test_the_word_cache_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_word_caches_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     import memory.tokens
 
     monkeypatch.setattr(memory.tokens, "_MAX_WORDS", 50)
+    monkeypatch.setattr(memory.tokens, "_RECENT_WORDS", 20)
     counter = TokenCounter("gpt-4o-mini")
     texts = [f"w{n} x{n} y{n}" for n in range(500)] + ["a" * 500]
-    assert counter.count_many(texts) == [counter.count(text) for text in texts]
-    words = counter._words
-    assert words is not None
-    assert len(words._first) + len(words._words) <= 50 + 3
+    assert counter.count_many(texts) == _whole(counter, texts)
+    assert [counter.count(text) for text in texts] == _whole(counter, texts)
+    for words, limit in ((counter._many, 50), (counter._recent, 20)):
+        assert words is not None
+        assert len(words._first) + len(words._words) <= limit + 3
