@@ -84,23 +84,25 @@ def ranked_sql(
         values.update(own=conversation_ids[0], checked=-1)
     elif not sqlite:
         values["conversations"] = list(conversation_ids)
-    words = not sqlite and table == "messages"  # read from the word table (`_words_arm`)
+    if not sqlite and table == "messages":  # every word in one scan (`_WORDS_ARM`)
+        # Tuples: passed whole, as arrays (lists expand, see `statement`).
+        values.update(words=tuple(terms), prefixed=tuple(prefix(term) for term in terms))
+        return _ranked_text(sqlite, table, 0, before, dense), values
     for n, term in enumerate(terms):
         if sqlite:
             values[f"q{n}"] = fts5_query([term], () if dense else conversation_ids)
         else:
-            values[f"q{n}"] = term if words else tsquery([term])
-    prefixes = tuple(words and prefix(term) for term in terms)
-    return _ranked_text(sqlite, table, prefixes, before, dense), values
+            values[f"q{n}"] = tsquery([term])
+    return _ranked_text(sqlite, table, len(terms), before, dense), values
 
 
 @lru_cache(maxsize=256)
-def _ranked_text(
-    sqlite: bool, table: Table, prefixes: tuple[bool, ...], before: str, dense: bool
-) -> str:
-    """The SQL of `ranked_sql` (it depends on the number of words and which are searched as
-    prefixes in the word table, not on the words)."""
-    arms = [_arm(sqlite, table, n, before, prefixed) for n, prefixed in enumerate(prefixes)]
+def _ranked_text(sqlite: bool, table: Table, terms: int, before: str, dense: bool) -> str:
+    """The SQL of `ranked_sql` (it depends on the number of words, not on the words; in the
+    word table not even on that: `terms` 0)."""
+    arms = (
+        [_arm(sqlite, table, n, before) for n in range(terms)] if terms else [_words_scan(before)]
+    )
     scores = (
         "SELECT id, sum(weight) AS score FROM scanned JOIN weights USING (term) "
         "GROUP BY id ORDER BY score DESC, id DESC"
@@ -145,12 +147,10 @@ def checked_too_few(dense: bool) -> str:
     )
 
 
-def _arm(sqlite: bool, table: Table, n: int, before: str, prefixed: bool) -> str:
+def _arm(sqlite: bool, table: Table, n: int, before: str) -> str:
     """The SQL reading word `n`'s newest matches, as (term, id) rows."""
     if sqlite:
         return _fts5_arm(FTS_TABLES[table], n, before)
-    if table == "messages":
-        return _words_arm(n, before, prefixed)
     return _tsvector_arm(table, n, before)
 
 
@@ -176,30 +176,39 @@ def _tsvector_arm(table: Table, n: int, before: str) -> str:
     )
 
 
-def _words_arm(n: int, before: str, prefixed: bool) -> str:
-    # PostgreSQL messages: the word table's primary key (conversation_id, word, id) read
-    # backwards, index only, in each conversation (then the newest of those), so the rows of a
-    # word's older matches are never read (migration 0012_message_words). The term becomes the
-    # word its tsvector stores ('english': stemmed; none for a stop word: no match). A term the
-    # parser splits (rare: letters around a superscript or a fraction, "x²y") is searched by
-    # the first of its words in tsvector order, not as a phrase.
-    word = f"(tsvector_to_array(to_tsvector('english', CAST(:q{n} AS text))))[1] COLLATE \"C\""
-    matching = (
-        # Words compare bytewise: those starting with `word` sort right after it. Read all of
-        # them and sorted by id, which is acceptable for prefixes only (rare, see `prefix`).
-        f"word >= {word} AND word < {word} || chr(1114111)" if prefixed else f"word = {word}"
-    )
-    return (
-        f"SELECT {n} AS term, id FROM (SELECT w.id FROM conversations AS c CROSS JOIN LATERAL "
-        f"(SELECT id FROM message_words WHERE conversation_id = c.id AND {matching} "
-        f"AND id > :after AND id < {before} ORDER BY id DESC LIMIT :per_term) AS w "
-        f"WHERE c.id IN :conversations ORDER BY w.id DESC LIMIT :per_term) AS t{n}"
-    )
+# PostgreSQL messages: each word's matches read from the word table's primary key
+# (conversation_id, word, id) backwards, index only, in each conversation (then the newest of
+# those), so the rows of a word's older matches are never read (migration 0012_message_words).
+# The words come as an array: one text for any number of them, so the server prepares and
+# plans it once (planning a statement with an arm per word took ~2 ms, as long as running it).
+# An arm for the words matched whole, one for those matched as prefixes (rare, see `prefix`):
+# words compare bytewise, so those starting with `word` sort right after it; a range has no
+# index order by id, so they are all read and sorted. A term becomes the word its tsvector
+# stores ('english': stemmed; none for a stop word: no match). A term the parser splits
+# (letters around a superscript or a fraction, "x²y") is searched by the first of its words in
+# tsvector order, not as a phrase. Terms are numbered from 0, as in `_arm`.
+_WORD = "(tsvector_to_array(to_tsvector('english', t.word)))[1] COLLATE \"C\""
+_WORDS_ARM = (
+    "SELECT t.n - 1 AS term, x.id FROM unnest(CAST(:words AS text[]), "
+    "CAST(:prefixed AS boolean[])) WITH ORDINALITY AS t(word, prefixed, n) "
+    "CROSS JOIN LATERAL (SELECT w.id FROM conversations AS c CROSS JOIN LATERAL "
+    "(SELECT id FROM message_words WHERE conversation_id = c.id AND {matching} "
+    "AND id > :after AND id < {before} ORDER BY id DESC LIMIT :per_term) AS w "
+    "WHERE c.id IN :conversations ORDER BY w.id DESC LIMIT :per_term) AS x WHERE {which}"
+)
+
+
+def _words_scan(before: str) -> str:
+    whole = _WORDS_ARM.format(matching=f"word = {_WORD}", before=before, which="NOT t.prefixed")
+    starting = f"word >= {_WORD} AND word < {_WORD} || chr(1114111)"
+    prefixes = _WORDS_ARM.format(matching=starting, before=before, which="t.prefixed")
+    return f"{whole} UNION ALL {prefixes}"
 
 
 def statement(sql: str, values: dict[str, Any], columns: Columns) -> TextualSelect:
     """`sql` as a statement selecting `columns`, whose list parameters expand (`IN :name`):
-    one text for every conversation, so it is compiled and prepared once. Built once per text
+    one text for every conversation, so it is compiled and prepared once (tuples are passed
+    whole: arrays). Built once per text
     too (building it left cyclic garbage for the collector on every message)."""
     lists = tuple(name for name, value in values.items() if isinstance(value, list))
     return _statement(sql, lists, columns)
