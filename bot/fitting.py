@@ -89,7 +89,10 @@ class Fitter:
 
     async def measure(self, messages: list[ChatMessage], counted: int) -> Fit:
         """How many of the model's tokens the prompt is, and whether it leaves the reply room."""
-        text = _text(messages)
+        # Joined only when read (~0.5 ms of CPU at a 128k-token window): a native model nothing
+        # was learnt for, without the model's tokenizer, needs only the count.
+        looked_at = self.tokenizer is not None or not self.calibrator.uniform()
+        text = _text(messages) if looked_at else ""
         shares = await self.shares(text)
         exact = await self.tokenizer.count(text) if self.tokenizer is not None else None
         if exact is not None:

@@ -8,14 +8,14 @@ Stored messages carry their token counts, so history is never re-tokenized here.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from bot.chat import ChatMessage, stored_message, text_of
 from bot.texts import say
-from memory.store import ConversationState, Store, StoredMessage
+from memory.store import ConversationState, Store
 from memory.tokens import TOKENS_PER_MESSAGE, TOKENS_PER_REPLY, TokenCounter, render
-from memory.window import EARLIER_UNKNOWN, Earlier
+from memory.window import AUTHOR_NAME, CONTENT, EARLIER_UNKNOWN, ID, ROLE, TOKENS, Earlier
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,8 @@ class Newest:
 class Prompt:
     messages: list[ChatMessage]
     tokens: int
-    history: list[StoredMessage] = field(default_factory=list)
+    # The id of the oldest stored message in the prompt (None: the history holds none).
+    history_start: int | None = None
     shortened: bool = False
     # Messages before the history that its read returned too (for the summary).
     earlier: Earlier = EARLIER_UNKNOWN
@@ -136,21 +137,24 @@ class PromptBuilder:
             TOKENS_PER_MESSAGE,
             floor=max((s.floor for s in sections), default=0),
         )
-        history = read.messages
+        history = read.rows  # by position: thousands of rows at a 128k-token window
         messages: list[ChatMessage] = [{"role": "system", "content": system_text}]
         messages += [s.message for s in sections]
         messages += [
-            stored_message(m.role, render(m.role, m.author_name, m.content)) for m in history
+            stored_message(row[ROLE], render(row[ROLE], row[AUTHOR_NAME], row[CONTENT]))
+            for row in history
         ]
         messages.append({"role": "user", "content": text})
         used = (
             fixed
             + TOKENS_PER_MESSAGE
-            + sum(m.tokens + TOKENS_PER_MESSAGE for m in history)
+            + sum(row[TOKENS] for row in history)
+            + TOKENS_PER_MESSAGE * len(history)
             + tokens
             + TOKENS_PER_MESSAGE
             + TOKENS_PER_REPLY
         )
         if self.strict_roles:
             messages = alternate_roles(messages)
-        return Prompt(messages, used, history, shortened, read.earlier)
+        start = history[0][ID] if history else None
+        return Prompt(messages, used, start, shortened, read.earlier)

@@ -69,17 +69,19 @@ class Summarizer:
     async def after_reply(self, conversation: ConversationState, prompt: Prompt) -> None:
         # A conversation whose whole history fits has nothing to summarize; a second reply
         # while a summary is being written leaves it to the next one.
-        if not prompt.history or conversation.id in self._running:
+        start = prompt.history_start
+        if start is None or conversation.id in self._running:
             return
         self._running.add(conversation.id)
         try:
-            await self._update(conversation, prompt)
+            await self._update(conversation, prompt, start)
         except ChatError as exc:
             log.warning("summary of conversation %s not updated: %s", conversation.id, exc)
         finally:
             self._running.discard(conversation.id)
 
-    async def _update(self, conversation: ConversationState, prompt: Prompt) -> None:
+    async def _update(self, conversation: ConversationState, prompt: Prompt, start: int) -> None:
+        """`start`: the id of the oldest message in the prompt."""
         # Most replies leave too little to summarize: the summary read with the conversation
         # and the messages read with the window tell so without a statement. (A background
         # update since then only covers more, leaving less.)
@@ -97,7 +99,7 @@ class Summarizer:
             covered = current.covers_until if current else conversation.reset_after
             pending = await self.store.window(
                 replace(conversation, reset_after=covered),
-                prompt.history[0].id,
+                start,
                 self.batch_tokens,
                 TOKENS_PER_MESSAGE,
             )

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Connection, Insert, Select, bindparam, event, text
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -141,20 +141,43 @@ class Read:
     async def rows(
         self, connection: AsyncConnection, values: Mapping[str, Any]
     ) -> Sequence[Sequence[Any]]:
-        dialect = connection.dialect
-        if dialect.name != "sqlite":
+        rows = await self.stored_rows(connection, values)
+        for index, conversion in self._sqlite_conversions(connection.dialect):
+            rows = [(*row[:index], conversion(row[index]), *row[index + 1 :]) for row in rows]
+        return rows
+
+    async def stored_rows(
+        self, connection: AsyncConnection, values: Mapping[str, Any]
+    ) -> Sequence[Sequence[Any]]:
+        """The rows with their values as the database gives them (on SQLite dates as text),
+        for a caller that needs few of them as `rows` gives them (`converter`)."""
+        if connection.dialect.name != "sqlite":
             result = await connection.execute(self.statement, values)
             return cast("Sequence[Sequence[Any]]", result.all())
+        return await sqlite_rows(connection, self._sql, {**self._own, **values})
+
+    def converter(self, dialect: Dialect) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+        """Makes a row of `stored_rows` what `rows` gives."""
+        conversions = self._sqlite_conversions(dialect)
+
+        def convert(row: Sequence[Any]) -> tuple[Any, ...]:
+            values = list(row)
+            for index, conversion in conversions:
+                values[index] = conversion(values[index])
+            return tuple(values)
+
+        return convert
+
+    def _sqlite_conversions(self, dialect: Dialect) -> list[tuple[int, Callable[[Any], Any]]]:
+        if dialect.name != "sqlite":
+            return []
         if self._conversions is None:
             self._conversions = [
                 (index, convert)
                 for index, column in enumerate(self.statement.selected_columns)
                 if (convert := column.type.dialect_impl(dialect).result_processor(dialect, None))
             ]
-        rows = await sqlite_rows(connection, self._sql, {**self._own, **values})
-        for index, conversion in self._conversions:  # a pass per column: there are few
-            rows = [(*row[:index], conversion(row[index]), *row[index + 1 :]) for row in rows]
-        return rows
+        return self._conversions
 
 
 class Write:

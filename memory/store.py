@@ -218,7 +218,7 @@ class Store:
         self, conversation: ConversationState, before_id: int, budget: int, per_message: int
     ) -> list[StoredMessage]:
         """The newest messages before `before_id` whose tokens fit `budget`, oldest first."""
-        return (await self.window_read(conversation, before_id, budget, per_message)).messages
+        return (await self.window_read(conversation, before_id, budget, per_message)).messages()
 
     async def window_read(
         self,

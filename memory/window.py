@@ -3,7 +3,7 @@ earlier ones the same read returned (the summary's next batch is usually among t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -34,7 +34,7 @@ TOKENS_GUESS = 16.0
 # varies, and the summary's next batch begins just before it (see `Earlier`).
 _MARGIN = 1.25
 # Positions in COLUMNS (rows are read by position: attribute lookups cost more).
-_ID, _TOKENS = 0, 5
+ID, ROLE, AUTHOR_NAME, CONTENT, TOKENS = 0, 1, 3, 4, 5
 # Larger than any message id: "the window as it would be for the next message".
 AFTER_ALL = 2**62
 
@@ -52,13 +52,17 @@ class StoredMessage(NamedTuple):
     created_at: datetime
 
 
+Convert = Callable[[Sequence[Any]], tuple[Any, ...]]  # a row as stored to COLUMNS' values
+
+
 @dataclass(frozen=True)
 class Earlier:
     """The messages just before a window that its read returned too (newest first): every
     message above `after` and below the window is among them."""
 
-    rows: Sequence[Sequence[Any]]
+    rows: Sequence[Sequence[Any]]  # as stored (see `WindowRead`)
     after: int
+    convert: Convert = tuple
 
     def fitting(self, after_id: int, budget: int, per_message: int) -> list[StoredMessage] | None:
         """What `Store.window` would read before the window, down to `after_id`, for `budget`;
@@ -66,10 +70,10 @@ class Earlier:
         fitting: list[StoredMessage] = []
         spent = 0
         for row in self.rows:
-            spent += row[_TOKENS] + per_message
-            if row[_ID] <= after_id or spent > budget:
+            spent += row[TOKENS] + per_message
+            if row[ID] <= after_id or spent > budget:
                 return fitting[::-1]
-            fitting.append(StoredMessage._make(row))
+            fitting.append(StoredMessage._make(self.convert(row)))
         return fitting[::-1] if self.after <= after_id else None
 
 
@@ -79,9 +83,16 @@ EARLIER_UNKNOWN = Earlier((), AFTER_ALL)
 
 @dataclass(frozen=True)
 class WindowRead:
-    messages: list[StoredMessage]  # oldest first
+    # The window, oldest first, as stored (by position: ID, ROLE...; on SQLite dates are text).
+    # A 128k-token window is ~2,000 rows, of which the prompt needs a few values: making each a
+    # StoredMessage with its date parsed cost ~1.3 ms of CPU per reply on the overhead bench.
+    rows: Sequence[Sequence[Any]]
     earlier: Earlier
     size: float  # tokens per message read (with `per_message`): sizes the next read
+    convert: Convert = tuple
+
+    def messages(self) -> list[StoredMessage]:
+        return [StoredMessage._make(self.convert(row)) for row in self.rows]
 
 
 def _newest_first(columns: Sequence[Any]) -> Select[Any]:
@@ -123,30 +134,28 @@ async def read_window(
     fitting: list[Sequence[Any]] = []
     spent = 0
     cursor = before_id
+    convert = _WINDOW.converter(connection.dialect)
     while True:
         batch = _batch(budget - spent, size)
-        rows = await _WINDOW.rows(
+        rows = await _WINDOW.stored_rows(
             connection,
             {"c": conversation_id, "after": reset_after, "before": cursor, "batch": batch},
         )
         for index, row in enumerate(rows):
-            spent += row[_TOKENS] + per_message
-            if spent > budget or row[_ID] <= floor:
+            spent += row[TOKENS] + per_message
+            if spent > budget or row[ID] <= floor:
                 rest = rows[index:]
                 # A short batch read everything down to the conversation's start.
-                after = reset_after if len(rows) < batch else rest[-1][_ID] - 1
+                after = reset_after if len(rows) < batch else rest[-1][ID] - 1
                 # `spent` counts this row too: the size of every row read so far.
-                return _read(fitting, Earlier(rest, after), spent / (len(fitting) + 1))
+                size = spent / (len(fitting) + 1)
+                return WindowRead(fitting[::-1], Earlier(rest, after, convert), size, convert)
             fitting.append(row)
         size = spent / len(fitting) if fitting else TOKENS_GUESS
         if len(rows) < batch:
-            return _read(fitting, Earlier((), reset_after), size)
-        cursor = rows[-1][_ID]
+            return WindowRead(fitting[::-1], Earlier((), reset_after, convert), size, convert)
+        cursor = rows[-1][ID]
 
 
 def _batch(budget: int, size: float) -> int:
     return min(max(int(budget / max(size, 1.0) * _MARGIN), _MIN_BATCH), _MAX_BATCH)
-
-
-def _read(fitting: list[Sequence[Any]], earlier: Earlier, size: float) -> WindowRead:
-    return WindowRead([StoredMessage._make(row) for row in reversed(fitting)], earlier, size)

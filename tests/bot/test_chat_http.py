@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 from multidict import CIMultiDictProxy
 
-from bot.chat import ChatClient, ChatError, StreamCut
+from bot.chat import ChatClient, ChatError, StreamCut, _encode_json
 from bot.messages import Outcome
 from tests.conftest import SettingsFactory
 from tests.fakes.serve import serve
@@ -72,6 +72,23 @@ async def _client(
 
 async def _text(chat: ChatClient) -> str:
     return "".join([piece async for piece in chat.stream([{"role": "user", "content": "x"}])])
+
+
+def test_request_bodies_are_the_bytes_json_dumps_writes() -> None:
+    """The body is encoded with msgspec for speed; its bytes stay those of compact
+    `json.dumps(..., ensure_ascii=False)`: every escape, non-ASCII text as UTF-8."""
+    tricky = "".join(map(chr, range(256))) + '\u2028\u2029\ufeff 한국어 \U0001f600 </x> \\ "'
+    body = {
+        "model": "m",
+        "messages": [{"role": "user", "content": tricky}, {"role": "assistant", "content": ""}],
+        "stream": True,
+        "max_tokens": 2**40,
+        "tools": [{"type": "function", "parameters": {"required": [], "x": None}}],
+    }
+    expected = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    assert _encode_json(body) == expected
+    with pytest.raises(UnicodeEncodeError):  # a lone surrogate fails as it did
+        _encode_json({"content": "\ud800"})
 
 
 async def test_events_are_read_however_the_server_frames_them(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -160,10 +161,12 @@ async def test_a_window_read_tells_what_a_read_before_it_would_find(store: Store
     told = 0
     for budget, floor in [(60, 0), (200, 0), (200, ids[100]), (20_000, 0), (400, ids[110])]:
         read = await store.window_read(state, ids[-1], budget, 4, floor=floor)
-        assert read.messages == await store.window(
+        assert read.messages() == await store.window(
             replace(state, reset_after=max(floor, state.reset_after)), ids[-1], budget, 4
         )
-        start = read.messages[0].id if read.messages else ids[-1]
+        # Dates as SQLAlchemy gives them, though the read keeps them as stored until asked.
+        assert all(isinstance(m.created_at, datetime) for m in read.messages())
+        start = read.messages()[0].id if read.messages() else ids[-1]
         for after, batch in [(0, 100), (ids[40], 100), (ids[90], 1000), (0, 10_000)]:
             found = read.earlier.fitting(after, batch, 4)
             if found is not None:
@@ -190,8 +193,8 @@ async def test_a_window_read_is_sized_from_the_conversations_messages(store: Sto
     reads = [await store.window_read(conversation, ids[-1] + 1, 4000, 4) for _ in range(2)]
     event.remove(store.engine.sync_engine, "before_cursor_execute", batch)
     fitting = 4000 // 24
-    assert [len(read.messages) for read in reads] == [fitting, fitting]
-    assert reads[0].messages == reads[1].messages
+    assert [len(read.messages()) for read in reads] == [fitting, fitting]
+    assert reads[0].messages() == reads[1].messages()
     assert len(asked) == 2  # one statement each
     assert asked[1] < asked[0] and fitting < asked[1] <= fitting * 1.25 + 1
 
