@@ -88,6 +88,20 @@ def create_engine(url: str) -> AsyncEngine:
     return engine
 
 
+@asynccontextmanager
+async def alone(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection for one statement committed alone (a write that needs no other in its
+    transaction): on PostgreSQL in autocommit, one round trip rather than BEGIN, the statement
+    and COMMIT (a statement is atomic by itself); elsewhere committed on leaving."""
+    if engine.dialect.name != "postgresql":
+        async with engine.begin() as connection:
+            yield connection
+        return
+    async with engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        yield connection
+
+
 def reading(engine: AsyncEngine) -> AsyncEngine:
     """`engine` for reads that need no transaction of their own: on PostgreSQL in autocommit,
     sparing each read a BEGIN and a ROLLBACK round trip (SQLite opens no transaction for one)."""
@@ -205,7 +219,7 @@ class Write:
         missing = self._defaults.keys() - values.keys()
         values = {**values, **{name: _value(self._defaults[name]) for name in missing}}
         if dialect.name != "sqlite":
-            async with engine.begin() as connection:
+            async with alone(engine) as connection:
                 result = await connection.execute(self.statement, values)
                 return cast("Sequence[Sequence[Any]]", result.all() if result.returns_rows else [])
         if self._conversions is None:

@@ -39,7 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import aliased
 
-from memory.db import Write
+from memory.db import Write, alone
 from memory.keys import ConversationKey
 from memory.tables import InboundItem, open_item
 
@@ -252,7 +252,7 @@ class InboundQueue:
             "claimer": self.owner,
             "until": now + self.lease,
         }
-        async with self._engine.begin() as connection:
+        async with alone(self._engine) as connection:
             row = (await connection.execute(self._claim, values)).first()
         return None if row is None else Claimed(*row)
 
@@ -260,7 +260,7 @@ class InboundQueue:
         """Extend the claim on `item` (answered, until its reply is shown); False if this
         process no longer holds it."""
         values = {"item": item, "claimer": self.owner, "until": self._clock() + self.lease}
-        async with self._engine.begin() as connection:
+        async with alone(self._engine) as connection:
             result = await connection.execute(_RENEW, values)
         return bool(result.rowcount)
 
@@ -276,7 +276,7 @@ class InboundQueue:
 
     async def finish(self, item: int, state: State = State.ANSWERED) -> bool:
         """End `item`; False if it was ended already (with its reply) or taken over."""
-        async with self._engine.begin() as connection:
+        async with alone(self._engine) as connection:
             result = await connection.execute(
                 self.finishing(item, state).where(InboundItem.state == State.ANSWERING)
             )

@@ -1,7 +1,7 @@
 """Pooled PostgreSQL connections: pinged before use only after being idle, so a connection the
 server closed meanwhile is replaced without failing a reply, and a busy one costs no ping. A
 start on a current schema tells so without loading alembic. Reads straight through the SQLite
-driver give what SQLAlchemy gives."""
+driver give what SQLAlchemy gives; a statement alone on PostgreSQL needs no transaction."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 import memory.db
-from memory.db import Read, create_engine, reading
+from memory.db import Read, alone, create_engine, reading
 from memory.keys import ConversationKey
 from memory.kinds import ChannelKind
 from memory.schema_version import VERSIONS, heads, is_current
@@ -135,6 +135,20 @@ async def test_reads_on_postgresql_open_no_transaction(postgres_url: str) -> Non
             first = (await connection.execute(clock)).scalar_one()
             await asyncio.sleep(0.05)
             assert (await connection.execute(clock)).scalar_one() == first
+    finally:
+        await engine.dispose()
+
+
+async def test_a_write_alone_on_postgresql_is_committed_as_it_runs(postgres_url: str) -> None:
+    """`alone`: no BEGIN and COMMIT around one statement (two round trips less): another
+    connection sees its row before the block ends."""
+    engine = create_engine(postgres_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE marks (n integer)"))
+        async with alone(engine) as connection, engine.connect() as other:
+            await connection.execute(text("INSERT INTO marks VALUES (1)"))
+            assert (await other.execute(text("SELECT count(*) FROM marks"))).scalar_one() == 1
     finally:
         await engine.dispose()
 
