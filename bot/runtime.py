@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.accounting import install_accounting
 from bot.chat import ChatClient
-from bot.collector import full_passes_when_idle
+from bot.collector import collections_on_a_clock
 from bot.commands import search_command
 from bot.core import Parley
 from bot.embedder import Embedder, IndexAfterReply
@@ -139,7 +139,7 @@ async def open_parley(settings: Settings, mcp_servers: bool = True) -> AsyncIter
             open_tool_servers(settings, counter, mcp_servers) as mcp,
         ):
             install_tools(parley, search, mcp)
-            async with full_passes_when_idle(parley.gate):
+            async with collections_on_a_clock(parley.gate):
                 try:
                     yield parley
                 finally:

@@ -1,5 +1,6 @@
-"""Full garbage-collector passes wait until no reply is in flight (or `longest` has passed), and
-the collector's thresholds come back afterwards."""
+"""The collector runs on a clock: automatic collection off, the youngest generation collected
+every tick, full passes once no reply is in flight (or `longest` has passed); automatic
+collection comes back afterwards."""
 
 from __future__ import annotations
 
@@ -10,21 +11,21 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.collector import full_passes_when_idle
+from bot.collector import collections_on_a_clock
 from bot.lifecycle import ReplyGate
 
 
 @pytest.fixture
-def full_passes() -> Iterator[list[float]]:
-    """When each full pass ended (monotonic clock)."""
-    passes: list[float] = []
+def passes() -> Iterator[dict[int, list[float]]]:
+    """When each pass of each generation ended (monotonic clock)."""
+    ended: dict[int, list[float]] = {0: [], 1: [], 2: []}
 
     def watch(phase: str, info: dict[str, int]) -> None:
-        if phase == "stop" and info["generation"] == 2:
-            passes.append(time.monotonic())
+        if phase == "stop":
+            ended[info["generation"]].append(time.monotonic())
 
     gc.callbacks.append(watch)
-    yield passes
+    yield ended
     gc.callbacks.remove(watch)
 
 
@@ -33,31 +34,32 @@ async def reply_in_flight(gate: ReplyGate, done: asyncio.Event) -> None:
         await done.wait()
 
 
-async def test_a_full_pass_waits_until_no_reply_is_in_flight(full_passes: list[float]) -> None:
+async def test_a_full_pass_waits_until_no_reply_is_in_flight(
+    passes: dict[int, list[float]],
+) -> None:
     gate, done = ReplyGate(), asyncio.Event()
-    before = gc.get_threshold()
-    async with full_passes_when_idle(gate, look=0.05):
-        assert gc.get_threshold()[2] > 10**6  # no automatic full pass
+    assert gc.isenabled()
+    async with collections_on_a_clock(gate, tick=0.01, look=0.05):
+        assert not gc.isenabled()  # no automatic collection
         replying = asyncio.create_task(reply_in_flight(gate, done))
-        await asyncio.sleep(0)
-        gc.collect(1)  # survivors handed to the oldest generation: a full pass is due
         await asyncio.sleep(0.3)
-        assert full_passes == []  # not while the reply is in flight
+        assert len(passes[0]) >= 10  # on the clock
+        assert passes[2] == []  # not while the reply is in flight
         done.set()
         await replying
         ended = time.monotonic()
         await asyncio.sleep(0.3)
-        assert full_passes and full_passes[0] >= ended  # once idle
-    assert gc.get_threshold() == before
+        assert passes[2] and passes[2][0] >= ended  # once idle
+    assert gc.isenabled()
 
 
-async def test_load_that_never_stops_still_gets_full_passes(full_passes: list[float]) -> None:
+async def test_load_that_never_stops_still_gets_full_passes(
+    passes: dict[int, list[float]],
+) -> None:
     gate, done = ReplyGate(), asyncio.Event()
-    async with full_passes_when_idle(gate, look=0.05, longest=0.2):
+    async with collections_on_a_clock(gate, tick=0.01, look=0.05, longest=0.2):
         replying = asyncio.create_task(reply_in_flight(gate, done))
-        for _ in range(6):
-            gc.collect(1)
-            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.6)
         done.set()
         await replying
-    assert full_passes  # the reply never ended meanwhile
+    assert passes[2]  # the reply never ended meanwhile
