@@ -10,12 +10,12 @@ import time
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert
+from sqlalchemy import Table, event, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from memory.db import create_engine, migrate
 from memory.inbound import Claimed, InboundQueue, NewItem, State, _claiming, order_key
-from memory.tables import InboundItem
+from memory.tables import InboundItem, open_item
 
 
 class Clock:
@@ -220,6 +220,17 @@ async def _backlog(engine: AsyncEngine, conversations: int, first: int = 0) -> N
     ]
     async with engine.begin() as connection:
         await connection.execute(insert(InboundItem), rows)
+
+
+def test_the_open_items_indexes_name_the_open_states() -> None:
+    # memory/tables.py writes them out (a partial index needs its condition as written).
+    condition = str(open_item(InboundItem.state).compile(compile_kwargs={"literal_binds": True}))
+    assert condition == f"inbound.state IN ('{State.PENDING}', '{State.ANSWERING}')"
+    assert isinstance(InboundItem.__table__, Table)
+    for index in InboundItem.__table__.indexes:
+        if index.name and index.name.startswith("ix_inbound_open_"):
+            for dialect in ("sqlite", "postgresql"):
+                assert f"inbound.{index.dialect_options[dialect]['where']}" == condition
 
 
 async def test_a_claim_reads_only_open_items_by_their_indexes(engine: AsyncEngine) -> None:
