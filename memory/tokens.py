@@ -151,10 +151,10 @@ class _WordCounts:
 
 
 # Words cached for an import (~15 MB at most, for the length of the command) and in a running
-# bot (~3 MB: a conversation's excerpts, summaries and replies repeat its words; a long text is
+# bot (~1 MB: a conversation's excerpts, summaries and replies repeat its words; a long text is
 # counted ~4x faster from them than whole).
 _MAX_WORDS = 100_000
-_RECENT_WORDS = 20_000
+_RECENT_WORDS = 8_192
 _MAX_WORD_CHARS = 40
 
 
