@@ -57,6 +57,7 @@ async def _collect(
     gate: ReplyGate, stop: asyncio.Event, tick: float, look: float, longest: float
 ) -> None:
     last = looked = time.monotonic()
+    begun = gate.begun  # replies at the last full pass: an idle bot needs no other
     while not stop.is_set():
         await asyncio.sleep(tick if not gate.idle_now() else tick * _IDLE_TICKS)
         gc.collect(0)
@@ -64,7 +65,6 @@ async def _collect(
         if now - looked < look:
             continue
         looked = now
-        # Only once young collections have passed survivors on.
-        if gc.get_count()[1] and (gate.idle_now() or now - last > longest):
+        if (gate.begun != begun and gate.idle_now()) or now - last > longest:
             gc.collect()
-            last = time.monotonic()
+            last, begun = time.monotonic(), gate.begun

@@ -29,6 +29,7 @@ _tracked: contextvars.ContextVar[ReplyGate | None] = contextvars.ContextVar(
 class ReplyGate:
     def __init__(self) -> None:
         self.closing = False
+        self.begun = 0  # replies tracked so far
         self._writers: list[asyncio.Task[Any]] = []
         self._idle = asyncio.Event()
         self._idle.set()
@@ -44,6 +45,7 @@ class ReplyGate:
         task = asyncio.current_task()
         assert task is not None, "replies are written inside a task"
         self._writers.append(task)
+        self.begun += 1
         self._idle.clear()
         # Not reset by token: an async generator may be closed from another context.
         outer = _tracked.get()

@@ -50,6 +50,8 @@ async def test_a_full_pass_waits_until_no_reply_is_in_flight(
         ended = time.monotonic()
         await asyncio.sleep(0.3)
         assert passes[2] and passes[2][0] >= ended  # once idle
+        await asyncio.sleep(0.3)
+        assert len(passes[2]) == 1  # and not again while nothing happens
     assert gc.isenabled()
 
 
