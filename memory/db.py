@@ -156,9 +156,10 @@ class Read:
         self, connection: AsyncConnection, values: Mapping[str, Any]
     ) -> Sequence[Sequence[Any]]:
         rows = await self.stored_rows(connection, values)
-        for index, conversion in self._sqlite_conversions(connection.dialect):
-            rows = [(*row[:index], conversion(row[index]), *row[index + 1 :]) for row in rows]
-        return rows
+        if not self._sqlite_conversions(connection.dialect):
+            return rows
+        convert = self.converter(connection.dialect)
+        return [convert(row) for row in rows]
 
     async def stored_rows(
         self, connection: AsyncConnection, values: Mapping[str, Any]

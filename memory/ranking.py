@@ -87,7 +87,7 @@ def ranked_sql(
     if not sqlite and table == "messages":  # every word in one scan (`_WORDS_ARM`)
         # Tuples: passed whole, as arrays (lists expand, see `statement`).
         values.update(words=tuple(terms), prefixed=tuple(prefix(term) for term in terms))
-        return _ranked_text(sqlite, table, 0, before, dense), values
+        return _ranked_text(sqlite, table, None, before, dense), values
     for n, term in enumerate(terms):
         if sqlite:
             values[f"q{n}"] = fts5_query([term], () if dense else conversation_ids)
@@ -97,11 +97,13 @@ def ranked_sql(
 
 
 @lru_cache(maxsize=256)
-def _ranked_text(sqlite: bool, table: Table, terms: int, before: str, dense: bool) -> str:
-    """The SQL of `ranked_sql` (it depends on the number of words, not on the words; in the
-    word table not even on that: `terms` 0)."""
+def _ranked_text(sqlite: bool, table: Table, terms: int | None, before: str, dense: bool) -> str:
+    """The SQL of `ranked_sql`: an arm per word (it depends on the number of words, not on the
+    words), or with `terms` None (PostgreSQL's word table) one scan for them all."""
     arms = (
-        [_arm(sqlite, table, n, before) for n in range(terms)] if terms else [_words_scan(before)]
+        [_words_scan(before)]
+        if terms is None
+        else [_arm(sqlite, table, n, before) for n in range(terms)]
     )
     scores = (
         "SELECT id, sum(weight) AS score FROM scanned JOIN weights USING (term) "
@@ -208,8 +210,8 @@ def _words_scan(before: str) -> str:
 def statement(sql: str, values: dict[str, Any], columns: Columns) -> TextualSelect:
     """`sql` as a statement selecting `columns`, whose list parameters expand (`IN :name`):
     one text for every conversation, so it is compiled and prepared once (tuples are passed
-    whole: arrays). Built once per text
-    too (building it left cyclic garbage for the collector on every message)."""
+    whole: arrays). Built once per text too (building it left cyclic garbage for the collector
+    on every message)."""
     lists = tuple(name for name, value in values.items() if isinstance(value, list))
     return _statement(sql, lists, columns)
 

@@ -252,3 +252,29 @@ async def test_a_claim_reads_only_open_items_by_their_indexes(engine: AsyncEngin
         for plan in (smaller, larger)
     ]
     assert read[1] < 2.5 * read[0], read  # twice the backlog: no more than twice the reading
+
+
+async def test_a_message_s_own_writes_on_postgresql_open_no_transaction(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Added, claimed, renewed and ended each in one statement: in autocommit, with no BEGIN
+    and COMMIT round trips (counted where asyncpg starts a transaction)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's transactions cost no round trip")
+    import asyncpg.transaction
+
+    started: list[object] = []
+    start = asyncpg.transaction.Transaction.start
+
+    async def counted(self: asyncpg.transaction.Transaction) -> None:
+        started.append(self)
+        await start(self)
+
+    monkeypatch.setattr(asyncpg.transaction.Transaction, "start", counted)
+    queue = InboundQueue(engine, "p1")
+    await queue.add(item("C1", "1.0"))
+    claimed = await queue.claim(["slack"])
+    assert claimed is not None
+    assert await queue.renew(claimed.id)
+    assert await queue.finish(claimed.id)
+    assert started == []
