@@ -112,8 +112,10 @@ class RecallQuery:
         hint = self._hints.get(conversation.id) or _Hint(False, _TOKENS_GUESS)
         ranked, values = _ranked(self._sqlite, conversation.id, terms, hint.dense)
         bounded = "checked" in values  # a dense conversation's matches, checked in rank order
-        if self._sqlite:  # integers from the database, inlined (see `_read`)
-            documents = f"({', '.join(str(int(i)) for i in conversation_ids)})"
+        if self._sqlite:  # a parameter each (see `_read`): the text depends on their number only
+            names = [f"d{n}" for n in range(len(conversation_ids))]
+            documents = f"({', '.join(f':{name}' for name in names)})"
+            values.update(zip(names, conversation_ids, strict=True))
         else:  # expanding: one prepared text for any number
             documents, values["documents"] = ":documents", list(conversation_ids)
         sql = (
@@ -156,7 +158,7 @@ class RecallQuery:
         self, connection: AsyncConnection, sql: str
     ) -> Callable[[dict[str, Any]], Awaitable[Sequence[Sequence[Any]]]]:
         """How to run the statement: on SQLite by the driver directly (memory/db.py
-        `sqlite_rows`: it takes no expanding parameter, hence the inlined ids), elsewhere
+        `sqlite_rows`: it takes no expanding parameter, hence a parameter per id), elsewhere
         through SQLAlchemy."""
         if self._sqlite:
             return partial(sqlite_rows, connection, sql)
