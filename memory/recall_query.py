@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from memory.bounded import Bounded
 from memory.context import BLANK, asks_sql
-from memory.db import reading, sqlite_rows
+from memory.db import SqliteLink, linked, sqlite_rows
 from memory.ranking import Columns, checked_too_few, ranked_sql, statement
 from memory.search import Hit, message_hit
 from memory.store import AFTER_ALL, ConversationState
@@ -89,7 +89,7 @@ class Found:
 
 class RecallQuery:
     def __init__(self, engine: AsyncEngine) -> None:
-        self._reads = reading(engine)
+        self._engine = engine
         self._sqlite = engine.dialect.name == "sqlite"
         # On SQLite the driver's rows hold dates as stored (text): read as SQLAlchemy reads them.
         created_at = Message.__table__.c.created_at.type.dialect_impl(engine.dialect)
@@ -141,7 +141,7 @@ class RecallQuery:
         values["rows"] = min(tokens // (per + int(hint.size) // 2) + 1, most)
         if bounded:
             values["checked"] = _CHECKED * limit
-        async with self._reads.connect() as connection:
+        async with linked(self._engine) as connection:
             read = self._read(connection, sql)
             rows = await read(values)
             # Rows by position (a Row's attributes are looked up by name: several times slower).
@@ -155,12 +155,12 @@ class RecallQuery:
         return _found(int(start), bool(documents), rows, self._date)
 
     def _read(
-        self, connection: AsyncConnection, sql: str
+        self, connection: AsyncConnection | SqliteLink, sql: str
     ) -> Callable[[dict[str, Any]], Awaitable[Sequence[Sequence[Any]]]]:
         """How to run the statement: on SQLite by the driver directly (memory/db.py
         `sqlite_rows`: it takes no expanding parameter, hence a parameter per id), elsewhere
         through SQLAlchemy."""
-        if self._sqlite:
+        if isinstance(connection, SqliteLink):
             return partial(sqlite_rows, connection, sql)
 
         async def through_sqlalchemy(values: dict[str, Any]) -> Sequence[Sequence[Any]]:

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from memory.analysis import terms_off_loop
 from memory.bounded import Bounded
 from memory.bulk_index import COLUMNS as COLUMNS_WRITTEN
-from memory.db import Read, Write, reading
+from memory.db import Read, Write, linked
 from memory.keys import ConversationKey
 from memory.kinds import SHARED_KINDS, ChannelKind
 from memory.tables import Conversation, Message, Summary
@@ -107,7 +107,6 @@ def conversation_at(key: ConversationKey) -> ColumnElement[bool]:
 class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._reads = reading(engine)  # a message's lookups: no transaction needed
         self._session = async_sessionmaker(engine, expire_on_commit=False)
         # Asked for every un-triggered channel message: per channel, whether it listens and
         # until when that is trusted (another process sharing the database may switch it).
@@ -150,11 +149,11 @@ class Store:
             "channel": key.channel,
             "thread": key.thread,
         }
-        async with self._reads.connect() as connection:
+        async with linked(self.engine) as connection:
             rows = await _CONVERSATION_AT.rows(connection, at)
         if not rows:
             await self._create(key, kind)
-            async with self._reads.connect() as connection:
+            async with linked(self.engine) as connection:
                 rows = await _CONVERSATION_AT.rows(connection, at)
         id_, persona, reset_after, stored_kind, content, covers_until = rows[0]
         if kind is not ChannelKind.UNKNOWN and stored_kind != kind:
@@ -230,7 +229,7 @@ class Store:
     ) -> WindowRead:
         """`window`, kept above `floor`, with the earlier messages its read returned (the
         summary's next batch is usually among them: no second read)."""
-        async with self._reads.connect() as connection:
+        async with linked(self.engine) as connection:
             read = await read_window(
                 connection,
                 conversation.id,

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from memory.db import Read
+from memory.db import Read, SqliteLink
 from memory.tables import Message
 
 # Plain columns, not ORM objects: building entities dominated the cost of large windows.
@@ -114,7 +114,7 @@ _WINDOW = Read(_newest_first(COLUMNS))
 
 
 async def read_window(
-    connection: AsyncConnection,
+    connection: AsyncConnection | SqliteLink,
     conversation_id: int,
     reset_after: int,
     before_id: int,

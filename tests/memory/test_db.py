@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 import memory.db
-from memory.db import Read, alone, create_engine, reading
+from memory.db import Read, alone, create_engine, linked, reading
 from memory.keys import ConversationKey
 from memory.kinds import ChannelKind
 from memory.schema_version import VERSIONS, heads, is_current
@@ -166,8 +166,9 @@ async def test_a_read_gives_the_values_sqlalchemy_gives(engine: AsyncEngine) -> 
         .order_by(Message.id.desc())
         .limit(bindparam("n"))
     )
-    async with reading(engine).connect() as connection:
-        fast = await Read(statement).rows(connection, {"n": 2})
+    async with linked(engine) as link:
+        fast = await Read(statement).rows(link, {"n": 2})
+    async with engine.connect() as connection:
         plain = (await connection.execute(statement, {"n": 2})).all()
     assert [tuple(row) for row in fast] == [tuple(row) for row in plain]
     assert isinstance(fast[0][2], datetime) and fast[0][3] == ChannelKind.DM
