@@ -19,7 +19,7 @@ from bot.settings import Settings
 
 log = logging.getLogger("parley.replies")
 
-_OWN_LOGGERS = ("bot", "memory", "adapters", "parley")
+OWN_LOGGERS = ("bot", "memory", "adapters", "parley")
 # Attributes every LogRecord has; anything else came from `extra=` and goes into JSON lines.
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -79,7 +79,7 @@ def configure_logging(settings: Settings, quiet: bool = False) -> None:
     # Libraries log request bodies and SQL parameters (message text) at DEBUG: only Parley's
     # own loggers go below INFO.
     logging.basicConfig(level=max(level, logging.INFO), handlers=[handler], force=True)
-    for name in _OWN_LOGGERS:
+    for name in OWN_LOGGERS:
         logging.getLogger(name).setLevel(level)
 
 

@@ -3,6 +3,7 @@ ready Parley core wired to both."""
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -15,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.core import Parley
+from bot.logs import OWN_LOGGERS
 from bot.plugins import discover
 from bot.runtime import open_parley
 from bot.settings import Settings
@@ -37,6 +39,22 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PARLEY_CONFIG", str(tmp_path / "absent.toml"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def logging_as_found() -> Iterator[None]:
+    """Logging as it was before the test: a command run in-process configures it for the
+    process (bot/logs.py: the root's handler on that test's captured stderr, Parley's loggers
+    at WARNING for the terminal chat), which later tests on the same worker would inherit:
+    their INFO records dropped, and writes to a closed stream."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    own = {name: logging.getLogger(name).level for name in OWN_LOGGERS}
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, found in own.items():
+        logging.getLogger(name).setLevel(found)
 
 
 @pytest.fixture(autouse=True)
