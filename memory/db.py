@@ -18,10 +18,10 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql.schema import ColumnDefault
-from sqlalchemy.util import greenlet_spawn
 
 from memory.files import private_database
 from memory.schema_version import is_current
+from memory.sqlite_turns import turns
 
 if TYPE_CHECKING:
     import aiosqlite
@@ -126,19 +126,15 @@ class SqliteLink:
 @asynccontextmanager
 async def linked(engine: AsyncEngine) -> AsyncIterator[AsyncConnection | SqliteLink]:
     """A connection for statements that need no transaction of their own (reads, and writes
-    `sqlite_rows` commits): on SQLite the pooled driver connection (`SqliteLink`), elsewhere
-    a connection in autocommit (`reading`). On leaving, the pool rolls back whatever a failed
-    write left open."""
+    `sqlite_rows` commits): on SQLite the pooled driver connection (`SqliteLink`), handed on
+    to the next such statement under load (memory/sqlite_turns.py), elsewhere a connection in
+    autocommit (`reading`). A failed write's open transaction is rolled back by the pool."""
     if engine.dialect.name != "sqlite":
         async with reading(engine).connect() as connection:
             yield connection
         return
-    pooled = await greenlet_spawn(engine.sync_engine.pool.connect)
-    try:
-        driver = cast("aiosqlite.Connection", pooled.driver_connection)
+    async with turns(engine.sync_engine).turn() as driver:
         yield SqliteLink(driver, engine.dialect, engine.sync_engine)
-    finally:
-        await greenlet_spawn(pooled.close)
 
 
 async def sqlite_rows(

@@ -1,0 +1,115 @@
+"""SQLite's one pooled connection handed from statement to statement while more are waiting.
+
+A SQLite engine pools one connection (memory/db.py `create_engine`), so under load every
+statement the driver runs directly (`linked`) waits for it. Checking it in and out for each
+cost ~100 µs of the event loop's CPU with 1,000 conversations in flight (SQLAlchemy's pool
+queue: a greenlet and an `asyncio.wait_for` task per checkout), ~7% of a reply. Instead, a
+statement done with the connection hands it to the next statement waiting here, still checked
+out; after `_HANDOFFS` in a row it goes back to the pool, so sessions and transactions queued
+there get their turn.
+
+Each statement runs in its caller's own task (cancellation, context and the statement
+listeners that count a task's work stay as they were). A connection left in a transaction (a
+write that failed before its commit) is never handed on: the pool's check-in rolls it back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, cast
+from weakref import WeakKeyDictionary
+
+from sqlalchemy import Engine
+from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.util import greenlet_spawn
+
+if TYPE_CHECKING:
+    import aiosqlite
+
+# Statements served in a row before the connection goes back to the pool.
+_HANDOFFS = 32
+
+
+class Turns:
+    """The turns of the statements on one SQLite engine's pooled connection."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._pool = engine.pool
+        self._busy = False  # a statement holds the connection, or is about to check it out
+        # Statements waiting, each given the connection (None: check it out yourself).
+        self._waiting: deque[asyncio.Future[PoolProxiedConnection | None]] = deque()
+        self._served = 0  # statements since the connection was checked out
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The driver connection, this task's alone until the block ends."""
+        pooled = await self._take()
+        try:
+            yield cast("aiosqlite.Connection", pooled.driver_connection)
+        finally:
+            await self._give(pooled)
+
+    async def _take(self) -> PoolProxiedConnection:
+        if self._busy:
+            waiter: asyncio.Future[PoolProxiedConnection | None]
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiting.append(waiter)
+            try:
+                handed = await waiter
+            except asyncio.CancelledError:
+                if waiter.cancelled():  # still waiting: `_hand` skips it
+                    raise
+                # Cancelled once its turn had come: pass the turn on.
+                if (lost := waiter.result()) is not None:
+                    await self._give(lost)
+                else:
+                    self._next()
+                raise
+            if handed is not None:
+                return handed
+        self._busy = True
+        try:
+            pooled = await greenlet_spawn(self._pool.connect)
+        except BaseException:
+            self._next()  # the next one tries for itself
+            raise
+        self._served = 0
+        return pooled
+
+    async def _give(self, pooled: PoolProxiedConnection) -> None:
+        self._served += 1
+        driver = cast("aiosqlite.Connection", pooled.driver_connection)
+        if self._served < _HANDOFFS and not driver.in_transaction and self._hand(pooled):
+            return
+        try:
+            await greenlet_spawn(pooled.close)
+        finally:
+            self._next()
+
+    def _next(self) -> None:
+        """The next statement waiting checks the connection out itself; none: not busy."""
+        if not self._hand(None):
+            self._busy = False
+
+    def _hand(self, handed: PoolProxiedConnection | None) -> bool:
+        """Give `handed` to the first statement still waiting; False: none is."""
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(handed)
+                return True
+        return False
+
+
+# One per engine (its one connection), made on first use.
+_TURNS: WeakKeyDictionary[Engine, Turns] = WeakKeyDictionary()
+
+
+def turns(engine: Engine) -> Turns:
+    found = _TURNS.get(engine)
+    if found is None:
+        found = _TURNS[engine] = Turns(engine)
+    return found
