@@ -1,12 +1,12 @@
 """SQLite's one pooled connection handed from statement to statement while more are waiting.
 
 A SQLite engine pools one connection (memory/db.py `create_engine`), so under load every
-statement the driver runs directly (`linked`) waits for it. Checking it in and out for each
-cost ~100 µs of the event loop's CPU with 1,000 conversations in flight (SQLAlchemy's pool
-queue: a greenlet and an `asyncio.wait_for` task per checkout), ~7% of a reply. Instead, a
-statement done with the connection hands it to the next statement waiting here, still checked
-out; after `_HANDOFFS` in a row it goes back to the pool, so sessions and transactions queued
-there get their turn.
+statement the driver runs directly (`linked`) waits for it. Checked in and out for each, with
+1,000 conversations in flight, every statement cost the event loop a greenlet and an
+`asyncio.wait_for` task in SQLAlchemy's pool queue. Instead, a statement done with the
+connection hands it to the next statement waiting here, still checked out; after `_HANDOFFS`
+in a row it goes back to the pool, so sessions and transactions queued there get their turn.
+Throughput bench: 409-424 -> 590-600 messages/s, CPU per message 2.2 -> 1.55 ms.
 
 Each statement runs in its caller's own task (cancellation, context and the statement
 listeners that count a task's work stay as they were). A connection left in a transaction (a
