@@ -133,7 +133,7 @@ async def linked(engine: AsyncEngine) -> AsyncIterator[AsyncConnection | SqliteL
         async with reading(engine).connect() as connection:
             yield connection
         return
-    async with turns(engine.sync_engine).turn() as driver:
+    async with turns(engine.sync_engine).turn(engine.sync_engine.pool) as driver:
         yield SqliteLink(driver, engine.dialect, engine.sync_engine)
 
 

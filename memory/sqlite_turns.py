@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, cast
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import Engine
-from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.pool import Pool, PoolProxiedConnection
 from sqlalchemy.util import greenlet_spawn
 
 if TYPE_CHECKING:
@@ -36,23 +36,23 @@ _HANDOFFS = 32
 class Turns:
     """The turns of the statements on one SQLite engine's pooled connection."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._pool = engine.pool
+    def __init__(self) -> None:
         self._busy = False  # a statement holds the connection, or is about to check it out
         # Statements waiting, each given the connection (None: check it out yourself).
         self._waiting: deque[asyncio.Future[PoolProxiedConnection | None]] = deque()
         self._served = 0  # statements since the connection was checked out
 
     @asynccontextmanager
-    async def turn(self) -> AsyncIterator[aiosqlite.Connection]:
-        """The driver connection, this task's alone until the block ends."""
-        pooled = await self._take()
+    async def turn(self, pool: Pool) -> AsyncIterator[aiosqlite.Connection]:
+        """The driver connection, this task's alone until the block ends; `pool`: the engine's
+        (asked each time: disposing of an engine replaces it)."""
+        pooled = await self._take(pool)
         try:
             yield cast("aiosqlite.Connection", pooled.driver_connection)
         finally:
             await self._give(pooled)
 
-    async def _take(self) -> PoolProxiedConnection:
+    async def _take(self, pool: Pool) -> PoolProxiedConnection:
         if self._busy:
             waiter: asyncio.Future[PoolProxiedConnection | None]
             waiter = asyncio.get_running_loop().create_future()
@@ -72,7 +72,7 @@ class Turns:
                 return handed
         self._busy = True
         try:
-            pooled = await greenlet_spawn(self._pool.connect)
+            pooled = await greenlet_spawn(pool.connect)
         except BaseException:
             self._next()  # the next one tries for itself
             raise
@@ -111,5 +111,5 @@ _TURNS: WeakKeyDictionary[Engine, Turns] = WeakKeyDictionary()
 def turns(engine: Engine) -> Turns:
     found = _TURNS.get(engine)
     if found is None:
-        found = _TURNS[engine] = Turns(engine)
+        found = _TURNS[engine] = Turns()
     return found

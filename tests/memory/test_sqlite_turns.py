@@ -91,7 +91,7 @@ async def test_a_statement_cancelled_waiting_or_on_its_turn_passes_the_turn(
     lane = turns(engine.sync_engine)
 
     async def holder() -> None:
-        async with lane.turn():
+        async with lane.turn(engine.sync_engine.pool):
             await release.wait()
 
     async def statement(n: int) -> list[tuple[int]]:
@@ -111,3 +111,13 @@ async def test_a_statement_cancelled_waiting_or_on_its_turn_passes_the_turn(
             await cancelled
     await holding
     assert await statement(9) == [(9,)]
+
+
+async def test_statements_after_the_engine_is_disposed_use_its_new_pool(
+    engine: AsyncEngine,
+) -> None:
+    await _statement(engine, "INSERT INTO marks VALUES (1)", {})
+    await engine.dispose()  # replaces the pool: one connection still, the new pool's
+    checkouts = _checkouts(engine)
+    assert await _statement(engine, "SELECT count(*) FROM marks", {}) == [(1,)]
+    assert checkouts == [1]
