@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 import memory.db
-from memory.db import Read, alone, create_engine, linked, reading
+from memory.db import Read, alone, create_engine, linked
 from memory.keys import ConversationKey
 from memory.kinds import ChannelKind
 from memory.schema_version import VERSIONS, heads, is_current
@@ -127,7 +127,8 @@ async def test_reads_on_postgresql_open_no_transaction(postgres_url: str) -> Non
     engine = create_engine(postgres_url)
     clock = text("SELECT now()")  # a transaction's start: the same for all its statements
     try:
-        async with reading(engine).connect() as connection:
+        async with linked(engine) as connection:
+            assert isinstance(connection, AsyncConnection)
             first = (await connection.execute(clock)).scalar_one()
             await asyncio.sleep(0.05)
             assert (await connection.execute(clock)).scalar_one() > first  # each its own
