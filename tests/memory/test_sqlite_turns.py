@@ -70,11 +70,24 @@ async def test_a_transaction_waiting_at_the_pool_gets_its_turn(engine: AsyncEngi
 async def test_a_failed_write_does_not_hand_on_its_transaction(
     engine: AsyncEngine, sqlite_url: str
 ) -> None:
-    # The failing INSERT leaves the transaction it began open: the next statement must not
-    # run (and commit) inside it, nor lose its own write to its rollback.
-    writes = [_statement(engine, "INSERT INTO marks VALUES (:n)", {"n": n % 30}) for n in range(60)]
-    results = await asyncio.gather(*writes, return_exceptions=True)
-    assert [isinstance(r, IntegrityError) for r in results] == [False] * 30 + [True] * 30
+    # A failing INSERT leaves the transaction it began open (with the write lock): the next
+    # statement gets a connection out of any transaction, and every write that succeeded is
+    # committed.
+    async def in_transaction() -> bool:
+        async with linked(engine) as link:
+            assert isinstance(link, SqliteLink)
+            return link.driver.in_transaction
+
+    work = []
+    for n in range(30):  # each write twice: the second fails, a look follows each
+        work += [
+            _statement(engine, "INSERT INTO marks VALUES (:n)", {"n": n}),
+            _statement(engine, "INSERT INTO marks VALUES (:n)", {"n": n}),
+            in_transaction(),
+        ]
+    results = await asyncio.gather(*work, return_exceptions=True)
+    assert [type(r) for r in results[1::3]] == [IntegrityError] * 30
+    assert results[2::3] == [False] * 30
     other = create_engine(sqlite_url)
     try:
         async with other.connect() as connection:
