@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import bindparam, event, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import QueuePool
 
 import memory.db
 from memory.db import Read, alone, create_engine, linked
@@ -83,6 +84,32 @@ async def test_a_connection_in_steady_use_is_not_pinged(
         await asyncio.sleep(0.1)
         await _pid(engine)
         assert len(pings) == 1  # idle long enough: pinged once
+    finally:
+        await engine.dispose()
+
+
+async def test_connections_opened_under_load_are_kept(postgres_url: str) -> None:
+    """A burst of concurrent statements opens connections up to the pool's size, and the next
+    burst reuses them rather than opening and closing more (each a server process)."""
+    engine = create_engine(postgres_url)
+    opened: list[object] = []
+    event.listen(engine.sync_engine.pool, "connect", lambda *_args: opened.append(1))
+    pool = engine.sync_engine.pool
+    assert isinstance(pool, QueuePool)
+    size = pool.size()
+
+    async def statement() -> None:
+        async with linked(engine) as connection:
+            assert isinstance(connection, AsyncConnection)
+            await connection.execute(text("SELECT pg_sleep(0.01)"))
+
+    try:
+        await asyncio.gather(*(statement() for _ in range(size * 5)))
+        first = len(opened)
+        assert 1 < first <= size
+        for _ in range(3):
+            await asyncio.gather(*(statement() for _ in range(size * 5)))
+        assert len(opened) == first
     finally:
         await engine.dispose()
 
