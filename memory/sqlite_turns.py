@@ -8,6 +8,11 @@ connection hands it to the next statement waiting here, still checked out; after
 in a row it goes back to the pool, so sessions and transactions queued there get their turn.
 Throughput bench: 409-424 -> 590-600 messages/s, CPU per message 2.2 -> 1.55 ms.
 
+With no statement waiting, the connection stays checked out until the event loop's next turn:
+a reply's statements follow one another within one turn (between them only Python runs), so
+they share one checkout rather than one each (6 -> 2 checkouts per reply on the overhead
+bench, ~0.4 ms of CPU less).
+
 Each statement runs in its caller's own task (cancellation, context and the statement
 listeners that count a task's work stay as they were). A connection left in a transaction (a
 write that failed before its commit) is never handed on: the pool's check-in rolls it back.
@@ -22,7 +27,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, cast
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlalchemy.pool import Pool, PoolProxiedConnection
 from sqlalchemy.util import greenlet_spawn
 
@@ -36,11 +41,13 @@ _HANDOFFS = 32
 class Turns:
     """The turns of the statements on one SQLite engine's pooled connection."""
 
-    def __init__(self) -> None:
+    def __init__(self, engine: Engine) -> None:
         self._busy = False  # a statement holds the connection, or is about to check it out
         # Statements waiting, each given the connection (None: check it out yourself).
         self._waiting: deque[asyncio.Future[PoolProxiedConnection | None]] = deque()
         self._served = 0  # statements since the connection was checked out
+        self._idle: PoolProxiedConnection | None = None  # checked out, free (see `_linger`)
+        event.listen(engine, "engine_disposed", self._disposed)
 
     @asynccontextmanager
     async def turn(self, pool: Pool) -> AsyncIterator[aiosqlite.Connection]:
@@ -71,6 +78,9 @@ class Turns:
             if handed is not None:
                 return handed
         self._busy = True
+        if self._idle is not None:
+            pooled, self._idle = self._idle, None
+            return pooled
         try:
             pooled = await greenlet_spawn(pool.connect)
         except BaseException:
@@ -82,12 +92,35 @@ class Turns:
     async def _give(self, pooled: PoolProxiedConnection) -> None:
         self._served += 1
         driver = cast("aiosqlite.Connection", pooled.driver_connection)
-        if self._served < _HANDOFFS and not driver.in_transaction and self._hand(pooled):
+        if self._served < _HANDOFFS and not driver.in_transaction:
+            if not self._hand(pooled):
+                self._linger(pooled)
             return
         try:
             await greenlet_spawn(pooled.close)
         finally:
             self._next()
+
+    def _linger(self, pooled: PoolProxiedConnection) -> None:
+        """Keep `pooled` checked out for a statement that starts before the loop's next turn."""
+        self._busy = False
+        self._idle = pooled
+        asyncio.get_running_loop().call_soon(self._release, pooled)
+
+    def _release(self, pooled: PoolProxiedConnection) -> None:
+        if self._idle is not pooled:  # taken by a statement, or closed with its engine
+            return
+        self._idle = None
+        # Out of any transaction (see `_give`), SQLite's check-in does no I/O: no greenlet.
+        pooled.close()
+
+    def _disposed(self, _engine: Engine) -> None:
+        """A free connection checked out of a disposed engine's pool is closed: checked in
+        later, into the old pool, it would stay open, its thread outliving the process's end.
+        (Called inside `AsyncEngine.dispose`'s greenlet, where closing can wait.)"""
+        if self._idle is not None:
+            pooled, self._idle = self._idle, None
+            pooled.invalidate()
 
     def _next(self) -> None:
         """The next statement waiting checks the connection out itself; none: not busy."""
@@ -111,5 +144,5 @@ _TURNS: WeakKeyDictionary[Engine, Turns] = WeakKeyDictionary()
 def turns(engine: Engine) -> Turns:
     found = _TURNS.get(engine)
     if found is None:
-        found = _TURNS[engine] = Turns()
+        found = _TURNS[engine] = Turns(engine)
     return found

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import QueuePool
 
 from memory.db import SqliteLink, create_engine, linked, migrated_engine, sqlite_rows
 from memory.sqlite_turns import _HANDOFFS, turns
@@ -134,3 +135,30 @@ async def test_statements_after_the_engine_is_disposed_use_its_new_pool(
     checkouts = _checkouts(engine)
     assert await _statement(engine, "SELECT count(*) FROM marks", {}) == [(1,)]
     assert checkouts == [1]
+
+
+async def test_statements_one_after_another_share_a_checkout_until_the_loop_turns(
+    engine: AsyncEngine,
+) -> None:
+    checkouts = _checkouts(engine)
+    pool = engine.sync_engine.pool
+    assert isinstance(pool, QueuePool)
+    for n in range(5):  # a reply's reads and writes, with only Python between them
+        await _statement(engine, "INSERT INTO marks VALUES (:n)", {"n": n})
+    assert checkouts == [1] and pool.checkedout() == 1
+    await asyncio.sleep(0)  # the loop's next turn: back in the pool
+    assert pool.checkedout() == 0
+    async with engine.begin() as connection:  # a session gets it at once
+        assert (await connection.execute(text("SELECT count(*) FROM marks"))).scalar() == 5
+    assert len(checkouts) == 2
+
+
+async def test_disposing_of_the_engine_closes_a_connection_left_checked_out(
+    engine: AsyncEngine,
+) -> None:
+    async with linked(engine) as link:
+        assert isinstance(link, SqliteLink)
+        driver = link.driver
+    await engine.dispose()  # before the loop's next turn: it was still checked out
+    with pytest.raises(ValueError, match="no active connection"):
+        await driver.execute("SELECT 1")
