@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bench.fixtures import KEY, MODEL, questions
 from bot.core import Parley
 from bot.messages import Author, ConversationKey, Final, Inbound
+from bot.prompt import READ_AHEAD
 from bot.runtime import open_parley
 from bot.settings import Settings
 
@@ -42,7 +43,8 @@ def bench_settings(base_url: str, database_url: str, window: int, **extra: Any) 
 
 
 class DatabaseWork:
-    """Counts SQL statements and pool checkouts made by one asyncio task."""
+    """Counts SQL statements and pool checkouts made by one asyncio task (and the window read
+    it starts ahead)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.task: asyncio.Task[Any] | None = None
@@ -52,9 +54,11 @@ class DatabaseWork:
 
     def _mine(self) -> bool:
         try:
-            return self.task is not None and asyncio.current_task() is self.task
+            task = asyncio.current_task()
         except RuntimeError:  # called outside the loop's thread
             return False
+        # The reply's own task, and the window read it starts ahead (bot/prompt.py).
+        return task is not None and (task is self.task or task.get_name() == READ_AHEAD)
 
     def _statement(self, *_args: Any) -> None:
         if self._mine():

@@ -155,18 +155,24 @@ class Exchange:
         for _attempt in range(_FIT_ATTEMPTS):
             factor = parley.fitter.factor(self.shares)
             budget = parley.prompts.message_budget(self.system_tokens, factor)
-            sections = await self._sections(budget)
-            kept = reserve(
-                self.offered, parley.counter, budget, results=not parley.tool_use.ignored
-            )
-            prompt = await parley.prompts.build(
-                self.conversation,
-                (self.system, self.system_tokens),
-                self.newest,
-                sections,
-                factor,
-                kept,
-            )
+            ahead = parley.prompts.read_ahead(self.conversation, self.newest, budget)
+            try:
+                sections = await self._sections(budget)
+                kept = reserve(
+                    self.offered, parley.counter, budget, results=not parley.tool_use.ignored
+                )
+                prompt = await parley.prompts.build(
+                    self.conversation,
+                    (self.system, self.system_tokens),
+                    self.newest,
+                    sections,
+                    factor,
+                    kept,
+                    ahead,
+                )
+            finally:
+                if ahead is not None:
+                    ahead.discard()
             fit = await parley.fitter.measure(prompt.messages, prompt.tokens)
             if fit.fits:
                 break

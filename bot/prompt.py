@@ -15,7 +15,16 @@ from bot.chat import ChatMessage, stored_message, text_of
 from bot.texts import say
 from memory.store import ConversationState, Store
 from memory.tokens import TOKENS_PER_MESSAGE, TOKENS_PER_REPLY, TokenCounter, render
-from memory.window import AUTHOR_NAME, CONTENT, EARLIER_UNKNOWN, ID, ROLE, TOKENS, Earlier
+from memory.window import (
+    AUTHOR_NAME,
+    CONTENT,
+    EARLIER_UNKNOWN,
+    ID,
+    ROLE,
+    TOKENS,
+    Earlier,
+    WindowRead,
+)
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,27 @@ class Prompt:
     shortened: bool = False
     # Messages before the history that its read returned too (for the summary).
     earlier: Earlier = EARLIER_UNKNOWN
+
+
+# The name of a window read started ahead (`PromptBuilder.read_ahead`): bench/overhead.py counts
+# its statements as the reply's.
+READ_AHEAD = "window read ahead"
+
+
+@dataclass(frozen=True)
+class ReadAhead:
+    """A window read started before the prompt's sections are known, for the largest window
+    they could leave: `budget` tokens."""
+
+    task: asyncio.Task[WindowRead]
+    budget: int
+
+    def discard(self) -> None:
+        """Not needed after all: stopped, or its outcome (an error too) dropped."""
+        if not self.task.done():
+            self.task.cancel()
+        elif not self.task.cancelled():
+            self.task.exception()  # retrieved: no "never retrieved" warning
 
 
 class NoRoom(Exception):
@@ -105,6 +135,20 @@ class PromptBuilder:
             - TOKENS_PER_MESSAGE
         )
 
+    def read_ahead(
+        self, conversation: ConversationState, newest: Newest, budget: int
+    ) -> ReadAhead | None:
+        """On a database that runs statements side by side (not SQLite: its one connection
+        runs them in turn), start reading the window `build` will need while the sections are
+        found, for `budget` (`message_budget` before any section): recall's statement and this
+        read take one round trip's time rather than two. `build` keeps what fits once the
+        sections are known; the read holds a few rows more than it needs."""
+        if self.store.engine.dialect.name == "sqlite":
+            return None
+        room = budget - newest.tokens - TOKENS_PER_MESSAGE
+        read = self.store.window_read(conversation, newest.id, room, TOKENS_PER_MESSAGE)
+        return ReadAhead(asyncio.get_running_loop().create_task(read, name=READ_AHEAD), room)
+
     async def build(
         self,
         conversation: ConversationState,
@@ -113,8 +157,10 @@ class PromptBuilder:
         sections: tuple[Section, ...] = (),
         factor: float = 1.0,
         reserve: int = 0,
+        ahead: ReadAhead | None = None,
     ) -> Prompt:
-        """`reserve`: tokens kept free besides the reply's (e.g. for tool results)."""
+        """`reserve`: tokens kept free besides the reply's (e.g. for tool results); `ahead`:
+        the window's read, started before the sections were known (`read_ahead`)."""
         system_text, system_tokens = system
         fixed = system_tokens + sum(s.tokens + TOKENS_PER_MESSAGE for s in sections)
         budget = self.message_budget(fixed + reserve, factor)
@@ -130,13 +176,14 @@ class PromptBuilder:
             text += marker
             tokens, shortened = self.counter.count(text), True
 
-        read = await self.store.window_read(
-            conversation,
-            newest.id,
-            budget - tokens - TOKENS_PER_MESSAGE,
-            TOKENS_PER_MESSAGE,
-            floor=max((s.floor for s in sections), default=0),
-        )
+        room = budget - tokens - TOKENS_PER_MESSAGE
+        floor = max((s.floor for s in sections), default=0)
+        if ahead is not None and ahead.budget >= room:
+            read = (await ahead.task).within(room, TOKENS_PER_MESSAGE, floor)
+        else:
+            read = await self.store.window_read(
+                conversation, newest.id, room, TOKENS_PER_MESSAGE, floor
+            )
         history = read.rows  # by position: thousands of rows at a 128k-token window
         messages: list[ChatMessage] = [{"role": "system", "content": system_text}]
         messages += [s.message for s in sections]

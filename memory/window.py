@@ -94,6 +94,20 @@ class WindowRead:
     def messages(self) -> list[StoredMessage]:
         return [StoredMessage._make(self.convert(row)) for row in self.rows]
 
+    def within(self, budget: int, per_message: int, floor: int) -> WindowRead:
+        """This read as `read_window` would give it for a `budget` no larger than its own and a
+        `floor` no lower: its newest rows that fit, the others joining the earlier ones."""
+        spent = 0
+        for index in range(len(self.rows) - 1, -1, -1):
+            row = self.rows[index]
+            spent += row[TOKENS] + per_message
+            if spent > budget or row[ID] <= floor:
+                earlier = Earlier(
+                    [*self.rows[index::-1], *self.earlier.rows], self.earlier.after, self.convert
+                )
+                return WindowRead(self.rows[index + 1 :], earlier, self.size, self.convert)
+        return self
+
 
 def _newest_first(columns: Sequence[Any]) -> Select[Any]:
     return (

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from sqlalchemy import event, insert
 
+from bot.prompt import READ_AHEAD
 from bot.runtime import open_parley
 from memory.tables import Message
 from tests.conftest import SettingsFactory
@@ -112,3 +115,40 @@ async def test_window_reads_only_what_fits(
 
     assert len(window) == 35 and window[-1].content == "message 4999"
     assert len(statements) <= 3  # one or two batches of (id, tokens), then the rows that fit
+
+
+async def test_the_window_is_read_alongside_recall_where_the_database_allows(
+    make_settings: SettingsFactory, fake_model: FakeModel, database_url: str
+) -> None:
+    """On PostgreSQL the window's read starts while recall's statement is in flight (the two
+    take one round trip's time); on SQLite, whose one connection runs statements in turn, it
+    follows in the reply's own task. The prompt is the same either way."""
+    settings = make_settings(database_url=database_url, context_tokens=WINDOW)
+    async with open_parley(settings) as parley:
+        for i in range(6):
+            await ask(parley, f"{i}: " + TEXTS["english"])
+        seen: list[str] = []
+
+        def note(when: str) -> Callable[..., None]:
+            def noted(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+                task = asyncio.current_task()
+                kind = "recall" if statement.startswith("WITH recent") else "window"
+                if kind == "recall" or "ORDER BY messages.id DESC" in statement:
+                    ahead = task is not None and task.get_name() == READ_AHEAD
+                    seen.append(f"{when} {kind}{' ahead' if ahead else ''}")
+
+            return noted
+
+        sync_engine = parley.store.engine.sync_engine
+        event.listen(sync_engine, "before_cursor_execute", note("start"))
+        if not database_url.startswith("sqlite"):  # SQLite's reads report no end
+            event.listen(sync_engine, "after_cursor_execute", note("end"))
+        final = await ask(parley, "What did we agree about the release on Friday?")
+    assert not final.failed
+    if database_url.startswith("sqlite"):
+        assert seen == ["start recall", "start window"]
+    else:
+        assert seen[:2] == ["start recall", "start window ahead"]
+        assert seen.index("start window ahead") < seen.index("end recall")
+    last = requests_for(fake_model, "Friday?")[-1]["messages"]
+    assert any("release on Friday" in str(m["content"]) for m in last[1:-1])  # history kept
