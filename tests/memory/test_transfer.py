@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -118,9 +119,11 @@ async def test_a_streamed_import_stores_nothing_when_a_later_batch_is_bad(
     async with parley_on(make_settings, database_url) as parley:
         engine = parley.store.engine
         source.write_text("\n".join([*lines, "", '{"author": 1}']), encoding="utf-8")
+        interval = sys.getswitchinterval()
         with pytest.raises(InvalidImport) as caught:
             await import_file(engine, source, None, parley.counter)
         assert caught.value.line == 7
+        assert sys.getswitchinterval() == interval  # the import's own setting is undone
         assert "".join([c async for c in export(engine, None, "jsonl")]) == ""
 
         source.write_text("\n".join(lines), encoding="utf-8")
