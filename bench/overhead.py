@@ -1,6 +1,7 @@
 """Overhead per message: from `Parley.reply(message)` being called to the request arriving at an
 instant fake model (another process), with recall and the summary on; and the SQL statements
-and pool checkouts that one reply costs (its own task only, not the background summary)."""
+and pool checkouts that one reply costs (its own task and the window read it starts ahead, not
+the background summary)."""
 
 from __future__ import annotations
 
