@@ -6,7 +6,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -120,19 +120,32 @@ class SqliteLink:
     engine: Engine  # whose `before_cursor_execute` listeners see the statements
 
 
-@asynccontextmanager
-async def linked(engine: AsyncEngine) -> AsyncIterator[AsyncConnection | SqliteLink]:
+def linked(engine: AsyncEngine) -> AbstractAsyncContextManager[AsyncConnection | SqliteLink]:
     """A connection for statements that need no transaction of their own (reads, and writes
     `sqlite_rows` commits): on SQLite the pooled driver connection (`SqliteLink`), handed on
     to the next such statement under load (memory/sqlite_turns.py), elsewhere `alone`'s (on
     PostgreSQL in autocommit: a read spared its BEGIN and ROLLBACK round trips). A failed
     write's open transaction is rolled back by the pool."""
     if engine.dialect.name != "sqlite":
-        async with alone(engine) as connection:
-            yield connection
-        return
-    async with turns(engine.sync_engine).turn(engine.sync_engine.pool) as driver:
-        yield SqliteLink(driver, engine.dialect, engine.sync_engine)
+        return alone(engine)
+    return _SqliteLinked(engine)
+
+
+class _SqliteLinked:
+    """`linked`'s block on SQLite (a class, as `Turn` is: every statement a reply makes)."""
+
+    __slots__ = ("_engine", "_turn")
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._turn = turns(engine.sync_engine).turn(engine.sync_engine.pool)
+
+    async def __aenter__(self) -> SqliteLink:
+        driver = await self._turn.__aenter__()
+        return SqliteLink(driver, self._engine.dialect, self._engine.sync_engine)
+
+    async def __aexit__(self, *raised: object) -> None:
+        await self._turn.__aexit__(*raised)
 
 
 async def sqlite_rows(

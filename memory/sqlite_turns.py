@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, cast
 from weakref import WeakKeyDictionary
 
@@ -49,15 +47,10 @@ class Turns:
         self._idle: PoolProxiedConnection | None = None  # checked out, free (see `_linger`)
         event.listen(engine, "engine_disposed", self._disposed)
 
-    @asynccontextmanager
-    async def turn(self, pool: Pool) -> AsyncIterator[aiosqlite.Connection]:
-        """The driver connection, this task's alone until the block ends; `pool`: the engine's
+    def turn(self, pool: Pool) -> Turn:
+        """A block in which the driver connection is this task's alone; `pool`: the engine's
         (asked each time: disposing of an engine replaces it)."""
-        pooled = await self._take(pool)
-        try:
-            yield cast("aiosqlite.Connection", pooled.driver_connection)
-        finally:
-            await self._give(pooled)
+        return Turn(self, pool)
 
     async def _take(self, pool: Pool) -> PoolProxiedConnection:
         if self._busy:
@@ -135,6 +128,27 @@ class Turns:
                 waiter.set_result(handed)
                 return True
         return False
+
+
+class Turn:
+    """`Turns.turn`'s block. A class: an async generator's context manager cost ~10 µs more
+    per statement, every statement a reply makes."""
+
+    __slots__ = ("_pool", "_pooled", "_turns")
+
+    def __init__(self, turns: Turns, pool: Pool) -> None:
+        self._turns = turns
+        self._pool = pool
+        self._pooled: PoolProxiedConnection | None = None
+
+    async def __aenter__(self) -> aiosqlite.Connection:
+        self._pooled = await self._turns._take(self._pool)
+        return cast("aiosqlite.Connection", self._pooled.driver_connection)
+
+    async def __aexit__(self, *_raised: object) -> None:
+        if self._pooled is not None:
+            pooled, self._pooled = self._pooled, None
+            await self._turns._give(pooled)
 
 
 # One per engine (its one connection), made on first use.
