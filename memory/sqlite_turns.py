@@ -136,19 +136,18 @@ class Turn:
 
     __slots__ = ("_pool", "_pooled", "_turns")
 
+    _pooled: PoolProxiedConnection  # set on entering
+
     def __init__(self, turns: Turns, pool: Pool) -> None:
         self._turns = turns
         self._pool = pool
-        self._pooled: PoolProxiedConnection | None = None
 
     async def __aenter__(self) -> aiosqlite.Connection:
         self._pooled = await self._turns._take(self._pool)
         return cast("aiosqlite.Connection", self._pooled.driver_connection)
 
     async def __aexit__(self, *_raised: object) -> None:
-        if self._pooled is not None:
-            pooled, self._pooled = self._pooled, None
-            await self._turns._give(pooled)
+        await self._turns._give(self._pooled)
 
 
 # One per engine (its one connection), made on first use.

@@ -36,7 +36,7 @@ from memory.tokens import TokenCounter, render
 _ROLES = ("user", "assistant")
 _FIELDS = ("author", "role", "content", "time")
 _IMPORT_BATCH = 5000  # lines read, checked and inserted at a time
-_SWITCH_INTERVAL = 0.0005  # seconds (see `_threads_switching_often`)
+_SWITCH_INTERVAL = 0.0005  # seconds (see `_tuned_for_import`)
 
 
 class InvalidImport(Problem):
@@ -240,31 +240,23 @@ def _read_batch(
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cycle collector off: an import's rows make no cycles, and its passes over the
-    batches in flight (promoted as they outlive a few thousand allocations) took 10-15% of an
-    import's CPU."""
-    enabled = gc.isenabled()
+def _tuned_for_import() -> Iterator[None]:
+    """The interpreter tuned for an import, and put back after:
+    - the cycle collector off: an import's rows make no cycles, and its passes over the batches
+      in flight (promoted as they outlive a few thousand allocations) took 10-15% of its CPU;
+    - threads switching every 0.5 ms rather than 5: the thread running the SQLite inserts
+      (which let go of the GIL while SQLite works) otherwise waited up to 5 ms for it back from
+      the thread parsing and counting the next batch, after each statement (1M messages:
+      25.4-27.8 -> 24.2-24.7 s, alternating runs)."""
+    enabled, interval = gc.isenabled(), sys.getswitchinterval()
     gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-@contextmanager
-def _threads_switching_often() -> Iterator[None]:
-    """The interpreter's thread switch interval cut from 5 to 0.5 ms: the thread running the
-    SQLite inserts (which let go of the GIL while SQLite works) otherwise waited up to 5 ms for
-    it back from the thread parsing and counting the next batch, after each statement (1M
-    messages: 25.4-27.8 -> 24.2-24.7 s, alternating runs)."""
-    interval = sys.getswitchinterval()
     sys.setswitchinterval(_SWITCH_INTERVAL)
     try:
         yield
     finally:
         sys.setswitchinterval(interval)
+        if enabled:
+            gc.enable()
 
 
 async def import_file(
@@ -280,7 +272,7 @@ async def import_file(
     stored, read = 0, 0
     reading = asyncio.ensure_future(asyncio.to_thread(_read_batch, source, target, counter, 1))
     try:
-        with _collector_paused(), _threads_switching_often():
+        with _tuned_for_import():
             async with engine.begin() as connection, bulk_writing(connection) as writer:
                 first = 1
                 while (batch := await reading).lines:

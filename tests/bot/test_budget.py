@@ -122,7 +122,8 @@ async def test_the_window_is_read_alongside_recall_where_the_database_allows(
 ) -> None:
     """On PostgreSQL the window's read starts while recall's statement is in flight (the two
     take one round trip's time); on SQLite, whose one connection runs statements in turn, it
-    follows in the reply's own task. The prompt is the same either way."""
+    follows in the reply's own task. Either way the prompt keeps the history (what the read,
+    narrowed, gives: tests/memory/test_window.py)."""
     settings = make_settings(database_url=database_url, context_tokens=WINDOW)
     async with open_parley(settings) as parley:
         for i in range(6):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.exc import IntegrityError
@@ -119,11 +121,21 @@ async def test_a_streamed_import_stores_nothing_when_a_later_batch_is_bad(
     async with parley_on(make_settings, database_url) as parley:
         engine = parley.store.engine
         source.write_text("\n".join([*lines, "", '{"author": 1}']), encoding="utf-8")
-        interval = sys.getswitchinterval()
+        interval, collecting = sys.getswitchinterval(), gc.isenabled()
+        during: list[tuple[float, bool]] = []
+        read = memory.transfer._read_batch
+
+        def reading(*args: Any) -> Any:
+            during.append((sys.getswitchinterval(), gc.isenabled()))
+            return read(*args)
+
+        monkeypatch.setattr(memory.transfer, "_read_batch", reading)
         with pytest.raises(InvalidImport) as caught:
             await import_file(engine, source, None, parley.counter)
         assert caught.value.line == 7
-        assert sys.getswitchinterval() == interval  # the import's own setting is undone
+        # Tuned while importing (threads switch often, no collector), as it was after.
+        assert set(during) == {(memory.transfer._SWITCH_INTERVAL, False)}
+        assert (sys.getswitchinterval(), gc.isenabled()) == (interval, collecting)
         assert "".join([c async for c in export(engine, None, "jsonl")]) == ""
 
         source.write_text("\n".join(lines), encoding="utf-8")
