@@ -8,10 +8,12 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import aiosqlite
 import pytest
 from sqlalchemy import bindparam, event, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -19,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import QueuePool
 
 import memory.db
-from memory.db import Read, alone, create_engine, linked
+from memory.db import Read, alone, create_engine, linked, migrated_engine
 from memory.keys import ConversationKey
 from memory.kinds import ChannelKind
 from memory.schema_version import VERSIONS, heads, is_current
@@ -223,3 +225,27 @@ async def test_a_write_is_committed_and_a_failed_one_leaves_the_connection_usabl
     finally:
         await other.dispose()
     assert when is not None and abs(when.replace(tzinfo=UTC) - datetime.now(UTC)).seconds < 60
+
+
+async def test_a_write_and_its_commit_take_one_trip_to_the_driver_thread(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite a stored message is one call queued to aiosqlite's thread (statement and
+    commit together), and it is committed: another engine sees it at once."""
+    trips: list[object] = []
+    queue = cast("Callable[..., Awaitable[Any]]", aiosqlite.Connection._execute)
+
+    async def counted(self: aiosqlite.Connection, function: Any, *args: Any) -> Any:
+        trips.append(function)
+        return await queue(self, function, *args)
+
+    async with migrated_engine(sqlite_url) as engine:
+        store = Store(engine)
+        conversation = await store.conversation(KEY)
+        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+        stored = await store.add(conversation.id, NewMessage("user", "u1", "Alice", "once", 2))
+        monkeypatch.undo()
+    assert len(trips) == 1
+    async with migrated_engine(sqlite_url) as other, other.connect() as connection:
+        content = await connection.scalar(select(Message.content).where(Message.id == stored))
+    assert content == "once"
