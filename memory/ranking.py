@@ -105,8 +105,12 @@ def _ranked_text(sqlite: bool, table: Table, terms: int | None, before: str, den
         if terms is None
         else [_arm(sqlite, table, n, before) for n in range(terms)]
     )
+    # SQLite's CROSS JOIN keeps this order: each match looks its word's weight up, rather than
+    # each weight searching the matches through an index built for it (~8% of recall's work
+    # at 1k messages, 6 of 7 words unmatched). PostgreSQL's takes no join condition.
+    join = "CROSS JOIN" if sqlite else "JOIN"
     scores = (
-        "SELECT id, sum(weight) AS score FROM scanned JOIN weights USING (term) "
+        f"SELECT id, sum(weight) AS score FROM scanned {join} weights USING (term) "
         "GROUP BY id ORDER BY score DESC, id DESC"
     )
     ranked = (

@@ -8,6 +8,7 @@ other only inside the database, so one statement carries them all.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -19,25 +20,26 @@ from memory.bounded import Bounded
 from memory.context import BLANK, asks_sql
 from memory.db import SqliteLink, linked, sqlite_rows
 from memory.ranking import Columns, checked_too_few, ranked_sql, statement
-from memory.search import Hit, message_hit
+from memory.search import MAX_TERMS, Hit, message_hit
 from memory.store import AFTER_ALL, ConversationState
 from memory.tables import Message
 
 _WINDOW_START = (
-    # The newest :rows messages, the ids of those that fit `:window` tokens (newest first,
-    # stopping at the first that does not), and whether the budget outlasted the rows read
-    # (`short`: read more to find the start).
-    "recent AS (SELECT id, tokens FROM messages WHERE conversation_id = :c AND id > :after "
+    # The newest :rows messages, each with the tokens spent down to it (ROWS: ids are unique,
+    # so the same sums as the default RANGE frame, which compares peers; summed as the index
+    # reads them, newest first, so neither sorted nor read past :rows).
+    "recent AS (SELECT id, tokens, sum(tokens + :per) OVER (ORDER BY id DESC ROWS UNBOUNDED "
+    "PRECEDING) AS spent FROM messages WHERE conversation_id = :c AND id > :after "
     "ORDER BY id DESC LIMIT :rows), "
-    # (ROWS: ids are unique, so the same sums as the default RANGE frame, which compares peers.)
-    "fitting AS (SELECT id FROM (SELECT id, sum(tokens + :per) OVER (ORDER BY id DESC ROWS "
-    "UNBOUNDED PRECEDING) AS spent FROM recent) AS r WHERE spent <= :window), "
-    "start AS (SELECT coalesce((SELECT min(id) FROM fitting), :all) AS id, "
-    "(SELECT count(*) FROM fitting) >= :rows AS short, "
-    "(SELECT avg(tokens) FROM recent) AS size), "
-    # Whether the conversation holds most rows of its id range (`dense` in memory/ranking.py):
-    # judged on its newest rows, when there are enough of them to be a sample.
-    "density AS (SELECT count(*) >= (CASE WHEN :rows < :sample THEN :rows ELSE :sample END) "
+    # In one pass over them: the first id that fits `:window` tokens (those newer all fit),
+    # whether the budget outlasted the rows read (`short`: read more to find the start), their
+    # average size, and whether the conversation holds most rows of its id range (`dense` in
+    # memory/ranking.py), judged when there are enough of them to be a sample. One pass, as
+    # each use of `start` in the statement copies it for SQLite to prepare: five passes over
+    # the rows cost a third more to prepare a statement of seven words (memory/ranking.py).
+    "start AS (SELECT coalesce(min(CASE WHEN spent <= :window THEN id END), :all) AS id, "
+    "count(CASE WHEN spent <= :window THEN 1 END) >= :rows AS short, avg(tokens) AS size, "
+    "count(*) >= (CASE WHEN :rows < :sample THEN :rows ELSE :sample END) "
     "AND count(*) * 2 > max(id) - min(id) + 1 AS dense FROM recent)"
 )
 _TURNS = (
@@ -110,31 +112,9 @@ class RecallQuery:
         `window[0]` tokens (for the next message: the newest one included)."""
         tokens, per = window
         hint = self._hints.get(conversation.id) or _Hint(False, _TOKENS_GUESS)
-        ranked, values = _ranked(self._sqlite, conversation.id, terms, hint.dense)
+        sql, values = self._statement(conversation, terms, hint.dense, conversation_ids)
         bounded = "checked" in values  # a dense conversation's matches, checked in rank order
-        if self._sqlite:  # a parameter each (see `_read`): the text depends on their number only
-            names = [f"d{n}" for n in range(len(conversation_ids))]
-            documents = f"({', '.join(f':{name}' for name in names)})"
-            values.update(zip(names, conversation_ids, strict=True))
-        else:  # expanding: one prepared text for any number
-            documents, values["documents"] = ":documents", list(conversation_ids)
-        sql = (
-            f"WITH {_WINDOW_START}, {ranked}, {_TURNS} "
-            "SELECT s.id AS start, EXISTS (SELECT 1 FROM documents WHERE conversation_id "
-            f"IN {documents}) AS documents, (SELECT dense FROM density) AS dense, s.short, "
-            f"s.size, {checked_too_few(bounded)} AS cut, picked.* FROM start AS s "
-            "LEFT JOIN picked ON 1 = 1"
-        )
-        values.update(
-            c=conversation.id,
-            after=conversation.reset_after,
-            per=per,
-            window=tokens,
-            all=AFTER_ALL,
-            limit=limit,
-            sample=_SAMPLE,
-            blank=BLANK,
-        )
+        values.update(per=per, window=tokens, limit=limit)
         # Enough rows for the window if messages are at least half their usual size; else all
         # the rows it could hold (every message costs at least `per`).
         most = tokens // max(per, 1) + 1
@@ -153,6 +133,59 @@ class RecallQuery:
                 start, documents, dense, short, size, cut = rows[0][:6]
         self._hints.put(conversation.id, _Hint(bool(dense), size or hint.size))
         return _found(int(start), bool(documents), rows, self._date)
+
+    def _statement(
+        self,
+        conversation: ConversationState,
+        terms: Sequence[str],
+        dense: bool,
+        conversation_ids: Sequence[int],
+    ) -> tuple[str, dict[str, Any]]:
+        """The statement's text (on SQLite one per number of words and of conversations, and
+        per `dense`), and the values given by the conversation and the words."""
+        ranked, values = _ranked(self._sqlite, conversation.id, terms, dense)
+        if self._sqlite:  # a parameter each (see `_read`): the text depends on their number only
+            names = [f"d{n}" for n in range(len(conversation_ids))]
+            documents = f"({', '.join(f':{name}' for name in names)})"
+            values.update(zip(names, conversation_ids, strict=True))
+        else:  # expanding: one prepared text for any number
+            documents, values["documents"] = ":documents", list(conversation_ids)
+        sql = (
+            f"WITH {_WINDOW_START}, {ranked}, {_TURNS} "
+            "SELECT s.id AS start, EXISTS (SELECT 1 FROM documents WHERE conversation_id "
+            f"IN {documents}) AS documents, s.dense, s.short, "
+            f"s.size, {checked_too_few('checked' in values)} AS cut, picked.* FROM start AS s "
+            "LEFT JOIN picked ON 1 = 1"
+        )
+        values.update(
+            c=conversation.id,
+            after=conversation.reset_after,
+            all=AFTER_ALL,
+            sample=_SAMPLE,
+            blank=BLANK,
+        )
+        return sql, values
+
+    async def prepare(self) -> None:
+        """Have SQLite prepare the statement for questions of every number of words, one
+        statement per turn of the connection, reading nothing. SQLite prepares a text once per
+        connection, and this one's preparation grows with its words (each word's arm copies the
+        window start): 5-20 ms here, paid by the first reply to a question of each length (the
+        overhead bench's p99). Elsewhere nothing: PostgreSQL plans at every execution anyway."""
+        if not self._sqlite:
+            return
+        nothing = ConversationState(0, None, AFTER_ALL)  # reads no row
+        prepared: set[str] = set()
+        for count, dense in itertools.product(range(MAX_TERMS + 1), (False, True)):
+            sql, values = self._statement(nothing, ["x"] * count, dense, [0])
+            if sql in prepared:  # no words: one text either way
+                continue
+            prepared.add(sql)
+            values.update(per=1, window=0, limit=0, rows=1)
+            if "checked" in values:
+                values["checked"] = 0
+            async with linked(self._engine) as connection:
+                await self._read(connection, sql)(values)
 
     def _read(
         self, connection: AsyncConnection | SqliteLink, sql: str
