@@ -89,7 +89,7 @@ class StallWatch:
 
 
 async def throughput(database: str, model: str, first: int, count: int, rounds: int) -> None:
-    async with open_parley(bench_settings(model, database, _WINDOW)) as parley:
+    async with open_parley(bench_settings(model, database, _WINDOW), serving=True) as parley:
         failed = 0
 
         async def talk(n: int, texts: list[str]) -> None:
@@ -123,7 +123,7 @@ def _resident_mb() -> tuple[float, float]:
 
 
 async def footprint(database: str, model: str, count: int) -> None:
-    async with open_parley(bench_settings(model, database, _WINDOW)) as parley:
+    async with open_parley(bench_settings(model, database, _WINDOW), serving=True) as parley:
         gc.collect()
         start, _peak = _resident_mb()
         numbers = iter(range(count))

@@ -97,7 +97,7 @@ def arrivals(base_url: str) -> dict[int, float]:
 async def measure(
     base_url: str, database_url: str, window: int, messages: int, warmup: int = 10
 ) -> Overhead:
-    async with open_parley(bench_settings(base_url, database_url, window)) as parley:
+    async with open_parley(bench_settings(base_url, database_url, window), serving=True) as parley:
         work = DatabaseWork(parley.store.engine)
         work.task = asyncio.current_task()
         started: dict[int, float] = {}

@@ -87,7 +87,7 @@ def run() -> None:
         if not adapters:
             typer.echo(say("run.none"), err=True)
             raise typer.Exit(2)
-        async with open_parley(settings) as parley, metrics_server(parley):
+        async with open_parley(settings, serving=True) as parley, metrics_server(parley):
             await serve(
                 [adapter.run(parley) for adapter in adapters],
                 parley.gate,

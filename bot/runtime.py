@@ -9,6 +9,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcon
 
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.accounting import install_accounting
 from bot.chat import ChatClient
@@ -27,6 +28,7 @@ from bot.tools import Tool, ToolSource
 from bot.usage import UsageMeter
 from bot.window import discover_window
 from memory.analysis import warm_up
+from memory.checkpoints import keep_checkpointing
 from memory.db import create_engine, migrate
 from memory.embeddings import Indexer, SemanticRanking, Vectors
 from memory.privacy import keep_pruning
@@ -41,7 +43,7 @@ log = logging.getLogger(__name__)
 _HEALTH_TIMEOUT = 5.0
 
 
-def install_memory(parley: Parley) -> None:
+def install_memory(parley: Parley) -> Recall:
     """Long-term memory: the rolling summary (top of the prompt) and recalled excerpts; with an
     embedding model, messages are embedded after replies and recall also ranks by meaning."""
     settings, engine = parley.settings, parley.store.engine
@@ -53,10 +55,11 @@ def install_memory(parley: Parley) -> None:
         vectors = Vectors(engine, settings.embedding_model)
         semantic = SemanticRanking(vectors, embedder, search)
         parley.listeners.append(IndexAfterReply(Indexer(vectors, embedder)))
+    recall = Recall(parley.store, search, settings.recall_scope == "workspace", semantic)
     parley.providers += [
         SummaryProvider(summaries, parley.counter, settings.summary_share),
         RecallProvider(
-            Recall(parley.store, search, settings.recall_scope == "workspace", semantic),
+            recall,
             parley.counter,
             RecallConfig(
                 share=settings.recall_share,
@@ -78,6 +81,7 @@ def install_memory(parley: Parley) -> None:
             summary_tokens=max(int(budget * settings.summary_share), 64),
         )
     )
+    return recall
 
 
 def install_tools(parley: Parley, search: Tool | None, mcp: ToolSource | None) -> None:
@@ -104,16 +108,17 @@ def open_tool_servers(
 
 
 @asynccontextmanager
-async def open_parley(settings: Settings, mcp_servers: bool = True) -> AsyncIterator[Parley]:
+async def open_parley(
+    settings: Settings, mcp_servers: bool = True, serving: bool = False
+) -> AsyncIterator[Parley]:
     """A ready Parley on an up-to-date database; everything is closed on exit. Commands that
-    never answer a message (e.g. adding a file) pass `mcp_servers=False`: none is started."""
+    never answer a message (e.g. adding a file) pass `mcp_servers=False`: none is started. A
+    bot about to answer many (`serving`) has recall's statements prepared in the background
+    and, on SQLite, its log checkpointed apart from the replies (memory/checkpoints.py)."""
     use_locale(settings.locale)  # also for library users and tests that skip load_settings
     engine = create_engine(settings.resolved_database_url)
     chat = ChatClient(settings)
-    retention: asyncio.Task[None] | None = None
-    stop_pruning = asyncio.Event()
     tokenizer: ModelTokenizer | None = None
-    warming: asyncio.Task[None] | None = None
     try:
         await migrate(engine)
         window = await discover_window(settings)
@@ -128,13 +133,10 @@ async def open_parley(settings: Settings, mcp_servers: bool = True) -> AsyncIter
         )
         await parley.fitter.calibrator.load()
         log.info("context window: %d tokens (%s)", window.tokens, window.source)
-        if settings.recall:
-            install_memory(parley)
-            if settings.locale == "ko":  # expect Korean: load its analyzer now, off the loop
-                warming = asyncio.create_task(asyncio.to_thread(warm_up))
+        recall = install_memory(parley) if settings.recall else None
         install_accounting(parley)
-        retention = asyncio.create_task(keep_pruning(engine, settings.retention_days, stop_pruning))
         async with (
+            _upkeep(engine, settings, recall, serving),
             open_web_search(settings, counter) as search,
             open_tool_servers(settings, counter, mcp_servers) as mcp,
         ):
@@ -147,15 +149,43 @@ async def open_parley(settings: Settings, mcp_servers: bool = True) -> AsyncIter
                     await parley.pipeline.stop()  # idle workers; busy ones ended with the gate
                     await parley.drain()
     finally:
-        if retention is not None:
-            stop_pruning.set()
-            await retention
-        if warming is not None:
-            await warming  # a worker thread cannot be cancelled: let it finish
         await chat.close()
         if tokenizer is not None:
             await tokenizer.close()
         await engine.dispose()
+
+
+@asynccontextmanager
+async def _upkeep(
+    engine: AsyncEngine, settings: Settings, recall: Recall | None, serving: bool
+) -> AsyncIterator[None]:
+    """The work beside the replies while the block runs: retention; when serving, recall's
+    statements prepared and the SQLite log checkpointed; Korean's analyzer loaded if expected."""
+    stopping = asyncio.Event()
+    loops = [asyncio.create_task(keep_pruning(engine, settings.retention_days, stopping))]
+    if serving:
+        loops.append(asyncio.create_task(keep_checkpointing(engine, stopping)))
+    preparing = asyncio.create_task(_prepare(recall)) if serving and recall else None
+    # Expect Korean: load its analyzer now, off the loop.
+    korean = recall is not None and settings.locale == "ko"
+    warming = asyncio.create_task(asyncio.to_thread(warm_up)) if korean else None
+    try:
+        yield
+    finally:
+        if preparing is not None:
+            preparing.cancel()
+            await asyncio.gather(preparing, return_exceptions=True)
+        stopping.set()
+        await asyncio.gather(*loops)
+        if warming is not None:
+            await warming  # a worker thread cannot be cancelled: let it finish
+
+
+async def _prepare(recall: Recall) -> None:
+    try:
+        await recall.query.prepare()
+    except SQLAlchemyError as exc:  # only a head start lost: each reply prepares its own
+        log.warning("recall statements not prepared ahead: %s", type(exc).__name__)
 
 
 async def health(parley: Parley) -> str | None:

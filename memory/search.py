@@ -28,7 +28,7 @@ from memory.tables import Document, Message, Passage
 from memory.window import AFTER_ALL
 
 _WORD = re.compile(r"[^\W_]+")
-_MAX_TERMS = 16
+MAX_TERMS = 16
 # Words found in nearly every English message: they cost time and add nothing to the ranking.
 _STOPWORDS = frozenset(
     {
@@ -107,7 +107,7 @@ _KOREAN_STOPWORDS = frozenset(
 
 
 def search_terms(text: str) -> list[str]:
-    """The distinct searchable words of `text`, lowercased, at most _MAX_TERMS: its Latin (and
+    """The distinct searchable words of `text`, lowercased, at most MAX_TERMS: its Latin (and
     other spaced-script) words as written, then the analyzed words of its Korean, Chinese and
     Japanese parts (see memory/analysis.py). CPU-bound for such text: see `query_terms`."""
     words = [w for w in _WORD.findall(text.lower()) if not has_cjk(w)]
@@ -121,7 +121,7 @@ def search_terms(text: str) -> list[str]:
             and w not in _KOREAN_STOPWORDS
             and not (w.isascii() and len(w) < 2)
         )
-    )[:_MAX_TERMS]
+    )[:MAX_TERMS]
 
 
 async def query_terms(text: str) -> list[str]:

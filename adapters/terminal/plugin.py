@@ -30,7 +30,7 @@ def add_commands(app: typer.Typer, run: JobRunner) -> None:
         from bot.runtime import open_parley
 
         async def job(settings: Settings) -> None:
-            async with open_parley(settings) as parley:
+            async with open_parley(settings, serving=True) as parley:
                 terminal = TerminalChat(parley, conversation)
                 await serve(
                     [terminal.run()],

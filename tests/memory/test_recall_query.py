@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import event, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from memory.context import BLANK, Surroundings
+from memory.db import SqliteLink, linked, migrated_engine
 from memory.keys import ConversationKey
 from memory.recall_query import RecallQuery
+from memory.search import MAX_TERMS
 from memory.store import NewMessage, Store
 from memory.transfer import ImportRow, import_rows
 
@@ -242,3 +244,45 @@ async def test_a_dense_conversations_period_is_read_through_the_time_index(store
                 plans.append(" ".join(str(step[-1]) for step in plan))
         assert "ix_messages_conversation_id_id" in plans[0]
         assert "ix_messages_created_at" in plans[1]
+
+
+async def test_prepared_ahead_every_statement_recall_then_runs(sqlite_url: str) -> None:
+    """On SQLite `prepare` leaves the statement of every number of words prepared on the
+    pooled connection (SQLite's `sqlite_stmt` lists them), for conversations found dense or
+    not, so no reply prepares one: each text recall then runs is among them."""
+    async with migrated_engine(sqlite_url) as engine:
+        store = Store(engine)
+        await _fill(store, [f"zebra yak note {n}" for n in range(40)], tokens=20)
+        conversation = await store.conversation(KEY)
+        query = RecallQuery(engine)
+        await query.prepare()
+        async with linked(engine) as link:
+            driver = cast("SqliteLink", link).driver
+            prepared = {sql for (sql,) in await driver.execute_fetchall(_PREPARED)}
+        ran: list[str] = []
+
+        def seen(*args: Any) -> None:
+            ran.append(args[2])
+
+        event.listen(engine.sync_engine, "before_cursor_execute", seen)
+        for count in (1, 2, 7, MAX_TERMS):
+            words = ["zebra", "yak", *(f"w{n}" for n in range(count - 2))][:count]
+            fresh = RecallQuery(engine)  # the first find learns the conversation is dense,
+            for _ in range(2):  # the second reads it so
+                await fresh.find(conversation, words, 5, (200, PER), [conversation.id])
+            assert fresh.dense(conversation.id)
+        event.remove(engine.sync_engine, "before_cursor_execute", seen)
+        assert len(set(ran)) == 8  # a text per number of words, dense or not
+        assert set(ran) <= prepared
+
+
+async def test_prepare_does_nothing_on_postgresql(postgres_url: str) -> None:
+    """PostgreSQL plans at every execution: nothing to prepare, no statement run."""
+    async with migrated_engine(postgres_url) as engine:
+        ran: list[str] = []
+        event.listen(engine.sync_engine, "before_cursor_execute", lambda *a: ran.append(a[2]))
+        await RecallQuery(engine).prepare()
+    assert ran == []
+
+
+_PREPARED = "SELECT sql FROM sqlite_stmt"  # SQLite's statement table (ENABLE_STMTVTAB)
