@@ -35,8 +35,8 @@ _WINDOW_START = (
     # whether the budget outlasted the rows read (`short`: read more to find the start), their
     # average size, and whether the conversation holds most rows of its id range (`dense` in
     # memory/ranking.py), judged when there are enough of them to be a sample. One pass, as
-    # each use of `start` in the statement copies it for SQLite to prepare: five passes over
-    # the rows cost a third more to prepare a statement of seven words (memory/ranking.py).
+    # each word's arm uses `start` and SQLite prepares a copy of it for each: in five passes
+    # preparing a statement of seven words took half as long again (see `prepare`).
     "start AS (SELECT coalesce(min(CASE WHEN spent <= :window THEN id END), :all) AS id, "
     "count(CASE WHEN spent <= :window THEN 1 END) >= :rows AS short, avg(tokens) AS size, "
     "count(*) >= (CASE WHEN :rows < :sample THEN :rows ELSE :sample END) "
