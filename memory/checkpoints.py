@@ -34,20 +34,22 @@ async def keep_checkpointing(engine: AsyncEngine, stop: asyncio.Event) -> None:
     path = engine.url.database
     if engine.dialect.name != "sqlite" or not path or path == ":memory:":
         return
+    try:
+        own = await asyncio.to_thread(_open, path)
+    except sqlite3.Error as exc:  # the bot's connection keeps checkpointing, as SQLite does
+        log.warning("no connection of its own for checkpoints: %s", exc)
+        return
     await _set_threshold(engine, 0)
     event.listen(engine.sync_engine, "connect", _leave_checkpoints)
     try:
-        own = await asyncio.to_thread(_open, path)
-        try:
-            while not stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), CHECKPOINT_EVERY)
-                await asyncio.to_thread(_checkpoint, own)
-        finally:
-            await asyncio.to_thread(own.close)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), CHECKPOINT_EVERY)
+            await asyncio.to_thread(_checkpoint, own)
     finally:
         event.remove(engine.sync_engine, "connect", _leave_checkpoints)
         await _set_threshold(engine, _SQLITE_DEFAULT)
+        await asyncio.to_thread(own.close)
 
 
 def _leave_checkpoints(dbapi_connection: Any, _record: Any) -> None:
