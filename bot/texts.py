@@ -425,7 +425,7 @@ EN: dict[str, str] = {
         "it is not UTF-8 text, and not in an encoding I can tell apart (save it as UTF-8 "
         "and try again)"
     ),
-    "import.done_skipped": "Imported {count}; {skipped} already stored were skipped.",
+    "import.done_skipped": "Imported {count}; skipped {skipped} already stored.",
     "doctor.crashed": "the check itself failed ({error}); please report this",
     "doctor.fix.no_v1": (
         "The endpoint has no such route: "

@@ -16,6 +16,7 @@ the trigger back with everything else.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -47,11 +48,13 @@ COLUMNS = (
     "terms",
 )
 _TIME = COLUMNS.index("created_at")
-# Rows per SQLite INSERT: pysqlite hands the GIL back and forth around each statement's
-# execution, so row by row (`executemany`) the thread reading and counting the next batch
-# waited on it at every row (1M messages: ~30% more CPU than the two apart). 100 rows of 8
-# values stay within SQLite's oldest limit of 999 values a statement.
-_SQLITE_ROWS = 100
+# Rows per SQLite INSERT, at most: pysqlite lets go of the GIL for each statement's execution
+# and takes it back after, waiting for the thread reading and counting the next batch (which
+# holds it in turns of `sys.getswitchinterval()`): row by row the import took ~30% more CPU,
+# 100 rows a statement left the database's thread waiting a third of the time (1M messages:
+# 13.9-15.2 s, 1,000 rows 10.4-11.7 s, 4,000 no faster). Fewer when the library allows fewer
+# values a statement (999 before SQLite 3.32).
+_SQLITE_ROWS = 1000
 
 
 @dataclass
@@ -67,9 +70,12 @@ class _Index:
 class BulkWriter:
     """Inserts message rows in one connection's transaction (see `bulk_writing`)."""
 
-    def __init__(self, connection: AsyncConnection, index: _Index | None) -> None:
+    def __init__(
+        self, connection: AsyncConnection, index: _Index | None, rows: int = _SQLITE_ROWS
+    ) -> None:
         self._connection = connection
         self._index = index
+        self._rows = rows  # per SQLite INSERT
 
     async def insert(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """Rows of values in `COLUMNS` order, `created_at` a UTC datetime."""
@@ -78,11 +84,11 @@ class BulkWriter:
             return
         values = list(chain.from_iterable(rows))
         values[_TIME :: len(COLUMNS)] = _sqlite_times(values[_TIME :: len(COLUMNS)])
-        width = len(COLUMNS) * _SQLITE_ROWS
+        width = len(COLUMNS) * self._rows
         whole = len(values) - len(values) % width
         if whole:
             await self._connection.exec_driver_sql(
-                _sqlite_insert(_SQLITE_ROWS),
+                _sqlite_insert(self._rows),
                 [tuple(values[start : start + width]) for start in range(0, whole, width)],
             )
         if whole < len(values):
@@ -108,8 +114,11 @@ async def bulk_writing(connection: AsyncConnection) -> AsyncIterator[BulkWriter]
     """A writer for the connection's transaction; on SQLite the rows are indexed a batch at a
     time rather than row by row, and the trigger is back on leaving without an error (a
     failure leaves it to the transaction's rollback)."""
-    index = await _suspend_indexing(connection) if connection.dialect.name == "sqlite" else None
-    yield BulkWriter(connection, index)
+    if connection.dialect.name != "sqlite":
+        yield BulkWriter(connection, None)
+        return
+    index = await _suspend_indexing(connection)
+    yield BulkWriter(connection, index, await _rows_per_insert(connection))
     if index is not None:
         await _automerge(connection, index.automerge)
         await connection.execute(text(index.trigger))
@@ -137,6 +146,12 @@ async def _suspend_indexing(connection: AsyncConnection) -> _Index | None:
     return _Index(
         str(trigger), columns, after, _DEFAULT_AUTOMERGE if automerge is None else int(automerge)
     )
+
+
+async def _rows_per_insert(connection: AsyncConnection) -> int:
+    driver: Any = (await connection.get_raw_connection()).driver_connection
+    values: int = driver._conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)  # aiosqlite's
+    return max(1, min(_SQLITE_ROWS, values // len(COLUMNS)))
 
 
 async def _automerge(connection: AsyncConnection, segments: int) -> None:

@@ -212,7 +212,9 @@ async def test_memory_import_and_add_file_never_duplicate(tmp_path: Path) -> Non
     first = await run_parley("memory", "import", str(history), "-c", "notes", env=env)
     assert first.stdout.strip() == "Imported 1 message."  # singular
     again = await run_parley("memory", "import", str(history), "-c", "notes", env=env)
-    assert again.code == 0 and "Imported 0 messages; 1 message already stored" in again.stdout
+    assert (
+        again.code == 0 and "Imported 0 messages; skipped 1 message already stored." in again.stdout
+    )
 
     # Korean Windows text (CP949), and data files attachments accept too.
     notes = tmp_path / "메모.csv"

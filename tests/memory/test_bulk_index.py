@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import DateTime, text
+from sqlalchemy import DateTime, event, text
 
+import memory.bulk_index
 from memory.bulk_index import _sqlite_times
 from memory.db import migrated_engine
 from memory.keys import ConversationKey
@@ -121,13 +124,7 @@ def test_times_are_written_as_sqlalchemy_writes_them() -> None:
     assert _sqlite_times(times) == [written(time) for time in times]
 
 
-async def test_many_rows_are_stored_in_order_indexed_and_the_merge_setting_kept(
-    tmp_path: Path,
-) -> None:
-    # 250 rows: two INSERTs of 100 rows and one of 50. The index's own automerge setting
-    # (here 6) is back after the import.
-    url = f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"
-    source = tmp_path / "in.jsonl"
+def _figs(source: Path, count: int) -> None:
     start = datetime(2026, 1, 1, 10, tzinfo=UTC)
     source.write_text(
         "".join(
@@ -141,10 +138,21 @@ async def test_many_rows_are_stored_in_order_indexed_and_the_merge_setting_kept(
                 }
             )
             + "\n"
-            for n in range(250)
+            for n in range(count)
         ),
         encoding="utf-8",
     )
+
+
+async def test_many_rows_are_stored_in_order_indexed_and_the_merge_setting_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 250 rows: two INSERTs of 100 rows and one of 50. The index's own automerge setting
+    # (here 6) is back after the import.
+    monkeypatch.setattr(memory.bulk_index, "_SQLITE_ROWS", 100)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"
+    source = tmp_path / "in.jsonl"
+    _figs(source, 250)
     async with migrated_engine(url) as engine:
         async with engine.begin() as connection:
             await connection.execute(
@@ -177,3 +185,26 @@ async def test_a_line_twice_in_a_file_is_stored_once(tmp_path: Path) -> None:
         assert await import_file(engine, source, None, TokenCounter("gpt-4o-mini")) == Imported(
             0, 3
         )
+
+
+async def test_rows_per_insert_keep_to_the_librarys_limit_of_values(tmp_path: Path) -> None:
+    # A library allowing 100 values a statement (999 before SQLite 3.32): 12 rows of 8 values
+    # an INSERT, not 1,000 ("too many SQL variables").
+    url = f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"
+    source = tmp_path / "in.jsonl"
+    _figs(source, 30)
+    async with migrated_engine(url) as engine:
+
+        def few_values(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.driver_connection._conn.setlimit(
+                sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 100
+            )
+
+        await engine.dispose()
+        event.listen(engine.sync_engine, "connect", few_values)
+        assert await import_file(engine, source, None, TokenCounter("gpt-4o-mini")) == Imported(
+            30, 0
+        )
+        async with engine.connect() as connection:
+            contents = (await connection.scalars(text("SELECT content FROM messages"))).all()
+    assert contents == [f"fig number {n}" for n in range(30)]
