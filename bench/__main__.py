@@ -22,7 +22,7 @@ from typing import Any
 
 from bench import importing, peer, pipeline, postgres
 from bench.fake import instant_model
-from bench.fixtures import reset, sqlite_fixture
+from bench.fixtures import reset, sqlite_copy
 from bench.overhead import bench_settings, measure
 from bot.runtime import open_parley
 from memory.db import migrated_engine
@@ -43,11 +43,14 @@ async def overhead(model: str, full: bool, count: int) -> None:
     )
     pg = await postgres.available()
     for size in sizes:
-        for name, url in [("SQLite", await asyncio.to_thread(sqlite_fixture, size))] + (
-            [("PostgreSQL", await postgres.fixture(size))] if pg else []
-        ):
+        async with sqlite_copy(size) as url:
+            sqlite = await measure(model, url, 4096, count)
+        runs = [("SQLite", sqlite)]
+        if pg:
+            url = await postgres.fixture(size)
             await reset(url, size)
-            result = await measure(model, url, 4096, count)
+            runs.append(("PostgreSQL", await measure(model, url, 4096, count)))
+        for name, result in runs:
             target = "p50<=2 p99<=10" if name == "SQLite" else "p50<=5"
             show(
                 f"overhead {name}, {size:,} msgs, 4,096 window",
@@ -64,9 +67,8 @@ async def overhead(model: str, full: bool, count: int) -> None:
             if result.failures:
                 show("  failed replies", str(result.failures), "0", "")
     big = sizes[-1]
-    url = await asyncio.to_thread(sqlite_fixture, big)
-    await reset(url, big)
-    result = await measure(model, url, 128_000, max(count // 4, 20), warmup=3)
+    async with sqlite_copy(big) as url:
+        result = await measure(model, url, 128_000, max(count // 4, 20), warmup=3)
     show(
         f"overhead SQLite, {big:,} msgs, 128k window",
         f"p50 {result.p50_ms:.1f} ms, CPU {result.cpu_ms:.1f}",
@@ -148,9 +150,10 @@ async def against_peer(model: str, full: bool) -> None:
         return
     sizes = [1_000, 10_000, 100_000] if full else [1_000, 10_000]
     for size in sizes:
-        url = await asyncio.to_thread(sqlite_fixture, size)
-        await reset(url, size)
-        async with open_parley(bench_settings(model, url, 4096)) as parley:
+        async with (
+            sqlite_copy(size) as url,
+            open_parley(bench_settings(model, url, 4096)) as parley,
+        ):
             ours = await peer.ours_ms(parley, 30)
             rows = await peer.history_rows(parley)
             theirs = await asyncio.to_thread(

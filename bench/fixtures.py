@@ -4,7 +4,8 @@ A fixture is one conversation (`bench/w/c`) of N generated messages plus a store
 summary. SQLite files are built with bulk inserts and the FTS5 index rebuilt once at the end;
 PostgreSQL databases (`parley_bench_<N>`) with COPY, the GIN index built after the rows. Both
 are cached (SQLite under $PARLEY_BENCH_CACHE, default the temp dir) and keyed by the newest
-migration, so a schema change rebuilds them. `reset` removes what a run added.
+migration, so a schema change rebuilds them. A run reads a scratch copy of the SQLite file
+(`sqlite_copy`); on PostgreSQL `reset` removes what a run added.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import asyncio
 import itertools
 import os
 import random
+import shutil
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -84,6 +87,22 @@ def sqlite_fixture(size: int) -> str:
         _build_sqlite(building, size)
         building.replace(path)
     return f"sqlite+aiosqlite:///{path}"
+
+
+@asynccontextmanager
+async def sqlite_copy(size: int) -> AsyncIterator[str]:
+    """The URL of a scratch copy of the fixture of `size` messages, deleted after, so every run
+    starts from the same file. Deleting what a run added (`reset`) left FTS5 merge work to the
+    next run's first replies: at 100k messages 15 ms stores and a p99 of 16-20 ms in the first
+    run after one, 3-4 ms in the runs after it."""
+    source = Path((await asyncio.to_thread(sqlite_fixture, size)).split(":///", 1)[1])
+    scratch = await asyncio.to_thread(tempfile.mkdtemp, dir=CACHE)
+    try:
+        copy = Path(scratch) / source.name
+        await asyncio.to_thread(shutil.copyfile, source, copy)
+        yield f"sqlite+aiosqlite:///{copy}"
+    finally:
+        await asyncio.to_thread(shutil.rmtree, scratch)
 
 
 def _build_sqlite(path: Path, size: int) -> None:
