@@ -216,7 +216,13 @@ class FakeModel(ServerQuirks):
             and request.headers.get("Authorization") != f"Bearer {self.api_key}"
         ):
             return _error(Fail(401, "Incorrect API key provided.", "invalid_api_key"))
-        response: web.StreamResponse = await handler(request)
+        try:
+            response: web.StreamResponse = await handler(request)
+        except ConnectionResetError as exc:
+            # The caller went away (a bot killed, or past its timeout) before the reply's
+            # headers: nobody to answer. aiohttp logs a handler's error with its traceback,
+            # and sends an HTTP error quietly when the connection is gone.
+            raise web.HTTPServiceUnavailable() from exc
         return response
 
     async def _models(self, _request: web.Request) -> web.Response:
