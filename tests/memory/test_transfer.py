@@ -148,6 +148,47 @@ async def test_a_streamed_import_stores_nothing_when_a_later_batch_is_bad(
         ]
 
 
+async def test_a_batch_of_long_lines_ends_at_its_characters(
+    make_settings: SettingsFactory,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Pasted documents: a batch ends once its lines hold `_IMPORT_CHARS` characters (counted
+    # every `_READ_LINES` lines), before `_IMPORT_BATCH` lines, so memory stays bounded.
+    monkeypatch.setattr(memory.transfer, "_IMPORT_CHARS", 300)
+    monkeypatch.setattr(memory.transfer, "_READ_LINES", 1)
+    record = {"conversation": "terminal/local/s", "author": "Ann", "role": "user"}
+    lines = [
+        json.dumps({**record, "content": f"{'긴 글 ' * 60}{n}", "time": f"2026-01-01T10:00:0{n}Z"})
+        for n in range(5)
+    ]
+    source = tmp_path / "history.jsonl"
+    read = memory.transfer._read_batch
+    sizes: list[int] = []
+
+    def reading(*args: Any) -> Any:
+        batch = read(*args)
+        sizes.append(batch.lines)
+        return batch
+
+    monkeypatch.setattr(memory.transfer, "_read_batch", reading)
+    async with parley_on(make_settings, database_url) as parley:
+        source.write_text("\n".join([*lines, "", '{"author": 1}']), encoding="utf-8")
+        with pytest.raises(InvalidImport) as caught:
+            await import_file(parley.store.engine, source, None, parley.counter)
+        assert caught.value.line == 7  # numbered across the batches
+        sizes.clear()
+        source.write_text("\n".join(lines), encoding="utf-8")
+        assert await import_file(parley.store.engine, source, None, parley.counter) == Imported(
+            5, 0
+        )
+        key = ConversationKey("terminal", "local", "s")
+        stored = await parley.store.messages((await parley.store.conversation(key)).id)
+    assert sizes == [1, 1, 1, 1, 1, 0]
+    assert [m.content[-1] for m in stored] == ["0", "1", "2", "3", "4"]
+
+
 def test_memory_cli_adds_files_exports_and_imports(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sqlite_url: str
 ) -> None:
