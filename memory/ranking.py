@@ -147,8 +147,8 @@ def _sqlite_scores(table: Table, terms: int, before: str) -> tuple[str, str]:
     """SQLite's CTEs from the words' matches to `stats`, and the scores' SELECT (after
     `weights`). Each word's matches are a table of their own, so its count and span are one
     scan of it rather than a sort of all the words' matches by word: recall's statement at 1M
-    messages (every word at its 200 newest matches) 19.6M -> 17.1M instructions, at 1k 9.0M ->
-    8.0M (callgrind, bench/README.md). SQLite's CROSS JOIN keeps this order: each match looks
+    messages (every word at its 200 newest matches) 15.0M -> 14.3M instructions, 19.6M -> 17.1M
+    on an index holding many deletions; the same at 1k (callgrind, bench/README.md). SQLite's CROSS JOIN keeps this order: each match looks
     its word's weight up, rather than each weight searching the matches through an index built
     for it. (A column of weights per word, each word's matches taking theirs, ran in 13.4M; but
     SQLite copies a CTE into each place that names it when preparing, and the weights named once
