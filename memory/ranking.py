@@ -147,12 +147,13 @@ def _sqlite_scores(table: Table, terms: int, before: str) -> tuple[str, str]:
     """SQLite's CTEs from the words' matches to `stats`, and the scores' SELECT (after
     `weights`). Each word's matches are a table of their own, so its count and span are one
     scan of it rather than a sort of all the words' matches by word: recall's statement at 1M
-    messages (every word at its 200 newest matches) 15.0M -> 14.3M instructions, 19.6M -> 17.1M
-    on an index holding many deletions; the same at 1k (callgrind, bench/README.md). SQLite's CROSS JOIN keeps this order: each match looks
-    its word's weight up, rather than each weight searching the matches through an index built
-    for it. (A column of weights per word, each word's matches taking theirs, ran in 13.4M; but
-    SQLite copies a CTE into each place that names it when preparing, and the weights named once
-    per word made preparing a 16-word statement take 135 ms, not 6.)"""
+    messages (every word at its 200 newest matches) 15.0M -> 14.3M instructions, 19.6M ->
+    17.1M on an index holding many deletions; unchanged at 1k (callgrind, bench/README.md).
+    SQLite's CROSS JOIN keeps this order: each match looks its word's weight up, rather than
+    each weight searching the matches through an index built for it. (A column of weights per
+    word, each word's matches taking theirs, ran in 13.4M; but SQLite copies a CTE into each
+    place that names it when preparing, and the weights named once per word made preparing a
+    16-word statement take 135 ms, not 6.)"""
     arms = "".join(f"m{n} AS ({_arm(True, table, n, before)}), " for n in range(terms))
     stats = " UNION ALL ".join(
         f"SELECT {n} AS term, count(*) AS n, max(id) AS newest, min(id) AS oldest FROM m{n}"
