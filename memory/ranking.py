@@ -106,7 +106,7 @@ def _ranked_text(sqlite: bool, table: Table, terms: int | None, before: str, den
         arms = (
             [_words_scan(before)]
             if terms is None
-            else [_arm(sqlite, table, n, before) for n in range(terms)]
+            else [_tsvector_arm(table, n, before) for n in range(terms)]
         )
         matched = (
             f"scanned AS ({' UNION ALL '.join(arms)}), "
@@ -154,7 +154,8 @@ def _sqlite_scores(table: Table, terms: int, before: str) -> tuple[str, str]:
     word, each word's matches taking theirs, ran in 13.4M; but SQLite copies a CTE into each
     place that names it when preparing, and the weights named once per word made preparing a
     16-word statement take 135 ms, not 6.)"""
-    arms = "".join(f"m{n} AS ({_arm(True, table, n, before)}), " for n in range(terms))
+    fts = FTS_TABLES[table]
+    arms = "".join(f"m{n} AS ({_fts5_arm(fts, n, before)}), " for n in range(terms))
     stats = " UNION ALL ".join(
         f"SELECT {n} AS term, count(*) AS n, max(id) AS newest, min(id) AS oldest FROM m{n}"
         for n in range(terms)
@@ -180,14 +181,8 @@ def checked_too_few(dense: bool) -> str:
     )
 
 
-def _arm(sqlite: bool, table: Table, n: int, before: str) -> str:
-    """The SQL reading word `n`'s newest matches, as (term, id) rows."""
-    if sqlite:
-        return _fts5_arm(FTS_TABLES[table], n, before)
-    return _tsvector_arm(table, n, before)
-
-
 def _fts5_arm(fts: str, n: int, before: str) -> str:
+    """The SQL reading word `n`'s newest matches, as (term, id) rows (and `_tsvector_arm`)."""
     return (
         f"SELECT {n} AS term, rowid AS id FROM (SELECT rowid FROM {fts} "
         f"WHERE {fts} MATCH :q{n} AND rowid > :after AND rowid < {before} "
