@@ -52,6 +52,7 @@ from bot.usage import attribute_calls
 from bot.window import Window
 from memory.documents import Documents, document_kind
 from memory.inbound import InboundQueue, process_owner
+from memory.index_merging import IndexMerging
 from memory.inflight import RepliesInFlight
 from memory.store import ConversationState, NewMessage, Store
 from memory.tokens import TOKENS_PER_MESSAGE, TokenCounter, is_native, render
@@ -120,6 +121,7 @@ class Parley:
         self._redact = Redactor(settings_secrets(settings))
         self.intake = DocumentIntake(Documents(store.engine, counter, document_limits(settings)))
         self._background: set[asyncio.Task[None]] = set()
+        self.merging = IndexMerging(store.engine)
 
     async def count(self, text: str) -> int:
         if len(text) > _OFFLOAD_CHARS:
@@ -224,6 +226,7 @@ class Parley:
         await self._store_user_message(conversation, replace(message, text=text))
         for pending in read:
             await self.intake.store(conversation.id, message.author, pending)
+        self.merge_index()
 
     async def last_recorded(self, key: ConversationKey) -> str | None:
         """The platform id of the newest message stored at `key` (adapters catch up from
@@ -301,6 +304,11 @@ class Parley:
         task = asyncio.create_task(guarded())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    def merge_index(self) -> None:
+        """Merge the search index's segments that stores left (memory/index_merging.py), after
+        a reply or a message not answered: never in a reply's path."""
+        self.background(self.merging.merge(), "search index merge")
 
     async def drain(self) -> None:
         """Wait for background jobs (at shutdown)."""

@@ -232,6 +232,7 @@ class Exchange:
         shown, sources = footer([result for _, result in used], text)
         final = cut + text + shown
         tokens = await self._store_reply(text, used, self.notice + final)
+        parley.merge_index()
         for listener in parley.listeners:
             job = listener.after_reply(self.conversation, prompt)
             parley.background(job, f"{type(listener).__name__} after reply")

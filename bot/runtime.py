@@ -114,7 +114,8 @@ async def open_parley(
     """A ready Parley on an up-to-date database; everything is closed on exit. Commands that
     never answer a message (e.g. adding a file) pass `mcp_servers=False`: none is started. A
     bot about to answer many (`serving`) has recall's statements prepared in the background
-    and, on SQLite, its log checkpointed apart from the replies (memory/checkpoints.py)."""
+    and, on SQLite, its log checkpointed apart from the replies (memory/checkpoints.py) and its
+    search index merged from the start (memory/index_merging.py)."""
     use_locale(settings.locale)  # also for library users and tests that skip load_settings
     engine = create_engine(settings.resolved_database_url)
     chat = ChatClient(settings)
@@ -141,12 +142,15 @@ async def open_parley(
             open_tool_servers(settings, counter, mcp_servers) as mcp,
         ):
             install_tools(parley, search, mcp)
+            if serving:  # what imports and commands stored meanwhile
+                parley.merge_index()
             async with collections_on_a_clock(parley.gate):
                 try:
                     yield parley
                 finally:
                     await parley.gate.close(settings.shutdown_timeout)  # deliveries end with writes
                     await parley.pipeline.stop()  # idle workers; busy ones ended with the gate
+                    parley.merging.stop()  # the rest waits for the next start
                     await parley.drain()
     finally:
         await chat.close()

@@ -21,6 +21,10 @@ def automerge_sqlite_fts(fts: str, segments: int = AUTOMERGE) -> None:
     op.execute(f"INSERT INTO {fts}({fts}, rank) VALUES ('automerge', {int(segments)})")
 
 
+def usermerge_sqlite_fts(fts: str, segments: int) -> None:
+    op.execute(f"INSERT INTO {fts}({fts}, rank) VALUES ('usermerge', {int(segments)})")
+
+
 def create_sqlite_fts(fts: str, table: str, columns: tuple[str, ...], tokenizer: str) -> None:
     """The FTS5 table `fts` over `columns` of `table`, its triggers, and the index of the rows
     already stored."""

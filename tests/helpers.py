@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core import Parley
@@ -19,6 +21,7 @@ from bot.queued import Route
 from bot.quoting import OPEN
 from bot.runtime import open_parley
 from bot.texts import EN
+from memory.schema_version import VERSIONS
 from tests.conftest import SettingsFactory
 from tests.fakes.model_server import FakeModel
 
@@ -149,6 +152,43 @@ async def old_conversation(engine: AsyncEngine, key: ConversationKey) -> int:
             },
         )
         return int(created.scalar_one())
+
+
+async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    """Migrate the database back to `revision`, as `alembic downgrade` does."""
+
+    def run(connection: Connection) -> None:
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(VERSIONS.parent))
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+    async with engine.begin() as connection:
+        await connection.run_sync(run)
+
+
+async def index_segments(engine: AsyncEngine) -> int:
+    """Segments of SQLite's search index of messages in use: FTS5 numbers a segment's pages
+    from its id (`id >> 37`, 0 for the index's own records)."""
+    async with engine.connect() as connection:
+        query = "SELECT count(DISTINCT id >> 37) FROM messages_fts_data WHERE id >> 37 > 0"
+        return int((await connection.execute(text(query))).scalar_one())
+
+
+def left_to_merge(path: Path) -> bool:
+    """Whether a merge step on a connection of its own finds anything to merge in the search
+    index of the SQLite file at `path` (and merges it: ask last)."""
+    raw = sqlite3.connect(path)
+    try:
+        before = raw.total_changes
+        raw.execute("INSERT INTO messages_fts (messages_fts, rank) VALUES ('merge', 16)")
+        raw.commit()
+        return raw.total_changes - before >= 2
+    finally:
+        raw.close()
 
 
 async def old_message(engine: AsyncEngine, conversation_id: int, content: str) -> None:

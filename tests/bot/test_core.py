@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from bot.chat import ChatMessage
 from bot.core import Parley
@@ -11,6 +12,7 @@ from bot.policy import Verdict
 from bot.prompt import alternate_roles
 from bot.queued import Route
 from bot.runtime import open_parley
+from memory.store import NewMessage
 from tests.conftest import SettingsFactory
 from tests.fakes.model_server import BreakStream, Fail, FakeModel, Hang, Reply
 from tests.helpers import (
@@ -19,6 +21,8 @@ from tests.helpers import (
     KEY,
     ask,
     collect,
+    index_segments,
+    left_to_merge,
     mention,
     requests_for,
     through_pipeline,
@@ -255,3 +259,34 @@ def test_alternate_roles_merges_neighbours_and_drops_a_leading_reply() -> None:
         {"role": "assistant", "content": "a1"},
         {"role": "user", "content": "q2"},
     ]
+
+
+async def test_the_search_index_is_merged_after_replies_not_in_them(
+    make_settings: SettingsFactory, sqlite_url: str
+) -> None:
+    path = Path(sqlite_url.split(":///", 1)[1])
+    async with open_parley(make_settings()) as parley:
+        for n in range(6):  # 12 stores: a segment each, none merged inside a store
+            await ask(parley, f"kumquat question {n}")
+        await parley.drain()
+        assert await index_segments(parley.store.engine) <= 4
+        assert not left_to_merge(path)
+        for n in range(8):  # messages not answered are merged after too
+            await parley.record(Inbound(KEY, BOB, f"an aside {n}"))
+        await parley.drain()
+        assert not left_to_merge(path)
+
+
+async def test_a_bot_starting_merges_what_was_stored_meanwhile(
+    make_settings: SettingsFactory, sqlite_url: str
+) -> None:
+    path = Path(sqlite_url.split(":///", 1)[1])
+    async with open_parley(make_settings()) as parley:  # not serving: merges only after writes
+        conversation = await parley.store.conversation(KEY)
+        for n in range(10):
+            await parley.store.add(conversation.id, NewMessage("user", "a", "A", f"note {n}", 3))
+        assert await index_segments(parley.store.engine) == 10
+    async with open_parley(make_settings(), serving=True) as parley:
+        await parley.drain()
+        assert await index_segments(parley.store.engine) <= 4
+    assert not left_to_merge(path)

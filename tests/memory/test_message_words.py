@@ -7,18 +7,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, text
+from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from memory.db import create_engine, migrate
 from memory.keys import ConversationKey
 from memory.ranking import ranked_sql
-from memory.schema_version import VERSIONS
 from memory.search import FullText
 from memory.store import NewMessage, Store
 from memory.transfer import ImportRow, import_rows
 from tests.conftest import own_postgres_database
-from tests.helpers import GENERAL, RANDOM, old_conversation, old_message
+from tests.helpers import GENERAL, RANDOM, downgrade, old_conversation, old_message
 
 _STORED = text("SELECT conversation_id, word, id FROM message_words ORDER BY 1, 2, 3")
 # What the table must hold: every word of every message's tsvector.
@@ -47,20 +46,6 @@ async def _exists(engine: AsyncEngine, name: str) -> bool:
         return bool((await connection.execute(text(query), {"name": name})).scalar_one())
 
 
-async def _downgrade(engine: AsyncEngine, revision: str) -> None:
-    def run(connection: Connection) -> None:
-        from alembic import command
-        from alembic.config import Config
-
-        config = Config()
-        config.set_main_option("script_location", str(VERSIONS.parent))
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
-
-    async with engine.begin() as connection:
-        await connection.run_sync(run)
-
-
 async def test_the_migration_fills_the_table_and_goes_back(database_url: str) -> None:
     engine = create_engine(database_url)
     try:
@@ -71,7 +56,7 @@ async def test_the_migration_fills_the_table_and_goes_back(database_url: str) ->
         await migrate(engine)
         if engine.dialect.name == "sqlite":
             assert not await _exists(engine, "message_words")  # FTS5 reads this way already
-            await _downgrade(engine, "0011_inbound")
+            await downgrade(engine, "0011_inbound")
             await migrate(engine)
             return
         words = {word for _c, word, _id in await _words(engine)}
@@ -79,7 +64,7 @@ async def test_the_migration_fills_the_table_and_goes_back(database_url: str) ->
         assert "the" not in words  # a stop word
         assert not await _exists(engine, "ix_messages_search")  # nothing reads it any more
 
-        await _downgrade(engine, "0011_inbound")
+        await downgrade(engine, "0011_inbound")
         assert not await _exists(engine, "message_words")
         assert await _exists(engine, "ix_messages_search")
         await old_message(engine, conversation_id, "a quince pie")  # no trigger left to fail

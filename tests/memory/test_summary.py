@@ -97,9 +97,10 @@ async def test_replies_leaving_too_little_to_summarize_cost_it_no_statement(
     fake_model.default = model
     statements = 0
 
-    def counted(*_args: object) -> None:
+    def counted(_connection: object, _cursor: object, statement: str, *_rest: object) -> None:
         nonlocal statements
-        statements += 1
+        if "('merge'" not in statement:  # the search index's step after a reply is not its
+            statements += 1
 
     quiet = summarized = 0
     async with parley_on(
