@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from memory.db import create_engine, migrate
+from memory.index_merging import merge_step
 from memory.keys import ConversationKey
 from memory.tokens import encoding_for, render
 
@@ -155,11 +156,8 @@ def _merged(db: sqlite3.Connection) -> None:
     """Merge the rebuilt index as a serving bot keeps it (memory/index_merging.py), so no run
     starts with merges left over from building (until the eleventh round, two large ones in
     progress at 1M: their steps went to the runs' stores)."""
-    while True:
-        before = db.total_changes
-        db.execute("INSERT INTO messages_fts (messages_fts, rank) VALUES ('merge', 1000)")
-        if db.total_changes - before < 2:
-            return
+    while merge_step(db, 1000):
+        pass
 
 
 async def reset(url: str, size: int) -> None:

@@ -307,8 +307,9 @@ class Parley:
 
     def merge_index(self) -> None:
         """Merge the search index's segments that stores left (memory/index_merging.py), after
-        a reply or a message not answered: never in a reply's path."""
-        self.background(self.merging.merge(), "search index merge")
+        a reply or a message not answered: never in a reply's path. SQLite only."""
+        if self.merging.applies:
+            self.background(self.merging.merge(), "search index merge")
 
     async def drain(self) -> None:
         """Wait for background jobs (at shutdown)."""

@@ -21,6 +21,7 @@ bot runs (a command writing alone), FTS5 still merges a level that reaches 16 se
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -37,6 +38,15 @@ STEP_PAGES = 8
 _MERGE = "INSERT INTO messages_fts (messages_fts, rank) VALUES ('merge', :pages)"
 
 
+def merge_step(connection: sqlite3.Connection, pages: int) -> bool:
+    """One step of `pages` pages on a connection of its own (commands, the bench's fixtures),
+    left uncommitted; whether it merged anything (FTS5's documented test: a command that did
+    work changed at least two rows)."""
+    before = connection.total_changes
+    connection.execute(_MERGE, {"pages": pages})
+    return connection.total_changes - before >= 2
+
+
 class IndexMerging:
     """Merges the messages' search index on SQLite (nothing elsewhere), a step per call while
     anything is due. A call during a run adds its step to that run: what its caller stored is
@@ -45,6 +55,7 @@ class IndexMerging:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self.applies = engine.dialect.name == "sqlite"
         self._owed = 0  # steps
         self._running = False
         self._stopped = False
@@ -56,7 +67,7 @@ class IndexMerging:
     async def merge(self) -> None:
         """A step of merging, or more if calls came during the run; none once nothing is due.
         A failure is logged and left to the next call."""
-        if self._engine.dialect.name != "sqlite" or self._stopped:
+        if not self.applies or self._stopped:
             return
         self._owed += 1
         if self._running:
@@ -74,8 +85,8 @@ class IndexMerging:
             self._running = False
 
     async def _step(self) -> bool:
-        """One step; whether it merged anything (FTS5's documented test: a command that did
-        work changed at least two rows)."""
+        """One step, committed in the same trip to the driver; whether it merged anything (as
+        `merge_step`)."""
         async with linked(self._engine) as link:
             if not isinstance(link, SqliteLink):  # SQLite only (see `merge`)
                 return False

@@ -21,6 +21,7 @@ from bot.queued import Route
 from bot.quoting import OPEN
 from bot.runtime import open_parley
 from bot.texts import EN
+from memory.index_merging import merge_step
 from memory.schema_version import VERSIONS
 from tests.conftest import SettingsFactory
 from tests.fakes.model_server import FakeModel
@@ -183,10 +184,9 @@ def left_to_merge(path: Path) -> bool:
     index of the SQLite file at `path` (and merges it: ask last)."""
     raw = sqlite3.connect(path)
     try:
-        before = raw.total_changes
-        raw.execute("INSERT INTO messages_fts (messages_fts, rank) VALUES ('merge', 16)")
+        merged = merge_step(raw, 16)
         raw.commit()
-        return raw.total_changes - before >= 2
+        return merged
     finally:
         raw.close()
 

@@ -57,7 +57,7 @@ async def test_stores_leave_segments_the_merging_merges(tmp_path: Path) -> None:
         assert sorted(hit.content for hit in hits) == sorted(f"kumquat no {n}" for n in range(12))
 
 
-async def test_a_store_during_a_run_is_merged_by_that_run(tmp_path: Path) -> None:
+async def test_stores_while_a_run_is_under_way_are_merged_too(tmp_path: Path) -> None:
     path = tmp_path / "parley.db"
     async with migrated_engine(f"sqlite+aiosqlite:///{path}") as engine:
         store = Store(engine)
@@ -66,7 +66,7 @@ async def test_a_store_during_a_run_is_merged_by_that_run(tmp_path: Path) -> Non
         running = asyncio.create_task(merging.merge())
         await asyncio.sleep(0)  # its first step has the connection
         await _stored(store, 3, start=12)  # between its steps
-        await merging.merge()  # returns at once
+        await merging.merge()  # the call their stores make
         await running
         assert not left_to_merge(path)
 
